@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Small helpers used across scorch: cleanup attributes, checked number parsing, time. */
+#ifndef SCORCH_UTIL_H
+#define SCORCH_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
+static inline void fclosep(FILE **f)
+{
+	if (*f)
+		fclose(*f);
+}
+static inline void closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+#define _cleanup_free_ __attribute__((cleanup(freep)))
+#define _cleanup_fclose_ __attribute__((cleanup(fclosep)))
+#define _cleanup_close_ __attribute__((cleanup(closep)))
+
+/* Hand over a pointer owned by a cleanup variable. */
+#define TAKE_PTR(p)                                                                                \
+	({                                                                                         \
+		__typeof__(p) _p = (p);                                                            \
+		(p) = NULL;                                                                        \
+		_p;                                                                                \
+	})
+
+/* Parse a whole string as an unsigned number in [min, max]; 0 or -EINVAL/-ERANGE. */
+int parse_u64(const char *s, int base, uint64_t min, uint64_t max, uint64_t *ret);
+/* Parse a duration: "10", "2.5", "500ms", "10s", "1m", "1h". Seconds when there is no unit. */
+int parse_duration_ns(const char *s, uint64_t *ret_ns);
+
+uint64_t now_ns(int clock);
+uint64_t hash_bytes(const void *p, size_t len, uint64_t seed);
+
+/* Grow *array (of *cap elements of size elem) to hold at least want; 0 or -ENOMEM. */
+int grow_array(void **array, size_t *cap, size_t want, size_t elem);
+
+#endif

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The collector: receives drained (key, count) pairs and stacks, aggregates them in user space,
+ * and keeps the symbolizer's process snapshots current while the processes live.
+ */
+#ifndef SCORCH_COLLECT_H
+#define SCORCH_COLLECT_H
+
+#include <stdint.h>
+
+#include "profile.h"
+#include "session.h"
+
+struct collector;
+struct symbolizer;
+
+struct collected_stack {
+	uint32_t nr;
+	uint64_t ip[];
+};
+
+struct collector *collector__new(struct symbolizer *sym);
+void collector__free(struct collector *c);
+/* The drain callbacks to pass to session__drain(). */
+const struct drain_ops *collector__drain_ops(struct collector *c);
+/* Handle a process event from the ring buffer (snapshot new processes). */
+void collector__event(struct collector *c, const struct scorch_event *e);
+/* Start a new drain round: processes may be re-read once per round. */
+void collector__next_round(struct collector *c);
+
+uint64_t collector__samples(const struct collector *c);
+/* Iterate the aggregated samples: start with *pos = 0. */
+bool collector__next(const struct collector *c, size_t *pos, const struct scorch_sample_key **key,
+		     uint64_t *count);
+const struct collected_stack *collector__stack(const struct collector *c, uint64_t id);
+
+#endif

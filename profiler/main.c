@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* scorch: the command dispatcher. */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void log_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("scorch: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void log_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("scorch: warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void usage(FILE *f)
+{
+	fputs("Usage: scorch COMMAND [OPTIONS]\n"
+	      "\n"
+	      "A CPU profiler for Linux: samples kernel and user stacks with BPF and writes pprof.\n"
+	      "\n"
+	      "Commands:\n"
+	      "  record   profile the machine, some processes or a command; write pprof or folded\n"
+	      "  report   print the hottest functions of a profile\n"
+	      "\n"
+	      "Options:\n"
+	      "  -h, --help     show this help\n"
+	      "  -V, --version  show the version\n"
+	      "\n"
+	      "Exit codes: 0 success, 1 runtime failure, 2 usage error, 3 a requested check failed.\n"
+	      "\n"
+	      "Examples:\n"
+	      "  scorch record -d 10 -o profile.pb.gz    # the whole machine for 10 seconds\n"
+	      "  scorch record -p 1234 -o app.pb.gz      # one process until Ctrl-C\n"
+	      "  scorch record -- make -j2               # a command, until it exits\n"
+	      "  scorch report profile.pb.gz --top 10\n"
+	      "\n"
+	      "Run 'scorch COMMAND --help' for the options of a command.\n",
+	      f);
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	if (!cmd) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+		printf("scorch %s\n", SCORCH_VERSION);
+		return EXIT_OK;
+	}
+	if (!strcmp(cmd, "record"))
+		return cmd_record(argc - 1, argv + 1);
+	if (!strcmp(cmd, "report"))
+		return cmd_report(argc - 1, argv + 1);
+	log_error("unknown command '%s' (try 'scorch --help')", cmd);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,554 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* scorch record: one capture of the machine, some processes or a command, written to a file. */
+#include "build.h"
+#include "cli.h"
+#include "collect.h"
+#include "output.h"
+#include "model.h"
+#include "profile.h"
+#include "session.h"
+#include "symbolizer.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PIDS 1024
+#define DRAIN_INTERVAL_S 1.0
+
+static unsigned int arg_freq = 99;
+static uint64_t arg_duration_ns; /* 0: until Ctrl-C or the command exits */
+static pid_t arg_pids[MAX_PIDS];
+static size_t arg_npids;
+static const char *arg_output;
+static enum output_format arg_format = OUTPUT_PPROF;
+static const char *arg_btf;
+static bool arg_quiet;
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void record_usage(FILE *f)
+{
+	fputs("Usage: scorch record [OPTIONS] [-- COMMAND [ARG...]]\n"
+	      "\n"
+	      "Sample the kernel and user stacks of every CPU and write a CPU profile. Without -p or\n"
+	      "COMMAND the whole machine is profiled until Ctrl-C (or -d).\n"
+	      "\n"
+	      "Options:\n"
+	      "  -F, --freq HZ          samples per second on each CPU, 1-10000 (default 99)\n"
+	      "  -d, --duration TIME    stop after TIME: seconds, or with a unit (500ms, 10s, 1m)\n"
+	      "  -p, --pid PID[,PID...] profile only these processes, all their threads\n"
+	      "  -o, --output FILE      where to write (default profile.pb.gz, or profile.folded)\n"
+	      "      --format FORMAT    pprof (gzip-compressed, the default) or folded\n"
+	      "      --btf FILE         kernel BTF to use when the kernel has none of its own\n"
+	      "  -q, --quiet            no status line and no summary\n"
+	      "  -h, --help             show this help\n"
+	      "\n"
+	      "With '-- COMMAND', the command is started, profiled with the processes it starts, and\n"
+	      "the capture ends when it exits (or after -d, when it is sent SIGTERM).\n"
+	      "\n"
+	      "Examples:\n"
+	      "  scorch record -d 10                          # whole machine, 10 s, profile.pb.gz\n"
+	      "  scorch record -p 1234,1240 -d 30 -o app.pb.gz\n"
+	      "  scorch record --format folded -o out.folded -- ./my-benchmark --iterations 100\n"
+	      "  go tool pprof -top profile.pb.gz             # read the result with pprof\n",
+	      f);
+}
+
+static int parse_pids(char *s)
+{
+	char *save = NULL;
+
+	if (!*s)
+		return -EINVAL;
+	for (char *tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		uint64_t v;
+
+		if (parse_u64(tok, 10, 1, INT32_MAX, &v))
+			return -EINVAL;
+		if (arg_npids >= MAX_PIDS)
+			return -E2BIG;
+		arg_pids[arg_npids++] = v;
+	}
+	return 0;
+}
+
+/* Effective capabilities allow loading the program and opening the perf events. */
+static bool has_privileges(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2] = { 0 };
+	uint64_t eff;
+
+	if (syscall(SYS_capget, &hdr, data))
+		return geteuid() == 0;
+	eff = ((uint64_t)data[1].effective << 32) | data[0].effective;
+#define HAS(c) (eff & (1ULL << (c)))
+	return HAS(CAP_SYS_ADMIN) || (HAS(CAP_BPF) && HAS(CAP_PERFMON));
+#undef HAS
+}
+
+/* Resolve COMMAND like execvp() would, so that a missing command fails before the capture. */
+static int find_command(const char *cmd)
+{
+	const char *path = getenv("PATH");
+	_cleanup_free_ char *copy = NULL;
+	char *save = NULL, buf[PATH_MAX];
+
+	if (strchr(cmd, '/'))
+		return access(cmd, X_OK) ? -errno : 0;
+	copy = strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+	if (!copy)
+		return -ENOMEM;
+	for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		struct stat st;
+
+		snprintf(buf, sizeof(buf), "%s/%s", *dir ? dir : ".", cmd);
+		if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) && access(buf, X_OK) == 0)
+			return 0;
+	}
+	return -ENOENT;
+}
+
+struct child {
+	pid_t pid;
+	int go_fd, err_fd;
+};
+
+/* Fork the command, held before exec until it is in the filter. */
+static int child_fork(struct child *c, char **argv)
+{
+	int go[2], ep[2];
+
+	if (pipe2(go, O_CLOEXEC) < 0)
+		return -errno;
+	if (pipe2(ep, O_CLOEXEC) < 0) {
+		close(go[0]);
+		close(go[1]);
+		return -errno;
+	}
+	c->pid = fork();
+	if (c->pid < 0) {
+		int e = errno;
+
+		close(go[0]);
+		close(go[1]);
+		close(ep[0]);
+		close(ep[1]);
+		return -e;
+	}
+	if (c->pid == 0) {
+		char x;
+		int e;
+
+		close(go[1]);
+		close(ep[0]);
+		if (read(go[0], &x, 1) != 1)
+			_exit(127); /* scorch gave up before starting us */
+		execvp(argv[0], argv);
+		e = errno;
+		if (write(ep[1], &e, sizeof(e)) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	close(go[0]);
+	close(ep[1]);
+	c->go_fd = go[1];
+	c->err_fd = ep[0];
+	return 0;
+}
+
+/* Let the command exec; returns 0 or the exec error as -errno. */
+static int child_start(struct child *c)
+{
+	int e = 0;
+	ssize_t n;
+
+	if (write(c->go_fd, "g", 1) != 1)
+		return -EPIPE;
+	close(c->go_fd);
+	c->go_fd = -1;
+	do
+		n = read(c->err_fd, &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	close(c->err_fd);
+	c->err_fd = -1;
+	if (n == sizeof(e)) {
+		waitpid(c->pid, NULL, 0);
+		c->pid = 0;
+		return -e;
+	}
+	return 0;
+}
+
+static void child_abort(struct child *c)
+{
+	if (c->go_fd >= 0)
+		close(c->go_fd); /* the child reads EOF and exits */
+	if (c->err_fd >= 0)
+		close(c->err_fd);
+	c->go_fd = c->err_fd = -1;
+	if (c->pid > 0)
+		waitpid(c->pid, NULL, 0);
+	c->pid = 0;
+}
+
+static void on_symbolizer_warning(void *ctx, const char *msg)
+{
+	(void)ctx;
+	if (!arg_quiet)
+		log_warn("%s", msg);
+}
+
+static void on_event(void *ctx, const struct scorch_event *e)
+{
+	collector__event(ctx, e);
+}
+
+static const char *stat_names[SCORCH_STAT_MAX] = {
+	[SCORCH_STAT_LOST_COUNTS_FULL] = "counts map full",
+	[SCORCH_STAT_LOST_KSTACK_FULL] = "kernel stack map full",
+	[SCORCH_STAT_LOST_USTACK_FULL] = "user stack map full",
+	[SCORCH_STAT_LOST_KSTACK_FAULT] = "kernel stack fault",
+	[SCORCH_STAT_LOST_USTACK_FAULT] = "user stack fault",
+};
+
+static void print_summary(const uint64_t *st, const struct symbolizer *sym, double secs,
+			  unsigned int ncpus, const char *path, int child_status,
+			  const struct rusage *child_ru)
+{
+	struct symbolizer_stats ss;
+	uint64_t lost = 0;
+	char reasons[512] = "";
+	size_t len = 0;
+
+	for (int i = 0; i < SCORCH_STAT_MAX; i++) {
+		if (!stat_names[i] || !st[i])
+			continue;
+		lost += st[i];
+		len += snprintf(reasons + len, sizeof(reasons) - len, "%s%s %" PRIu64,
+				len ? ", " : ": ", stat_names[i], st[i]);
+		if (len >= sizeof(reasons))
+			len = sizeof(reasons) - 1;
+	}
+	symbolizer__stats(sym, &ss);
+	fprintf(stderr, "scorch: %" PRIu64 " samples, %" PRIu64 " lost%s\n",
+		st[SCORCH_STAT_RECORDED], lost, reasons);
+	fprintf(stderr, "scorch: %.1f s on %u CPUs, %zu processes, written to %s\n", secs, ncpus,
+		ss.processes, path);
+	if (st[SCORCH_STAT_PROC_EVENT_LOST])
+		fprintf(stderr, "scorch: %" PRIu64 " process snapshot requests were late\n",
+			st[SCORCH_STAT_PROC_EVENT_LOST]);
+	if (child_status >= 0 && child_ru)
+		fprintf(stderr, "scorch: command %s %d, used %.2f s of CPU\n",
+			WIFEXITED(child_status) ? "exited with status" : "killed by signal",
+			WIFEXITED(child_status) ? WEXITSTATUS(child_status) : WTERMSIG(child_status),
+			child_ru->ru_utime.tv_sec + child_ru->ru_utime.tv_usec / 1e6 +
+				child_ru->ru_stime.tv_sec + child_ru->ru_stime.tv_usec / 1e6);
+}
+
+static int parse_args(int argc, char **argv, char ***ret_cmd)
+{
+	enum { OPT_FORMAT = 0x100, OPT_BTF };
+	static const struct option opts[] = {
+		{ "freq", required_argument, NULL, 'F' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "btf", required_argument, NULL, OPT_BTF },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	int c;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+F:d:p:o:qh", opts, NULL)) != -1) {
+		uint64_t v;
+
+		switch (c) {
+		case 'F':
+			if (parse_u64(optarg, 10, 1, 10000, &v)) {
+				log_error("invalid frequency '%s': must be 1-10000 Hz", optarg);
+				return -EINVAL;
+			}
+			arg_freq = v;
+			break;
+		case 'd':
+			if (parse_duration_ns(optarg, &arg_duration_ns) || !arg_duration_ns) {
+				log_error("invalid duration '%s': a positive number of seconds, or with a unit (500ms, 10s, 1m)",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'p':
+			if (parse_pids(optarg)) {
+				log_error("invalid pid list '%s': expected PID[,PID...] (at most %d)",
+					  optarg, MAX_PIDS);
+				return -EINVAL;
+			}
+			break;
+		case 'o':
+			if (!*optarg) {
+				log_error("empty output path");
+				return -EINVAL;
+			}
+			arg_output = optarg;
+			break;
+		case OPT_FORMAT:
+			if (parse_output_format(optarg, &arg_format)) {
+				log_error("unknown format '%s': use pprof or folded", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_BTF:
+			arg_btf = optarg;
+			break;
+		case 'q':
+			arg_quiet = true;
+			break;
+		case 'h':
+			record_usage(stdout);
+			return 1;
+		case ':':
+			log_error("option '%s' needs a value (try 'scorch record --help')",
+				  argv[optind - 1]);
+			return -EINVAL;
+		default:
+			if (optopt)
+				log_error("unknown option '-%c' (try 'scorch record --help')", optopt);
+			else
+				log_error("unknown option '%s' (try 'scorch record --help')",
+					  argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	*ret_cmd = NULL;
+	if (optind < argc) {
+		/* getopt stops at "--" or at the first non-option ("+" in optstring) */
+		if (strcmp(argv[optind - 1], "--") != 0) {
+			log_error("unexpected argument '%s': put a command after '--'", argv[optind]);
+			return -EINVAL;
+		}
+		*ret_cmd = argv + optind;
+	}
+	if (*ret_cmd && arg_npids) {
+		log_error("-p and a COMMAND cannot be combined");
+		return -EINVAL;
+	}
+	if (!arg_output)
+		arg_output = arg_format == OUTPUT_PPROF ? "profile.pb.gz" : "profile.folded";
+	return 0;
+}
+
+int cmd_record(int argc, char **argv)
+{
+	struct output out = { .fd = -1 };
+	struct child child = { .go_fd = -1, .err_fd = -1 };
+	struct symbolizer_opts sopts = { .warn = on_symbolizer_warning };
+	struct session_opts opts = { 0 };
+	struct symbolizer *sym = NULL;
+	struct collector *col = NULL;
+	struct session *sess = NULL;
+	struct profile *prof = NULL;
+	struct rusage child_ru = { 0 };
+	struct sigaction sa = { .sa_handler = on_signal };
+	uint64_t stats[SCORCH_STAT_MAX] = { 0 }, start_real, start, last_drain, last_status = 0;
+	char err[512], **cmd = NULL;
+	const char *kernel_btf;
+	bool tty = isatty(STDERR_FILENO);
+	int child_status = -1, r, ret = EXIT_RUNTIME;
+
+	r = parse_args(argc, argv, &cmd);
+	if (r)
+		return r > 0 ? EXIT_OK : EXIT_USAGE;
+
+	if (!has_privileges()) {
+		log_error("needs root, or the CAP_BPF and CAP_PERFMON capabilities");
+		return EXIT_RUNTIME;
+	}
+	kernel_btf = getenv("SCORCH_KERNEL_BTF");
+	if (!kernel_btf)
+		kernel_btf = "/sys/kernel/btf/vmlinux";
+	if (arg_btf && access(arg_btf, R_OK) < 0) {
+		log_error("cannot read BTF file '%s': %s", arg_btf, strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	if (!arg_btf && access(kernel_btf, R_OK) < 0) {
+		log_error("the kernel has no BTF ('%s': %s): it needs CONFIG_DEBUG_INFO_BTF=y, or pass --btf FILE",
+			  kernel_btf, strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	for (size_t i = 0; i < arg_npids; i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d", (int)arg_pids[i]);
+		if (access(path, F_OK) < 0) {
+			log_error("pid %d: no such process", (int)arg_pids[i]);
+			return EXIT_RUNTIME;
+		}
+	}
+	if (cmd) {
+		r = find_command(cmd[0]);
+		if (r) {
+			log_error("cannot start '%s': %s", cmd[0], strerror(-r));
+			return EXIT_RUNTIME;
+		}
+	}
+	r = output__open(&out, arg_output);
+	if (r) {
+		log_error("cannot write '%s': %s", arg_output, strerror(-r));
+		return EXIT_RUNTIME;
+	}
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	sym = symbolizer__new(&sopts);
+	col = sym ? collector__new(sym) : NULL;
+	if (!col) {
+		log_error("out of memory");
+		goto out;
+	}
+	if (cmd) {
+		r = child_fork(&child, cmd);
+		if (r) {
+			log_error("cannot start '%s': %s", cmd[0], strerror(-r));
+			goto out;
+		}
+		arg_pids[0] = child.pid;
+		arg_npids = 1;
+	}
+	opts.freq = arg_freq;
+	opts.pids = arg_npids ? arg_pids : NULL;
+	opts.npids = arg_npids;
+	opts.follow_forks = cmd != NULL;
+	opts.drain_interval_s = DRAIN_INTERVAL_S;
+	opts.btf_path = arg_btf;
+	opts.on_event = on_event;
+	opts.ctx = col;
+	sess = session__open(&opts, err, sizeof(err));
+	if (!sess) {
+		log_error("%s", err);
+		goto out;
+	}
+	start_real = now_ns(CLOCK_REALTIME);
+	start = last_drain = now_ns(CLOCK_MONOTONIC);
+	if (cmd) {
+		r = child_start(&child);
+		if (r) {
+			log_error("cannot start '%s': %s", cmd[0], strerror(-r));
+			goto out;
+		}
+	}
+
+	while (!stop_signal) {
+		uint64_t now = now_ns(CLOCK_MONOTONIC);
+
+		if (arg_duration_ns && now - start >= arg_duration_ns)
+			break;
+		if (child.pid > 0) {
+			pid_t w = wait4(child.pid, &child_status, WNOHANG, &child_ru);
+
+			if (w == child.pid) {
+				child.pid = 0;
+				break;
+			}
+		}
+		r = session__poll(sess, 100);
+		if (r < 0) {
+			log_error("reading process events: %s", strerror(-r));
+			goto out;
+		}
+		if (now - last_drain >= DRAIN_INTERVAL_S * 1e9) {
+			collector__next_round(col);
+			r = session__drain(sess, collector__drain_ops(col), false);
+			if (r) {
+				log_error("draining the BPF maps: %s", strerror(-r));
+				goto out;
+			}
+			last_drain = now;
+		}
+		if (tty && !arg_quiet && now - last_status >= 1000000000ULL) {
+			session__stats(sess, stats);
+			fprintf(stderr, "\r\033[Kscorch: recording, %.0f s, %" PRIu64 " samples",
+				(now - start) / 1e9, stats[SCORCH_STAT_RECORDED]);
+			last_status = now;
+		}
+	}
+	if (tty && !arg_quiet)
+		fprintf(stderr, "\r\033[K");
+
+	/* events first: snapshots of processes seen last */
+	session__poll(sess, 0);
+	collector__next_round(col);
+	r = session__drain(sess, collector__drain_ops(col), true);
+	if (r) {
+		log_error("draining the BPF maps: %s", strerror(-r));
+		goto out;
+	}
+	session__stats(sess, stats);
+	if (collector__samples(col) != stats[SCORCH_STAT_RECORDED])
+		log_warn("the BPF program recorded %" PRIu64 " samples but %" PRIu64
+			 " were drained",
+			 stats[SCORCH_STAT_RECORDED], collector__samples(col));
+
+	if (child.pid > 0) {
+		kill(child.pid, SIGTERM);
+		if (wait4(child.pid, &child_status, 0, &child_ru) == child.pid)
+			child.pid = 0;
+	}
+
+	prof = build_profile(col, sym,
+			     &(struct build_opts){ .freq = arg_freq,
+						   .start_ns = start_real,
+						   .duration_ns = now_ns(CLOCK_MONOTONIC) - start });
+	if (!prof) {
+		log_error("building the profile: %s", strerror(errno));
+		goto out;
+	}
+	r = output__commit(&out, prof, arg_format);
+	if (r) {
+		log_error("cannot write '%s': %s", arg_output, strerror(-r));
+		goto out;
+	}
+	if (!arg_quiet)
+		print_summary(stats, sym, (now_ns(CLOCK_MONOTONIC) - start) / 1e9,
+			      session__ncpus(sess), arg_output, cmd ? child_status : -1,
+			      cmd ? &child_ru : NULL);
+	ret = EXIT_OK;
+out:
+	if (child.pid > 0 && child.go_fd < 0) {
+		kill(child.pid, SIGTERM);
+		waitpid(child.pid, NULL, 0);
+		child.pid = 0;
+	}
+	child_abort(&child);
+	output__abort(&out);
+	profile__free(prof);
+	session__free(sess);
+	collector__free(col);
+	symbolizer__free(sym);
+	return ret;
+}

@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "session.h"
+#include "util.h"
+#include "profile.skel.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <linux/perf_event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MAX_CPUS 4096
+
+struct session {
+	struct profile_bpf *skel;
+	struct ring_buffer *rb;
+	int *perf_fds;
+	struct bpf_link **links;
+	unsigned int ncpus, nposs;
+	bool stopped;
+	struct session_opts opts;
+	/* drain scratch */
+	struct scorch_sample_key *keys;
+	uint64_t *counts;
+	uint64_t *stack_ids;
+	struct scorch_stack *stacks;
+	uint32_t batch;
+};
+
+static int seterr(char *err, size_t len, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	errno = code;
+	return -code;
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	/* libbpf's own messages are for debugging; SCORCH_DEBUG=1 shows them */
+	if (level == LIBBPF_DEBUG || !getenv("SCORCH_DEBUG"))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+/* Online CPUs from the sysfs list ("0-3,6"). */
+static int online_cpus(bool *online, unsigned int max, unsigned int *ret_n)
+{
+	_cleanup_fclose_ FILE *f = fopen("/sys/devices/system/cpu/online", "re");
+	unsigned int a, b, n = 0;
+	char sep;
+
+	if (!f)
+		return -errno;
+	while (fscanf(f, "%u", &a) == 1) {
+		b = a;
+		if (fscanf(f, "%c", &sep) == 1 && sep == '-') {
+			if (fscanf(f, "%u", &b) != 1)
+				return -EINVAL;
+			if (fscanf(f, "%c", &sep) != 1)
+				sep = '\n';
+		}
+		for (unsigned int c = a; c <= b && c < max; c++) {
+			online[c] = true;
+			n++;
+		}
+		if (sep != ',')
+			break;
+	}
+	*ret_n = n;
+	return n ? 0 : -ENOENT;
+}
+
+static int handle_event(void *ctx, void *data, size_t size)
+{
+	struct session *s = ctx;
+
+	if (size < sizeof(struct scorch_event))
+		return 0;
+	if (s->opts.on_event)
+		s->opts.on_event(s->opts.ctx, data);
+	return 0;
+}
+
+struct session *session__open(const struct session_opts *opts, char *err, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oopts, .btf_custom_path = opts->btf_path);
+	static bool online[MAX_CPUS];
+	struct session *s = calloc(1, sizeof(*s));
+	uint64_t per_interval;
+	uint32_t counts_max, stacks_max;
+	int r, code;
+
+	if (!s) {
+		seterr(err, errlen, ENOMEM, "out of memory");
+		return NULL;
+	}
+	s->opts = *opts;
+	libbpf_set_print(libbpf_quiet);
+	memset(online, 0, sizeof(online));
+	r = online_cpus(online, MAX_CPUS, &s->ncpus);
+	if (r) {
+		seterr(err, errlen, -r, "cannot read online CPUs: %s", strerror(-r));
+		goto fail;
+	}
+	r = libbpf_num_possible_cpus();
+	if (r <= 0) {
+		seterr(err, errlen, -r, "cannot count possible CPUs");
+		goto fail;
+	}
+	s->nposs = r;
+
+	s->skel = profile_bpf__open_opts(&oopts);
+	if (!s->skel) {
+		code = errno;
+		seterr(err, errlen, code, "cannot open the BPF program: %s", strerror(code));
+		goto fail;
+	}
+	/*
+	 * Each half of the maps holds one drain interval of samples: at most freq x CPUs x interval
+	 * distinct keys, and twice that many stacks (kernel + user). Doubled for slack: when user
+	 * space falls behind, what does not fit is counted as lost, never dropped silently.
+	 */
+	per_interval = (uint64_t)opts->freq * s->ncpus * (opts->drain_interval_s + 1.0);
+	counts_max = per_interval * 2 < 1024 ? 1024 : per_interval * 2 > 1u << 20 ? 1u << 20 : per_interval * 2;
+	stacks_max = counts_max * 2;
+	bpf_map__set_max_entries(s->skel->maps.counts0, counts_max);
+	bpf_map__set_max_entries(s->skel->maps.counts1, counts_max);
+	bpf_map__set_max_entries(s->skel->maps.stacks0, stacks_max);
+	bpf_map__set_max_entries(s->skel->maps.stacks1, stacks_max);
+	if (opts->npids > 0)
+		bpf_map__set_max_entries(s->skel->maps.pids,
+					 opts->npids + (opts->follow_forks ? 65536 : 16));
+	s->skel->rodata->filter_pids = opts->pids != NULL;
+	s->skel->rodata->follow_forks = opts->follow_forks;
+
+	r = profile_bpf__load(s->skel);
+	if (r) {
+		code = -r;
+		seterr(err, errlen, code, "cannot load the BPF program: %s%s", strerror(code),
+		       code == EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");
+		goto fail;
+	}
+	for (size_t i = 0; i < opts->npids; i++)
+		if (session__add_pid(s, opts->pids[i])) {
+			code = errno;
+			seterr(err, errlen, code, "cannot add pid %d to the filter: %s",
+			       (int)opts->pids[i], strerror(code));
+			goto fail;
+		}
+	r = profile_bpf__attach(s->skel); /* the process tracepoints */
+	if (r) {
+		code = -r;
+		seterr(err, errlen, code, "cannot attach process tracepoints: %s", strerror(code));
+		goto fail;
+	}
+	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), handle_event, s, NULL);
+	if (!s->rb) {
+		code = errno;
+		seterr(err, errlen, code, "cannot open the event ring buffer: %s", strerror(code));
+		goto fail;
+	}
+
+	s->batch = 1024;
+	s->keys = calloc(s->batch, sizeof(*s->keys));
+	s->counts = calloc(s->batch, sizeof(*s->counts));
+	s->stack_ids = calloc(s->batch, sizeof(*s->stack_ids));
+	s->stacks = calloc(s->batch, sizeof(*s->stacks));
+	s->perf_fds = calloc(MAX_CPUS, sizeof(int));
+	s->links = calloc(MAX_CPUS, sizeof(*s->links));
+	if (!s->keys || !s->counts || !s->stack_ids || !s->stacks || !s->perf_fds || !s->links) {
+		seterr(err, errlen, ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (unsigned int c = 0; c < MAX_CPUS; c++)
+		s->perf_fds[c] = -1;
+	for (unsigned int c = 0; c < MAX_CPUS; c++) {
+		struct perf_event_attr attr = {
+			.type = PERF_TYPE_SOFTWARE,
+			.config = PERF_COUNT_SW_CPU_CLOCK,
+			.size = sizeof(attr),
+			.freq = 1,
+			.sample_freq = opts->freq,
+		};
+		int fd;
+
+		if (!online[c])
+			continue;
+		fd = syscall(__NR_perf_event_open, &attr, -1, c, -1, PERF_FLAG_FD_CLOEXEC);
+		if (fd < 0) {
+			code = errno;
+			seterr(err, errlen, code, "cannot open a cpu-clock perf event on CPU %u: %s%s",
+			       c, strerror(code),
+			       code == EACCES || code == EPERM ? " (needs CAP_PERFMON)" : "");
+			goto fail;
+		}
+		s->perf_fds[c] = fd;
+		s->links[c] = bpf_program__attach_perf_event(s->skel->progs.on_sample, fd);
+		if (!s->links[c]) {
+			code = errno;
+			seterr(err, errlen, code, "cannot attach to the perf event on CPU %u: %s", c,
+			       strerror(code));
+			goto fail;
+		}
+	}
+	return s;
+fail:
+	code = errno;
+	session__free(s);
+	errno = code;
+	return NULL;
+}
+
+int session__add_pid(struct session *s, pid_t pid)
+{
+	__u32 key = pid;
+	__u8 one = 1;
+
+	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.pids), &key, &one, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int session__poll(struct session *s, int timeout_ms)
+{
+	int r = ring_buffer__poll(s->rb, timeout_ms);
+
+	return r == -EINTR ? 0 : r < 0 ? r : 0;
+}
+
+/* Wait until every program that may have read the old value of 'active' has returned. */
+static void wait_for_programs(void)
+{
+	/*
+	 * MEMBARRIER_CMD_GLOBAL runs synchronize_rcu(); BPF perf_event and tracing programs run in
+	 * RCU read-side sections (interrupts or preemption disabled), so when it returns none of
+	 * them is still inside the old half of the maps.
+	 */
+	if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0)
+		return;
+	/* nohz_full kernels refuse it; a program runs for microseconds */
+	usleep(20000);
+}
+
+void session__stop(struct session *s)
+{
+	if (s->stopped)
+		return;
+	for (unsigned int c = 0; c < MAX_CPUS && s->links; c++) {
+		bpf_link__destroy(s->links[c]);
+		s->links[c] = NULL;
+		if (s->perf_fds[c] >= 0)
+			close(s->perf_fds[c]);
+		s->perf_fds[c] = -1;
+	}
+	wait_for_programs();
+	s->stopped = true;
+}
+
+/* Batch lookup-and-delete of a whole (quiescent) hash map. */
+static int drain_map(struct session *s, int fd, void *keys, void *values, bool is_counts,
+		     const struct drain_ops *ops)
+{
+	__u32 token = 0;
+	bool first = true;
+
+	for (;;) {
+		__u32 n = s->batch;
+		int r = bpf_map_lookup_and_delete_batch(fd, first ? NULL : &token, &token, keys,
+							values, &n, NULL);
+		int done = r == -ENOENT;
+
+		if (r && !done)
+			return r; /* -ENOSPC cannot happen: a batch holds a whole bucket */
+		first = false;
+		for (__u32 i = 0; i < n; i++) {
+			int e = is_counts ? ops->sample(ops->ctx, &s->keys[i], s->counts[i])
+					  : ops->stack(ops->ctx, s->stack_ids[i], &s->stacks[i]);
+
+			if (e)
+				return e;
+		}
+		if (done)
+			return 0;
+	}
+}
+
+static int drain_half(struct session *s, unsigned int half, const struct drain_ops *ops)
+{
+	struct bpf_map *counts = half ? s->skel->maps.counts1 : s->skel->maps.counts0;
+	struct bpf_map *stacks = half ? s->skel->maps.stacks1 : s->skel->maps.stacks0;
+	int r;
+
+	/* stacks first, so every sample handed over finds its stacks already known */
+	r = drain_map(s, bpf_map__fd(stacks), s->stack_ids, s->stacks, false, ops);
+	if (r)
+		return r;
+	return drain_map(s, bpf_map__fd(counts), s->keys, s->counts, true, ops);
+}
+
+int session__drain(struct session *s, const struct drain_ops *ops, bool final)
+{
+	unsigned int old = s->skel->bss->active;
+	int r;
+
+	if (final) {
+		session__stop(s);
+		r = drain_half(s, old, ops);
+		return r ? r : drain_half(s, !old, ops);
+	}
+	__atomic_store_n(&s->skel->bss->active, !old, __ATOMIC_SEQ_CST);
+	wait_for_programs();
+	return drain_half(s, old, ops);
+}
+
+int session__stats(struct session *s, uint64_t ret[SCORCH_STAT_MAX])
+{
+	uint64_t vals[s->nposs];
+	int fd = bpf_map__fd(s->skel->maps.stats);
+
+	for (__u32 k = 0; k < SCORCH_STAT_MAX; k++) {
+		if (bpf_map_lookup_elem(fd, &k, vals))
+			return -errno;
+		ret[k] = 0;
+		for (unsigned int c = 0; c < s->nposs; c++)
+			ret[k] += vals[c];
+	}
+	return 0;
+}
+
+unsigned int session__ncpus(const struct session *s)
+{
+	return s->ncpus;
+}
+
+void session__free(struct session *s)
+{
+	if (!s)
+		return;
+	if (s->links)
+		session__stop(s);
+	ring_buffer__free(s->rb);
+	profile_bpf__destroy(s->skel);
+	free(s->perf_fds);
+	free(s->links);
+	free(s->keys);
+	free(s->counts);
+	free(s->stack_ids);
+	free(s->stacks);
+	free(s);
+}

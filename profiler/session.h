@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The BPF side of a capture: load the program, open one cpu-clock perf_event per CPU, attach. */
+#ifndef SCORCH_SESSION_H
+#define SCORCH_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "profile.h"
+
+struct session;
+
+struct session_opts {
+	unsigned int freq;		/* samples per second per CPU */
+	const pid_t *pids;		/* only these processes (all threads); NULL: all */
+	size_t npids;
+	bool follow_forks;		/* children of pids are profiled too */
+	double drain_interval_s;	/* how often user space drains: sizes the maps */
+	const char *btf_path;		/* custom BTF for CO-RE, or NULL for the kernel's */
+	/* Called from session__poll() for every process event. */
+	void (*on_event)(void *ctx, const struct scorch_event *e);
+	void *ctx;
+};
+
+/* On failure returns NULL with errno set and a one-line reason in err. */
+struct session *session__open(const struct session_opts *opts, char *err, size_t errlen);
+void session__free(struct session *s);
+/* Add a process to the filter after open (e.g. a command started afterwards). */
+int session__add_pid(struct session *s, pid_t pid);
+/* Wait up to timeout_ms for process events and dispatch them. */
+int session__poll(struct session *s, int timeout_ms);
+/* Stop sampling: close the perf events and wait until no program is still running. */
+void session__stop(struct session *s);
+
+/* Entry callback for draining: one (key, count) pair, and stack lookups. */
+struct drain_ops {
+	int (*sample)(void *ctx, const struct scorch_sample_key *key, uint64_t count);
+	int (*stack)(void *ctx, uint64_t id, const struct scorch_stack *st);
+	void *ctx;
+};
+
+/*
+ * Switch the program to the other half of the maps, wait until no program still writes the old
+ * half, then hand every count and stack of the old half to ops and empty it. With final set
+ * (after session__stop()) both halves are drained.
+ */
+int session__drain(struct session *s, const struct drain_ops *ops, bool final);
+/* Sum of the per-CPU statistics. */
+int session__stats(struct session *s, uint64_t ret[SCORCH_STAT_MAX]);
+unsigned int session__ncpus(const struct session *s);
+
+#endif

@@ -1,0 +1,592 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* pprof encoding and decoding between the profile model and gzip'ed protobuf (protobuf-c). */
+#include "model.h"
+#include "pprof.h"
+#include "pprof.h"
+#include "hashmap.h"
+#include "util.h"
+#include "profile.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+/* Decompressed profiles larger than this are rejected: bounds memory on hostile input. */
+#define PPROF_MAX_BYTES (1ULL << 30)
+
+typedef Perftools__Profiles__Profile PbProfile;
+typedef Perftools__Profiles__ValueType PbValueType;
+typedef Perftools__Profiles__Sample PbSample;
+typedef Perftools__Profiles__Label PbLabel;
+typedef Perftools__Profiles__Mapping PbMapping;
+typedef Perftools__Profiles__Location PbLocation;
+typedef Perftools__Profiles__Line PbLine;
+typedef Perftools__Profiles__Function PbFunction;
+
+static int gzip_buffer(const void *in, size_t len, void **ret_buf, size_t *ret_len)
+{
+	z_stream zs = { 0 };
+	size_t cap = deflateBound(&zs, len) + 64;
+	unsigned char *out;
+	int zr;
+
+	if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	cap = deflateBound(&zs, len) + 64;
+	out = malloc(cap);
+	if (!out) {
+		deflateEnd(&zs);
+		return -ENOMEM;
+	}
+	zs.next_in = (unsigned char *)in;
+	zs.avail_in = len;
+	zs.next_out = out;
+	zs.avail_out = cap;
+	zr = deflate(&zs, Z_FINISH);
+	deflateEnd(&zs);
+	if (zr != Z_STREAM_END) {
+		free(out);
+		return -EIO;
+	}
+	*ret_buf = out;
+	*ret_len = zs.total_out;
+	return 0;
+}
+
+int pprof__encode(const struct profile *p, bool gzip, void **ret_buf, size_t *ret_len)
+{
+	PbProfile pb = PERFTOOLS__PROFILES__PROFILE__INIT;
+	PbValueType st[PROFILE_MAX_VALUES], *stp[PROFILE_MAX_VALUES],
+		period_type = PERFTOOLS__PROFILES__VALUE_TYPE__INIT;
+	PbMapping *maps = NULL, **mapp = NULL;
+	PbFunction *funcs = NULL, **funcp = NULL;
+	PbLocation *locs = NULL, **locp = NULL;
+	PbLine *lines = NULL, **linep = NULL;
+	PbSample *samples = NULL, **samplep = NULL;
+	PbLabel *labels = NULL, **labelp = NULL;
+	int64_t *values = NULL, *comments = NULL;
+	size_t nlines = 0, nlabels = 0, len, li = 0, lab = 0;
+	uint8_t *raw = NULL;
+	int err = -ENOMEM;
+
+	for (size_t i = 0; i < p->nlocations; i++)
+		nlines += p->locations[i].nlines;
+	for (size_t i = 0; i < p->nsamples; i++)
+		nlabels += p->samples[i].nlabels;
+
+	maps = calloc(p->nmappings + 1, sizeof(*maps));
+	mapp = calloc(p->nmappings + 1, sizeof(*mapp));
+	funcs = calloc(p->nfunctions + 1, sizeof(*funcs));
+	funcp = calloc(p->nfunctions + 1, sizeof(*funcp));
+	locs = calloc(p->nlocations + 1, sizeof(*locs));
+	locp = calloc(p->nlocations + 1, sizeof(*locp));
+	lines = calloc(nlines + 1, sizeof(*lines));
+	linep = calloc(nlines + 1, sizeof(*linep));
+	samples = calloc(p->nsamples + 1, sizeof(*samples));
+	samplep = calloc(p->nsamples + 1, sizeof(*samplep));
+	labels = calloc(nlabels + 1, sizeof(*labels));
+	labelp = calloc(nlabels + 1, sizeof(*labelp));
+	values = calloc(p->nsamples * p->nsample_types + 1, sizeof(*values));
+	comments = calloc(p->ncomments + 1, sizeof(*comments));
+	if (!maps || !mapp || !funcs || !funcp || !locs || !locp || !lines || !linep || !samples ||
+	    !samplep || !labels || !labelp || !values || !comments)
+		goto out;
+
+	for (uint32_t i = 0; i < p->nsample_types; i++) {
+		perftools__profiles__value_type__init(&st[i]);
+		st[i].type = p->sample_types[i].type;
+		st[i].unit = p->sample_types[i].unit;
+		stp[i] = &st[i];
+	}
+	pb.n_sample_type = p->nsample_types;
+	pb.sample_type = stp;
+
+	for (size_t i = 0; i < p->nmappings; i++) {
+		const struct prof_mapping *m = &p->mappings[i];
+		PbMapping *o = &maps[i];
+
+		perftools__profiles__mapping__init(o);
+		o->id = i + 1;
+		o->memory_start = m->start;
+		o->memory_limit = m->limit;
+		o->file_offset = m->offset;
+		o->filename = m->filename;
+		o->build_id = m->build_id;
+		o->has_functions = m->has_functions;
+		o->has_filenames = m->has_filenames;
+		o->has_line_numbers = m->has_line_numbers;
+		o->has_inline_frames = m->has_inline_frames;
+		mapp[i] = o;
+	}
+	pb.n_mapping = p->nmappings;
+	pb.mapping = mapp;
+
+	for (size_t i = 0; i < p->nfunctions; i++) {
+		const struct prof_function *f = &p->functions[i];
+		PbFunction *o = &funcs[i];
+
+		perftools__profiles__function__init(o);
+		o->id = i + 1;
+		o->name = f->name;
+		o->system_name = f->system_name;
+		o->filename = f->filename;
+		o->start_line = f->start_line;
+		funcp[i] = o;
+	}
+	pb.n_function = p->nfunctions;
+	pb.function = funcp;
+
+	for (size_t i = 0; i < p->nlocations; i++) {
+		const struct prof_location *l = &p->locations[i];
+		PbLocation *o = &locs[i];
+
+		perftools__profiles__location__init(o);
+		o->id = i + 1;
+		o->mapping_id = l->mapping;
+		o->address = l->address;
+		o->is_folded = l->is_folded;
+		o->line = linep + li;
+		o->n_line = l->nlines;
+		for (uint32_t j = 0; j < l->nlines; j++, li++) {
+			perftools__profiles__line__init(&lines[li]);
+			lines[li].function_id = l->lines[j].function;
+			lines[li].line = l->lines[j].line;
+			lines[li].column = l->lines[j].column;
+			linep[li] = &lines[li];
+		}
+		locp[i] = o;
+	}
+	pb.n_location = p->nlocations;
+	pb.location = locp;
+
+	for (size_t i = 0; i < p->nsamples; i++) {
+		const struct prof_sample *s = &p->samples[i];
+		PbSample *o = &samples[i];
+
+		perftools__profiles__sample__init(o);
+		o->n_location_id = s->nlocs;
+		o->location_id = s->locs;
+		o->n_value = p->nsample_types;
+		o->value = values + i * p->nsample_types;
+		memcpy(o->value, s->values, p->nsample_types * sizeof(*values));
+		o->n_label = s->nlabels;
+		o->label = labelp + lab;
+		for (uint32_t j = 0; j < s->nlabels; j++, lab++) {
+			perftools__profiles__label__init(&labels[lab]);
+			labels[lab].key = s->labels[j].key;
+			labels[lab].str = s->labels[j].str;
+			labels[lab].num = s->labels[j].num;
+			labels[lab].num_unit = s->labels[j].num_unit;
+			labelp[lab] = &labels[lab];
+		}
+		samplep[i] = o;
+	}
+	pb.n_sample = p->nsamples;
+	pb.sample = samplep;
+
+	pb.n_string_table = p->nstrings;
+	pb.string_table = p->strings;
+	pb.time_nanos = p->time_nanos;
+	pb.duration_nanos = p->duration_nanos;
+	period_type.type = p->period_type.type;
+	period_type.unit = p->period_type.unit;
+	pb.period_type = &period_type;
+	pb.period = p->period;
+	pb.default_sample_type = p->default_sample_type;
+	for (size_t i = 0; i < p->ncomments; i++)
+		comments[i] = p->comments[i];
+	pb.n_comment = p->ncomments;
+	pb.comment = comments;
+
+	len = perftools__profiles__profile__get_packed_size(&pb);
+	raw = malloc(len ? len : 1);
+	if (!raw)
+		goto out;
+	perftools__profiles__profile__pack(&pb, raw);
+	if (gzip) {
+		err = gzip_buffer(raw, len, ret_buf, ret_len);
+	} else {
+		*ret_buf = TAKE_PTR(raw);
+		*ret_len = len;
+		err = 0;
+	}
+out:
+	free(raw);
+	free(maps);
+	free(mapp);
+	free(funcs);
+	free(funcp);
+	free(locs);
+	free(locp);
+	free(lines);
+	free(linep);
+	free(samples);
+	free(samplep);
+	free(labels);
+	free(labelp);
+	free(values);
+	free(comments);
+	return err;
+}
+
+static int gunzip_buffer(const void *in, size_t len, void **ret_buf, size_t *ret_len)
+{
+	z_stream zs = { 0 };
+	size_t cap = len * 4 + 4096, total = 0;
+	unsigned char *out = NULL;
+	int zr;
+
+	if (inflateInit2(&zs, 15 + 16) != Z_OK)
+		return -ENOMEM;
+	zs.next_in = (unsigned char *)in;
+	zs.avail_in = len;
+	do {
+		if (total == cap || !out) {
+			unsigned char *n;
+
+			if (out)
+				cap *= 2;
+			if (cap > PPROF_MAX_BYTES)
+				cap = PPROF_MAX_BYTES;
+			if (out && total >= cap) {
+				zr = Z_MEM_ERROR;
+				break;
+			}
+			n = realloc(out, cap);
+			if (!n) {
+				zr = Z_MEM_ERROR;
+				break;
+			}
+			out = n;
+		}
+		zs.next_out = out + total;
+		zs.avail_out = cap - total;
+		zr = inflate(&zs, Z_NO_FLUSH);
+		total = cap - zs.avail_out;
+	} while (zr == Z_OK);
+	inflateEnd(&zs);
+	if (zr != Z_STREAM_END) {
+		free(out);
+		return zr == Z_MEM_ERROR ? -EFBIG : -EBADMSG;
+	}
+	*ret_buf = out;
+	*ret_len = total;
+	return 0;
+}
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+/* id -> new 1-based position; ids must be unique and non-zero */
+static int index_ids(struct hmap *h, uint64_t id, size_t pos)
+{
+	if (!id || hmap__get(h, &id, sizeof(id)))
+		return -EBADMSG;
+	return hmap__put(h, &id, sizeof(id), (void *)(uintptr_t)(pos + 1));
+}
+
+static uint64_t lookup_id(struct hmap *h, uint64_t id)
+{
+	return id ? (uintptr_t)hmap__get(h, &id, sizeof(id)) : 0;
+}
+
+static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t errlen)
+{
+	struct hmap *mids = hmap__new(), *fids = hmap__new(), *lids = hmap__new();
+	uint64_t *locs = NULL;
+	size_t nlocs_cap = 0;
+	int r = -ENOMEM;
+
+#define STR_OK(i) ((i) >= 0 && (uint64_t)(i) < pb->n_string_table)
+	if (!mids || !fids || !lids)
+		goto out;
+	r = -EBADMSG;
+	if (!pb->n_string_table || !pb->string_table[0] || pb->string_table[0][0]) {
+		r = fail(err, errlen, -EBADMSG, "string table must start with an empty string");
+		goto out;
+	}
+	if (!pb->n_sample_type) {
+		r = fail(err, errlen, -EBADMSG, "no sample types: not a profile");
+		goto out;
+	}
+	if (pb->n_sample_type > PROFILE_MAX_VALUES) {
+		r = fail(err, errlen, -EBADMSG, "%zu sample types, at most %d supported",
+			 pb->n_sample_type, PROFILE_MAX_VALUES);
+		goto out;
+	}
+	/* strings are copied as they are, so indexes keep their meaning */
+	p->strings = calloc(pb->n_string_table, sizeof(char *));
+	if (!p->strings)
+		goto nomem;
+	free(p->strings[0]);
+	p->cap_strings = pb->n_string_table;
+	for (size_t i = 0; i < pb->n_string_table; i++) {
+		const char *s = pb->string_table[i] ? pb->string_table[i] : "";
+
+		p->strings[i] = strdup(s);
+		if (!p->strings[i])
+			goto nomem;
+		p->nstrings = i + 1;
+		if (i && !hmap__get(p->string_index, s, strlen(s)) &&
+		    hmap__put(p->string_index, s, strlen(s), (void *)(uintptr_t)i))
+			goto nomem;
+	}
+	for (size_t i = 0; i < pb->n_sample_type; i++) {
+		const PbValueType *v = pb->sample_type[i];
+
+		if (!STR_OK(v->type) || !STR_OK(v->unit)) {
+			r = fail(err, errlen, -EBADMSG, "sample type %zu: string index out of range",
+				 i);
+			goto out;
+		}
+		p->sample_types[i].type = v->type;
+		p->sample_types[i].unit = v->unit;
+	}
+	p->nsample_types = pb->n_sample_type;
+	if (pb->period_type) {
+		if (!STR_OK(pb->period_type->type) || !STR_OK(pb->period_type->unit)) {
+			r = fail(err, errlen, -EBADMSG, "period type: string index out of range");
+			goto out;
+		}
+		p->period_type.type = pb->period_type->type;
+		p->period_type.unit = pb->period_type->unit;
+	}
+	if (!STR_OK(pb->default_sample_type) || !STR_OK(pb->drop_frames) ||
+	    !STR_OK(pb->keep_frames) || !STR_OK(pb->doc_url)) {
+		r = fail(err, errlen, -EBADMSG, "profile header: string index out of range");
+		goto out;
+	}
+	p->default_sample_type = pb->default_sample_type;
+	p->time_nanos = pb->time_nanos;
+	p->duration_nanos = pb->duration_nanos;
+	p->period = pb->period;
+
+	for (size_t i = 0; i < pb->n_mapping; i++) {
+		const PbMapping *m = pb->mapping[i];
+		struct prof_mapping pm = {
+			.start = m->memory_start,
+			.limit = m->memory_limit,
+			.offset = m->file_offset,
+			.filename = m->filename,
+			.build_id = m->build_id,
+			.has_functions = m->has_functions,
+			.has_filenames = m->has_filenames,
+			.has_line_numbers = m->has_line_numbers,
+			.has_inline_frames = m->has_inline_frames,
+		};
+
+		if (!STR_OK(m->filename) || !STR_OK(m->build_id)) {
+			r = fail(err, errlen, -EBADMSG, "mapping %zu: string index out of range", i);
+			goto out;
+		}
+		if (index_ids(mids, m->id, i)) {
+			r = fail(err, errlen, -EBADMSG, "mapping %zu: id %llu is zero or repeated", i,
+				 (unsigned long long)m->id);
+			goto out;
+		}
+		if (!profile__add_mapping(p, &pm))
+			goto nomem;
+	}
+	for (size_t i = 0; i < pb->n_function; i++) {
+		const PbFunction *f = pb->function[i];
+
+		if (!STR_OK(f->name) || !STR_OK(f->system_name) || !STR_OK(f->filename)) {
+			r = fail(err, errlen, -EBADMSG, "function %zu: string index out of range", i);
+			goto out;
+		}
+		if (index_ids(fids, f->id, i)) {
+			r = fail(err, errlen, -EBADMSG, "function %zu: id %llu is zero or repeated",
+				 i, (unsigned long long)f->id);
+			goto out;
+		}
+		if (grow_array((void **)&p->functions, &p->cap_functions, i + 1,
+			       sizeof(*p->functions)))
+			goto nomem;
+		p->functions[i] = (struct prof_function){ f->name, f->system_name, f->filename,
+							  f->start_line };
+		p->nfunctions = i + 1;
+	}
+	for (size_t i = 0; i < pb->n_location; i++) {
+		const PbLocation *l = pb->location[i];
+		struct prof_location *pl;
+
+		if (index_ids(lids, l->id, i)) {
+			r = fail(err, errlen, -EBADMSG, "location %zu: id %llu is zero or repeated",
+				 i, (unsigned long long)l->id);
+			goto out;
+		}
+		if (l->mapping_id && !lookup_id(mids, l->mapping_id)) {
+			r = fail(err, errlen, -EBADMSG, "location %llu: unknown mapping id %llu",
+				 (unsigned long long)l->id, (unsigned long long)l->mapping_id);
+			goto out;
+		}
+		if (grow_array((void **)&p->locations, &p->cap_locations, i + 1,
+			       sizeof(*p->locations)))
+			goto nomem;
+		pl = &p->locations[i];
+		memset(pl, 0, sizeof(*pl));
+		p->nlocations = i + 1;
+		pl->mapping = lookup_id(mids, l->mapping_id);
+		pl->address = l->address;
+		pl->is_folded = l->is_folded;
+		if (l->n_line) {
+			pl->lines = calloc(l->n_line, sizeof(*pl->lines));
+			if (!pl->lines)
+				goto nomem;
+		}
+		pl->nlines = l->n_line;
+		for (size_t j = 0; j < l->n_line; j++) {
+			uint64_t fid = lookup_id(fids, l->line[j]->function_id);
+
+			if (l->line[j]->function_id && !fid) {
+				r = fail(err, errlen, -EBADMSG,
+					 "location %llu: unknown function id %llu",
+					 (unsigned long long)l->id,
+					 (unsigned long long)l->line[j]->function_id);
+				goto out;
+			}
+			pl->lines[j].function = fid;
+			pl->lines[j].line = l->line[j]->line;
+			pl->lines[j].column = l->line[j]->column;
+		}
+	}
+	for (size_t i = 0; i < pb->n_sample; i++) {
+		const PbSample *s = pb->sample[i];
+		struct prof_label *labels;
+		int64_t values[PROFILE_MAX_VALUES];
+
+		if (s->n_value != pb->n_sample_type) {
+			r = fail(err, errlen, -EBADMSG, "sample %zu: %zu values for %zu sample types",
+				 i, s->n_value, pb->n_sample_type);
+			goto out;
+		}
+		memcpy(values, s->value, s->n_value * sizeof(*values));
+		if (grow_array((void **)&locs, &nlocs_cap, s->n_location_id + 1, sizeof(*locs)))
+			goto nomem;
+		for (size_t j = 0; j < s->n_location_id; j++) {
+			locs[j] = lookup_id(lids, s->location_id[j]);
+			if (!locs[j]) {
+				r = fail(err, errlen, -EBADMSG, "sample %zu: unknown location id %llu",
+					 i, (unsigned long long)s->location_id[j]);
+				goto out;
+			}
+		}
+		labels = calloc(s->n_label + 1, sizeof(*labels));
+		if (!labels)
+			goto nomem;
+		for (size_t j = 0; j < s->n_label; j++) {
+			const PbLabel *l = s->label[j];
+
+			if (!STR_OK(l->key) || !STR_OK(l->str) || !STR_OK(l->num_unit)) {
+				free(labels);
+				r = fail(err, errlen, -EBADMSG,
+					 "sample %zu: label string index out of range", i);
+				goto out;
+			}
+			labels[j] = (struct prof_label){ l->key, l->str, l->num_unit, l->num };
+		}
+		r = profile__add_sample(p, locs, s->n_location_id, values, labels, s->n_label);
+		free(labels);
+		if (r)
+			goto nomem;
+	}
+	for (size_t i = 0; i < pb->n_comment; i++)
+		if (!STR_OK(pb->comment[i])) {
+			r = fail(err, errlen, -EBADMSG, "comment: string index out of range");
+			goto out;
+		}
+	r = 0;
+	goto out;
+nomem:
+	r = fail(err, errlen, -ENOMEM, "out of memory");
+out:
+#undef STR_OK
+	free(locs);
+	hmap__free(mids);
+	hmap__free(fids);
+	hmap__free(lids);
+	return r;
+}
+
+int pprof__decode(const void *buf, size_t len, struct profile **ret, char *err, size_t errlen)
+{
+	const unsigned char *b = buf;
+	void *plain = NULL;
+	size_t plain_len = len;
+	PbProfile *pb;
+	struct profile *p;
+	int r;
+
+	if (len >= 2 && b[0] == 0x1f && b[1] == 0x8b) {
+		r = gunzip_buffer(buf, len, &plain, &plain_len);
+		if (r == -EFBIG)
+			return fail(err, errlen, r, "decompressed profile larger than %llu bytes",
+				    PPROF_MAX_BYTES);
+		if (r)
+			return fail(err, errlen, r, "corrupt gzip data");
+		buf = plain;
+	}
+	pb = perftools__profiles__profile__unpack(NULL, plain_len, buf);
+	free(plain);
+	if (!pb)
+		return fail(err, errlen, -EBADMSG, "not a pprof profile (protobuf decoding failed)");
+	p = profile__new();
+	if (!p) {
+		perftools__profiles__profile__free_unpacked(pb, NULL);
+		return fail(err, errlen, -ENOMEM, "out of memory");
+	}
+	/* decode_pb fills the string table itself */
+	free(p->strings[0]);
+	p->nstrings = 0;
+	free(p->strings);
+	p->strings = NULL;
+	p->cap_strings = 0;
+	r = decode_pb(pb, p, err, errlen);
+	perftools__profiles__profile__free_unpacked(pb, NULL);
+	if (r) {
+		profile__free(p);
+		return r;
+	}
+	*ret = p;
+	return 0;
+}
+
+int pprof__read_file(const char *path, struct profile **ret, char *err, size_t errlen)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ unsigned char *buf = NULL;
+	struct stat st;
+	size_t got = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return fail(err, errlen, -errno, "cannot open: %s", strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return fail(err, errlen, -EINVAL, "not a regular file");
+	if ((uint64_t)st.st_size > PPROF_MAX_BYTES)
+		return fail(err, errlen, -EFBIG, "file larger than %llu bytes", PPROF_MAX_BYTES);
+	buf = malloc(st.st_size + 1);
+	if (!buf)
+		return fail(err, errlen, -ENOMEM, "out of memory");
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return fail(err, errlen, n < 0 ? -errno : -EIO, "read failed");
+		got += n;
+	}
+	return pprof__decode(buf, got, ret, err, errlen);
+}

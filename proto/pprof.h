@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* pprof files: the profile model to and from gzip'ed protobuf, from any producer. */
+#ifndef SCORCH_PPROF_H
+#define SCORCH_PPROF_H
+
+#include "model.h"
+
+/* pprof: serialize (gzip-compressed) into a malloc'ed buffer, or parse any pprof (gzip or raw). */
+int pprof__encode(const struct profile *p, bool gzip, void **ret_buf, size_t *ret_len);
+/* Parse; on error returns a negative errno and, if err is given, a one-line reason. */
+int pprof__decode(const void *buf, size_t len, struct profile **ret, char *err, size_t errlen);
+int pprof__read_file(const char *path, struct profile **ret, char *err, size_t errlen);
+
+#endif

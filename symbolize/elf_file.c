@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "elf_file.h"
+#include "util.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Bounds against hostile files: symbols and segments read from one file. */
+#define ELF_MAX_SYMBOLS (8u << 20)
+#define ELF_MAX_SEGMENTS 256
+
+struct elf_sym {
+	uint64_t start, size;
+	uint32_t name; /* offset into names */
+	uint8_t bind;
+};
+
+struct elf_file {
+	struct elf_sym *syms;
+	size_t nsyms, cap_syms;
+	char *names;
+	size_t names_len, names_cap;
+	struct elf_segment segs[ELF_MAX_SEGMENTS];
+	size_t nsegs;
+	char build_id[2 * 64 + 1];
+	const char *error;
+};
+
+void elf_file__free(struct elf_file *f)
+{
+	if (!f)
+		return;
+	free(f->syms);
+	free(f->names);
+	free(f);
+}
+
+static void read_build_id(struct elf_file *f, Elf *elf, const GElf_Phdr *ph)
+{
+	Elf_Data *data = elf_getdata_rawchunk(elf, ph->p_offset, ph->p_filesz, ELF_T_NHDR);
+	size_t off = 0, name_off, desc_off;
+	GElf_Nhdr nh;
+
+	if (!data)
+		return;
+	while ((off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+		const unsigned char *desc = (const unsigned char *)data->d_buf + desc_off;
+
+		if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 ||
+		    memcmp((const char *)data->d_buf + name_off, "GNU", 4) != 0)
+			continue;
+		if (nh.n_descsz == 0 || nh.n_descsz > 64)
+			continue;
+		for (size_t i = 0; i < nh.n_descsz; i++)
+			snprintf(f->build_id + 2 * i, 3, "%02x", desc[i]);
+		return;
+	}
+}
+
+static int cmp_sym(const void *a, const void *b)
+{
+	const struct elf_sym *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	/* at one address prefer a global name, then the larger symbol */
+	if (x->bind != y->bind)
+		return x->bind == STB_GLOBAL ? -1 : y->bind == STB_GLOBAL ? 1 : 0;
+	return x->size > y->size ? -1 : x->size < y->size;
+}
+
+static int add_symbol(struct elf_file *f, const GElf_Sym *sym, const char *name)
+{
+	size_t len = strlen(name);
+	struct elf_sym *s;
+
+	if (f->nsyms >= ELF_MAX_SYMBOLS || f->names_len + len + 1 > UINT32_MAX)
+		return -E2BIG;
+	if (grow_array((void **)&f->syms, &f->cap_syms, f->nsyms + 1, sizeof(*s)) ||
+	    grow_array((void **)&f->names, &f->names_cap, f->names_len + len + 1, 1))
+		return -ENOMEM;
+	s = &f->syms[f->nsyms++];
+	s->start = sym->st_value;
+	s->size = sym->st_size;
+	s->bind = GELF_ST_BIND(sym->st_info);
+	s->name = f->names_len;
+	memcpy(f->names + f->names_len, name, len + 1);
+	f->names_len += len + 1;
+	return 0;
+}
+
+static int read_symbols(struct elf_file *f, Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	size_t n;
+
+	if (!data || !sh->sh_entsize)
+		return -EBADMSG;
+	n = sh->sh_size / sh->sh_entsize;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Sym sym;
+		const char *name;
+		int type;
+		int err;
+
+		if (!gelf_getsym(data, i, &sym))
+			return -EBADMSG;
+		type = GELF_ST_TYPE(sym.st_info);
+		if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF ||
+		    !sym.st_value)
+			continue;
+		name = elf_strptr(elf, sh->sh_link, sym.st_name);
+		if (!name || !*name)
+			continue;
+		err = add_symbol(f, &sym, name);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+struct elf_file *elf_file__read(int fd)
+{
+	struct elf_file *f = calloc(1, sizeof(*f));
+	Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL;
+	GElf_Shdr symtab_sh, dynsym_sh;
+	size_t nph, out;
+	Elf *elf;
+	int err;
+
+	if (!f)
+		return NULL;
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf || elf_kind(elf) != ELF_K_ELF) {
+		f->error = "not an ELF file";
+		goto out;
+	}
+	if (elf_getphdrnum(elf, &nph) != 0) {
+		f->error = "corrupt program headers";
+		goto out;
+	}
+	for (size_t i = 0; i < nph && f->nsegs < ELF_MAX_SEGMENTS; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(elf, i, &ph))
+			continue;
+		if (ph.p_type == PT_LOAD) {
+			f->segs[f->nsegs++] = (struct elf_segment){ .offset = ph.p_offset,
+								    .vaddr = ph.p_vaddr,
+								    .filesz = ph.p_filesz,
+								    .exec = ph.p_flags & PF_X };
+		} else if (ph.p_type == PT_NOTE && !f->build_id[0]) {
+			read_build_id(f, elf, &ph);
+		}
+	}
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type == SHT_SYMTAB && !symtab) {
+			symtab = scn;
+			symtab_sh = sh;
+		} else if (sh.sh_type == SHT_DYNSYM && !dynsym) {
+			dynsym = scn;
+			dynsym_sh = sh;
+		}
+	}
+	/* .symtab is a superset of .dynsym when present; stripped files keep only .dynsym */
+	err = symtab ? read_symbols(f, elf, symtab, &symtab_sh) : 0;
+	if ((err || !f->nsyms) && dynsym) {
+		f->nsyms = 0;
+		f->names_len = 0;
+		err = read_symbols(f, elf, dynsym, &dynsym_sh);
+	}
+	if (err == -ENOMEM) {
+		elf_end(elf);
+		elf_file__free(f);
+		return NULL;
+	}
+	if (err)
+		f->error = err == -E2BIG ? "symbol table too large" : "corrupt symbol table";
+	qsort(f->syms, f->nsyms, sizeof(*f->syms), cmp_sym);
+	/* one symbol per start address */
+	out = 0;
+	for (size_t i = 0; i < f->nsyms; i++)
+		if (!out || f->syms[out - 1].start != f->syms[i].start)
+			f->syms[out++] = f->syms[i];
+	f->nsyms = out;
+out:
+	if (elf)
+		elf_end(elf);
+	return f;
+}
+
+const char *elf_file__error(const struct elf_file *f)
+{
+	return f->error;
+}
+
+const char *elf_file__build_id(const struct elf_file *f)
+{
+	return f->build_id;
+}
+
+size_t elf_file__nsymbols(const struct elf_file *f)
+{
+	return f->nsyms;
+}
+
+int elf_file__offset_to_vaddr(const struct elf_file *f, uint64_t offset, uint64_t *ret_vaddr)
+{
+	/* prefer the executable segment: text is what samples hit */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < f->nsegs; i++) {
+			const struct elf_segment *s = &f->segs[i];
+
+			if (pass == 0 && !s->exec)
+				continue;
+			if (offset >= s->offset && offset - s->offset < s->filesz) {
+				*ret_vaddr = offset - s->offset + s->vaddr;
+				return 0;
+			}
+		}
+	return -ENOENT;
+}
+
+int elf_file__symbol(const struct elf_file *f, uint64_t vaddr, const char **ret_name,
+		     uint64_t *ret_start)
+{
+	size_t lo = 0, hi = f->nsyms;
+	const struct elf_sym *s;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (f->syms[mid].start <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return -ENOENT;
+	s = &f->syms[lo - 1];
+	/* a symbol without a size covers only up to the next symbol */
+	if (s->size ? vaddr - s->start >= s->size
+		    : (lo < f->nsyms ? false : vaddr != s->start))
+		return -ENOENT;
+	*ret_name = f->names + s->name;
+	if (ret_start)
+		*ret_start = s->start;
+	return 0;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* One ELF file's symbol table, load segments and build-id, read once with libelf. */
+#ifndef SCORCH_ELF_H
+#define SCORCH_ELF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct elf_file;
+
+struct elf_segment {
+	uint64_t offset, vaddr, filesz;
+	bool exec;
+};
+
+/*
+ * Read an ELF file from fd (not consumed). Corrupt files do not fail: what could be read is kept
+ * (possibly nothing), and elf_file__error() says what went wrong. NULL only on allocation failure.
+ */
+struct elf_file *elf_file__read(int fd);
+void elf_file__free(struct elf_file *f);
+/* NULL, or a static description of why the file (or its symbols) could not be read. */
+const char *elf_file__error(const struct elf_file *f);
+/* Hex GNU build-id, or "" when there is none. */
+const char *elf_file__build_id(const struct elf_file *f);
+size_t elf_file__nsymbols(const struct elf_file *f);
+/* Translate an offset in the file into the virtual address the ELF headers give it. */
+int elf_file__offset_to_vaddr(const struct elf_file *f, uint64_t offset, uint64_t *ret_vaddr);
+/* Function symbol containing vaddr: name valid until elf_file__free(); 0 or -ENOENT. */
+int elf_file__symbol(const struct elf_file *f, uint64_t vaddr, const char **ret_name,
+		     uint64_t *ret_start);
+
+#endif

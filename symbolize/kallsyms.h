@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Kernel symbols from /proc/kallsyms (text symbols only), with their module names. */
+#ifndef SCORCH_KALLSYMS_H
+#define SCORCH_KALLSYMS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+struct kallsyms;
+
+struct ksym {
+	uint64_t addr;
+	const char *name;   /* valid until kallsyms__free() */
+	const char *module; /* "" for the core kernel */
+};
+
+/* Parse a kallsyms text stream. NULL with errno set on failure (EPERM: addresses hidden). */
+struct kallsyms *kallsyms__parse(FILE *f);
+struct kallsyms *kallsyms__load(const char *path);
+void kallsyms__free(struct kallsyms *k);
+/* The symbol containing addr (the nearest one at or below it in the same module); 0 or -ENOENT. */
+int kallsyms__lookup(const struct kallsyms *k, uint64_t addr, struct ksym *ret);
+/* Address range covered by a module's symbols ("" for the core kernel); 0 or -ENOENT. */
+int kallsyms__module_range(const struct kallsyms *k, const char *module, uint64_t *ret_start,
+			   uint64_t *ret_end);
+size_t kallsyms__count(const struct kallsyms *k);
+
+#endif

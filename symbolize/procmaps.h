@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Parser for /proc/PID/maps. */
+#ifndef SCORCH_PROCMAPS_H
+#define SCORCH_PROCMAPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct procmap {
+	uint64_t start, end, offset;
+	uint64_t inode;
+	uint32_t dev_major, dev_minor;
+	char perms[5];	/* "r-xp" */
+	bool deleted;	/* the path ended in " (deleted)", which is stripped */
+	char *path;	/* "" for anonymous mappings; "[vdso]" and the like kept as they are */
+};
+
+/* Parse every line; malformed lines are skipped and counted in *ret_bad if given. */
+int procmaps__parse(FILE *f, struct procmap **ret, size_t *ret_n, size_t *ret_bad);
+void procmaps__free(struct procmap *maps, size_t n);
+
+static inline bool procmap__is_exec(const struct procmap *m)
+{
+	return m->perms[2] == 'x';
+}
+
+#endif

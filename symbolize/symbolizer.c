@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "symbolizer.h"
+#include "elf_file.h"
+#include "hashmap.h"
+#include "kallsyms.h"
+#include "procmaps.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct file_key {
+	uint64_t dev, ino;
+};
+
+struct cached_file {
+	struct elf_file *elf;
+	unsigned int refs;
+};
+
+struct sym_process {
+	struct sym_mapping *maps; /* sorted by start */
+	size_t n;
+};
+
+struct proc_key {
+	uint32_t pid, seq;
+};
+
+struct symbolizer {
+	struct symbolizer_opts opts;
+	char proc_root[256];
+	struct hmap *files;	/* file_key -> cached_file */
+	struct hmap *procs;	/* proc_key -> sym_process */
+	struct hmap *elf_refs;	/* elf_file* -> cached_file, for releasing */
+	struct kallsyms *kallsyms;
+	bool kallsyms_tried;
+	struct hmap *kmaps;	/* module name -> sym_mapping */
+	struct symbolizer_stats stats;
+};
+
+static void warn(struct symbolizer *s, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	if (!s->opts.warn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	s->opts.warn(s->opts.warn_ctx, buf);
+}
+
+struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
+{
+	struct symbolizer *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	if (opts)
+		s->opts = *opts;
+	snprintf(s->proc_root, sizeof(s->proc_root), "%s",
+		 s->opts.proc_root ? s->opts.proc_root : "/proc");
+	if (!s->opts.max_files)
+		s->opts.max_files = 4096;
+	s->files = hmap__new();
+	s->procs = hmap__new();
+	s->elf_refs = hmap__new();
+	s->kmaps = hmap__new();
+	if (!s->files || !s->procs || !s->elf_refs || !s->kmaps) {
+		symbolizer__free(s);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return s;
+}
+
+static void release_elf(struct symbolizer *s, struct elf_file *elf)
+{
+	struct cached_file *cf;
+
+	if (!elf)
+		return;
+	cf = hmap__get(s->elf_refs, &elf, sizeof(elf));
+	if (!cf || --cf->refs)
+		return;
+	hmap__remove(s->elf_refs, &elf, sizeof(elf));
+	elf_file__free(cf->elf);
+	free(cf);
+}
+
+static void free_process(struct symbolizer *s, struct sym_process *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->maps[i].path);
+		release_elf(s, p->maps[i].elf);
+	}
+	free(p->maps);
+	free(p);
+}
+
+void symbolizer__free(struct symbolizer *s)
+{
+	size_t pos = 0;
+	void *v;
+
+	if (!s)
+		return;
+	for (pos = 0; s->procs && hmap__next(s->procs, &pos, NULL, NULL, &v);)
+		free_process(s, v);
+	/* the cache holds one reference per cached file */
+	for (pos = 0; s->files && hmap__next(s->files, &pos, NULL, NULL, &v);)
+		release_elf(s, ((struct cached_file *)v)->elf);
+	for (pos = 0; s->kmaps && hmap__next(s->kmaps, &pos, NULL, NULL, &v);) {
+		free(((struct sym_mapping *)v)->path);
+		free(v);
+	}
+	hmap__free(s->procs);
+	hmap__free(s->files);
+	hmap__free(s->elf_refs);
+	hmap__free(s->kmaps);
+	kallsyms__free(s->kallsyms);
+	free(s);
+}
+
+/* Open the file behind a mapping from inside the process's own view of the filesystem. */
+static int open_mapped_file(struct symbolizer *s, uint32_t pid, const struct procmap *m)
+{
+	char path[PATH_MAX + 300];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%u/map_files/%" PRIx64 "-%" PRIx64, s->proc_root, pid,
+		 m->start, m->end);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	snprintf(path, sizeof(path), "%s/%u/root%s", s->proc_root, pid, m->path);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* A new reference to the ELF file behind fd, from the cache when possible. */
+static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name)
+{
+	struct cached_file *cf;
+	struct file_key key;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return NULL;
+	key.dev = st.st_dev;
+	key.ino = st.st_ino;
+	cf = hmap__get(s->files, &key, sizeof(key));
+	if (cf) {
+		cf->refs++;
+		return cf->elf;
+	}
+	cf = calloc(1, sizeof(*cf));
+	if (!cf)
+		return NULL;
+	cf->elf = elf_file__read(fd);
+	if (!cf->elf) {
+		free(cf);
+		return NULL;
+	}
+	if (elf_file__error(cf->elf)) {
+		s->stats.files_unreadable++;
+		warn(s, "'%s': %s, keeping bare addresses for what it lacks", name,
+		     elf_file__error(cf->elf));
+	}
+	cf->refs = 1; /* the caller's */
+	if (hmap__put(s->elf_refs, &cf->elf, sizeof(cf->elf), cf)) {
+		elf_file__free(cf->elf);
+		free(cf);
+		return NULL;
+	}
+	/* past the bound the file is owned by its mappings alone and freed with them */
+	if (hmap__count(s->files) < s->opts.max_files &&
+	    hmap__put(s->files, &key, sizeof(key), cf) == 0) {
+		cf->refs++;
+		s->stats.files_cached++;
+	}
+	return cf->elf;
+}
+
+int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq)
+{
+	struct proc_key key = { pid, seq };
+	struct procmap *maps = NULL;
+	struct sym_process *p, *old;
+	char path[300];
+	size_t n = 0;
+	FILE *f;
+	int err;
+
+	snprintf(path, sizeof(path), "%s/%u/maps", s->proc_root, pid);
+	f = fopen(path, "re");
+	if (!f) {
+		s->stats.snapshots_failed++;
+		return errno == ENOENT ? -ESRCH : -errno;
+	}
+	err = procmaps__parse(f, &maps, &n, NULL);
+	fclose(f);
+	if (err)
+		return err;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		goto nomem;
+	p->maps = calloc(n + 1, sizeof(*p->maps));
+	if (!p->maps)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		const struct procmap *m = &maps[i];
+		struct sym_mapping *sm;
+
+		if (!procmap__is_exec(m))
+			continue;
+		sm = &p->maps[p->n];
+		sm->start = m->start;
+		sm->end = m->end;
+		sm->offset = m->offset;
+		sm->build_id = "";
+		sm->path = strdup(m->path);
+		if (!sm->path)
+			goto nomem;
+		p->n++;
+		if (m->path[0] == '/') {
+			int fd = open_mapped_file(s, pid, m);
+
+			if (fd < 0) {
+				s->stats.files_unreadable++;
+				continue;
+			}
+			sm->elf = get_elf(s, fd, m->path);
+			close(fd);
+			if (sm->elf)
+				sm->build_id = elf_file__build_id(sm->elf);
+		}
+	}
+	procmaps__free(maps, n);
+	maps = NULL;
+	old = hmap__get(s->procs, &key, sizeof(key));
+	if (hmap__put(s->procs, &key, sizeof(key), p))
+		goto nomem;
+	if (old)
+		free_process(s, old);
+	else
+		s->stats.processes++;
+	return 0;
+nomem:
+	procmaps__free(maps, n);
+	free_process(s, p);
+	return -ENOMEM;
+}
+
+bool symbolizer__has_process(const struct symbolizer *s, uint32_t pid, uint32_t seq)
+{
+	struct proc_key key = { pid, seq };
+
+	return hmap__get(s->procs, &key, sizeof(key)) != NULL;
+}
+
+static const struct sym_mapping *find_mapping(const struct symbolizer *s, uint32_t pid,
+					      uint32_t seq, uint64_t addr)
+{
+	struct proc_key key = { pid, seq };
+	const struct sym_process *p = hmap__get(s->procs, &key, sizeof(key));
+	size_t lo = 0, hi;
+
+	if (!p)
+		return NULL;
+	hi = p->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (p->maps[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo && addr < p->maps[lo - 1].end)
+		return &p->maps[lo - 1];
+	return NULL;
+}
+
+bool symbolizer__covers(const struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t addr)
+{
+	return find_mapping(s, pid, seq, addr) != NULL;
+}
+
+void symbolizer__drop_process(struct symbolizer *s, uint32_t pid, uint32_t seq)
+{
+	struct proc_key key = { pid, seq };
+
+	free_process(s, hmap__remove(s->procs, &key, sizeof(key)));
+}
+
+int symbolizer__resolve_user(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t addr,
+			     struct sym_frame *ret)
+{
+	const struct sym_mapping *m = find_mapping(s, pid, seq, addr);
+	uint64_t vaddr;
+
+	ret->function = NULL;
+	ret->mapping = m;
+	if (!m || !m->elf)
+		return -ENOENT;
+	if (elf_file__offset_to_vaddr(m->elf, addr - m->start + m->offset, &vaddr))
+		return -ENOENT;
+	return elf_file__symbol(m->elf, vaddr, &ret->function, NULL);
+}
+
+static const struct sym_mapping *kernel_mapping(struct symbolizer *s, const char *module)
+{
+	struct sym_mapping *m = hmap__get(s->kmaps, module, strlen(module));
+	char name[256];
+
+	if (m)
+		return m;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	snprintf(name, sizeof(name), "[%s]", *module ? module : "kernel.kallsyms");
+	m->path = strdup(name);
+	m->build_id = "";
+	m->kernel = true;
+	kallsyms__module_range(s->kallsyms, module, &m->start, &m->end);
+	if (!m->path || hmap__put(s->kmaps, module, strlen(module), m)) {
+		free(m->path);
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+int symbolizer__resolve_kernel(struct symbolizer *s, uint64_t addr, struct sym_frame *ret)
+{
+	struct ksym sym;
+
+	ret->function = NULL;
+	ret->mapping = NULL;
+	if (!s->kallsyms_tried) {
+		char path[300];
+
+		s->kallsyms_tried = true;
+		if (s->opts.kallsyms)
+			snprintf(path, sizeof(path), "%s", s->opts.kallsyms);
+		else
+			snprintf(path, sizeof(path), "%s/kallsyms", s->proc_root);
+		s->kallsyms = kallsyms__load(path);
+		if (!s->kallsyms)
+			warn(s, "cannot read kernel symbols from '%s': %s%s", path, strerror(errno),
+			     errno == EPERM ? " (kernel.kptr_restrict hides them)" : "");
+	}
+	if (!s->kallsyms)
+		return -ENOENT;
+	if (kallsyms__lookup(s->kallsyms, addr, &sym)) {
+		ret->mapping = kernel_mapping(s, "");
+		return -ENOENT;
+	}
+	ret->function = sym.name;
+	ret->mapping = kernel_mapping(s, sym.module);
+	return 0;
+}
+
+void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *ret)
+{
+	*ret = s->stats;
+}

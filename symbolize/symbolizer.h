@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The symbolizer: turns (process, pc) and kernel pcs into functions and mappings. Processes are
+ * snapshotted while they live (their executable mappings and the ELF files behind them), so
+ * samples of processes that exited before the capture ends still resolve. ELF files are read
+ * through /proc/PID/map_files or /proc/PID/root, so other mount namespaces work, and cached by
+ * device and inode.
+ */
+#ifndef SCORCH_SYMBOLIZER_H
+#define SCORCH_SYMBOLIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct symbolizer;
+struct elf_file;
+
+struct symbolizer_opts {
+	const char *proc_root;	/* default "/proc" */
+	const char *kallsyms;	/* default "<proc_root>/kallsyms" */
+	size_t max_files;	/* ELF files cached; default 4096 */
+	/* Called once per problem worth telling the user (unreadable file, hidden kallsyms). */
+	void (*warn)(void *ctx, const char *msg);
+	void *warn_ctx;
+};
+
+/* An executable mapping of a process, or a kernel image or module. */
+struct sym_mapping {
+	uint64_t start, end, offset;
+	char *path;		/* as /proc/PID/maps shows it; "[kernel.kallsyms]" or "[MODULE]" */
+	const char *build_id;	/* hex, or "" */
+	struct elf_file *elf;	/* NULL when the file could not be read */
+	bool kernel;
+};
+
+struct sym_frame {
+	const char *function;			/* NULL when unknown; valid until symbolizer__free() */
+	const struct sym_mapping *mapping;	/* NULL when no mapping covers the address */
+};
+
+struct symbolizer_stats {
+	size_t processes, files_cached, files_unreadable, snapshots_failed;
+};
+
+struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts);
+void symbolizer__free(struct symbolizer *s);
+
+/* Read (or re-read) the mappings of a live process. 0, or -ESRCH if it is gone. */
+int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq);
+bool symbolizer__has_process(const struct symbolizer *s, uint32_t pid, uint32_t seq);
+/* True when a snapshot of (pid, seq) has a mapping covering addr. */
+bool symbolizer__covers(const struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t addr);
+/* Forget a process (it exited and its samples are symbolized). */
+void symbolizer__drop_process(struct symbolizer *s, uint32_t pid, uint32_t seq);
+
+/*
+ * Resolve an address: a return address must already be adjusted to pc - 1 by the caller.
+ * Always fills ret (function and mapping may be NULL); returns 0 when a function was found.
+ */
+int symbolizer__resolve_user(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t addr,
+			     struct sym_frame *ret);
+int symbolizer__resolve_kernel(struct symbolizer *s, uint64_t addr, struct sym_frame *ret);
+
+void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *ret);
+
+#endif
