@@ -74,22 +74,30 @@ static void record_usage(FILE *f)
 	      f);
 }
 
-static int parse_pids(char *s)
+static int parse_pids(const char *list)
 {
-	char *save = NULL;
+	const char *p = list;
 
-	if (!*s)
-		return -EINVAL;
-	for (char *tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	/* every comma-separated field must be a pid: "1,,2" and "1," are errors */
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		char tok[16];
 		uint64_t v;
 
+		if (!len || len >= sizeof(tok))
+			return -EINVAL;
+		memcpy(tok, p, len);
+		tok[len] = 0;
 		if (parse_u64(tok, 10, 1, INT32_MAX, &v))
 			return -EINVAL;
 		if (arg_npids >= MAX_PIDS)
 			return -E2BIG;
 		arg_pids[arg_npids++] = v;
+		if (!comma)
+			return 0;
+		p = comma + 1;
 	}
-	return 0;
 }
 
 /* Effective capabilities allow loading the program and opening the perf events. */
@@ -284,7 +292,7 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+F:d:p:o:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:F:d:p:o:qh", opts, NULL)) != -1) {
 		uint64_t v;
 
 		switch (c) {

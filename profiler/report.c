@@ -144,7 +144,7 @@ int cmd_report(int argc, char **argv)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
 		uint64_t v;
 
 		switch (c) {

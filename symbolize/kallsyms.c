@@ -151,8 +151,8 @@ int kallsyms__lookup(const struct kallsyms *k, uint64_t addr, struct ksym *ret)
 	if (!lo)
 		return -ENOENT;
 	e = &k->syms[lo - 1];
-	/* a pc past the last symbol of a module belongs to nothing we know */
-	if (lo == k->nsyms && e->module)
+	/* kallsyms has no sizes: far past the very last symbol is nothing we know */
+	if (lo == k->nsyms && addr - e->addr > (1u << 20))
 		return -ENOENT;
 	ret->addr = e->addr;
 	ret->name = k->arena + e->name;

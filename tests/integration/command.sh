@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# scorch record -- COMMAND on a workload with a known CPU split (60% hot_a, 30% hot_b, 10%
+# in_kernel): shares, kernel frames under user frames, sample count against CPU time x frequency,
+# and the pprof output read by go tool pprof.
+source "${TESTLIB:?run the integration tests through meson test}"
+require_bpf
+
+out=$("$SCORCH" record --format folded -o "$TMP/w.folded" -- "$WORKLOAD" 2 4 2>"$TMP/err")
+cat "$TMP/err"
+cpu=${out#cpu_seconds=}
+total=$(folded_total "$TMP/w.folded")
+a=$(folded_count "$TMP/w.folded" hot_a)
+b=$(folded_count "$TMP/w.folded" hot_b)
+k=$(folded_count "$TMP/w.folded" in_kernel)
+echo "cpu=${cpu}s samples=$total hot_a=$(pct "$a" "$total")% hot_b=$(pct "$b" "$total")% in_kernel=$(pct "$k" "$total")%"
+within "$(pct "$a" "$total")" 60 6 && ok "hot_a share" || fail "hot_a share $(pct "$a" "$total")% not 60±6"
+within "$(pct "$b" "$total")" 30 5 && ok "hot_b share" || fail "hot_b share $(pct "$b" "$total")% not 30±5"
+within "$(pct "$k" "$total")" 10 4 && ok "in_kernel share" || fail "in_kernel share $(pct "$k" "$total")% not 10±4"
+
+# samples = CPU seconds x 99 Hz, within 10%
+expected=$(awk -v c="$cpu" 'BEGIN { printf "%d", c * 99 }')
+within "$total" "$expected" "$(awk -v e="$expected" 'BEGIN { print e * 0.10 }')" &&
+	ok "sample count $total ~ $expected (cpu ${cpu}s x 99 Hz)" ||
+	fail "sample count $total, expected $expected (cpu ${cpu}s x 99 Hz)"
+
+# samples inside the system call: kernel frames right under the user frame in_kernel
+kin=$(awk '{ n = $NF; if ($0 ~ /;in_kernel;.*_\[k\]/) s += n } END { print s + 0 }' "$TMP/w.folded")
+echo "in_kernel samples with kernel frames: $kin of $k"
+[ "$k" -gt 0 ] && within "$(pct "$kin" "$k")" 100 15 && ok "kernel frames under in_kernel" ||
+	fail "only $kin of $k in_kernel samples carry kernel frames"
+grep -q 'in_kernel;entry_SYSCALL_64[a-z_]*_\[k\];.*read_zero_\[k\]' "$TMP/w.folded" && ok "syscall entry frame" ||
+	fail "no entry_SYSCALL_64 kernel frame under in_kernel"
+# the user stack reaches the thread function through frame pointers
+grep -q ';worker;hot_a' "$TMP/w.folded" && ok "worker -> hot_a chain" || fail "no worker;hot_a chain"
+# only the command: no other process's frames
+others=$(grep -vc -e hot_a -e hot_b -e in_kernel -e worker -e main -e '_start' "$TMP/w.folded" || true)
+[ "$others" -le 3 ] && ok "only the command's stacks ($others stray lines)" || fail "$others stacks not from the workload"
+grep -q "^scorch: $total samples, 0 lost" "$TMP/err" && ok "summary counts $total samples, none lost" ||
+	fail "summary does not say '$total samples, 0 lost'"
+
+# the same through pprof, read by go tool pprof
+"$SCORCH" record -q -o "$TMP/w.pb.gz" -- "$WORKLOAD" 1 3 >/dev/null
+top=$(gopprof -top -cum -nodecount=100 "$TMP/w.pb.gz")
+cum_a=$(awk '$NF == "hot_a" { sub("%", "", $5); print $5 }' <<<"$top")
+cum_b=$(awk '$NF == "hot_b" { sub("%", "", $5); print $5 }' <<<"$top")
+echo "go tool pprof: hot_a cum ${cum_a}%, hot_b cum ${cum_b}%"
+within "${cum_a:-0}" 60 8 && ok "pprof hot_a cum share" || fail "pprof hot_a cum ${cum_a}%"
+within "${cum_b:-0}" 30 7 && ok "pprof hot_b cum share" || fail "pprof hot_b cum ${cum_b}%"
+tags=$(gopprof -sample_index=samples -tags "$TMP/w.pb.gz")
+grep -q 'workload' <<<"$tags" && ok "comm label" || fail "no comm label workload: $tags"
+grep -q 'thread_id:' <<<"$tags" && ok "thread_id label" || fail "no thread_id label"
+raw=$(gopprof -raw "$TMP/w.pb.gz")
+grep -qE 'PeriodType: cpu nanoseconds' <<<"$raw" && grep -q 'Period: 10101010' <<<"$raw" &&
+	ok "period cpu/nanoseconds 10101010" || fail "period type or period wrong"
+finish

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# scorch record -p: only the given processes (all their threads), counted against their CPU time.
+source "${TESTLIB:?run the integration tests through meson test}"
+require_bpf
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+"$WORKLOAD" 2 10 >/dev/null & target=$!; PIDS+=("$target")
+"$WORKLOAD" 1 10 >/dev/null & other=$!; PIDS+=("$other")
+sleep 0.5
+t0=$(cpu_ticks "$target")
+"$SCORCH" record -p "$target" -d 3 -o "$TMP/p.pb.gz" 2>"$TMP/err"
+t1=$(cpu_ticks "$target")
+cat "$TMP/err"
+hz=$(getconf CLK_TCK)
+expected=$(awk -v d=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%d", d / hz * 99 }')
+
+tags=$(gopprof -sample_index=samples -tags "$TMP/p.pb.gz")
+echo "$tags" | sed -n '/pid:/,/^$/p'
+# "pid count" for each pid label value
+pids=$(sed -n '/^ *pid: Total/,/^$/p' <<<"$tags" | awk -F': ' 'NR > 1 && NF == 2 { split($1, a, " "); print $2, a[1] + 0 }')
+total=$(awk '{ s += $2 } END { print s + 0 }' <<<"$pids")
+[ "$(awk '{ print $1 }' <<<"$pids")" = "$target" ] && ok "every sample has pid $target" ||
+	fail "samples of other processes than $target: $pids"
+grep -q "^$other " <<<"$pids" && fail "process $other was recorded" || ok "process $other not recorded"
+within "$total" "$expected" "$(awk -v e="$expected" 'BEGIN { print e * 0.12 + 3 }')" &&
+	ok "sample count $total ~ $expected (target CPU time x 99 Hz)" ||
+	fail "sample count $total, expected $expected"
+# both threads of the target are profiled
+nthreads=$(sed -n '/thread_id: Total/,/^$/p' <<<"$tags" | grep -c '%)' || true)
+[ "$nthreads" -ge 2 ] && ok "$nthreads threads recorded" || fail "only $nthreads thread recorded"
+
+# two pids
+"$SCORCH" record -q -p "$target,$other" -d 1 -o "$TMP/p2.pb.gz"
+tags=$(gopprof -sample_index=samples -tags "$TMP/p2.pb.gz")
+grep -q ": $target\$" <<<"$tags" && grep -q ": $other\$" <<<"$tags" && ok "-p with two pids records both" ||
+	fail "-p $target,$other: $tags"
+finish

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * ELF symbolization against live fixture processes: PT_LOAD translation for PIE, non-PIE and a
+ * shared library, .symtab and .dynsym lookup, and a stripped copy that keeps only exported names.
+ * Usage: test_symbolize FIXTURE [stripped]...
+ */
+#include "check.h"
+#include "elf_file.h"
+#include "symbolizer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void check_fixture(const char *path, bool stripped)
+{
+	struct symbolizer *s = symbolizer__new(NULL);
+	int out[2], in[2];
+	char name[128];
+	unsigned long addr;
+	int seen = 0;
+	pid_t pid;
+	FILE *f;
+
+	CHECK(pipe(out) == 0 && pipe(in) == 0);
+	pid = fork();
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		close(out[0]);
+		execl(path, path, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	f = fdopen(out[0], "r");
+	while (fscanf(f, "%127s %lx", name, &addr) == 2 && strcmp(name, "end")) {
+		struct sym_frame fr;
+		int r;
+
+		if (!seen++)
+			CHECK_INT(symbolizer__snapshot(s, pid, 1), 0);
+		r = symbolizer__resolve_user(s, pid, 1, addr, &fr);
+		CHECK(fr.mapping != NULL);
+		if (stripped && strstr(name, "_exe_static")) {
+			/* a local symbol of a stripped file: the address and mapping stay */
+			CHECK(r != 0);
+			CHECK(fr.function == NULL);
+		} else {
+			CHECK_INT(r, 0);
+			CHECK_STR(fr.function, name);
+		}
+		if (fr.mapping) {
+			CHECK(fr.mapping->start <= addr && addr < fr.mapping->end);
+			/* the build-id is kept for later symbolization by a server */
+			CHECK(strlen(fr.mapping->build_id) == 40);
+			CHECK(strstr(fr.mapping->path, strstr(name, "_lib_") ? "libfixture" : "fixture"));
+		}
+	}
+	CHECK_INT(seen, 4);
+	/* an address nobody maps: no mapping, no function */
+	{
+		struct sym_frame fr;
+
+		CHECK(symbolizer__resolve_user(s, pid, 1, 0x10, &fr) != 0);
+		CHECK(fr.mapping == NULL && fr.function == NULL);
+		CHECK(symbolizer__resolve_user(s, pid, 99, addr, &fr) != 0);
+	}
+	close(in[1]);
+	fclose(f);
+	waitpid(pid, NULL, 0);
+	/* the process is gone, its snapshot still resolves */
+	CHECK(symbolizer__has_process(s, pid, 1));
+	CHECK_INT(symbolizer__snapshot(s, pid, 2), -ESRCH);
+	symbolizer__free(s);
+}
+
+static void check_not_elf(void)
+{
+	int fd = open("/proc/self/status", O_RDONLY);
+	struct elf_file *e = elf_file__read(fd);
+	uint64_t v;
+
+	CHECK(e != NULL);
+	if (e) {
+		CHECK(elf_file__error(e) != NULL);
+		CHECK_INT(elf_file__nsymbols(e), 0);
+		CHECK_STR(elf_file__build_id(e), "");
+		CHECK(elf_file__offset_to_vaddr(e, 0, &v) != 0);
+	}
+	elf_file__free(e);
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		bool stripped = i + 1 < argc && !strcmp(argv[i + 1], "stripped");
+
+		fprintf(stderr, "fixture %s%s\n", argv[i], stripped ? " (stripped)" : "");
+		check_fixture(argv[i], stripped);
+		if (stripped)
+			i++;
+	}
+	check_not_elf();
+	return check_done("test_symbolize");
+}
