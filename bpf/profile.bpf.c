@@ -16,8 +16,8 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set before load. */
-const volatile bool filter_pids = false;	/* only count processes in the pids map */
-const volatile bool follow_forks = false;	/* children of filtered processes join the filter */
+const volatile bool filter_pids = false; /* only count processes in the pids map */
+const volatile bool follow_forks = false; /* children of filtered processes join the filter */
 
 /* Which half of the double-buffered maps the program writes; flipped by user space. */
 volatile __u32 active = 0;
@@ -184,9 +184,9 @@ static __always_inline int record(void *ctx, void *counts, void *stacks)
 	key.kstack = capture_stack(ctx, stacks, 0, 0, SCORCH_STAT_LOST_KSTACK_FULL,
 				   SCORCH_STAT_LOST_KSTACK_FAULT);
 	if (!(key.flags & SCORCH_SAMPLE_KTHREAD)) {
-		key.ustack = capture_stack(ctx, stacks, 1, BPF_F_USER_STACK,
-					   SCORCH_STAT_LOST_USTACK_FULL,
-					   SCORCH_STAT_LOST_USTACK_FAULT);
+		key.ustack =
+		    capture_stack(ctx, stacks, 1, BPF_F_USER_STACK, SCORCH_STAT_LOST_USTACK_FULL,
+				  SCORCH_STAT_LOST_USTACK_FAULT);
 		key.proc_seq = proc_generation(key.pid);
 	}
 

@@ -31,9 +31,8 @@ int parse_duration_ns(const char *s, uint64_t *ret_ns)
 	static const struct {
 		const char *suffix;
 		double ns;
-	} units[] = { { "ns", 1 },   { "us", 1e3 },	   { "ms", 1e6 },
-		      { "s", 1e9 },  { "m", 60 * 1e9 }, { "h", 3600 * 1e9 },
-		      { "", 1e9 } };
+	} units[] = { { "ns", 1 },	 { "us", 1e3 },	      { "ms", 1e6 }, { "s", 1e9 },
+		      { "m", 60 * 1e9 }, { "h", 3600 * 1e9 }, { "", 1e9 } };
 	double v;
 	char *end;
 

@@ -14,7 +14,7 @@
 struct builder {
 	struct profile *p;
 	struct symbolizer *sym;
-	struct hmap *mappings;	/* const sym_mapping* -> mapping id */
+	struct hmap *mappings; /* const sym_mapping* -> mapping id */
 	struct hmap *locations; /* loc_key -> location id */
 };
 
@@ -63,8 +63,7 @@ static uint64_t placeholder(struct builder *b, uint64_t which, bool kernel)
 	return id;
 }
 
-static uint64_t location(struct builder *b, bool kernel, uint32_t pid, uint32_t seq,
-			 uint64_t addr)
+static uint64_t location(struct builder *b, bool kernel, uint32_t pid, uint32_t seq, uint64_t addr)
 {
 	struct loc_key key = { kernel ? 0 : pid, kernel ? 0 : seq, addr };
 	uint64_t id = (uintptr_t)hmap__get(b->locations, &key, sizeof(key));
@@ -107,8 +106,8 @@ static int add_stack(struct builder *b, const struct collector *c, uint64_t id, 
 		return 0;
 	st = collector__stack(c, id);
 	if (!st) {
-		uint64_t l = placeholder(b, id < SCORCH_STACK_FIRST_REAL ? id : SCORCH_STACK_LOST_FULL,
-					 kernel);
+		uint64_t l = placeholder(
+		    b, id < SCORCH_STACK_FIRST_REAL ? id : SCORCH_STACK_LOST_FULL, kernel);
 
 		if (!l)
 			return -ENOMEM;
@@ -165,8 +164,8 @@ struct profile *build_profile(const struct collector *c, struct symbolizer *sym,
 
 		err = add_stack(&b, c, key->kstack, true, 0, 0, locs, &n);
 		if (!err)
-			err = add_stack(&b, c, key->ustack, false, key->pid, key->proc_seq, locs,
-					&n);
+			err =
+			    add_stack(&b, c, key->ustack, false, key->pid, key->proc_seq, locs, &n);
 		if (err)
 			goto fail;
 		memcpy(comm, key->comm, SCORCH_COMM_LEN);

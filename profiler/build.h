@@ -10,8 +10,8 @@ struct symbolizer;
 struct profile;
 
 struct build_opts {
-	unsigned int freq;	/* sampling frequency, for the period */
-	uint64_t start_ns;	/* capture start, ns since the epoch */
+	unsigned int freq; /* sampling frequency, for the period */
+	uint64_t start_ns; /* capture start, ns since the epoch */
 	uint64_t duration_ns;
 };
 

@@ -10,9 +10,9 @@
 
 struct collector {
 	struct symbolizer *sym;
-	struct hmap *samples;	/* scorch_sample_key -> uint64_t count (heap) */
-	struct hmap *stacks;	/* stack id -> collected_stack */
-	struct hmap *reread;	/* (pid, seq) re-read this round */
+	struct hmap *samples; /* scorch_sample_key -> uint64_t count (heap) */
+	struct hmap *stacks; /* stack id -> collected_stack */
+	struct hmap *reread; /* (pid, seq) re-read this round */
 	uint64_t total;
 	struct drain_ops ops;
 };

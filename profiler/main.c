@@ -32,7 +32,7 @@ static void usage(FILE *f)
 {
 	fputs("Usage: scorch COMMAND [OPTIONS]\n"
 	      "\n"
-	      "A CPU profiler for Linux: samples kernel and user stacks with BPF and writes pprof.\n"
+	      "A CPU profiler for Linux: samples kernel and user stacks with BPF, writes pprof.\n"
 	      "\n"
 	      "Commands:\n"
 	      "  record   profile the machine, some processes or a command; write pprof or folded\n"
@@ -42,7 +42,7 @@ static void usage(FILE *f)
 	      "  -h, --help     show this help\n"
 	      "  -V, --version  show the version\n"
 	      "\n"
-	      "Exit codes: 0 success, 1 runtime failure, 2 usage error, 3 a requested check failed.\n"
+	      "Exit codes: 0 success, 1 runtime failure, 2 usage error, 3 a check failed.\n"
 	      "\n"
 	      "Examples:\n"
 	      "  scorch record -d 10 -o profile.pb.gz    # the whole machine for 10 seconds\n"

@@ -35,7 +35,8 @@ int output__open(struct output *o, const char *path)
 	if (!dcopy || !bcopy)
 		return -ENOMEM;
 	o->path = strdup(path);
-	if (!o->path || asprintf(&o->tmp_path, "%s/.%s.XXXXXX", dirname(dcopy), basename(bcopy)) < 0) {
+	if (!o->path ||
+	    asprintf(&o->tmp_path, "%s/.%s.XXXXXX", dirname(dcopy), basename(bcopy)) < 0) {
 		o->tmp_path = NULL;
 		output__abort(o);
 		return -ENOMEM;
@@ -87,9 +88,10 @@ int output__commit(struct output *o, const struct profile *p, enum output_format
 
 		if (!f)
 			return -errno;
-		r = profile__write_folded(p, profile__value_index(p, "samples") >= 0
-						     ? (uint32_t)profile__value_index(p, "samples")
-						     : profile__default_value(p),
+		r = profile__write_folded(p,
+					  profile__value_index(p, "samples") >= 0
+					      ? (uint32_t)profile__value_index(p, "samples")
+					      : profile__default_value(p),
 					  f);
 		if (fclose(f) && !r)
 			r = -errno;

@@ -50,8 +50,8 @@ static void record_usage(FILE *f)
 {
 	fputs("Usage: scorch record [OPTIONS] [-- COMMAND [ARG...]]\n"
 	      "\n"
-	      "Sample the kernel and user stacks of every CPU and write a CPU profile. Without -p or\n"
-	      "COMMAND the whole machine is profiled until Ctrl-C (or -d).\n"
+	      "Sample the kernel and user stacks on every CPU and write a CPU profile.\n"
+	      "Without -p or COMMAND the whole machine is profiled until Ctrl-C or -d.\n"
 	      "\n"
 	      "Options:\n"
 	      "  -F, --freq HZ          samples per second on each CPU, 1-10000 (default 99)\n"
@@ -63,14 +63,14 @@ static void record_usage(FILE *f)
 	      "  -q, --quiet            no status line and no summary\n"
 	      "  -h, --help             show this help\n"
 	      "\n"
-	      "With '-- COMMAND', the command is started, profiled with the processes it starts, and\n"
-	      "the capture ends when it exits (or after -d, when it is sent SIGTERM).\n"
+	      "With '-- COMMAND' the command is started and profiled with the processes it\n"
+	      "starts; the capture ends when it exits, or after -d (it is sent SIGTERM).\n"
 	      "\n"
 	      "Examples:\n"
-	      "  scorch record -d 10                          # whole machine, 10 s, profile.pb.gz\n"
+	      "  scorch record -d 10                   # whole machine, 10 s, profile.pb.gz\n"
 	      "  scorch record -p 1234,1240 -d 30 -o app.pb.gz\n"
 	      "  scorch record --format folded -o out.folded -- ./my-benchmark --iterations 100\n"
-	      "  go tool pprof -top profile.pb.gz             # read the result with pprof\n",
+	      "  go tool pprof -top profile.pb.gz      # read the result with pprof\n",
 	      f);
 }
 
@@ -269,9 +269,10 @@ static void print_summary(const uint64_t *st, const struct symbolizer *sym, doub
 	if (child_status >= 0 && child_ru)
 		fprintf(stderr, "scorch: command %s %d, used %.2f s of CPU\n",
 			WIFEXITED(child_status) ? "exited with status" : "killed by signal",
-			WIFEXITED(child_status) ? WEXITSTATUS(child_status) : WTERMSIG(child_status),
+			WIFEXITED(child_status) ? WEXITSTATUS(child_status)
+						: WTERMSIG(child_status),
 			child_ru->ru_utime.tv_sec + child_ru->ru_utime.tv_usec / 1e6 +
-				child_ru->ru_stime.tv_sec + child_ru->ru_stime.tv_usec / 1e6);
+			    child_ru->ru_stime.tv_sec + child_ru->ru_stime.tv_usec / 1e6);
 }
 
 static int parse_args(int argc, char **argv, char ***ret_cmd)
@@ -286,7 +287,7 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 		{ "btf", required_argument, NULL, OPT_BTF },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
-		{}
+		{},
 	};
 	int c;
 
@@ -305,15 +306,17 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 			break;
 		case 'd':
 			if (parse_duration_ns(optarg, &arg_duration_ns) || !arg_duration_ns) {
-				log_error("invalid duration '%s': a positive number of seconds, or with a unit (500ms, 10s, 1m)",
-					  optarg);
+				log_error(
+				    "invalid duration '%s': seconds, or a number with a unit (500ms, 10s, 1m)",
+				    optarg);
 				return -EINVAL;
 			}
 			break;
 		case 'p':
 			if (parse_pids(optarg)) {
-				log_error("invalid pid list '%s': expected PID[,PID...] (at most %d)",
-					  optarg, MAX_PIDS);
+				log_error(
+				    "invalid pid list '%s': expected PID[,PID...] (at most %d)",
+				    optarg, MAX_PIDS);
 				return -EINVAL;
 			}
 			break;
@@ -345,7 +348,8 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 			return -EINVAL;
 		default:
 			if (optopt)
-				log_error("unknown option '-%c' (try 'scorch record --help')", optopt);
+				log_error("unknown option '-%c' (try 'scorch record --help')",
+					  optopt);
 			else
 				log_error("unknown option '%s' (try 'scorch record --help')",
 					  argv[optind - 1]);
@@ -356,7 +360,8 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 	if (optind < argc) {
 		/* getopt stops at "--" or at the first non-option ("+" in optstring) */
 		if (strcmp(argv[optind - 1], "--") != 0) {
-			log_error("unexpected argument '%s': put a command after '--'", argv[optind]);
+			log_error("unexpected argument '%s': put a command after '--'",
+				  argv[optind]);
 			return -EINVAL;
 		}
 		*ret_cmd = argv + optind;
@@ -404,7 +409,7 @@ int cmd_record(int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 	if (!arg_btf && access(kernel_btf, R_OK) < 0) {
-		log_error("the kernel has no BTF ('%s': %s): it needs CONFIG_DEBUG_INFO_BTF=y, or pass --btf FILE",
+		log_error("the kernel has no BTF ('%s': %s): needs CONFIG_DEBUG_INFO_BTF, or --btf",
 			  kernel_btf, strerror(errno));
 		return EXIT_RUNTIME;
 	}
@@ -528,10 +533,11 @@ int cmd_record(int argc, char **argv)
 			child.pid = 0;
 	}
 
-	prof = build_profile(col, sym,
-			     &(struct build_opts){ .freq = arg_freq,
-						   .start_ns = start_real,
-						   .duration_ns = now_ns(CLOCK_MONOTONIC) - start });
+	prof =
+	    build_profile(col, sym,
+			  &(struct build_opts){ .freq = arg_freq,
+						.start_ns = start_real,
+						.duration_ns = now_ns(CLOCK_MONOTONIC) - start });
 	if (!prof) {
 		log_error("building the profile: %s", strerror(errno));
 		goto out;

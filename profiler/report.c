@@ -135,7 +135,7 @@ int cmd_report(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "top", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
-		{}
+		{},
 	};
 	unsigned int top = 20;
 	struct profile *p = NULL;
@@ -159,7 +159,8 @@ int cmd_report(int argc, char **argv)
 			report_usage(stdout);
 			return EXIT_OK;
 		default:
-			log_error("unknown option '%s' (try 'scorch report --help')", argv[optind - 1]);
+			log_error("unknown option '%s' (try 'scorch report --help')",
+				  argv[optind - 1]);
 			return EXIT_USAGE;
 		}
 	}

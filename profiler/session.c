@@ -130,7 +130,9 @@ struct session *session__open(const struct session_opts *opts, char *err, size_t
 	 * space falls behind, what does not fit is counted as lost, never dropped silently.
 	 */
 	per_interval = (uint64_t)opts->freq * s->ncpus * (opts->drain_interval_s + 1.0);
-	counts_max = per_interval * 2 < 1024 ? 1024 : per_interval * 2 > 1u << 20 ? 1u << 20 : per_interval * 2;
+	counts_max = per_interval * 2 < 1024	   ? 1024
+		     : per_interval * 2 > 1u << 20 ? 1u << 20
+						   : per_interval * 2;
 	stacks_max = counts_max * 2;
 	bpf_map__set_max_entries(s->skel->maps.counts0, counts_max);
 	bpf_map__set_max_entries(s->skel->maps.counts1, counts_max);
@@ -197,8 +199,9 @@ struct session *session__open(const struct session_opts *opts, char *err, size_t
 		fd = syscall(__NR_perf_event_open, &attr, -1, c, -1, PERF_FLAG_FD_CLOEXEC);
 		if (fd < 0) {
 			code = errno;
-			seterr(err, errlen, code, "cannot open a cpu-clock perf event on CPU %u: %s%s",
-			       c, strerror(code),
+			seterr(err, errlen, code,
+			       "cannot open a cpu-clock perf event on CPU %u: %s%s", c,
+			       strerror(code),
 			       code == EACCES || code == EPERM ? " (needs CAP_PERFMON)" : "");
 			goto fail;
 		}
@@ -206,8 +209,8 @@ struct session *session__open(const struct session_opts *opts, char *err, size_t
 		s->links[c] = bpf_program__attach_perf_event(s->skel->progs.on_sample, fd);
 		if (!s->links[c]) {
 			code = errno;
-			seterr(err, errlen, code, "cannot attach to the perf event on CPU %u: %s", c,
-			       strerror(code));
+			seterr(err, errlen, code, "cannot attach to the perf event on CPU %u: %s",
+			       c, strerror(code));
 			goto fail;
 		}
 	}

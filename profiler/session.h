@@ -13,12 +13,12 @@
 struct session;
 
 struct session_opts {
-	unsigned int freq;		/* samples per second per CPU */
-	const pid_t *pids;		/* only these processes (all threads); NULL: all */
+	unsigned int freq; /* samples per second per CPU */
+	const pid_t *pids; /* only these processes (all threads); NULL: all */
 	size_t npids;
-	bool follow_forks;		/* children of pids are profiled too */
-	double drain_interval_s;	/* how often user space drains: sizes the maps */
-	const char *btf_path;		/* custom BTF for CO-RE, or NULL for the kernel's */
+	bool follow_forks; /* children of pids are profiled too */
+	double drain_interval_s; /* how often user space drains: sizes the maps */
+	const char *btf_path; /* custom BTF for CO-RE, or NULL for the kernel's */
 	/* Called from session__poll() for every process event. */
 	void (*on_event)(void *ctx, const struct scorch_event *e);
 	void *ctx;

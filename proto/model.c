@@ -92,8 +92,7 @@ int profile__add_sample_type(struct profile *p, const char *type, const char *un
 
 uint64_t profile__add_mapping(struct profile *p, const struct prof_mapping *m)
 {
-	if (grow_array((void **)&p->mappings, &p->cap_mappings, p->nmappings + 1,
-		       sizeof(*m))) {
+	if (grow_array((void **)&p->mappings, &p->cap_mappings, p->nmappings + 1, sizeof(*m))) {
 		errno = ENOMEM;
 		return 0;
 	}
@@ -114,8 +113,7 @@ uint64_t profile__function(struct profile *p, const char *name, const char *syst
 
 	if (v)
 		return (uintptr_t)v;
-	if (grow_array((void **)&p->functions, &p->cap_functions, p->nfunctions + 1,
-		       sizeof(f)))
+	if (grow_array((void **)&p->functions, &p->cap_functions, p->nfunctions + 1, sizeof(f)))
 		goto nomem;
 	p->functions[p->nfunctions] = f;
 	if (hmap__put(p->function_index, &f, sizeof(f), (void *)(uintptr_t)(p->nfunctions + 1)))
@@ -143,8 +141,7 @@ uint64_t profile__location(struct profile *p, uint64_t mapping, uint64_t address
 	v = hmap__get(p->location_index, key, keylen);
 	if (v)
 		return (uintptr_t)v;
-	if (grow_array((void **)&p->locations, &p->cap_locations, p->nlocations + 1,
-		       sizeof(*loc)))
+	if (grow_array((void **)&p->locations, &p->cap_locations, p->nlocations + 1, sizeof(*loc)))
 		goto nomem;
 	loc = &p->locations[p->nlocations];
 	memset(loc, 0, sizeof(*loc));

@@ -60,7 +60,7 @@ int pprof__encode(const struct profile *p, bool gzip, void **ret_buf, size_t *re
 {
 	PbProfile pb = PERFTOOLS__PROFILES__PROFILE__INIT;
 	PbValueType st[PROFILE_MAX_VALUES], *stp[PROFILE_MAX_VALUES],
-		period_type = PERFTOOLS__PROFILES__VALUE_TYPE__INIT;
+	    period_type = PERFTOOLS__PROFILES__VALUE_TYPE__INIT;
 	PbMapping *maps = NULL, **mapp = NULL;
 	PbFunction *funcs = NULL, **funcp = NULL;
 	PbLocation *locs = NULL, **locp = NULL;
@@ -347,8 +347,8 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 		const PbValueType *v = pb->sample_type[i];
 
 		if (!STR_OK(v->type) || !STR_OK(v->unit)) {
-			r = fail(err, errlen, -EBADMSG, "sample type %zu: string index out of range",
-				 i);
+			r = fail(err, errlen, -EBADMSG,
+				 "sample type %zu: string index out of range", i);
 			goto out;
 		}
 		p->sample_types[i].type = v->type;
@@ -388,12 +388,13 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 		};
 
 		if (!STR_OK(m->filename) || !STR_OK(m->build_id)) {
-			r = fail(err, errlen, -EBADMSG, "mapping %zu: string index out of range", i);
+			r = fail(err, errlen, -EBADMSG, "mapping %zu: string index out of range",
+				 i);
 			goto out;
 		}
 		if (index_ids(mids, m->id, i)) {
-			r = fail(err, errlen, -EBADMSG, "mapping %zu: id %llu is zero or repeated", i,
-				 (unsigned long long)m->id);
+			r = fail(err, errlen, -EBADMSG, "mapping %zu: id %llu is zero or repeated",
+				 i, (unsigned long long)m->id);
 			goto out;
 		}
 		if (!profile__add_mapping(p, &pm))
@@ -403,7 +404,8 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 		const PbFunction *f = pb->function[i];
 
 		if (!STR_OK(f->name) || !STR_OK(f->system_name) || !STR_OK(f->filename)) {
-			r = fail(err, errlen, -EBADMSG, "function %zu: string index out of range", i);
+			r = fail(err, errlen, -EBADMSG, "function %zu: string index out of range",
+				 i);
 			goto out;
 		}
 		if (index_ids(fids, f->id, i)) {
@@ -414,8 +416,8 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 		if (grow_array((void **)&p->functions, &p->cap_functions, i + 1,
 			       sizeof(*p->functions)))
 			goto nomem;
-		p->functions[i] = (struct prof_function){ f->name, f->system_name, f->filename,
-							  f->start_line };
+		p->functions[i] =
+		    (struct prof_function){ f->name, f->system_name, f->filename, f->start_line };
 		p->nfunctions = i + 1;
 	}
 	for (size_t i = 0; i < pb->n_location; i++) {
@@ -468,8 +470,9 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 		int64_t values[PROFILE_MAX_VALUES];
 
 		if (s->n_value != pb->n_sample_type) {
-			r = fail(err, errlen, -EBADMSG, "sample %zu: %zu values for %zu sample types",
-				 i, s->n_value, pb->n_sample_type);
+			r = fail(err, errlen, -EBADMSG,
+				 "sample %zu: %zu values for %zu sample types", i, s->n_value,
+				 pb->n_sample_type);
 			goto out;
 		}
 		memcpy(values, s->value, s->n_value * sizeof(*values));
@@ -478,8 +481,9 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 		for (size_t j = 0; j < s->n_location_id; j++) {
 			locs[j] = lookup_id(lids, s->location_id[j]);
 			if (!locs[j]) {
-				r = fail(err, errlen, -EBADMSG, "sample %zu: unknown location id %llu",
-					 i, (unsigned long long)s->location_id[j]);
+				r = fail(err, errlen, -EBADMSG,
+					 "sample %zu: unknown location id %llu", i,
+					 (unsigned long long)s->location_id[j]);
 				goto out;
 			}
 		}
@@ -541,7 +545,8 @@ int pprof__decode(const void *buf, size_t len, struct profile **ret, char *err, 
 	pb = perftools__profiles__profile__unpack(NULL, plain_len, buf);
 	free(plain);
 	if (!pb)
-		return fail(err, errlen, -EBADMSG, "not a pprof profile (protobuf decoding failed)");
+		return fail(err, errlen, -EBADMSG,
+			    "not a pprof profile (protobuf decoding failed)");
 	p = profile__new();
 	if (!p) {
 		perftools__profiles__profile__free_unpacked(pb, NULL);

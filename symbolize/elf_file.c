@@ -248,8 +248,7 @@ int elf_file__symbol(const struct elf_file *f, uint64_t vaddr, const char **ret_
 		return -ENOENT;
 	s = &f->syms[lo - 1];
 	/* a symbol without a size covers only up to the next symbol */
-	if (s->size ? vaddr - s->start >= s->size
-		    : (lo < f->nsyms ? false : vaddr != s->start))
+	if (s->size ? vaddr - s->start >= s->size : (lo < f->nsyms ? false : vaddr != s->start))
 		return -ENOENT;
 	*ret_name = f->names + s->name;
 	if (ret_start)

@@ -8,7 +8,7 @@
 
 struct ksym_entry {
 	uint64_t addr;
-	uint32_t name;	 /* offset into the arena */
+	uint32_t name; /* offset into the arena */
 	uint32_t module; /* offset into the arena; 0 is "" */
 };
 

@@ -10,7 +10,7 @@ struct kallsyms;
 
 struct ksym {
 	uint64_t addr;
-	const char *name;   /* valid until kallsyms__free() */
+	const char *name; /* valid until kallsyms__free() */
 	const char *module; /* "" for the core kernel */
 };
 

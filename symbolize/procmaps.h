@@ -11,9 +11,9 @@ struct procmap {
 	uint64_t start, end, offset;
 	uint64_t inode;
 	uint32_t dev_major, dev_minor;
-	char perms[5];	/* "r-xp" */
-	bool deleted;	/* the path ended in " (deleted)", which is stripped */
-	char *path;	/* "" for anonymous mappings; "[vdso]" and the like kept as they are */
+	char perms[5]; /* "r-xp" */
+	bool deleted; /* the path ended in " (deleted)", which is stripped */
+	char *path; /* "" for anonymous mappings; "[vdso]" and the like kept as they are */
 };
 
 /* Parse every line; malformed lines are skipped and counted in *ret_bad if given. */

@@ -36,12 +36,12 @@ struct proc_key {
 struct symbolizer {
 	struct symbolizer_opts opts;
 	char proc_root[256];
-	struct hmap *files;	/* file_key -> cached_file */
-	struct hmap *procs;	/* proc_key -> sym_process */
-	struct hmap *elf_refs;	/* elf_file* -> cached_file, for releasing */
+	struct hmap *files; /* file_key -> cached_file */
+	struct hmap *procs; /* proc_key -> sym_process */
+	struct hmap *elf_refs; /* elf_file* -> cached_file, for releasing */
 	struct kallsyms *kallsyms;
 	bool kallsyms_tried;
-	struct hmap *kmaps;	/* module name -> sym_mapping */
+	struct hmap *kmaps; /* module name -> sym_mapping */
 	struct symbolizer_stats stats;
 };
 

@@ -17,9 +17,9 @@ struct symbolizer;
 struct elf_file;
 
 struct symbolizer_opts {
-	const char *proc_root;	/* default "/proc" */
-	const char *kallsyms;	/* default "<proc_root>/kallsyms" */
-	size_t max_files;	/* ELF files cached; default 4096 */
+	const char *proc_root; /* default "/proc" */
+	const char *kallsyms; /* default "<proc_root>/kallsyms" */
+	size_t max_files; /* ELF files cached; default 4096 */
 	/* Called once per problem worth telling the user (unreadable file, hidden kallsyms). */
 	void (*warn)(void *ctx, const char *msg);
 	void *warn_ctx;
@@ -28,15 +28,15 @@ struct symbolizer_opts {
 /* An executable mapping of a process, or a kernel image or module. */
 struct sym_mapping {
 	uint64_t start, end, offset;
-	char *path;		/* as /proc/PID/maps shows it; "[kernel.kallsyms]" or "[MODULE]" */
-	const char *build_id;	/* hex, or "" */
-	struct elf_file *elf;	/* NULL when the file could not be read */
+	char *path; /* as /proc/PID/maps shows it; "[kernel.kallsyms]" or "[MODULE]" */
+	const char *build_id; /* hex, or "" */
+	struct elf_file *elf; /* NULL when the file could not be read */
 	bool kernel;
 };
 
 struct sym_frame {
-	const char *function;			/* NULL when unknown; valid until symbolizer__free() */
-	const struct sym_mapping *mapping;	/* NULL when no mapping covers the address */
+	const char *function; /* NULL when unknown; valid until symbolizer__free() */
+	const struct sym_mapping *mapping; /* NULL when no mapping covers the address */
 };
 
 struct symbolizer_stats {

@@ -36,8 +36,8 @@ static int check_count;
 		check_count++;                                                                     \
 		if (_a != _b) {                                                                    \
 			check_failures++;                                                          \
-			fprintf(stderr, "%s:%d: %lld != %lld (%s vs %s)\n", __FILE__, __LINE__, _a, \
-				_b, #a, #b);                                                       \
+			fprintf(stderr, "%s:%d: %lld != %lld (%s vs %s)\n", __FILE__, __LINE__,    \
+				_a, _b, #a, #b);                                                   \
 		}                                                                                  \
 	} while (0)
 

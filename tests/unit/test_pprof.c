@@ -15,7 +15,8 @@ static struct profile *make_profile(void)
 {
 	struct profile *p = profile__new();
 	struct prof_mapping exe = { .start = 0x400000, .limit = 0x500000, .offset = 0 };
-	struct prof_mapping kern = { .start = 0xffffffff81000000ULL, .limit = 0xffffffff82000000ULL };
+	struct prof_mapping kern = { .start = 0xffffffff81000000ULL,
+				     .limit = 0xffffffff82000000ULL };
 	uint64_t mexe, mkern, fmain, fwork, finl, fsys, lmain, lwork, lsys, lunk, locs[4];
 	struct prof_line lines[2];
 	struct prof_label labels[3];

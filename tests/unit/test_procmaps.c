@@ -6,15 +6,15 @@
 #include <stdlib.h>
 
 static const char maps_text[] =
-	"55d0c7a00000-55d0c7a02000 r--p 00000000 fe:01 1315178                    /usr/bin/cat\n"
-	"55d0c7a02000-55d0c7a07000 r-xp 00002000 fe:01 1315178                    /usr/bin/cat\n"
-	"7f3a1c000000-7f3a1c021000 rw-p 00000000 00:00 0 \n"
-	"7f3a1c400000-7f3a1c428000 r-xp 00028000 103:02 2621510   /lib/x86_64-linux-gnu/libc.so.6\n"
-	"7f3a1c600000-7f3a1c601000 r-xp 00000000 00:1a 42          /tmp/jit code (deleted)\n"
-	"this line is not a mapping\n"
-	"7ffd5b9fe000-7ffd5ba00000 r-xp 00000000 00:00 0                          [vdso]\n"
-	"ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n"
-	"7000-6000 r-xp 00000000 00:00 0 [backwards]\n";
+    "55d0c7a00000-55d0c7a02000 r--p 00000000 fe:01 1315178                    /usr/bin/cat\n"
+    "55d0c7a02000-55d0c7a07000 r-xp 00002000 fe:01 1315178                    /usr/bin/cat\n"
+    "7f3a1c000000-7f3a1c021000 rw-p 00000000 00:00 0 \n"
+    "7f3a1c400000-7f3a1c428000 r-xp 00028000 103:02 2621510   /lib/x86_64-linux-gnu/libc.so.6\n"
+    "7f3a1c600000-7f3a1c601000 r-xp 00000000 00:1a 42          /tmp/jit code (deleted)\n"
+    "this line is not a mapping\n"
+    "7ffd5b9fe000-7ffd5ba00000 r-xp 00000000 00:00 0                          [vdso]\n"
+    "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n"
+    "7000-6000 r-xp 00000000 00:00 0 [backwards]\n";
 
 int main(void)
 {

@@ -58,7 +58,8 @@ static void check_fixture(const char *path, bool stripped)
 			CHECK(fr.mapping->start <= addr && addr < fr.mapping->end);
 			/* the build-id is kept for later symbolization by a server */
 			CHECK(strlen(fr.mapping->build_id) == 40);
-			CHECK(strstr(fr.mapping->path, strstr(name, "_lib_") ? "libfixture" : "fixture"));
+			CHECK(strstr(fr.mapping->path,
+				     strstr(name, "_lib_") ? "libfixture" : "fixture"));
 		}
 	}
 	CHECK_INT(seen, 4);
