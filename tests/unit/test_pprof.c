@@ -169,6 +169,7 @@ static void test_malformed(void)
 	p->functions[0].name = 10000;
 	CHECK_INT(pprof__encode(p, false, (void **)&buf, &len), 0);
 	expect_reject(buf, len, "string index out of range");
+	free(buf);
 	/* every truncation of a valid file fails cleanly or parses: never crashes */
 	p->functions[0].name = 1;
 	CHECK_INT(pprof__encode(p, true, (void **)&buf, &len), 0);

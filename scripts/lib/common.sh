@@ -1,0 +1,37 @@
+# Shared by scripts/quickstart and scripts/test (sourced): install what is missing, build.
+
+# Debian 12 packages the build, the tests and the benchmark need.
+SCORCH_PACKAGES=(
+	gcc libc6-dev pkg-config meson ninja-build clang llvm binutils
+	libbpf-dev libelf-dev libdw-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev bpftool
+	golang-go util-linux procps gawk clang-format
+)
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+install_missing() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		log "missing packages: ${missing[*]} (run as root to install them)"
+		return 1
+	fi
+	log "installing: ${missing[*]}"
+	apt-get update -qq || return 1
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# build DIR [meson options...]
+build() {
+	local dir=$1
+	shift
+	if [ -f "$dir/build.ninja" ]; then
+		meson configure "$dir" "$@" >/dev/null || return 1
+	else
+		meson setup "$dir" "$@" >/dev/null || return 1
+	fi
+	ninja -C "$dir" >/dev/null || ninja -C "$dir"
+}
