@@ -117,7 +117,12 @@ struct kallsyms *kallsyms__parse(FILE *f)
 		err = -EPERM; /* kptr_restrict hides the addresses */
 		goto fail;
 	}
-	qsort(k->syms, k->nsyms, sizeof(*k->syms), cmp_sym);
+	/* the kernel lists its symbols mostly sorted: sort only when needed */
+	for (size_t i = 1; i < k->nsyms; i++)
+		if (cmp_sym(&k->syms[i - 1], &k->syms[i]) > 0) {
+			qsort(k->syms, k->nsyms, sizeof(*k->syms), cmp_sym);
+			break;
+		}
 	return k;
 fail:
 	free(line);
@@ -132,6 +137,8 @@ struct kallsyms *kallsyms__load(const char *path)
 
 	if (!f)
 		return NULL;
+	/* large reads: the kernel formats /proc/kallsyms per read call, 4 KB at a time by default */
+	setvbuf(f, NULL, _IOFBF, 1 << 20);
 	return kallsyms__parse(f);
 }
 
