@@ -105,8 +105,7 @@ static __always_inline __u64 stack_hash(const struct scorch_stack *st)
  * Capture one stack into the stacks map and return its id, or a placeholder. An empty stack
  * (kernel stack of a sample taken in user mode, user stack of a kernel thread) is NONE.
  */
-static __always_inline __u64 capture_stack(void *ctx, void *stacks, __u32 slot, __u64 flags,
-					   __u32 stat_full, __u32 stat_fault)
+static __always_inline __u64 capture_stack(void *ctx, void *stacks, __u32 slot, __u64 flags)
 {
 	struct scorch_stack *st = bpf_map_lookup_elem(&scratch, &slot);
 	long ret;
@@ -115,20 +114,16 @@ static __always_inline __u64 capture_stack(void *ctx, void *stacks, __u32 slot, 
 	if (!st)
 		return SCORCH_STACK_LOST_FAULT;
 	ret = bpf_get_stack(ctx, st->ip, sizeof(st->ip), flags);
-	if (ret < 0) {
-		stat_inc(stat_fault);
+	if (ret < 0)
 		return SCORCH_STACK_LOST_FAULT;
-	}
 	if (ret == 0)
 		return SCORCH_STACK_NONE;
 	st->nr = ret / sizeof(__u64);
 	st->pad = 0;
 	id = stack_hash(st);
 	ret = bpf_map_update_elem(stacks, &id, st, BPF_NOEXIST);
-	if (ret && ret != -EEXIST) {
-		stat_inc(stat_full);
+	if (ret && ret != -EEXIST)
 		return SCORCH_STACK_LOST_FULL;
-	}
 	return id;
 }
 
@@ -181,31 +176,41 @@ static __always_inline int record(void *ctx, void *counts, void *stacks)
 		key.flags |= SCORCH_SAMPLE_KTHREAD;
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 
-	key.kstack = capture_stack(ctx, stacks, 0, 0, SCORCH_STAT_LOST_KSTACK_FULL,
-				   SCORCH_STAT_LOST_KSTACK_FAULT);
+	key.kstack = capture_stack(ctx, stacks, 0, 0);
 	if (!(key.flags & SCORCH_SAMPLE_KTHREAD)) {
-		key.ustack =
-		    capture_stack(ctx, stacks, 1, BPF_F_USER_STACK, SCORCH_STAT_LOST_USTACK_FULL,
-				  SCORCH_STAT_LOST_USTACK_FAULT);
+		key.ustack = capture_stack(ctx, stacks, 1, BPF_F_USER_STACK);
 		key.proc_seq = proc_generation(key.pid);
 	}
 
 	cnt = bpf_map_lookup_elem(counts, &key);
 	if (cnt) {
 		__sync_fetch_and_add(cnt, 1);
-		stat_inc(SCORCH_STAT_RECORDED);
-		return 0;
-	}
-	ret = bpf_map_update_elem(counts, &key, &one, BPF_NOEXIST);
-	if (ret == -EEXIST) {
-		/* another CPU inserted the same key first */
-		cnt = bpf_map_lookup_elem(counts, &key);
-		if (cnt) {
-			__sync_fetch_and_add(cnt, 1);
-			ret = 0;
+		ret = 0;
+	} else {
+		ret = bpf_map_update_elem(counts, &key, &one, BPF_NOEXIST);
+		if (ret == -EEXIST) {
+			/* another CPU inserted the same key first */
+			cnt = bpf_map_lookup_elem(counts, &key);
+			if (cnt) {
+				__sync_fetch_and_add(cnt, 1);
+				ret = 0;
+			}
 		}
 	}
-	stat_inc(ret ? SCORCH_STAT_LOST_COUNTS_FULL : SCORCH_STAT_RECORDED);
+	if (ret) {
+		stat_inc(SCORCH_STAT_LOST_COUNTS_FULL);
+		return 0;
+	}
+	stat_inc(SCORCH_STAT_RECORDED);
+	/* stack losses are counted for recorded samples only: each one is a placeholder frame */
+	if (key.kstack == SCORCH_STACK_LOST_FULL)
+		stat_inc(SCORCH_STAT_LOST_KSTACK_FULL);
+	else if (key.kstack == SCORCH_STACK_LOST_FAULT)
+		stat_inc(SCORCH_STAT_LOST_KSTACK_FAULT);
+	if (key.ustack == SCORCH_STACK_LOST_FULL)
+		stat_inc(SCORCH_STAT_LOST_USTACK_FULL);
+	else if (key.ustack == SCORCH_STACK_LOST_FAULT)
+		stat_inc(SCORCH_STAT_LOST_USTACK_FAULT);
 	return 0;
 }
 

@@ -12,8 +12,8 @@
 #define SCORCH_COMM_LEN 16
 
 /*
- * Why a sample was not fully recorded. A sample counted under one of the STACK reasons is still in
- * the counts map, with a placeholder frame; a sample counted under LOST_COUNTS_FULL is not.
+ * What became of each program run. RUNS = IDLE + FILTERED + RECORDED + LOST_COUNTS_FULL. The
+ * STACK reasons count recorded samples that carry a placeholder instead of a stack.
  */
 enum scorch_stat {
 	SCORCH_STAT_RUNS = 0, /* program invocations, the independent total */

@@ -38,6 +38,7 @@ static const char *arg_output;
 static enum output_format arg_format = OUTPUT_PPROF;
 static const char *arg_btf;
 static bool arg_quiet;
+static bool arg_verbose;
 
 static volatile sig_atomic_t stop_signal;
 
@@ -61,6 +62,7 @@ static void record_usage(FILE *f)
 	      "      --format FORMAT    pprof (gzip-compressed, the default) or folded\n"
 	      "      --btf FILE         kernel BTF to use when the kernel has none of its own\n"
 	      "  -q, --quiet            no status line and no summary\n"
+	      "  -v, --verbose          also account for every program run in the summary\n"
 	      "  -h, --help             show this help\n"
 	      "\n"
 	      "With '-- COMMAND' the command is started and profiled with the processes it\n"
@@ -240,29 +242,50 @@ static const char *stat_names[SCORCH_STAT_MAX] = {
 	[SCORCH_STAT_LOST_USTACK_FAULT] = "user stack fault",
 };
 
+/* ", name N, name N" for the stats in [first, last] that are not zero; returns their sum */
+static uint64_t format_reasons(const uint64_t *st, int first, int last, char *buf, size_t size)
+{
+	uint64_t sum = 0;
+	size_t len = 0;
+
+	buf[0] = 0;
+	for (int i = first; i <= last; i++) {
+		if (!st[i])
+			continue;
+		sum += st[i];
+		len += snprintf(buf + len, size - len, "%s%s %" PRIu64, len ? ", " : ": ",
+				stat_names[i], st[i]);
+		if (len >= size)
+			len = size - 1;
+	}
+	return sum;
+}
+
 static void print_summary(const uint64_t *st, const struct symbolizer *sym, double secs,
 			  unsigned int ncpus, const char *path, int child_status,
 			  const struct rusage *child_ru)
 {
 	struct symbolizer_stats ss;
-	uint64_t lost = 0;
-	char reasons[512] = "";
-	size_t len = 0;
+	char dropped[256], stacks[256];
+	uint64_t ndropped;
 
-	for (int i = 0; i < SCORCH_STAT_MAX; i++) {
-		if (!stat_names[i] || !st[i])
-			continue;
-		lost += st[i];
-		len += snprintf(reasons + len, sizeof(reasons) - len, "%s%s %" PRIu64,
-				len ? ", " : ": ", stat_names[i], st[i]);
-		if (len >= sizeof(reasons))
-			len = sizeof(reasons) - 1;
-	}
+	/* dropped samples are gone; samples with a lost stack are kept under a placeholder */
+	ndropped = format_reasons(st, SCORCH_STAT_LOST_COUNTS_FULL, SCORCH_STAT_LOST_COUNTS_FULL,
+				  dropped, sizeof(dropped));
+	format_reasons(st, SCORCH_STAT_LOST_KSTACK_FULL, SCORCH_STAT_LOST_USTACK_FAULT, stacks,
+		       sizeof(stacks));
 	symbolizer__stats(sym, &ss);
-	fprintf(stderr, "scorch: %" PRIu64 " samples, %" PRIu64 " lost%s\n",
-		st[SCORCH_STAT_RECORDED], lost, reasons);
+	fprintf(stderr, "scorch: %" PRIu64 " samples, %" PRIu64 " lost%s%s%s\n",
+		st[SCORCH_STAT_RECORDED], ndropped, dropped, stacks[0] ? "; stacks lost" : "",
+		stacks);
 	fprintf(stderr, "scorch: %.1f s on %u CPUs, %zu processes, written to %s\n", secs, ncpus,
 		ss.processes, path);
+	if (arg_verbose)
+		fprintf(stderr,
+			"scorch: program runs %" PRIu64 " = recorded %" PRIu64 " + idle %" PRIu64
+			" + filtered %" PRIu64 " + dropped (counts map full) %" PRIu64 "\n",
+			st[SCORCH_STAT_RUNS], st[SCORCH_STAT_RECORDED], st[SCORCH_STAT_IDLE],
+			st[SCORCH_STAT_FILTERED], st[SCORCH_STAT_LOST_COUNTS_FULL]);
 	if (st[SCORCH_STAT_PROC_EVENT_LOST])
 		fprintf(stderr, "scorch: %" PRIu64 " process snapshot requests were late\n",
 			st[SCORCH_STAT_PROC_EVENT_LOST]);
@@ -286,6 +309,7 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "btf", required_argument, NULL, OPT_BTF },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -293,7 +317,7 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:F:d:p:o:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:F:d:p:o:qvh", opts, NULL)) != -1) {
 		uint64_t v;
 
 		switch (c) {
@@ -338,6 +362,9 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 			break;
 		case 'q':
 			arg_quiet = true;
+			break;
+		case 'v':
+			arg_verbose = true;
 			break;
 		case 'h':
 			record_usage(stdout);
@@ -459,6 +486,15 @@ int cmd_record(int argc, char **argv)
 	opts.follow_forks = cmd != NULL;
 	opts.drain_interval_s = DRAIN_INTERVAL_S;
 	opts.btf_path = arg_btf;
+	/* debugging knob, "COUNTS,STACKS": tiny maps make the loss accounting observable */
+	if (getenv("SCORCH_MAP_ENTRIES")) {
+		unsigned int c = 0, st = 0;
+
+		if (sscanf(getenv("SCORCH_MAP_ENTRIES"), "%u,%u", &c, &st) >= 1) {
+			opts.counts_entries = c;
+			opts.stacks_entries = st;
+		}
+	}
 	opts.on_event = on_event;
 	opts.ctx = col;
 	sess = session__open(&opts, err, sizeof(err));

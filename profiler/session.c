@@ -130,10 +130,12 @@ struct session *session__open(const struct session_opts *opts, char *err, size_t
 	 * space falls behind, what does not fit is counted as lost, never dropped silently.
 	 */
 	per_interval = (uint64_t)opts->freq * s->ncpus * (opts->drain_interval_s + 1.0);
-	counts_max = per_interval * 2 < 1024	   ? 1024
-		     : per_interval * 2 > 1u << 20 ? 1u << 20
-						   : per_interval * 2;
-	stacks_max = counts_max * 2;
+	counts_max = per_interval * 2 < 1024 ? 1024 : per_interval * 2;
+	if (counts_max > 1u << 20)
+		counts_max = 1u << 20;
+	if (opts->counts_entries)
+		counts_max = opts->counts_entries;
+	stacks_max = opts->stacks_entries ? opts->stacks_entries : counts_max * 2;
 	bpf_map__set_max_entries(s->skel->maps.counts0, counts_max);
 	bpf_map__set_max_entries(s->skel->maps.counts1, counts_max);
 	bpf_map__set_max_entries(s->skel->maps.stacks0, stacks_max);

@@ -19,6 +19,8 @@ struct session_opts {
 	bool follow_forks; /* children of pids are profiled too */
 	double drain_interval_s; /* how often user space drains: sizes the maps */
 	const char *btf_path; /* custom BTF for CO-RE, or NULL for the kernel's */
+	uint32_t counts_entries; /* per half; 0: from freq and CPUs */
+	uint32_t stacks_entries; /* per half; 0: twice counts_entries */
 	/* Called from session__poll() for every process event. */
 	void (*on_event)(void *ctx, const struct scorch_event *e);
 	void *ctx;
