@@ -14,6 +14,7 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 [ -n "$pid" ] || { fail "the namespaced workload did not start"; finish; }
+PIDS=("$pid" "${PIDS[@]}") # ours too: started by this test through unshare
 [ ! -e "$TMP/private/nsworkload" ] && ok "binary invisible outside its namespace" ||
 	fail "binary visible from the host: not a test of namespaces"
 "$SCORCH" record -q -p "$pid" -d 2 --format folded -o "$TMP/ns.folded"
