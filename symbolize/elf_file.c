@@ -185,7 +185,8 @@ struct elf_file *elf_file__read(int fd)
 	}
 	if (err)
 		f->error = err == -E2BIG ? "symbol table too large" : "corrupt symbol table";
-	qsort(f->syms, f->nsyms, sizeof(*f->syms), cmp_sym);
+	if (f->nsyms > 1)
+		qsort(f->syms, f->nsyms, sizeof(*f->syms), cmp_sym);
 	/* one symbol per start address */
 	out = 0;
 	for (size_t i = 0; i < f->nsyms; i++)

@@ -191,8 +191,8 @@ int main(int argc, char **argv)
 	test_malformed();
 	if (argc > 1) {
 		struct profile *p = make_profile();
-		void *buf;
-		size_t len;
+		void *buf = NULL;
+		size_t len = 0;
 		FILE *f = fopen(argv[1], "w");
 
 		CHECK(f && pprof__encode(p, true, &buf, &len) == 0);
