@@ -49,6 +49,16 @@ static struct row *row_for(struct hmap *rows, const char *name)
 	return r;
 }
 
+/* A value in its unit, as people read it: nanoseconds as seconds. */
+static const char *fmt_value(int64_t v, const char *unit, char *buf, size_t size)
+{
+	if (!strcmp(unit, "nanoseconds"))
+		snprintf(buf, size, "%.2fs", v / 1e9);
+	else
+		snprintf(buf, size, "%" PRId64, v);
+	return buf;
+}
+
 static int print_top(const struct profile *p, unsigned int top)
 {
 	uint32_t vi = profile__default_value(p);
@@ -56,7 +66,8 @@ static int print_top(const struct profile *p, unsigned int top)
 	struct row **list = NULL;
 	int64_t total = 0;
 	size_t pos = 0, n = 0;
-	char name[512];
+	char name[512], a[32], b[32];
+	const char *unit;
 	void *v;
 	int err = -ENOMEM;
 
@@ -95,12 +106,24 @@ static int print_top(const struct profile *p, unsigned int top)
 	for (pos = 0; hmap__next(rows, &pos, NULL, NULL, &v);)
 		list[n++] = v;
 	qsort(list, n, sizeof(*list), cmp_flat);
-	printf("Total: %" PRId64 " %s (%s)\n", total, profile__str(p, p->sample_types[vi].unit),
-	       profile__str(p, p->sample_types[vi].type));
-	printf("%8s %7s %8s %7s  %s\n", "flat", "flat%", "cum", "cum%", "function");
+	unit = profile__str(p, p->sample_types[vi].unit);
+	printf("Type: %s, total %s", profile__str(p, p->sample_types[vi].type),
+	       fmt_value(total, unit, a, sizeof(a)));
+	if (profile__value_index(p, "samples") >= 0 &&
+	    (int)vi != profile__value_index(p, "samples")) {
+		int64_t n = 0;
+
+		for (size_t i = 0; i < p->nsamples; i++)
+			n += p->samples[i].values[profile__value_index(p, "samples")];
+		printf(" in %" PRId64 " samples", n);
+	}
+	printf("\n");
+	printf("%10s %7s %10s %7s  %s\n", "flat", "flat%", "cum", "cum%", "function");
 	for (size_t i = 0; i < n && i < top; i++)
-		printf("%8" PRId64 " %6.2f%% %8" PRId64 " %6.2f%%  %s\n", list[i]->flat,
-		       total ? 100.0 * list[i]->flat / total : 0, list[i]->cum,
+		printf("%10s %6.2f%% %10s %6.2f%%  %s\n",
+		       fmt_value(list[i]->flat, unit, a, sizeof(a)),
+		       total ? 100.0 * list[i]->flat / total : 0,
+		       fmt_value(list[i]->cum, unit, b, sizeof(b)),
 		       total ? 100.0 * list[i]->cum / total : 0, list[i]->name);
 	err = 0;
 out:

@@ -52,4 +52,15 @@ grep -q 'thread_id:' <<<"$tags" && ok "thread_id label" || fail "no thread_id la
 raw=$(gopprof -raw "$TMP/w.pb.gz")
 grep -qE 'PeriodType: cpu nanoseconds' <<<"$raw" && grep -q 'Period: 10101010' <<<"$raw" &&
 	ok "period cpu/nanoseconds 10101010" || fail "period type or period wrong"
+
+# return addresses are looked up at pc - 1: caller_at_end() ends with a call to a noreturn
+# function, so its return address is the first byte of right_after()
+"$SCORCH" record -q --format folded -o "$TMP/nr.folded" -- "$NORETURN" 1.5
+n=$(folded_count "$TMP/nr.folded" spin_then_exit)
+good=$(awk '/;main;caller_at_end;spin_then_exit/ { s += $NF } END { print s + 0 }' "$TMP/nr.folded")
+echo "noreturn: $good of $n samples under main;caller_at_end;spin_then_exit"
+grep -q right_after "$TMP/nr.folded" && fail "a return address was named as the next function: $(grep right_after "$TMP/nr.folded" | head -2)" ||
+	ok "no frame named after the function following the call"
+[ "$n" -gt 50 ] && within "$(pct "$good" "$n")" 100 10 && ok "caller of a noreturn call named at pc - 1" ||
+	fail "only $good of $n samples have the right caller"
 finish

@@ -5,8 +5,8 @@ require_bpf
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-"$WORKLOAD" 2 10 >/dev/null & target=$!; PIDS+=("$target")
-"$WORKLOAD" 1 10 >/dev/null & other=$!; PIDS+=("$other")
+"$WORKLOAD" 2 20 >/dev/null & target=$!; PIDS+=("$target")
+"$WORKLOAD" 1 20 >/dev/null & other=$!; PIDS+=("$other")
 sleep 0.5
 t0=$(cpu_ticks "$target")
 "$SCORCH" record -p "$target" -d 3 -o "$TMP/p.pb.gz" 2>"$TMP/err"
@@ -29,6 +29,16 @@ within "$total" "$expected" "$(awk -v e="$expected" 'BEGIN { print e * 0.12 + 3 
 # both threads of the target are profiled
 nthreads=$(sed -n '/thread_id: Total/,/^$/p' <<<"$tags" | grep -c '%)' || true)
 [ "$nthreads" -ge 2 ] && ok "$nthreads threads recorded" || fail "only $nthreads thread recorded"
+
+# the known split, recorded with -p
+"$SCORCH" record -q -p "$target" -d 3 --format folded -o "$TMP/p.folded"
+total=$(folded_total "$TMP/p.folded")
+a=$(folded_count "$TMP/p.folded" hot_a)
+b=$(folded_count "$TMP/p.folded" hot_b)
+k=$(folded_count "$TMP/p.folded" in_kernel)
+echo "-p: samples=$total hot_a=$(pct "$a" "$total")% hot_b=$(pct "$b" "$total")% in_kernel=$(pct "$k" "$total")%"
+within "$(pct "$a" "$total")" 60 7 && within "$(pct "$b" "$total")" 30 6 && within "$(pct "$k" "$total")" 10 5 &&
+	ok "-p: shares 60/30/10" || fail "-p: shares off"
 
 # two pids
 "$SCORCH" record -q -p "$target,$other" -d 1 -o "$TMP/p2.pb.gz"

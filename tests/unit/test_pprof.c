@@ -6,6 +6,7 @@
 #include "check.h"
 #include "model.h"
 #include "pprof.h"
+#include "profile.pb-c.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -120,6 +121,34 @@ static void test_round_trip(void)
 	profile__free(p);
 }
 
+/* Parca's rule, stricter than pprof's: every id equals its table position + 1. */
+static void test_ids_are_positions(void)
+{
+	struct profile *p = make_profile();
+	Perftools__Profiles__Profile *pb;
+	void *buf;
+	size_t len;
+
+	CHECK_INT(pprof__encode(p, false, &buf, &len), 0);
+	pb = perftools__profiles__profile__unpack(NULL, len, buf);
+	CHECK(pb != NULL);
+	if (pb) {
+		CHECK_STR(pb->string_table[0], "");
+		for (size_t i = 0; i < pb->n_mapping; i++)
+			CHECK_INT(pb->mapping[i]->id, i + 1);
+		for (size_t i = 0; i < pb->n_location; i++)
+			CHECK_INT(pb->location[i]->id, i + 1);
+		for (size_t i = 0; i < pb->n_function; i++)
+			CHECK_INT(pb->function[i]->id, i + 1);
+		for (size_t i = 0; i < pb->n_sample; i++)
+			CHECK_INT(pb->sample[i]->n_value, pb->n_sample_type);
+		CHECK(pb->time_nanos != 0);
+		perftools__profiles__profile__free_unpacked(pb, NULL);
+	}
+	free(buf);
+	profile__free(p);
+}
+
 static void test_folded(void)
 {
 	struct profile *p = make_profile();
@@ -187,6 +216,7 @@ static void test_malformed(void)
 int main(int argc, char **argv)
 {
 	test_round_trip();
+	test_ids_are_positions();
 	test_folded();
 	test_malformed();
 	if (argc > 1) {

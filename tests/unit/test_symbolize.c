@@ -15,9 +15,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void check_fixture(const char *path, bool stripped)
+static void check_fixture(const char *path, bool stripped, size_t max_files)
 {
-	struct symbolizer *s = symbolizer__new(NULL);
+	struct symbolizer_opts opts = { .max_files = max_files };
+	struct symbolizer *s = symbolizer__new(&opts);
+	struct symbolizer_stats st;
 	int out[2], in[2];
 	char name[128];
 	unsigned long addr;
@@ -71,6 +73,12 @@ static void check_fixture(const char *path, bool stripped)
 		CHECK(fr.mapping == NULL && fr.function == NULL);
 		CHECK(symbolizer__resolve_user(s, pid, 99, addr, &fr) != 0);
 	}
+	/* the cache is bounded; files past the bound still resolve through their snapshot */
+	symbolizer__stats(s, &st);
+	if (max_files)
+		CHECK_INT(st.files_cached, max_files);
+	else
+		CHECK(st.files_cached >= 2); /* the executable and libfixture.so at least */
 	close(in[1]);
 	fclose(f);
 	waitpid(pid, NULL, 0);
@@ -103,7 +111,8 @@ int main(int argc, char **argv)
 		bool stripped = i + 1 < argc && !strcmp(argv[i + 1], "stripped");
 
 		fprintf(stderr, "fixture %s%s\n", argv[i], stripped ? " (stripped)" : "");
-		check_fixture(argv[i], stripped);
+		check_fixture(argv[i], stripped, 0);
+		check_fixture(argv[i], stripped, 1);
 		if (stripped)
 			i++;
 	}
