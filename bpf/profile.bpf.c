@@ -25,22 +25,41 @@ volatile __u32 active = 0;
 __u32 next_proc_seq = 0;
 
 /* Sizes are set by user space from the expected samples per drain interval. */
-#define DEFINE_BUFFER(n)                                                                           \
-	struct {                                                                                   \
-		__uint(type, BPF_MAP_TYPE_HASH);                                                   \
-		__uint(max_entries, 4096);                                                         \
-		__type(key, struct scorch_sample_key);                                             \
-		__type(value, __u64);                                                              \
-	} counts##n SEC(".maps");                                                                  \
-	struct {                                                                                   \
-		__uint(type, BPF_MAP_TYPE_HASH);                                                   \
-		__uint(max_entries, 8192);                                                         \
-		__type(key, __u64);                                                                \
-		__type(value, struct scorch_stack);                                                \
-	} stacks##n SEC(".maps")
+struct counts_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct scorch_sample_key);
+	__type(value, __u64);
+} counts0 SEC(".maps"), counts1 SEC(".maps");
 
-DEFINE_BUFFER(0);
-DEFINE_BUFFER(1);
+struct stacks_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, struct scorch_stack);
+} stacks0 SEC(".maps"), stacks1 SEC(".maps");
+
+/*
+ * The two halves, selected by 'active' with one lookup: the program body exists (and is
+ * verified) once instead of once per half.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct counts_map);
+} counts SEC(".maps") = {
+	.values = { &counts0, &counts1 },
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct stacks_map);
+} stacks SEC(".maps") = {
+	.values = { &stacks0, &stacks1 },
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -84,21 +103,38 @@ static __always_inline void stat_inc(__u32 which)
 		__sync_fetch_and_add(v, 1);
 }
 
-/* FNV-1a over 64-bit words; the result never collides with the placeholder ids. */
+struct hash_state {
+	const struct scorch_stack *st;
+	__u64 h;
+};
+
+static long hash_step(__u32 i, void *ctx)
+{
+	struct hash_state *s = ctx;
+
+	if (i >= SCORCH_MAX_STACK_DEPTH)
+		return 1;
+	s->h ^= s->st->ip[i];
+	s->h *= 0x100000001b3ULL;
+	return 0;
+}
+
+/*
+ * FNV-1a over 64-bit words; the result never collides with the placeholder ids. bpf_loop() has
+ * the verifier check the step once rather than once per possible frame.
+ */
 static __always_inline __u64 stack_hash(const struct scorch_stack *st)
 {
-	__u64 h = 0xcbf29ce484222325ULL;
+	struct hash_state s = { .st = st, .h = 0xcbf29ce484222325ULL };
+	__u32 nr = st->nr;
 
-	for (__u32 i = 0; i < SCORCH_MAX_STACK_DEPTH; i++) {
-		if (i >= st->nr)
-			break;
-		h ^= st->ip[i];
-		h *= 0x100000001b3ULL;
-	}
-	h ^= st->nr;
-	if (h < SCORCH_STACK_FIRST_REAL)
-		h += SCORCH_STACK_FIRST_REAL;
-	return h;
+	if (nr > SCORCH_MAX_STACK_DEPTH)
+		nr = SCORCH_MAX_STACK_DEPTH;
+	bpf_loop(nr, hash_step, &s, 0);
+	s.h ^= nr;
+	if (s.h < SCORCH_STACK_FIRST_REAL)
+		s.h += SCORCH_STACK_FIRST_REAL;
+	return s.h;
 }
 
 /*
@@ -218,7 +254,8 @@ SEC("perf_event")
 int on_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 pid = id >> 32;
+	__u32 pid = id >> 32, half;
+	void *counts_half, *stacks_half;
 
 	stat_inc(SCORCH_STAT_RUNS);
 	if (id == 0) {
@@ -229,9 +266,12 @@ int on_sample(struct bpf_perf_event_data *ctx)
 		stat_inc(SCORCH_STAT_FILTERED);
 		return 0;
 	}
-	if (active)
-		return record(ctx, &counts1, &stacks1);
-	return record(ctx, &counts0, &stacks0);
+	half = active & 1;
+	counts_half = bpf_map_lookup_elem(&counts, &half);
+	stacks_half = bpf_map_lookup_elem(&stacks, &half);
+	if (!counts_half || !stacks_half)
+		return 0;
+	return record(ctx, counts_half, stacks_half);
 }
 
 SEC("tp_btf/sched_process_fork")

@@ -136,6 +136,11 @@ struct session *session__open(const struct session_opts *opts, char *err, size_t
 	if (opts->counts_entries)
 		counts_max = opts->counts_entries;
 	stacks_max = opts->stacks_entries ? opts->stacks_entries : counts_max * 2;
+	/*
+	 * The halves are hash maps inside arrays of maps: the kernel does not compare max_entries
+	 * of hash inner maps, so the inner template keeps its size (libbpf 1.1 also crashes when
+	 * asked to resize it).
+	 */
 	bpf_map__set_max_entries(s->skel->maps.counts0, counts_max);
 	bpf_map__set_max_entries(s->skel->maps.counts1, counts_max);
 	bpf_map__set_max_entries(s->skel->maps.stacks0, stacks_max);

@@ -21,8 +21,13 @@ trap 'sysctl -qw kernel.bpf_stats_enabled="$old_stats"; cleanup' EXIT
 
 start_workload() { "$workload" 2 $((secs * 3)) >/dev/null & wl+=($!); sleep 0.5; }
 stop_workload() { kill "${wl[-1]}" 2>/dev/null || true; wait "${wl[-1]}" 2>/dev/null || true; }
-# cpu seconds (user+sys) and max RSS in KB of a command, from GNU time
-timed() { /usr/bin/time -f '%U %S %M' -o "$tmp/time" "$@"; awk '{ printf "%.3f %d\n", $1 + $2, $3 }' "$tmp/time"; }
+# CPU seconds of a command and its children (perf stat task-clock, ms precision) and its peak
+# RSS in KB (GNU time)
+timed() {
+	/usr/bin/time -f '%M' -o "$tmp/time" perf stat -x, -e task-clock -o "$tmp/stat" "$@"
+	awk -F, '/task-clock/ { printf "%.3f ", $1 / 1000 }' "$tmp/stat"
+	tail -1 "$tmp/time"
+}
 
 printf '%-6s %-8s %8s %10s %12s %10s\n' round tool samples cpu_s us/sample rss_kb
 for r in $(seq 1 "$rounds"); do
