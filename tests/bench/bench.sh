@@ -24,7 +24,7 @@ stop_workload() { kill "${wl[-1]}" 2>/dev/null || true; wait "${wl[-1]}" 2>/dev/
 # CPU seconds of a command and its children (perf stat task-clock, ms precision) and its peak
 # RSS in KB (GNU time)
 timed() {
-	/usr/bin/time -f '%M' -o "$tmp/time" perf stat -x, -e task-clock -o "$tmp/stat" "$@"
+	perf stat -x, -e task-clock -o "$tmp/stat" /usr/bin/time -f '%M' -o "$tmp/time" "$@"
 	awk -F, '/task-clock/ { printf "%.3f ", $1 / 1000 }' "$tmp/stat"
 	tail -1 "$tmp/time"
 }
