@@ -163,6 +163,21 @@ static __always_inline __u64 capture_stack(void *ctx, void *stacks, __u32 slot, 
 	return id;
 }
 
+struct capture_state {
+	void *ctx;
+	void *stacks;
+	__u64 ids[2]; /* kernel, user */
+};
+
+static long capture_step(__u32 i, void *data)
+{
+	struct capture_state *c = data;
+
+	i &= 1;
+	c->ids[i] = capture_stack(c->ctx, c->stacks, i, i ? BPF_F_USER_STACK : 0);
+	return 0;
+}
+
 /* The generation of this process, asking user space for a snapshot on its first sample. */
 static __always_inline __u32 proc_generation(__u32 pid)
 {
@@ -203,6 +218,7 @@ static __always_inline int record(void *ctx, void *counts, void *stacks)
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u64 id = bpf_get_current_pid_tgid();
 	struct scorch_sample_key key = {};
+	struct capture_state cap = {};
 	__u64 one = 1, *cnt;
 	long ret;
 
@@ -212,11 +228,14 @@ static __always_inline int record(void *ctx, void *counts, void *stacks)
 		key.flags |= SCORCH_SAMPLE_KTHREAD;
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 
-	key.kstack = capture_stack(ctx, stacks, 0, 0);
-	if (!(key.flags & SCORCH_SAMPLE_KTHREAD)) {
-		key.ustack = capture_stack(ctx, stacks, 1, BPF_F_USER_STACK);
+	cap.ctx = ctx;
+	cap.stacks = stacks;
+	/* kernel stack, then (not for kernel threads) the user stack: one body to verify */
+	bpf_loop(key.flags & SCORCH_SAMPLE_KTHREAD ? 1 : 2, capture_step, &cap, 0);
+	key.kstack = cap.ids[0];
+	key.ustack = cap.ids[1];
+	if (!(key.flags & SCORCH_SAMPLE_KTHREAD))
 		key.proc_seq = proc_generation(key.pid);
-	}
 
 	cnt = bpf_map_lookup_elem(counts, &key);
 	if (cnt) {
@@ -311,6 +330,9 @@ int BPF_PROG(on_exit, struct task_struct *p)
 
 	if (BPF_CORE_READ(p, signal, live.counter) != 0)
 		return 0; /* other threads of the group are still running */
+	/* the pid may be reused by an unrelated process: it leaves the filter */
+	if (filter_pids)
+		bpf_map_delete_elem(&pids, &pid);
 	proc = bpf_map_lookup_elem(&procs, &pid);
 	if (!proc)
 		return 0;

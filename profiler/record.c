@@ -42,9 +42,28 @@ static bool arg_verbose;
 
 static volatile sig_atomic_t stop_signal;
 
+/* CPU time spent in each phase, for -v: where a capture's cost goes. */
+enum phase { PHASE_LOAD, PHASE_CAPTURE, PHASE_SYMBOLIZE, PHASE_WRITE, PHASE_MAX };
+static const char *phase_names[PHASE_MAX] = { "load and attach", "capture", "symbolize", "write" };
+static uint64_t phase_cpu_ns[PHASE_MAX], phase_mark;
+
+static void phase_end(enum phase p)
+{
+	uint64_t now = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+
+	phase_cpu_ns[p] += now - phase_mark;
+	phase_mark = now;
+}
+
 static void on_signal(int sig)
 {
 	stop_signal = sig;
+}
+
+/* Only there to interrupt the poll when the command exits. */
+static void on_sigchld(int sig)
+{
+	(void)sig;
 }
 
 static void record_usage(FILE *f)
@@ -286,6 +305,18 @@ static void print_summary(const uint64_t *st, const struct symbolizer *sym, doub
 			" + filtered %" PRIu64 " + dropped (counts map full) %" PRIu64 "\n",
 			st[SCORCH_STAT_RUNS], st[SCORCH_STAT_RECORDED], st[SCORCH_STAT_IDLE],
 			st[SCORCH_STAT_FILTERED], st[SCORCH_STAT_LOST_COUNTS_FULL]);
+	if (arg_verbose && (ss.kernel_from_cache || ss.kernel_from_proc))
+		fprintf(stderr, "scorch: kernel symbols from %s%s%s\n",
+			ss.kernel_from_cache ? "the cache" : "/proc/kallsyms",
+			ss.kernel_from_cache && ss.kernel_from_proc ? ", then /proc/kallsyms" : "",
+			ss.kernel_cache_saved ? " (saved to the cache)" : "");
+	if (arg_verbose) {
+		fprintf(stderr, "scorch: CPU time:");
+		for (int i = 0; i < PHASE_MAX; i++)
+			fprintf(stderr, "%s %s %.1f ms", i ? "," : "", phase_names[i],
+				phase_cpu_ns[i] / 1e6);
+		fprintf(stderr, "\n");
+	}
 	if (st[SCORCH_STAT_PROC_EVENT_LOST])
 		fprintf(stderr, "scorch: %" PRIu64 " process snapshot requests were late\n",
 			st[SCORCH_STAT_PROC_EVENT_LOST]);
@@ -464,7 +495,15 @@ int cmd_record(int argc, char **argv)
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_sigchld;
+	sigaction(SIGCHLD, &sa, NULL);
 
+	/* kernel symbols are kept for the boot; SCORCH_CACHE_DIR= (empty) turns that off */
+	sopts.cache_dir =
+	    getenv("SCORCH_CACHE_DIR") ? getenv("SCORCH_CACHE_DIR") : "/var/cache/scorch";
+	if (!*sopts.cache_dir)
+		sopts.cache_dir = NULL;
+	phase_mark = now_ns(CLOCK_PROCESS_CPUTIME_ID);
 	sym = symbolizer__new(&sopts);
 	col = sym ? collector__new(sym) : NULL;
 	if (!col) {
@@ -502,6 +541,7 @@ int cmd_record(int argc, char **argv)
 		log_error("%s", err);
 		goto out;
 	}
+	phase_end(PHASE_LOAD);
 	start_real = now_ns(CLOCK_REALTIME);
 	start = last_drain = now_ns(CLOCK_MONOTONIC);
 	if (cmd) {
@@ -513,7 +553,7 @@ int cmd_record(int argc, char **argv)
 	}
 
 	while (!stop_signal) {
-		uint64_t now = now_ns(CLOCK_MONOTONIC);
+		uint64_t now = now_ns(CLOCK_MONOTONIC), wake;
 
 		if (arg_duration_ns && now - start >= arg_duration_ns)
 			break;
@@ -524,11 +564,6 @@ int cmd_record(int argc, char **argv)
 				child.pid = 0;
 				break;
 			}
-		}
-		r = session__poll(sess, 100);
-		if (r < 0) {
-			log_error("reading process events: %s", strerror(-r));
-			goto out;
 		}
 		if (now - last_drain >= DRAIN_INTERVAL_S * 1e9) {
 			collector__next_round(col);
@@ -544,6 +579,20 @@ int cmd_record(int argc, char **argv)
 			fprintf(stderr, "\r\033[Kscorch: recording, %.0f s, %" PRIu64 " samples",
 				(now - start) / 1e9, stats[SCORCH_STAT_RECORDED]);
 			last_status = now;
+		}
+		/*
+		 * Sleep until the next drain or the end of the capture. Process events wake us at
+		 * once, and so do signals: SIGCHLD when the command exits (one that lands between
+		 * wait4() and the poll is seen at the next drain).
+		 */
+		wake = last_drain + (uint64_t)(DRAIN_INTERVAL_S * 1e9);
+		if (arg_duration_ns && start + arg_duration_ns < wake)
+			wake = start + arg_duration_ns;
+		now = now_ns(CLOCK_MONOTONIC);
+		r = session__poll(sess, wake > now ? (int)((wake - now + 999999) / 1000000) : 0);
+		if (r < 0) {
+			log_error("reading process events: %s", strerror(-r));
+			goto out;
 		}
 	}
 	if (tty && !arg_quiet)
@@ -562,6 +611,7 @@ int cmd_record(int argc, char **argv)
 		log_warn("the BPF program recorded %" PRIu64 " samples but %" PRIu64
 			 " were drained",
 			 stats[SCORCH_STAT_RECORDED], collector__samples(col));
+	phase_end(PHASE_CAPTURE);
 
 	if (child.pid > 0) {
 		kill(child.pid, SIGTERM);
@@ -578,11 +628,13 @@ int cmd_record(int argc, char **argv)
 		log_error("building the profile: %s", strerror(errno));
 		goto out;
 	}
+	phase_end(PHASE_SYMBOLIZE);
 	r = output__commit(&out, prof, arg_format);
 	if (r) {
 		log_error("cannot write '%s': %s", arg_output, strerror(-r));
 		goto out;
 	}
+	phase_end(PHASE_WRITE);
 	if (!arg_quiet)
 		print_summary(stats, sym, (now_ns(CLOCK_MONOTONIC) - start) / 1e9,
 			      session__ncpus(sess), arg_output, cmd ? child_status : -1,

@@ -191,3 +191,106 @@ size_t kallsyms__count(const struct kallsyms *k)
 {
 	return k->nsyms;
 }
+
+/* Saved form: header, nsyms ksym_entry records, then the arena. Native byte order. */
+#define KALLSYMS_MAGIC 0x53594b4843524f53ULL /* "SORCHKYS" */
+#define KALLSYMS_VERSION 1
+#define KALLSYMS_KEY_LEN 128
+
+struct saved_header {
+	uint64_t magic;
+	uint32_t version, key_len;
+	char key[KALLSYMS_KEY_LEN];
+	uint64_t nsyms, arena_len;
+};
+
+int kallsyms__save(const struct kallsyms *k, const char *key, FILE *f)
+{
+	struct saved_header h = {
+		.magic = KALLSYMS_MAGIC,
+		.version = KALLSYMS_VERSION,
+		.nsyms = k->nsyms,
+		.arena_len = k->arena_len,
+	};
+
+	if (strlen(key) >= KALLSYMS_KEY_LEN)
+		return -E2BIG;
+	h.key_len = strlen(key);
+	memcpy(h.key, key, h.key_len);
+	if (fwrite(&h, sizeof(h), 1, f) != 1 ||
+	    (k->nsyms && fwrite(k->syms, sizeof(*k->syms), k->nsyms, f) != k->nsyms) ||
+	    fwrite(k->arena, 1, k->arena_len, f) != k->arena_len)
+		return -EIO;
+	return 0;
+}
+
+struct kallsyms *kallsyms__from_saved(const void *buf, size_t len, const char *key)
+{
+	struct kallsyms *k = NULL;
+	struct saved_header h;
+	const char *p = buf;
+	int err = -EBADMSG;
+
+	if (len < sizeof(h))
+		goto fail;
+	memcpy(&h, p, sizeof(h));
+	if (h.magic != KALLSYMS_MAGIC || h.version != KALLSYMS_VERSION ||
+	    h.key_len >= KALLSYMS_KEY_LEN)
+		goto fail;
+	if (h.key_len != strlen(key) || memcmp(h.key, key, h.key_len)) {
+		err = -ESTALE;
+		goto fail;
+	}
+	if (h.nsyms > (len - sizeof(h)) / sizeof(struct ksym_entry) || !h.arena_len ||
+	    h.arena_len != len - sizeof(h) - h.nsyms * sizeof(struct ksym_entry) ||
+	    h.arena_len > UINT32_MAX)
+		goto fail;
+	err = -ENOMEM;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		goto fail;
+	k->syms = malloc(h.nsyms ? h.nsyms * sizeof(*k->syms) : 1);
+	k->arena = malloc(h.arena_len);
+	if (!k->syms || !k->arena)
+		goto fail;
+	memcpy(k->syms, p + sizeof(h), h.nsyms * sizeof(*k->syms));
+	memcpy(k->arena, p + sizeof(h) + h.nsyms * sizeof(*k->syms), h.arena_len);
+	k->nsyms = k->cap = h.nsyms;
+	k->arena_len = k->arena_cap = h.arena_len;
+	/* every name must start inside the arena and end with its NUL there */
+	err = -EBADMSG;
+	if (k->arena[k->arena_len - 1] != 0)
+		goto fail;
+	for (size_t i = 0; i < k->nsyms; i++) {
+		if (k->syms[i].name >= k->arena_len || k->syms[i].module >= k->arena_len)
+			goto fail;
+		if (i && cmp_sym(&k->syms[i - 1], &k->syms[i]) > 0)
+			goto fail; /* saved tables are sorted */
+	}
+	return k;
+fail:
+	kallsyms__free(k);
+	errno = -err;
+	return NULL;
+}
+
+int kallsyms__core_text(const struct kallsyms *k, uint64_t *ret_start, uint64_t *ret_end)
+{
+	uint64_t start = 0, end = 0;
+
+	for (size_t i = 0; i < k->nsyms && (!start || !end); i++) {
+		const char *name = k->arena + k->syms[i].name;
+
+		if (k->syms[i].module)
+			continue;
+		if (!start && strcmp(name, "_stext") == 0)
+			start = k->syms[i].addr;
+		else if (!end && strcmp(name, "_etext") == 0)
+			end = k->syms[i].addr;
+	}
+	if (!start || end <= start)
+		return -ENOENT;
+	*ret_start = start;
+	*ret_end = end;
+	return 0;
+}

@@ -25,4 +25,14 @@ int kallsyms__module_range(const struct kallsyms *k, const char *module, uint64_
 			   uint64_t *ret_end);
 size_t kallsyms__count(const struct kallsyms *k);
 
+/*
+ * The saved form, for a cache: a header with a key (what the table is valid for, e.g. the boot
+ * id and the loaded modules), the symbols and their names. kallsyms__from_saved() checks every
+ * offset and the key, and fails with EBADMSG (malformed) or ESTALE (another key).
+ */
+int kallsyms__save(const struct kallsyms *k, const char *key, FILE *f);
+struct kallsyms *kallsyms__from_saved(const void *buf, size_t len, const char *key);
+/* [start, end) of the core kernel's text, from _stext/_etext; 0 or -ENOENT. */
+int kallsyms__core_text(const struct kallsyms *k, uint64_t *ret_start, uint64_t *ret_end);
+
 #endif

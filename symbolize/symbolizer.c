@@ -29,6 +29,10 @@ struct sym_process {
 	size_t n;
 };
 
+struct kernel_range {
+	uint64_t start, end;
+};
+
 struct proc_key {
 	uint32_t pid, seq;
 };
@@ -41,6 +45,9 @@ struct symbolizer {
 	struct hmap *elf_refs; /* elf_file* -> cached_file, for releasing */
 	struct kallsyms *kallsyms;
 	bool kallsyms_tried;
+	bool kallsyms_live; /* read from /proc now, not from the cache */
+	struct kernel_range *trusted; /* where cached symbols can be trusted */
+	size_t ntrusted;
 	struct hmap *kmaps; /* module name -> sym_mapping */
 	struct symbolizer_stats stats;
 };
@@ -129,6 +136,7 @@ void symbolizer__free(struct symbolizer *s)
 	hmap__free(s->elf_refs);
 	hmap__free(s->kmaps);
 	kallsyms__free(s->kallsyms);
+	free(s->trusted);
 	free(s);
 }
 
@@ -341,25 +349,180 @@ static const struct sym_mapping *kernel_mapping(struct symbolizer *s, const char
 	return m;
 }
 
+static int add_trusted(struct symbolizer *s, uint64_t start, uint64_t end)
+{
+	struct kernel_range *r = realloc(s->trusted, (s->ntrusted + 1) * sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	s->trusted = r;
+	s->trusted[s->ntrusted++] = (struct kernel_range){ start, end };
+	return 0;
+}
+
+/*
+ * The cache key: the boot id, and a hash of /proc/modules (names, sizes and load addresses), so
+ * that a reboot or a module load or unload invalidates the cache. Also collects the module
+ * ranges, where cached module symbols are trusted.
+ */
+static int kernel_cache_key(struct symbolizer *s, char *key, size_t size)
+{
+	char path[300], boot_id[64] = "", *line = NULL;
+	uint64_t h = 0;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/sys/kernel/random/boot_id", s->proc_root);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	if (!fgets(boot_id, sizeof(boot_id), f) || !boot_id[0]) {
+		fclose(f);
+		return -EINVAL;
+	}
+	fclose(f);
+	boot_id[strcspn(boot_id, "\n")] = 0;
+	snprintf(path, sizeof(path), "%s/modules", s->proc_root);
+	f = fopen(path, "re"); /* absent when the kernel has no modules */
+	while (f && (n = getline(&line, &cap, f)) > 0) {
+		unsigned long long size, addr;
+		char name[64];
+
+		h = hash_bytes(line, n, h);
+		if (sscanf(line, "%63s %llu %*s %*s %*s %llx", name, &size, &addr) == 3 && addr &&
+		    add_trusted(s, addr, addr + size)) {
+			free(line);
+			fclose(f);
+			return -ENOMEM;
+		}
+	}
+	free(line);
+	if (f)
+		fclose(f);
+	snprintf(key, size, "%s/%016llx", boot_id, (unsigned long long)h);
+	return 0;
+}
+
+static struct kallsyms *read_cached_kallsyms(struct symbolizer *s, const char *key)
+{
+	char path[PATH_MAX];
+	struct kallsyms *k = NULL;
+	struct stat st;
+	void *buf;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/kallsyms", s->opts.cache_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return NULL;
+	/* only a file of our own: nobody else may feed us symbol names */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+	    st.st_size > 0 && st.st_size < (1 << 28)) {
+		buf = malloc(st.st_size);
+		if (buf && read(fd, buf, st.st_size) == st.st_size)
+			k = kallsyms__from_saved(buf, st.st_size, key);
+		free(buf);
+	}
+	close(fd);
+	return k;
+}
+
+/* Save atomically (temporary file + rename) in a directory only we can write. */
+static void save_kallsyms(struct symbolizer *s, const struct kallsyms *k, const char *key)
+{
+	char tmp[PATH_MAX], path[PATH_MAX];
+	struct stat st;
+	FILE *f;
+	int fd;
+
+	if (mkdir(s->opts.cache_dir, 0700) < 0 && errno != EEXIST)
+		return;
+	if (lstat(s->opts.cache_dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 022))
+		return;
+	snprintf(tmp, sizeof(tmp), "%s/.kallsyms.XXXXXX", s->opts.cache_dir);
+	snprintf(path, sizeof(path), "%s/kallsyms", s->opts.cache_dir);
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return;
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		unlink(tmp);
+		return;
+	}
+	if (kallsyms__save(k, key, f) == 0 && fflush(f) == 0 && fsync(fd) == 0 &&
+	    rename(tmp, path) == 0)
+		s->stats.kernel_cache_saved = true;
+	else
+		unlink(tmp);
+	fclose(f);
+}
+
+static int load_live_kallsyms(struct symbolizer *s)
+{
+	char path[300];
+	struct kallsyms *k;
+
+	if (s->opts.kallsyms)
+		snprintf(path, sizeof(path), "%s", s->opts.kallsyms);
+	else
+		snprintf(path, sizeof(path), "%s/kallsyms", s->proc_root);
+	k = kallsyms__load(path);
+	if (!k) {
+		warn(s, "cannot read kernel symbols from '%s': %s%s", path, strerror(errno),
+		     errno == EPERM ? " (kernel.kptr_restrict hides them)" : "");
+		return -errno;
+	}
+	kallsyms__free(s->kallsyms);
+	s->kallsyms = k;
+	s->kallsyms_live = true;
+	s->stats.kernel_from_proc = true;
+	return 0;
+}
+
+/* First kernel lookup: the cache when it is valid for this boot and these modules. */
+static void load_kernel_symbols(struct symbolizer *s)
+{
+	char key[128];
+	uint64_t start, end;
+	bool keyed;
+
+	s->kallsyms_tried = true;
+	keyed = s->opts.cache_dir && kernel_cache_key(s, key, sizeof(key)) == 0;
+	if (keyed) {
+		s->kallsyms = read_cached_kallsyms(s, key);
+		if (s->kallsyms) {
+			s->stats.kernel_from_cache = true;
+			if (kallsyms__core_text(s->kallsyms, &start, &end) == 0)
+				add_trusted(s, start, end);
+			return;
+		}
+	}
+	if (load_live_kallsyms(s) == 0 && keyed)
+		save_kallsyms(s, s->kallsyms, key);
+}
+
+/* Cached symbols name only core text and loaded modules: the rest (BPF, trampolines) changes. */
+static bool is_trusted(const struct symbolizer *s, uint64_t addr)
+{
+	for (size_t i = 0; i < s->ntrusted; i++)
+		if (addr >= s->trusted[i].start && addr < s->trusted[i].end)
+			return true;
+	return false;
+}
+
 int symbolizer__resolve_kernel(struct symbolizer *s, uint64_t addr, struct sym_frame *ret)
 {
 	struct ksym sym;
 
 	ret->function = NULL;
 	ret->mapping = NULL;
-	if (!s->kallsyms_tried) {
-		char path[300];
-
-		s->kallsyms_tried = true;
-		if (s->opts.kallsyms)
-			snprintf(path, sizeof(path), "%s", s->opts.kallsyms);
-		else
-			snprintf(path, sizeof(path), "%s/kallsyms", s->proc_root);
-		s->kallsyms = kallsyms__load(path);
-		if (!s->kallsyms)
-			warn(s, "cannot read kernel symbols from '%s': %s%s", path, strerror(errno),
-			     errno == EPERM ? " (kernel.kptr_restrict hides them)" : "");
-	}
+	if (!s->kallsyms_tried)
+		load_kernel_symbols(s);
+	if (s->kallsyms && !s->kallsyms_live && !is_trusted(s, addr))
+		load_live_kallsyms(s);
 	if (!s->kallsyms)
 		return -ENOENT;
 	if (kallsyms__lookup(s->kallsyms, addr, &sym)) {

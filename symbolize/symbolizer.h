@@ -20,6 +20,11 @@ struct symbolizer_opts {
 	const char *proc_root; /* default "/proc" */
 	const char *kallsyms; /* default "<proc_root>/kallsyms" */
 	size_t max_files; /* ELF files cached; default 4096 */
+	/*
+	 * Where kernel symbols are kept between runs (valid for one boot and one set of loaded
+	 * modules), or NULL to read /proc/kallsyms every time.
+	 */
+	const char *cache_dir;
 	/* Called once per problem worth telling the user (unreadable file, hidden kallsyms). */
 	void (*warn)(void *ctx, const char *msg);
 	void *warn_ctx;
@@ -41,6 +46,9 @@ struct sym_frame {
 
 struct symbolizer_stats {
 	size_t processes, files_cached, files_unreadable, snapshots_failed;
+	bool kernel_from_cache; /* kernel symbols came from the cache */
+	bool kernel_from_proc; /* kernel symbols were read from /proc/kallsyms */
+	bool kernel_cache_saved; /* ... and saved to the cache */
 };
 
 struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* libFuzzer harness: the kallsyms parser and lookups. */
+/* libFuzzer harness: the kallsyms text parser, the saved (cache) form, and lookups. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +15,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!size)
 		return 0;
+	/* the cache file's form, under the key the seed was saved with */
+	k = kallsyms__from_saved(data, size, "fuzz");
+	if (k) {
+		kallsyms__lookup(k, 0xffffffff81000100ULL, &s);
+		kallsyms__core_text(k, &lo, &hi);
+		kallsyms__free(k);
+	}
 	f = fmemopen((void *)data, size, "r");
 	if (!f)
 		return 0;

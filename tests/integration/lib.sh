@@ -3,6 +3,8 @@
 set -euo pipefail
 
 TMP=$(mktemp -d /tmp/scorch-test.XXXXXX)
+# kernel symbols are cached per test, never in the machine's /var/cache/scorch
+export SCORCH_CACHE_DIR=$TMP/cache
 PIDS=()
 cleanup() {
 	local p

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The kernel-symbol cache on the real kernel: written by the first capture, used by the next,
+# names that /proc/kallsyms agrees with, and a corrupt cache replaced.
+source "${TESTLIB:?run the integration tests through meson test}"
+require_bpf
+
+run() { "$SCORCH" record -v -d 1 --format folded -o "$TMP/$1.folded" -- "$WORKLOAD" 1 0.5 >/dev/null 2>"$TMP/$1.err"; }
+
+run cold
+grep -q "kernel symbols from /proc/kallsyms (saved to the cache)" "$TMP/cold.err" && ok "first capture fills the cache" ||
+	fail "first capture: $(grep 'kernel symbols' "$TMP/cold.err")"
+[ -f "$SCORCH_CACHE_DIR/kallsyms" ] && [ "$(stat -c %a "$SCORCH_CACHE_DIR")" = 700 ] &&
+	[ "$(stat -c %a "$SCORCH_CACHE_DIR/kallsyms")" = 600 ] && ok "cache private to root (700/600)" || fail "cache file or modes"
+
+run warm
+grep -q "kernel symbols from the cache$" "$TMP/warm.err" && ok "next capture uses the cache" ||
+	fail "second capture: $(grep 'kernel symbols' "$TMP/warm.err")"
+# every kernel frame named from the cache is a symbol the kernel lists now
+names=$(grep -o '[^;]*_\[k\]' "$TMP/warm.folded" | sed 's/_\[k\]$//' | sort -u)
+n=0 bad=0
+for f in $names; do
+	n=$((n + 1))
+	grep -qE "^[0-9a-f]+ [tTwW] $f(\s|$)" /proc/kallsyms || { bad=$((bad + 1)); echo "not in kallsyms: $f"; }
+done
+[ "$n" -gt 3 ] && [ "$bad" -eq 0 ] && ok "$n kernel frame names from the cache all in /proc/kallsyms" ||
+	fail "$bad of $n cached kernel names unknown to the kernel"
+grep -q 'in_kernel;entry_SYSCALL_64[a-z_]*_\[k\]' "$TMP/warm.folded" && ok "syscall frames named" || fail "no syscall frames"
+
+# a corrupt cache is ignored and rewritten
+truncate -s 1000 "$SCORCH_CACHE_DIR/kallsyms"
+run corrupt
+grep -q "kernel symbols from /proc/kallsyms (saved to the cache)" "$TMP/corrupt.err" && ok "corrupt cache replaced" ||
+	fail "corrupt cache: $(grep 'kernel symbols' "$TMP/corrupt.err")"
+
+# SCORCH_CACHE_DIR= turns the cache off
+SCORCH_CACHE_DIR= run off
+grep -q "kernel symbols from /proc/kallsyms$" "$TMP/off.err" && ok "cache can be turned off" ||
+	fail "cache off: $(grep 'kernel symbols' "$TMP/off.err")"
+finish
