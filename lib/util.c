@@ -100,3 +100,21 @@ int grow_array(void **array, size_t *cap, size_t want, size_t elem)
 	*cap = n;
 	return 0;
 }
+
+int read_boot_id(const char *proc_root, char *buf, size_t size)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/sys/kernel/random/boot_id", proc_root);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	if (!fgets(buf, size, f) || !buf[0] || buf[0] == '\n') {
+		fclose(f);
+		return -EINVAL;
+	}
+	fclose(f);
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}

@@ -44,6 +44,8 @@ int parse_u64(const char *s, int base, uint64_t min, uint64_t max, uint64_t *ret
 int parse_duration_ns(const char *s, uint64_t *ret_ns);
 
 uint64_t now_ns(int clock);
+/* The boot id from PROC_ROOT/sys/kernel/random/boot_id, without the newline. 0 or -errno. */
+int read_boot_id(const char *proc_root, char *buf, size_t size);
 uint64_t hash_bytes(const void *p, size_t len, uint64_t seed);
 
 /* Grow *array (of *cap elements of size elem) to hold at least want; 0 or -ENOMEM. */

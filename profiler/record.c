@@ -525,6 +525,8 @@ int cmd_record(int argc, char **argv)
 	opts.follow_forks = cmd != NULL;
 	opts.drain_interval_s = DRAIN_INTERVAL_S;
 	opts.btf_path = arg_btf;
+	opts.kernel_btf = kernel_btf;
+	opts.cache_dir = sopts.cache_dir;
 	/* debugging knob, "COUNTS,STACKS": tiny maps make the loss accounting observable */
 	if (getenv("SCORCH_MAP_ENTRIES")) {
 		unsigned int c = 0, st = 0;

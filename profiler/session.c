@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "session.h"
+#include "btf_min.h"
 #include "util.h"
 #include "profile.skel.h"
 
@@ -11,6 +12,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -90,40 +93,60 @@ static int handle_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-struct session *session__open(const struct session_opts *opts, char *err, size_t errlen)
+/*
+ * The minimal BTF for this boot in the cache directory, built from the kernel's BTF if it is not
+ * there yet: libbpf then reads a few hundred bytes instead of parsing 5 MB. NULL when there is
+ * no cache or it cannot be built; the kernel's BTF is used then.
+ */
+static void remove_old_btf(const char *dir, const char *boot_id)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, oopts, .btf_custom_path = opts->btf_path);
-	static bool online[MAX_CPUS];
-	struct session *s = calloc(1, sizeof(*s));
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	while (d && (e = readdir(d)))
+		if (!strncmp(e->d_name, "btf-", 4) && strcmp(e->d_name + 4, boot_id))
+			unlinkat(dirfd(d), e->d_name, 0);
+	if (d)
+		closedir(d);
+}
+
+static char *min_btf_path(const struct session_opts *opts)
+{
+	char boot_id[64], *path = NULL, pattern[4096];
+	struct stat st;
+
+	if (!opts->cache_dir || read_boot_id("/proc", boot_id, sizeof(boot_id)))
+		return NULL;
+	if (asprintf(&path, "%s/btf-%s", opts->cache_dir, boot_id) < 0)
+		return NULL;
+	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid())
+		return path;
+	if (mkdir(opts->cache_dir, 0700) < 0 && errno != EEXIST)
+		goto fail;
+	if (lstat(opts->cache_dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 022))
+		goto fail;
+	/* files of earlier boots go */
+	snprintf(pattern, sizeof(pattern), "%s", opts->cache_dir);
+	remove_old_btf(pattern, boot_id);
+	if (btf_min__write(opts->kernel_btf ? opts->kernel_btf : "/sys/kernel/btf/vmlinux", path))
+		goto fail;
+	return path;
+fail:
+	free(path);
+	return NULL;
+}
+
+/* Open the skeleton with BTF for CO-RE from btf_path (NULL: the kernel's), size, load. */
+static int open_and_load(struct session *s, const struct session_opts *opts, const char *btf_path)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oopts, .btf_custom_path = btf_path);
 	uint64_t per_interval;
 	uint32_t counts_max, stacks_max;
-	int r, code;
-
-	if (!s) {
-		seterr(err, errlen, ENOMEM, "out of memory");
-		return NULL;
-	}
-	s->opts = *opts;
-	libbpf_set_print(libbpf_quiet);
-	memset(online, 0, sizeof(online));
-	r = online_cpus(online, MAX_CPUS, &s->ncpus);
-	if (r) {
-		seterr(err, errlen, -r, "cannot read online CPUs: %s", strerror(-r));
-		goto fail;
-	}
-	r = libbpf_num_possible_cpus();
-	if (r <= 0) {
-		seterr(err, errlen, -r, "cannot count possible CPUs");
-		goto fail;
-	}
-	s->nposs = r;
 
 	s->skel = profile_bpf__open_opts(&oopts);
-	if (!s->skel) {
-		code = errno;
-		seterr(err, errlen, code, "cannot open the BPF program: %s", strerror(code));
-		goto fail;
-	}
+	if (!s->skel)
+		return -errno;
 	/*
 	 * Each half of the maps holds one drain interval of samples: at most freq x CPUs x interval
 	 * distinct keys, and twice that many stacks (kernel + user). Doubled for slack: when user
@@ -151,7 +174,43 @@ struct session *session__open(const struct session_opts *opts, char *err, size_t
 	s->skel->rodata->filter_pids = opts->pids != NULL;
 	s->skel->rodata->follow_forks = opts->follow_forks;
 
-	r = profile_bpf__load(s->skel);
+	return profile_bpf__load(s->skel);
+}
+
+struct session *session__open(const struct session_opts *opts, char *err, size_t errlen)
+{
+	_cleanup_free_ char *min_btf = opts->btf_path ? NULL : min_btf_path(opts);
+	static bool online[MAX_CPUS];
+	struct session *s = calloc(1, sizeof(*s));
+	int r, code;
+
+	if (!s) {
+		seterr(err, errlen, ENOMEM, "out of memory");
+		return NULL;
+	}
+	s->opts = *opts;
+	libbpf_set_print(libbpf_quiet);
+	memset(online, 0, sizeof(online));
+	r = online_cpus(online, MAX_CPUS, &s->ncpus);
+	if (r) {
+		seterr(err, errlen, -r, "cannot read online CPUs: %s", strerror(-r));
+		goto fail;
+	}
+	r = libbpf_num_possible_cpus();
+	if (r <= 0) {
+		seterr(err, errlen, -r, "cannot count possible CPUs");
+		goto fail;
+	}
+	s->nposs = r;
+
+	r = open_and_load(s, opts, opts->btf_path ? opts->btf_path : min_btf);
+	if (r && min_btf && r != -EPERM) {
+		/* a minimal BTF that does not serve: the kernel's own, and the file goes */
+		unlink(min_btf);
+		profile_bpf__destroy(s->skel);
+		s->skel = NULL;
+		r = open_and_load(s, opts, NULL);
+	}
 	if (r) {
 		code = -r;
 		seterr(err, errlen, code, "cannot load the BPF program: %s%s", strerror(code),

@@ -19,6 +19,8 @@ struct session_opts {
 	bool follow_forks; /* children of pids are profiled too */
 	double drain_interval_s; /* how often user space drains: sizes the maps */
 	const char *btf_path; /* custom BTF for CO-RE, or NULL for the kernel's */
+	const char *kernel_btf; /* the kernel's BTF, default /sys/kernel/btf/vmlinux */
+	const char *cache_dir; /* keeps a minimal BTF per boot; NULL: parse the kernel's each time */
 	uint32_t counts_entries; /* per half; 0: from freq and CPUs */
 	uint32_t stacks_entries; /* per half; 0: twice counts_entries */
 	/* Called from session__poll() for every process event. */

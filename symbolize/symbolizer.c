@@ -372,17 +372,11 @@ static int kernel_cache_key(struct symbolizer *s, char *key, size_t size)
 	size_t cap = 0;
 	ssize_t n;
 	FILE *f;
+	int r;
 
-	snprintf(path, sizeof(path), "%s/sys/kernel/random/boot_id", s->proc_root);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	if (!fgets(boot_id, sizeof(boot_id), f) || !boot_id[0]) {
-		fclose(f);
-		return -EINVAL;
-	}
-	fclose(f);
-	boot_id[strcspn(boot_id, "\n")] = 0;
+	r = read_boot_id(s->proc_root, boot_id, sizeof(boot_id));
+	if (r)
+		return r;
 	snprintf(path, sizeof(path), "%s/modules", s->proc_root);
 	f = fopen(path, "re"); /* absent when the kernel has no modules */
 	while (f && (n = getline(&line, &cap, f)) > 0) {

@@ -29,6 +29,16 @@ timed() {
 	tail -1 "$tmp/time"
 }
 
+# kernel symbols are cached per boot: the first capture reads /proc/kallsyms (cold), the
+# others the cache (warm); a private cache makes the cold run happen here
+export SCORCH_CACHE_DIR=$tmp/cache
+start_workload
+read -r c_cpu c_rss < <(timed "$scorch" record -d "$secs" -o "$tmp/c.pb.gz" 2>"$tmp/c.err")
+stop_workload
+c_n=$(awk '/samples,/ { print $2; exit }' "$tmp/c.err")
+printf 'cold   scorch   %8s %10s %12s %10s  (empty kernel-symbol cache)\n' "$c_n" "$c_cpu" \
+	"$(awk -v c="$c_cpu" -v n="$c_n" 'BEGIN { printf "%.1f", n ? 1e6 * c / n : 0 }')" "$c_rss"
+
 printf '%-6s %-8s %8s %10s %12s %10s\n' round tool samples cpu_s us/sample rss_kb
 for r in $(seq 1 "$rounds"); do
 	# scorch: capture, symbolize and write pprof in one process

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The kernel-symbol cache on the real kernel: written by the first capture, used by the next,
+# The per-boot cache on the real kernel: kernel symbols and the minimal BTF for CO-RE: written by the first capture, used by the next,
 # names that /proc/kallsyms agrees with, and a corrupt cache replaced.
 source "${TESTLIB:?run the integration tests through meson test}"
 require_bpf
@@ -25,6 +25,17 @@ done
 [ "$n" -gt 3 ] && [ "$bad" -eq 0 ] && ok "$n kernel frame names from the cache all in /proc/kallsyms" ||
 	fail "$bad of $n cached kernel names unknown to the kernel"
 grep -q 'in_kernel;entry_SYSCALL_64[a-z_]*_\[k\]' "$TMP/warm.folded" && ok "syscall frames named" || fail "no syscall frames"
+
+# the minimal BTF for CO-RE, one per boot
+btf="$SCORCH_CACHE_DIR/btf-$(cat /proc/sys/kernel/random/boot_id)"
+[ -f "$btf" ] && [ "$(stat -c %s "$btf")" -lt 10000 ] && ok "minimal BTF cached ($(stat -c %s "$btf") bytes)" ||
+	fail "no minimal BTF in the cache"
+# a corrupt one: the kernel's BTF serves, the capture works, the bad file goes
+echo "not BTF at all" >"$btf"
+run badbtf
+grep -q ';worker;hot_a' "$TMP/badbtf.folded" && ok "capture works with a corrupt cached BTF" ||
+	fail "corrupt cached BTF broke the capture: $(cat "$TMP/badbtf.err")"
+grep -q "not BTF" "$btf" 2>/dev/null && fail "corrupt BTF left in the cache" || ok "corrupt BTF removed"
 
 # a corrupt cache is ignored and rewritten
 truncate -s 1000 "$SCORCH_CACHE_DIR/kallsyms"

@@ -53,6 +53,12 @@ raw=$(gopprof -raw "$TMP/w.pb.gz")
 grep -qE 'PeriodType: cpu nanoseconds' <<<"$raw" && grep -q 'Period: 10101010' <<<"$raw" &&
 	ok "period cpu/nanoseconds 10101010" || fail "period type or period wrong"
 
+# the command's children are followed: a shell that starts the workload
+"$SCORCH" record -q --format folded -o "$TMP/sh.folded" -- sh -c "'$WORKLOAD' 1 1 >/dev/null; true"
+n=$(folded_count "$TMP/sh.folded" hot_a)
+[ "$n" -gt 30 ] && ok "children of the command profiled ($n hot_a samples)" ||
+	fail "children of the command not profiled: $(head -3 "$TMP/sh.folded")"
+
 # return addresses are looked up at pc - 1: caller_at_end() ends with a call to a noreturn
 # function, so its return address is the first byte of right_after()
 "$SCORCH" record -q --format folded -o "$TMP/nr.folded" -- "$NORETURN" 1.5
