@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "btf_min.h"
+#include "fileio.h"
 #include "util.h"
 
 #include <bpf/btf.h>
@@ -183,11 +184,10 @@ int btf_min__write(const char *src, const char *dst)
 {
 	struct btf *vmlinux = btf__parse(src, NULL);
 	struct copier c = { .src = vmlinux };
-	char tmp[4096];
+	struct atomic_file file;
 	const void *raw;
 	__u32 size;
-	FILE *f = NULL;
-	int r = -ENOMEM, fd;
+	int r = -ENOMEM;
 
 	if (!vmlinux)
 		return -errno;
@@ -212,26 +212,13 @@ int btf_min__write(const char *src, const char *dst)
 		r = -errno;
 		goto out;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", dst);
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	f = fdopen(fd, "w");
-	if (!f) {
-		r = -errno;
-		close(fd);
-		unlink(tmp);
-		goto out;
-	}
-	r = fwrite(raw, 1, size, f) == size && fflush(f) == 0 && fsync(fd) == 0 ? 0 : -EIO;
-	if (fclose(f) && !r)
-		r = -EIO;
-	if (!r && rename(tmp, dst) < 0)
-		r = -errno;
-	if (r)
-		unlink(tmp);
+	r = atomic_file__open(&file, dst, 0600);
+	if (!r)
+		r = atomic_file__write(&file, raw, size);
+	if (!r)
+		r = atomic_file__commit(&file);
+	else
+		atomic_file__abort(&file);
 out:
 	free(c.map);
 	free(c.busy);

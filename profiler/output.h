@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 
+#include "fileio.h"
+
 struct profile;
 
 enum output_format {
@@ -13,9 +15,7 @@ enum output_format {
 };
 
 struct output {
-	char *path;
-	char *tmp_path;
-	int fd;
+	struct atomic_file file;
 };
 
 /* Create the temporary file now, so an unwritable path fails before any work. 0 or -errno. */

@@ -435,7 +435,7 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 
 int cmd_record(int argc, char **argv)
 {
-	struct output out = { .fd = -1 };
+	struct output out = { .file.fd = -1 };
 	struct child child = { .go_fd = -1, .err_fd = -1 };
 	struct symbolizer_opts sopts = { .warn = on_symbolizer_warning };
 	struct session_opts opts = { 0 };

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "session.h"
 #include "btf_min.h"
+#include "fileio.h"
 #include "util.h"
 #include "profile.skel.h"
 
@@ -112,23 +113,18 @@ static void remove_old_btf(const char *dir, const char *boot_id)
 
 static char *min_btf_path(const struct session_opts *opts)
 {
-	char boot_id[64], *path = NULL, pattern[4096];
+	char boot_id[64], *path = NULL;
 	struct stat st;
 
-	if (!opts->cache_dir || read_boot_id("/proc", boot_id, sizeof(boot_id)))
+	if (!opts->cache_dir || read_boot_id("/proc", boot_id, sizeof(boot_id)) ||
+	    ensure_private_dir(opts->cache_dir))
 		return NULL;
 	if (asprintf(&path, "%s/btf-%s", opts->cache_dir, boot_id) < 0)
 		return NULL;
 	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid())
 		return path;
-	if (mkdir(opts->cache_dir, 0700) < 0 && errno != EEXIST)
-		goto fail;
-	if (lstat(opts->cache_dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
-	    (st.st_mode & 022))
-		goto fail;
 	/* files of earlier boots go */
-	snprintf(pattern, sizeof(pattern), "%s", opts->cache_dir);
-	remove_old_btf(pattern, boot_id);
+	remove_old_btf(opts->cache_dir, boot_id);
 	if (btf_min__write(opts->kernel_btf ? opts->kernel_btf : "/sys/kernel/btf/vmlinux", path))
 		goto fail;
 	return path;

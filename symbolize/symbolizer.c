@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "symbolizer.h"
 #include "elf_file.h"
+#include "fileio.h"
 #include "hashmap.h"
 #include "kallsyms.h"
 #include "procmaps.h"
@@ -406,6 +407,8 @@ static struct kallsyms *read_cached_kallsyms(struct symbolizer *s, const char *k
 	void *buf;
 	int fd;
 
+	if (ensure_private_dir(s->opts.cache_dir))
+		return NULL;
 	snprintf(path, sizeof(path), "%s/kallsyms", s->opts.cache_dir);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
@@ -422,36 +425,27 @@ static struct kallsyms *read_cached_kallsyms(struct symbolizer *s, const char *k
 	return k;
 }
 
-/* Save atomically (temporary file + rename) in a directory only we can write. */
+/* Save atomically in a directory only we can write. */
 static void save_kallsyms(struct symbolizer *s, const struct kallsyms *k, const char *key)
 {
-	char tmp[PATH_MAX], path[PATH_MAX];
-	struct stat st;
+	struct atomic_file a;
+	char path[PATH_MAX];
 	FILE *f;
-	int fd;
+	int r;
 
-	if (mkdir(s->opts.cache_dir, 0700) < 0 && errno != EEXIST)
+	if (ensure_private_dir(s->opts.cache_dir))
 		return;
-	if (lstat(s->opts.cache_dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
-	    (st.st_mode & 022))
-		return;
-	snprintf(tmp, sizeof(tmp), "%s/.kallsyms.XXXXXX", s->opts.cache_dir);
 	snprintf(path, sizeof(path), "%s/kallsyms", s->opts.cache_dir);
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
+	if (atomic_file__open(&a, path, 0600))
 		return;
-	f = fdopen(fd, "w");
-	if (!f) {
-		close(fd);
-		unlink(tmp);
-		return;
-	}
-	if (kallsyms__save(k, key, f) == 0 && fflush(f) == 0 && fsync(fd) == 0 &&
-	    rename(tmp, path) == 0)
+	f = fdopen(dup(a.fd), "w");
+	r = f ? kallsyms__save(k, key, f) : -errno;
+	if (f && fclose(f) && !r)
+		r = -EIO;
+	if (r)
+		atomic_file__abort(&a);
+	else if (atomic_file__commit(&a) == 0)
 		s->stats.kernel_cache_saved = true;
-	else
-		unlink(tmp);
-	fclose(f);
 }
 
 static int load_live_kallsyms(struct symbolizer *s)

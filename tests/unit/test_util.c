@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Checked parsers and the hash table. */
 #include "check.h"
+#include "fileio.h"
 #include "hashmap.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void test_parse_u64(void)
 {
@@ -74,10 +78,72 @@ static void test_hmap(void)
 	hmap__free(NULL);
 }
 
+static int count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d)))
+		n += e->d_name[0] != '.' || (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."));
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void test_fileio(void)
+{
+	char dir[] = "/tmp/scorch-fileio.XXXXXX", path[128], sub[128], buf[16] = "";
+	struct atomic_file a;
+	struct stat st;
+	FILE *f;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/out", dir);
+	/* committed: the whole content under the final name, with the mode, nothing else */
+	CHECK_INT(atomic_file__open(&a, path, 0640), 0);
+	CHECK_INT(atomic_file__write(&a, "hello", 5), 0);
+	CHECK(access(path, F_OK) != 0); /* not visible before the commit */
+	CHECK_INT(atomic_file__commit(&a), 0);
+	f = fopen(path, "r");
+	CHECK(f && fread(buf, 1, sizeof(buf), f) == 5);
+	if (f)
+		fclose(f);
+	CHECK_STR(buf, "hello");
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640);
+	CHECK_INT(count_entries(dir), 1);
+	/* aborted: the old content stays, no temporary file is left */
+	CHECK_INT(atomic_file__open(&a, path, 0600), 0);
+	CHECK_INT(atomic_file__write(&a, "partial", 7), 0);
+	atomic_file__abort(&a);
+	CHECK_INT(count_entries(dir), 1);
+	CHECK(stat(path, &st) == 0 && st.st_size == 5);
+	atomic_file__abort(&a); /* twice is harmless */
+	snprintf(sub, sizeof(sub), "%s/missing/out", dir);
+	CHECK_INT(atomic_file__open(&a, sub, 0600), -ENOENT);
+
+	/* private directories: created 0700; refused when others can write or it is a link */
+	snprintf(sub, sizeof(sub), "%s/cache", dir);
+	CHECK_INT(ensure_private_dir(sub), 0);
+	CHECK(stat(sub, &st) == 0 && (st.st_mode & 0777) == 0700);
+	chmod(sub, 0777);
+	CHECK_INT(ensure_private_dir(sub), -EPERM);
+	snprintf(path, sizeof(path), "%s/link", dir);
+	CHECK(symlink(sub, path) == 0);
+	chmod(sub, 0700);
+	CHECK_INT(ensure_private_dir(path), -EPERM);
+	unlink(path);
+	rmdir(sub);
+	snprintf(path, sizeof(path), "%s/out", dir);
+	unlink(path);
+	CHECK(rmdir(dir) == 0);
+}
+
 int main(void)
 {
 	test_parse_u64();
 	test_parse_duration();
 	test_hmap();
+	test_fileio();
 	return check_done("test_util");
 }

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int atomic_file__open(struct atomic_file *a, const char *path, mode_t mode)
+{
+	char *d = strdup(path), *b = strdup(path);
+	int r = -ENOMEM;
+
+	memset(a, 0, sizeof(*a));
+	a->fd = -1;
+	if (!d || !b)
+		goto out;
+	a->path = strdup(path);
+	if (!a->path || asprintf(&a->tmp, "%s/.%s.XXXXXX", dirname(d), basename(b)) < 0) {
+		a->tmp = NULL;
+		goto out;
+	}
+	a->fd = mkostemp(a->tmp, O_CLOEXEC);
+	if (a->fd < 0) {
+		r = -errno;
+		free(a->tmp);
+		a->tmp = NULL;
+		goto out;
+	}
+	fchmod(a->fd, mode);
+	r = 0;
+out:
+	free(d);
+	free(b);
+	if (r)
+		atomic_file__abort(a);
+	return r;
+}
+
+int atomic_file__write(struct atomic_file *a, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(a->fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int atomic_file__commit(struct atomic_file *a)
+{
+	int r = 0;
+
+	if (fsync(a->fd) < 0 || rename(a->tmp, a->path) < 0)
+		r = -errno;
+	if (!r) {
+		free(a->tmp);
+		a->tmp = NULL;
+	}
+	atomic_file__abort(a);
+	return r;
+}
+
+void atomic_file__abort(struct atomic_file *a)
+{
+	if (a->fd >= 0)
+		close(a->fd);
+	a->fd = -1;
+	if (a->tmp)
+		unlink(a->tmp);
+	free(a->tmp);
+	free(a->path);
+	a->tmp = NULL;
+	a->path = NULL;
+}
+
+int ensure_private_dir(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (lstat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+		return -EPERM;
+	return 0;
+}

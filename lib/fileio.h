@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Files written whole or not at all, and directories only we can write. */
+#ifndef SCORCH_FILEIO_H
+#define SCORCH_FILEIO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* A temporary file beside path (".NAME.XXXXXX"), renamed over path on commit. */
+struct atomic_file {
+	char *path;
+	char *tmp;
+	int fd;
+};
+
+/* Create the temporary file with the given mode. 0 or -errno; a zeroed struct stays safe. */
+int atomic_file__open(struct atomic_file *a, const char *path, mode_t mode);
+int atomic_file__write(struct atomic_file *a, const void *buf, size_t len);
+/* fsync, rename over the target, close. On failure the temporary file is removed. */
+int atomic_file__commit(struct atomic_file *a);
+/* Remove the temporary file if it is still there; close; free. Accepts a zeroed struct. */
+void atomic_file__abort(struct atomic_file *a);
+
+/*
+ * Make sure dir exists (created 0700) and is a directory of ours that nobody else can write,
+ * so what we keep there cannot have been planted. 0, or -errno / -EPERM.
+ */
+int ensure_private_dir(const char *dir);
+
+#endif
