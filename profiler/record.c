@@ -76,7 +76,8 @@ static void record_usage(FILE *f)
 	      "Options:\n"
 	      "  -F, --freq HZ          samples per second on each CPU, 1-10000 (default 99)\n"
 	      "  -d, --duration TIME    stop after TIME: seconds, or with a unit (500ms, 10s, 1m)\n"
-	      "  -p, --pid PID[,PID...] profile only these processes, all their threads\n"
+	      "  -p, --pid PID[,PID...] profile only these processes, all their threads,\n"
+	      "                         until they have all exited\n"
 	      "  -o, --output FILE      where to write (default profile.pb.gz, or profile.folded)\n"
 	      "      --format FORMAT    pprof (gzip-compressed, the default) or folded\n"
 	      "      --btf FILE         kernel BTF to use when the kernel has none of its own\n"
@@ -119,6 +120,14 @@ static int parse_pids(const char *list)
 			return 0;
 		p = comma + 1;
 	}
+}
+
+static bool any_alive(const pid_t *pids, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (kill(pids[i], 0) == 0 || errno != ESRCH)
+			return true;
+	return false;
 }
 
 /* Effective capabilities allow loading the program and opening the perf events. */
@@ -568,6 +577,12 @@ int cmd_record(int argc, char **argv)
 			}
 		}
 		if (now - last_drain >= DRAIN_INTERVAL_S * 1e9) {
+			/* as perf does: with -p, the capture ends when every process is gone */
+			if (!cmd && arg_npids && !any_alive(arg_pids, arg_npids)) {
+				if (!arg_quiet)
+					log_warn("all profiled processes exited");
+				break;
+			}
 			collector__next_round(col);
 			r = session__drain(sess, collector__drain_ops(col), false);
 			if (r) {

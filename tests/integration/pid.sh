@@ -45,4 +45,12 @@ within "$(pct "$a" "$total")" 60 7 && within "$(pct "$b" "$total")" 30 6 && with
 tags=$(gopprof -sample_index=samples -tags "$TMP/p2.pb.gz")
 grep -q ": $target\$" <<<"$tags" && grep -q ": $other\$" <<<"$tags" && ok "-p with two pids records both" ||
 	fail "-p $target,$other: $tags"
+
+# without -d, the capture ends once every profiled process has exited
+"$WORKLOAD" 1 1 >/dev/null & short=$!; PIDS+=("$short")
+start=$(date +%s)
+timeout 30 "$SCORCH" record -p "$short" -o "$TMP/end.pb.gz" 2>"$TMP/end.err"
+took=$(( $(date +%s) - start ))
+grep -q "all profiled processes exited" "$TMP/end.err" && [ "$took" -le 5 ] && [ -s "$TMP/end.pb.gz" ] &&
+	ok "capture ended with its processes (${took}s)" || fail "capture did not end with its processes: $(cat "$TMP/end.err")"
 finish
