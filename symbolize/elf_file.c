@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <elf.h>
+#include <elfutils/libdwelf.h>
 #include <errno.h>
 #include <gelf.h>
 #include <libelf.h>
@@ -39,26 +40,16 @@ void elf_file__free(struct elf_file *f)
 	free(f);
 }
 
-static void read_build_id(struct elf_file *f, Elf *elf, const GElf_Phdr *ph)
+/* The GNU build-id as hex, found by libdw's dwelf in the notes (segments or sections). */
+static void read_build_id(struct elf_file *f, Elf *elf)
 {
-	Elf_Data *data = elf_getdata_rawchunk(elf, ph->p_offset, ph->p_filesz, ELF_T_NHDR);
-	size_t off = 0, name_off, desc_off;
-	GElf_Nhdr nh;
+	const unsigned char *id;
+	ssize_t len = dwelf_elf_gnu_build_id(elf, (const void **)&id);
 
-	if (!data)
+	if (len <= 0 || len > 64)
 		return;
-	while ((off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
-		const unsigned char *desc = (const unsigned char *)data->d_buf + desc_off;
-
-		if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 ||
-		    memcmp((const char *)data->d_buf + name_off, "GNU", 4) != 0)
-			continue;
-		if (nh.n_descsz == 0 || nh.n_descsz > 64)
-			continue;
-		for (size_t i = 0; i < nh.n_descsz; i++)
-			snprintf(f->build_id + 2 * i, 3, "%02x", desc[i]);
-		return;
-	}
+	for (ssize_t i = 0; i < len; i++)
+		snprintf(f->build_id + 2 * i, 3, "%02x", id[i]);
 }
 
 static int cmp_sym(const void *a, const void *b)
@@ -149,15 +140,13 @@ struct elf_file *elf_file__read(int fd)
 
 		if (!gelf_getphdr(elf, i, &ph))
 			continue;
-		if (ph.p_type == PT_LOAD) {
+		if (ph.p_type == PT_LOAD)
 			f->segs[f->nsegs++] = (struct elf_segment){ .offset = ph.p_offset,
 								    .vaddr = ph.p_vaddr,
 								    .filesz = ph.p_filesz,
 								    .exec = ph.p_flags & PF_X };
-		} else if (ph.p_type == PT_NOTE && !f->build_id[0]) {
-			read_build_id(f, elf, &ph);
-		}
 	}
+	read_build_id(f, elf);
 	while ((scn = elf_nextscn(elf, scn))) {
 		GElf_Shdr sh;
 
