@@ -13,12 +13,18 @@
 int atomic_file__open(struct atomic_file *a, const char *path, mode_t mode)
 {
 	char *d = strdup(path), *b = strdup(path);
+	struct stat st;
 	int r = -ENOMEM;
 
 	memset(a, 0, sizeof(*a));
 	a->fd = -1;
 	if (!d || !b)
 		goto out;
+	/* the rename at the end would fail: say so now, before any work */
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		r = -EISDIR;
+		goto out;
+	}
 	a->path = strdup(path);
 	if (!a->path || asprintf(&a->tmp, "%s/.%s.XXXXXX", dirname(d), basename(b)) < 0) {
 		a->tmp = NULL;

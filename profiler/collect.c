@@ -131,8 +131,13 @@ void collector__event(struct collector *c, const struct scorch_event *e)
 
 void collector__next_round(struct collector *c)
 {
+	struct hmap *fresh = hmap__new();
+
+	/* without memory for a new table, the old one stays: fewer re-reads, nothing worse */
+	if (!fresh)
+		return;
 	hmap__free(c->reread);
-	c->reread = hmap__new();
+	c->reread = fresh;
 }
 
 uint64_t collector__samples(const struct collector *c)

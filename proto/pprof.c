@@ -330,7 +330,6 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 	p->strings = calloc(pb->n_string_table, sizeof(char *));
 	if (!p->strings)
 		goto nomem;
-	free(p->strings[0]);
 	p->cap_strings = pb->n_string_table;
 	for (size_t i = 0; i < pb->n_string_table; i++) {
 		const char *s = pb->string_table[i] ? pb->string_table[i] : "";

@@ -236,10 +236,19 @@ int elf_file__symbol(const struct elf_file *f, uint64_t vaddr, const char **ret_
 	}
 	if (!lo)
 		return -ENOENT;
-	s = &f->syms[lo - 1];
-	/* a symbol without a size covers only up to the next symbol */
-	if (s->size ? vaddr - s->start >= s->size : (lo < f->nsyms ? false : vaddr != s->start))
-		return -ENOENT;
+	/*
+	 * The nearest symbol at or below vaddr; when it does not reach vaddr, a larger one that
+	 * starts a little earlier may (a small symbol nested in a function).
+	 */
+	for (size_t i = lo, tries = 0; i-- > 0 && tries < 8; tries++) {
+		s = &f->syms[i];
+		/* a symbol without a size reaches only up to the next one */
+		if (s->size ? vaddr - s->start < s->size
+			    : i == lo - 1 && (i + 1 < f->nsyms || vaddr == s->start))
+			goto found;
+	}
+	return -ENOENT;
+found:
 	*ret_name = f->names + s->name;
 	if (ret_start)
 		*ret_start = s->start;

@@ -33,6 +33,7 @@ expect 2 "unknown format 'svg'" record --format svg "${o[@]}"
 expect 2 "unknown command 'recrod'" recrod
 expect 1 "pid 2147483647: no such process" record -p 2147483647 "${o[@]}"
 expect 1 "cannot write '/nonexistent-dir/x.pb.gz'" record -d 1 -o /nonexistent-dir/x.pb.gz
+expect 1 "cannot write '$TMP': Is a directory" record -d 1 -o "$TMP"
 expect 1 "cannot start '/nonexistent/command'" record "${o[@]}" -- /nonexistent/command
 expect 1 "cannot start 'no-such-command-scorch'" record "${o[@]}" -- no-such-command-scorch
 touch "$TMP/not-executable"

@@ -64,7 +64,7 @@ static void check_fixture(const char *path, bool stripped, size_t max_files)
 				     strstr(name, "_lib_") ? "libfixture" : "fixture"));
 		}
 	}
-	CHECK_INT(seen, 4);
+	CHECK_INT(seen, 5);
 	/* an address nobody maps: no mapping, no function */
 	{
 		struct sym_frame fr;

@@ -121,6 +121,7 @@ static void test_fileio(void)
 	atomic_file__abort(&a); /* twice is harmless */
 	snprintf(sub, sizeof(sub), "%s/missing/out", dir);
 	CHECK_INT(atomic_file__open(&a, sub, 0600), -ENOENT);
+	CHECK_INT(atomic_file__open(&a, dir, 0600), -EISDIR);
 
 	/* private directories: created 0700; refused when others can write or it is a link */
 	snprintf(sub, sizeof(sub), "%s/cache", dir);
