@@ -94,11 +94,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-/*
- * The minimal BTF for this boot in the cache directory, built from the kernel's BTF if it is not
- * there yet: libbpf then reads a few hundred bytes instead of parsing 5 MB. NULL when there is
- * no cache or it cannot be built; the kernel's BTF is used then.
- */
+/* Minimal BTFs of earlier boots. */
 static void remove_old_btf(const char *dir, const char *boot_id)
 {
 	DIR *d = opendir(dir);
@@ -111,6 +107,11 @@ static void remove_old_btf(const char *dir, const char *boot_id)
 		closedir(d);
 }
 
+/*
+ * The minimal BTF for this boot in the cache directory, built from the kernel's BTF if it is not
+ * there yet: libbpf then reads a few hundred bytes instead of parsing 5 MB. NULL when there is
+ * no cache or it cannot be built; the kernel's BTF is used then.
+ */
 static char *min_btf_path(const struct session_opts *opts)
 {
 	char boot_id[64], *path = NULL;
