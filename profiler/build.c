@@ -36,6 +36,9 @@ static uint64_t mapping_id(struct builder *b, const struct sym_mapping *m)
 	pm.filename = profile__intern(b->p, m->path);
 	pm.build_id = profile__intern(b->p, m->build_id ? m->build_id : "");
 	pm.has_functions = m->kernel || (m->elf && elf_file__nsymbols(m->elf) > 0);
+	/* DWARF gives lines, files and inlined functions */
+	pm.has_filenames = pm.has_line_numbers = pm.has_inline_frames =
+	    m->elf && elf_file__has_dwarf(m->elf);
 	id = profile__add_mapping(b->p, &pm);
 	if (id && hmap__put(b->mappings, &m, sizeof(m), (void *)(uintptr_t)id))
 		return 0;
@@ -67,7 +70,7 @@ static uint64_t location(struct builder *b, bool kernel, uint32_t pid, uint32_t 
 {
 	struct loc_key key = { kernel ? 0 : pid, kernel ? 0 : seq, addr };
 	uint64_t id = (uintptr_t)hmap__get(b->locations, &key, sizeof(key));
-	struct prof_line line = { 0 };
+	struct prof_line lines[SYM_MAX_LINES];
 	struct sym_frame f;
 	uint64_t mid = 0;
 
@@ -82,12 +85,18 @@ static uint64_t location(struct builder *b, bool kernel, uint32_t pid, uint32_t 
 		if (!mid)
 			return 0;
 	}
-	if (f.function) {
-		line.function = profile__function(b->p, f.function, f.function, "", 0);
-		if (!line.function)
+	/* one line per function at the address, inlined ones first, as pprof wants them */
+	for (int i = 0; i < f.nlines; i++) {
+		const struct sym_line *l = &f.lines[i];
+
+		lines[i] = (struct prof_line){ .line = l->line };
+		lines[i].function =
+		    profile__function(b->p, l->function, l->system_name,
+				      l->decl_file ? l->decl_file : l->file, l->decl_line);
+		if (!lines[i].function)
 			return 0;
 	}
-	id = profile__location(b->p, mid, addr, &line, f.function ? 1 : 0);
+	id = profile__location(b->p, mid, addr, lines, f.nlines);
 	if (id && hmap__put(b->locations, &key, sizeof(key), (void *)(uintptr_t)id))
 		return 0;
 	return id;

@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <elf.h>
+#include <elfutils/libdw.h>
 #include <elfutils/libdwelf.h>
 #include <errno.h>
 #include <gelf.h>
@@ -29,12 +30,19 @@ struct elf_file {
 	size_t nsegs;
 	char build_id[2 * 64 + 1];
 	const char *error;
+	Elf *elf; /* kept (mapped) only when the file has DWARF */
+	Dwarf *dwarf; /* opened on first use */
+	bool dwarf_tried;
 };
 
 void elf_file__free(struct elf_file *f)
 {
 	if (!f)
 		return;
+	if (f->dwarf)
+		dwarf_end(f->dwarf);
+	if (f->elf)
+		elf_end(f->elf);
 	free(f->syms);
 	free(f->names);
 	free(f);
@@ -119,7 +127,8 @@ struct elf_file *elf_file__read(int fd)
 	struct elf_file *f = calloc(1, sizeof(*f));
 	Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL;
 	GElf_Shdr symtab_sh, dynsym_sh;
-	size_t nph, out;
+	size_t nph, out, shstrndx = 0;
+	bool has_debug_info = false;
 	Elf *elf;
 	int err;
 
@@ -147,11 +156,16 @@ struct elf_file *elf_file__read(int fd)
 								    .exec = ph.p_flags & PF_X };
 	}
 	read_build_id(f, elf);
+	elf_getshdrstrndx(elf, &shstrndx);
 	while ((scn = elf_nextscn(elf, scn))) {
+		const char *sname;
 		GElf_Shdr sh;
 
 		if (!gelf_getshdr(scn, &sh))
 			continue;
+		sname = shstrndx ? elf_strptr(elf, shstrndx, sh.sh_name) : NULL;
+		if (sname && !strcmp(sname, ".debug_info") && sh.sh_type != SHT_NOBITS)
+			has_debug_info = true;
 		if (sh.sh_type == SHT_SYMTAB && !symtab) {
 			symtab = scn;
 			symtab_sh = sh;
@@ -182,10 +196,29 @@ struct elf_file *elf_file__read(int fd)
 		if (!out || f->syms[out - 1].start != f->syms[i].start)
 			f->syms[out++] = f->syms[i];
 	f->nsyms = out;
+	/* DWARF is read later, on demand, from the mapping: the descriptor is not needed */
+	if (has_debug_info && elf_cntl(elf, ELF_C_FDDONE) == 0) {
+		f->elf = elf;
+		elf = NULL;
+	}
 out:
 	if (elf)
 		elf_end(elf);
 	return f;
+}
+
+bool elf_file__has_dwarf(const struct elf_file *f)
+{
+	return f->elf != NULL;
+}
+
+struct Dwarf *elf_file__dwarf(struct elf_file *f)
+{
+	if (!f->dwarf_tried && f->elf) {
+		f->dwarf_tried = true;
+		f->dwarf = dwarf_begin_elf(f->elf, DWARF_C_READ, NULL);
+	}
+	return f->dwarf;
 }
 
 const char *elf_file__error(const struct elf_file *f)

@@ -27,6 +27,11 @@ const char *elf_file__build_id(const struct elf_file *f);
 size_t elf_file__nsymbols(const struct elf_file *f);
 /* Translate an offset in the file into the virtual address the ELF headers give it. */
 int elf_file__offset_to_vaddr(const struct elf_file *f, uint64_t offset, uint64_t *ret_vaddr);
+/* Does the file carry DWARF (.debug_info)? */
+bool elf_file__has_dwarf(const struct elf_file *f);
+/* libdw's handle on the file's DWARF, opened on first use; NULL when there is none. */
+struct Dwarf *elf_file__dwarf(struct elf_file *f);
+
 /* Function symbol containing vaddr: name valid until elf_file__free(); 0 or -ENOENT. */
 int elf_file__symbol(const struct elf_file *f, uint64_t vaddr, const char **ret_name,
 		     uint64_t *ret_start);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "symbolizer.h"
+#include "dwarf_frames.h"
 #include "elf_file.h"
 #include "fileio.h"
 #include "hashmap.h"
@@ -14,6 +15,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libiberty/demangle.h>
 #include <sys/stat.h>
 
 struct file_key {
@@ -50,6 +52,8 @@ struct symbolizer {
 	struct kernel_range *trusted; /* where cached symbols can be trusted */
 	size_t ntrusted;
 	struct hmap *kmaps; /* module name -> sym_mapping */
+	struct hmap *demangled; /* mangled name -> demangled copy */
+	struct hmap *paths; /* source paths, joined and normalized, interned */
 	struct symbolizer_stats stats;
 };
 
@@ -82,7 +86,9 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	s->procs = hmap__new();
 	s->elf_refs = hmap__new();
 	s->kmaps = hmap__new();
-	if (!s->files || !s->procs || !s->elf_refs || !s->kmaps) {
+	s->demangled = hmap__new();
+	s->paths = hmap__new();
+	if (!s->files || !s->procs || !s->elf_refs || !s->kmaps || !s->demangled || !s->paths) {
 		symbolizer__free(s);
 		errno = ENOMEM;
 		return NULL;
@@ -136,6 +142,12 @@ void symbolizer__free(struct symbolizer *s)
 	hmap__free(s->files);
 	hmap__free(s->elf_refs);
 	hmap__free(s->kmaps);
+	for (pos = 0; s->demangled && hmap__next(s->demangled, &pos, NULL, NULL, &v);)
+		free(v);
+	hmap__free(s->demangled);
+	for (pos = 0; s->paths && hmap__next(s->paths, &pos, NULL, NULL, &v);)
+		free(v);
+	hmap__free(s->paths);
 	kallsyms__free(s->kallsyms);
 	free(s->trusted);
 	free(s);
@@ -312,19 +324,97 @@ void symbolizer__drop_process(struct symbolizer *s, uint32_t pid, uint32_t seq)
 	free_process(s, hmap__remove(s->procs, &key, sizeof(key)));
 }
 
+/* C++ (Itanium ABI) and Rust names for display, with libiberty's demangler; cached. */
+static const char *demangle(struct symbolizer *s, const char *raw)
+{
+	char *d;
+
+	if (!raw || (strncmp(raw, "_Z", 2) && strncmp(raw, "_R", 2)))
+		return raw;
+	d = hmap__get(s->demangled, raw, strlen(raw));
+	if (d)
+		return d;
+	d = cplus_demangle(raw, DMGL_PARAMS | DMGL_ANSI); /* auto style: C++ and Rust */
+	if (!d)
+		return raw;
+	if (hmap__put(s->demangled, raw, strlen(raw), d)) {
+		free(d);
+		return raw;
+	}
+	return d;
+}
+
+/* An absolute, normalized source path, interned for the symbolizer's lifetime. */
+static const char *source_path(struct symbolizer *s, const char *comp_dir, const char *file)
+{
+	char buf[4096], *copy;
+
+	if (!file)
+		return NULL;
+	dwarf__source_path(comp_dir, file, buf, sizeof(buf));
+	copy = hmap__get(s->paths, buf, strlen(buf));
+	if (copy)
+		return copy;
+	copy = strdup(buf);
+	if (!copy || hmap__put(s->paths, buf, strlen(buf), copy)) {
+		free(copy);
+		return file;
+	}
+	return copy;
+}
+
+static void set_symbol_only(struct symbolizer *s, struct sym_frame *ret, const char *name)
+{
+	ret->nlines = 1;
+	ret->lines[0] = (struct sym_line){ .function = demangle(s, name), .system_name = name };
+	ret->function = ret->lines[0].function;
+}
+
 int symbolizer__resolve_user(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t addr,
 			     struct sym_frame *ret)
 {
 	const struct sym_mapping *m = find_mapping(s, pid, seq, addr);
+	struct dwarf_frame df[SYM_MAX_LINES];
+	const char *symbol = NULL;
 	uint64_t vaddr;
+	int n;
 
 	ret->function = NULL;
+	ret->nlines = 0;
 	ret->mapping = m;
 	if (!m || !m->elf)
 		return -ENOENT;
 	if (elf_file__offset_to_vaddr(m->elf, addr - m->start + m->offset, &vaddr))
 		return -ENOENT;
-	return elf_file__symbol(m->elf, vaddr, &ret->function, NULL);
+	elf_file__symbol(m->elf, vaddr, &symbol, NULL);
+	/* DWARF names inlined functions and lines; the symbol table only the function */
+	n = dwarf__frames(elf_file__dwarf(m->elf), vaddr, df, SYM_MAX_LINES);
+	for (int i = 0; i < n; i++) {
+		const char *raw = df[i].linkage ? df[i].linkage : df[i].name;
+
+		/* the outermost frame is the symbol: prefer its exact (linkage) name */
+		if (i == n - 1 && symbol && !df[i].linkage)
+			raw = symbol;
+		if (!raw)
+			raw = "[unknown inline]";
+		ret->lines[i] = (struct sym_line){
+			.function = demangle(s, raw),
+			.system_name = raw,
+			.file = source_path(s, df[i].comp_dir, df[i].file),
+			.line = df[i].line,
+			.decl_file = source_path(s, df[i].comp_dir, df[i].decl_file),
+			.decl_line = df[i].decl_line,
+		};
+	}
+	if (n > 0) {
+		ret->nlines = n;
+		ret->function = ret->lines[n - 1].function;
+		return 0;
+	}
+	if (!symbol)
+		return -ENOENT;
+	set_symbol_only(s, ret, symbol);
+	return 0;
 }
 
 static const struct sym_mapping *kernel_mapping(struct symbolizer *s, const char *module)
@@ -506,6 +596,7 @@ int symbolizer__resolve_kernel(struct symbolizer *s, uint64_t addr, struct sym_f
 	struct ksym sym;
 
 	ret->function = NULL;
+	ret->nlines = 0;
 	ret->mapping = NULL;
 	if (!s->kallsyms_tried)
 		load_kernel_symbols(s);
@@ -517,7 +608,7 @@ int symbolizer__resolve_kernel(struct symbolizer *s, uint64_t addr, struct sym_f
 		ret->mapping = kernel_mapping(s, "");
 		return -ENOENT;
 	}
-	ret->function = sym.name;
+	set_symbol_only(s, ret, sym.name);
 	ret->mapping = kernel_mapping(s, sym.module);
 	return 0;
 }

@@ -39,9 +39,24 @@ struct sym_mapping {
 	bool kernel;
 };
 
+#define SYM_MAX_LINES 16
+
+/* One function at an address: the real one, or one inlined into it. */
+struct sym_line {
+	const char *function; /* for display: demangled */
+	const char *system_name; /* as the symbol table or DWARF has it (mangled) */
+	const char *file; /* source file of the line, or NULL */
+	int line; /* the line executing in this function, 0 when unknown */
+	const char *decl_file; /* where the function is declared, or NULL */
+	int decl_line;
+};
+
+/* All strings are valid until symbolizer__free(). */
 struct sym_frame {
-	const char *function; /* NULL when unknown; valid until symbolizer__free() */
+	const char *function; /* the real (outermost) function, or NULL */
 	const struct sym_mapping *mapping; /* NULL when no mapping covers the address */
+	int nlines; /* 0 when nothing is known */
+	struct sym_line lines[SYM_MAX_LINES]; /* innermost inlined function first */
 };
 
 struct symbolizer_stats {

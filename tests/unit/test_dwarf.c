@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * DWARF symbolization against live fixtures: an inlined function is a frame of its own with
+ * its line, the caller's line is the call site; C++ names are demangled with the raw name kept;
+ * source paths are absolute and normalized. Usage: test_dwarf C_FIXTURE CPP_FIXTURE
+ */
+#include "check.h"
+#include "dwarf_frames.h"
+#include "symbolizer.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Start a fixture; returns its pid and a stream of its output, stdin held by *ret_in. */
+static pid_t spawn(const char *path, FILE **ret_out, int *ret_in)
+{
+	int out[2], in[2];
+	pid_t pid;
+
+	if (pipe(out) || pipe(in))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		close(out[0]);
+		execl(path, path, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	*ret_out = fdopen(out[0], "r");
+	*ret_in = in[1];
+	return pid;
+}
+
+static void finish(pid_t pid, FILE *out, int in)
+{
+	close(in);
+	fclose(out);
+	waitpid(pid, NULL, 0);
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = s ? strlen(s) : 0, b = strlen(suffix);
+
+	return a >= b && !strcmp(s + a - b, suffix);
+}
+
+static void test_inline(const char *path)
+{
+	struct symbolizer *s = symbolizer__new(NULL);
+	struct sym_frame f;
+	unsigned long addr = 0;
+	int call_line = 0, in;
+	FILE *out;
+	pid_t pid = spawn(path, &out, &in);
+
+	CHECK(fscanf(out, "inline %lx %d", &addr, &call_line) == 2);
+	CHECK_INT(symbolizer__snapshot(s, pid, 1), 0);
+	/* the lea's own address (its result is the next instruction, past the inlined range) */
+	CHECK_INT(symbolizer__resolve_user(s, pid, 1, addr - 1, &f), 0);
+	CHECK_INT(f.nlines, 2);
+	if (f.nlines == 2) {
+		CHECK_STR(f.lines[0].function, "inlined_leaf");
+		CHECK_STR(f.lines[1].function, "outer_fn");
+		CHECK_STR(f.function, "outer_fn");
+		/* the caller's line is where it called the inlined function */
+		CHECK_INT(f.lines[1].line, call_line);
+		/* the inlined function's line lies in its body, after its declaration */
+		CHECK(f.lines[0].line > f.lines[0].decl_line && f.lines[0].decl_line > 0);
+		CHECK(f.lines[0].line < call_line);
+		CHECK(ends_with(f.lines[0].file, "/tests/fixtures/dwarf_fixture.c"));
+		CHECK(f.lines[0].file && f.lines[0].file[0] == '/' &&
+		      !strstr(f.lines[0].file, ".."));
+		CHECK(ends_with(f.lines[1].decl_file, "/tests/fixtures/dwarf_fixture.c"));
+	}
+	CHECK(f.mapping && f.mapping->elf);
+	finish(pid, out, in);
+	symbolizer__free(s);
+}
+
+static void test_cpp(const char *path)
+{
+	struct symbolizer *s = symbolizer__new(NULL);
+	struct sym_frame f;
+	unsigned long addr = 0;
+	int in;
+	FILE *out;
+	pid_t pid = spawn(path, &out, &in);
+
+	CHECK(fscanf(out, "cpp %lx", &addr) == 1);
+	CHECK_INT(symbolizer__snapshot(s, pid, 1), 0);
+	CHECK_INT(symbolizer__resolve_user(s, pid, 1, addr, &f), 0);
+	CHECK(f.nlines >= 1);
+	if (f.nlines >= 1) {
+		CHECK_STR(f.lines[f.nlines - 1].function, "scorch_test::Widget::where(int)");
+		CHECK_STR(f.lines[f.nlines - 1].system_name, "_ZN11scorch_test6Widget5whereEi");
+	}
+	finish(pid, out, in);
+	symbolizer__free(s);
+}
+
+static void test_paths(void)
+{
+	char buf[256];
+
+	CHECK_STR(dwarf__source_path("/work/build", "../src/a.c", buf, sizeof(buf)),
+		  "/work/src/a.c");
+	CHECK_STR(dwarf__source_path("/work/build", "/abs/./b.c", buf, sizeof(buf)), "/abs/b.c");
+	CHECK_STR(dwarf__source_path(NULL, "rel/../c.c", buf, sizeof(buf)), "c.c");
+	CHECK_STR(dwarf__source_path(NULL, "../../d.c", buf, sizeof(buf)), "../../d.c");
+	CHECK_STR(dwarf__source_path("/", "../../e.c", buf, sizeof(buf)), "/e.c");
+	CHECK_STR(dwarf__source_path("/a/b", "x//y/./z.c", buf, sizeof(buf)), "/a/b/x/y/z.c");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: test_dwarf C_FIXTURE CPP_FIXTURE\n");
+		return 2;
+	}
+	test_paths();
+	test_inline(argv[1]);
+	test_cpp(argv[2]);
+	return check_done("test_dwarf");
+}
