@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <libiberty/demangle.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 struct file_key {
@@ -53,6 +55,9 @@ struct symbolizer {
 	size_t ntrusted;
 	struct hmap *kmaps; /* module name -> sym_mapping */
 	struct hmap *demangled; /* mangled name -> demangled copy */
+	struct elf_file *vdso; /* our own vDSO image, the same in every 64-bit process */
+	uint64_t vdso_size;
+	bool vdso_tried;
 	struct hmap *paths; /* source paths, joined and normalized, interned */
 	struct symbolizer_stats stats;
 };
@@ -131,6 +136,7 @@ void symbolizer__free(struct symbolizer *s)
 		return;
 	for (pos = 0; s->procs && hmap__next(s->procs, &pos, NULL, NULL, &v);)
 		free_process(s, v);
+	release_elf(s, s->vdso);
 	/* the cache holds one reference per cached file */
 	for (pos = 0; s->files && hmap__next(s->files, &pos, NULL, NULL, &v);)
 		release_elf(s, ((struct cached_file *)v)->elf);
@@ -212,6 +218,48 @@ static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name)
 	return cf->elf;
 }
 
+/*
+ * The vDSO: the kernel maps the same image into every (64-bit) process, so ours serves for all
+ * of them. Read once from our own memory; a new reference per mapping of the same size.
+ */
+static struct elf_file *vdso_elf(struct symbolizer *s, uint64_t size)
+{
+	struct cached_file *cf;
+
+	if (!s->vdso_tried) {
+		uint64_t base = getauxval(AT_SYSINFO_EHDR), start = 0, end = 0;
+		char line[512];
+		FILE *f = fopen("/proc/self/maps", "re");
+		int fd;
+
+		s->vdso_tried = true;
+		while (f && fgets(line, sizeof(line), f))
+			if (strstr(line, "[vdso]") &&
+			    sscanf(line, "%" SCNx64 "-%" SCNx64, &start, &end) == 2)
+				break;
+		if (f)
+			fclose(f);
+		if (!base || base != start || end <= start)
+			return NULL;
+		fd = memfd_create("scorch-vdso", MFD_CLOEXEC);
+		if (fd < 0)
+			return NULL;
+		if (write(fd, (const void *)(uintptr_t)start, end - start) ==
+		    (ssize_t)(end - start)) {
+			s->vdso = get_elf(s, fd, "[vdso]"); /* this reference is the symbolizer's */
+			s->vdso_size = end - start;
+		}
+		close(fd);
+	}
+	if (!s->vdso || size != s->vdso_size)
+		return NULL;
+	cf = hmap__get(s->elf_refs, &s->vdso, sizeof(s->vdso));
+	if (!cf)
+		return NULL;
+	cf->refs++;
+	return s->vdso;
+}
+
 int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq)
 {
 	struct proc_key key = { pid, seq };
@@ -262,6 +310,10 @@ int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq)
 			}
 			sm->elf = get_elf(s, fd, m->path);
 			close(fd);
+			if (sm->elf)
+				sm->build_id = elf_file__build_id(sm->elf);
+		} else if (!strcmp(m->path, "[vdso]")) {
+			sm->elf = vdso_elf(s, m->end - m->start);
 			if (sm->elf)
 				sm->build_id = elf_file__build_id(sm->elf);
 		}

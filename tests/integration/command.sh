@@ -59,6 +59,16 @@ n=$(folded_count "$TMP/sh.folded" hot_a)
 [ "$n" -gt 30 ] && ok "children of the command profiled ($n hot_a samples)" ||
 	fail "children of the command not profiled: $(head -3 "$TMP/sh.folded")"
 
+# time in the vDSO is named from its own symbols, not left as [vdso]+0x...
+"$SCORCH" record -q --format folded -o "$TMP/vdso.folded" -- "$VDSO_SPIN" 1
+n=$(folded_total "$TMP/vdso.folded")
+named=$(awk '/__vdso_|(^|;)clock_gettime( |;)/ { s += $NF } END { print s + 0 }' "$TMP/vdso.folded")
+echo "vdso: $named of $n samples in named vDSO frames"
+grep -q '\[vdso\]+0x' "$TMP/vdso.folded" && fail "unnamed vDSO frames: $(grep -m2 'vdso' "$TMP/vdso.folded")" ||
+	ok "no unnamed vDSO frames"
+# the loop itself (main, libc's wrapper) takes the rest
+[ "$n" -gt 50 ] && [ "$named" -ge $((n * 4 / 10)) ] && ok "vDSO functions named" || fail "vDSO: $named of $n named"
+
 # return addresses are looked up at pc - 1: caller_at_end() ends with a call to a noreturn
 # function, so its return address is the first byte of right_after()
 "$SCORCH" record -q --format folded -o "$TMP/nr.folded" -- "$NORETURN" 1.5
