@@ -13,6 +13,7 @@ struct collector {
 	struct hmap *samples; /* scorch_sample_key -> uint64_t count (heap) */
 	struct hmap *stacks; /* stack id -> collected_stack */
 	struct hmap *reread; /* (pid, seq) re-read this round */
+	struct hmap *stale; /* (pid, seq) with uncovered addresses, re-read next round */
 	uint64_t total;
 	struct drain_ops ops;
 };
@@ -39,8 +40,9 @@ static int on_stack(void *ctx, uint64_t id, const struct scorch_stack *st)
 
 /*
  * Make sure the symbolizer knows the mappings behind a user stack: snapshot a process seen for
- * the first time, and re-read one whose stack hits an address its snapshot does not cover (a
- * library loaded after the snapshot), at most once per drain round.
+ * the first time, and re-read one whose stack hits an address its snapshot cannot name (a
+ * library or JIT code mapped after the snapshot). A process is re-read at most once per drain
+ * round; one found stale after that is re-read at the start of the next.
  */
 static void ensure_mappings(struct collector *c, const struct scorch_sample_key *key)
 {
@@ -52,14 +54,17 @@ static void ensure_mappings(struct collector *c, const struct scorch_sample_key 
 		hmap__put(c->reread, pk, sizeof(pk), c);
 		return;
 	}
-	if (!st || hmap__get(c->reread, pk, sizeof(pk)))
-		return;
-	for (uint32_t i = 0; i < st->nr; i++)
-		if (!symbolizer__covers(c->sym, key->pid, key->proc_seq, st->ip[i])) {
-			symbolizer__snapshot(c->sym, key->pid, key->proc_seq);
-			hmap__put(c->reread, pk, sizeof(pk), c);
+	for (uint32_t i = 0; st && i < st->nr; i++) {
+		if (symbolizer__covers(c->sym, key->pid, key->proc_seq, st->ip[i]))
+			continue;
+		if (hmap__get(c->reread, pk, sizeof(pk))) {
+			hmap__put(c->stale, pk, sizeof(pk), c);
 			return;
 		}
+		symbolizer__snapshot(c->sym, key->pid, key->proc_seq);
+		hmap__put(c->reread, pk, sizeof(pk), c);
+		return;
+	}
 }
 
 static int on_sample(void *ctx, const struct scorch_sample_key *key, uint64_t count)
@@ -91,7 +96,8 @@ struct collector *collector__new(struct symbolizer *sym)
 	c->samples = hmap__new();
 	c->stacks = hmap__new();
 	c->reread = hmap__new();
-	if (!c->samples || !c->stacks || !c->reread) {
+	c->stale = hmap__new();
+	if (!c->samples || !c->stacks || !c->reread || !c->stale) {
 		collector__free(c);
 		errno = ENOMEM;
 		return NULL;
@@ -114,6 +120,7 @@ void collector__free(struct collector *c)
 	hmap__free(c->samples);
 	hmap__free(c->stacks);
 	hmap__free(c->reread);
+	hmap__free(c->stale);
 	free(c);
 }
 
@@ -131,13 +138,28 @@ void collector__event(struct collector *c, const struct scorch_event *e)
 
 void collector__next_round(struct collector *c)
 {
-	struct hmap *fresh = hmap__new();
+	struct hmap *fresh = hmap__new(), *fresh_stale;
+	size_t pos = 0;
+	const void *k;
 
-	/* without memory for a new table, the old one stays: fewer re-reads, nothing worse */
+	/* without memory for new tables, the old ones stay: fewer re-reads, nothing worse */
 	if (!fresh)
 		return;
+	fresh_stale = hmap__new();
+	if (!fresh_stale) {
+		hmap__free(fresh);
+		return;
+	}
 	hmap__free(c->reread);
 	c->reread = fresh;
+	while (hmap__next(c->stale, &pos, &k, NULL, NULL)) {
+		const uint32_t *pk = k;
+
+		symbolizer__snapshot(c->sym, pk[0], pk[1]);
+		hmap__put(c->reread, pk, 2 * sizeof(*pk), c);
+	}
+	hmap__free(c->stale);
+	c->stale = fresh_stale;
 }
 
 uint64_t collector__samples(const struct collector *c)

@@ -5,6 +5,7 @@
 #include "fileio.h"
 #include "hashmap.h"
 #include "kallsyms.h"
+#include "perfmap.h"
 #include "procmaps.h"
 #include "util.h"
 
@@ -32,6 +33,9 @@ struct cached_file {
 struct sym_process {
 	struct sym_mapping *maps; /* sorted by start */
 	size_t n;
+	int perfmap_fd; /* the JIT's /tmp/perf-PID.map, held open, or -1 */
+	struct perfmap *perfmap; /* parsed on first use */
+	bool perfmap_tried;
 };
 
 struct kernel_range {
@@ -123,6 +127,9 @@ static void free_process(struct symbolizer *s, struct sym_process *p)
 		free(p->maps[i].path);
 		release_elf(s, p->maps[i].elf);
 	}
+	if (p->perfmap_fd >= 0)
+		close(p->perfmap_fd);
+	perfmap__free(p->perfmap);
 	free(p->maps);
 	free(p);
 }
@@ -260,6 +267,91 @@ static struct elf_file *vdso_elf(struct symbolizer *s, uint64_t size)
 	return s->vdso;
 }
 
+/* The process's pid in its own pid namespace (the last NSpid field), or pid itself. */
+static uint32_t namespace_pid(struct symbolizer *s, uint32_t pid)
+{
+	char path[300], line[256];
+	uint32_t nspid = pid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%u/status", s->proc_root, pid);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *last;
+
+		if (strncmp(line, "NSpid:", 6))
+			continue;
+		last = strrchr(line, '\t');
+		if (last)
+			nspid = strtoul(last + 1, NULL, 10);
+		break;
+	}
+	if (f)
+		fclose(f);
+	return nspid ? nspid : pid;
+}
+
+/*
+ * A JIT's perf map, /tmp/perf-NSPID.map in the process's own /tmp. Opened while the process
+ * lives (its root is reachable only then) and kept open: the JIT may still append to it.
+ */
+static int open_perfmap(struct symbolizer *s, uint32_t pid)
+{
+	char path[400];
+
+	snprintf(path, sizeof(path), "%s/%u/root/tmp/perf-%u.map", s->proc_root, pid,
+		 namespace_pid(s, pid));
+	return open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+}
+
+static int cmp_mapping(const void *a, const void *b)
+{
+	const struct sym_mapping *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/*
+ * A re-read never loses what was known: mappings of the old snapshot that no new one overlaps
+ * (a library unmapped since, or everything when the process is exiting and its maps read
+ * empty) move over, so earlier samples still resolve. The perf map stays open too.
+ */
+static bool overlaps_any(const struct sym_mapping *m, const struct sym_mapping *maps, size_t n)
+{
+	for (size_t j = 0; j < n; j++)
+		if (m->start < maps[j].end && maps[j].start < m->end)
+			return true;
+	return false;
+}
+
+static int merge_old_mappings(struct sym_process *p, struct sym_process *old)
+{
+	size_t fresh = p->n, extra = 0, stay = 0;
+	struct sym_mapping *maps;
+
+	for (size_t i = 0; i < old->n; i++)
+		extra += !overlaps_any(&old->maps[i], p->maps, fresh);
+	maps = realloc(p->maps, (fresh + extra + 1) * sizeof(*maps));
+	if (!maps)
+		return -ENOMEM;
+	p->maps = maps;
+	for (size_t i = 0; i < old->n; i++) {
+		if (overlaps_any(&old->maps[i], p->maps, fresh))
+			old->maps[stay++] =
+			    old->maps[i]; /* replaced: freed with the old snapshot */
+		else
+			p->maps[p->n++] =
+			    old->maps[i]; /* moved, with its path and file reference */
+	}
+	old->n = stay;
+	qsort(p->maps, p->n, sizeof(*p->maps), cmp_mapping);
+	if (p->perfmap_fd < 0) {
+		p->perfmap_fd = old->perfmap_fd;
+		old->perfmap_fd = -1;
+	}
+	return 0;
+}
+
 int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq)
 {
 	struct proc_key key = { pid, seq };
@@ -283,6 +375,7 @@ int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		goto nomem;
+	p->perfmap_fd = -1;
 	p->maps = calloc(n + 1, sizeof(*p->maps));
 	if (!p->maps)
 		goto nomem;
@@ -316,11 +409,16 @@ int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq)
 			sm->elf = vdso_elf(s, m->end - m->start);
 			if (sm->elf)
 				sm->build_id = elf_file__build_id(sm->elf);
+		} else if ((!m->path[0] || !strncmp(m->path, "[anon", 5)) && p->perfmap_fd < 0) {
+			/* executable anonymous memory: JIT'ed code, named by a perf map if any */
+			p->perfmap_fd = open_perfmap(s, pid);
 		}
 	}
 	procmaps__free(maps, n);
 	maps = NULL;
 	old = hmap__get(s->procs, &key, sizeof(key));
+	if (old && merge_old_mappings(p, old))
+		goto nomem;
 	if (hmap__put(s->procs, &key, sizeof(key), p))
 		goto nomem;
 	if (old)
@@ -366,7 +464,17 @@ static const struct sym_mapping *find_mapping(const struct symbolizer *s, uint32
 
 bool symbolizer__covers(const struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t addr)
 {
-	return find_mapping(s, pid, seq, addr) != NULL;
+	const struct sym_mapping *m = find_mapping(s, pid, seq, addr);
+	struct proc_key key = { pid, seq };
+	const struct sym_process *p;
+
+	if (!m)
+		return false;
+	if (m->elf || (m->path[0] == '[' && strncmp(m->path, "[anon", 5)))
+		return true;
+	/* JIT code: a perf map written after the snapshot is found by reading it again */
+	p = hmap__get(s->procs, &key, sizeof(key));
+	return p && p->perfmap_fd >= 0;
 }
 
 void symbolizer__drop_process(struct symbolizer *s, uint32_t pid, uint32_t seq)
@@ -422,6 +530,36 @@ static void set_symbol_only(struct symbolizer *s, struct sym_frame *ret, const c
 	ret->function = ret->lines[0].function;
 }
 
+/* An address in anonymous executable memory, named by the process's perf map. */
+static int resolve_jit(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t addr,
+		       struct sym_frame *ret)
+{
+	struct proc_key key = { pid, seq };
+	struct sym_process *p = hmap__get(s->procs, &key, sizeof(key));
+	const char *name;
+
+	if (!p || p->perfmap_fd < 0)
+		return -ENOENT;
+	if (!p->perfmap_tried) {
+		int fd = dup(p->perfmap_fd);
+		FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+
+		p->perfmap_tried = true;
+		if (f) {
+			rewind(f);
+			p->perfmap = perfmap__parse(f);
+			fclose(f);
+		} else if (fd >= 0) {
+			close(fd);
+		}
+	}
+	name = p->perfmap ? perfmap__lookup(p->perfmap, addr) : NULL;
+	if (!name)
+		return -ENOENT;
+	set_symbol_only(s, ret, name);
+	return 0;
+}
+
 int symbolizer__resolve_user(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t addr,
 			     struct sym_frame *ret)
 {
@@ -434,7 +572,9 @@ int symbolizer__resolve_user(struct symbolizer *s, uint32_t pid, uint32_t seq, u
 	ret->function = NULL;
 	ret->nlines = 0;
 	ret->mapping = m;
-	if (!m || !m->elf)
+	if (m && !m->elf)
+		return resolve_jit(s, pid, seq, addr, ret);
+	if (!m)
 		return -ENOENT;
 	if (elf_file__offset_to_vaddr(m->elf, addr - m->start + m->offset, &vaddr))
 		return -ENOENT;

@@ -72,7 +72,10 @@ void symbolizer__free(struct symbolizer *s);
 /* Read (or re-read) the mappings of a live process. 0, or -ESRCH if it is gone. */
 int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq);
 bool symbolizer__has_process(const struct symbolizer *s, uint32_t pid, uint32_t seq);
-/* True when a snapshot of (pid, seq) has a mapping covering addr. */
+/*
+ * True when the snapshot of (pid, seq) can name addr as well as a fresh one could: a mapping
+ * covers it, and for JIT code (anonymous executable memory) the process's perf map is open.
+ */
 bool symbolizer__covers(const struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t addr);
 /* Forget a process (it exited and its samples are symbolized). */
 void symbolizer__drop_process(struct symbolizer *s, uint32_t pid, uint32_t seq);

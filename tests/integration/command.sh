@@ -69,6 +69,15 @@ grep -q '\[vdso\]+0x' "$TMP/vdso.folded" && fail "unnamed vDSO frames: $(grep -m
 # the loop itself (main, libc's wrapper) takes the rest
 [ "$n" -gt 50 ] && [ "$named" -ge $((n * 4 / 10)) ] && ok "vDSO functions named" || fail "vDSO: $named of $n named"
 
+# JIT'ed code named from the process's perf map, read although the JIT removed it on exit
+# (3 s: the JIT lives through a drain, which re-reads its maps and finds its perf map)
+"$SCORCH" record -q --format folded -o "$TMP/jit.folded" -- "$JIT" 3
+n=$(folded_total "$TMP/jit.folded")
+named=$(folded_count "$TMP/jit.folded" jit_spin)
+echo "jit: $named of $n samples in jit_spin"
+[ "$n" -gt 50 ] && [ "$named" -ge $((n * 8 / 10)) ] && ok "JIT code named from the perf map" ||
+	fail "JIT: $named of $n named: $(sort -t' ' -k2 -rn "$TMP/jit.folded" | head -3)"
+
 # return addresses are looked up at pc - 1: caller_at_end() ends with a call to a noreturn
 # function, so its return address is the first byte of right_after()
 "$SCORCH" record -q --format folded -o "$TMP/nr.folded" -- "$NORETURN" 1.5

@@ -15,6 +15,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+static bool is_zombie(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] == 'Z';
+}
+
 static void check_fixture(const char *path, bool stripped, size_t max_files)
 {
 	struct symbolizer_opts opts = { .max_files = max_files };
@@ -22,7 +39,7 @@ static void check_fixture(const char *path, bool stripped, size_t max_files)
 	struct symbolizer_stats st;
 	int out[2], in[2];
 	char name[128];
-	unsigned long addr;
+	unsigned long addr, main_addr = 0;
 	int seen = 0;
 	pid_t pid;
 	FILE *f;
@@ -46,6 +63,8 @@ static void check_fixture(const char *path, bool stripped, size_t max_files)
 
 		if (!seen++)
 			CHECK_INT(symbolizer__snapshot(s, pid, 1), 0);
+		if (!strcmp(name, "fixture_exe_func"))
+			main_addr = addr;
 		r = symbolizer__resolve_user(s, pid, 1, addr, &fr);
 		CHECK(fr.mapping != NULL);
 		if (stripped && strstr(name, "_exe_static")) {
@@ -81,6 +100,20 @@ static void check_fixture(const char *path, bool stripped, size_t max_files)
 		CHECK(st.files_cached >= 2); /* the executable and libfixture.so at least */
 	close(in[1]);
 	fclose(f);
+	/*
+	 * Regression, "a re-read of an exiting process emptied its snapshot": once the fixture is
+	 * a zombie its maps read empty, and re-reading must keep what was known.
+	 */
+	for (int i = 0; i < 500 && !is_zombie(pid); i++)
+		usleep(2000);
+	CHECK(is_zombie(pid));
+	CHECK_INT(symbolizer__snapshot(s, pid, 1), 0);
+	{
+		struct sym_frame fr;
+
+		CHECK_INT(symbolizer__resolve_user(s, pid, 1, main_addr, &fr), 0);
+		CHECK(fr.mapping != NULL && fr.function != NULL);
+	}
 	waitpid(pid, NULL, 0);
 	/* the process is gone, its snapshot still resolves */
 	CHECK(symbolizer__has_process(s, pid, 1));
