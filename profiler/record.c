@@ -39,6 +39,9 @@ static enum output_format arg_format = OUTPUT_PPROF;
 static const char *arg_btf;
 static bool arg_quiet;
 static bool arg_verbose;
+static bool arg_debug_lines;
+static const char *arg_debug_dirs[16];
+static size_t arg_ndebug_dirs;
 
 static volatile sig_atomic_t stop_signal;
 
@@ -81,6 +84,9 @@ static void record_usage(FILE *f)
 	      "  -o, --output FILE      where to write (default profile.pb.gz, or profile.folded)\n"
 	      "      --format FORMAT    pprof (gzip-compressed, the default) or folded\n"
 	      "      --btf FILE         kernel BTF to use when the kernel has none of its own\n"
+	      "      --debug-dir DIR    also look for separate debug files under DIR (repeatable)\n"
+	      "      --debug-lines      lines and inlined functions from separate debug files too\n"
+	      "                         (by default only their symbols: DWARF costs memory)\n"
 	      "  -q, --quiet            no status line and no summary\n"
 	      "  -v, --verbose          also account for every program run in the summary\n"
 	      "  -h, --help             show this help\n"
@@ -340,7 +346,7 @@ static void print_summary(const uint64_t *st, const struct symbolizer *sym, doub
 
 static int parse_args(int argc, char **argv, char ***ret_cmd)
 {
-	enum { OPT_FORMAT = 0x100, OPT_BTF };
+	enum { OPT_FORMAT = 0x100, OPT_BTF, OPT_DEBUG_DIR, OPT_DEBUG_LINES };
 	static const struct option opts[] = {
 		{ "freq", required_argument, NULL, 'F' },
 		{ "duration", required_argument, NULL, 'd' },
@@ -348,6 +354,8 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 		{ "output", required_argument, NULL, 'o' },
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "btf", required_argument, NULL, OPT_BTF },
+		{ "debug-dir", required_argument, NULL, OPT_DEBUG_DIR },
+		{ "debug-lines", no_argument, NULL, OPT_DEBUG_LINES },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -400,6 +408,17 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 		case OPT_BTF:
 			arg_btf = optarg;
 			break;
+		case OPT_DEBUG_DIR:
+			if (arg_ndebug_dirs >= ARRAY_SIZE(arg_debug_dirs)) {
+				log_error("at most %zu --debug-dir options",
+					  ARRAY_SIZE(arg_debug_dirs));
+				return -EINVAL;
+			}
+			arg_debug_dirs[arg_ndebug_dirs++] = optarg;
+			break;
+		case OPT_DEBUG_LINES:
+			arg_debug_lines = true;
+			break;
 		case 'q':
 			arg_quiet = true;
 			break;
@@ -446,7 +465,8 @@ int cmd_record(int argc, char **argv)
 {
 	struct output out = { .file.fd = -1 };
 	struct child child = { .go_fd = -1, .err_fd = -1 };
-	struct symbolizer_opts sopts = { .warn = on_symbolizer_warning };
+	struct symbolizer_opts sopts = { .warn = on_symbolizer_warning,
+					 .debug_dirs = arg_debug_dirs };
 	struct session_opts opts = { 0 };
 	struct symbolizer *sym = NULL;
 	struct collector *col = NULL;
@@ -507,6 +527,8 @@ int cmd_record(int argc, char **argv)
 	sa.sa_handler = on_sigchld;
 	sigaction(SIGCHLD, &sa, NULL);
 
+	sopts.ndebug_dirs = arg_ndebug_dirs;
+	sopts.debug_file_dwarf = arg_debug_lines;
 	/* kernel symbols are kept for the boot; SCORCH_CACHE_DIR= (empty) turns that off */
 	sopts.cache_dir =
 	    getenv("SCORCH_CACHE_DIR") ? getenv("SCORCH_CACHE_DIR") : "/var/cache/scorch";

@@ -30,7 +30,10 @@ struct elf_file {
 	size_t nsegs;
 	char build_id[2 * 64 + 1];
 	const char *error;
-	Elf *elf; /* kept (mapped) only when the file has DWARF */
+	Elf *elf; /* kept (mapped) only when the file (or its debug file) has DWARF */
+	bool has_symtab;
+	char debuglink[256];
+	uint32_t debuglink_crc;
 	Dwarf *dwarf; /* opened on first use */
 	bool dwarf_tried;
 };
@@ -122,13 +125,85 @@ static int read_symbols(struct elf_file *f, Elf *elf, Elf_Scn *scn, const GElf_S
 	return 0;
 }
 
+/* The .gnu_debuglink section: a file name, padding to 4 bytes, a CRC-32 of the debug file. */
+static void read_debuglink(struct elf_file *f, Elf_Scn *scn)
+{
+	Elf_Data *d = elf_getdata(scn, NULL);
+	const char *name;
+	size_t len, crc_off;
+
+	if (!d || !d->d_buf || d->d_size < 8)
+		return;
+	name = d->d_buf;
+	len = strnlen(name, d->d_size);
+	crc_off = (len + 4) & ~(size_t)3;
+	if (!len || len >= sizeof(f->debuglink) || crc_off + 4 > d->d_size || strchr(name, '/'))
+		return;
+	memcpy(f->debuglink, name, len + 1);
+	memcpy(&f->debuglink_crc, (const char *)d->d_buf + crc_off, 4);
+}
+
+/*
+ * Symbols (.symtab, else .dynsym), the debuglink, and whether there is DWARF. Symbols are left
+ * sorted, one per address. 0, -ENOMEM, or another error kept in f->error.
+ */
+static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf)
+{
+	Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL;
+	GElf_Shdr symtab_sh, dynsym_sh;
+	size_t out, shstrndx = 0;
+	int err;
+
+	*ret_dwarf = false;
+	elf_getshdrstrndx(elf, &shstrndx);
+	while ((scn = elf_nextscn(elf, scn))) {
+		const char *sname;
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		sname = shstrndx ? elf_strptr(elf, shstrndx, sh.sh_name) : NULL;
+		if (sname && !strcmp(sname, ".debug_info") && sh.sh_type != SHT_NOBITS)
+			*ret_dwarf = true;
+		if (sname && !strcmp(sname, ".gnu_debuglink") && sh.sh_type != SHT_NOBITS)
+			read_debuglink(f, scn);
+		if (sh.sh_type == SHT_SYMTAB && !symtab) {
+			symtab = scn;
+			symtab_sh = sh;
+		} else if (sh.sh_type == SHT_DYNSYM && !dynsym) {
+			dynsym = scn;
+			dynsym_sh = sh;
+		}
+	}
+	/* .symtab is a superset of .dynsym when present; stripped files keep only .dynsym */
+	f->nsyms = f->names_len = 0;
+	err = symtab ? read_symbols(f, elf, symtab, &symtab_sh) : 0;
+	f->has_symtab = symtab && !err && f->nsyms;
+	if ((err || !f->nsyms) && dynsym) {
+		f->nsyms = 0;
+		f->names_len = 0;
+		err = read_symbols(f, elf, dynsym, &dynsym_sh);
+	}
+	if (err == -ENOMEM)
+		return err;
+	if (err)
+		f->error = err == -E2BIG ? "symbol table too large" : "corrupt symbol table";
+	if (f->nsyms > 1)
+		qsort(f->syms, f->nsyms, sizeof(*f->syms), cmp_sym);
+	/* one symbol per start address */
+	out = 0;
+	for (size_t i = 0; i < f->nsyms; i++)
+		if (!out || f->syms[out - 1].start != f->syms[i].start)
+			f->syms[out++] = f->syms[i];
+	f->nsyms = out;
+	return err;
+}
+
 struct elf_file *elf_file__read(int fd)
 {
 	struct elf_file *f = calloc(1, sizeof(*f));
-	Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL;
-	GElf_Shdr symtab_sh, dynsym_sh;
-	size_t nph, out, shstrndx = 0;
 	bool has_debug_info = false;
+	size_t nph;
 	Elf *elf;
 	int err;
 
@@ -156,46 +231,12 @@ struct elf_file *elf_file__read(int fd)
 								    .exec = ph.p_flags & PF_X };
 	}
 	read_build_id(f, elf);
-	elf_getshdrstrndx(elf, &shstrndx);
-	while ((scn = elf_nextscn(elf, scn))) {
-		const char *sname;
-		GElf_Shdr sh;
-
-		if (!gelf_getshdr(scn, &sh))
-			continue;
-		sname = shstrndx ? elf_strptr(elf, shstrndx, sh.sh_name) : NULL;
-		if (sname && !strcmp(sname, ".debug_info") && sh.sh_type != SHT_NOBITS)
-			has_debug_info = true;
-		if (sh.sh_type == SHT_SYMTAB && !symtab) {
-			symtab = scn;
-			symtab_sh = sh;
-		} else if (sh.sh_type == SHT_DYNSYM && !dynsym) {
-			dynsym = scn;
-			dynsym_sh = sh;
-		}
-	}
-	/* .symtab is a superset of .dynsym when present; stripped files keep only .dynsym */
-	err = symtab ? read_symbols(f, elf, symtab, &symtab_sh) : 0;
-	if ((err || !f->nsyms) && dynsym) {
-		f->nsyms = 0;
-		f->names_len = 0;
-		err = read_symbols(f, elf, dynsym, &dynsym_sh);
-	}
+	err = read_sections(f, elf, &has_debug_info);
 	if (err == -ENOMEM) {
 		elf_end(elf);
 		elf_file__free(f);
 		return NULL;
 	}
-	if (err)
-		f->error = err == -E2BIG ? "symbol table too large" : "corrupt symbol table";
-	if (f->nsyms > 1)
-		qsort(f->syms, f->nsyms, sizeof(*f->syms), cmp_sym);
-	/* one symbol per start address */
-	out = 0;
-	for (size_t i = 0; i < f->nsyms; i++)
-		if (!out || f->syms[out - 1].start != f->syms[i].start)
-			f->syms[out++] = f->syms[i];
-	f->nsyms = out;
 	/* DWARF is read later, on demand, from the mapping: the descriptor is not needed */
 	if (has_debug_info && elf_cntl(elf, ELF_C_FDDONE) == 0) {
 		f->elf = elf;
@@ -205,6 +246,70 @@ out:
 	if (elf)
 		elf_end(elf);
 	return f;
+}
+
+const char *elf_file__debuglink(const struct elf_file *f, uint32_t *ret_crc)
+{
+	if (!f->debuglink[0])
+		return NULL;
+	if (ret_crc)
+		*ret_crc = f->debuglink_crc;
+	return f->debuglink;
+}
+
+bool elf_file__has_symtab(const struct elf_file *f)
+{
+	return f->has_symtab;
+}
+
+int elf_file__add_debug_file(struct elf_file *f, int fd, bool with_dwarf)
+{
+	struct elf_file *d = calloc(1, sizeof(*d));
+	bool dwarf = false, gain;
+	Elf *elf;
+	int r = -ENOENT;
+
+	if (!d)
+		return -ENOMEM;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf || elf_kind(elf) != ELF_K_ELF)
+		goto out;
+	read_build_id(d, elf);
+	/* a debug file for another build would name everything wrong */
+	if (f->build_id[0] && d->build_id[0] && strcmp(f->build_id, d->build_id))
+		goto out;
+	if (read_sections(d, elf, &dwarf) == -ENOMEM) {
+		r = -ENOMEM;
+		goto out;
+	}
+	dwarf = dwarf && with_dwarf;
+	gain = (d->has_symtab && !f->has_symtab) || (dwarf && !f->elf);
+	if (!gain)
+		goto out;
+	if (d->has_symtab && !f->has_symtab) {
+		/* the full symbol table replaces the dynamic one */
+		free(f->syms);
+		free(f->names);
+		f->syms = d->syms;
+		f->names = d->names;
+		f->nsyms = d->nsyms;
+		f->cap_syms = d->cap_syms;
+		f->names_len = d->names_len;
+		f->names_cap = d->names_cap;
+		f->has_symtab = true;
+		d->syms = NULL;
+		d->names = NULL;
+	}
+	if (dwarf && !f->elf && elf_cntl(elf, ELF_C_FDDONE) == 0) {
+		f->elf = elf;
+		elf = NULL;
+	}
+	r = 0;
+out:
+	if (elf)
+		elf_end(elf);
+	elf_file__free(d);
+	return r;
 }
 
 bool elf_file__has_dwarf(const struct elf_file *f)

@@ -27,6 +27,17 @@ const char *elf_file__build_id(const struct elf_file *f);
 size_t elf_file__nsymbols(const struct elf_file *f);
 /* Translate an offset in the file into the virtual address the ELF headers give it. */
 int elf_file__offset_to_vaddr(const struct elf_file *f, uint64_t offset, uint64_t *ret_vaddr);
+/* The .gnu_debuglink file name and CRC, or NULL when the file has none. */
+const char *elf_file__debuglink(const struct elf_file *f, uint32_t *ret_crc);
+/* Were the symbols read from a full .symtab (not only the dynamic ones)? */
+bool elf_file__has_symtab(const struct elf_file *f);
+/*
+ * Take symbols, and DWARF when with_dwarf, from a separate debug file (fd not consumed), when
+ * it has what this file lacks and, if both carry one, the same build-id. 0, or -ENOENT
+ * (build-id differs or nothing to gain), -ENOMEM.
+ */
+int elf_file__add_debug_file(struct elf_file *f, int fd, bool with_dwarf);
+
 /* Does the file carry DWARF (.debug_info)? */
 bool elf_file__has_dwarf(const struct elf_file *f);
 /* libdw's handle on the file's DWARF, opened on first use; NULL when there is none. */

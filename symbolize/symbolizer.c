@@ -20,6 +20,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 struct file_key {
 	uint64_t dev, ino;
@@ -182,7 +183,91 @@ static int open_mapped_file(struct symbolizer *s, uint32_t pid, const struct pro
 }
 
 /* A new reference to the ELF file behind fd, from the cache when possible. */
-static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name)
+static uint32_t file_crc32(int fd)
+{
+	unsigned char buf[65536];
+	uLong crc = crc32(0, NULL, 0);
+	ssize_t n;
+	off_t off = 0;
+
+	while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
+		crc = crc32(crc, buf, n);
+		off += n;
+	}
+	return crc;
+}
+
+/* Use the debug file at path if it exists, matches (CRC when given) and brings something. */
+static bool try_debug_file(struct symbolizer *s, struct elf_file *e, const char *path,
+			   const uint32_t *crc)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool used = false;
+
+	if (fd < 0)
+		return false;
+	if ((!crc || file_crc32(fd) == *crc) &&
+	    elf_file__add_debug_file(e, fd, s->opts.debug_file_dwarf) == 0) {
+		s->stats.debug_files++;
+		used = true;
+	}
+	close(fd);
+	return used;
+}
+
+/*
+ * Separate debug info, found as gdb finds it: by build-id under .build-id/, then by the
+ * .gnu_debuglink name beside the file, in its .debug/ and under the debug root. The target's
+ * own root (/proc/PID/root) first, then ours, then each --debug-dir.
+ */
+static void find_debug_file(struct symbolizer *s, struct elf_file *e, uint32_t pid,
+			    const char *path)
+{
+	const char *bid = elf_file__build_id(e), *link;
+	char roots[2][320], cand[PATH_MAX * 2], dir[PATH_MAX];
+	uint32_t crc;
+
+	if (elf_file__has_symtab(e) && (elf_file__has_dwarf(e) || !s->opts.debug_file_dwarf))
+		return;
+	snprintf(roots[0], sizeof(roots[0]), "%s/%u/root", s->proc_root, pid);
+	roots[1][0] = 0;
+	if (strlen(bid) > 2) {
+		for (int r = 0; r < 2; r++) {
+			snprintf(cand, sizeof(cand), "%s/usr/lib/debug/.build-id/%.2s/%s.debug",
+				 roots[r], bid, bid + 2);
+			if (try_debug_file(s, e, cand, NULL))
+				return;
+		}
+		for (size_t d = 0; d < s->opts.ndebug_dirs; d++) {
+			snprintf(cand, sizeof(cand), "%s/.build-id/%.2s/%s.debug",
+				 s->opts.debug_dirs[d], bid, bid + 2);
+			if (try_debug_file(s, e, cand, NULL))
+				return;
+		}
+	}
+	link = elf_file__debuglink(e, &crc);
+	if (!link || path[0] != '/')
+		return;
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = 0;
+	for (int r = 0; r < 2; r++) {
+		static const char *const fmt[] = { "%s%s/%s", "%s%s/.debug/%s",
+						   "%s/usr/lib/debug%s/%s" };
+
+		for (size_t i = 0; i < ARRAY_SIZE(fmt); i++) {
+			snprintf(cand, sizeof(cand), fmt[i], roots[r], dir, link);
+			if (try_debug_file(s, e, cand, &crc))
+				return;
+		}
+	}
+	for (size_t d = 0; d < s->opts.ndebug_dirs; d++) {
+		snprintf(cand, sizeof(cand), "%s%s/%s", s->opts.debug_dirs[d], dir, link);
+		if (try_debug_file(s, e, cand, &crc))
+			return;
+	}
+}
+
+static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name, uint32_t pid)
 {
 	struct cached_file *cf;
 	struct file_key key;
@@ -205,6 +290,8 @@ static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name)
 		free(cf);
 		return NULL;
 	}
+	if (name[0] == '/')
+		find_debug_file(s, cf->elf, pid, name);
 	if (elf_file__error(cf->elf)) {
 		s->stats.files_unreadable++;
 		warn(s, "'%s': %s, keeping bare addresses for what it lacks", name,
@@ -253,7 +340,8 @@ static struct elf_file *vdso_elf(struct symbolizer *s, uint64_t size)
 			return NULL;
 		if (write(fd, (const void *)(uintptr_t)start, end - start) ==
 		    (ssize_t)(end - start)) {
-			s->vdso = get_elf(s, fd, "[vdso]"); /* this reference is the symbolizer's */
+			s->vdso =
+			    get_elf(s, fd, "[vdso]", 0); /* this reference is the symbolizer's */
 			s->vdso_size = end - start;
 		}
 		close(fd);
@@ -401,7 +489,7 @@ int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq)
 				s->stats.files_unreadable++;
 				continue;
 			}
-			sm->elf = get_elf(s, fd, m->path);
+			sm->elf = get_elf(s, fd, m->path, pid);
 			close(fd);
 			if (sm->elf)
 				sm->build_id = elf_file__build_id(sm->elf);

@@ -25,6 +25,14 @@ struct symbolizer_opts {
 	 * modules), or NULL to read /proc/kallsyms every time.
 	 */
 	const char *cache_dir;
+	/* More roots searched for separate debug files, as --debug-dir gives them. */
+	const char *const *debug_dirs;
+	size_t ndebug_dirs;
+	/*
+	 * Read lines and inlined functions from separate debug files too, not only their symbols.
+	 * Costs memory and CPU: libc's debug info alone adds ~11 MB and ~40 ms here.
+	 */
+	bool debug_file_dwarf;
 	/* Called once per problem worth telling the user (unreadable file, hidden kallsyms). */
 	void (*warn)(void *ctx, const char *msg);
 	void *warn_ctx;
@@ -61,6 +69,7 @@ struct sym_frame {
 
 struct symbolizer_stats {
 	size_t processes, files_cached, files_unreadable, snapshots_failed;
+	size_t debug_files; /* separate debug files found and used */
 	bool kernel_from_cache; /* kernel symbols came from the cache */
 	bool kernel_from_proc; /* kernel symbols were read from /proc/kallsyms */
 	bool kernel_cache_saved; /* ... and saved to the cache */

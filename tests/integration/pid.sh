@@ -8,12 +8,16 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 "$WORKLOAD" 2 20 >/dev/null & target=$!; PIDS+=("$target")
 "$WORKLOAD" 1 20 >/dev/null & other=$!; PIDS+=("$other")
 sleep 0.5
-t0=$(cpu_ticks "$target")
+t0=$(cpu_ticks "$target"); w0=$(date +%s.%N)
 "$SCORCH" record -p "$target" -d 3 -o "$TMP/p.pb.gz" 2>"$TMP/err"
-t1=$(cpu_ticks "$target")
+t1=$(cpu_ticks "$target"); w1=$(date +%s.%N)
 cat "$TMP/err"
 hz=$(getconf CLK_TCK)
-expected=$(awk -v d=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%d", d / hz * 99 }')
+# the target's CPU rate over the whole window, times the capture's own duration (the window
+# also holds scorch's start and end, when nothing is sampled)
+dur=$(gopprof -raw "$TMP/p.pb.gz" | awk '/^Duration:/ { sub("s", "", $2); print $2 }')
+expected=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v w="$(awk -v a="$w0" -v b="$w1" 'BEGIN { print b - a }')" \
+	-v dur="${dur:-3}" 'BEGIN { printf "%d", d / hz / w * dur * 99 }')
 
 tags=$(gopprof -sample_index=samples -tags "$TMP/p.pb.gz")
 echo "$tags" | sed -n '/pid:/,/^$/p'

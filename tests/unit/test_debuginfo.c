@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Separate debug info, found as gdb finds it: beside the file by .gnu_debuglink, in its .debug/
+ * directory, and by build-id under a debug directory; a file with the wrong CRC or build-id is
+ * not used. The fixture is stripped of everything; its debug file brings symbols and DWARF.
+ * Usage: test_debuginfo STRIPPED_FIXTURE DEBUG_FILE UNRELATED_FILE
+ */
+#include "check.h"
+#include "elf_file.h"
+#include "symbolizer.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char tmp[64];
+
+static void copy(const char *from, const char *to, mode_t mode)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	ssize_t n;
+
+	while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, n) != n)
+			break;
+	close(in);
+	close(out);
+}
+
+static void mkdirs(const char *path)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s", path);
+	for (char *c = p + 1; *c; c++)
+		if (*c == '/') {
+			*c = 0;
+			mkdir(p, 0755);
+			*c = '/';
+		}
+	mkdir(p, 0755);
+}
+
+/* Run BINARY, resolve the fixture's address inside outer_fn(); returns the outer function name. */
+static bool with_dwarf = true;
+
+static const char *resolve_in(const char *binary, const char *const *dirs, size_t ndirs,
+			      int *ret_lines, size_t *ret_debug_files)
+{
+	static char name[128];
+	struct symbolizer_opts opts = { .debug_dirs = dirs,
+					.ndebug_dirs = ndirs,
+					.debug_file_dwarf = with_dwarf };
+	struct symbolizer *s = symbolizer__new(&opts);
+	struct symbolizer_stats st;
+	unsigned long addr = 0;
+	int out[2], in[2], line;
+	struct sym_frame f;
+	FILE *o;
+	pid_t pid;
+
+	name[0] = 0;
+	*ret_lines = 0;
+	if (pipe(out) || pipe(in))
+		return name;
+	pid = fork();
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		close(out[0]);
+		execl(binary, binary, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	o = fdopen(out[0], "r");
+	if (fscanf(o, "inline %lx %d", &addr, &line) == 2 && symbolizer__snapshot(s, pid, 1) == 0 &&
+	    symbolizer__resolve_user(s, pid, 1, addr - 1, &f) == 0 && f.function) {
+		snprintf(name, sizeof(name), "%s", f.function);
+		*ret_lines = f.nlines;
+	}
+	symbolizer__stats(s, &st);
+	*ret_debug_files = st.debug_files;
+	close(in[1]);
+	fclose(o);
+	waitpid(pid, NULL, 0);
+	symbolizer__free(s);
+	return name;
+}
+
+int main(int argc, char **argv)
+{
+	const char *stripped = argv[1], *debug = argv[2], *unrelated = argv[3];
+	char dir[256], bin[320], dbg[400], cmd[300];
+	const char *dirs[1];
+	size_t nfound, baseline;
+	int nlines, fd;
+	struct elf_file *e;
+
+	if (argc < 4)
+		return 2;
+	snprintf(tmp, sizeof(tmp), "/tmp/scorch-debuginfo.XXXXXX");
+	if (!mkdtemp(tmp))
+		return 1;
+
+	/* the stripped fixture alone: no function name at all */
+	snprintf(dir, sizeof(dir), "%s/none", tmp);
+	mkdirs(dir);
+	snprintf(bin, sizeof(bin), "%s/fixture", dir);
+	copy(stripped, bin, 0755);
+	CHECK_STR(resolve_in(bin, NULL, 0, &nlines, &nfound), "");
+	/* the libraries it maps may have debug files of their own on this machine */
+	baseline = nfound;
+
+	/* .gnu_debuglink beside the file */
+	snprintf(dir, sizeof(dir), "%s/beside", tmp);
+	mkdirs(dir);
+	snprintf(bin, sizeof(bin), "%s/fixture", dir);
+	copy(stripped, bin, 0755);
+	snprintf(dbg, sizeof(dbg), "%s/dwarf-fixture.debug", dir);
+	copy(debug, dbg, 0644);
+	CHECK_STR(resolve_in(bin, NULL, 0, &nlines, &nfound), "outer_fn");
+	CHECK_INT(nlines, 2); /* DWARF from the debug file: the inlined frame too */
+	CHECK_INT(nfound, baseline + 1);
+	/* without --debug-lines: the debug file's symbols only */
+	with_dwarf = false;
+	CHECK_STR(resolve_in(bin, NULL, 0, &nlines, &nfound), "outer_fn");
+	CHECK_INT(nlines, 1);
+	with_dwarf = true;
+
+	/* in the .debug/ directory beside the file */
+	snprintf(dir, sizeof(dir), "%s/dotdebug", tmp);
+	snprintf(dbg, sizeof(dbg), "%s/.debug", dir);
+	mkdirs(dbg);
+	snprintf(bin, sizeof(bin), "%s/fixture", dir);
+	copy(stripped, bin, 0755);
+	snprintf(dbg, sizeof(dbg), "%s/.debug/dwarf-fixture.debug", dir);
+	copy(debug, dbg, 0644);
+	CHECK_STR(resolve_in(bin, NULL, 0, &nlines, &nfound), "outer_fn");
+
+	/* a debug file beside it with the right name but another CRC is not used */
+	snprintf(dir, sizeof(dir), "%s/badcrc", tmp);
+	mkdirs(dir);
+	snprintf(bin, sizeof(bin), "%s/fixture", dir);
+	copy(stripped, bin, 0755);
+	snprintf(dbg, sizeof(dbg), "%s/dwarf-fixture.debug", dir);
+	copy(unrelated, dbg, 0644);
+	CHECK_STR(resolve_in(bin, NULL, 0, &nlines, &nfound), "");
+	CHECK_INT(nfound, baseline);
+
+	/* by build-id under a --debug-dir */
+	fd = open(stripped, O_RDONLY);
+	e = elf_file__read(fd);
+	close(fd);
+	CHECK(e && strlen(elf_file__build_id(e)) == 40);
+	snprintf(dir, sizeof(dir), "%s/buildid", tmp);
+	mkdirs(dir);
+	snprintf(bin, sizeof(bin), "%s/fixture", dir);
+	copy(stripped, bin, 0755);
+	snprintf(dbg, sizeof(dbg), "%s/dbgroot/.build-id/%.2s", tmp, elf_file__build_id(e));
+	mkdirs(dbg);
+	snprintf(dbg, sizeof(dbg), "%s/dbgroot/.build-id/%.2s/%s.debug", tmp, elf_file__build_id(e),
+		 elf_file__build_id(e) + 2);
+	/* first an unrelated file under that name: its build-id differs, it is not used */
+	copy(unrelated, dbg, 0644);
+	snprintf(dir, sizeof(dir), "%s/dbgroot", tmp);
+	dirs[0] = dir;
+	CHECK_STR(resolve_in(bin, dirs, 1, &nlines, &nfound), "");
+	copy(debug, dbg, 0644);
+	CHECK_STR(resolve_in(bin, dirs, 1, &nlines, &nfound), "outer_fn");
+	CHECK_INT(nlines, 2);
+	elf_file__free(e);
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	if (system(cmd) != 0)
+		return 1;
+	return check_done("test_debuginfo");
+}
