@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <lzma.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,7 @@ struct elf_file {
 	const char *error;
 	Elf *elf; /* kept (mapped) only when the file (or its debug file) has DWARF */
 	bool has_symtab;
+	bool in_minidebug; /* this is a MiniDebugInfo ELF: no nested one is read */
 	char debuglink[256];
 	uint32_t debuglink_crc;
 	Dwarf *dwarf; /* opened on first use */
@@ -143,13 +145,86 @@ static void read_debuglink(struct elf_file *f, Elf_Scn *scn)
 	memcpy(&f->debuglink_crc, (const char *)d->d_buf + crc_off, 4);
 }
 
+static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf);
+
+/* Bound on a decompressed MiniDebugInfo: it holds a symbol table, not the world. */
+#define MINIDEBUG_MAX_BYTES (64u << 20)
+
+/*
+ * MiniDebugInfo: a stripped file may carry its full symbol table as an xz-compressed ELF in
+ * .gnu_debugdata (Fedora does). Read its .symtab when the file itself has none.
+ */
+static int read_minidebuginfo(struct elf_file *f, Elf_Scn *scn)
+{
+	Elf_Data *d = elf_getdata(scn, NULL);
+	uint64_t memlimit = MINIDEBUG_MAX_BYTES * 2;
+	size_t in_pos = 0, out_pos = 0, cap = 1 << 16;
+	unsigned char *out = NULL;
+	lzma_ret lr = LZMA_BUF_ERROR;
+	struct elf_file *mini = NULL;
+	Elf *elf = NULL;
+	bool dwarf;
+	int r = -EBADMSG;
+
+	if (!d || !d->d_buf || !d->d_size)
+		return -ENOENT;
+	/* grow the output until the whole stream fits, within the bound */
+	while (cap <= MINIDEBUG_MAX_BYTES) {
+		unsigned char *n = realloc(out, cap);
+
+		if (!n) {
+			r = -ENOMEM;
+			goto out;
+		}
+		out = n;
+		in_pos = out_pos = 0;
+		memlimit = MINIDEBUG_MAX_BYTES * 2;
+		lr = lzma_stream_buffer_decode(&memlimit, 0, NULL, d->d_buf, &in_pos, d->d_size,
+					       out, &out_pos, cap);
+		if (lr != LZMA_BUF_ERROR)
+			break;
+		cap *= 4;
+	}
+	if (lr != LZMA_OK)
+		goto out;
+	elf = elf_memory((char *)out, out_pos);
+	if (!elf || elf_kind(elf) != ELF_K_ELF)
+		goto out;
+	mini = calloc(1, sizeof(*mini));
+	if (!mini) {
+		r = -ENOMEM;
+		goto out;
+	}
+	mini->in_minidebug = true;
+	r = read_sections(mini, elf, &dwarf);
+	if (!r && mini->has_symtab) {
+		free(f->syms);
+		free(f->names);
+		f->syms = mini->syms;
+		f->names = mini->names;
+		f->nsyms = mini->nsyms;
+		f->cap_syms = mini->cap_syms;
+		f->names_len = mini->names_len;
+		f->names_cap = mini->names_cap;
+		f->has_symtab = true;
+		mini->syms = NULL;
+		mini->names = NULL;
+	}
+out:
+	if (elf)
+		elf_end(elf);
+	elf_file__free(mini);
+	free(out);
+	return r;
+}
+
 /*
  * Symbols (.symtab, else .dynsym), the debuglink, and whether there is DWARF. Symbols are left
  * sorted, one per address. 0, -ENOMEM, or another error kept in f->error.
  */
 static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf)
 {
-	Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL;
+	Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL, *minidebug = NULL;
 	GElf_Shdr symtab_sh, dynsym_sh;
 	size_t out, shstrndx = 0;
 	int err;
@@ -167,6 +242,8 @@ static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf)
 			*ret_dwarf = true;
 		if (sname && !strcmp(sname, ".gnu_debuglink") && sh.sh_type != SHT_NOBITS)
 			read_debuglink(f, scn);
+		if (sname && !strcmp(sname, ".gnu_debugdata") && sh.sh_type != SHT_NOBITS)
+			minidebug = scn;
 		if (sh.sh_type == SHT_SYMTAB && !symtab) {
 			symtab = scn;
 			symtab_sh = sh;
@@ -188,6 +265,9 @@ static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf)
 		return err;
 	if (err)
 		f->error = err == -E2BIG ? "symbol table too large" : "corrupt symbol table";
+	if (!f->has_symtab && minidebug && !f->in_minidebug &&
+	    read_minidebuginfo(f, minidebug) == -ENOMEM)
+		return -ENOMEM;
 	if (f->nsyms > 1)
 		qsort(f->syms, f->nsyms, sizeof(*f->syms), cmp_sym);
 	/* one symbol per start address */

@@ -3,7 +3,8 @@
  * Separate debug info, found as gdb finds it: beside the file by .gnu_debuglink, in its .debug/
  * directory, and by build-id under a debug directory; a file with the wrong CRC or build-id is
  * not used. The fixture is stripped of everything; its debug file brings symbols and DWARF.
- * Usage: test_debuginfo STRIPPED_FIXTURE DEBUG_FILE UNRELATED_FILE
+ * MiniDebugInfo (.gnu_debugdata) brings the symbol table of a file stripped of everything.
+ * Usage: test_debuginfo STRIPPED_FIXTURE DEBUG_FILE UNRELATED_FILE MINIDEBUG_FIXTURE
  */
 #include "check.h"
 #include "elf_file.h"
@@ -101,7 +102,7 @@ int main(int argc, char **argv)
 	int nlines, fd;
 	struct elf_file *e;
 
-	if (argc < 4)
+	if (argc < 5)
 		return 2;
 	snprintf(tmp, sizeof(tmp), "/tmp/scorch-debuginfo.XXXXXX");
 	if (!mkdtemp(tmp))
@@ -174,6 +175,19 @@ int main(int argc, char **argv)
 	CHECK_STR(resolve_in(bin, dirs, 1, &nlines, &nfound), "outer_fn");
 	CHECK_INT(nlines, 2);
 	elf_file__free(e);
+
+	/* MiniDebugInfo: no debug file anywhere, the symbols come from .gnu_debugdata */
+	snprintf(dir, sizeof(dir), "%s/mini", tmp);
+	mkdirs(dir);
+	snprintf(bin, sizeof(bin), "%s/fixture", dir);
+	copy(argv[4], bin, 0755);
+	fd = open(bin, O_RDONLY);
+	e = elf_file__read(fd);
+	close(fd);
+	CHECK(e && elf_file__has_symtab(e));
+	elf_file__free(e);
+	CHECK_STR(resolve_in(bin, NULL, 0, &nlines, &nfound), "outer_fn");
+	CHECK_INT(nlines, 1); /* symbols only: MiniDebugInfo carries no DWARF */
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 	if (system(cmd) != 0)
