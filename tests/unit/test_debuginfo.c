@@ -7,6 +7,7 @@
  * Usage: test_debuginfo STRIPPED_FIXTURE DEBUG_FILE UNRELATED_FILE MINIDEBUG_FIXTURE
  */
 #include "check.h"
+#include "fixture_proc.h"
 #include "elf_file.h"
 #include "symbolizer.h"
 
@@ -58,27 +59,16 @@ static const char *resolve_in(const char *binary, const char *const *dirs, size_
 	struct symbolizer *s = symbolizer__new(&opts);
 	struct symbolizer_stats st;
 	unsigned long addr = 0;
-	int out[2], in[2], line;
+	int in = -1, line;
 	struct sym_frame f;
-	FILE *o;
+	FILE *o = NULL;
 	pid_t pid;
 
 	name[0] = 0;
 	*ret_lines = 0;
-	if (pipe(out) || pipe(in))
+	pid = fixture_start(binary, &o, &in);
+	if (pid < 0)
 		return name;
-	pid = fork();
-	if (pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close(in[1]);
-		close(out[0]);
-		execl(binary, binary, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	o = fdopen(out[0], "r");
 	if (fscanf(o, "inline %lx %d", &addr, &line) == 2 && symbolizer__snapshot(s, pid, 1) == 0 &&
 	    symbolizer__resolve_user(s, pid, 1, addr - 1, &f) == 0 && f.function) {
 		snprintf(name, sizeof(name), "%s", f.function);
@@ -86,9 +76,7 @@ static const char *resolve_in(const char *binary, const char *const *dirs, size_
 	}
 	symbolizer__stats(s, &st);
 	*ret_debug_files = st.debug_files;
-	close(in[1]);
-	fclose(o);
-	waitpid(pid, NULL, 0);
+	fixture_finish(pid, o, in);
 	symbolizer__free(s);
 	return name;
 }

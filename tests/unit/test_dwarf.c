@@ -5,6 +5,7 @@
  * source paths are absolute and normalized. Usage: test_dwarf C_FIXTURE CPP_FIXTURE
  */
 #include "check.h"
+#include "fixture_proc.h"
 #include "dwarf_frames.h"
 #include "symbolizer.h"
 
@@ -12,37 +13,6 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-/* Start a fixture; returns its pid and a stream of its output, stdin held by *ret_in. */
-static pid_t spawn(const char *path, FILE **ret_out, int *ret_in)
-{
-	int out[2], in[2];
-	pid_t pid;
-
-	if (pipe(out) || pipe(in))
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close(in[1]);
-		close(out[0]);
-		execl(path, path, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	*ret_out = fdopen(out[0], "r");
-	*ret_in = in[1];
-	return pid;
-}
-
-static void finish(pid_t pid, FILE *out, int in)
-{
-	close(in);
-	fclose(out);
-	waitpid(pid, NULL, 0);
-}
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -56,9 +26,15 @@ static void test_inline(const char *path)
 	struct symbolizer *s = symbolizer__new(NULL);
 	struct sym_frame f;
 	unsigned long addr = 0;
-	int call_line = 0, in;
-	FILE *out;
-	pid_t pid = spawn(path, &out, &in);
+	int call_line = 0, in = -1;
+	FILE *out = NULL;
+	pid_t pid = fixture_start(path, &out, &in);
+
+	CHECK(pid > 0 && out);
+	if (pid <= 0 || !out) {
+		symbolizer__free(s);
+		return;
+	}
 
 	CHECK(fscanf(out, "inline %lx %d", &addr, &call_line) == 2);
 	CHECK_INT(symbolizer__snapshot(s, pid, 1), 0);
@@ -80,7 +56,7 @@ static void test_inline(const char *path)
 		CHECK(ends_with(f.lines[1].decl_file, "/tests/fixtures/dwarf_fixture.c"));
 	}
 	CHECK(f.mapping && f.mapping->elf);
-	finish(pid, out, in);
+	fixture_finish(pid, out, in);
 	symbolizer__free(s);
 }
 
@@ -89,9 +65,15 @@ static void test_cpp(const char *path)
 	struct symbolizer *s = symbolizer__new(NULL);
 	struct sym_frame f;
 	unsigned long addr = 0;
-	int in;
-	FILE *out;
-	pid_t pid = spawn(path, &out, &in);
+	int in = -1;
+	FILE *out = NULL;
+	pid_t pid = fixture_start(path, &out, &in);
+
+	CHECK(pid > 0 && out);
+	if (pid <= 0 || !out) {
+		symbolizer__free(s);
+		return;
+	}
 
 	CHECK(fscanf(out, "cpp %lx", &addr) == 1);
 	CHECK_INT(symbolizer__snapshot(s, pid, 1), 0);
@@ -101,7 +83,7 @@ static void test_cpp(const char *path)
 		CHECK_STR(f.lines[f.nlines - 1].function, "scorch_test::Widget::where(int)");
 		CHECK_STR(f.lines[f.nlines - 1].system_name, "_ZN11scorch_test6Widget5whereEi");
 	}
-	finish(pid, out, in);
+	fixture_finish(pid, out, in);
 	symbolizer__free(s);
 }
 

@@ -5,6 +5,7 @@
  * Usage: test_symbolize FIXTURE [stripped]...
  */
 #include "check.h"
+#include "fixture_proc.h"
 #include "elf_file.h"
 #include "symbolizer.h"
 
@@ -37,26 +38,17 @@ static void check_fixture(const char *path, bool stripped, size_t max_files)
 	struct symbolizer_opts opts = { .max_files = max_files };
 	struct symbolizer *s = symbolizer__new(&opts);
 	struct symbolizer_stats st;
-	int out[2], in[2];
 	char name[128];
 	unsigned long addr, main_addr = 0;
-	int seen = 0;
-	pid_t pid;
-	FILE *f;
+	int seen = 0, in = -1;
+	FILE *f = NULL;
+	pid_t pid = fixture_start(path, &f, &in);
 
-	CHECK(pipe(out) == 0 && pipe(in) == 0);
-	pid = fork();
-	if (pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close(in[1]);
-		close(out[0]);
-		execl(path, path, (char *)NULL);
-		_exit(127);
+	CHECK(pid > 0 && f);
+	if (pid <= 0 || !f) {
+		symbolizer__free(s);
+		return;
 	}
-	close(in[0]);
-	close(out[1]);
-	f = fdopen(out[0], "r");
 	while (fscanf(f, "%127s %lx", name, &addr) == 2 && strcmp(name, "end")) {
 		struct sym_frame fr;
 		int r;
@@ -98,8 +90,7 @@ static void check_fixture(const char *path, bool stripped, size_t max_files)
 		CHECK_INT(st.files_cached, max_files);
 	else
 		CHECK(st.files_cached >= 2); /* the executable and libfixture.so at least */
-	close(in[1]);
-	fclose(f);
+	fixture_release(f, in);
 	/*
 	 * Regression, "a re-read of an exiting process emptied its snapshot": once the fixture is
 	 * a zombie its maps read empty, and re-reading must keep what was known.
