@@ -147,6 +147,22 @@ static void read_debuglink(struct elf_file *f, Elf_Scn *scn)
 
 static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf);
 
+/* A full symbol table read elsewhere (debug file, MiniDebugInfo) replaces the dynamic one. */
+static void take_symbols(struct elf_file *f, struct elf_file *from)
+{
+	free(f->syms);
+	free(f->names);
+	f->syms = from->syms;
+	f->names = from->names;
+	f->nsyms = from->nsyms;
+	f->cap_syms = from->cap_syms;
+	f->names_len = from->names_len;
+	f->names_cap = from->names_cap;
+	f->has_symtab = true;
+	from->syms = NULL;
+	from->names = NULL;
+}
+
 /* Bound on a decompressed MiniDebugInfo: it holds a symbol table, not the world. */
 #define MINIDEBUG_MAX_BYTES (64u << 20)
 
@@ -198,17 +214,7 @@ static int read_minidebuginfo(struct elf_file *f, Elf_Scn *scn)
 	mini->in_minidebug = true;
 	r = read_sections(mini, elf, &dwarf);
 	if (!r && mini->has_symtab) {
-		free(f->syms);
-		free(f->names);
-		f->syms = mini->syms;
-		f->names = mini->names;
-		f->nsyms = mini->nsyms;
-		f->cap_syms = mini->cap_syms;
-		f->names_len = mini->names_len;
-		f->names_cap = mini->names_cap;
-		f->has_symtab = true;
-		mini->syms = NULL;
-		mini->names = NULL;
+		take_symbols(f, mini);
 	}
 out:
 	if (elf)
@@ -367,18 +373,7 @@ int elf_file__add_debug_file(struct elf_file *f, int fd, bool with_dwarf)
 	if (!gain)
 		goto out;
 	if (d->has_symtab && !f->has_symtab) {
-		/* the full symbol table replaces the dynamic one */
-		free(f->syms);
-		free(f->names);
-		f->syms = d->syms;
-		f->names = d->names;
-		f->nsyms = d->nsyms;
-		f->cap_syms = d->cap_syms;
-		f->names_len = d->names_len;
-		f->names_cap = d->names_cap;
-		f->has_symtab = true;
-		d->syms = NULL;
-		d->names = NULL;
+		take_symbols(f, d);
 	}
 	if (dwarf && !f->elf && elf_cntl(elf, ELF_C_FDDONE) == 0) {
 		f->elf = elf;
