@@ -18,6 +18,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set before load. */
 const volatile bool filter_pids = false; /* only count processes in the pids map */
 const volatile bool follow_forks = false; /* children of filtered processes join the filter */
+const volatile __u32 unwind_mode = SCORCH_UNWIND_FP; /* enum scorch_unwind */
+const volatile __u32 stack_copy = 32768; /* bytes of user stack copied, <= MAX_STACK_COPY */
+const volatile __u64 wakeup_bytes = 1 << 20; /* wake user space when this much is queued */
+const volatile bool have_task_btf = false; /* bpf_task_pt_regs() can be used */
 
 /* Which half of the double-buffered maps the program writes; flipped by user space. */
 volatile __u32 active = 0;
@@ -94,6 +98,31 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
+
+/* Samples whose user stack is unwound in user space; sized by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} samples SEC(".maps");
+
+/*
+ * One copy buffer per CPU, indexed by CPU number (too large for a per-CPU array). The program
+ * does not nest on a CPU, so a slot is never used twice at once.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scorch_raw_sample);
+} copybuf SEC(".maps");
+
+/* auto mode: processes (pid -> generation) whose code all keeps frame pointers. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u32);
+} fp_procs SEC(".maps");
 
 static __always_inline void stat_inc(__u32 which)
 {
@@ -213,7 +242,133 @@ static __always_inline __u32 proc_generation(__u32 pid)
 	return p->seq;
 }
 
-static __always_inline int record(void *ctx, void *counts, void *stacks)
+struct copy_state {
+	struct scorch_raw_sample *raw;
+	__u64 sp;
+	__u32 want, got;
+};
+
+/*
+ * Copy the user stack one page at a time, so a copy that runs past the end of the stack
+ * mapping keeps what it read before the fault.
+ */
+static long copy_step(__u32 i, void *data)
+{
+	struct copy_state *c = data;
+	__u64 addr = c->sp + c->got;
+	__u32 chunk = SCORCH_PAGE_SIZE - (addr & (SCORCH_PAGE_SIZE - 1)), off;
+
+	if (c->got >= c->want)
+		return 1;
+	if (chunk > c->want - c->got)
+		chunk = c->want - c->got;
+	if (chunk == 0 || chunk > SCORCH_PAGE_SIZE)
+		return 1;
+	off = c->got & (SCORCH_MAX_STACK_COPY - 1);
+	if (bpf_probe_read_user(c->raw->stack + off, chunk, (const void *)addr))
+		return 1;
+	c->got += chunk;
+	return 0;
+}
+
+/*
+ * x86-64 registers as the perf_event context (bpf_user_pt_regs_t, at offset 0) and the kernel's
+ * saved user registers lay them out: a fixed ABI, so no CO-RE relocation is needed.
+ */
+struct x86_regs {
+	__u64 r15, r14, r13, r12, bp, bx, r11, r10, r9, r8, ax, cx, dx, si, di, orig_ax, ip, cs,
+	    flags, sp, ss;
+};
+
+/* The user registers of the sampled task: the sample's own, or those saved at kernel entry. */
+static __always_inline int user_regs(struct bpf_perf_event_data *ctx, struct x86_regs *r)
+{
+	const struct x86_regs *sampled = (const void *)ctx;
+
+	if (sampled->cs & 3) {
+		__builtin_memcpy(r, sampled, sizeof(*r));
+		return 0;
+	}
+	if (!have_task_btf)
+		return -1;
+	return bpf_probe_read_kernel(r, sizeof(*r),
+				     (void *)bpf_task_pt_regs(bpf_get_current_task_btf()));
+}
+
+/*
+ * Send the sample with its kernel stack, user registers and the top of its user stack to user
+ * space, which unwinds it with the call frame information. 0, or -1 when it could not be sent.
+ */
+static __always_inline int send_raw(struct bpf_perf_event_data *ctx,
+				    const struct scorch_sample_key *key)
+{
+	__u32 cpu = bpf_get_smp_processor_id(), got;
+	struct copy_state c = {};
+	struct scorch_raw_sample *raw = bpf_map_lookup_elem(&copybuf, &cpu);
+	struct x86_regs r;
+	__u64 avail, size;
+	long ret;
+
+	if (!raw)
+		return -1;
+	raw->key = *key;
+	ret = bpf_get_stack(ctx, raw->kernel_ip, sizeof(raw->kernel_ip), 0);
+	if (ret < 0)
+		stat_inc(SCORCH_STAT_LOST_KSTACK_FAULT);
+	raw->kernel_nr = ret > 0 ? ret / sizeof(__u64) : 0;
+	raw->pad = 0;
+	if (user_regs(ctx, &r)) {
+		__builtin_memset(&r, 0, sizeof(r));
+	} else {
+		c.raw = raw;
+		c.sp = r.sp - SCORCH_RED_ZONE;
+		c.want = stack_copy;
+		bpf_loop(stack_copy / SCORCH_PAGE_SIZE + 2, copy_step, &c, 0);
+	}
+	raw->regs[0] = r.ax;
+	raw->regs[1] = r.dx;
+	raw->regs[2] = r.cx;
+	raw->regs[3] = r.bx;
+	raw->regs[4] = r.si;
+	raw->regs[5] = r.di;
+	raw->regs[6] = r.bp;
+	raw->regs[7] = r.sp;
+	raw->regs[8] = r.r8;
+	raw->regs[9] = r.r9;
+	raw->regs[10] = r.r10;
+	raw->regs[11] = r.r11;
+	raw->regs[12] = r.r12;
+	raw->regs[13] = r.r13;
+	raw->regs[14] = r.r14;
+	raw->regs[15] = r.r15;
+	raw->regs[16] = r.ip;
+	got = c.got;
+	if (got > SCORCH_MAX_STACK_COPY)
+		got = SCORCH_MAX_STACK_COPY;
+	raw->stack_len = got;
+	raw->stack_want = stack_copy;
+	size = SCORCH_RAW_SAMPLE_HEADER + got;
+	avail = bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA);
+	ret = bpf_ringbuf_output(&samples, raw, size,
+				 avail + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+							      : BPF_RB_NO_WAKEUP);
+	return ret ? -1 : 0;
+}
+
+/* Is this process's user stack unwound in user space? */
+static __always_inline bool wants_copy(const struct scorch_sample_key *key)
+{
+	__u32 *seq;
+
+	if (key->flags & SCORCH_SAMPLE_KTHREAD || unwind_mode == SCORCH_UNWIND_FP)
+		return false;
+	if (unwind_mode == SCORCH_UNWIND_DWARF)
+		return true;
+	seq = bpf_map_lookup_elem(&fp_procs, &key->pid);
+	return !seq || *seq != key->proc_seq;
+}
+
+static __always_inline int record(struct bpf_perf_event_data *ctx, void *counts, void *stacks)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u64 id = bpf_get_current_pid_tgid();
@@ -222,20 +377,32 @@ static __always_inline int record(void *ctx, void *counts, void *stacks)
 	__u64 one = 1, *cnt;
 	long ret;
 
+	bool copy_lost = false;
+
 	key.pid = id >> 32;
 	key.tid = (__u32)id;
 	if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
 		key.flags |= SCORCH_SAMPLE_KTHREAD;
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
+	if (!(key.flags & SCORCH_SAMPLE_KTHREAD))
+		key.proc_seq = proc_generation(key.pid);
+
+	if (wants_copy(&key)) {
+		if (send_raw(ctx, &key) == 0) {
+			stat_inc(SCORCH_STAT_RECORDED);
+			stat_inc(SCORCH_STAT_COPIED);
+			return 0;
+		}
+		/* ring full: counted here with its kernel stack and a placeholder user stack */
+		copy_lost = true;
+	}
 
 	cap.ctx = ctx;
 	cap.stacks = stacks;
 	/* kernel stack, then (not for kernel threads) the user stack: one body to verify */
-	bpf_loop(key.flags & SCORCH_SAMPLE_KTHREAD ? 1 : 2, capture_step, &cap, 0);
+	bpf_loop(key.flags & SCORCH_SAMPLE_KTHREAD || copy_lost ? 1 : 2, capture_step, &cap, 0);
 	key.kstack = cap.ids[0];
-	key.ustack = cap.ids[1];
-	if (!(key.flags & SCORCH_SAMPLE_KTHREAD))
-		key.proc_seq = proc_generation(key.pid);
+	key.ustack = copy_lost ? SCORCH_STACK_LOST_COPY : cap.ids[1];
 
 	cnt = bpf_map_lookup_elem(counts, &key);
 	if (cnt) {
@@ -262,7 +429,9 @@ static __always_inline int record(void *ctx, void *counts, void *stacks)
 		stat_inc(SCORCH_STAT_LOST_KSTACK_FULL);
 	else if (key.kstack == SCORCH_STACK_LOST_FAULT)
 		stat_inc(SCORCH_STAT_LOST_KSTACK_FAULT);
-	if (key.ustack == SCORCH_STACK_LOST_FULL)
+	if (key.ustack == SCORCH_STACK_LOST_COPY)
+		stat_inc(SCORCH_STAT_LOST_USTACK_COPY);
+	else if (key.ustack == SCORCH_STACK_LOST_FULL)
 		stat_inc(SCORCH_STAT_LOST_USTACK_FULL);
 	else if (key.ustack == SCORCH_STACK_LOST_FAULT)
 		stat_inc(SCORCH_STAT_LOST_USTACK_FAULT);
@@ -317,6 +486,7 @@ int BPF_PROG(on_exec, struct task_struct *p)
 		return 0;
 	np.seq = __sync_fetch_and_add(&next_proc_seq, 1) + 1;
 	bpf_map_update_elem(&procs, &pid, &np, BPF_ANY);
+	bpf_map_delete_elem(&fp_procs, &pid);
 	return 0;
 }
 
@@ -338,6 +508,7 @@ int BPF_PROG(on_exit, struct task_struct *p)
 		return 0;
 	seq = proc->seq;
 	bpf_map_delete_elem(&procs, &pid);
+	bpf_map_delete_elem(&fp_procs, &pid);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e)
 		return 0; /* user space only uses this to free memory early */

@@ -25,7 +25,9 @@ enum scorch_stat {
 	SCORCH_STAT_LOST_USTACK_FULL, /* stack map full: user stack replaced by a placeholder */
 	SCORCH_STAT_LOST_KSTACK_FAULT, /* kernel stack could not be read */
 	SCORCH_STAT_LOST_USTACK_FAULT, /* user stack could not be read (process has an mm) */
+	SCORCH_STAT_LOST_USTACK_COPY, /* sample ring full: user stack not copied (placeholder) */
 	SCORCH_STAT_PROC_EVENT_LOST, /* ring buffer full: a process snapshot request was lost */
+	SCORCH_STAT_COPIED, /* recorded samples whose user stack went to user space to unwind */
 	SCORCH_STAT_MAX,
 };
 
@@ -33,6 +35,7 @@ enum scorch_stat {
 #define SCORCH_STACK_NONE 0ULL
 #define SCORCH_STACK_LOST_FULL 1ULL
 #define SCORCH_STACK_LOST_FAULT 2ULL
+#define SCORCH_STACK_LOST_COPY 3ULL /* the sample ring buffer was full */
 /* Ids below this are placeholders, never content hashes (the hash function avoids them). */
 #define SCORCH_STACK_FIRST_REAL 16ULL
 
@@ -74,5 +77,42 @@ struct scorch_event {
 	__u32 seq; /* process generation (scorch_proc.seq) */
 	__u32 pad; /* explicit padding, always 0 */
 };
+
+/* How user stacks are unwound (the unwind_mode constant of the program). */
+enum scorch_unwind {
+	SCORCH_UNWIND_FP = 0, /* frame pointers, in the kernel */
+	SCORCH_UNWIND_DWARF = 1, /* stack copied to user space, unwound there with CFI */
+	SCORCH_UNWIND_AUTO = 2, /* frame pointers for processes in the fp_procs map, else DWARF */
+};
+
+/* Upper bound of --stack-copy; the copy buffer has one page of slack beyond it. */
+#define SCORCH_MAX_STACK_COPY 65536
+#define SCORCH_PAGE_SIZE 4096
+/*
+ * The copy starts this far below the user sp: the x86-64 red zone, where a function that has
+ * popped its saved registers still finds them (CFI does not always say they were restored).
+ */
+#define SCORCH_RED_ZONE 128
+/* x86-64 registers in DWARF numbering: rax rdx rcx rbx rsi rdi rbp rsp r8-r15, then the pc. */
+#define SCORCH_NREGS 17
+
+/*
+ * A sample whose user stack is unwound in user space (sample ring buffer): the counts key (its
+ * kstack and ustack left 0), the kernel stack, the user registers and the top of the user stack.
+ * Only the first stack_len bytes of stack[] are sent.
+ */
+struct scorch_raw_sample {
+	struct scorch_sample_key key;
+	__u32 kernel_nr; /* valid entries of kernel_ip[] */
+	__u32 stack_len; /* bytes of stack[] copied from regs[7] (the user sp) - RED_ZONE up */
+	__u32 stack_want; /* bytes the copy was asked for (stack_len is less at a mapping's end) */
+	__u32 pad;
+	__u64 regs[SCORCH_NREGS];
+	__u64 kernel_ip[SCORCH_MAX_STACK_DEPTH];
+	__u8 stack[SCORCH_MAX_STACK_COPY + SCORCH_PAGE_SIZE];
+};
+
+#define SCORCH_RAW_SAMPLE_HEADER                                                                   \
+	(sizeof(struct scorch_raw_sample) - SCORCH_MAX_STACK_COPY - SCORCH_PAGE_SIZE)
 
 #endif /* SCORCH_PROFILE_H */

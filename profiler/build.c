@@ -6,6 +6,7 @@
 #include "profile.h"
 #include "symbolizer.h"
 #include "elf_file.h"
+#include "unwind.h"
 #include "util.h"
 
 #include <errno.h>
@@ -45,18 +46,31 @@ static uint64_t mapping_id(struct builder *b, const struct sym_mapping *m)
 	return id;
 }
 
-/* A frame standing for what could not be recorded, so its samples keep their CPU time. */
+/* Placeholder location keys: lost stacks by id (and kernel bit), truncations by end. */
+#define PLACEHOLDER_KERNEL 0x100
+#define PLACEHOLDER_TRUNCATED 0x200
+
+/*
+ * A frame standing for what could not be recorded, so its samples keep their CPU time: a lost
+ * stack, or the end of a user stack cut short.
+ */
 static uint64_t placeholder(struct builder *b, uint64_t which, bool kernel)
 {
-	struct loc_key key = { 0, 0, which | (kernel ? 0x100 : 0) };
+	struct loc_key key = { 0, 0, which | (kernel ? PLACEHOLDER_KERNEL : 0) };
 	uint64_t id = (uintptr_t)hmap__get(b->locations, &key, sizeof(key));
 	struct prof_line line = { 0 };
 	char name[64];
 
 	if (id)
 		return id;
-	snprintf(name, sizeof(name), "[%s stack lost: %s]", kernel ? "kernel" : "user",
-		 which == SCORCH_STACK_LOST_FULL ? "stack map full" : "read fault");
+	if (which & PLACEHOLDER_TRUNCATED)
+		snprintf(name, sizeof(name), "[truncated: %s]",
+			 unwind_end_name(which & ~PLACEHOLDER_TRUNCATED));
+	else
+		snprintf(name, sizeof(name), "[%s stack lost: %s]", kernel ? "kernel" : "user",
+			 which == SCORCH_STACK_LOST_FULL   ? "stack map full"
+			 : which == SCORCH_STACK_LOST_COPY ? "sample ring full"
+							   : "read fault");
 	line.function = profile__function(b->p, name, name, "", 0);
 	if (!line.function)
 		return 0;
@@ -110,6 +124,7 @@ static int add_stack(struct builder *b, const struct collector *c, uint64_t id, 
 		     uint32_t pid, uint32_t seq, uint64_t *locs, uint32_t *n)
 {
 	const struct collected_stack *st;
+	uint32_t end;
 
 	if (id == SCORCH_STACK_NONE)
 		return 0;
@@ -133,13 +148,24 @@ static int add_stack(struct builder *b, const struct collector *c, uint64_t id, 
 			return -ENOMEM;
 		locs[(*n)++] = l;
 	}
+	/* a user stack cut short ends in a frame saying why, never in a wrong caller */
+	end = st->end;
+	if (!kernel && end == UNWIND_END_UNKNOWN && st->nr >= SCORCH_MAX_STACK_DEPTH)
+		end = UNWIND_END_DEPTH;
+	if (!kernel && end != UNWIND_END_UNKNOWN && end != UNWIND_END_COMPLETE) {
+		uint64_t l = placeholder(b, PLACEHOLDER_TRUNCATED | end, false);
+
+		if (!l)
+			return -ENOMEM;
+		locs[(*n)++] = l;
+	}
 	return 0;
 }
 
 struct profile *build_profile(const struct collector *c, struct symbolizer *sym,
 			      const struct build_opts *opts)
 {
-	uint64_t locs[2 * SCORCH_MAX_STACK_DEPTH + 2];
+	uint64_t locs[SCORCH_MAX_STACK_DEPTH + UNWIND_MAX_FRAMES + 4];
 	const struct scorch_sample_key *key;
 	struct builder b = { .sym = sym };
 	uint32_t k_pid, k_tid, k_comm;

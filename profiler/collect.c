@@ -2,6 +2,7 @@
 #include "collect.h"
 #include "hashmap.h"
 #include "symbolizer.h"
+#include "unwind.h"
 #include "util.h"
 
 #include <errno.h>
@@ -16,13 +17,32 @@ struct collector {
 	struct hmap *stale; /* (pid, seq) with uncovered addresses, re-read next round */
 	uint64_t total;
 	struct drain_ops ops;
+	uint64_t ends[UNWIND_END_MAX];
+	collector_fp_fn fp_hook;
+	void *fp_ctx;
+	uint64_t pcs[UNWIND_MAX_FRAMES];
 };
 
-static int on_stack(void *ctx, uint64_t id, const struct scorch_stack *st)
+/* FNV-1a over the frames, as the BPF program hashes its stacks; never a placeholder id. */
+static uint64_t stack_hash(const uint64_t *ip, uint32_t nr, uint32_t end)
 {
-	struct collector *c = ctx;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (uint32_t i = 0; i < nr; i++) {
+		h ^= ip[i];
+		h *= 0x100000001b3ULL;
+	}
+	h ^= nr | (uint64_t)end << 32;
+	if (h < SCORCH_STACK_FIRST_REAL)
+		h += SCORCH_STACK_FIRST_REAL;
+	return h;
+}
+
+/* Keep a stack under its id (once). */
+static int put_stack(struct collector *c, uint64_t id, const uint64_t *ip, uint32_t nr,
+		     uint32_t end)
+{
 	struct collected_stack *cs;
-	uint32_t nr = st->nr > SCORCH_MAX_STACK_DEPTH ? SCORCH_MAX_STACK_DEPTH : st->nr;
 
 	if (hmap__get(c->stacks, &id, sizeof(id)))
 		return 0;
@@ -30,12 +50,29 @@ static int on_stack(void *ctx, uint64_t id, const struct scorch_stack *st)
 	if (!cs)
 		return -ENOMEM;
 	cs->nr = nr;
-	memcpy(cs->ip, st->ip, nr * sizeof(uint64_t));
+	cs->end = end;
+	memcpy(cs->ip, ip, nr * sizeof(uint64_t));
 	if (hmap__put(c->stacks, &id, sizeof(id), cs)) {
 		free(cs);
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+static int on_stack(void *ctx, uint64_t id, const struct scorch_stack *st)
+{
+	struct collector *c = ctx;
+	uint32_t nr = st->nr > SCORCH_MAX_STACK_DEPTH ? SCORCH_MAX_STACK_DEPTH : st->nr;
+
+	return put_stack(c, id, (const uint64_t *)st->ip, nr, UNWIND_END_UNKNOWN);
+}
+
+/* Snapshot a process, and tell the auto unwinder when its code keeps frame pointers. */
+static void snapshot(struct collector *c, uint32_t pid, uint32_t seq)
+{
+	symbolizer__snapshot(c->sym, pid, seq);
+	if (c->fp_hook && symbolizer__keeps_frame_pointers(c->sym, pid, seq))
+		c->fp_hook(c->fp_ctx, pid, seq);
 }
 
 /*
@@ -50,7 +87,7 @@ static void ensure_mappings(struct collector *c, const struct scorch_sample_key 
 	uint32_t pk[2] = { key->pid, key->proc_seq };
 
 	if (!symbolizer__has_process(c->sym, key->pid, key->proc_seq)) {
-		symbolizer__snapshot(c->sym, key->pid, key->proc_seq);
+		snapshot(c, key->pid, key->proc_seq);
 		hmap__put(c->reread, pk, sizeof(pk), c);
 		return;
 	}
@@ -61,15 +98,15 @@ static void ensure_mappings(struct collector *c, const struct scorch_sample_key 
 			hmap__put(c->stale, pk, sizeof(pk), c);
 			return;
 		}
-		symbolizer__snapshot(c->sym, key->pid, key->proc_seq);
+		snapshot(c, key->pid, key->proc_seq);
 		hmap__put(c->reread, pk, sizeof(pk), c);
 		return;
 	}
 }
 
-static int on_sample(void *ctx, const struct scorch_sample_key *key, uint64_t count)
+static int add_count(struct collector *c, const struct scorch_sample_key *key, uint64_t count,
+		     bool check_mappings)
 {
-	struct collector *c = ctx;
 	uint64_t *sum = hmap__get(c->samples, key, sizeof(*key));
 
 	if (!sum) {
@@ -78,12 +115,79 @@ static int on_sample(void *ctx, const struct scorch_sample_key *key, uint64_t co
 			free(sum);
 			return -ENOMEM;
 		}
-		if (!(key->flags & SCORCH_SAMPLE_KTHREAD) && key->ustack >= SCORCH_STACK_FIRST_REAL)
+		if (check_mappings && !(key->flags & SCORCH_SAMPLE_KTHREAD) &&
+		    key->ustack >= SCORCH_STACK_FIRST_REAL)
 			ensure_mappings(c, key);
 	}
 	*sum += count;
 	c->total += count;
 	return 0;
+}
+
+static int on_sample(void *ctx, const struct scorch_sample_key *key, uint64_t count)
+{
+	return add_count(ctx, key, count, true);
+}
+
+struct code_ctx {
+	struct symbolizer *sym;
+	uint32_t pid, seq;
+};
+
+static int code_at(void *ctx, uint64_t pc, struct elf_file **ret_elf, uint64_t *ret_vaddr)
+{
+	struct code_ctx *cc = ctx;
+
+	return symbolizer__code_at(cc->sym, cc->pid, cc->seq, pc, ret_elf, ret_vaddr);
+}
+
+void collector__raw_sample(struct collector *c, const struct scorch_raw_sample *raw)
+{
+	struct scorch_sample_key key = raw->key;
+	struct code_ctx cc = { c->sym, key.pid, key.proc_seq };
+	uint32_t pk[2] = { key.pid, key.proc_seq }, nr = 0;
+	struct unwind_input in;
+	enum unwind_end end;
+	const uint64_t *kip;
+
+	if (!symbolizer__has_process(c->sym, key.pid, key.proc_seq)) {
+		snapshot(c, key.pid, key.proc_seq);
+		hmap__put(c->reread, pk, sizeof(pk), c);
+	}
+	memcpy(in.regs, raw->regs, sizeof(in.regs));
+	in.stack = raw->stack;
+	in.base = raw->regs[UNWIND_REG_SP] - SCORCH_RED_ZONE;
+	in.len = raw->stack_len;
+	end = unwind_stack(&in, code_at, &cc, c->pcs, UNWIND_MAX_FRAMES, &nr);
+	/* code mapped after the snapshot (dlopen, JIT): read the mappings again, once a round */
+	if (end == UNWIND_END_UNMAPPED && !hmap__get(c->reread, pk, sizeof(pk))) {
+		snapshot(c, key.pid, key.proc_seq);
+		hmap__put(c->reread, pk, sizeof(pk), c);
+		end = unwind_stack(&in, code_at, &cc, c->pcs, UNWIND_MAX_FRAMES, &nr);
+	}
+	c->ends[end]++;
+	key.ustack = stack_hash(c->pcs, nr, end);
+	kip = (const uint64_t *)raw->kernel_ip;
+	key.kstack = raw->kernel_nr ? stack_hash(kip, raw->kernel_nr, 0) : SCORCH_STACK_NONE;
+	/* without memory the sample still counts, under a lost-stack placeholder */
+	if (put_stack(c, key.ustack, c->pcs, nr, end))
+		key.ustack = SCORCH_STACK_LOST_FULL;
+	if (key.kstack != SCORCH_STACK_NONE &&
+	    put_stack(c, key.kstack, kip, raw->kernel_nr, UNWIND_END_UNKNOWN))
+		key.kstack = SCORCH_STACK_LOST_FULL;
+	/* without memory it is not counted: the summary reports the shortfall against the stats */
+	add_count(c, &key, 1, false);
+}
+
+const uint64_t *collector__unwind_ends(const struct collector *c)
+{
+	return c->ends;
+}
+
+void collector__set_fp_hook(struct collector *c, collector_fp_fn fn, void *ctx)
+{
+	c->fp_hook = fn;
+	c->fp_ctx = ctx;
 }
 
 struct collector *collector__new(struct symbolizer *sym)
@@ -132,7 +236,7 @@ const struct drain_ops *collector__drain_ops(struct collector *c)
 void collector__event(struct collector *c, const struct scorch_event *e)
 {
 	if (e->type == SCORCH_EVENT_PROC_NEW)
-		symbolizer__snapshot(c->sym, e->pid, e->seq);
+		snapshot(c, e->pid, e->seq);
 	/* exits: the snapshot is kept, the process's samples are symbolized at the end */
 }
 
@@ -155,7 +259,7 @@ void collector__next_round(struct collector *c)
 	while (hmap__next(c->stale, &pos, &k, NULL, NULL)) {
 		const uint32_t *pk = k;
 
-		symbolizer__snapshot(c->sym, pk[0], pk[1]);
+		snapshot(c, pk[0], pk[1]);
 		hmap__put(c->reread, pk, 2 * sizeof(*pk), c);
 	}
 	hmap__free(c->stale);

@@ -16,13 +16,22 @@ struct symbolizer;
 
 struct collected_stack {
 	uint32_t nr;
+	uint32_t end; /* enum unwind_end: how a user stack unwound in user space ended */
 	uint64_t ip[];
 };
+
+/* Called when auto unwinding finds a process whose code all keeps frame pointers. */
+typedef void (*collector_fp_fn)(void *ctx, uint32_t pid, uint32_t seq);
 
 struct collector *collector__new(struct symbolizer *sym);
 void collector__free(struct collector *c);
 /* The drain callbacks to pass to session__drain(). */
 const struct drain_ops *collector__drain_ops(struct collector *c);
+void collector__set_fp_hook(struct collector *c, collector_fp_fn fn, void *ctx);
+/* Unwind and count a sample whose user stack was copied. */
+void collector__raw_sample(struct collector *c, const struct scorch_raw_sample *raw);
+/* Samples unwound in user space, by how the unwind ended (enum unwind_end). */
+const uint64_t *collector__unwind_ends(const struct collector *c);
 /* Handle a process event from the ring buffer (snapshot new processes). */
 void collector__event(struct collector *c, const struct scorch_event *e);
 /* Start a new drain round: processes may be re-read once per round. */

@@ -8,6 +8,7 @@
 #include "profile.h"
 #include "session.h"
 #include "symbolizer.h"
+#include "unwind.h"
 #include "util.h"
 
 #include <errno.h>
@@ -42,6 +43,8 @@ static bool arg_verbose;
 static bool arg_debug_lines;
 static const char *arg_debug_dirs[16];
 static size_t arg_ndebug_dirs;
+static enum scorch_unwind arg_unwind = SCORCH_UNWIND_AUTO;
+static uint32_t arg_stack_copy = 32768;
 
 static volatile sig_atomic_t stop_signal;
 
@@ -71,35 +74,43 @@ static void on_sigchld(int sig)
 
 static void record_usage(FILE *f)
 {
-	fputs("Usage: scorch record [OPTIONS] [-- COMMAND [ARG...]]\n"
-	      "\n"
-	      "Sample the kernel and user stacks on every CPU and write a CPU profile.\n"
-	      "Without -p or COMMAND the whole machine is profiled until Ctrl-C or -d.\n"
-	      "\n"
-	      "Options:\n"
-	      "  -F, --freq HZ          samples per second on each CPU, 1-10000 (default 99)\n"
-	      "  -d, --duration TIME    stop after TIME: seconds, or with a unit (500ms, 10s, 1m)\n"
-	      "  -p, --pid PID[,PID...] profile only these processes, all their threads,\n"
-	      "                         until they have all exited\n"
-	      "  -o, --output FILE      where to write (default profile.pb.gz, or profile.folded)\n"
-	      "      --format FORMAT    pprof (gzip-compressed, the default) or folded\n"
-	      "      --btf FILE         kernel BTF to use when the kernel has none of its own\n"
-	      "      --debug-dir DIR    also look for separate debug files under DIR (repeatable)\n"
-	      "      --debug-lines      lines and inlined functions from separate debug files too\n"
-	      "                         (by default only their symbols: DWARF costs memory)\n"
-	      "  -q, --quiet            no status line and no summary\n"
-	      "  -v, --verbose          also account for every program run in the summary\n"
-	      "  -h, --help             show this help\n"
-	      "\n"
-	      "With '-- COMMAND' the command is started and profiled with the processes it\n"
-	      "starts; the capture ends when it exits, or after -d (it is sent SIGTERM).\n"
-	      "\n"
-	      "Examples:\n"
-	      "  scorch record -d 10                   # whole machine, 10 s, profile.pb.gz\n"
-	      "  scorch record -p 1234,1240 -d 30 -o app.pb.gz\n"
-	      "  scorch record --format folded -o out.folded -- ./my-benchmark --iterations 100\n"
-	      "  go tool pprof -top profile.pb.gz      # read the result with pprof\n",
-	      f);
+	fputs(
+	    "Usage: scorch record [OPTIONS] [-- COMMAND [ARG...]]\n"
+	    "\n"
+	    "Sample the kernel and user stacks on every CPU and write a CPU profile.\n"
+	    "Without -p or COMMAND the whole machine is profiled until Ctrl-C or -d.\n"
+	    "\n"
+	    "Options:\n"
+	    "  -F, --freq HZ          samples per second on each CPU, 1-10000 (default 99)\n"
+	    "  -d, --duration TIME    stop after TIME: seconds, or with a unit (500ms, 10s, 1m)\n"
+	    "  -p, --pid PID[,PID...] profile only these processes, all their threads,\n"
+	    "                         until they have all exited\n"
+	    "  -o, --output FILE      where to write (default profile.pb.gz, or profile.folded)\n"
+	    "      --format FORMAT    pprof (gzip-compressed, the default) or folded\n"
+	    "      --btf FILE         kernel BTF to use when the kernel has none of its own\n"
+	    "      --debug-dir DIR    also look for separate debug files under DIR (repeatable)\n"
+	    "      --debug-lines      lines and inlined functions from separate debug files too\n"
+	    "                         (by default only their symbols: DWARF costs memory)\n"
+	    "      --unwind MODE      user stacks: auto (the default), fp or dwarf. dwarf copies\n"
+	    "                         the top of the stack and unwinds it with the call frame\n"
+	    "                         information, right without frame pointers; fp follows\n"
+	    "                         frame pointers in the kernel; auto uses fp for processes\n"
+	    "                         whose code all keeps them, dwarf for the others\n"
+	    "      --stack-copy BYTES user stack copied per sample for dwarf unwinding,\n"
+	    "                         1024-65536 (default 32768)\n"
+	    "  -q, --quiet            no status line and no summary\n"
+	    "  -v, --verbose          also account for every program run in the summary\n"
+	    "  -h, --help             show this help\n"
+	    "\n"
+	    "With '-- COMMAND' the command is started and profiled with the processes it\n"
+	    "starts; the capture ends when it exits, or after -d (it is sent SIGTERM).\n"
+	    "\n"
+	    "Examples:\n"
+	    "  scorch record -d 10                   # whole machine, 10 s, profile.pb.gz\n"
+	    "  scorch record -p 1234,1240 -d 30 -o app.pb.gz\n"
+	    "  scorch record --format folded -o out.folded -- ./my-benchmark --iterations 100\n"
+	    "  go tool pprof -top profile.pb.gz      # read the result with pprof\n",
+	    f);
 }
 
 static int parse_pids(const char *list)
@@ -268,12 +279,23 @@ static void on_event(void *ctx, const struct scorch_event *e)
 	collector__event(ctx, e);
 }
 
+static void on_raw_sample(void *ctx, const struct scorch_raw_sample *raw)
+{
+	collector__raw_sample(ctx, raw);
+}
+
+static void use_frame_pointers(void *ctx, uint32_t pid, uint32_t seq)
+{
+	session__use_frame_pointers(ctx, pid, seq);
+}
+
 static const char *stat_names[SCORCH_STAT_MAX] = {
 	[SCORCH_STAT_LOST_COUNTS_FULL] = "counts map full",
 	[SCORCH_STAT_LOST_KSTACK_FULL] = "kernel stack map full",
 	[SCORCH_STAT_LOST_USTACK_FULL] = "user stack map full",
 	[SCORCH_STAT_LOST_KSTACK_FAULT] = "kernel stack fault",
 	[SCORCH_STAT_LOST_USTACK_FAULT] = "user stack fault",
+	[SCORCH_STAT_LOST_USTACK_COPY] = "sample ring full",
 };
 
 /* ", name N, name N" for the stats in [first, last] that are not zero; returns their sum */
@@ -295,23 +317,41 @@ static uint64_t format_reasons(const uint64_t *st, int first, int last, char *bu
 	return sum;
 }
 
-static void print_summary(const uint64_t *st, const struct symbolizer *sym, double secs,
-			  unsigned int ncpus, const char *path, int child_status,
-			  const struct rusage *child_ru)
+/* "; user stacks truncated: reason N, ..." for the unwinds that did not reach the first frame */
+static void format_truncations(const uint64_t *ends, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = 0;
+	for (int i = UNWIND_END_COPY; i < UNWIND_END_MAX; i++) {
+		if (!ends[i])
+			continue;
+		len +=
+		    snprintf(buf + len, size - len, "%s%s %" PRIu64,
+			     len ? ", " : "; user stacks truncated: ", unwind_end_name(i), ends[i]);
+		if (len >= size)
+			len = size - 1;
+	}
+}
+
+static void print_summary(const uint64_t *st, const struct symbolizer *sym,
+			  const struct collector *col, double secs, unsigned int ncpus,
+			  const char *path, int child_status, const struct rusage *child_ru)
 {
 	struct symbolizer_stats ss;
-	char dropped[256], stacks[256];
+	char dropped[256], stacks[256], truncated[512];
 	uint64_t ndropped;
 
 	/* dropped samples are gone; samples with a lost stack are kept under a placeholder */
 	ndropped = format_reasons(st, SCORCH_STAT_LOST_COUNTS_FULL, SCORCH_STAT_LOST_COUNTS_FULL,
 				  dropped, sizeof(dropped));
-	format_reasons(st, SCORCH_STAT_LOST_KSTACK_FULL, SCORCH_STAT_LOST_USTACK_FAULT, stacks,
+	format_reasons(st, SCORCH_STAT_LOST_KSTACK_FULL, SCORCH_STAT_LOST_USTACK_COPY, stacks,
 		       sizeof(stacks));
+	format_truncations(collector__unwind_ends(col), truncated, sizeof(truncated));
 	symbolizer__stats(sym, &ss);
-	fprintf(stderr, "scorch: %" PRIu64 " samples, %" PRIu64 " lost%s%s%s\n",
+	fprintf(stderr, "scorch: %" PRIu64 " samples, %" PRIu64 " lost%s%s%s%s\n",
 		st[SCORCH_STAT_RECORDED], ndropped, dropped, stacks[0] ? "; stacks lost" : "",
-		stacks);
+		stacks, truncated);
 	fprintf(stderr, "scorch: %.1f s on %u CPUs, %zu processes, written to %s\n", secs, ncpus,
 		ss.processes, path);
 	if (arg_verbose)
@@ -320,6 +360,12 @@ static void print_summary(const uint64_t *st, const struct symbolizer *sym, doub
 			" + filtered %" PRIu64 " + dropped (counts map full) %" PRIu64 "\n",
 			st[SCORCH_STAT_RUNS], st[SCORCH_STAT_RECORDED], st[SCORCH_STAT_IDLE],
 			st[SCORCH_STAT_FILTERED], st[SCORCH_STAT_LOST_COUNTS_FULL]);
+	if (arg_verbose)
+		fprintf(stderr,
+			"scorch: user stacks: %" PRIu64 " unwound with CFI in user space (%" PRIu64
+			" complete), %" PRIu64 " with frame pointers in the kernel\n",
+			st[SCORCH_STAT_COPIED], collector__unwind_ends(col)[UNWIND_END_COMPLETE],
+			st[SCORCH_STAT_RECORDED] - st[SCORCH_STAT_COPIED]);
 	if (arg_verbose && (ss.kernel_from_cache || ss.kernel_from_proc))
 		fprintf(stderr, "scorch: kernel symbols from %s%s%s\n",
 			ss.kernel_from_cache ? "the cache" : "/proc/kallsyms",
@@ -346,7 +392,14 @@ static void print_summary(const uint64_t *st, const struct symbolizer *sym, doub
 
 static int parse_args(int argc, char **argv, char ***ret_cmd)
 {
-	enum { OPT_FORMAT = 0x100, OPT_BTF, OPT_DEBUG_DIR, OPT_DEBUG_LINES };
+	enum {
+		OPT_FORMAT = 0x100,
+		OPT_BTF,
+		OPT_DEBUG_DIR,
+		OPT_DEBUG_LINES,
+		OPT_UNWIND,
+		OPT_STACK_COPY
+	};
 	static const struct option opts[] = {
 		{ "freq", required_argument, NULL, 'F' },
 		{ "duration", required_argument, NULL, 'd' },
@@ -356,6 +409,8 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 		{ "btf", required_argument, NULL, OPT_BTF },
 		{ "debug-dir", required_argument, NULL, OPT_DEBUG_DIR },
 		{ "debug-lines", no_argument, NULL, OPT_DEBUG_LINES },
+		{ "unwind", required_argument, NULL, OPT_UNWIND },
+		{ "stack-copy", required_argument, NULL, OPT_STACK_COPY },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -418,6 +473,26 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 			break;
 		case OPT_DEBUG_LINES:
 			arg_debug_lines = true;
+			break;
+		case OPT_UNWIND:
+			if (!strcmp(optarg, "auto")) {
+				arg_unwind = SCORCH_UNWIND_AUTO;
+			} else if (!strcmp(optarg, "fp")) {
+				arg_unwind = SCORCH_UNWIND_FP;
+			} else if (!strcmp(optarg, "dwarf")) {
+				arg_unwind = SCORCH_UNWIND_DWARF;
+			} else {
+				log_error("unknown unwinding '%s': use auto, fp or dwarf", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_STACK_COPY:
+			if (parse_u64(optarg, 10, 1024, SCORCH_MAX_STACK_COPY, &v)) {
+				log_error("invalid stack copy size '%s': must be 1024-%d bytes",
+					  optarg, SCORCH_MAX_STACK_COPY);
+				return -EINVAL;
+			}
+			arg_stack_copy = v;
 			break;
 		case 'q':
 			arg_quiet = true;
@@ -568,12 +643,19 @@ int cmd_record(int argc, char **argv)
 		}
 	}
 	opts.on_event = on_event;
+	opts.on_raw_sample = on_raw_sample;
 	opts.ctx = col;
+	opts.unwind = arg_unwind;
+	opts.stack_copy = arg_stack_copy;
+	if (getenv("SCORCH_SAMPLE_RING"))
+		opts.sample_ring_bytes = strtoul(getenv("SCORCH_SAMPLE_RING"), NULL, 10);
 	sess = session__open(&opts, err, sizeof(err));
 	if (!sess) {
 		log_error("%s", err);
 		goto out;
 	}
+	if (arg_unwind == SCORCH_UNWIND_AUTO)
+		collector__set_fp_hook(col, use_frame_pointers, sess);
 	phase_end(PHASE_LOAD);
 	start_real = now_ns(CLOCK_REALTIME);
 	start = last_drain = now_ns(CLOCK_MONOTONIC);
@@ -622,9 +704,12 @@ int cmd_record(int argc, char **argv)
 		/*
 		 * Sleep until the next drain or the end of the capture. Process events wake us at
 		 * once, and so do signals: SIGCHLD when the command exits (one that lands between
-		 * wait4() and the poll is seen at the next drain).
+		 * wait4() and the poll is seen at the next drain). Copied stacks are unwound at
+		 * least every 100 ms, and sooner when their ring fills.
 		 */
 		wake = last_drain + (uint64_t)(DRAIN_INTERVAL_S * 1e9);
+		if (arg_unwind != SCORCH_UNWIND_FP && now + 100000000ULL < wake)
+			wake = now + 100000000ULL;
 		if (arg_duration_ns && start + arg_duration_ns < wake)
 			wake = start + arg_duration_ns;
 		now = now_ns(CLOCK_MONOTONIC);
@@ -637,7 +722,8 @@ int cmd_record(int argc, char **argv)
 	if (tty && !arg_quiet)
 		fprintf(stderr, "\r\033[K");
 
-	/* events first: snapshots of processes seen last */
+	/* no more samples; then events first: snapshots of processes seen last */
+	session__stop(sess);
 	session__poll(sess, 0);
 	collector__next_round(col);
 	r = session__drain(sess, collector__drain_ops(col), true);
@@ -675,7 +761,7 @@ int cmd_record(int argc, char **argv)
 	}
 	phase_end(PHASE_WRITE);
 	if (!arg_quiet)
-		print_summary(stats, sym, (now_ns(CLOCK_MONOTONIC) - start) / 1e9,
+		print_summary(stats, sym, col, (now_ns(CLOCK_MONOTONIC) - start) / 1e9,
 			      session__ncpus(sess), arg_output, cmd ? child_status : -1,
 			      cmd ? &child_ru : NULL);
 	ret = EXIT_OK;

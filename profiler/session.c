@@ -83,6 +83,39 @@ static int online_cpus(bool *online, unsigned int max, unsigned int *ret_n)
 	return n ? 0 : -ENOENT;
 }
 
+static int handle_raw_sample(void *ctx, void *data, size_t size)
+{
+	struct session *s = ctx;
+	struct scorch_raw_sample *raw = data;
+
+	/* the program sends the header and stack_len bytes of stack: anything else is not ours */
+	if (size < SCORCH_RAW_SAMPLE_HEADER || raw->stack_len > size - SCORCH_RAW_SAMPLE_HEADER ||
+	    raw->kernel_nr > SCORCH_MAX_STACK_DEPTH)
+		return 0;
+	if (s->opts.on_raw_sample)
+		s->opts.on_raw_sample(s->opts.ctx, raw);
+	return 0;
+}
+
+/*
+ * The sample ring holds about a quarter of a second of samples whose stacks are copied whole:
+ * user space is woken when half of it is used, and reads it at least every 100 ms anyway.
+ */
+static uint32_t sample_ring_size(const struct session_opts *opts, unsigned int ncpus)
+{
+	uint64_t want =
+	    (uint64_t)opts->freq * ncpus * (SCORCH_RAW_SAMPLE_HEADER + opts->stack_copy) / 4;
+	uint32_t size = 4096;
+
+	if (want < (1u << 20))
+		want = 1u << 20;
+	if (opts->sample_ring_bytes)
+		want = opts->sample_ring_bytes;
+	while (size < want && size < (256u << 20))
+		size <<= 1;
+	return size;
+}
+
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct session *s = ctx;
@@ -170,6 +203,18 @@ static int open_and_load(struct session *s, const struct session_opts *opts, con
 					 opts->npids + (opts->follow_forks ? 65536 : 16));
 	s->skel->rodata->filter_pids = opts->pids != NULL;
 	s->skel->rodata->follow_forks = opts->follow_forks;
+	s->skel->rodata->unwind_mode = opts->unwind;
+	s->skel->rodata->stack_copy = opts->stack_copy;
+	/* samples of the idle task and kernel threads never copy: no BTF needed for them */
+	s->skel->rodata->have_task_btf =
+	    access(opts->kernel_btf ? opts->kernel_btf : "/sys/kernel/btf/vmlinux", F_OK) == 0;
+	if (opts->unwind != SCORCH_UNWIND_FP) {
+		uint32_t ring = sample_ring_size(opts, s->ncpus);
+
+		bpf_map__set_max_entries(s->skel->maps.samples, ring);
+		bpf_map__set_max_entries(s->skel->maps.copybuf, s->nposs);
+		s->skel->rodata->wakeup_bytes = ring / 2;
+	}
 
 	return profile_bpf__load(s->skel);
 }
@@ -228,9 +273,11 @@ struct session *session__open(const struct session_opts *opts, char *err, size_t
 		goto fail;
 	}
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), handle_event, s, NULL);
-	if (!s->rb) {
+	if (!s->rb ||
+	    (opts->unwind != SCORCH_UNWIND_FP &&
+	     ring_buffer__add(s->rb, bpf_map__fd(s->skel->maps.samples), handle_raw_sample, s))) {
 		code = errno;
-		seterr(err, errlen, code, "cannot open the event ring buffer: %s", strerror(code));
+		seterr(err, errlen, code, "cannot open the ring buffers: %s", strerror(code));
 		goto fail;
 	}
 
@@ -295,10 +342,22 @@ int session__add_pid(struct session *s, pid_t pid)
 	return 0;
 }
 
+int session__use_frame_pointers(struct session *s, uint32_t pid, uint32_t seq)
+{
+	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.fp_procs), &pid, &seq, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
 int session__poll(struct session *s, int timeout_ms)
 {
 	int r = ring_buffer__poll(s->rb, timeout_ms);
 
+	if (r == -EINTR)
+		r = 0;
+	/* samples are queued without a wakeup: read whatever is there */
+	if (r >= 0)
+		r = ring_buffer__consume(s->rb);
 	return r == -EINTR ? 0 : r < 0 ? r : 0;
 }
 

@@ -26,6 +26,11 @@ struct session_opts {
 	/* Called from session__poll() for every process event. */
 	void (*on_event)(void *ctx, const struct scorch_event *e);
 	void *ctx;
+	enum scorch_unwind unwind; /* how user stacks are unwound */
+	uint32_t stack_copy; /* bytes of user stack copied for DWARF unwinding */
+	uint32_t sample_ring_bytes; /* sample ring buffer size; 0: from freq, CPUs, stack_copy */
+	/* Called from session__poll() for every sample whose user stack is to be unwound. */
+	void (*on_raw_sample)(void *ctx, const struct scorch_raw_sample *raw);
 };
 
 /* On failure returns NULL with errno set and a one-line reason in err. */
@@ -33,7 +38,9 @@ struct session *session__open(const struct session_opts *opts, char *err, size_t
 void session__free(struct session *s);
 /* Add a process to the filter after open (e.g. a command started afterwards). */
 int session__add_pid(struct session *s, pid_t pid);
-/* Wait up to timeout_ms for process events and dispatch them. */
+/* auto unwinding: samples of this process generation use frame pointers from now on. */
+int session__use_frame_pointers(struct session *s, uint32_t pid, uint32_t seq);
+/* Wait up to timeout_ms for process events, then dispatch them and every queued sample. */
 int session__poll(struct session *s, int timeout_ms);
 /* Stop sampling: close the perf events and wait until no program is still running. */
 void session__stop(struct session *s);

@@ -38,12 +38,21 @@ struct elf_file {
 	uint32_t debuglink_crc;
 	Dwarf *dwarf; /* opened on first use */
 	bool dwarf_tried;
+	bool has_cfi; /* .eh_frame or .debug_frame with contents */
+	Elf *cfi_elf; /* the file itself, mapped for its call frame information; or NULL */
+	Dwarf_CFI *cfi; /* opened on first use */
+	bool cfi_tried;
+	uint32_t fp_checked, fp_kept; /* functions sampled, and those setting up a frame pointer */
 };
 
 void elf_file__free(struct elf_file *f)
 {
 	if (!f)
 		return;
+	if (f->cfi)
+		dwarf_cfi_end(f->cfi);
+	if (f->cfi_elf && f->cfi_elf != f->elf)
+		elf_end(f->cfi_elf);
 	if (f->dwarf)
 		dwarf_end(f->dwarf);
 	if (f->elf)
@@ -250,6 +259,9 @@ static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf)
 			read_debuglink(f, scn);
 		if (sname && !strcmp(sname, ".gnu_debugdata") && sh.sh_type != SHT_NOBITS)
 			minidebug = scn;
+		if (sname && (!strcmp(sname, ".eh_frame") || !strcmp(sname, ".debug_frame")) &&
+		    sh.sh_type != SHT_NOBITS && sh.sh_size)
+			f->has_cfi = true;
 		if (sh.sh_type == SHT_SYMTAB && !symtab) {
 			symtab = scn;
 			symtab_sh = sh;
@@ -283,6 +295,77 @@ static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf)
 			f->syms[out++] = f->syms[i];
 	f->nsyms = out;
 	return err;
+}
+
+/* Functions looked at to tell whether a file keeps frame pointers. */
+#define FP_SAMPLE_FUNCTIONS 4096
+
+/* Does the code at p set up a frame pointer: push %rbp, then mov %rsp,%rbp soon after? */
+static bool sets_frame_pointer(const unsigned char *p, size_t n)
+{
+	static const unsigned char endbr64[] = { 0xf3, 0x0f, 0x1e, 0xfa };
+
+	if (n >= 4 && !memcmp(p, endbr64, 4)) {
+		p += 4;
+		n -= 4;
+	}
+	if (n < 4 || p[0] != 0x55)
+		return false;
+	/* other instructions may be scheduled between the two (the kernel's vDSO does) */
+	for (size_t i = 1; i + 3 <= n && i < 16; i++)
+		if (p[i] == 0x48 && p[i + 1] == 0x89 && p[i + 2] == 0xe5)
+			return true;
+	return false;
+}
+
+/*
+ * Look at the first bytes of (a sample of) the functions: code built with frame pointers sets
+ * one up in nearly every function. x86-64 only; elsewhere nothing is counted.
+ */
+static void check_frame_pointers(struct elf_file *f, Elf *elf)
+{
+	size_t size, step = f->nsyms / FP_SAMPLE_FUNCTIONS + 1;
+	const unsigned char *raw = (const unsigned char *)elf_rawfile(elf, &size);
+	GElf_Ehdr eh;
+
+	if (!raw || !gelf_getehdr(elf, &eh) || eh.e_machine != EM_X86_64)
+		return;
+	for (size_t i = 0; i < f->nsyms; i += step) {
+		const struct elf_sym *sym = &f->syms[i];
+
+		if (sym->size < 16)
+			continue;
+		for (size_t k = 0; k < f->nsegs; k++) {
+			const struct elf_segment *seg = &f->segs[k];
+			uint64_t off;
+
+			if (!seg->exec || sym->start < seg->vaddr ||
+			    sym->start - seg->vaddr >= seg->filesz)
+				continue;
+			off = sym->start - seg->vaddr + seg->offset;
+			if (off >= size)
+				break;
+			f->fp_checked++;
+			f->fp_kept +=
+			    sets_frame_pointer(raw + off, size - off < 32 ? size - off : 32);
+			break;
+		}
+	}
+}
+
+bool elf_file__keeps_frame_pointers(const struct elf_file *f)
+{
+	/* a few hand-written or frameless functions are allowed for, not more */
+	return f->fp_checked >= 1 && (uint64_t)f->fp_kept * 10 >= (uint64_t)f->fp_checked * 9;
+}
+
+struct Dwarf_CFI_s *elf_file__cfi(struct elf_file *f)
+{
+	if (!f->cfi_tried && f->cfi_elf) {
+		f->cfi_tried = true;
+		f->cfi = dwarf_getcfi_elf(f->cfi_elf);
+	}
+	return f->cfi;
 }
 
 struct elf_file *elf_file__read(int fd)
@@ -323,10 +406,25 @@ struct elf_file *elf_file__read(int fd)
 		elf_file__free(f);
 		return NULL;
 	}
+	check_frame_pointers(f, elf);
 	/* DWARF is read later, on demand, from the mapping: the descriptor is not needed */
 	if (has_debug_info && elf_cntl(elf, ELF_C_FDDONE) == 0) {
 		f->elf = elf;
 		elf = NULL;
+	}
+	/*
+	 * The unwinder reads .eh_frame from a mapping of its own: fresh, so the pages the symbols
+	 * came from are not kept in memory with it.
+	 */
+	if (f->has_cfi) {
+		f->cfi_elf = f->elf;
+		if (!f->cfi_elf) {
+			f->cfi_elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+			if (f->cfi_elf && elf_cntl(f->cfi_elf, ELF_C_FDDONE) != 0) {
+				elf_end(f->cfi_elf);
+				f->cfi_elf = NULL;
+			}
+		}
 	}
 out:
 	if (elf)

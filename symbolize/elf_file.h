@@ -43,6 +43,11 @@ bool elf_file__has_dwarf(const struct elf_file *f);
 /* libdw's handle on the file's DWARF, opened on first use; NULL when there is none. */
 struct Dwarf *elf_file__dwarf(struct elf_file *f);
 
+/* The call frame information (.eh_frame, else .debug_frame) of the file; NULL when none. */
+struct Dwarf_CFI_s *elf_file__cfi(struct elf_file *f);
+/* Does the file's code keep frame pointers (judged from its functions' prologues)? */
+bool elf_file__keeps_frame_pointers(const struct elf_file *f);
+
 /* Function symbol containing vaddr: name valid until elf_file__free(); 0 or -ENOENT. */
 int elf_file__symbol(const struct elf_file *f, uint64_t vaddr, const char **ret_name,
 		     uint64_t *ret_start);

@@ -565,6 +565,38 @@ bool symbolizer__covers(const struct symbolizer *s, uint32_t pid, uint32_t seq, 
 	return p && p->perfmap_fd >= 0;
 }
 
+int symbolizer__code_at(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t addr,
+			struct elf_file **ret_elf, uint64_t *ret_vaddr)
+{
+	const struct sym_mapping *m = find_mapping(s, pid, seq, addr);
+
+	if (!m)
+		return -ENOENT;
+	if (!m->elf)
+		return -ENODATA;
+	if (elf_file__offset_to_vaddr(m->elf, addr - m->start + m->offset, ret_vaddr))
+		return -ENOENT;
+	*ret_elf = m->elf;
+	return 0;
+}
+
+bool symbolizer__keeps_frame_pointers(const struct symbolizer *s, uint32_t pid, uint32_t seq)
+{
+	struct proc_key key = { pid, seq };
+	const struct sym_process *p = hmap__get(s->procs, &key, sizeof(key));
+
+	if (!p || !p->n)
+		return false;
+	for (size_t i = 0; i < p->n; i++) {
+		/* legacy vsyscall page: emulated by the kernel, never sampled in user mode */
+		if (!strcmp(p->maps[i].path, "[vsyscall]"))
+			continue;
+		if (!p->maps[i].elf || !elf_file__keeps_frame_pointers(p->maps[i].elf))
+			return false;
+	}
+	return true;
+}
+
 void symbolizer__drop_process(struct symbolizer *s, uint32_t pid, uint32_t seq)
 {
 	struct proc_key key = { pid, seq };

@@ -86,6 +86,14 @@ bool symbolizer__has_process(const struct symbolizer *s, uint32_t pid, uint32_t 
  * covers it, and for JIT code (anonymous executable memory) the process's perf map is open.
  */
 bool symbolizer__covers(const struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t addr);
+/*
+ * For the unwinder: the ELF file and its virtual address for the code at addr, 0; -ENODATA
+ * for memory without an ELF file (JIT code), -ENOENT when no mapping covers addr.
+ */
+int symbolizer__code_at(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t addr,
+			struct elf_file **ret_elf, uint64_t *ret_vaddr);
+/* Does every executable mapping of (pid, seq) have an ELF file that keeps frame pointers? */
+bool symbolizer__keeps_frame_pointers(const struct symbolizer *s, uint32_t pid, uint32_t seq);
 /* Forget a process (it exited and its samples are symbolized). */
 void symbolizer__drop_process(struct symbolizer *s, uint32_t pid, uint32_t seq);
 

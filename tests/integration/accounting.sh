@@ -24,8 +24,9 @@ check_run() {
 check_run "normal maps"
 [ "$DROPPED" -eq 0 ] && ! grep -q "stacks lost" "$TMP/err" && ok "normal maps: nothing lost" || fail "losses with normal maps: $(head -1 "$TMP/err")"
 
-# a stack map of 4 entries: samples kept, stacks replaced by placeholders, each counted
-SCORCH_MAP_ENTRIES=4096,4 "$SCORCH" record -v -d 2 --format folded -o "$TMP/a.folded" -- "$WORKLOAD" 2 1 >/dev/null 2>"$TMP/err"
+# a stack map of 4 entries: samples kept, stacks replaced by placeholders, each counted (user
+# stacks only go to the stack map when they are unwound with frame pointers)
+SCORCH_MAP_ENTRIES=4096,4 "$SCORCH" record -v --unwind fp -d 2 --format folded -o "$TMP/a.folded" -- "$WORKLOAD" 2 1 >/dev/null 2>"$TMP/err"
 check_run "stack map of 4"
 for kind in kernel user; do
 	said=$(grep -o "$kind stack map full [0-9]*" "$TMP/err" | awk '{ print $NF }')
@@ -34,6 +35,16 @@ for kind in kernel user; do
 		ok "stack map of 4: $said $kind stacks lost, $seen placeholder samples" ||
 		fail "stack map of 4: summary says '${said:-nothing}' $kind stacks lost, profile has $seen"
 done
+
+# a sample ring too small for one copied stack: every sample is kept with its kernel stack and
+# a placeholder for the user stack, and counted
+SCORCH_SAMPLE_RING=4096 "$SCORCH" record -v --unwind dwarf -d 2 --format folded -o "$TMP/a.folded" -- "$WORKLOAD" 2 1 >/dev/null 2>"$TMP/err"
+check_run "sample ring of 4 KB"
+said=$(grep -o "sample ring full [0-9]*" "$TMP/err" | awk '{ print $NF }')
+seen=$(awk 'index($0, "[user stack lost: sample ring full]") { s += $NF } END { print s + 0 }' "$TMP/a.folded")
+[ -n "$said" ] && [ "$said" -gt 0 ] && [ "$said" -eq "$seen" ] &&
+	ok "sample ring of 4 KB: $said user stacks not copied, $seen placeholder samples" ||
+	fail "sample ring of 4 KB: summary says '${said:-nothing}', profile has $seen"
 
 # a counts map of 2 entries: samples dropped, and counted
 SCORCH_MAP_ENTRIES=2,4096 "$SCORCH" record -v -d 2 --format folded -o "$TMP/a.folded" -- "$WORKLOAD" 2 1 >/dev/null 2>"$TMP/err"
