@@ -166,6 +166,9 @@ void collector__raw_sample(struct collector *c, const struct scorch_raw_sample *
 		end = unwind_stack(&in, code_at, &cc, c->pcs, UNWIND_MAX_FRAMES, &nr);
 	}
 	c->ends[end]++;
+	if ((end == UNWIND_END_NO_CFI || end == UNWIND_END_BAD_CFI) && nr > 0)
+		symbolizer__unwind_stopped(c->sym, key.pid, key.proc_seq, c->pcs[nr - 1],
+					   unwind_end_name(end));
 	key.ustack = stack_hash(c->pcs, nr, end);
 	kip = (const uint64_t *)raw->kernel_ip;
 	key.kstack = raw->kernel_nr ? stack_hash(kip, raw->kernel_nr, 0) : SCORCH_STACK_NONE;

@@ -39,11 +39,21 @@ struct elf_file {
 	Dwarf *dwarf; /* opened on first use */
 	bool dwarf_tried;
 	bool has_cfi; /* .eh_frame or .debug_frame with contents */
+	uint64_t debug_info_size; /* of the .debug_info that f->elf holds */
 	Elf *cfi_elf; /* the file itself, mapped for its call frame information; or NULL */
 	Dwarf_CFI *cfi; /* opened on first use */
 	bool cfi_tried;
 	uint32_t fp_checked, fp_kept; /* functions sampled, and those setting up a frame pointer */
+	unsigned int warned; /* enum elf_warning bits already reported */
 };
+
+bool elf_file__warn_once(struct elf_file *f, enum elf_warning what)
+{
+	if (f->warned & what)
+		return false;
+	f->warned |= what;
+	return true;
+}
 
 void elf_file__free(struct elf_file *f)
 {
@@ -253,8 +263,15 @@ static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf)
 		if (!gelf_getshdr(scn, &sh))
 			continue;
 		sname = shstrndx ? elf_strptr(elf, shstrndx, sh.sh_name) : NULL;
-		if (sname && !strcmp(sname, ".debug_info") && sh.sh_type != SHT_NOBITS)
+		if (sname && !strcmp(sname, ".debug_info") && sh.sh_type != SHT_NOBITS) {
+			GElf_Chdr ch;
+
 			*ret_dwarf = true;
+			/* units tile the section as libdw sees it: decompressed */
+			f->debug_info_size = sh.sh_size;
+			if ((sh.sh_flags & SHF_COMPRESSED) && gelf_getchdr(scn, &ch))
+				f->debug_info_size = ch.ch_size;
+		}
 		if (sname && !strcmp(sname, ".gnu_debuglink") && sh.sh_type != SHT_NOBITS)
 			read_debuglink(f, scn);
 		if (sname && !strcmp(sname, ".gnu_debugdata") && sh.sh_type != SHT_NOBITS)
@@ -297,6 +314,31 @@ static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf)
 	return err;
 }
 
+/* A file cut short or with offsets past its end: said once, what can be read is still read. */
+static void check_extent(struct elf_file *f, Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+	size_t size, shnum;
+	GElf_Ehdr eh;
+
+	if (!elf_rawfile(elf, &size) || !gelf_getehdr(elf, &eh))
+		return;
+	if (eh.e_shoff && (eh.e_shoff > size || elf_getshdrnum(elf, &shnum) != 0 ||
+			   shnum * (uint64_t)eh.e_shentsize > size - eh.e_shoff)) {
+		f->error = "section headers past the end of the file";
+		return;
+	}
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+
+		if (gelf_getshdr(scn, &sh) && sh.sh_type != SHT_NOBITS &&
+		    (sh.sh_offset > size || sh.sh_size > size - sh.sh_offset)) {
+			f->error = "sections past the end of the file (truncated?)";
+			return;
+		}
+	}
+}
+
 /* Functions looked at to tell whether a file keeps frame pointers. */
 #define FP_SAMPLE_FUNCTIONS 4096
 
@@ -319,6 +361,29 @@ static bool sets_frame_pointer(const unsigned char *p, size_t n)
 }
 
 /*
+ * Start-up code the toolchain links into every file (crt1, crti, crtbegin), built without frame
+ * pointers whatever the program's flags; it runs before main or at exit, not in hot paths.
+ */
+static bool is_toolchain_function(const char *name)
+{
+	static const char *const names[] = {
+		"_init",
+		"_fini",
+		"_start",
+		"deregister_tm_clones",
+		"register_tm_clones",
+		"__do_global_dtors_aux",
+		"frame_dummy",
+		"_dl_relocate_static_pie",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(name, names[i]))
+			return true;
+	return false;
+}
+
+/*
  * Look at the first bytes of (a sample of) the functions: code built with frame pointers sets
  * one up in nearly every function. x86-64 only; elsewhere nothing is counted.
  */
@@ -333,7 +398,7 @@ static void check_frame_pointers(struct elf_file *f, Elf *elf)
 	for (size_t i = 0; i < f->nsyms; i += step) {
 		const struct elf_sym *sym = &f->syms[i];
 
-		if (sym->size < 16)
+		if (sym->size < 16 || is_toolchain_function(f->names + sym->name))
 			continue;
 		for (size_t k = 0; k < f->nsegs; k++) {
 			const struct elf_segment *seg = &f->segs[k];
@@ -400,6 +465,7 @@ struct elf_file *elf_file__read(int fd)
 								    .exec = ph.p_flags & PF_X };
 	}
 	read_build_id(f, elf);
+	check_extent(f, elf);
 	err = read_sections(f, elf, &has_debug_info);
 	if (err == -ENOMEM) {
 		elf_end(elf);
@@ -475,6 +541,7 @@ int elf_file__add_debug_file(struct elf_file *f, int fd, bool with_dwarf)
 	}
 	if (dwarf && !f->elf && elf_cntl(elf, ELF_C_FDDONE) == 0) {
 		f->elf = elf;
+		f->debug_info_size = d->debug_info_size;
 		elf = NULL;
 	}
 	r = 0;
@@ -492,9 +559,30 @@ bool elf_file__has_dwarf(const struct elf_file *f)
 
 struct Dwarf *elf_file__dwarf(struct elf_file *f)
 {
+	Dwarf_Off off = 0, next;
+	Dwarf_Half version;
+	size_t hsize;
+	int r = 1;
+
 	if (!f->dwarf_tried && f->elf) {
 		f->dwarf_tried = true;
 		f->dwarf = dwarf_begin_elf(f->elf, DWARF_C_READ, NULL);
+		/*
+		 * Walk the unit headers once: garbage in .debug_info shows here (a version that does
+		 * not exist, units that do not tile the section), rather than as names quietly missing.
+		 */
+		while (f->dwarf && (r = dwarf_next_unit(f->dwarf, off, &next, &hsize, &version,
+							NULL, NULL, NULL, NULL, NULL)) == 0) {
+			if (version < 2 || version > 5 || next <= off) {
+				r = -1;
+				break;
+			}
+			off = next;
+		}
+		if (f->dwarf && (r < 0 || off != f->debug_info_size)) {
+			dwarf_end(f->dwarf);
+			f->dwarf = NULL;
+		}
 	}
 	return f->dwarf;
 }
@@ -529,6 +617,25 @@ int elf_file__offset_to_vaddr(const struct elf_file *f, uint64_t offset, uint64_
 			}
 		}
 	return -ENOENT;
+}
+
+int elf_file__exec_range(const struct elf_file *f, uint64_t *ret_lo, uint64_t *ret_hi)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+
+	for (size_t i = 0; i < f->nsegs; i++) {
+		const struct elf_segment *s = &f->segs[i];
+
+		if (!s->exec || s->vaddr + s->filesz < s->vaddr)
+			continue;
+		lo = s->vaddr < lo ? s->vaddr : lo;
+		hi = s->vaddr + s->filesz > hi ? s->vaddr + s->filesz : hi;
+	}
+	if (lo >= hi)
+		return -ENOENT;
+	*ret_lo = lo;
+	*ret_hi = hi;
+	return 0;
 }
 
 int elf_file__symbol(const struct elf_file *f, uint64_t vaddr, const char **ret_name,

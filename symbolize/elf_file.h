@@ -40,9 +40,23 @@ int elf_file__add_debug_file(struct elf_file *f, int fd, bool with_dwarf);
 
 /* Does the file carry DWARF (.debug_info)? */
 bool elf_file__has_dwarf(const struct elf_file *f);
-/* libdw's handle on the file's DWARF, opened on first use; NULL when there is none. */
+/*
+ * libdw's handle on the file's DWARF, opened on first use; NULL when there is none, or when
+ * its unit headers do not hold together (elf_file__has_dwarf() still says it has some).
+ */
 struct Dwarf *elf_file__dwarf(struct elf_file *f);
 
+/* Problems a file is warned about at most once. */
+enum elf_warning {
+	ELF_WARN_DWARF = 1 << 0, /* DWARF that libdw cannot read */
+	ELF_WARN_UNWIND = 1 << 1, /* code that the unwinder could not get through */
+};
+
+/* True the first time it is called for this problem of this file. */
+bool elf_file__warn_once(struct elf_file *f, enum elf_warning what);
+
+/* The lowest and highest virtual address of the executable segments; -ENOENT when none. */
+int elf_file__exec_range(const struct elf_file *f, uint64_t *ret_lo, uint64_t *ret_hi);
 /* The call frame information (.eh_frame, else .debug_frame) of the file; NULL when none. */
 struct Dwarf_CFI_s *elf_file__cfi(struct elf_file *f);
 /* Does the file's code keep frame pointers (judged from its functions' prologues)? */

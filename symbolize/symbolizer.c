@@ -580,6 +580,16 @@ int symbolizer__code_at(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64
 	return 0;
 }
 
+void symbolizer__unwind_stopped(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t pc,
+				const char *why)
+{
+	const struct sym_mapping *m = find_mapping(s, pid, seq, pc);
+
+	if (m && m->elf && elf_file__warn_once(m->elf, ELF_WARN_UNWIND))
+		warn(s, "'%s': %s at offset %#" PRIx64 ", stacks through it are truncated there",
+		     m->path, why, pc - m->start + m->offset);
+}
+
 bool symbolizer__keeps_frame_pointers(const struct symbolizer *s, uint32_t pid, uint32_t seq)
 {
 	struct proc_key key = { pid, seq };
@@ -686,6 +696,7 @@ int symbolizer__resolve_user(struct symbolizer *s, uint32_t pid, uint32_t seq, u
 	const struct sym_mapping *m = find_mapping(s, pid, seq, addr);
 	struct dwarf_frame df[SYM_MAX_LINES];
 	const char *symbol = NULL;
+	struct Dwarf *dw;
 	uint64_t vaddr;
 	int n;
 
@@ -700,7 +711,10 @@ int symbolizer__resolve_user(struct symbolizer *s, uint32_t pid, uint32_t seq, u
 		return -ENOENT;
 	elf_file__symbol(m->elf, vaddr, &symbol, NULL);
 	/* DWARF names inlined functions and lines; the symbol table only the function */
-	n = dwarf__frames(elf_file__dwarf(m->elf), vaddr, df, SYM_MAX_LINES);
+	dw = elf_file__dwarf(m->elf);
+	if (!dw && elf_file__has_dwarf(m->elf) && elf_file__warn_once(m->elf, ELF_WARN_DWARF))
+		warn(s, "'%s': corrupt DWARF, using the symbol table", m->path);
+	n = dwarf__frames(dw, vaddr, df, SYM_MAX_LINES);
 	for (int i = 0; i < n; i++) {
 		const char *raw = df[i].linkage ? df[i].linkage : df[i].name;
 

@@ -94,6 +94,12 @@ int symbolizer__code_at(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64
 			struct elf_file **ret_elf, uint64_t *ret_vaddr);
 /* Does every executable mapping of (pid, seq) have an ELF file that keeps frame pointers? */
 bool symbolizer__keeps_frame_pointers(const struct symbolizer *s, uint32_t pid, uint32_t seq);
+/*
+ * The unwinder stopped at pc of (pid, seq) for want of usable call frame information: warns
+ * once per file, naming it.
+ */
+void symbolizer__unwind_stopped(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t pc,
+				const char *why);
 /* Forget a process (it exited and its samples are symbolized). */
 void symbolizer__drop_process(struct symbolizer *s, uint32_t pid, uint32_t seq);
 

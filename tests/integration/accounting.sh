@@ -46,8 +46,9 @@ seen=$(awk 'index($0, "[user stack lost: sample ring full]") { s += $NF } END { 
 	ok "sample ring of 4 KB: $said user stacks not copied, $seen placeholder samples" ||
 	fail "sample ring of 4 KB: summary says '${said:-nothing}', profile has $seen"
 
-# a counts map of 2 entries: samples dropped, and counted
-SCORCH_MAP_ENTRIES=2,4096 "$SCORCH" record -v -d 2 --format folded -o "$TMP/a.folded" -- "$WORKLOAD" 2 1 >/dev/null 2>"$TMP/err"
+# a counts map of 2 entries: samples dropped, and counted (with frame pointers every sample goes
+# through the counts map)
+SCORCH_MAP_ENTRIES=2,4096 "$SCORCH" record -v --unwind fp -d 2 --format folded -o "$TMP/a.folded" -- "$WORKLOAD" 2 1 >/dev/null 2>"$TMP/err"
 check_run "counts map of 2"
 [ "$DROPPED" -gt 0 ] && grep -q "lost: counts map full $DROPPED" "$TMP/err" &&
 	ok "counts map of 2: $DROPPED dropped samples reported" || fail "counts map of 2: no drops reported: $(head -1 "$TMP/err")"

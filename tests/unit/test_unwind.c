@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The CFI unwinder, without BPF: the test takes its own registers and a copy of its stack deep
+ * in a chain of calls (built without frame pointers), and unwinds them through its own
+ * mappings as the profiler would: every caller up to _start, in order, and the end is
+ * "complete". A short copy, garbage registers and a garbage stack end the unwind with the right
+ * reason and never crash. The frame-pointer judgement of files: the workload's library built by
+ * clang with frame pointers everywhere keeps them; built by gcc 12 with -fno-omit-frame-pointer
+ * (its leaf function stays frameless) or without frame pointers, it does not.
+ * Usage: test_unwind LIB_ALL_FP LIB_GCC_FP LIB_WITHOUT_FP
+ */
+#include "check.h"
+#include "elf_file.h"
+#include "symbolizer.h"
+#include "unwind.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define COPY_BYTES 16384
+
+static struct unwind_input captured;
+static uint8_t stack_copy[COPY_BYTES];
+static struct symbolizer *sym;
+static uint32_t self;
+
+/* The end of the mapping holding addr (the stack's top), from /proc/self/maps. */
+static uint64_t mapping_end(uint64_t addr)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	uint64_t lo, hi, ret = 0;
+	char line[512];
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64, &lo, &hi) == 2 && addr >= lo && addr < hi)
+			ret = hi;
+	if (f)
+		fclose(f);
+	return ret;
+}
+
+/* Raw stack memory, poisoned here and there by ASan: read it as the kernel would, unchecked. */
+__attribute__((no_sanitize("address"))) static void copy_raw(uint8_t *to, uint64_t from, size_t len)
+{
+	const volatile uint8_t *p = (const volatile uint8_t *)(uintptr_t)from;
+
+	for (size_t i = 0; i < len; i++)
+		to[i] = p[i];
+}
+
+/*
+ * Take pc, sp and the callee-saved registers in one go (they must agree with each other),
+ * then copy the stack from the red zone up, as the BPF program does.
+ */
+__attribute__((noinline)) static void capture(void)
+{
+	uint64_t *r = captured.regs, top;
+	size_t len;
+
+	__asm__ volatile("lea 0(%%rip), %%rax\n\t"
+			 "mov %%rax, 128(%0)\n\t"
+			 "mov %%rsp, 56(%0)\n\t"
+			 "mov %%rbp, 48(%0)\n\t"
+			 "mov %%rbx, 24(%0)\n\t"
+			 "mov %%r12, 96(%0)\n\t"
+			 "mov %%r13, 104(%0)\n\t"
+			 "mov %%r14, 112(%0)\n\t"
+			 "mov %%r15, 120(%0)\n\t"
+			 :
+			 : "r"(r)
+			 : "rax", "memory");
+	captured.base = r[UNWIND_REG_SP] - 128;
+	top = mapping_end(r[UNWIND_REG_SP]);
+	len = top - captured.base < COPY_BYTES ? top - captured.base : COPY_BYTES;
+	copy_raw(stack_copy, captured.base, len);
+	captured.stack = stack_copy;
+	captured.len = len;
+}
+
+static volatile int sink;
+
+__attribute__((noinline)) static void level3(void)
+{
+	capture();
+	sink++; /* no tail call */
+}
+
+__attribute__((noinline)) static void level2(void)
+{
+	level3();
+	sink++;
+}
+
+__attribute__((noinline)) static void level1(void)
+{
+	level2();
+	sink++;
+}
+
+static int code_at(void *ctx, uint64_t pc, struct elf_file **elf, uint64_t *vaddr)
+{
+	(void)ctx;
+	return symbolizer__code_at(sym, self, 1, pc, elf, vaddr);
+}
+
+static const char *name_of(uint64_t pc)
+{
+	struct sym_frame f;
+
+	symbolizer__resolve_user(sym, self, 1, pc, &f);
+	return f.function ? f.function : "?";
+}
+
+static void test_self_unwind(void)
+{
+	static const char *const want[] = { "capture", "level3",	   "level2",
+					    "level1",  "test_self_unwind", "main" };
+	uint64_t pcs[UNWIND_MAX_FRAMES];
+	uint32_t nr = 0, i;
+	enum unwind_end end;
+	bool saw_start = false;
+
+	level1();
+	end = unwind_stack(&captured, code_at, NULL, pcs, UNWIND_MAX_FRAMES, &nr);
+	CHECK_STR(unwind_end_name(end), "complete");
+	CHECK(nr >= 7);
+	for (i = 0; i < nr && i < 6; i++)
+		CHECK_STR(name_of(i ? pcs[i] - 1 : pcs[i]), want[i]);
+	for (; i < nr; i++) {
+		const char *n = name_of(pcs[i] - 1);
+
+		if (!strcmp(n, "_start"))
+			saw_start = i == nr - 1;
+		CHECK(!strncmp(n, "__libc_start", 12) || !strcmp(n, "_start"));
+	}
+	CHECK(saw_start);
+
+	/* the same at a depth cap: exactly max frames, the end says so */
+	end = unwind_stack(&captured, code_at, NULL, pcs, 3, &nr);
+	CHECK_STR(unwind_end_name(end), "depth limit");
+	CHECK_INT(nr, 3);
+}
+
+static void test_bad_input(void)
+{
+	struct unwind_input in = captured;
+	uint64_t pcs[UNWIND_MAX_FRAMES];
+	uint32_t nr = 99;
+	enum unwind_end end;
+
+	/* a copy that holds only capture()'s frame: the caller's frame is out of reach */
+	in.len = 128 + 8;
+	end = unwind_stack(&in, code_at, NULL, pcs, UNWIND_MAX_FRAMES, &nr);
+	CHECK_STR(unwind_end_name(end), "stack copy exhausted");
+	CHECK(nr >= 1 && nr <= 2);
+
+	/* no registers (a sample without user state) */
+	memset(in.regs, 0, sizeof(in.regs));
+	end = unwind_stack(&in, code_at, NULL, pcs, UNWIND_MAX_FRAMES, &nr);
+	CHECK_STR(unwind_end_name(end), "no user registers");
+	CHECK_INT(nr, 0);
+
+	/* a pc in no mapping */
+	in = captured;
+	in.regs[UNWIND_REG_PC] = 0x10;
+	end = unwind_stack(&in, code_at, NULL, pcs, UNWIND_MAX_FRAMES, &nr);
+	CHECK_STR(unwind_end_name(end), "unmapped pc");
+	CHECK_INT(nr, 1);
+
+	/* a garbage stack under real registers: any end but a crash, and no more frames than kept */
+	in = captured;
+	srand(1);
+	for (size_t round = 0; round < 200; round++) {
+		static uint8_t junk[COPY_BYTES];
+
+		for (size_t i = 0; i < sizeof(junk); i++)
+			junk[i] = rand();
+		/* some return addresses that point into real code */
+		for (size_t i = 0; i + 8 <= sizeof(junk); i += 64)
+			memcpy(junk + i, &captured.regs[UNWIND_REG_PC], 8);
+		in.stack = junk;
+		in.len = sizeof(junk);
+		end = unwind_stack(&in, code_at, NULL, pcs, 64, &nr);
+		CHECK(nr <= 64 && end < UNWIND_END_MAX);
+	}
+}
+
+static void test_frame_pointer_files(char **paths)
+{
+	for (int i = 0; i < 3; i++) {
+		int fd = open(paths[i], O_RDONLY);
+		struct elf_file *f = fd >= 0 ? elf_file__read(fd) : NULL;
+
+		CHECK(f != NULL);
+		if (f) {
+			CHECK_INT(elf_file__keeps_frame_pointers(f), i == 0);
+			CHECK(elf_file__cfi(f) != NULL);
+		}
+		elf_file__free(f);
+		if (fd >= 0)
+			close(fd);
+	}
+	/* this process maps libc, built without frame pointers: it needs CFI */
+	CHECK(!symbolizer__keeps_frame_pointers(sym, self, 1));
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4) {
+		fprintf(stderr, "usage: test_unwind LIB_ALL_FP LIB_GCC_FP LIB_WITHOUT_FP\n");
+		return 2;
+	}
+	sym = symbolizer__new(&(struct symbolizer_opts){ 0 });
+	self = getpid();
+	CHECK(sym && symbolizer__snapshot(sym, self, 1) == 0);
+	test_self_unwind();
+	test_bad_input();
+	test_frame_pointer_files(argv + 1);
+	symbolizer__free(sym);
+	return check_done("test_unwind");
+}
