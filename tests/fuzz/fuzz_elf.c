@@ -1,11 +1,38 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* libFuzzer harness: an ELF file's segments, build-id, symbols and DWARF, then lookups. */
+/*
+ * libFuzzer harness: an ELF file's segments, build-id, symbols and DWARF, then lookups, and
+ * unwinding through its call frame information (garbage .eh_frame) over a fixed stack.
+ */
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "dwarf_frames.h"
 #include "elf_file.h"
+#include "unwind.h"
+
+static int code_at(void *ctx, uint64_t pc, struct elf_file **ret_elf, uint64_t *ret_vaddr)
+{
+	*ret_elf = ctx;
+	*ret_vaddr = pc;
+	return 0;
+}
+
+/* Unwind from vaddr over a stack whose every word points back into the file's code. */
+static void unwind_at(struct elf_file *e, uint64_t vaddr)
+{
+	static uint64_t stack[512], pcs[64];
+	struct unwind_input in = { .stack = (const uint8_t *)stack, .len = sizeof(stack) };
+	uint32_t nr;
+
+	for (size_t i = 0; i < 512; i++)
+		stack[i] = vaddr + i * 16;
+	in.base = 0x7ff000000000ULL;
+	in.regs[UNWIND_REG_SP] = in.base + 128;
+	in.regs[UNWIND_REG_BP] = in.base + 1024;
+	in.regs[UNWIND_REG_PC] = vaddr;
+	unwind_stack(&in, code_at, e, pcs, 64, &nr);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -31,6 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (elf_file__offset_to_vaddr(e, off, &v) == 0) {
 			elf_file__symbol(e, v, &name, &start);
 			dwarf__frames(elf_file__dwarf(e), v, frames, 16);
+			unwind_at(e, v);
 		}
 	}
 	elf_file__symbol(e, 0, &name, &start);
