@@ -45,7 +45,16 @@ struct elf_file {
 	bool cfi_tried;
 	uint32_t fp_checked, fp_kept; /* functions sampled, and those setting up a frame pointer */
 	unsigned int warned; /* enum elf_warning bits already reported */
+	uint64_t id; /* unique in the process's lifetime */
 };
+
+/* Source of elf_file ids. */
+static uint64_t next_id;
+
+uint64_t elf_file__id(const struct elf_file *f)
+{
+	return f->id;
+}
 
 bool elf_file__warn_once(struct elf_file *f, enum elf_warning what)
 {
@@ -340,7 +349,7 @@ static void check_extent(struct elf_file *f, Elf *elf)
 }
 
 /* Functions looked at to tell whether a file keeps frame pointers. */
-#define FP_SAMPLE_FUNCTIONS 4096
+#define FP_SAMPLE_FUNCTIONS 256
 
 /* Does the code at p set up a frame pointer: push %rbp, then mov %rsp,%rbp soon after? */
 static bool sets_frame_pointer(const unsigned char *p, size_t n)
@@ -443,6 +452,7 @@ struct elf_file *elf_file__read(int fd)
 
 	if (!f)
 		return NULL;
+	f->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
 	elf_version(EV_CURRENT);
 	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	if (!elf || elf_kind(elf) != ELF_K_ELF) {

@@ -20,6 +20,8 @@ struct elf_segment {
  */
 struct elf_file *elf_file__read(int fd);
 void elf_file__free(struct elf_file *f);
+/* A number for this file object, never given to another one in the process's lifetime. */
+uint64_t elf_file__id(const struct elf_file *f);
 /* NULL, or a static description of why the file (or its symbols) could not be read. */
 const char *elf_file__error(const struct elf_file *f);
 /* Hex GNU build-id, or "" when there is none. */

@@ -47,6 +47,19 @@ struct proc_key {
 	uint32_t pid, seq;
 };
 
+/* Resolved addresses kept, over all files: about 100 bytes each. */
+#define FRAME_CACHE_MAX 32768
+
+struct frame_key {
+	uint64_t file; /* elf_file__id(): never reused, so a freed file's entries never hit */
+	uint64_t vaddr;
+};
+
+struct cached_frame {
+	int ret, nlines;
+	struct sym_line lines[];
+};
+
 struct symbolizer {
 	struct symbolizer_opts opts;
 	char proc_root[256];
@@ -64,6 +77,7 @@ struct symbolizer {
 	uint64_t vdso_size;
 	bool vdso_tried;
 	struct hmap *paths; /* source paths, joined and normalized, interned */
+	struct hmap *frames; /* frame_key -> cached_frame: what an address of a file resolves to */
 	struct symbolizer_stats stats;
 };
 
@@ -98,7 +112,9 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	s->kmaps = hmap__new();
 	s->demangled = hmap__new();
 	s->paths = hmap__new();
-	if (!s->files || !s->procs || !s->elf_refs || !s->kmaps || !s->demangled || !s->paths) {
+	s->frames = hmap__new();
+	if (!s->files || !s->procs || !s->elf_refs || !s->kmaps || !s->demangled || !s->paths ||
+	    !s->frames) {
 		symbolizer__free(s);
 		errno = ENOMEM;
 		return NULL;
@@ -162,6 +178,9 @@ void symbolizer__free(struct symbolizer *s)
 	for (pos = 0; s->paths && hmap__next(s->paths, &pos, NULL, NULL, &v);)
 		free(v);
 	hmap__free(s->paths);
+	for (pos = 0; s->frames && hmap__next(s->frames, &pos, NULL, NULL, &v);)
+		free(v);
+	hmap__free(s->frames);
 	kallsyms__free(s->kallsyms);
 	free(s->trusted);
 	free(s);
@@ -690,25 +709,15 @@ static int resolve_jit(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_
 	return 0;
 }
 
-int symbolizer__resolve_user(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t addr,
-			     struct sym_frame *ret)
+/* Name vaddr of a mapping's file: symbol table, and DWARF for lines and inlined functions. */
+static int resolve_in_file(struct symbolizer *s, const struct sym_mapping *m, uint64_t vaddr,
+			   struct sym_frame *ret)
 {
-	const struct sym_mapping *m = find_mapping(s, pid, seq, addr);
 	struct dwarf_frame df[SYM_MAX_LINES];
 	const char *symbol = NULL;
 	struct Dwarf *dw;
-	uint64_t vaddr;
 	int n;
 
-	ret->function = NULL;
-	ret->nlines = 0;
-	ret->mapping = m;
-	if (m && !m->elf)
-		return resolve_jit(s, pid, seq, addr, ret);
-	if (!m)
-		return -ENOENT;
-	if (elf_file__offset_to_vaddr(m->elf, addr - m->start + m->offset, &vaddr))
-		return -ENOENT;
 	elf_file__symbol(m->elf, vaddr, &symbol, NULL);
 	/* DWARF names inlined functions and lines; the symbol table only the function */
 	dw = elf_file__dwarf(m->elf);
@@ -741,6 +750,65 @@ int symbolizer__resolve_user(struct symbolizer *s, uint32_t pid, uint32_t seq, u
 		return -ENOENT;
 	set_symbol_only(s, ret, symbol);
 	return 0;
+}
+
+/*
+ * A file's addresses resolve the same in every process that maps it: kept, bounded (emptied when
+ * full), so processes sharing libraries and repeated captures do the DWARF work once.
+ */
+static int resolve_cached(struct symbolizer *s, const struct sym_mapping *m, uint64_t vaddr,
+			  struct sym_frame *ret)
+{
+	struct frame_key key = { elf_file__id(m->elf), vaddr };
+	struct cached_frame *cf = hmap__get(s->frames, &key, sizeof(key));
+	size_t pos = 0;
+	void *v;
+	int r;
+
+	if (cf) {
+		ret->nlines = cf->nlines;
+		memcpy(ret->lines, cf->lines, cf->nlines * sizeof(cf->lines[0]));
+		ret->function = cf->nlines ? ret->lines[cf->nlines - 1].function : NULL;
+		return cf->ret;
+	}
+	r = resolve_in_file(s, m, vaddr, ret);
+	if (hmap__count(s->frames) >= FRAME_CACHE_MAX) {
+		struct hmap *fresh = hmap__new();
+
+		if (!fresh)
+			return r;
+		while (hmap__next(s->frames, &pos, NULL, NULL, &v))
+			free(v);
+		hmap__free(s->frames);
+		s->frames = fresh;
+	}
+	cf = malloc(sizeof(*cf) + ret->nlines * sizeof(cf->lines[0]));
+	if (!cf)
+		return r;
+	cf->ret = r;
+	cf->nlines = ret->nlines;
+	memcpy(cf->lines, ret->lines, ret->nlines * sizeof(cf->lines[0]));
+	if (hmap__put(s->frames, &key, sizeof(key), cf))
+		free(cf);
+	return r;
+}
+
+int symbolizer__resolve_user(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t addr,
+			     struct sym_frame *ret)
+{
+	const struct sym_mapping *m = find_mapping(s, pid, seq, addr);
+	uint64_t vaddr;
+
+	ret->function = NULL;
+	ret->nlines = 0;
+	ret->mapping = m;
+	if (m && !m->elf)
+		return resolve_jit(s, pid, seq, addr, ret);
+	if (!m)
+		return -ENOENT;
+	if (elf_file__offset_to_vaddr(m->elf, addr - m->start + m->offset, &vaddr))
+		return -ENOENT;
+	return resolve_cached(s, m, vaddr, ret);
 }
 
 static const struct sym_mapping *kernel_mapping(struct symbolizer *s, const char *module)
