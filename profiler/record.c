@@ -45,6 +45,7 @@ static const char *arg_debug_dirs[16];
 static size_t arg_ndebug_dirs;
 static enum scorch_unwind arg_unwind = SCORCH_UNWIND_AUTO;
 static uint32_t arg_stack_copy = 32768;
+static uint64_t arg_debuginfod_ns = 15000000000ULL;
 
 static volatile sig_atomic_t stop_signal;
 
@@ -91,6 +92,10 @@ static void record_usage(FILE *f)
 	    "      --debug-dir DIR    also look for separate debug files under DIR (repeatable)\n"
 	    "      --debug-lines      lines and inlined functions from separate debug files too\n"
 	    "                         (by default only their symbols: DWARF costs memory)\n"
+	    "      --debuginfod-timeout TIME\n"
+	    "                         when DEBUGINFOD_URLS is set, ask its servers for missing\n"
+	    "                         debug files after the capture, for TIME in all (default\n"
+	    "                         15s; 0: never ask)\n"
 	    "      --unwind MODE      user stacks: auto (the default), fp or dwarf. dwarf copies\n"
 	    "                         the top of the stack and unwinds it with the call frame\n"
 	    "                         information, right without frame pointers; fp follows\n"
@@ -366,6 +371,9 @@ static void print_summary(const uint64_t *st, const struct symbolizer *sym,
 			" complete), %" PRIu64 " with frame pointers in the kernel\n",
 			st[SCORCH_STAT_COPIED], collector__unwind_ends(col)[UNWIND_END_COMPLETE],
 			st[SCORCH_STAT_RECORDED] - st[SCORCH_STAT_COPIED]);
+	if (arg_verbose && (ss.debuginfod_fetched || ss.debuginfod_failed))
+		fprintf(stderr, "scorch: debuginfod: %zu debug files fetched, %zu queries failed\n",
+			ss.debuginfod_fetched, ss.debuginfod_failed);
 	if (arg_verbose && (ss.kernel_from_cache || ss.kernel_from_proc))
 		fprintf(stderr, "scorch: kernel symbols from %s%s%s\n",
 			ss.kernel_from_cache ? "the cache" : "/proc/kallsyms",
@@ -398,7 +406,8 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 		OPT_DEBUG_DIR,
 		OPT_DEBUG_LINES,
 		OPT_UNWIND,
-		OPT_STACK_COPY
+		OPT_STACK_COPY,
+		OPT_DEBUGINFOD_TIMEOUT
 	};
 	static const struct option opts[] = {
 		{ "freq", required_argument, NULL, 'F' },
@@ -410,6 +419,7 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 		{ "debug-dir", required_argument, NULL, OPT_DEBUG_DIR },
 		{ "debug-lines", no_argument, NULL, OPT_DEBUG_LINES },
 		{ "unwind", required_argument, NULL, OPT_UNWIND },
+		{ "debuginfod-timeout", required_argument, NULL, OPT_DEBUGINFOD_TIMEOUT },
 		{ "stack-copy", required_argument, NULL, OPT_STACK_COPY },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -485,6 +495,16 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 				log_error("unknown unwinding '%s': use auto, fp or dwarf", optarg);
 				return -EINVAL;
 			}
+			break;
+		case OPT_DEBUGINFOD_TIMEOUT:
+			if (strcmp(optarg, "0") && parse_duration_ns(optarg, &arg_debuginfod_ns)) {
+				log_error("invalid debuginfod timeout '%s': seconds, or a number "
+					  "with a unit (500ms, 10s, 1m)",
+					  optarg);
+				return -EINVAL;
+			}
+			if (!strcmp(optarg, "0"))
+				arg_debuginfod_ns = 0;
 			break;
 		case OPT_STACK_COPY:
 			if (parse_u64(optarg, 10, 1024, SCORCH_MAX_STACK_COPY, &v)) {
@@ -744,6 +764,9 @@ int cmd_record(int argc, char **argv)
 			child.pid = 0;
 	}
 
+	/* debug files from debuginfod servers: after the capture, never while it samples */
+	if (arg_debuginfod_ns)
+		symbolizer__fetch_debuginfo(sym, arg_debuginfod_ns / 1e9);
 	prof =
 	    build_profile(col, sym,
 			  &(struct build_opts){ .freq = arg_freq,

@@ -20,6 +20,8 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <elfutils/debuginfod.h>
+#include <time.h>
 #include <zlib.h>
 
 struct file_key {
@@ -29,6 +31,7 @@ struct file_key {
 struct cached_file {
 	struct elf_file *elf;
 	unsigned int refs;
+	bool debuginfod_tried; /* asked of the debuginfod servers already */
 };
 
 struct sym_process {
@@ -78,6 +81,7 @@ struct symbolizer {
 	bool vdso_tried;
 	struct hmap *paths; /* source paths, joined and normalized, interned */
 	struct hmap *frames; /* frame_key -> cached_frame: what an address of a file resolves to */
+	bool user_debuginfod_timeout; /* DEBUGINFOD_TIMEOUT was set by the user */
 	struct symbolizer_stats stats;
 };
 
@@ -106,6 +110,7 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 		 s->opts.proc_root ? s->opts.proc_root : "/proc");
 	if (!s->opts.max_files)
 		s->opts.max_files = 4096;
+	s->user_debuginfod_timeout = getenv("DEBUGINFOD_TIMEOUT") != NULL;
 	s->files = hmap__new();
 	s->procs = hmap__new();
 	s->elf_refs = hmap__new();
@@ -599,6 +604,104 @@ int symbolizer__code_at(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64
 	return 0;
 }
 
+/* Empty the resolved-address cache; -ENOMEM leaves it as it was. */
+static int clear_frames(struct symbolizer *s)
+{
+	struct hmap *fresh = hmap__new();
+	size_t pos = 0;
+	void *v;
+
+	if (!fresh)
+		return -ENOMEM;
+	while (hmap__next(s->frames, &pos, NULL, NULL, &v))
+		free(v);
+	hmap__free(s->frames);
+	s->frames = fresh;
+	return 0;
+}
+
+struct debuginfod_budget {
+	uint64_t deadline_ns;
+};
+
+/* Progress callback: a transfer past the deadline is abandoned. */
+static int debuginfod_progress(debuginfod_client *c, long a, long b)
+{
+	struct debuginfod_budget *budget = debuginfod_get_user_data(c);
+
+	(void)a;
+	(void)b;
+	return now_ns(CLOCK_MONOTONIC) > budget->deadline_ns;
+}
+
+size_t symbolizer__fetch_debuginfo(struct symbolizer *s, double budget_s)
+{
+	const char *urls = getenv("DEBUGINFOD_URLS");
+	struct debuginfod_budget budget;
+	debuginfod_client *client;
+	char timeout[32];
+	size_t pos = 0, gained = 0;
+	void *v;
+
+	if (!urls || !*urls)
+		return 0;
+	client = debuginfod_begin();
+	if (!client) {
+		warn(s, "cannot start a debuginfod client: %s", strerror(errno));
+		return 0;
+	}
+	budget.deadline_ns = now_ns(CLOCK_MONOTONIC) + (uint64_t)(budget_s * 1e9);
+	debuginfod_set_user_data(client, &budget);
+	debuginfod_set_progressfn(client, debuginfod_progress);
+	while (hmap__next(s->files, &pos, NULL, NULL, &v)) {
+		struct cached_file *cf = v;
+		struct elf_file *e = cf->elf;
+		const char *bid = elf_file__build_id(e);
+		uint64_t now = now_ns(CLOCK_MONOTONIC);
+		char *path = NULL;
+		int fd;
+
+		if (cf->debuginfod_tried || !bid[0] ||
+		    (elf_file__has_symtab(e) &&
+		     (elf_file__has_dwarf(e) || !s->opts.debug_file_dwarf)))
+			continue;
+		if (now >= budget.deadline_ns) {
+			warn(s, "debuginfod: out of time (%.0f s), some files keep bare addresses",
+			     budget_s);
+			break;
+		}
+		cf->debuginfod_tried = true;
+		/* the client reads its connection timeout from the environment on every query */
+		if (!s->user_debuginfod_timeout) {
+			snprintf(timeout, sizeof(timeout), "%d",
+				 (int)((budget.deadline_ns - now) / 1000000000ULL) + 1);
+			setenv("DEBUGINFOD_TIMEOUT", timeout, 1);
+		}
+		fd = debuginfod_find_debuginfo(client, (const unsigned char *)bid, 0, &path);
+		if (fd < 0) {
+			if (fd != -ENOENT)
+				s->stats.debuginfod_failed++;
+			free(path);
+			continue;
+		}
+		if (elf_file__add_debug_file(e, fd, s->opts.debug_file_dwarf) == 0) {
+			s->stats.debuginfod_fetched++;
+			s->stats.debug_files++;
+			gained++;
+		}
+		close(fd);
+		free(path);
+	}
+	debuginfod_end(client);
+	/* names resolved before may change now */
+	if (gained)
+		clear_frames(s);
+	if (s->stats.debuginfod_failed)
+		warn(s, "debuginfod: %zu queries failed (servers: %s)", s->stats.debuginfod_failed,
+		     urls);
+	return gained;
+}
+
 void symbolizer__unwind_stopped(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t pc,
 				const char *why)
 {
@@ -761,8 +864,6 @@ static int resolve_cached(struct symbolizer *s, const struct sym_mapping *m, uin
 {
 	struct frame_key key = { elf_file__id(m->elf), vaddr };
 	struct cached_frame *cf = hmap__get(s->frames, &key, sizeof(key));
-	size_t pos = 0;
-	void *v;
 	int r;
 
 	if (cf) {
@@ -772,16 +873,8 @@ static int resolve_cached(struct symbolizer *s, const struct sym_mapping *m, uin
 		return cf->ret;
 	}
 	r = resolve_in_file(s, m, vaddr, ret);
-	if (hmap__count(s->frames) >= FRAME_CACHE_MAX) {
-		struct hmap *fresh = hmap__new();
-
-		if (!fresh)
-			return r;
-		while (hmap__next(s->frames, &pos, NULL, NULL, &v))
-			free(v);
-		hmap__free(s->frames);
-		s->frames = fresh;
-	}
+	if (hmap__count(s->frames) >= FRAME_CACHE_MAX && clear_frames(s))
+		return r;
 	cf = malloc(sizeof(*cf) + ret->nlines * sizeof(cf->lines[0]));
 	if (!cf)
 		return r;

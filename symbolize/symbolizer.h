@@ -70,6 +70,7 @@ struct sym_frame {
 struct symbolizer_stats {
 	size_t processes, files_cached, files_unreadable, snapshots_failed;
 	size_t debug_files; /* separate debug files found and used */
+	size_t debuginfod_fetched, debuginfod_failed; /* debug files asked of debuginfod servers */
 	bool kernel_from_cache; /* kernel symbols came from the cache */
 	bool kernel_from_proc; /* kernel symbols were read from /proc/kallsyms */
 	bool kernel_cache_saved; /* ... and saved to the cache */
@@ -100,6 +101,13 @@ bool symbolizer__keeps_frame_pointers(const struct symbolizer *s, uint32_t pid, 
  */
 void symbolizer__unwind_stopped(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t pc,
 				const char *why);
+/*
+ * Ask the debuginfod servers of DEBUGINFOD_URLS for the debug files of every file seen so far
+ * that lacks symbols (or DWARF, with debug_file_dwarf), each build-id once, within budget_s
+ * seconds in all. Blocks: call it off the sampling path (before building a profile). Returns
+ * the number of files that gained debug info; 0 when DEBUGINFOD_URLS is unset.
+ */
+size_t symbolizer__fetch_debuginfo(struct symbolizer *s, double budget_s);
 /* Forget a process (it exited and its samples are symbolized). */
 void symbolizer__drop_process(struct symbolizer *s, uint32_t pid, uint32_t seq);
 

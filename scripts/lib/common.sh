@@ -3,7 +3,7 @@
 # Debian 12 packages the build, the tests and the benchmark need.
 SCORCH_PACKAGES=(
 	gcc g++ libc6-dev pkg-config meson ninja-build clang libclang-rt-14-dev llvm binutils
-	libbpf-dev libelf-dev libdw-dev libiberty-dev liblzma-dev xz-utils libprotobuf-c-dev protobuf-c-compiler zlib1g-dev bpftool
+	libbpf-dev libelf-dev libdw-dev libdebuginfod-dev debuginfod libiberty-dev liblzma-dev xz-utils libprotobuf-c-dev protobuf-c-compiler zlib1g-dev bpftool
 	golang-go util-linux procps gawk clang-format python3
 )
 
