@@ -71,8 +71,9 @@ static int on_stack(void *ctx, uint64_t id, const struct scorch_stack *st)
 static void snapshot(struct collector *c, uint32_t pid, uint32_t seq)
 {
 	symbolizer__snapshot(c->sym, pid, seq);
-	if (c->fp_hook && symbolizer__keeps_frame_pointers(c->sym, pid, seq))
-		c->fp_hook(c->fp_ctx, pid, seq);
+	/* every snapshot decides anew: a library loaded since may lack frame pointers */
+	if (c->fp_hook)
+		c->fp_hook(c->fp_ctx, pid, seq, symbolizer__keeps_frame_pointers(c->sym, pid, seq));
 }
 
 /*

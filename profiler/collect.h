@@ -20,8 +20,8 @@ struct collected_stack {
 	uint64_t ip[];
 };
 
-/* Called when auto unwinding finds a process whose code all keeps frame pointers. */
-typedef void (*collector_fp_fn)(void *ctx, uint32_t pid, uint32_t seq);
+/* Auto unwinding: called after each snapshot with whether all of the process's code keeps frame pointers. */
+typedef void (*collector_fp_fn)(void *ctx, uint32_t pid, uint32_t seq, bool keeps);
 
 struct collector *collector__new(struct symbolizer *sym);
 void collector__free(struct collector *c);

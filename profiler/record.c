@@ -289,9 +289,9 @@ static void on_raw_sample(void *ctx, const struct scorch_raw_sample *raw)
 	collector__raw_sample(ctx, raw);
 }
 
-static void use_frame_pointers(void *ctx, uint32_t pid, uint32_t seq)
+static void use_frame_pointers(void *ctx, uint32_t pid, uint32_t seq, bool keeps)
 {
-	session__use_frame_pointers(ctx, pid, seq);
+	session__use_frame_pointers(ctx, pid, seq, keeps);
 }
 
 static const char *stat_names[SCORCH_STAT_MAX] = {

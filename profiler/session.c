@@ -342,9 +342,16 @@ int session__add_pid(struct session *s, pid_t pid)
 	return 0;
 }
 
-int session__use_frame_pointers(struct session *s, uint32_t pid, uint32_t seq)
+int session__use_frame_pointers(struct session *s, uint32_t pid, uint32_t seq, bool keeps)
 {
-	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.fp_procs), &pid, &seq, BPF_ANY))
+	int fd = bpf_map__fd(s->skel->maps.fp_procs);
+
+	if (!keeps) {
+		/* usually absent: most processes map code without frame pointers */
+		bpf_map_delete_elem(fd, &pid);
+		return 0;
+	}
+	if (bpf_map_update_elem(fd, &pid, &seq, BPF_ANY))
 		return -errno;
 	return 0;
 }

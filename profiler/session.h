@@ -38,8 +38,8 @@ struct session *session__open(const struct session_opts *opts, char *err, size_t
 void session__free(struct session *s);
 /* Add a process to the filter after open (e.g. a command started afterwards). */
 int session__add_pid(struct session *s, pid_t pid);
-/* auto unwinding: samples of this process generation use frame pointers from now on. */
-int session__use_frame_pointers(struct session *s, uint32_t pid, uint32_t seq);
+/* auto unwinding: samples of this process generation use frame pointers from now on, or not. */
+int session__use_frame_pointers(struct session *s, uint32_t pid, uint32_t seq, bool keeps);
 /* Wait up to timeout_ms for process events, then dispatch them and every queued sample. */
 int session__poll(struct session *s, int timeout_ms);
 /* Stop sampling: close the perf events and wait until no program is still running. */

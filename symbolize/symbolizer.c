@@ -67,6 +67,7 @@ struct symbolizer {
 	struct symbolizer_opts opts;
 	char proc_root[256];
 	struct hmap *files; /* file_key -> cached_file */
+	struct hmap *by_build_id; /* hex build-id -> cached_file, for every live file that has one */
 	struct hmap *procs; /* proc_key -> sym_process */
 	struct hmap *elf_refs; /* elf_file* -> cached_file, for releasing */
 	struct kallsyms *kallsyms;
@@ -118,8 +119,9 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	s->demangled = hmap__new();
 	s->paths = hmap__new();
 	s->frames = hmap__new();
+	s->by_build_id = hmap__new();
 	if (!s->files || !s->procs || !s->elf_refs || !s->kmaps || !s->demangled || !s->paths ||
-	    !s->frames) {
+	    !s->frames || !s->by_build_id) {
 		symbolizer__free(s);
 		errno = ENOMEM;
 		return NULL;
@@ -130,6 +132,7 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 static void release_elf(struct symbolizer *s, struct elf_file *elf)
 {
 	struct cached_file *cf;
+	const char *bid;
 
 	if (!elf)
 		return;
@@ -137,6 +140,9 @@ static void release_elf(struct symbolizer *s, struct elf_file *elf)
 	if (!cf || --cf->refs)
 		return;
 	hmap__remove(s->elf_refs, &elf, sizeof(elf));
+	bid = elf_file__build_id(elf);
+	if (bid[0] && hmap__get(s->by_build_id, bid, strlen(bid)) == cf)
+		hmap__remove(s->by_build_id, bid, strlen(bid));
 	elf_file__free(cf->elf);
 	free(cf);
 }
@@ -176,6 +182,7 @@ void symbolizer__free(struct symbolizer *s)
 	hmap__free(s->procs);
 	hmap__free(s->files);
 	hmap__free(s->elf_refs);
+	hmap__free(s->by_build_id);
 	hmap__free(s->kmaps);
 	for (pos = 0; s->demangled && hmap__next(s->demangled, &pos, NULL, NULL, &v);)
 		free(v);
@@ -293,7 +300,8 @@ static void find_debug_file(struct symbolizer *s, struct elf_file *e, uint32_t p
 
 static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name, uint32_t pid)
 {
-	struct cached_file *cf;
+	struct cached_file *cf, *same;
+	const char *bid;
 	struct file_key key;
 	struct stat st;
 
@@ -314,6 +322,22 @@ static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name, 
 		free(cf);
 		return NULL;
 	}
+	/*
+	 * The same build under another path or inode (another container's copy of a library): the
+	 * file already read serves, unless this copy has the symbols that one lacks.
+	 */
+	bid = elf_file__build_id(cf->elf);
+	same = bid[0] ? hmap__get(s->by_build_id, bid, strlen(bid)) : NULL;
+	if (same && (elf_file__has_symtab(same->elf) || !elf_file__has_symtab(cf->elf))) {
+		elf_file__free(cf->elf);
+		free(cf);
+		s->stats.files_shared++;
+		same->refs++; /* the caller's */
+		if (hmap__count(s->files) < s->opts.max_files &&
+		    hmap__put(s->files, &key, sizeof(key), same) == 0)
+			same->refs++;
+		return same->elf;
+	}
 	if (name[0] == '/')
 		find_debug_file(s, cf->elf, pid, name);
 	if (elf_file__error(cf->elf)) {
@@ -327,6 +351,9 @@ static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name, 
 		free(cf);
 		return NULL;
 	}
+	/* the build-id's entry is this file from now on (without memory, simply not shared) */
+	if (bid[0])
+		hmap__put(s->by_build_id, bid, strlen(bid), cf);
 	/* past the bound the file is owned by its mappings alone and freed with them */
 	if (hmap__count(s->files) < s->opts.max_files &&
 	    hmap__put(s->files, &key, sizeof(key), cf) == 0) {

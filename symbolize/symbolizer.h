@@ -71,6 +71,7 @@ struct symbolizer_stats {
 	size_t processes, files_cached, files_unreadable, snapshots_failed;
 	size_t debug_files; /* separate debug files found and used */
 	size_t debuginfod_fetched, debuginfod_failed; /* debug files asked of debuginfod servers */
+	size_t files_shared; /* files read again under another path, kept once by build-id */
 	bool kernel_from_cache; /* kernel symbols came from the cache */
 	bool kernel_from_proc; /* kernel symbols were read from /proc/kallsyms */
 	bool kernel_cache_saved; /* ... and saved to the cache */

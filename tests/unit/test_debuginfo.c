@@ -81,6 +81,42 @@ static const char *resolve_in(const char *binary, const char *const *dirs, size_
 	return name;
 }
 
+/*
+ * Two copies of one build under different paths, the first with its debug file beside it, seen
+ * by one symbolizer: the second shares the first's file (and symbols) through the build-id.
+ */
+static const char *resolve_shared(const char *first, const char *second, size_t *ret_shared)
+{
+	static char name[128];
+	struct symbolizer *s = symbolizer__new(&(struct symbolizer_opts){ 0 });
+	const char *bins[2] = { first, second };
+	struct symbolizer_stats st;
+	unsigned long addr = 0;
+	int in[2] = { -1, -1 }, line;
+	FILE *o[2] = { NULL, NULL };
+	struct sym_frame f;
+	pid_t pid[2];
+
+	name[0] = 0;
+	for (int i = 0; i < 2; i++) {
+		pid[i] = fixture_start(bins[i], &o[i], &in[i]);
+		if (pid[i] < 0 || fscanf(o[i], "inline %lx %d", &addr, &line) != 2 ||
+		    symbolizer__snapshot(s, pid[i], 1) != 0)
+			addr = 0;
+	}
+	/* addr is the second process's (both are PIE: each has its own) */
+	if (addr && symbolizer__resolve_user(s, pid[1], 1, addr - 1, &f) == 0 && f.function)
+		snprintf(name, sizeof(name), "%s", f.function);
+	symbolizer__stats(s, &st);
+	*ret_shared = st.files_shared;
+	/* the second child holds a copy of the first one's stdin: it goes first */
+	for (int i = 1; i >= 0; i--)
+		if (pid[i] > 0)
+			fixture_finish(pid[i], o[i], in[i]);
+	symbolizer__free(s);
+	return name;
+}
+
 int main(int argc, char **argv)
 {
 	const char *stripped = argv[1], *debug = argv[2], *unrelated = argv[3];
@@ -120,6 +156,16 @@ int main(int argc, char **argv)
 	CHECK_STR(resolve_in(bin, NULL, 0, &nlines, &nfound), "outer_fn");
 	CHECK_INT(nlines, 1);
 	with_dwarf = true;
+
+	/* the same build elsewhere, without a debug file: named through the build-id it shares */
+	{
+		char lone[320];
+		size_t shared = 0;
+
+		snprintf(lone, sizeof(lone), "%s/none/fixture", tmp);
+		CHECK_STR(resolve_shared(bin, lone, &shared), "outer_fn");
+		CHECK_INT(shared, 1);
+	}
 
 	/* in the .debug/ directory beside the file */
 	snprintf(dir, sizeof(dir), "%s/dotdebug", tmp);
