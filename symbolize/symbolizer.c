@@ -20,6 +20,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <dlfcn.h>
 #include <elfutils/debuginfod.h>
 #include <time.h>
 #include <zlib.h>
@@ -647,6 +648,43 @@ static int clear_frames(struct symbolizer *s)
 	return 0;
 }
 
+/*
+ * libdebuginfod, loaded when first needed: linked in, it brings libcurl and some thirty
+ * libraries into every run (+5 MB of RSS and milliseconds of start-up), for a feature used only
+ * when DEBUGINFOD_URLS is set. libdw loads it the same way.
+ */
+struct debuginfod_api {
+	debuginfod_client *(*begin)(void);
+	void (*end)(debuginfod_client *c);
+	int (*find_debuginfo)(debuginfod_client *c, const unsigned char *id, int len, char **path);
+	void (*set_progressfn)(debuginfod_client *c, debuginfod_progressfn_t fn);
+	void (*set_user_data)(debuginfod_client *c, void *data);
+	void *(*get_user_data)(debuginfod_client *c);
+};
+
+static const struct debuginfod_api *debuginfod_api(void)
+{
+	static struct debuginfod_api api;
+	static bool tried, ok;
+	void *h;
+
+	if (tried)
+		return ok ? &api : NULL;
+	tried = true;
+	h = dlopen("libdebuginfod.so.1", RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return NULL;
+	api.begin = (void *)dlsym(h, "debuginfod_begin");
+	api.end = (void *)dlsym(h, "debuginfod_end");
+	api.find_debuginfo = (void *)dlsym(h, "debuginfod_find_debuginfo");
+	api.set_progressfn = (void *)dlsym(h, "debuginfod_set_progressfn");
+	api.set_user_data = (void *)dlsym(h, "debuginfod_set_user_data");
+	api.get_user_data = (void *)dlsym(h, "debuginfod_get_user_data");
+	ok = api.begin && api.end && api.find_debuginfo && api.set_progressfn &&
+	     api.set_user_data && api.get_user_data;
+	return ok ? &api : NULL;
+}
+
 struct debuginfod_budget {
 	uint64_t deadline_ns;
 };
@@ -654,7 +692,7 @@ struct debuginfod_budget {
 /* Progress callback: a transfer past the deadline is abandoned. */
 static int debuginfod_progress(debuginfod_client *c, long a, long b)
 {
-	struct debuginfod_budget *budget = debuginfod_get_user_data(c);
+	struct debuginfod_budget *budget = debuginfod_api()->get_user_data(c);
 
 	(void)a;
 	(void)b;
@@ -664,6 +702,7 @@ static int debuginfod_progress(debuginfod_client *c, long a, long b)
 size_t symbolizer__fetch_debuginfo(struct symbolizer *s, double budget_s)
 {
 	const char *urls = getenv("DEBUGINFOD_URLS");
+	const struct debuginfod_api *api;
 	struct debuginfod_budget budget;
 	debuginfod_client *client;
 	char timeout[32];
@@ -672,14 +711,20 @@ size_t symbolizer__fetch_debuginfo(struct symbolizer *s, double budget_s)
 
 	if (!urls || !*urls)
 		return 0;
-	client = debuginfod_begin();
+	api = debuginfod_api();
+	if (!api) {
+		warn(s, "DEBUGINFOD_URLS is set but libdebuginfod.so.1 cannot be loaded: %s",
+		     dlerror() ? dlerror() : "missing functions");
+		return 0;
+	}
+	client = api->begin();
 	if (!client) {
 		warn(s, "cannot start a debuginfod client: %s", strerror(errno));
 		return 0;
 	}
 	budget.deadline_ns = now_ns(CLOCK_MONOTONIC) + (uint64_t)(budget_s * 1e9);
-	debuginfod_set_user_data(client, &budget);
-	debuginfod_set_progressfn(client, debuginfod_progress);
+	api->set_user_data(client, &budget);
+	api->set_progressfn(client, debuginfod_progress);
 	while (hmap__next(s->files, &pos, NULL, NULL, &v)) {
 		struct cached_file *cf = v;
 		struct elf_file *e = cf->elf;
@@ -704,7 +749,7 @@ size_t symbolizer__fetch_debuginfo(struct symbolizer *s, double budget_s)
 				 (int)((budget.deadline_ns - now) / 1000000000ULL) + 1);
 			setenv("DEBUGINFOD_TIMEOUT", timeout, 1);
 		}
-		fd = debuginfod_find_debuginfo(client, (const unsigned char *)bid, 0, &path);
+		fd = api->find_debuginfo(client, (const unsigned char *)bid, 0, &path);
 		if (fd < 0) {
 			if (fd != -ENOENT)
 				s->stats.debuginfod_failed++;
@@ -719,7 +764,7 @@ size_t symbolizer__fetch_debuginfo(struct symbolizer *s, double budget_s)
 		close(fd);
 		free(path);
 	}
-	debuginfod_end(client);
+	api->end(client);
 	/* names resolved before may change now */
 	if (gained)
 		clear_frames(s);
