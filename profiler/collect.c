@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Unwind rules kept (about 150 bytes each): the return addresses of the hot stacks. */
+#define UNWIND_CACHE_RULES 16384
+
 struct collector {
 	struct symbolizer *sym;
 	struct hmap *samples; /* scorch_sample_key -> uint64_t count (heap) */
@@ -21,6 +24,7 @@ struct collector {
 	collector_fp_fn fp_hook;
 	void *fp_ctx;
 	uint64_t pcs[UNWIND_MAX_FRAMES];
+	struct unwind_cache *unwind_cache;
 };
 
 /* FNV-1a over the frames, as the BPF program hashes its stacks; never a placeholder id. */
@@ -159,12 +163,13 @@ void collector__raw_sample(struct collector *c, const struct scorch_raw_sample *
 	in.stack = raw->stack;
 	in.base = raw->regs[UNWIND_REG_SP] - SCORCH_RED_ZONE;
 	in.len = raw->stack_len;
-	end = unwind_stack(&in, code_at, &cc, c->pcs, UNWIND_MAX_FRAMES, &nr);
+	end = unwind_stack(&in, code_at, &cc, c->unwind_cache, c->pcs, UNWIND_MAX_FRAMES, &nr);
 	/* code mapped after the snapshot (dlopen, JIT): read the mappings again, once a round */
 	if (end == UNWIND_END_UNMAPPED && !hmap__get(c->reread, pk, sizeof(pk))) {
 		snapshot(c, key.pid, key.proc_seq);
 		hmap__put(c->reread, pk, sizeof(pk), c);
-		end = unwind_stack(&in, code_at, &cc, c->pcs, UNWIND_MAX_FRAMES, &nr);
+		end = unwind_stack(&in, code_at, &cc, c->unwind_cache, c->pcs, UNWIND_MAX_FRAMES,
+				   &nr);
 	}
 	c->ends[end]++;
 	if ((end == UNWIND_END_NO_CFI || end == UNWIND_END_BAD_CFI) && nr > 0)
@@ -205,7 +210,8 @@ struct collector *collector__new(struct symbolizer *sym)
 	c->stacks = hmap__new();
 	c->reread = hmap__new();
 	c->stale = hmap__new();
-	if (!c->samples || !c->stacks || !c->reread || !c->stale) {
+	c->unwind_cache = unwind_cache__new(UNWIND_CACHE_RULES);
+	if (!c->samples || !c->stacks || !c->reread || !c->stale || !c->unwind_cache) {
 		collector__free(c);
 		errno = ENOMEM;
 		return NULL;
@@ -229,6 +235,7 @@ void collector__free(struct collector *c)
 	hmap__free(c->stacks);
 	hmap__free(c->reread);
 	hmap__free(c->stale);
+	unwind_cache__free(c->unwind_cache);
 	free(c);
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "unwind.h"
 #include "elf_file.h"
+#include "hashmap.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -214,6 +215,14 @@ static enum unwind_end eval(struct frame_state *fs, const Dwarf_Op *ops, size_t 
 	return read_stack(fs->in, stack[sp - 1], ret);
 }
 
+/* The registers a caller can rely on after a call: rbx, rbp, r12-r15 (and sp, pc). */
+static const uint8_t callee_saved[] = { 3, 6, 12, 13, 14, 15 };
+
+static bool is_callee_saved(int r)
+{
+	return r == 3 || r == 6 || (r >= 12 && r <= 15);
+}
+
 /* Step through one frame with its CFI: the caller's registers replace fs->regs. */
 static enum unwind_end step_cfi(struct frame_state *fs, Dwarf_Frame *frame, bool *ret_signal)
 {
@@ -235,6 +244,9 @@ static enum unwind_end step_cfi(struct frame_state *fs, Dwarf_Frame *frame, bool
 	/* the caller's stack pointer is the CFA unless the CFI says otherwise */
 	caller[UNWIND_REG_SP] = fs->cfa;
 	for (int r = 0; r < UNWIND_NREGS; r++) {
+		/* scratch registers mean nothing in a caller, except after a signal frame */
+		if (!*ret_signal && !is_callee_saved(r) && r != UNWIND_REG_SP && r != UNWIND_REG_PC)
+			continue;
 		if (dwarf_frame_register(frame, r, ops_mem, &ops, &nops) != 0)
 			return UNWIND_END_BAD_CFI;
 		if (nops == 0) {
@@ -250,6 +262,202 @@ static enum unwind_end step_cfi(struct frame_state *fs, Dwarf_Frame *frame, bool
 	}
 	memcpy(fs->regs, caller, sizeof(caller));
 	return 0;
+}
+
+/*
+ * Most frames' CFI says: CFA = register + offset; each saved register at CFA + offset, or
+ * untouched. Such a rule is kept per (file, address) once libdw has computed it, so a pc seen
+ * again costs a table lookup instead of running the CFI program. Anything else (expressions,
+ * signal frames) takes step_cfi() every time.
+ */
+enum rule_kind { RULE_SAME = 0, RULE_UNDEFINED, RULE_AT_CFA, RULE_CFA_PLUS };
+#define RULE_REGS (sizeof(callee_saved) + 2)
+
+struct rule {
+	uint8_t cfa_reg;
+	int64_t cfa_off;
+	struct {
+		uint8_t kind; /* enum rule_kind */
+		int64_t off;
+	} regs[RULE_REGS]; /* callee_saved[], then sp, then pc */
+};
+
+struct rule_key {
+	uint64_t file, vaddr;
+};
+
+struct unwind_cache {
+	struct hmap *rules; /* rule_key -> struct rule */
+	size_t max;
+};
+
+struct unwind_cache *unwind_cache__new(size_t max)
+{
+	struct unwind_cache *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->rules = hmap__new();
+	c->max = max;
+	if (!c->rules) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void free_rules(struct hmap *h)
+{
+	size_t pos = 0;
+	void *v;
+
+	while (hmap__next(h, &pos, NULL, NULL, &v))
+		free(v);
+	hmap__free(h);
+}
+
+void unwind_cache__free(struct unwind_cache *c)
+{
+	if (!c)
+		return;
+	free_rules(c->rules);
+	free(c);
+}
+
+/* One register's rule in the simple forms, or false. */
+static bool simple_rule(Dwarf_Frame *frame, int r, uint8_t *kind, int64_t *off)
+{
+	Dwarf_Op ops_mem[3], *ops;
+	size_t nops;
+	bool value = false;
+
+	if (dwarf_frame_register(frame, r, ops_mem, &ops, &nops) != 0)
+		return false;
+	if (nops == 0) {
+		*kind = ops ? RULE_UNDEFINED : RULE_SAME;
+		return true;
+	}
+	if (ops[nops - 1].atom == DW_OP_stack_value) {
+		value = true;
+		nops--;
+	}
+	if (nops < 1 || ops[0].atom != DW_OP_call_frame_cfa)
+		return false;
+	if (nops == 1)
+		*off = 0;
+	else if (nops == 2 && ops[1].atom == DW_OP_plus_uconst)
+		*off = (int64_t)ops[1].number;
+	else
+		return false;
+	*kind = value ? RULE_CFA_PLUS : RULE_AT_CFA;
+	return true;
+}
+
+/* The frame's rule, when it has the simple form. */
+static bool compile_rule(Dwarf_Frame *frame, struct rule *ret)
+{
+	bool signal = false;
+	Dwarf_Op *ops;
+	size_t nops;
+
+	if (dwarf_frame_info(frame, NULL, NULL, &signal) != UNWIND_REG_PC || signal)
+		return false;
+	if (dwarf_frame_cfa(frame, &ops, &nops) != 0 || nops != 1)
+		return false;
+	if (ops[0].atom == DW_OP_bregx) {
+		ret->cfa_reg = ops[0].number;
+		ret->cfa_off = (int64_t)ops[0].number2;
+	} else if (ops[0].atom >= DW_OP_breg0 && ops[0].atom <= DW_OP_breg31) {
+		ret->cfa_reg = ops[0].atom - DW_OP_breg0;
+		ret->cfa_off = (int64_t)ops[0].number;
+	} else {
+		return false;
+	}
+	if (ret->cfa_reg >= UNWIND_NREGS)
+		return false;
+	for (size_t i = 0; i < RULE_REGS; i++) {
+		int r = i < sizeof(callee_saved)    ? callee_saved[i]
+			: i == sizeof(callee_saved) ? UNWIND_REG_SP
+						    : UNWIND_REG_PC;
+
+		ret->regs[i].off = 0;
+		if (!simple_rule(frame, r, &ret->regs[i].kind, &ret->regs[i].off))
+			return false;
+	}
+	return true;
+}
+
+static enum unwind_end step_rule(struct frame_state *fs, const struct rule *rule)
+{
+	uint64_t caller[UNWIND_NREGS], cfa = fs->regs[rule->cfa_reg] + rule->cfa_off;
+	enum unwind_end e;
+
+	memcpy(caller, fs->regs, sizeof(caller));
+	caller[UNWIND_REG_SP] = cfa;
+	for (size_t i = 0; i < RULE_REGS; i++) {
+		int r = i < sizeof(callee_saved)    ? callee_saved[i]
+			: i == sizeof(callee_saved) ? UNWIND_REG_SP
+						    : UNWIND_REG_PC;
+
+		switch (rule->regs[i].kind) {
+		case RULE_UNDEFINED:
+			if (r == UNWIND_REG_PC)
+				return UNWIND_END_COMPLETE;
+			break;
+		case RULE_AT_CFA:
+			e = read_stack(fs->in, cfa + rule->regs[i].off, &caller[r]);
+			if (e)
+				return e;
+			break;
+		case RULE_CFA_PLUS:
+			caller[r] = cfa + rule->regs[i].off;
+			break;
+		default:
+			break;
+		}
+	}
+	fs->cfa = cfa;
+	fs->have_cfa = true;
+	memcpy(fs->regs, caller, sizeof(caller));
+	return 0;
+}
+
+/* Step with the cached rule of (file, vaddr), computing and keeping it on first sight. */
+static enum unwind_end step_cached(struct frame_state *fs, struct unwind_cache *cache,
+				   struct elf_file *elf, uint64_t vaddr, Dwarf_CFI *cfi,
+				   bool *ret_signal, bool *ret_found)
+{
+	struct rule_key key = { elf_file__id(elf), vaddr };
+	struct rule *rule = hmap__get(cache->rules, &key, sizeof(key));
+	Dwarf_Frame *frame = NULL;
+	enum unwind_end e;
+
+	*ret_found = true;
+	if (rule)
+		return step_rule(fs, rule);
+	if (dwarf_cfi_addrframe(cfi, vaddr, &frame) != 0) {
+		*ret_found = false;
+		return UNWIND_END_NO_CFI;
+	}
+	rule = malloc(sizeof(*rule));
+	if (rule && compile_rule(frame, rule)) {
+		if (hmap__count(cache->rules) >= cache->max) {
+			struct hmap *fresh = hmap__new();
+
+			if (fresh) {
+				free_rules(cache->rules);
+				cache->rules = fresh;
+			}
+		}
+		if (hmap__put(cache->rules, &key, sizeof(key), rule) == 0) {
+			free(frame);
+			return step_rule(fs, rule);
+		}
+	}
+	free(rule);
+	e = step_cfi(fs, frame, ret_signal);
+	free(frame);
+	return e;
 }
 
 /*
@@ -275,7 +483,8 @@ static enum unwind_end step_fp(struct frame_state *fs)
 }
 
 enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code, void *ctx,
-			     uint64_t *pcs, uint32_t max, uint32_t *ret_nr)
+			     struct unwind_cache *cache, uint64_t *pcs, uint32_t max,
+			     uint32_t *ret_nr)
 {
 	struct frame_state fs = { .in = in };
 	/* the sampled pc and the pc after a signal frame are exact, return addresses are not */
@@ -293,7 +502,7 @@ enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code,
 		struct elf_file *elf = NULL;
 		struct Dwarf_CFI_s *cfi;
 		Dwarf_Frame *frame = NULL;
-		bool signal = false;
+		bool signal = false, found = false;
 		int r;
 
 		pcs[n++] = pc;
@@ -303,10 +512,14 @@ enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code,
 			break;
 		}
 		cfi = r == 0 ? elf_file__cfi(elf) : NULL;
-		if (cfi && dwarf_cfi_addrframe(cfi, vaddr, &frame) == 0) {
+		if (cfi && cache) {
+			e = step_cached(&fs, cache, elf, vaddr, cfi, &signal, &found);
+		} else if (cfi && dwarf_cfi_addrframe(cfi, vaddr, &frame) == 0) {
+			found = true;
 			e = step_cfi(&fs, frame, &signal);
 			free(frame);
-		} else {
+		}
+		if (!found) {
 			/* only code that has no ELF file to describe it is trusted to keep rbp */
 			e = r == -ENODATA ? step_fp(&fs) : UNWIND_END_NO_CFI;
 		}

@@ -53,11 +53,20 @@ typedef int (*unwind_code_fn)(void *ctx, uint64_t pc, struct elf_file **ret_elf,
 			      uint64_t *ret_vaddr);
 
 /*
+ * Unwind rules already computed, per (file, address): bounded by max entries (emptied when
+ * full). Optional; one per thread that unwinds.
+ */
+struct unwind_cache;
+struct unwind_cache *unwind_cache__new(size_t max);
+void unwind_cache__free(struct unwind_cache *c);
+
+/*
  * Unwind: pcs[0] is the sampled pc, the others are return addresses. Frames without CFI are
  * followed through the frame pointer only where the code has no ELF file (JIT). Never fails:
  * the end says how far it got.
  */
 enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code, void *ctx,
-			     uint64_t *pcs, uint32_t max, uint32_t *ret_nr);
+			     struct unwind_cache *cache, uint64_t *pcs, uint32_t max,
+			     uint32_t *ret_nr);
 
 #endif

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark: scorch record against perf record -g + perf script, profiling the same busy
 # workload (both CPUs) for the same seconds. Prints CPU seconds per sample of each whole pipeline
-# (capture + symbolized output), peak RSS and the ratios. Not a test: the figures are for
-# docs/benchmarks.md. Run as root after a build: tests/bench/bench.sh [SECONDS] [ROUNDS]
+# (capture + symbolized output), peak RSS and the ratios. scorch runs with --unwind fp, the same
+# frame-pointer unwinding as perf -g (tests/bench/unwind.sh compares the default unwinding with
+# perf --call-graph dwarf). Not a test: the figures are for docs/benchmarks.md.
+# Run as root after a build: tests/bench/bench.sh [SECONDS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib/common.sh
@@ -33,7 +35,7 @@ timed() {
 # others the cache (warm); a private cache makes the cold run happen here
 export SCORCH_CACHE_DIR=$tmp/cache
 start_workload
-read -r c_cpu c_rss < <(timed "$scorch" record -d "$secs" -o "$tmp/c.pb.gz" 2>"$tmp/c.err")
+read -r c_cpu c_rss < <(timed "$scorch" record --unwind fp -d "$secs" -o "$tmp/c.pb.gz" 2>"$tmp/c.err")
 stop_workload
 c_n=$(awk '/samples,/ { print $2; exit }' "$tmp/c.err")
 printf 'cold   scorch   %8s %10s %12s %10s  (empty kernel-symbol cache)\n' "$c_n" "$c_cpu" \
@@ -45,7 +47,7 @@ for r in $(seq 1 "$rounds"); do
 	sysctl -qw kernel.bpf_stats_enabled=1
 	start_workload
 	( sleep $((secs - 1)); bpftool prog show name on_sample -j >"$tmp/prog.json" 2>/dev/null || true ) &
-	read -r s_cpu s_rss < <(timed "$scorch" record -d "$secs" -o "$tmp/s.pb.gz" 2>"$tmp/s.err")
+	read -r s_cpu s_rss < <(timed "$scorch" record --unwind fp -d "$secs" -o "$tmp/s.pb.gz" 2>"$tmp/s.err")
 	wait
 	stop_workload
 	s_n=$(awk '/samples,/ { print $2; exit }' "$tmp/s.err")
@@ -73,8 +75,8 @@ done
 # fixed start-up cost (BTF for CO-RE, kallsyms, program load) against the marginal cost per
 # sample: the agent pays the first once, the second for every sample
 start_workload
-read -r f_cpu f_rss < <(timed "$scorch" record -d 1 -o "$tmp/f.pb.gz" 2>"$tmp/f.err")
-read -r l_cpu l_rss < <(timed "$scorch" record -d $((secs * 2)) -o "$tmp/l.pb.gz" 2>"$tmp/l.err")
+read -r f_cpu f_rss < <(timed "$scorch" record --unwind fp -d 1 -o "$tmp/f.pb.gz" 2>"$tmp/f.err")
+read -r l_cpu l_rss < <(timed "$scorch" record --unwind fp -d $((secs * 2)) -o "$tmp/l.pb.gz" 2>"$tmp/l.err")
 stop_workload
 f_n=$(awk '/samples,/ { print $2; exit }' "$tmp/f.err")
 l_n=$(awk '/samples,/ { print $2; exit }' "$tmp/l.err")

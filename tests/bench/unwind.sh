@@ -47,7 +47,10 @@ perf_folded() {
 }
 
 export SCORCH_CACHE_DIR=$tmp/cache
-"$scorch" record -q -d 1 -o "$tmp/warmup.pb.gz" # kernel-symbol cache: warm runs below
+# warm-up with the workload running: kernel-symbol cache, page cache of the files both tools read
+start_workload
+"$scorch" record -q -d 1 -o "$tmp/warmup.pb.gz"
+stop_workload
 printf '%-6s %-8s %8s %9s %10s %9s %9s\n' round tool samples cpu_s us/sample rss_kb correct%
 for r in $(seq 1 "$rounds"); do
 	start_workload

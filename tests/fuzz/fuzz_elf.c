@@ -31,7 +31,11 @@ static void unwind_at(struct elf_file *e, uint64_t vaddr)
 	in.regs[UNWIND_REG_SP] = in.base + 128;
 	in.regs[UNWIND_REG_BP] = in.base + 1024;
 	in.regs[UNWIND_REG_PC] = vaddr;
-	unwind_stack(&in, code_at, e, pcs, 64, &nr);
+	struct unwind_cache *cache = unwind_cache__new(64);
+
+	unwind_stack(&in, code_at, e, NULL, pcs, 64, &nr);
+	unwind_stack(&in, code_at, e, cache, pcs, 64, &nr);
+	unwind_cache__free(cache);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -19,6 +19,7 @@
 
 static struct elf_file *self;
 static uint64_t text_lo, text_hi;
+static struct unwind_cache *cache;
 
 static int code_at(void *ctx, uint64_t pc, struct elf_file **ret_elf, uint64_t *ret_vaddr)
 {
@@ -38,6 +39,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
+	cache = unwind_cache__new(4096);
 	if (fd >= 0) {
 		self = elf_file__read(fd);
 		close(fd);
@@ -60,7 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in.stack = size > nregs ? data + nregs : NULL;
 	in.len = size > nregs ? size - nregs : 0;
 	in.base = in.regs[UNWIND_REG_SP] - 128;
-	unwind_stack(&in, code_at, NULL, pcs, UNWIND_MAX_FRAMES, &nr);
+	/* the cache lives across inputs, as in a capture; half the inputs go around it */
+	unwind_stack(&in, code_at, NULL, size & 1 ? cache : NULL, pcs, UNWIND_MAX_FRAMES, &nr);
 	if (nr > UNWIND_MAX_FRAMES)
 		__builtin_trap();
 	return 0;

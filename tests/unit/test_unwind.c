@@ -25,6 +25,7 @@
 static struct unwind_input captured;
 static uint8_t stack_copy[COPY_BYTES];
 static struct symbolizer *sym;
+static struct unwind_cache *cache; /* for the bad-input tests: garbage through the cached path */
 static uint32_t self;
 
 /* The end of the mapping holding addr (the stack's top), from /proc/self/maps. */
@@ -124,7 +125,7 @@ static void test_self_unwind(void)
 	bool saw_start = false;
 
 	level1();
-	end = unwind_stack(&captured, code_at, NULL, pcs, UNWIND_MAX_FRAMES, &nr);
+	end = unwind_stack(&captured, code_at, NULL, NULL, pcs, UNWIND_MAX_FRAMES, &nr);
 	CHECK_STR(unwind_end_name(end), "complete");
 	CHECK(nr >= 7);
 	for (i = 0; i < nr && i < 6; i++)
@@ -138,8 +139,30 @@ static void test_self_unwind(void)
 	}
 	CHECK(saw_start);
 
+	/* with the rule cache, twice (computed, then found): the same frames */
+	{
+		struct unwind_cache *c = unwind_cache__new(64);
+		uint64_t again[UNWIND_MAX_FRAMES];
+		uint32_t nr2 = 0;
+
+		for (int round = 0; round < 2; round++) {
+			end = unwind_stack(&captured, code_at, NULL, c, again, UNWIND_MAX_FRAMES,
+					   &nr2);
+			CHECK_STR(unwind_end_name(end), "complete");
+			CHECK_INT(nr2, nr);
+			CHECK(!memcmp(again, pcs, nr * sizeof(pcs[0])));
+		}
+		/* a cache of 2 rules: emptied again and again, still the same frames */
+		unwind_cache__free(c);
+		c = unwind_cache__new(2);
+		end = unwind_stack(&captured, code_at, NULL, c, again, UNWIND_MAX_FRAMES, &nr2);
+		CHECK_INT(nr2, nr);
+		CHECK(!memcmp(again, pcs, nr * sizeof(pcs[0])));
+		unwind_cache__free(c);
+	}
+
 	/* the same at a depth cap: exactly max frames, the end says so */
-	end = unwind_stack(&captured, code_at, NULL, pcs, 3, &nr);
+	end = unwind_stack(&captured, code_at, NULL, NULL, pcs, 3, &nr);
 	CHECK_STR(unwind_end_name(end), "depth limit");
 	CHECK_INT(nr, 3);
 }
@@ -153,20 +176,20 @@ static void test_bad_input(void)
 
 	/* a copy that holds only capture()'s frame: the caller's frame is out of reach */
 	in.len = 128 + 8;
-	end = unwind_stack(&in, code_at, NULL, pcs, UNWIND_MAX_FRAMES, &nr);
+	end = unwind_stack(&in, code_at, NULL, cache, pcs, UNWIND_MAX_FRAMES, &nr);
 	CHECK_STR(unwind_end_name(end), "stack copy exhausted");
 	CHECK(nr >= 1 && nr <= 2);
 
 	/* no registers (a sample without user state) */
 	memset(in.regs, 0, sizeof(in.regs));
-	end = unwind_stack(&in, code_at, NULL, pcs, UNWIND_MAX_FRAMES, &nr);
+	end = unwind_stack(&in, code_at, NULL, cache, pcs, UNWIND_MAX_FRAMES, &nr);
 	CHECK_STR(unwind_end_name(end), "no user registers");
 	CHECK_INT(nr, 0);
 
 	/* a pc in no mapping */
 	in = captured;
 	in.regs[UNWIND_REG_PC] = 0x10;
-	end = unwind_stack(&in, code_at, NULL, pcs, UNWIND_MAX_FRAMES, &nr);
+	end = unwind_stack(&in, code_at, NULL, cache, pcs, UNWIND_MAX_FRAMES, &nr);
 	CHECK_STR(unwind_end_name(end), "unmapped pc");
 	CHECK_INT(nr, 1);
 
@@ -183,7 +206,7 @@ static void test_bad_input(void)
 			memcpy(junk + i, &captured.regs[UNWIND_REG_PC], 8);
 		in.stack = junk;
 		in.len = sizeof(junk);
-		end = unwind_stack(&in, code_at, NULL, pcs, 64, &nr);
+		end = unwind_stack(&in, code_at, NULL, cache, pcs, 64, &nr);
 		CHECK(nr <= 64 && end < UNWIND_END_MAX);
 	}
 }
@@ -216,9 +239,11 @@ int main(int argc, char **argv)
 	sym = symbolizer__new(&(struct symbolizer_opts){ 0 });
 	self = getpid();
 	CHECK(sym && symbolizer__snapshot(sym, self, 1) == 0);
+	cache = unwind_cache__new(1024);
 	test_self_unwind();
 	test_bad_input();
 	test_frame_pointer_files(argv + 1);
+	unwind_cache__free(cache);
 	symbolizer__free(sym);
 	return check_done("test_unwind");
 }
