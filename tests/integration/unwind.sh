@@ -39,6 +39,20 @@ else
 	ok "--unwind fp on the frame-pointer-less build: $(head -1 "$TMP/check")"
 fi
 
+# auto: a process whose code all keeps frame pointers is walked in the kernel (after its first
+# samples, which come before its snapshot); the chains are whole either way
+record fp-static "$FP_STATIC" 2 --
+read -r cfi fpw < <(sed -n 's/^scorch: user stacks: \([0-9]*\) unwound with CFI.* \([0-9]*\) with frame pointers in the kernel$/\1 \2/p' "$TMP/err")
+total=$(folded_total "$TMP/fp-static.folded")
+whole=$(awk '/^_start;fp_main;fp_middle;fp_leaf [0-9]+$/ { s += $NF } END { print s + 0 }' "$TMP/fp-static.folded")
+[ -n "${fpw:-}" ] && [ "$fpw" -ge $((total * 9 / 10)) ] && [ "$whole" -ge $((total * 9 / 10)) ] &&
+	ok "auto on an all-frame-pointer process: $fpw of $total samples walked in the kernel, $whole whole chains" ||
+	fail "auto on fp-static: CFI ${cfi:-?}, frame pointers ${fpw:-?}, whole $whole of $total: $(head -3 "$TMP/err")"
+# and the workload that maps libc is never walked with frame pointers
+record fp-auto-libc "$UNWIND_DIR/unwind-workload-fp" 1 --
+fpw=$(sed -n 's/^scorch: user stacks: .* \([0-9]*\) with frame pointers in the kernel$/\1/p' "$TMP/err")
+[ "${fpw:-x}" = 0 ] && ok "auto on a process that maps libc: no frame-pointer walks" || fail "auto used frame pointers ${fpw:-?} times for a libc process"
+
 # a stack of 400 frames, unwound whole
 record deep "$UNWIND_DIR/unwind-workload-nofp" 2 400 -- --unwind dwarf
 if python3 "$CHECK" "$TMP/deep.folded" 99 400 >"$TMP/check" 2>&1; then
