@@ -103,3 +103,52 @@ int ensure_private_dir(const char *dir)
 		return -EPERM;
 	return 0;
 }
+
+int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len = 0, cap = 4096;
+	char *buf = NULL;
+	ssize_t n;
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		if (len + 1 >= cap || !buf) {
+			char *grown;
+
+			if (buf)
+				cap *= 2;
+			grown = realloc(buf, cap);
+			if (!grown) {
+				r = -ENOMEM;
+				break;
+			}
+			buf = grown;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		len += n;
+		if (len > max) {
+			r = -EFBIG;
+			break;
+		}
+	}
+	close(fd);
+	if (r) {
+		free(buf);
+		return r;
+	}
+	buf[len] = 0;
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+}

@@ -21,6 +21,9 @@ int atomic_file__commit(struct atomic_file *a);
 /* Remove the temporary file if it is still there; close; free. Accepts a zeroed struct. */
 void atomic_file__abort(struct atomic_file *a);
 
+/* Read a whole file of at most max bytes (NUL-terminated copy in *ret). 0, -errno, -EFBIG. */
+int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
+
 /*
  * Make sure dir exists (created 0700) and is a directory of ours that nobody else can write,
  * so what we keep there cannot have been planted. 0, or -errno / -EPERM.

@@ -197,6 +197,8 @@ struct profile *build_profile(const struct collector *c, struct symbolizer *sym,
 		int64_t values[2];
 		uint32_t n = 0;
 
+		if (opts->one_pid && key->pid != opts->pid)
+			continue;
 		err = add_stack(&b, c, key->kstack, true, 0, 0, locs, &n);
 		if (!err)
 			err =

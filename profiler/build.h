@@ -3,6 +3,7 @@
 #ifndef SCORCH_BUILD_H
 #define SCORCH_BUILD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct collector;
@@ -13,6 +14,8 @@ struct build_opts {
 	unsigned int freq; /* sampling frequency, for the period */
 	uint64_t start_ns; /* capture start, ns since the epoch */
 	uint64_t duration_ns;
+	bool one_pid; /* only the samples of pid (the agent's series per process) */
+	uint32_t pid;
 };
 
 /* NULL with errno set on failure. */

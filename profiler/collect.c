@@ -25,6 +25,9 @@ struct collector {
 	void *fp_ctx;
 	uint64_t pcs[UNWIND_MAX_FRAMES];
 	struct unwind_cache *unwind_cache;
+	/* (pid, seq) of processes that exited: this interval's, and the previous one's */
+	uint32_t (*exits[2])[2];
+	size_t nexits[2], cap_exits[2];
 };
 
 /* FNV-1a over the frames, as the BPF program hashes its stacks; never a placeholder id. */
@@ -236,6 +239,8 @@ void collector__free(struct collector *c)
 	hmap__free(c->reread);
 	hmap__free(c->stale);
 	unwind_cache__free(c->unwind_cache);
+	free(c->exits[0]);
+	free(c->exits[1]);
 	free(c);
 }
 
@@ -248,7 +253,58 @@ void collector__event(struct collector *c, const struct scorch_event *e)
 {
 	if (e->type == SCORCH_EVENT_PROC_NEW)
 		snapshot(c, e->pid, e->seq);
-	/* exits: the snapshot is kept, the process's samples are symbolized at the end */
+	/*
+	 * Exits: the snapshot is kept, the process's samples are symbolized at the end (record),
+	 * or it is dropped an interval later (agent). Without memory it is simply kept.
+	 */
+	if (e->type == SCORCH_EVENT_PROC_EXIT &&
+	    !grow_array((void **)&c->exits[0], &c->cap_exits[0], c->nexits[0] + 1,
+			sizeof(*c->exits[0]))) {
+		c->exits[0][c->nexits[0]][0] = e->pid;
+		c->exits[0][c->nexits[0]++][1] = e->seq;
+	}
+}
+
+static void free_entries(struct hmap *h)
+{
+	size_t pos = 0;
+	void *v;
+
+	while (hmap__next(h, &pos, NULL, NULL, &v))
+		free(v);
+}
+
+void collector__reset(struct collector *c)
+{
+	struct hmap *samples = hmap__new(), *stacks = hmap__new();
+	uint32_t(*t)[2];
+	size_t cap;
+
+	if (!samples || !stacks) {
+		/* keep counting into the old tables: the next interval repeats these samples */
+		hmap__free(samples);
+		hmap__free(stacks);
+		return;
+	}
+	free_entries(c->samples);
+	free_entries(c->stacks);
+	hmap__free(c->samples);
+	hmap__free(c->stacks);
+	c->samples = samples;
+	c->stacks = stacks;
+	c->total = 0;
+	memset(c->ends, 0, sizeof(c->ends));
+	for (size_t i = 0; i < c->nexits[1]; i++)
+		symbolizer__drop_process(c->sym, c->exits[1][i][0], c->exits[1][i][1]);
+	/* this interval's exits are dropped after the next one */
+	t = c->exits[1];
+	cap = c->cap_exits[1];
+	c->exits[1] = c->exits[0];
+	c->cap_exits[1] = c->cap_exits[0];
+	c->nexits[1] = c->nexits[0];
+	c->exits[0] = t;
+	c->cap_exits[0] = cap;
+	c->nexits[0] = 0;
 }
 
 void collector__next_round(struct collector *c)

@@ -37,6 +37,13 @@ void collector__event(struct collector *c, const struct scorch_event *e);
 /* Start a new drain round: processes may be re-read once per round. */
 void collector__next_round(struct collector *c);
 
+/*
+ * Start a new interval (the agent): forget the samples and stacks, keep the caches. Processes
+ * that exited during the interval before the last one are dropped from the symbolizer: their
+ * last samples have been built into a profile by now.
+ */
+void collector__reset(struct collector *c);
+
 uint64_t collector__samples(const struct collector *c);
 /* Iterate the aggregated samples: start with *pos = 0. */
 bool collector__next(const struct collector *c, size_t *pos, const struct scorch_sample_key **key,

@@ -28,6 +28,17 @@ void log_warn(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+void log_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("scorch: info: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
 static void usage(FILE *f)
 {
 	fputs("Usage: scorch COMMAND [OPTIONS]\n"
@@ -37,6 +48,7 @@ static void usage(FILE *f)
 	      "Commands:\n"
 	      "  record   profile the machine, some processes or a command; write pprof or folded\n"
 	      "  report   print the hottest functions of a profile\n"
+	      "  agent    profile the machine continuously, push to a Parca server\n"
 	      "\n"
 	      "Options:\n"
 	      "  -h, --help     show this help\n"
@@ -74,6 +86,8 @@ int main(int argc, char **argv)
 		return cmd_record(argc - 1, argv + 1);
 	if (!strcmp(cmd, "report"))
 		return cmd_report(argc - 1, argv + 1);
+	if (!strcmp(cmd, "agent"))
+		return cmd_agent(argc - 1, argv + 1);
 	log_error("unknown command '%s' (try 'scorch --help')", cmd);
 	return EXIT_USAGE;
 }

@@ -38,6 +38,8 @@ struct cached_file {
 struct sym_process {
 	struct sym_mapping *maps; /* sorted by start */
 	size_t n;
+	char *exe; /* /proc/PID/exe at the first snapshot, or NULL */
+	char *cgroup; /* from /proc/PID/cgroup, or NULL */
 	int perfmap_fd; /* the JIT's /tmp/perf-PID.map, held open, or -1 */
 	struct perfmap *perfmap; /* parsed on first use */
 	bool perfmap_tried;
@@ -160,6 +162,8 @@ static void free_process(struct symbolizer *s, struct sym_process *p)
 		close(p->perfmap_fd);
 	perfmap__free(p->perfmap);
 	free(p->maps);
+	free(p->exe);
+	free(p->cgroup);
 	free(p);
 }
 
@@ -489,7 +493,60 @@ static int merge_old_mappings(struct sym_process *p, struct sym_process *old)
 		p->perfmap_fd = old->perfmap_fd;
 		old->perfmap_fd = -1;
 	}
+	/* what the first snapshot found stays (a zombie's exe link is gone) */
+	if (old->exe) {
+		free(p->exe);
+		p->exe = old->exe;
+		old->exe = NULL;
+	}
+	if (old->cgroup) {
+		free(p->cgroup);
+		p->cgroup = old->cgroup;
+		old->cgroup = NULL;
+	}
 	return 0;
+}
+
+/* The executable's path and the cgroup of a process, for the agent's series labels. */
+static void read_process_info(struct symbolizer *s, uint32_t pid, struct sym_process *p)
+{
+	char path[300], buf[PATH_MAX], line[1024];
+	ssize_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%u/exe", s->proc_root, pid);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n > 0) {
+		buf[n] = 0;
+		p->exe = strdup(buf);
+	}
+	snprintf(path, sizeof(path), "%s/%u/cgroup", s->proc_root, pid);
+	f = fopen(path, "re");
+	/* "0::/path" with cgroup v2; otherwise the first hierarchy's "N:controllers:/path" */
+	while (f && fgets(line, sizeof(line), f)) {
+		char *c = strchr(line, ':');
+
+		c = c ? strchr(c + 1, ':') : NULL;
+		if (!c)
+			continue;
+		c[strcspn(c, "\n")] = 0;
+		if (!p->cgroup || !strncmp(line, "0::", 3)) {
+			free(p->cgroup);
+			p->cgroup = strdup(c + 1);
+		}
+	}
+	if (f)
+		fclose(f);
+}
+
+void symbolizer__process_info(const struct symbolizer *s, uint32_t pid, uint32_t seq,
+			      const char **ret_exe, const char **ret_cgroup)
+{
+	struct proc_key key = { pid, seq };
+	const struct sym_process *p = hmap__get(s->procs, &key, sizeof(key));
+
+	*ret_exe = p ? p->exe : NULL;
+	*ret_cgroup = p ? p->cgroup : NULL;
 }
 
 int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq)
@@ -556,6 +613,7 @@ int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq)
 	}
 	procmaps__free(maps, n);
 	maps = NULL;
+	read_process_info(s, pid, p);
 	old = hmap__get(s->procs, &key, sizeof(key));
 	if (old && merge_old_mappings(p, old))
 		goto nomem;

@@ -109,6 +109,13 @@ void symbolizer__unwind_stopped(struct symbolizer *s, uint32_t pid, uint32_t seq
  * the number of files that gained debug info; 0 when DEBUGINFOD_URLS is unset.
  */
 size_t symbolizer__fetch_debuginfo(struct symbolizer *s, double budget_s);
+/*
+ * What the snapshot of (pid, seq) found about the process: its executable's path and its
+ * cgroup (cgroup v2 path, or the first hierarchy's), each NULL when unknown. Valid until the
+ * process is dropped.
+ */
+void symbolizer__process_info(const struct symbolizer *s, uint32_t pid, uint32_t seq,
+			      const char **ret_exe, const char **ret_cgroup);
 /* Forget a process (it exited and its samples are symbolized). */
 void symbolizer__drop_process(struct symbolizer *s, uint32_t pid, uint32_t seq);
 

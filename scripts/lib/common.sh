@@ -3,8 +3,8 @@
 # Debian 12 packages the build, the tests and the benchmark need.
 SCORCH_PACKAGES=(
 	gcc g++ libc6-dev pkg-config meson ninja-build clang libclang-rt-14-dev llvm binutils
-	libbpf-dev libelf-dev libdw-dev libdebuginfod-dev debuginfod libiberty-dev liblzma-dev xz-utils libprotobuf-c-dev protobuf-c-compiler zlib1g-dev bpftool
-	golang-go util-linux procps gawk clang-format python3
+	libbpf-dev libelf-dev libdw-dev libdebuginfod-dev debuginfod libcurl4-openssl-dev libzstd-dev libiberty-dev liblzma-dev xz-utils libprotobuf-c-dev protobuf-c-compiler zlib1g-dev bpftool
+	golang-go util-linux procps gawk clang-format python3 python3-grpcio python3-protobuf protobuf-compiler
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

@@ -1,0 +1,1021 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * scorch agent: always-on profiling. The BPF session runs for the agent's lifetime; every
+ * --profiling-duration the collected samples become one pprof per process, sent to a
+ * Parca-compatible server as one WriteRaw (one series per process). Requests go through an
+ * on-disk spool, oldest first, from a sender thread that retries with backoff: a server that is
+ * away loses nothing (within the spool's bound), and sampling never waits for the network.
+ */
+#include "build.h"
+#include "cli.h"
+#include "collect.h"
+#include "fileio.h"
+#include "grpc.h"
+#include "hashmap.h"
+#include "model.h"
+#include "parca.pb-c.h"
+#include "pprof.h"
+#include "profile.h"
+#include "session.h"
+#include "spool.h"
+#include "symbolizer.h"
+#include "unwind.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DRAIN_INTERVAL_S 1.0
+#define MAX_LABELS 64
+#define MAX_PIDS 64
+#define WRITE_RAW_PATH "/parca.profilestore.v1alpha1.ProfileStoreService/WriteRaw"
+/* Retries back off from 1 s to 30 s (2 minutes after an authentication error), with jitter. */
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 30000
+#define BACKOFF_AUTH_MS 120000
+/* At exit, the sender gets this long to deliver what is spooled; the rest stays spooled. */
+#define EXIT_GRACE_MS 5000
+
+struct label {
+	const char *name, *value;
+};
+
+static struct {
+	const char *address;
+	bool insecure;
+	const char *token_file;
+	const char *ca_file;
+	const char *node;
+	uint64_t duration_ns;
+	struct label labels[MAX_LABELS];
+	size_t nlabels;
+	const char *spool_dir;
+	uint64_t spool_max;
+	const char *output_dir;
+	unsigned int output_max;
+	unsigned int freq;
+	pid_t pids[MAX_PIDS];
+	size_t npids;
+	enum scorch_unwind unwind;
+	uint32_t stack_copy;
+	bool verbose;
+} arg = {
+	.duration_ns = 10000000000ULL,
+	.spool_dir = "/var/lib/scorch/spool",
+	.spool_max = 256ULL << 20,
+	.output_max = 10,
+	.freq = 99,
+	.unwind = SCORCH_UNWIND_AUTO,
+	.stack_copy = 32768,
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void agent_usage(FILE *f)
+{
+	fputs(
+	    "Usage: scorch agent [OPTIONS]\n"
+	    "\n"
+	    "Profile the whole machine (or -p) continuously and every --profiling-duration\n"
+	    "push one pprof per process to a Parca-compatible server (WriteRaw), and/or write\n"
+	    "the interval's profile to --output-dir. Profiles that cannot be delivered wait in\n"
+	    "an on-disk spool and go out oldest first when the server is back, also after a\n"
+	    "restart. SIGINT/SIGTERM close the current interval and deliver or spool it.\n"
+	    "\n"
+	    "Options:\n"
+	    "      --remote-store-address HOST:PORT   Parca server (gRPC)\n"
+	    "      --remote-store-insecure            cleartext HTTP/2 (h2c) instead of TLS\n"
+	    "      --remote-store-bearer-token-file FILE\n"
+	    "                                         send 'authorization: Bearer <token>'\n"
+	    "      --remote-store-ca-file FILE        trust this CA besides the system's\n"
+	    "      --node NAME                        the node label (default: the hostname)\n"
+	    "      --profiling-duration TIME          interval (default 10s; 500ms, 10s, 1m)\n"
+	    "      --label KEY=VALUE                  external label on every series (repeatable)\n"
+	    "      --spool-dir DIR                    default /var/lib/scorch/spool\n"
+	    "      --spool-max-bytes BYTES            spool bound, the oldest dropped beyond it\n"
+	    "                                         (default 268435456)\n"
+	    "      --output-dir DIR                   also write each interval as a pprof file\n"
+	    "      --output-max-files N               keep the newest N there (default 10)\n"
+	    "  -F, --freq HZ                          samples per second per CPU (default 99)\n"
+	    "  -p, --pid PID[,PID...]                 only these processes\n"
+	    "      --unwind MODE                      auto (default), fp or dwarf, as for record\n"
+	    "      --stack-copy BYTES                 as for record (default 32768)\n"
+	    "  -v, --verbose                          log every interval\n"
+	    "  -h, --help                             show this help\n"
+	    "\n"
+	    "Examples:\n"
+	    "  scorch agent --remote-store-address parca:7070 --remote-store-insecure\n"
+	    "  scorch agent --output-dir /var/tmp/profiles --profiling-duration 1m\n",
+	    f);
+}
+
+static bool valid_label_name(const char *s, size_t len)
+{
+	if (!len || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+		return false;
+	for (size_t i = 1; i < len; i++)
+		if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
+			return false;
+	return true;
+}
+
+static int parse_pid_list(const char *list)
+{
+	char *copy = strdup(list), *save = NULL;
+	int r = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		uint64_t v;
+
+		if (parse_u64(t, 10, 1, INT32_MAX, &v) || arg.npids >= MAX_PIDS) {
+			r = -EINVAL;
+			break;
+		}
+		arg.pids[arg.npids++] = v;
+	}
+	free(copy);
+	return r || !arg.npids ? -EINVAL : 0;
+}
+
+static int parse_args(int argc, char **argv)
+{
+	enum {
+		OPT_ADDRESS = 0x100,
+		OPT_INSECURE,
+		OPT_TOKEN,
+		OPT_CA,
+		OPT_NODE,
+		OPT_DURATION,
+		OPT_LABEL,
+		OPT_SPOOL_DIR,
+		OPT_SPOOL_MAX,
+		OPT_OUTPUT_DIR,
+		OPT_OUTPUT_MAX,
+		OPT_UNWIND,
+		OPT_STACK_COPY,
+	};
+	static const struct option opts[] = {
+		{ "remote-store-address", required_argument, NULL, OPT_ADDRESS },
+		{ "remote-store-insecure", no_argument, NULL, OPT_INSECURE },
+		{ "remote-store-bearer-token-file", required_argument, NULL, OPT_TOKEN },
+		{ "remote-store-ca-file", required_argument, NULL, OPT_CA },
+		{ "node", required_argument, NULL, OPT_NODE },
+		{ "profiling-duration", required_argument, NULL, OPT_DURATION },
+		{ "label", required_argument, NULL, OPT_LABEL },
+		{ "spool-dir", required_argument, NULL, OPT_SPOOL_DIR },
+		{ "spool-max-bytes", required_argument, NULL, OPT_SPOOL_MAX },
+		{ "output-dir", required_argument, NULL, OPT_OUTPUT_DIR },
+		{ "output-max-files", required_argument, NULL, OPT_OUTPUT_MAX },
+		{ "freq", required_argument, NULL, 'F' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "unwind", required_argument, NULL, OPT_UNWIND },
+		{ "stack-copy", required_argument, NULL, OPT_STACK_COPY },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	int c;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":F:p:vh", opts, NULL)) != -1) {
+		uint64_t v;
+		char *eq;
+
+		switch (c) {
+		case OPT_ADDRESS:
+			if (!*optarg || !strchr(optarg, ':')) {
+				log_error("invalid --remote-store-address '%s': expected HOST:PORT",
+					  optarg);
+				return -EINVAL;
+			}
+			arg.address = optarg;
+			break;
+		case OPT_INSECURE:
+			arg.insecure = true;
+			break;
+		case OPT_TOKEN:
+			arg.token_file = optarg;
+			break;
+		case OPT_CA:
+			arg.ca_file = optarg;
+			break;
+		case OPT_NODE:
+			if (!*optarg) {
+				log_error("empty --node");
+				return -EINVAL;
+			}
+			arg.node = optarg;
+			break;
+		case OPT_DURATION:
+			if (parse_duration_ns(optarg, &arg.duration_ns) ||
+			    arg.duration_ns < 100000000ULL) {
+				log_error(
+				    "invalid --profiling-duration '%s': at least 100ms (500ms, "
+				    "10s, 1m)",
+				    optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_LABEL:
+			eq = strchr(optarg, '=');
+			if (!eq || !valid_label_name(optarg, eq - optarg) ||
+			    arg.nlabels >= MAX_LABELS) {
+				log_error("invalid --label '%s': expected KEY=VALUE with KEY like "
+					  "[a-zA-Z_][a-zA-Z0-9_]*",
+					  optarg);
+				return -EINVAL;
+			}
+			*eq = 0;
+			arg.labels[arg.nlabels++] = (struct label){ optarg, eq + 1 };
+			break;
+		case OPT_SPOOL_DIR:
+			arg.spool_dir = optarg;
+			break;
+		case OPT_SPOOL_MAX:
+			if (parse_u64(optarg, 10, 4096, UINT64_MAX, &arg.spool_max)) {
+				log_error("invalid --spool-max-bytes '%s': at least 4096", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_OUTPUT_DIR:
+			arg.output_dir = optarg;
+			break;
+		case OPT_OUTPUT_MAX:
+			if (parse_u64(optarg, 10, 1, 1000000, &v)) {
+				log_error("invalid --output-max-files '%s'", optarg);
+				return -EINVAL;
+			}
+			arg.output_max = v;
+			break;
+		case 'F':
+			if (parse_u64(optarg, 10, 1, 10000, &v)) {
+				log_error("invalid frequency '%s': must be 1-10000 Hz", optarg);
+				return -EINVAL;
+			}
+			arg.freq = v;
+			break;
+		case 'p':
+			if (parse_pid_list(optarg)) {
+				log_error("invalid pid list '%s'", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_UNWIND:
+			if (!strcmp(optarg, "auto"))
+				arg.unwind = SCORCH_UNWIND_AUTO;
+			else if (!strcmp(optarg, "fp"))
+				arg.unwind = SCORCH_UNWIND_FP;
+			else if (!strcmp(optarg, "dwarf"))
+				arg.unwind = SCORCH_UNWIND_DWARF;
+			else {
+				log_error("unknown unwinding '%s': use auto, fp or dwarf", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_STACK_COPY:
+			if (parse_u64(optarg, 10, 1024, SCORCH_MAX_STACK_COPY, &v)) {
+				log_error("invalid stack copy size '%s': must be 1024-%d bytes",
+					  optarg, SCORCH_MAX_STACK_COPY);
+				return -EINVAL;
+			}
+			arg.stack_copy = v;
+			break;
+		case 'v':
+			arg.verbose = true;
+			break;
+		case 'h':
+			agent_usage(stdout);
+			return 1;
+		case ':':
+			log_error("option '%s' needs a value (try 'scorch agent --help')",
+				  argv[optind - 1]);
+			return -EINVAL;
+		default:
+			log_error("unknown option '%s' (try 'scorch agent --help')",
+				  argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	if (!arg.address && !arg.output_dir) {
+		log_error("nowhere to send profiles: give --remote-store-address and/or "
+			  "--output-dir");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- the sender thread: spool -> server, oldest first ---- */
+
+struct sender {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop; /* finish: deliver what can be delivered before deadline_ns, then return */
+	uint64_t deadline_ns;
+	struct spool *spool;
+	struct grpc_client *client;
+	/* statistics, under lock */
+	uint64_t sent, failed, rejected;
+	int last_code;
+	char last_error[300];
+};
+
+/* Sleep up to ms, or until told to stop. true when stopping. */
+static bool sender_sleep(struct sender *s, uint64_t ms)
+{
+	struct timespec until;
+	bool stop;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (!s->stop)
+		pthread_cond_timedwait(&s->wake, &s->lock, &until);
+	stop = s->stop;
+	pthread_mutex_unlock(&s->lock);
+	return stop;
+}
+
+static void *sender_main(void *data)
+{
+	struct sender *s = data;
+	uint64_t backoff = BACKOFF_MIN_MS, failures = 0, last_log = 0;
+
+	for (;;) {
+		struct grpc_result res;
+		uint8_t *msg;
+		size_t len;
+		uint64_t seq, wait_ms;
+		bool stopping;
+		int r;
+
+		pthread_mutex_lock(&s->lock);
+		stopping = s->stop;
+		pthread_mutex_unlock(&s->lock);
+		if (stopping && now_ns(CLOCK_MONOTONIC) >= s->deadline_ns)
+			break;
+		r = spool__oldest(s->spool, &seq, &msg, &len);
+		if (r) {
+			if (stopping)
+				break;
+			sender_sleep(s, 1000);
+			continue;
+		}
+		grpc_client__call(s->client, WRITE_RAW_PATH, msg, len, &res);
+		free(msg);
+		free(res.response);
+		pthread_mutex_lock(&s->lock);
+		s->last_code = res.code;
+		if (res.code != GRPC_OK)
+			snprintf(s->last_error, sizeof(s->last_error), "%s: %s",
+				 grpc_code_name(res.code), res.message);
+		pthread_mutex_unlock(&s->lock);
+		if (res.code == GRPC_OK) {
+			spool__remove(s->spool, seq);
+			pthread_mutex_lock(&s->lock);
+			s->sent++;
+			pthread_mutex_unlock(&s->lock);
+			if (failures)
+				log_info("remote store reachable again after %" PRIu64
+					 " failed attempts",
+					 failures);
+			failures = 0;
+			backoff = BACKOFF_MIN_MS;
+			continue;
+		}
+		pthread_mutex_lock(&s->lock);
+		s->failed++;
+		pthread_mutex_unlock(&s->lock);
+		failures++;
+		if (res.code == GRPC_INVALID_ARGUMENT || res.code == GRPC_UNIMPLEMENTED) {
+			/* this message will never be accepted: it goes, and it is said */
+			log_error("remote store rejected a profile (%s: %s); dropped",
+				  grpc_code_name(res.code), res.message);
+			spool__remove(s->spool, seq);
+			pthread_mutex_lock(&s->lock);
+			s->rejected++;
+			pthread_mutex_unlock(&s->lock);
+			continue;
+		}
+		/* one line for the first failure, then at most one a minute */
+		if (failures == 1 || now_ns(CLOCK_MONOTONIC) - last_log > 60000000000ULL) {
+			if (res.code == GRPC_UNAUTHENTICATED || res.code == GRPC_PERMISSION_DENIED)
+				log_error("remote store refused the credentials (%s: %s): check "
+					  "--remote-store-bearer-token-file; profiles stay spooled",
+					  grpc_code_name(res.code), res.message);
+			else
+				log_warn("remote store unavailable (%s: %s); profiles are spooled "
+					 "and retried (%" PRIu64 " failed attempts)",
+					 grpc_code_name(res.code), res.message, failures);
+			last_log = now_ns(CLOCK_MONOTONIC);
+		}
+		if (res.code == GRPC_UNAUTHENTICATED || res.code == GRPC_PERMISSION_DENIED)
+			wait_ms = BACKOFF_AUTH_MS;
+		else
+			wait_ms = backoff;
+		/* jitter: between half and all of the wait, so a fleet does not retry in step */
+		wait_ms = wait_ms / 2 + (uint64_t)rand() % (wait_ms / 2 + 1);
+		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+		/* stopping: what could not be delivered now stays spooled for the next run */
+		if (stopping || sender_sleep(s, wait_ms))
+			break;
+	}
+	return NULL;
+}
+
+static void sender_wake(struct sender *s)
+{
+	pthread_mutex_lock(&s->lock);
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- one interval -> a WriteRaw request ---- */
+
+struct proc_info {
+	uint32_t pid, seq;
+	char comm[SCORCH_COMM_LEN + 1];
+	bool main_thread_comm; /* comm comes from the main thread (tid == pid) */
+};
+
+/* The processes of the interval, with the comm of their main thread when it was sampled. */
+static struct hmap *interval_processes(const struct collector *col)
+{
+	const struct scorch_sample_key *key;
+	struct hmap *procs = hmap__new();
+	uint64_t count;
+	size_t pos = 0;
+
+	while (procs && collector__next(col, &pos, &key, &count)) {
+		struct proc_info *p = hmap__get(procs, &key->pid, sizeof(key->pid));
+
+		if (!p) {
+			p = calloc(1, sizeof(*p));
+			if (!p || hmap__put(procs, &key->pid, sizeof(key->pid), p)) {
+				free(p);
+				continue;
+			}
+			p->pid = key->pid;
+			p->seq = key->proc_seq;
+		}
+		if (!p->main_thread_comm) {
+			memcpy(p->comm, key->comm, SCORCH_COMM_LEN);
+			p->main_thread_comm = key->tid == key->pid;
+		}
+	}
+	return procs;
+}
+
+static void free_processes(struct hmap *procs)
+{
+	size_t pos = 0;
+	void *v;
+
+	while (procs && hmap__next(procs, &pos, NULL, NULL, &v))
+		free(v);
+	hmap__free(procs);
+}
+
+/* A container id in a cgroup path (64 hex digits, as docker, containerd and cri-o name them). */
+static bool container_id(const char *cgroup, char *ret)
+{
+	for (const char *p = cgroup; p && *p; p++) {
+		size_t n = 0;
+
+		while (isxdigit((unsigned char)p[n]) && !isupper((unsigned char)p[n]))
+			n++;
+		if (n == 64) {
+			memcpy(ret, p, 64);
+			ret[64] = 0;
+			return true;
+		}
+		if (n)
+			p += n - 1;
+	}
+	return false;
+}
+
+struct request_builder {
+	Parca__Profilestore__V1alpha1__WriteRawRequest req;
+	Parca__Profilestore__V1alpha1__RawProfileSeries **series;
+	size_t nseries, cap_series;
+	/* everything the request points at, freed together */
+	void **owned;
+	size_t nowned, cap_owned;
+};
+
+static void *own(struct request_builder *b, void *p)
+{
+	if (!p)
+		return NULL;
+	if (grow_array((void **)&b->owned, &b->cap_owned, b->nowned + 1, sizeof(*b->owned))) {
+		free(p);
+		return NULL;
+	}
+	b->owned[b->nowned++] = p;
+	return p;
+}
+
+static void builder_free(struct request_builder *b)
+{
+	for (size_t i = 0; i < b->nowned; i++)
+		free(b->owned[i]);
+	free(b->owned);
+}
+
+static int add_series(struct request_builder *b, const struct proc_info *p, const char *exe,
+		      const char *cgroup, void *pprof, size_t pprof_len)
+{
+	Parca__Profilestore__V1alpha1__RawProfileSeries *s = own(b, calloc(1, sizeof(*s)));
+	Parca__Profilestore__V1alpha1__LabelSet *ls = own(b, calloc(1, sizeof(*ls)));
+	Parca__Profilestore__V1alpha1__RawSample *rs = own(b, calloc(1, sizeof(*rs)));
+	Parca__Profilestore__V1alpha1__Label **labels =
+	    own(b, calloc(MAX_LABELS + 8, sizeof(*labels)));
+	Parca__Profilestore__V1alpha1__RawSample **samples = own(b, calloc(1, sizeof(*samples)));
+	struct label all[MAX_LABELS + 8];
+	char pid[16], cid[65];
+	size_t n = 0;
+
+	if (!s || !ls || !rs || !labels || !samples || !own(b, pprof))
+		return -ENOMEM;
+	snprintf(pid, sizeof(pid), "%u", p->pid);
+	all[n++] = (struct label){ "__name__", "parca_agent" };
+	all[n++] = (struct label){ "node", arg.node };
+	all[n++] = (struct label){ "pid", own(b, strdup(pid)) };
+	all[n++] = (struct label){ "comm", own(b, strdup(p->comm)) };
+	if (exe)
+		all[n++] = (struct label){ "executable", exe };
+	if (cgroup && *cgroup && strcmp(cgroup, "/"))
+		all[n++] = (struct label){ "cgroup", cgroup };
+	if (cgroup && container_id(cgroup, cid))
+		all[n++] = (struct label){ "container_id", own(b, strdup(cid)) };
+	for (size_t i = 0; i < arg.nlabels; i++) {
+		bool dup = false;
+
+		/* an external label never replaces one of ours (Parca refuses duplicates) */
+		for (size_t k = 0; k < n; k++)
+			dup |= !strcmp(all[k].name, arg.labels[i].name);
+		if (!dup)
+			all[n++] = arg.labels[i];
+	}
+	for (size_t i = 0; i < n; i++) {
+		Parca__Profilestore__V1alpha1__Label *l = own(b, calloc(1, sizeof(*l)));
+
+		if (!l || !all[i].value)
+			return -ENOMEM;
+		parca__profilestore__v1alpha1__label__init(l);
+		l->name = (char *)all[i].name;
+		l->value = (char *)all[i].value;
+		labels[i] = l;
+	}
+	parca__profilestore__v1alpha1__label_set__init(ls);
+	ls->labels = labels;
+	ls->n_labels = n;
+	parca__profilestore__v1alpha1__raw_sample__init(rs);
+	rs->raw_profile.data = pprof;
+	rs->raw_profile.len = pprof_len;
+	samples[0] = rs;
+	parca__profilestore__v1alpha1__raw_profile_series__init(s);
+	s->labels = ls;
+	s->samples = samples;
+	s->n_samples = 1;
+	if (grow_array((void **)&b->series, &b->cap_series, b->nseries + 1, sizeof(*b->series)))
+		return -ENOMEM;
+	b->series[b->nseries++] = s;
+	return 0;
+}
+
+/*
+ * The interval's WriteRaw request: one series per process, each a gzip'ed pprof of that
+ * process's samples. *ret_len 0 (and no buffer) when there were no samples.
+ */
+static int build_request(const struct collector *col, struct symbolizer *sym,
+			 const struct build_opts *bo, uint8_t **ret, size_t *ret_len,
+			 uint64_t *ret_series)
+{
+	struct request_builder b = { 0 };
+	struct hmap *procs = interval_processes(col);
+	size_t pos = 0, len;
+	int r = 0;
+	void *v;
+
+	*ret = NULL;
+	*ret_len = 0;
+	*ret_series = 0;
+	if (!procs)
+		return -ENOMEM;
+	while (!r && hmap__next(procs, &pos, NULL, NULL, &v)) {
+		const struct proc_info *p = v;
+		struct build_opts o = *bo;
+		const char *exe = NULL, *cgroup = NULL;
+		struct profile *prof;
+		void *pprof;
+		size_t plen;
+
+		o.one_pid = true;
+		o.pid = p->pid;
+		prof = build_profile(col, sym, &o);
+		if (!prof) {
+			r = -errno;
+			break;
+		}
+		r = pprof__encode(prof, true, &pprof, &plen);
+		profile__free(prof);
+		if (r)
+			break;
+		symbolizer__process_info(sym, p->pid, p->seq, &exe, &cgroup);
+		r = add_series(&b, p, exe, cgroup, pprof, plen);
+	}
+	free_processes(procs);
+	if (!r && b.nseries) {
+		parca__profilestore__v1alpha1__write_raw_request__init(&b.req);
+		b.req.series = b.series;
+		b.req.n_series = b.nseries;
+		len = parca__profilestore__v1alpha1__write_raw_request__get_packed_size(&b.req);
+		*ret = malloc(len ? len : 1);
+		if (*ret) {
+			parca__profilestore__v1alpha1__write_raw_request__pack(&b.req, *ret);
+			*ret_len = len;
+			*ret_series = b.nseries;
+		} else {
+			r = -ENOMEM;
+		}
+	}
+	free(b.series);
+	builder_free(&b);
+	return r;
+}
+
+/* ---- --output-dir ---- */
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Keep the newest arg.output_max files named scorch-*.pb.gz (names sort by time). */
+static void rotate_output(void)
+{
+	DIR *d = opendir(arg.output_dir);
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, "scorch-", 7) || !strstr(de->d_name, ".pb.gz"))
+			continue;
+		if (grow_array((void **)&names, &cap, n + 1, sizeof(*names)))
+			break;
+		names[n] = strdup(de->d_name);
+		if (names[n])
+			n++;
+	}
+	if (d)
+		closedir(d);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_names);
+	for (size_t i = 0; i < n; i++) {
+		if (i + arg.output_max < n) {
+			char path[PATH_MAX];
+
+			snprintf(path, sizeof(path), "%s/%s", arg.output_dir, names[i]);
+			unlink(path);
+		}
+		free(names[i]);
+	}
+	free(names);
+}
+
+static int write_output(const struct collector *col, struct symbolizer *sym,
+			const struct build_opts *bo)
+{
+	struct profile *prof = build_profile(col, sym, bo);
+	struct atomic_file f = { .fd = -1 };
+	char path[PATH_MAX];
+	struct tm tm;
+	time_t t = bo->start_ns / 1000000000ULL;
+	void *buf = NULL;
+	size_t len;
+	int r;
+
+	if (!prof)
+		return -errno;
+	gmtime_r(&t, &tm);
+	snprintf(path, sizeof(path), "%s/scorch-%04d%02d%02dT%02d%02d%02d.%03uZ.pb.gz",
+		 arg.output_dir, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		 tm.tm_min, tm.tm_sec, (unsigned int)(bo->start_ns / 1000000 % 1000));
+	r = pprof__encode(prof, true, &buf, &len);
+	profile__free(prof);
+	if (!r)
+		r = atomic_file__open(&f, path, 0644);
+	if (!r)
+		r = atomic_file__write(&f, buf, len);
+	if (!r)
+		r = atomic_file__commit(&f);
+	else
+		atomic_file__abort(&f);
+	free(buf);
+	if (!r)
+		rotate_output();
+	return r;
+}
+
+/* ---- main ---- */
+
+static void on_event(void *ctx, const struct scorch_event *e)
+{
+	collector__event(ctx, e);
+}
+
+static void on_raw_sample(void *ctx, const struct scorch_raw_sample *raw)
+{
+	collector__raw_sample(ctx, raw);
+}
+
+static void use_frame_pointers(void *ctx, uint32_t pid, uint32_t seq, bool keeps)
+{
+	session__use_frame_pointers(ctx, pid, seq, keeps);
+}
+
+static void on_symbolizer_warning(void *ctx, const char *msg)
+{
+	(void)ctx;
+	log_warn("%s", msg);
+}
+
+static char *read_token(const char *path)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r = read_file(path, 8192, &buf, &len);
+
+	if (r) {
+		log_error("cannot read the bearer token file '%s': %s", path, strerror(-r));
+		return NULL;
+	}
+	while (len && isspace((unsigned char)buf[len - 1]))
+		buf[--len] = 0;
+	if (!len || strpbrk(buf, "\r\n")) {
+		log_error("bearer token file '%s' must hold one non-empty line", path);
+		explicit_bzero(buf, len);
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+struct totals {
+	uint64_t intervals, samples, series, empty;
+};
+
+/* Close the interval: one request into the spool, one file into --output-dir. */
+static void close_interval(struct collector *col, struct symbolizer *sym, struct sender *snd,
+			   uint64_t start_real, uint64_t start_mono, struct totals *t)
+{
+	struct build_opts bo = { .freq = arg.freq,
+				 .start_ns = start_real,
+				 .duration_ns = now_ns(CLOCK_MONOTONIC) - start_mono };
+	uint64_t samples = collector__samples(col), nseries = 0;
+	uint8_t *req = NULL;
+	size_t len = 0;
+	int r;
+
+	t->intervals++;
+	t->samples += samples;
+	if (!samples) {
+		t->empty++;
+		collector__reset(col);
+		return;
+	}
+	if (snd) {
+		r = build_request(col, sym, &bo, &req, &len, &nseries);
+		if (r)
+			log_error("building the interval's profiles: %s", strerror(-r));
+		else if (len && (r = spool__put(snd->spool, req, len)))
+			log_error("cannot spool the interval's profiles: %s", strerror(-r));
+		else
+			sender_wake(snd);
+		free(req);
+		t->series += nseries;
+	}
+	if (arg.output_dir && (r = write_output(col, sym, &bo)))
+		log_error("cannot write to '%s': %s", arg.output_dir, strerror(-r));
+	if (arg.verbose)
+		log_info("interval %" PRIu64 ": %" PRIu64 " samples, %" PRIu64 " processes",
+			 t->intervals, samples, nseries);
+	collector__reset(col);
+}
+
+int cmd_agent(int argc, char **argv)
+{
+	struct symbolizer_opts sopts = { .warn = on_symbolizer_warning };
+	struct session_opts opts = { 0 };
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct sender snd = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
+	struct sender *sender = NULL;
+	struct symbolizer *sym = NULL;
+	struct collector *col = NULL;
+	struct session *sess = NULL;
+	struct totals totals = { 0 };
+	uint64_t stats[SCORCH_STAT_MAX] = { 0 }, start_real, start_mono, last_drain;
+	char hostname[256], err[512], *token = NULL;
+	bool thread_started = false;
+	int r, ret = EXIT_RUNTIME;
+
+	r = parse_args(argc, argv);
+	if (r)
+		return r > 0 ? EXIT_OK : EXIT_USAGE;
+	if (!arg.node) {
+		if (gethostname(hostname, sizeof(hostname)))
+			snprintf(hostname, sizeof(hostname), "unknown");
+		hostname[sizeof(hostname) - 1] = 0;
+		arg.node = hostname;
+	}
+	if (arg.token_file && !(token = read_token(arg.token_file)))
+		return EXIT_RUNTIME;
+	if (arg.output_dir && mkdir(arg.output_dir, 0755) && errno != EEXIST) {
+		log_error("cannot create '%s': %s", arg.output_dir, strerror(errno));
+		goto out;
+	}
+	if (arg.address) {
+		struct grpc_opts g = { .address = arg.address,
+				       .insecure = arg.insecure,
+				       .ca_file = arg.ca_file,
+				       .bearer_token = token,
+				       .timeout_ms = 10000 };
+
+		snd.spool = spool__open(arg.spool_dir, arg.spool_max);
+		if (!snd.spool) {
+			log_error("cannot open the spool '%s': %s", arg.spool_dir, strerror(errno));
+			goto out;
+		}
+		snd.client = grpc_client__new(&g);
+		if (!snd.client) {
+			log_error("cannot set up the connection to '%s'%s", arg.address,
+				  arg.ca_file ? " (is the CA file readable?)" : "");
+			goto out;
+		}
+		sender = &snd;
+	}
+	if (token) {
+		explicit_bzero(token, strlen(token));
+		free(token);
+		token = NULL;
+	}
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	srand(getpid() ^ (unsigned int)now_ns(CLOCK_MONOTONIC));
+
+	sopts.cache_dir =
+	    getenv("SCORCH_CACHE_DIR") ? getenv("SCORCH_CACHE_DIR") : "/var/cache/scorch";
+	if (!*sopts.cache_dir)
+		sopts.cache_dir = NULL;
+	sym = symbolizer__new(&sopts);
+	col = sym ? collector__new(sym) : NULL;
+	if (!col) {
+		log_error("out of memory");
+		goto out;
+	}
+	opts.freq = arg.freq;
+	opts.pids = arg.npids ? arg.pids : NULL;
+	opts.npids = arg.npids;
+	opts.drain_interval_s = DRAIN_INTERVAL_S;
+	opts.kernel_btf = getenv("SCORCH_KERNEL_BTF");
+	opts.cache_dir = sopts.cache_dir;
+	opts.on_event = on_event;
+	opts.on_raw_sample = on_raw_sample;
+	opts.ctx = col;
+	opts.unwind = arg.unwind;
+	opts.stack_copy = arg.stack_copy;
+	sess = session__open(&opts, err, sizeof(err));
+	if (!sess) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (arg.unwind == SCORCH_UNWIND_AUTO)
+		collector__set_fp_hook(col, use_frame_pointers, sess);
+	if (sender) {
+		if (pthread_create(&snd.thread, NULL, sender_main, &snd)) {
+			log_error("cannot start the sender thread");
+			goto out;
+		}
+		thread_started = true;
+	}
+	log_info("profiling %s at %u Hz, intervals of %.1f s%s%s%s%s",
+		 arg.npids ? "some processes" : "the machine", arg.freq, arg.duration_ns / 1e9,
+		 arg.address ? ", to " : "", arg.address ? arg.address : "",
+		 arg.output_dir ? ", files in " : "", arg.output_dir ? arg.output_dir : "");
+
+	start_real = now_ns(CLOCK_REALTIME);
+	start_mono = last_drain = now_ns(CLOCK_MONOTONIC);
+	while (!stop_signal) {
+		uint64_t now = now_ns(CLOCK_MONOTONIC), wake;
+
+		if (now - last_drain >= DRAIN_INTERVAL_S * 1e9 ||
+		    now - start_mono >= arg.duration_ns) {
+			collector__next_round(col);
+			session__poll(sess, 0);
+			r = session__drain(sess, collector__drain_ops(col), false);
+			if (r) {
+				log_error("draining the BPF maps: %s", strerror(-r));
+				goto out;
+			}
+			last_drain = now;
+		}
+		if (now - start_mono >= arg.duration_ns) {
+			close_interval(col, sym, sender, start_real, start_mono, &totals);
+			start_real = now_ns(CLOCK_REALTIME);
+			start_mono = now;
+		}
+		wake = last_drain + (uint64_t)(DRAIN_INTERVAL_S * 1e9);
+		if (start_mono + arg.duration_ns < wake)
+			wake = start_mono + arg.duration_ns;
+		if (arg.unwind != SCORCH_UNWIND_FP && now + 100000000ULL < wake)
+			wake = now + 100000000ULL;
+		now = now_ns(CLOCK_MONOTONIC);
+		r = session__poll(sess, wake > now ? (int)((wake - now + 999999) / 1000000) : 0);
+		if (r < 0) {
+			log_error("reading events: %s", strerror(-r));
+			goto out;
+		}
+	}
+
+	/* the partial interval: every sample up to now, then delivered or spooled */
+	session__stop(sess);
+	session__poll(sess, 0);
+	collector__next_round(col);
+	r = session__drain(sess, collector__drain_ops(col), true);
+	if (r)
+		log_error("draining the BPF maps: %s", strerror(-r));
+	close_interval(col, sym, sender, start_real, start_mono, &totals);
+	session__stats(sess, stats);
+	ret = EXIT_OK;
+out:
+	if (thread_started) {
+		pthread_mutex_lock(&snd.lock);
+		snd.stop = true;
+		snd.deadline_ns = now_ns(CLOCK_MONOTONIC) + EXIT_GRACE_MS * 1000000ULL;
+		pthread_cond_signal(&snd.wake);
+		pthread_mutex_unlock(&snd.lock);
+		pthread_join(snd.thread, NULL);
+	}
+	if (ret == EXIT_OK) {
+		struct spool_stats ss = { 0 };
+
+		if (snd.spool)
+			spool__stats(snd.spool, &ss);
+		log_info("stopped (%s): %" PRIu64 " intervals, %" PRIu64
+			 " samples; program runs %" PRIu64 " = recorded %" PRIu64 " + idle %" PRIu64
+			 " + filtered %" PRIu64 " + dropped %" PRIu64 "; profiles sent %" PRIu64
+			 ", failed attempts %" PRIu64 ", rejected %" PRIu64 ", spooled %" PRIu64
+			 " (%" PRIu64 " bytes), dropped from "
+			 "the spool %" PRIu64,
+			 stop_signal == SIGINT ? "SIGINT" : "SIGTERM", totals.intervals,
+			 totals.samples, stats[SCORCH_STAT_RUNS], stats[SCORCH_STAT_RECORDED],
+			 stats[SCORCH_STAT_IDLE], stats[SCORCH_STAT_FILTERED],
+			 stats[SCORCH_STAT_LOST_COUNTS_FULL], snd.sent, snd.failed, snd.rejected,
+			 ss.entries, ss.bytes, ss.dropped);
+	}
+	if (token) {
+		explicit_bzero(token, strlen(token));
+		free(token);
+	}
+	session__free(sess);
+	collector__free(col);
+	symbolizer__free(sym);
+	grpc_client__free(snd.client);
+	spool__free(snd.spool);
+	return ret;
+}

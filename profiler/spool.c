@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "spool.h"
+#include "fileio.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#define SUFFIX ".wr.zst"
+/* A spooled message is one interval's WriteRaw: far below this. */
+#define MAX_MESSAGE (64u << 20)
+
+struct entry {
+	uint64_t seq, size;
+};
+
+struct spool {
+	pthread_mutex_t lock;
+	char *dir;
+	uint64_t max_bytes, next_seq;
+	struct entry *entries; /* oldest first */
+	size_t n, cap;
+	struct spool_stats stats;
+};
+
+static void entry_path(const struct spool *s, uint64_t seq, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/%016" PRIx64 SUFFIX, s->dir, seq);
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Entries left by an earlier run, and temporary files of an interrupted write (removed). */
+static int scan(struct spool *s)
+{
+	DIR *d = opendir(s->dir);
+	struct dirent *de;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		char path[PATH_MAX];
+		struct stat st;
+		uint64_t seq;
+		int end = 0;
+
+		snprintf(path, sizeof(path), "%s/%s", s->dir, de->d_name);
+		if (de->d_name[0] == '.' && strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			unlink(path);
+			continue;
+		}
+		if (sscanf(de->d_name, "%16" SCNx64 SUFFIX "%n", &seq, &end) != 1 ||
+		    (size_t)end != strlen(de->d_name) || stat(path, &st) || !S_ISREG(st.st_mode))
+			continue;
+		if (grow_array((void **)&s->entries, &s->cap, s->n + 1, sizeof(*s->entries))) {
+			closedir(d);
+			return -ENOMEM;
+		}
+		s->entries[s->n++] = (struct entry){ seq, st.st_size };
+		s->stats.bytes += st.st_size;
+		if (seq >= s->next_seq)
+			s->next_seq = seq + 1;
+	}
+	closedir(d);
+	qsort(s->entries, s->n, sizeof(*s->entries), cmp_entry);
+	s->stats.entries = s->n;
+	return 0;
+}
+
+struct spool *spool__open(const char *dir, uint64_t max_bytes)
+{
+	struct spool *s = calloc(1, sizeof(*s));
+	int r;
+
+	if (!s)
+		return NULL;
+	pthread_mutex_init(&s->lock, NULL);
+	s->max_bytes = max_bytes;
+	s->next_seq = 1;
+	s->dir = strdup(dir);
+	r = s->dir ? ensure_private_dir(dir) : -ENOMEM;
+	if (!r)
+		r = scan(s);
+	if (r) {
+		spool__free(s);
+		errno = -r;
+		return NULL;
+	}
+	return s;
+}
+
+void spool__free(struct spool *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_destroy(&s->lock);
+	free(s->entries);
+	free(s->dir);
+	free(s);
+}
+
+static void remove_at(struct spool *s, size_t i)
+{
+	char path[PATH_MAX];
+
+	entry_path(s, s->entries[i].seq, path, sizeof(path));
+	unlink(path);
+	s->stats.bytes -= s->entries[i].size;
+	memmove(s->entries + i, s->entries + i + 1, (s->n - i - 1) * sizeof(*s->entries));
+	s->n--;
+	s->stats.entries = s->n;
+}
+
+int spool__put(struct spool *s, const void *data, size_t len)
+{
+	size_t bound = ZSTD_compressBound(len), clen;
+	struct atomic_file f = { .fd = -1 };
+	_cleanup_free_ void *z = malloc(bound);
+	char path[PATH_MAX];
+	uint64_t seq;
+	int r;
+
+	if (!z)
+		return -ENOMEM;
+	clen = ZSTD_compress(z, bound, data, len, 3);
+	if (ZSTD_isError(clen))
+		return -EIO;
+	pthread_mutex_lock(&s->lock);
+	seq = s->next_seq++;
+	entry_path(s, seq, path, sizeof(path));
+	r = grow_array((void **)&s->entries, &s->cap, s->n + 1, sizeof(*s->entries));
+	if (!r)
+		r = atomic_file__open(&f, path, 0600);
+	if (!r)
+		r = atomic_file__write(&f, z, clen);
+	if (!r)
+		r = atomic_file__commit(&f);
+	else
+		atomic_file__abort(&f);
+	if (!r) {
+		s->entries[s->n++] = (struct entry){ seq, clen };
+		s->stats.bytes += clen;
+		s->stats.entries = s->n;
+		/* over the bound: the oldest go first, the newest stays even if alone too big */
+		while (s->stats.bytes > s->max_bytes && s->n > 1) {
+			remove_at(s, 0);
+			s->stats.dropped++;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int spool__oldest(struct spool *s, uint64_t *ret_seq, uint8_t **ret, size_t *ret_len)
+{
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&s->lock);
+	while (s->n > 0) {
+		_cleanup_free_ char *z = NULL;
+		unsigned long long size;
+		char path[PATH_MAX];
+		size_t zlen, out;
+		uint8_t *buf;
+
+		entry_path(s, s->entries[0].seq, path, sizeof(path));
+		r = read_file(path, MAX_MESSAGE, &z, &zlen);
+		size = r ? ZSTD_CONTENTSIZE_ERROR : ZSTD_getFrameContentSize(z, zlen);
+		if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
+		    size > MAX_MESSAGE) {
+			/* unreadable or not ours: removed, counted, and the next one tried */
+			remove_at(s, 0);
+			s->stats.corrupt++;
+			r = -ENOENT;
+			continue;
+		}
+		buf = malloc(size ? size : 1);
+		if (!buf) {
+			r = -ENOMEM;
+			break;
+		}
+		out = ZSTD_decompress(buf, size, z, zlen);
+		if (ZSTD_isError(out) || out != size) {
+			free(buf);
+			remove_at(s, 0);
+			s->stats.corrupt++;
+			r = -ENOENT;
+			continue;
+		}
+		*ret_seq = s->entries[0].seq;
+		*ret = buf;
+		*ret_len = size;
+		r = 0;
+		break;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+void spool__remove(struct spool *s, uint64_t seq)
+{
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->n; i++)
+		if (s->entries[i].seq == seq) {
+			remove_at(s, i);
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void spool__stats(struct spool *s, struct spool_stats *ret)
+{
+	pthread_mutex_lock(&s->lock);
+	*ret = s->stats;
+	pthread_mutex_unlock(&s->lock);
+}
