@@ -345,8 +345,11 @@ struct sender {
 	char last_error[300];
 };
 
-/* Sleep up to ms, or until told to stop. true when stopping. */
-static bool sender_sleep(struct sender *s, uint64_t ms)
+/*
+ * Sleep ms, or until told to stop; with for_work, also until new work arrives (a backoff is not
+ * cut short by new profiles). true when stopping.
+ */
+static bool sender_sleep(struct sender *s, uint64_t ms, bool for_work)
 {
 	struct timespec until;
 	bool stop;
@@ -359,8 +362,8 @@ static bool sender_sleep(struct sender *s, uint64_t ms)
 		until.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&s->lock);
-	if (!s->stop)
-		pthread_cond_timedwait(&s->wake, &s->lock, &until);
+	while (!s->stop && pthread_cond_timedwait(&s->wake, &s->lock, &until) == 0 && !for_work)
+		;
 	stop = s->stop;
 	pthread_mutex_unlock(&s->lock);
 	return stop;
@@ -388,7 +391,7 @@ static void *sender_main(void *data)
 		if (r) {
 			if (stopping)
 				break;
-			sender_sleep(s, 1000);
+			sender_sleep(s, 1000, true);
 			continue;
 		}
 		grpc_client__call(s->client, WRITE_RAW_PATH, msg, len, &res);
@@ -447,7 +450,7 @@ static void *sender_main(void *data)
 		wait_ms = wait_ms / 2 + (uint64_t)rand() % (wait_ms / 2 + 1);
 		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 		/* stopping: what could not be delivered now stays spooled for the next run */
-		if (stopping || sender_sleep(s, wait_ms))
+		if (stopping || sender_sleep(s, wait_ms, false))
 			break;
 	}
 	return NULL;

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# scorch agent against a real gRPC server (tests/integration/parca_server.py on grpcio):
+# profiles arrive every interval with the right labels and decode; every sample the program
+# recorded is in them; with the server away for a few intervals, or the agent restarted while it
+# is away, every interval's profile still arrives, oldest first, none twice; a wrong token is
+# reported clearly and retried slowly.
+source "${TESTLIB:?run the integration tests through meson test}"
+require_bpf
+PY=/usr/bin/python3
+if ! $PY -c 'import grpc, google.protobuf' 2>/dev/null || ! command -v protoc >/dev/null; then
+	[ "${CI:-}" = true ] && { echo "FAIL: python3-grpcio, python3-protobuf or protoc missing"; exit 1; }
+	echo "SKIP: no grpcio/protoc"; exit 77
+fi
+SERVER=$(dirname "${BASH_SOURCE[0]}")/parca_server.py
+PROTO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../proto" && pwd)
+PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+ADDR=127.0.0.1:$PORT
+SERVER_PID=
+
+# start_server OUT [ARGS...]: a server on $PORT appending accepted requests to OUT
+start_server() {
+	local out=$1; shift
+	mkdir -p "$TMP/stubs"
+	$PY "$SERVER" --port "$PORT" --out "$out" --proto-dir "$PROTO_DIR" --work "$TMP/stubs" "$@" >"$TMP/server.log" 2>&1 &
+	SERVER_PID=$!; PIDS+=("$SERVER_PID")
+	for _ in $(seq 100); do grep -q listening "$TMP/server.log" && return 0; sleep 0.1; done
+	fail "server did not start: $(cat "$TMP/server.log")"; finish
+}
+stop_server() { kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null || true; }
+
+# start_agent LOG [ARGS...]: the agent in the background, 1 s intervals, private spool
+start_agent() {
+	local log=$1; shift
+	"$SCORCH" agent --remote-store-address "$ADDR" --remote-store-insecure --profiling-duration 1s \
+		--spool-dir "$TMP/spool" --node test-node --label team=perf "$@" 2>"$log" &
+	AGENT_PID=$!; PIDS+=("$AGENT_PID")
+}
+stop_agent() { kill -TERM "$AGENT_PID"; wait "$AGENT_PID"; }
+
+# py_check FILE CODE: run CODE with `reqs` (the accepted requests, in arrival order)
+py_check() { $PY -c "import json, sys
+reqs = [json.loads(l) for l in open('$1')]
+$2"; }
+
+"$WORKLOAD" 1 60 >/dev/null & wl=$!; PIDS+=("$wl")
+
+# 1. every interval arrives, labelled, decodable, and holds every recorded sample
+start_server "$TMP/a.jsonl"
+start_agent "$TMP/a.log"
+sleep 4.5
+stop_agent; rc=$?
+[ "$rc" -eq 0 ] && ok "agent stopped by SIGTERM, exit 0" || fail "agent exit $rc: $(cat "$TMP/a.log")"
+intervals=$(sed -n 's/.*stopped (SIGTERM): \([0-9]*\) intervals.*/\1/p' "$TMP/a.log")
+read -r runs rec idle filt drop < <(sed -n 's/.*program runs \([0-9]*\) = recorded \([0-9]*\) + idle \([0-9]*\) + filtered \([0-9]*\) + dropped \([0-9]*\);.*/\1 \2 \3 \4 \5/p' "$TMP/a.log")
+n=$(wc -l <"$TMP/a.jsonl")
+[ -n "$intervals" ] && [ "$n" -eq "$intervals" ] && [ "$n" -ge 4 ] && ok "$n intervals, $n requests" || fail "intervals ${intervals:-?}, requests $n: $(cat "$TMP/a.log")"
+got=$(py_check "$TMP/a.jsonl" 'print(sum(s["samples"] for r in reqs for s in r["series"]))')
+[ -n "${rec:-}" ] && [ "$got" -eq "$rec" ] && [ "$runs" -eq $((rec + idle + filt + drop)) ] &&
+	ok "profiles hold all $rec recorded samples; $runs program runs = $rec + $idle + $filt + $drop" ||
+	fail "server got $got samples, agent recorded ${rec:-?} (runs ${runs:-?})"
+py_check "$TMP/a.jsonl" "
+wl = [s for r in reqs for s in r['series'] if s['labels'].get('pid') == '$wl']
+assert len(wl) >= 3, 'workload series in %d requests' % len(wl)
+for i, s in enumerate(wl):
+    l = s['labels']
+    assert l['__name__'] == 'parca_agent' and l['node'] == 'test-node' and l['team'] == 'perf', l
+    assert l['comm'] == 'workload' and l['executable'] == '$(readlink -f "$WORKLOAD")', l
+    assert 'hot_a' in s['functions'] and 'worker' in s['functions'], s['functions']
+    # every full 1 s interval of a busy thread: ~99 samples (the last one is partial)
+    assert s['duration_nanos'] > 0 and (s['samples'] > 50 or i == len(wl) - 1), s
+times = [r['series'][0]['time_nanos'] for r in reqs]
+assert times == sorted(times) and len(set(times)) == len(times), times
+" 2>"$TMP/err" && ok "labels, functions and time of every workload series" || fail "series: $(cat "$TMP/err")"
+stop_server
+
+# 2. the server away for three intervals: everything arrives after, oldest first, once
+rm -rf "$TMP/spool"
+start_server "$TMP/b.jsonl"
+start_agent "$TMP/b.log"
+sleep 2.2
+stop_server
+sleep 3
+spooled=$(ls "$TMP/spool" | wc -l)
+start_server "$TMP/b.jsonl"
+sleep 4 # the sender's backoff is at most 4 s after three failures
+stop_agent
+intervals=$(sed -n 's/.*stopped (SIGTERM): \([0-9]*\) intervals.*/\1/p' "$TMP/b.log")
+py_check "$TMP/b.jsonl" "
+times = [r['series'][0]['time_nanos'] for r in reqs]
+assert len(times) == $intervals, '%d requests for $intervals intervals' % len(times)
+assert times == sorted(times), 'out of order'
+assert len(set(times)) == len(times), 'duplicates'
+" 2>"$TMP/err" && ok "server away: $spooled spooled meanwhile; all $intervals intervals arrived, in order, once" ||
+	fail "server away: $(cat "$TMP/err") (log: $(cat "$TMP/b.log"))"
+grep -q "remote store unavailable" "$TMP/b.log" && grep -q "reachable again" "$TMP/b.log" &&
+	ok "outage logged: $(grep -c 'unavailable' "$TMP/b.log") line(s)" || fail "outage not logged: $(cat "$TMP/b.log")"
+stop_server
+
+# 3. the agent restarted while the server is away: the spool goes out after the restart
+rm -rf "$TMP/spool"
+start_agent "$TMP/c1.log"
+sleep 3.2
+stop_agent
+first=$(sed -n 's/.*stopped (SIGTERM): \([0-9]*\) intervals.*/\1/p' "$TMP/c1.log")
+left=$(ls "$TMP/spool" | wc -l)
+[ "$left" -eq "$first" ] && ok "first run: $first intervals spooled" || fail "first run: $first intervals, $left spooled"
+start_server "$TMP/c.jsonl"
+start_agent "$TMP/c2.log"
+sleep 2.2
+stop_agent
+second=$(sed -n 's/.*stopped (SIGTERM): \([0-9]*\) intervals.*/\1/p' "$TMP/c2.log")
+py_check "$TMP/c.jsonl" "
+times = [r['series'][0]['time_nanos'] for r in reqs]
+assert len(times) == $first + $second, '%d requests for $first + $second intervals' % len(times)
+assert times == sorted(times) and len(set(times)) == len(times), times
+" 2>"$TMP/err" && ok "after the restart: the $first spooled intervals, then the $second new ones, in order" ||
+	fail "restart: $(cat "$TMP/err")"
+[ -z "$(ls "$TMP/spool")" ] && ok "spool empty at the end" || fail "spool left: $(ls "$TMP/spool")"
+stop_server
+
+# 4. a wrong token: a clear error, no tight retry loop, nothing lost
+rm -rf "$TMP/spool"
+echo good-token >"$TMP/good"
+echo wrong-token >"$TMP/wrong"
+start_server "$TMP/d.jsonl" --token good-token
+start_agent "$TMP/d.log" --remote-store-bearer-token-file "$TMP/wrong"
+sleep 4.2
+stop_agent
+attempts=$(wc -l <"$TMP/d.jsonl.attempts" 2>/dev/null || echo 0)
+grep -q "refused the credentials (UNAUTHENTICATED" "$TMP/d.log" && ok "wrong token: $(grep -m1 refused "$TMP/d.log" | cut -c1-120)" || fail "no credentials error: $(cat "$TMP/d.log")"
+[ "$attempts" -le 2 ] && ok "wrong token: $attempts attempts in 4 s (backed off)" || fail "wrong token: $attempts attempts in 4 s"
+grep -q "wrong-token" "$TMP/d.log" && fail "the token appears in the log" || ok "token not in the log"
+[ "$(ls "$TMP/spool" | wc -l)" -ge 4 ] && ok "wrong token: profiles kept in the spool" || fail "wrong token: spool has $(ls "$TMP/spool" | wc -l)"
+stop_server
+start_server "$TMP/e.jsonl" --token good-token
+start_agent "$TMP/e.log" --remote-store-bearer-token-file "$TMP/good"
+sleep 2.2
+stop_agent
+n=$(wc -l <"$TMP/e.jsonl")
+[ "$n" -ge 6 ] && ok "right token: the $n spooled and new profiles delivered" || fail "right token: $n delivered: $(cat "$TMP/e.log")"
+finish
