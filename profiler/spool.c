@@ -75,7 +75,8 @@ static int scan(struct spool *s)
 			s->next_seq = seq + 1;
 	}
 	closedir(d);
-	qsort(s->entries, s->n, sizeof(*s->entries), cmp_entry);
+	if (s->n > 1)
+		qsort(s->entries, s->n, sizeof(*s->entries), cmp_entry);
 	s->stats.entries = s->n;
 	return 0;
 }
