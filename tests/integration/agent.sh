@@ -29,9 +29,12 @@ start_server() {
 stop_server() { kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null || true; }
 
 # start_agent LOG [ARGS...]: the agent in the background, 1 s intervals, private spool
+# (cleartext unless TLS=1)
 start_agent() {
 	local log=$1; shift
-	"$SCORCH" agent --remote-store-address "$ADDR" --remote-store-insecure --profiling-duration 1s \
+	local tls=(--remote-store-insecure)
+	[ "${TLS:-0}" = 1 ] && tls=()
+	"$SCORCH" agent --remote-store-address "$ADDR" ${tls[@]+"${tls[@]}"} --profiling-duration 1s \
 		--spool-dir "$TMP/spool" --node test-node --label team=perf "$@" 2>"$log" &
 	AGENT_PID=$!; PIDS+=("$AGENT_PID")
 }
@@ -138,4 +141,28 @@ sleep 2.2
 stop_agent
 n=$(wc -l <"$TMP/e.jsonl")
 [ "$n" -ge 6 ] && ok "right token: the $n spooled and new profiles delivered" || fail "right token: $n delivered: $(cat "$TMP/e.log")"
+stop_server
+
+# 5. TLS with a CA the test makes: verified with --remote-store-ca-file, refused without it
+rm -rf "$TMP/spool"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=scorch test CA" \
+	-keyout "$TMP/ca.key" -out "$TMP/ca.pem" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$TMP/srv.key" \
+	-out "$TMP/srv.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' >"$TMP/san.ext"
+openssl x509 -req -in "$TMP/srv.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
+	-days 2 -extfile "$TMP/san.ext" -out "$TMP/srv.pem" 2>/dev/null
+start_server "$TMP/f.jsonl" --tls-cert "$TMP/srv.pem" --tls-key "$TMP/srv.key"
+TLS=1 start_agent "$TMP/f1.log"
+sleep 2.2
+stop_agent
+grep -qi "certificate" "$TMP/f1.log" && [ ! -s "$TMP/f.jsonl" ] &&
+	ok "TLS without the CA: refused ($(grep -m1 -io 'unavailable: [^)]*' "$TMP/f1.log"))" ||
+	fail "TLS without the CA: $(cat "$TMP/f1.log"), $(wc -l <"$TMP/f.jsonl" 2>/dev/null) delivered"
+TLS=1 start_agent "$TMP/f2.log" --remote-store-ca-file "$TMP/ca.pem"
+sleep 2.2
+stop_agent
+n=$(wc -l <"$TMP/f.jsonl")
+[ "$n" -ge 4 ] && ok "TLS with --remote-store-ca-file: $n profiles delivered (spooled ones included)" ||
+	fail "TLS with the CA: $n delivered: $(cat "$TMP/f2.log")"
 finish
