@@ -12,6 +12,7 @@
 #include "fileio.h"
 #include "grpc.h"
 #include "hashmap.h"
+#include "http.h"
 #include "model.h"
 #include "parca.pb-c.h"
 #include "pprof.h"
@@ -23,6 +24,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -72,6 +74,7 @@ static struct {
 	enum scorch_unwind unwind;
 	uint32_t stack_copy;
 	bool verbose;
+	const char *http_address;
 } arg = {
 	.duration_ns = 10000000000ULL,
 	.spool_dir = "/var/lib/scorch/spool",
@@ -118,6 +121,8 @@ static void agent_usage(FILE *f)
 	    "  -p, --pid PID[,PID...]                 only these processes\n"
 	    "      --unwind MODE                      auto (default), fp or dwarf, as for record\n"
 	    "      --stack-copy BYTES                 as for record (default 32768)\n"
+	    "      --http-address ADDR:PORT           serve /metrics, /healthz and\n"
+	    "                                         /debug/pprof/profile?seconds=N\n"
 	    "  -v, --verbose                          log every interval\n"
 	    "  -h, --help                             show this help\n"
 	    "\n"
@@ -173,6 +178,7 @@ static int parse_args(int argc, char **argv)
 		OPT_OUTPUT_MAX,
 		OPT_UNWIND,
 		OPT_STACK_COPY,
+		OPT_HTTP,
 	};
 	static const struct option opts[] = {
 		{ "remote-store-address", required_argument, NULL, OPT_ADDRESS },
@@ -190,6 +196,7 @@ static int parse_args(int argc, char **argv)
 		{ "pid", required_argument, NULL, 'p' },
 		{ "unwind", required_argument, NULL, OPT_UNWIND },
 		{ "stack-copy", required_argument, NULL, OPT_STACK_COPY },
+		{ "http-address", required_argument, NULL, OPT_HTTP },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -301,6 +308,9 @@ static int parse_args(int argc, char **argv)
 			}
 			arg.stack_copy = v;
 			break;
+		case OPT_HTTP:
+			arg.http_address = optarg;
+			break;
 		case 'v':
 			arg.verbose = true;
 			break;
@@ -321,9 +331,9 @@ static int parse_args(int argc, char **argv)
 		log_error("unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
-	if (!arg.address && !arg.output_dir) {
-		log_error("nowhere to send profiles: give --remote-store-address and/or "
-			  "--output-dir");
+	if (!arg.address && !arg.output_dir && !arg.http_address) {
+		log_error("nowhere to send profiles: give --remote-store-address, --output-dir "
+			  "and/or --http-address");
 		return -EINVAL;
 	}
 	return 0;
@@ -753,16 +763,319 @@ static int write_output(const struct collector *col, struct symbolizer *sym,
 	return r;
 }
 
-/* ---- main ---- */
+struct totals {
+	uint64_t intervals, samples, series, empty;
+	uint64_t ends[UNWIND_END_MAX]; /* of the intervals closed so far */
+};
+
+/* ---- what the main loop shares with the HTTP threads ---- */
+
+enum tap_state { TAP_IDLE, TAP_REQUESTED, TAP_RUNNING, TAP_DONE };
+
+struct agent {
+	struct collector *col; /* the interval's */
+	struct collector *tap; /* a /debug/pprof/profile capture, while one runs */
+	struct symbolizer *sym;
+	struct sender *sender;
+	struct drain_ops tee;
+
+	pthread_mutex_t lock; /* guards what follows */
+	pthread_cond_t tap_done;
+	enum tap_state tap_state;
+	unsigned int tap_seconds;
+	uint64_t tap_start_real, tap_start_mono;
+	void *tap_buf;
+	size_t tap_len;
+	/* metrics, as of the last drain */
+	uint64_t stats[SCORCH_STAT_MAX];
+	uint64_t ends[UNWIND_END_MAX]; /* unwinds of all intervals so far, by how they ended */
+	uint64_t intervals, processes;
+};
 
 static void on_event(void *ctx, const struct scorch_event *e)
 {
-	collector__event(ctx, e);
+	struct agent *a = ctx;
+
+	collector__event(a->col, e);
 }
 
 static void on_raw_sample(void *ctx, const struct scorch_raw_sample *raw)
 {
-	collector__raw_sample(ctx, raw);
+	struct agent *a = ctx;
+
+	collector__raw_sample(a->col, raw);
+	if (a->tap)
+		collector__raw_sample(a->tap, raw);
+}
+
+/* Drained samples and stacks go to the interval's collector and, during a capture, the tap. */
+static int tee_sample(void *ctx, const struct scorch_sample_key *key, uint64_t count)
+{
+	struct agent *a = ctx;
+	const struct drain_ops *m = collector__drain_ops(a->col);
+	int r = m->sample(m->ctx, key, count);
+
+	if (!r && a->tap) {
+		const struct drain_ops *t = collector__drain_ops(a->tap);
+
+		r = t->sample(t->ctx, key, count);
+	}
+	return r;
+}
+
+static int tee_stack(void *ctx, uint64_t id, const struct scorch_stack *st)
+{
+	struct agent *a = ctx;
+	const struct drain_ops *m = collector__drain_ops(a->col);
+	int r = m->stack(m->ctx, id, st);
+
+	if (!r && a->tap) {
+		const struct drain_ops *t = collector__drain_ops(a->tap);
+
+		r = t->stack(t->ctx, id, st);
+	}
+	return r;
+}
+
+/* HTTP thread: ask the main loop for a capture and wait for it. */
+static int http_profile(void *ctx, unsigned int seconds, void **ret, size_t *ret_len)
+{
+	struct agent *a = ctx;
+	struct timespec until;
+	int status = 0;
+
+	pthread_mutex_lock(&a->lock);
+	if (a->tap_state != TAP_IDLE) {
+		pthread_mutex_unlock(&a->lock);
+		return 503;
+	}
+	a->tap_state = TAP_REQUESTED;
+	a->tap_seconds = seconds;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += seconds + 30;
+	while (a->tap_state != TAP_DONE)
+		if (pthread_cond_timedwait(&a->tap_done, &a->lock, &until) == ETIMEDOUT)
+			break;
+	if (a->tap_state == TAP_DONE && a->tap_buf) {
+		*ret = a->tap_buf;
+		*ret_len = a->tap_len;
+		a->tap_buf = NULL;
+		status = 0;
+	} else {
+		status = 500;
+	}
+	/* a capture still running is finished by the main loop, which then frees it */
+	if (a->tap_state == TAP_DONE)
+		a->tap_state = TAP_IDLE;
+	pthread_mutex_unlock(&a->lock);
+	return status;
+}
+
+/* Main loop: start a requested capture, or finish one whose time is up. */
+static void tap_step(struct agent *a, struct session *sess)
+{
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	struct profile *prof;
+	void *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	pthread_mutex_lock(&a->lock);
+	if (a->tap_state == TAP_REQUESTED && !a->tap) {
+		a->tap = collector__new(a->sym);
+		a->tap_start_real = now_ns(CLOCK_REALTIME);
+		a->tap_start_mono = now;
+		a->tap_state = a->tap ? TAP_RUNNING : TAP_DONE;
+		if (!a->tap)
+			pthread_cond_broadcast(&a->tap_done);
+	}
+	if (!a->tap || now - a->tap_start_mono < a->tap_seconds * 1000000000ULL) {
+		pthread_mutex_unlock(&a->lock);
+		return;
+	}
+	pthread_mutex_unlock(&a->lock);
+	/* everything up to now: drain, then build */
+	session__poll(sess, 0);
+	r = session__drain(sess, &a->tee, false);
+	prof = r ? NULL
+		 : build_profile(a->tap, a->sym,
+				 &(struct build_opts){ .freq = arg.freq,
+						       .start_ns = a->tap_start_real,
+						       .duration_ns = now - a->tap_start_mono });
+	if (prof && pprof__encode(prof, true, &buf, &len))
+		buf = NULL;
+	profile__free(prof);
+	collector__free(a->tap);
+	a->tap = NULL;
+	pthread_mutex_lock(&a->lock);
+	if (a->tap_state == TAP_RUNNING) {
+		a->tap_buf = buf;
+		a->tap_len = len;
+		a->tap_state = TAP_DONE;
+		pthread_cond_broadcast(&a->tap_done);
+	} else {
+		/* the requester gave up */
+		free(buf);
+		a->tap_state = TAP_IDLE;
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* The main loop's figures, for /metrics. */
+static void publish(struct agent *a, struct session *sess, const struct totals *t)
+{
+	struct symbolizer_stats ss;
+	uint64_t st[SCORCH_STAT_MAX];
+	const uint64_t *ends = collector__unwind_ends(a->col);
+
+	session__stats(sess, st);
+	symbolizer__stats(a->sym, &ss);
+	pthread_mutex_lock(&a->lock);
+	memcpy(a->stats, st, sizeof(st));
+	a->intervals = t->intervals;
+	a->processes = ss.live_processes;
+	for (int i = 0; i < UNWIND_END_MAX; i++)
+		a->ends[i] = t->ends[i] + ends[i];
+	pthread_mutex_unlock(&a->lock);
+}
+
+struct page {
+	char *buf;
+	size_t len, cap;
+	bool failed;
+};
+
+static void __attribute__((format(printf, 2, 3))) put(struct page *p, const char *fmt, ...)
+{
+	va_list ap;
+	int n = 0;
+
+	for (;;) {
+		if (p->failed)
+			return;
+		if (p->cap - p->len < 2 &&
+		    grow_array((void **)&p->buf, &p->cap, p->len + 4096, 1)) {
+			p->failed = true;
+			return;
+		}
+		va_start(ap, fmt);
+		n = vsnprintf(p->buf + p->len, p->cap - p->len, fmt, ap);
+		va_end(ap);
+		if (n >= 0 && (size_t)n < p->cap - p->len)
+			break;
+		if (n < 0 || grow_array((void **)&p->buf, &p->cap, p->len + n + 1, 1)) {
+			p->failed = true;
+			return;
+		}
+	}
+	p->len += n;
+}
+
+/* One metric with its help and type lines. */
+static void metric(struct page *p, const char *name, const char *type, const char *help,
+		   uint64_t value)
+{
+	put(p, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type, name, value);
+}
+
+static char *http_metrics(void *ctx)
+{
+	static const struct {
+		int stat;
+		const char *reason;
+	} stack_lost[] = {
+		{ SCORCH_STAT_LOST_KSTACK_FULL, "kernel_stack_map_full" },
+		{ SCORCH_STAT_LOST_USTACK_FULL, "user_stack_map_full" },
+		{ SCORCH_STAT_LOST_KSTACK_FAULT, "kernel_stack_fault" },
+		{ SCORCH_STAT_LOST_USTACK_FAULT, "user_stack_fault" },
+		{ SCORCH_STAT_LOST_USTACK_COPY, "sample_ring_full" },
+	};
+	struct agent *a = ctx;
+	struct page p = { 0 };
+	struct spool_stats ss = { 0 };
+	uint64_t st[SCORCH_STAT_MAX], ends[UNWIND_END_MAX], intervals, procs;
+	uint64_t sent = 0, failed = 0, rejected = 0;
+	struct rusage ru;
+	long pages = 0, rss_pages = 0;
+	FILE *f;
+
+	pthread_mutex_lock(&a->lock);
+	memcpy(st, a->stats, sizeof(st));
+	memcpy(ends, a->ends, sizeof(ends));
+	intervals = a->intervals;
+	procs = a->processes;
+	pthread_mutex_unlock(&a->lock);
+	if (a->sender) {
+		spool__stats(a->sender->spool, &ss);
+		pthread_mutex_lock(&a->sender->lock);
+		sent = a->sender->sent;
+		failed = a->sender->failed;
+		rejected = a->sender->rejected;
+		pthread_mutex_unlock(&a->sender->lock);
+	}
+	getrusage(RUSAGE_SELF, &ru);
+	f = fopen("/proc/self/statm", "re");
+	if (f) {
+		if (fscanf(f, "%ld %ld", &pages, &rss_pages) != 2)
+			rss_pages = 0;
+		fclose(f);
+	}
+
+	metric(&p, "scorch_program_runs_total", "counter",
+	       "Runs of the sampling program (the independent total).", st[SCORCH_STAT_RUNS]);
+	metric(&p, "scorch_samples_total", "counter", "Samples recorded.",
+	       st[SCORCH_STAT_RECORDED]);
+	metric(&p, "scorch_idle_samples_total", "counter", "Samples of idle CPUs, not profiled.",
+	       st[SCORCH_STAT_IDLE]);
+	metric(&p, "scorch_filtered_samples_total", "counter",
+	       "Samples of processes outside the -p filter.", st[SCORCH_STAT_FILTERED]);
+	put(&p,
+	    "# HELP scorch_samples_lost_total Samples dropped, by reason.\n"
+	    "# TYPE scorch_samples_lost_total counter\n"
+	    "scorch_samples_lost_total{reason=\"counts_map_full\"} %" PRIu64 "\n",
+	    st[SCORCH_STAT_LOST_COUNTS_FULL]);
+	put(&p, "# HELP scorch_stacks_lost_total Samples kept with a placeholder instead of a "
+		"stack, by reason.\n# TYPE scorch_stacks_lost_total counter\n");
+	for (size_t i = 0; i < ARRAY_SIZE(stack_lost); i++)
+		put(&p, "scorch_stacks_lost_total{reason=\"%s\"} %" PRIu64 "\n",
+		    stack_lost[i].reason, st[stack_lost[i].stat]);
+	put(&p, "# HELP scorch_user_stacks_unwound_total User stacks unwound with CFI, by how "
+		"the unwind ended.\n# TYPE scorch_user_stacks_unwound_total counter\n");
+	for (int i = UNWIND_END_COMPLETE; i < UNWIND_END_MAX; i++) {
+		char reason[64];
+
+		snprintf(reason, sizeof(reason), "%s", unwind_end_name(i));
+		for (char *c = reason; *c; c++)
+			*c = *c == ' ' ? '_' : *c;
+		put(&p, "scorch_user_stacks_unwound_total{end=\"%s\"} %" PRIu64 "\n", reason,
+		    ends[i]);
+	}
+	metric(&p, "scorch_intervals_total", "counter", "Profiling intervals closed.", intervals);
+	metric(&p, "scorch_profiles_sent_total", "counter",
+	       "Profiles (WriteRaw requests) delivered.", sent);
+	metric(&p, "scorch_profile_send_failures_total", "counter",
+	       "Failed attempts to deliver a profile.", failed);
+	metric(&p, "scorch_profiles_rejected_total", "counter",
+	       "Profiles the server refused as invalid, dropped.", rejected);
+	metric(&p, "scorch_profiles_spooled", "gauge", "Profiles waiting in the spool.",
+	       ss.entries);
+	metric(&p, "scorch_spool_bytes", "gauge", "Bytes in the spool.", ss.bytes);
+	metric(&p, "scorch_profiles_dropped_total", "counter",
+	       "Spooled profiles dropped to stay within --spool-max-bytes.", ss.dropped);
+	metric(&p, "scorch_tracked_processes", "gauge", "Processes whose mappings the agent keeps.",
+	       procs);
+	put(&p,
+	    "# HELP process_cpu_seconds_total CPU time of the agent.\n"
+	    "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.3f\n",
+	    ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+		(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+	metric(&p, "process_resident_memory_bytes", "gauge", "Resident memory of the agent.",
+	       (uint64_t)rss_pages * (uint64_t)sysconf(_SC_PAGESIZE));
+	if (p.failed) {
+		free(p.buf);
+		return NULL;
+	}
+	return p.buf;
 }
 
 static void use_frame_pointers(void *ctx, uint32_t pid, uint32_t seq, bool keeps)
@@ -797,10 +1110,6 @@ static char *read_token(const char *path)
 	return buf;
 }
 
-struct totals {
-	uint64_t intervals, samples, series, empty;
-};
-
 /* Close the interval: one request into the spool, one file into --output-dir. */
 static void close_interval(struct collector *col, struct symbolizer *sym, struct sender *snd,
 			   uint64_t start_real, uint64_t start_mono, struct totals *t)
@@ -815,6 +1124,8 @@ static void close_interval(struct collector *col, struct symbolizer *sym, struct
 
 	t->intervals++;
 	t->samples += samples;
+	for (int i = 0; i < UNWIND_END_MAX; i++)
+		t->ends[i] += collector__unwind_ends(col)[i];
 	if (!samples) {
 		t->empty++;
 		collector__reset(col);
@@ -849,6 +1160,9 @@ int cmd_agent(int argc, char **argv)
 	struct symbolizer *sym = NULL;
 	struct collector *col = NULL;
 	struct session *sess = NULL;
+	struct http_server *http = NULL;
+	struct agent a = { .lock = PTHREAD_MUTEX_INITIALIZER,
+			   .tap_done = PTHREAD_COND_INITIALIZER };
 	struct totals totals = { 0 };
 	uint64_t stats[SCORCH_STAT_MAX] = { 0 }, start_real, start_mono, last_drain;
 	char hostname[256], err[512], *token = NULL;
@@ -919,7 +1233,11 @@ int cmd_agent(int argc, char **argv)
 	opts.cache_dir = sopts.cache_dir;
 	opts.on_event = on_event;
 	opts.on_raw_sample = on_raw_sample;
-	opts.ctx = col;
+	a.col = col;
+	a.sym = sym;
+	a.sender = sender;
+	a.tee = (struct drain_ops){ .sample = tee_sample, .stack = tee_stack, .ctx = &a };
+	opts.ctx = &a;
 	opts.unwind = arg.unwind;
 	opts.stack_copy = arg.stack_copy;
 	sess = session__open(&opts, err, sizeof(err));
@@ -936,6 +1254,17 @@ int cmd_agent(int argc, char **argv)
 		}
 		thread_started = true;
 	}
+	if (arg.http_address) {
+		struct http_handlers h = { .metrics = http_metrics,
+					   .profile = http_profile,
+					   .ctx = &a };
+
+		http = http_server__start(arg.http_address, &h, err, sizeof(err));
+		if (!http) {
+			log_error("%s", err);
+			goto out;
+		}
+	}
 	log_info("profiling %s at %u Hz, intervals of %.1f s%s%s%s%s",
 		 arg.npids ? "some processes" : "the machine", arg.freq, arg.duration_ns / 1e9,
 		 arg.address ? ", to " : "", arg.address ? arg.address : "",
@@ -950,22 +1279,27 @@ int cmd_agent(int argc, char **argv)
 		    now - start_mono >= arg.duration_ns) {
 			collector__next_round(col);
 			session__poll(sess, 0);
-			r = session__drain(sess, collector__drain_ops(col), false);
+			r = session__drain(sess, &a.tee, false);
 			if (r) {
 				log_error("draining the BPF maps: %s", strerror(-r));
 				goto out;
 			}
 			last_drain = now;
+			publish(&a, sess, &totals);
 		}
 		if (now - start_mono >= arg.duration_ns) {
 			close_interval(col, sym, sender, start_real, start_mono, &totals);
 			start_real = now_ns(CLOCK_REALTIME);
 			start_mono = now;
+			publish(&a, sess, &totals);
 		}
+		if (http)
+			tap_step(&a, sess);
 		wake = last_drain + (uint64_t)(DRAIN_INTERVAL_S * 1e9);
 		if (start_mono + arg.duration_ns < wake)
 			wake = start_mono + arg.duration_ns;
-		if (arg.unwind != SCORCH_UNWIND_FP && now + 100000000ULL < wake)
+		/* copied stacks, and captures asked for over HTTP, are served every 100 ms */
+		if ((arg.unwind != SCORCH_UNWIND_FP || http) && now + 100000000ULL < wake)
 			wake = now + 100000000ULL;
 		now = now_ns(CLOCK_MONOTONIC);
 		r = session__poll(sess, wake > now ? (int)((wake - now + 999999) / 1000000) : 0);
@@ -979,13 +1313,23 @@ int cmd_agent(int argc, char **argv)
 	session__stop(sess);
 	session__poll(sess, 0);
 	collector__next_round(col);
-	r = session__drain(sess, collector__drain_ops(col), true);
+	r = session__drain(sess, &a.tee, true);
 	if (r)
 		log_error("draining the BPF maps: %s", strerror(-r));
 	close_interval(col, sym, sender, start_real, start_mono, &totals);
 	session__stats(sess, stats);
 	ret = EXIT_OK;
 out:
+	/* a capture in progress is answered with an error, so no request thread waits on us */
+	pthread_mutex_lock(&a.lock);
+	if (a.tap_state == TAP_REQUESTED || a.tap_state == TAP_RUNNING) {
+		a.tap_state = TAP_DONE;
+		pthread_cond_broadcast(&a.tap_done);
+	}
+	pthread_mutex_unlock(&a.lock);
+	http_server__stop(http);
+	collector__free(a.tap);
+	free(a.tap_buf);
 	if (thread_started) {
 		pthread_mutex_lock(&snd.lock);
 		snd.stop = true;

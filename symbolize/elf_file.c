@@ -42,9 +42,11 @@ struct elf_file {
 	uint64_t debug_info_size; /* of the .debug_info that f->elf holds */
 	Elf *cfi_elf; /* the file itself, mapped for its call frame information; or NULL */
 	Dwarf_CFI *cfi; /* opened on first use */
+	bool cfi_owned; /* from dwarf_getcfi_elf(): ours to end */
 	bool cfi_tried;
 	uint32_t fp_checked, fp_kept; /* functions sampled, and those setting up a frame pointer */
 	unsigned int warned; /* enum elf_warning bits already reported */
+	uint64_t entry; /* e_entry: where the process (or the dynamic loader) starts */
 	uint64_t id; /* unique in the process's lifetime */
 };
 
@@ -68,7 +70,8 @@ void elf_file__free(struct elf_file *f)
 {
 	if (!f)
 		return;
-	if (f->cfi)
+	/* a CFI from dwarf_getcfi() belongs to the Dwarf and goes with it */
+	if (f->cfi && f->cfi_owned)
 		dwarf_cfi_end(f->cfi);
 	if (f->cfi_elf && f->cfi_elf != f->elf)
 		elf_end(f->cfi_elf);
@@ -435,11 +438,22 @@ bool elf_file__keeps_frame_pointers(const struct elf_file *f)
 
 struct Dwarf_CFI_s *elf_file__cfi(struct elf_file *f)
 {
-	if (!f->cfi_tried && f->cfi_elf) {
+	if (!f->cfi_tried) {
 		f->cfi_tried = true;
-		f->cfi = dwarf_getcfi_elf(f->cfi_elf);
+		if (f->cfi_elf)
+			f->cfi = dwarf_getcfi_elf(f->cfi_elf);
+		f->cfi_owned = f->cfi != NULL;
+		/* no .eh_frame: .debug_frame, found through the DWARF (Go binaries carry only it) */
+		if (!f->cfi && elf_file__dwarf(f))
+			f->cfi = dwarf_getcfi(f->dwarf);
 	}
 	return f->cfi;
+}
+
+bool elf_file__is_entry(const struct elf_file *f, uint64_t vaddr)
+{
+	/* the entry code calls on within its first few instructions (glibc's: 3 bytes in) */
+	return f->entry && vaddr >= f->entry && vaddr < f->entry + 32;
 }
 
 struct elf_file *elf_file__read(int fd)
@@ -483,6 +497,12 @@ struct elf_file *elf_file__read(int fd)
 		return NULL;
 	}
 	check_frame_pointers(f, elf);
+	{
+		GElf_Ehdr eh;
+
+		if (gelf_getehdr(elf, &eh))
+			f->entry = eh.e_entry;
+	}
 	/* DWARF is read later, on demand, from the mapping: the descriptor is not needed */
 	if (has_debug_info && elf_cntl(elf, ELF_C_FDDONE) == 0) {
 		f->elf = elf;

@@ -61,6 +61,8 @@ bool elf_file__warn_once(struct elf_file *f, enum elf_warning what);
 int elf_file__exec_range(const struct elf_file *f, uint64_t *ret_lo, uint64_t *ret_hi);
 /* The call frame information (.eh_frame, else .debug_frame) of the file; NULL when none. */
 struct Dwarf_CFI_s *elf_file__cfi(struct elf_file *f);
+/* Is vaddr in the file's entry code (the first frame of a process, CFI or not)? */
+bool elf_file__is_entry(const struct elf_file *f, uint64_t vaddr);
 /* Does the file's code keep frame pointers (judged from its functions' prologues)? */
 bool elf_file__keeps_frame_pointers(const struct elf_file *f);
 

@@ -1233,4 +1233,5 @@ int symbolizer__resolve_kernel(struct symbolizer *s, uint64_t addr, struct sym_f
 void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *ret)
 {
 	*ret = s->stats;
+	ret->live_processes = hmap__count(s->procs);
 }

@@ -69,6 +69,7 @@ struct sym_frame {
 
 struct symbolizer_stats {
 	size_t processes, files_cached, files_unreadable, snapshots_failed;
+	size_t live_processes; /* snapshots kept now */
 	size_t debug_files; /* separate debug files found and used */
 	size_t debuginfod_fetched, debuginfod_failed; /* debug files asked of debuginfod servers */
 	size_t files_shared; /* files read again under another path, kept once by build-id */

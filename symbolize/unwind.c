@@ -522,6 +522,9 @@ enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code,
 		if (!found) {
 			/* only code that has no ELF file to describe it is trusted to keep rbp */
 			e = r == -ENODATA ? step_fp(&fs) : UNWIND_END_NO_CFI;
+			/* the dynamic loader's entry has no CFI: reaching it is the end */
+			if (r == 0 && !exact && elf_file__is_entry(elf, vaddr))
+				e = UNWIND_END_COMPLETE;
 		}
 		if (e)
 			break;

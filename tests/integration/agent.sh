@@ -165,4 +165,38 @@ stop_agent
 n=$(wc -l <"$TMP/f.jsonl")
 [ "$n" -ge 4 ] && ok "TLS with --remote-store-ca-file: $n profiles delivered (spooled ones included)" ||
 	fail "TLS with the CA: $n delivered: $(cat "$TMP/f2.log")"
+stop_server
+
+# 6. without a server: /healthz, /metrics (parsed as Prometheus text), /debug/pprof/profile
+# (read by go tool pprof), and --output-dir rotated to the newest 3 files
+HTTP_PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$SCORCH" agent --http-address "127.0.0.1:$HTTP_PORT" --output-dir "$TMP/out" --output-max-files 3 \
+	--profiling-duration 1s 2>"$TMP/g.log" &
+AGENT_PID=$!; PIDS+=("$AGENT_PID")
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null && break; sleep 0.1; done
+[ "$(curl -s "http://127.0.0.1:$HTTP_PORT/healthz")" = ok ] && ok "/healthz" || fail "/healthz: $(cat "$TMP/g.log")"
+sleep 1.5
+curl -s "http://127.0.0.1:$HTTP_PORT/metrics" >"$TMP/metrics"
+$PY -c "
+from prometheus_client.parser import text_string_to_metric_families
+fams = {f.name: f for f in text_string_to_metric_families(open('$TMP/metrics').read())}
+need = ['scorch_samples', 'scorch_program_runs', 'scorch_samples_lost', 'scorch_stacks_lost',
+        'scorch_profiles_sent', 'scorch_profile_send_failures', 'scorch_profiles_spooled',
+        'scorch_profiles_dropped', 'scorch_spool_bytes', 'scorch_tracked_processes',
+        'process_cpu_seconds', 'process_resident_memory_bytes']
+missing = [n for n in need if n not in fams]
+assert not missing, missing
+assert fams['scorch_samples'].samples[0].value > 50, fams['scorch_samples'].samples
+assert 0 < fams['process_resident_memory_bytes'].samples[0].value < 100e6
+" 2>"$TMP/err" && ok "/metrics parses as Prometheus text with every metric" || fail "/metrics: $(cat "$TMP/err") $(head -20 "$TMP/metrics")"
+gopprof -top "http://127.0.0.1:$HTTP_PORT/debug/pprof/profile?seconds=2" >"$TMP/top" 2>&1
+grep -q ' hot_a$' "$TMP/top" && grep -q 'Duration: 2' "$TMP/top" && ok "go tool pprof reads /debug/pprof/profile?seconds=2" ||
+	fail "go tool pprof: $(head -20 "$TMP/top")"
+sleep 1.5
+stop_agent
+files=$(ls "$TMP/out" | grep -c '^scorch-.*\.pb\.gz$')
+[ "$files" -eq 3 ] && ok "--output-dir keeps the newest 3 of $(sed -n 's/.*stopped (SIGTERM): \([0-9]*\) intervals.*/\1/p' "$TMP/g.log") intervals" ||
+	fail "--output-dir has $files files: $(ls "$TMP/out")"
+newest=$(ls "$TMP/out" | tail -1)
+gopprof -top "$TMP/out/$newest" >/dev/null 2>&1 && ok "output files read by go tool pprof" || fail "$newest unreadable"
 finish

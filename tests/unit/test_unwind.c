@@ -14,6 +14,7 @@
 #include "symbolizer.h"
 #include "unwind.h"
 
+#include <elf.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -211,6 +212,55 @@ static void test_bad_input(void)
 	}
 }
 
+/*
+ * The dynamic loader's entry code has no CFI: a stack that reaches it (a process still in
+ * ld.so's start-up) is complete, not truncated. Built from this process's own ld.so: a sample in
+ * _dl_start, called by _start, whose return address sits at sp.
+ */
+static void test_loader_entry(void)
+{
+	char line[512], path[256] = "";
+	uint64_t lo, hi, off, base = 0, entry, target;
+	uint64_t pcs[8], stack[64] = { 0 };
+	struct unwind_input in = { 0 };
+	unsigned char code[16];
+	Elf64_Ehdr eh;
+	FILE *f = fopen("/proc/self/maps", "r");
+	uint32_t nr;
+	int fd;
+
+	/* its text mapping (files mapped by libdw are read-only): offsets equal addresses there */
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, "/ld-linux-x86-64.so.2") && strstr(line, " r-xp ") &&
+		    sscanf(line, "%" SCNx64 "-%" SCNx64 " %*s %" SCNx64 " %*s %*s %255s", &lo, &hi,
+			   &off, path) == 4 &&
+		    !base)
+			base = lo - off;
+	if (f)
+		fclose(f);
+	CHECK(base != 0);
+	fd = path[0] ? open(path, O_RDONLY) : -1;
+	CHECK(fd >= 0 && pread(fd, &eh, sizeof(eh), 0) == sizeof(eh));
+	if (fd < 0)
+		return;
+	entry = eh.e_entry;
+	/* glibc's _start: mov %rsp,%rdi; call _dl_start (e8 rel32) */
+	CHECK(pread(fd, code, sizeof(code), entry) == sizeof(code)); /* text: offset == vaddr */
+	close(fd);
+	CHECK(code[3] == 0xe8);
+	if (code[3] != 0xe8)
+		return;
+	target = entry + 8 + (int32_t)(code[4] | code[5] << 8 | code[6] << 16 | code[7] << 24);
+	in.stack = (const uint8_t *)stack;
+	in.len = sizeof(stack);
+	in.base = 0x7ff000000000ULL;
+	in.regs[UNWIND_REG_SP] = in.base + 128;
+	in.regs[UNWIND_REG_PC] = base + target; /* the first instruction of _dl_start */
+	stack[16] = base + entry + 8; /* at sp: the return address into _start */
+	CHECK_STR(unwind_end_name(unwind_stack(&in, code_at, NULL, NULL, pcs, 8, &nr)), "complete");
+	CHECK_INT(nr, 2);
+}
+
 static void test_frame_pointer_files(char **paths)
 {
 	for (int i = 0; i < 3; i++) {
@@ -243,6 +293,7 @@ int main(int argc, char **argv)
 	test_self_unwind();
 	test_bad_input();
 	test_frame_pointer_files(argv + 1);
+	test_loader_entry();
 	unwind_cache__free(cache);
 	symbolizer__free(sym);
 	return check_done("test_unwind");
