@@ -9,6 +9,7 @@
 #include "build.h"
 #include "cli.h"
 #include "collect.h"
+#include "config.h"
 #include "fileio.h"
 #include "grpc.h"
 #include "hashmap.h"
@@ -121,6 +122,9 @@ static void agent_usage(FILE *f)
 	    "  -p, --pid PID[,PID...]                 only these processes\n"
 	    "      --unwind MODE                      auto (default), fp or dwarf, as for record\n"
 	    "      --stack-copy BYTES                 as for record (default 32768)\n"
+	    "      --config FILE                      settings in YAML, the long option names\n"
+	    "                                         as keys (labels: {k: v}); the command\n"
+	    "                                         line overrides them\n"
 	    "      --http-address ADDR:PORT           serve /metrics, /healthz and\n"
 	    "                                         /debug/pprof/profile?seconds=N\n"
 	    "  -v, --verbose                          log every interval\n"
@@ -179,6 +183,7 @@ static int parse_args(int argc, char **argv)
 		OPT_UNWIND,
 		OPT_STACK_COPY,
 		OPT_HTTP,
+		OPT_CONFIG,
 	};
 	static const struct option opts[] = {
 		{ "remote-store-address", required_argument, NULL, OPT_ADDRESS },
@@ -197,6 +202,7 @@ static int parse_args(int argc, char **argv)
 		{ "unwind", required_argument, NULL, OPT_UNWIND },
 		{ "stack-copy", required_argument, NULL, OPT_STACK_COPY },
 		{ "http-address", required_argument, NULL, OPT_HTTP },
+		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -311,6 +317,8 @@ static int parse_args(int argc, char **argv)
 		case OPT_HTTP:
 			arg.http_address = optarg;
 			break;
+		case OPT_CONFIG:
+			break; /* read before the command line, by parse_all() */
 		case 'v':
 			arg.verbose = true;
 			break;
@@ -331,6 +339,66 @@ static int parse_args(int argc, char **argv)
 		log_error("unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* Settings from --config FILE first (YAML, the long option names), then the command line. */
+static int parse_all(int argc, char **argv, char ***ret_config_args)
+{
+	static const char *const value_keys[] = {
+		"remote-store-address",
+		"remote-store-bearer-token-file",
+		"remote-store-ca-file",
+		"node",
+		"profiling-duration",
+		"spool-dir",
+		"spool-max-bytes",
+		"output-dir",
+		"output-max-files",
+		"freq",
+		"pid",
+		"unwind",
+		"stack-copy",
+		"http-address",
+		NULL,
+	};
+	static const char *const flag_keys[] = { "remote-store-insecure", "verbose", NULL };
+	static const char *const map_keys[] = { "labels", NULL };
+	const char *config = NULL;
+	char err[512], **cargs = NULL;
+	int cargc = 0, r;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			config = argv[i + 1];
+		else if (!strncmp(argv[i], "--config=", 9))
+			config = argv[i] + 9;
+	}
+	*ret_config_args = NULL;
+	if (config) {
+		r = config__to_args(config, value_keys, flag_keys, map_keys, &cargs, &cargc, err,
+				    sizeof(err));
+		if (r) {
+			log_error("%s", err);
+			return r;
+		}
+		/* getopt wants a program name first */
+		memmove(cargs + 1, cargs, (cargc + 1) * sizeof(*cargs));
+		cargs[0] = strdup("config");
+		*ret_config_args = cargs;
+		if (!cargs[0])
+			return -ENOMEM;
+		r = parse_args(cargc + 1, cargs);
+		if (r) {
+			log_error("(in the configuration '%s')", config);
+			return r;
+		}
+	}
+	r = parse_args(argc, argv);
+	if (r)
+		return r;
 	if (!arg.address && !arg.output_dir && !arg.http_address) {
 		log_error("nowhere to send profiles: give --remote-store-address, --output-dir "
 			  "and/or --http-address");
@@ -1165,13 +1233,15 @@ int cmd_agent(int argc, char **argv)
 			   .tap_done = PTHREAD_COND_INITIALIZER };
 	struct totals totals = { 0 };
 	uint64_t stats[SCORCH_STAT_MAX] = { 0 }, start_real, start_mono, last_drain;
-	char hostname[256], err[512], *token = NULL;
+	char hostname[256], err[512], *token = NULL, **config_args = NULL;
 	bool thread_started = false;
 	int r, ret = EXIT_RUNTIME;
 
-	r = parse_args(argc, argv);
-	if (r)
+	r = parse_all(argc, argv, &config_args);
+	if (r) {
+		config__free_args(config_args);
 		return r > 0 ? EXIT_OK : EXIT_USAGE;
+	}
 	if (!arg.node) {
 		if (gethostname(hostname, sizeof(hostname)))
 			snprintf(hostname, sizeof(hostname), "unknown");
@@ -1364,5 +1434,6 @@ out:
 	symbolizer__free(sym);
 	grpc_client__free(snd.client);
 	spool__free(snd.spool);
+	config__free_args(config_args); /* the settings pointed into it */
 	return ret;
 }
