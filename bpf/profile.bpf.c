@@ -17,6 +17,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set before load. */
 const volatile bool filter_pids = false; /* only count processes in the pids map */
+const volatile bool filter_cgroup = false; /* only tasks in the cgroup of cgroups[0], or below */
 const volatile bool follow_forks = false; /* children of filtered processes join the filter */
 const volatile __u32 unwind_mode = SCORCH_UNWIND_FP; /* enum scorch_unwind */
 const volatile __u32 stack_copy = 32768; /* bytes of user stack copied, <= MAX_STACK_COPY */
@@ -86,6 +87,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } pids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} cgroups SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -450,7 +458,8 @@ int on_sample(struct bpf_perf_event_data *ctx)
 		stat_inc(SCORCH_STAT_IDLE);
 		return 0;
 	}
-	if (filter_pids && !bpf_map_lookup_elem(&pids, &pid)) {
+	if ((filter_pids && !bpf_map_lookup_elem(&pids, &pid)) ||
+	    (filter_cgroup && bpf_current_task_under_cgroup(&cgroups, 0) != 1)) {
 		stat_inc(SCORCH_STAT_FILTERED);
 		return 0;
 	}

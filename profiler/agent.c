@@ -28,6 +28,7 @@
 #include <stdarg.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -76,6 +77,7 @@ static struct {
 	uint32_t stack_copy;
 	bool verbose;
 	const char *http_address;
+	const char *cgroup;
 } arg = {
 	.duration_ns = 10000000000ULL,
 	.spool_dir = "/var/lib/scorch/spool",
@@ -120,6 +122,8 @@ static void agent_usage(FILE *f)
 	    "      --output-max-files N               keep the newest N there (default 10)\n"
 	    "  -F, --freq HZ                          samples per second per CPU (default 99)\n"
 	    "  -p, --pid PID[,PID...]                 only these processes\n"
+	    "      --cgroup PATH                      only processes in this cgroup (v2) or below\n"
+	    "                                         (/sys/fs/cgroup/... or relative to it)\n"
 	    "      --unwind MODE                      auto (default), fp or dwarf, as for record\n"
 	    "      --stack-copy BYTES                 as for record (default 32768)\n"
 	    "      --config FILE                      settings in YAML, the long option names\n"
@@ -184,6 +188,7 @@ static int parse_args(int argc, char **argv)
 		OPT_STACK_COPY,
 		OPT_HTTP,
 		OPT_CONFIG,
+		OPT_CGROUP,
 	};
 	static const struct option opts[] = {
 		{ "remote-store-address", required_argument, NULL, OPT_ADDRESS },
@@ -203,6 +208,7 @@ static int parse_args(int argc, char **argv)
 		{ "stack-copy", required_argument, NULL, OPT_STACK_COPY },
 		{ "http-address", required_argument, NULL, OPT_HTTP },
 		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "cgroup", required_argument, NULL, OPT_CGROUP },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -317,6 +323,9 @@ static int parse_args(int argc, char **argv)
 		case OPT_HTTP:
 			arg.http_address = optarg;
 			break;
+		case OPT_CGROUP:
+			arg.cgroup = optarg;
+			break;
 		case OPT_CONFIG:
 			break; /* read before the command line, by parse_all() */
 		case 'v':
@@ -360,6 +369,7 @@ static int parse_all(int argc, char **argv, char ***ret_config_args)
 		"unwind",
 		"stack-copy",
 		"http-address",
+		"cgroup",
 		NULL,
 	};
 	static const char *const flag_keys[] = { "remote-store-insecure", "verbose", NULL };
@@ -1157,6 +1167,24 @@ static void on_symbolizer_warning(void *ctx, const char *msg)
 	log_warn("%s", msg);
 }
 
+/* Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or .../unified on hybrid systems). */
+static int cgroup2_mount(char *ret, size_t size)
+{
+	FILE *f = fopen("/proc/self/mounts", "re");
+	char dev[256], dir[PATH_MAX], type[64];
+	int r = -ENOENT;
+
+	while (f && fscanf(f, "%255s %4095s %63s %*[^\n]", dev, dir, type) == 3)
+		if (!strcmp(type, "cgroup2")) {
+			snprintf(ret, size, "%s", dir);
+			r = 0;
+			break;
+		}
+	if (f)
+		fclose(f);
+	return r;
+}
+
 static char *read_token(const char *path)
 {
 	char *buf = NULL;
@@ -1234,6 +1262,7 @@ int cmd_agent(int argc, char **argv)
 	struct totals totals = { 0 };
 	uint64_t stats[SCORCH_STAT_MAX] = { 0 }, start_real, start_mono, last_drain;
 	char hostname[256], err[512], *token = NULL, **config_args = NULL;
+	int cgroup_fd = -1;
 	bool thread_started = false;
 	int r, ret = EXIT_RUNTIME;
 
@@ -1294,6 +1323,28 @@ int cmd_agent(int argc, char **argv)
 	if (!col) {
 		log_error("out of memory");
 		goto out;
+	}
+	if (arg.cgroup) {
+		char path[PATH_MAX + 64], mnt[PATH_MAX];
+
+		if (cgroup2_mount(mnt, sizeof(mnt))) {
+			log_error("--cgroup needs the cgroup v2 hierarchy, which is not mounted");
+			goto out;
+		}
+		/* a directory under the cgroup2 mount, or a path relative to it (as in
+		 * /proc/PID/cgroup) */
+		if (!strncmp(arg.cgroup, mnt, strlen(mnt)) &&
+		    (arg.cgroup[strlen(mnt)] == '/' || !arg.cgroup[strlen(mnt)]))
+			snprintf(path, sizeof(path), "%s", arg.cgroup);
+		else
+			snprintf(path, sizeof(path), "%s/%s", mnt,
+				 arg.cgroup + (arg.cgroup[0] == '/'));
+		cgroup_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (cgroup_fd < 0) {
+			log_error("cannot open the cgroup '%s': %s", path, strerror(errno));
+			goto out;
+		}
+		opts.cgroup_fd = cgroup_fd;
 	}
 	opts.freq = arg.freq;
 	opts.pids = arg.npids ? arg.pids : NULL;
@@ -1435,5 +1486,7 @@ out:
 	grpc_client__free(snd.client);
 	spool__free(snd.spool);
 	config__free_args(config_args); /* the settings pointed into it */
+	if (cgroup_fd >= 0)
+		close(cgroup_fd);
 	return ret;
 }

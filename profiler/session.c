@@ -202,6 +202,7 @@ static int open_and_load(struct session *s, const struct session_opts *opts, con
 		bpf_map__set_max_entries(s->skel->maps.pids,
 					 opts->npids + (opts->follow_forks ? 65536 : 16));
 	s->skel->rodata->filter_pids = opts->pids != NULL;
+	s->skel->rodata->filter_cgroup = opts->cgroup_fd > 0;
 	s->skel->rodata->follow_forks = opts->follow_forks;
 	s->skel->rodata->unwind_mode = opts->unwind;
 	s->skel->rodata->stack_copy = opts->stack_copy;
@@ -266,6 +267,15 @@ struct session *session__open(const struct session_opts *opts, char *err, size_t
 			       (int)opts->pids[i], strerror(code));
 			goto fail;
 		}
+	if (opts->cgroup_fd > 0) {
+		__u32 zero = 0, fd = opts->cgroup_fd;
+
+		if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.cgroups), &zero, &fd, BPF_ANY)) {
+			code = errno;
+			seterr(err, errlen, code, "cannot filter by cgroup: %s", strerror(code));
+			goto fail;
+		}
+	}
 	r = profile_bpf__attach(s->skel); /* the process tracepoints */
 	if (r) {
 		code = -r;

@@ -17,6 +17,7 @@ struct session_opts {
 	const pid_t *pids; /* only these processes (all threads); NULL: all */
 	size_t npids;
 	bool follow_forks; /* children of pids are profiled too */
+	int cgroup_fd; /* > 0: only tasks in this cgroup (v2 directory) or below */
 	double drain_interval_s; /* how often user space drains: sizes the maps */
 	const char *btf_path; /* custom BTF for CO-RE, or NULL for the kernel's */
 	const char *kernel_btf; /* the kernel's BTF, default /sys/kernel/btf/vmlinux */

@@ -199,4 +199,22 @@ files=$(ls "$TMP/out" | grep -c '^scorch-.*\.pb\.gz$')
 	fail "--output-dir has $files files: $(ls "$TMP/out")"
 newest=$(ls "$TMP/out" | tail -1)
 gopprof -top "$TMP/out/$newest" >/dev/null 2>&1 && ok "output files read by go tool pprof" || fail "$newest unreadable"
+
+# 7. --cgroup: of two identical workloads, only the one moved into a new cgroup (v2) is profiled
+CG_ROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+CG=scorch-test-$$
+mkdir "$CG_ROOT/$CG"
+"$WORKLOAD" 1 4 >/dev/null & in_cg=$!; PIDS+=("$in_cg")
+"$WORKLOAD" 1 4 >/dev/null & out_cg=$!; PIDS+=("$out_cg")
+echo "$in_cg" >"$CG_ROOT/$CG/cgroup.procs"
+"$SCORCH" agent --cgroup "$CG" --output-dir "$TMP/cgout" --profiling-duration 1s 2>"$TMP/h.log" &
+AGENT_PID=$!; PIDS+=("$AGENT_PID")
+sleep 2.5
+stop_agent
+wait "$in_cg" "$out_cg" 2>/dev/null
+rmdir "$CG_ROOT/$CG"
+pids=$(for f in "$TMP"/cgout/*.pb.gz; do gopprof -tags "$f" 2>/dev/null | sed -n '/^ pid:/,/^$/p'; done | awk '/%\):/ { print $NF }' | sort -u | tr '\n' ' ')
+filtered=$(sed -n 's/.* filtered \([0-9]*\) .*/\1/p' "$TMP/h.log")
+[ "$pids" = "$in_cg " ] && [ "${filtered:-0}" -gt 50 ] && ok "--cgroup: only pid $in_cg profiled, $filtered samples of others filtered" ||
+	fail "--cgroup: pids '$pids' (want $in_cg), filtered ${filtered:-?}"
 finish
