@@ -10,12 +10,14 @@
 #include "cli.h"
 #include "collect.h"
 #include "config.h"
+#include "elf_file.h"
 #include "fileio.h"
 #include "grpc.h"
 #include "hashmap.h"
 #include "http.h"
 #include "model.h"
 #include "parca.pb-c.h"
+#include "parca_debuginfo.pb-c.h"
 #include "pprof.h"
 #include "profile.h"
 #include "session.h"
@@ -78,6 +80,7 @@ static struct {
 	bool verbose;
 	const char *http_address;
 	const char *cgroup;
+	bool debuginfo_upload;
 } arg = {
 	.duration_ns = 10000000000ULL,
 	.spool_dir = "/var/lib/scorch/spool",
@@ -115,6 +118,9 @@ static void agent_usage(FILE *f)
 	    "      --node NAME                        the node label (default: the hostname)\n"
 	    "      --profiling-duration TIME          interval (default 10s; 500ms, 10s, 1m)\n"
 	    "      --label KEY=VALUE                  external label on every series (repeatable)\n"
+	    "      --debuginfo-upload                 upload executables with a build-id that\n"
+	    "                                         appear in profiles to Parca's\n"
+	    "                                         DebuginfoService (each once per run)\n"
 	    "      --spool-dir DIR                    default /var/lib/scorch/spool\n"
 	    "      --spool-max-bytes BYTES            spool bound, the oldest dropped beyond it\n"
 	    "                                         (default 268435456)\n"
@@ -189,6 +195,7 @@ static int parse_args(int argc, char **argv)
 		OPT_HTTP,
 		OPT_CONFIG,
 		OPT_CGROUP,
+		OPT_DEBUGINFO_UPLOAD,
 	};
 	static const struct option opts[] = {
 		{ "remote-store-address", required_argument, NULL, OPT_ADDRESS },
@@ -209,6 +216,7 @@ static int parse_args(int argc, char **argv)
 		{ "http-address", required_argument, NULL, OPT_HTTP },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "cgroup", required_argument, NULL, OPT_CGROUP },
+		{ "debuginfo-upload", no_argument, NULL, OPT_DEBUGINFO_UPLOAD },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -323,6 +331,9 @@ static int parse_args(int argc, char **argv)
 		case OPT_HTTP:
 			arg.http_address = optarg;
 			break;
+		case OPT_DEBUGINFO_UPLOAD:
+			arg.debuginfo_upload = true;
+			break;
 		case OPT_CGROUP:
 			arg.cgroup = optarg;
 			break;
@@ -372,7 +383,8 @@ static int parse_all(int argc, char **argv, char ***ret_config_args)
 		"cgroup",
 		NULL,
 	};
-	static const char *const flag_keys[] = { "remote-store-insecure", "verbose", NULL };
+	static const char *const flag_keys[] = { "remote-store-insecure", "verbose",
+						 "debuginfo-upload", NULL };
 	static const char *const map_keys[] = { "labels", NULL };
 	const char *config = NULL;
 	char err[512], **cargs = NULL;
@@ -551,6 +563,267 @@ static void sender_wake(struct sender *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* ---- --debuginfo-upload: executables of the profiles to Parca's DebuginfoService ---- */
+
+#define DEBUGINFO_SERVICE "/parca.debuginfo.v1alpha1.DebuginfoService/"
+#define UPLOAD_CHUNK (1u << 20)
+#define UPLOAD_MAX_BYTES (2ULL << 30)
+#define UPLOAD_ATTEMPTS 3
+/* Rate limit: a second's pause after each file sent (asking is cheap and not paced). */
+#define UPLOAD_PAUSE_MS 1000
+
+struct upload_job {
+	char build_id[129];
+	char path[PATH_MAX]; /* as the process sees it */
+	uint32_t pid;
+};
+
+struct uploader {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop;
+	struct upload_job *jobs;
+	size_t njobs, cap_jobs;
+	struct hmap *seen; /* build-id -> attempts (uintptr_t): each at most once per run */
+	struct grpc_client *client;
+	uint64_t uploaded, skipped, failed; /* under lock */
+};
+
+/* Main thread: queue the files of a profile's mappings not seen before. Never blocks long. */
+static void uploader_queue(struct uploader *u, const struct profile *p, uint32_t pid)
+{
+	pthread_mutex_lock(&u->lock);
+	for (size_t i = 0; i < p->nmappings; i++) {
+		const char *bid = profile__str(p, p->mappings[i].build_id);
+		const char *file = profile__str(p, p->mappings[i].filename);
+		struct upload_job *j;
+
+		if (!bid[0] || file[0] != '/' || strlen(bid) >= sizeof(j->build_id) ||
+		    hmap__get(u->seen, bid, strlen(bid)) ||
+		    grow_array((void **)&u->jobs, &u->cap_jobs, u->njobs + 1, sizeof(*u->jobs)))
+			continue;
+		if (hmap__put(u->seen, bid, strlen(bid), (void *)(uintptr_t)1))
+			continue;
+		j = &u->jobs[u->njobs++];
+		snprintf(j->build_id, sizeof(j->build_id), "%s", bid);
+		snprintf(j->path, sizeof(j->path), "%s", file);
+		j->pid = pid;
+	}
+	if (u->njobs)
+		pthread_cond_signal(&u->wake);
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* FNV-1a 64 of the whole file, as hex: the hash the service wants with the size. */
+static int file_hash(int fd, char *ret, size_t size)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	uint8_t buf[65536];
+	off_t off = 0;
+	ssize_t n;
+
+	while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			h ^= buf[i];
+			h *= 0x100000001b3ULL;
+		}
+		off += n;
+	}
+	if (n < 0)
+		return -errno;
+	snprintf(ret, size, "fnv1a64:%016" PRIx64, h);
+	return 0;
+}
+
+/* A unary call with protobuf-c messages; the response unpacked by unpack (or NULL). */
+static int debuginfo_call(struct uploader *u, const char *method, const ProtobufCMessage *req,
+			  struct grpc_result *res)
+{
+	char path[128];
+	size_t len = protobuf_c_message_get_packed_size(req);
+	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
+
+	snprintf(path, sizeof(path), DEBUGINFO_SERVICE "%s", method);
+	if (!buf) {
+		memset(res, 0, sizeof(*res));
+		res->code = GRPC_INTERNAL;
+		return res->code;
+	}
+	protobuf_c_message_pack(req, buf);
+	return grpc_client__call(u->client, path, buf, len, res);
+}
+
+/* The whole flow for one file: 0 uploaded or not needed, else a gRPC code or -errno. */
+static int upload_one(struct uploader *u, const struct upload_job *j, bool *ret_uploaded)
+{
+	Parca__Debuginfo__V1alpha1__ShouldInitiateUploadRequest sreq =
+	    PARCA__DEBUGINFO__V1ALPHA1__SHOULD_INITIATE_UPLOAD_REQUEST__INIT;
+	Parca__Debuginfo__V1alpha1__InitiateUploadRequest ireq =
+	    PARCA__DEBUGINFO__V1ALPHA1__INITIATE_UPLOAD_REQUEST__INIT;
+	Parca__Debuginfo__V1alpha1__UploadInfo info = PARCA__DEBUGINFO__V1ALPHA1__UPLOAD_INFO__INIT;
+	Parca__Debuginfo__V1alpha1__UploadRequest ureq =
+	    PARCA__DEBUGINFO__V1ALPHA1__UPLOAD_REQUEST__INIT;
+	Parca__Debuginfo__V1alpha1__MarkUploadFinishedRequest mreq =
+	    PARCA__DEBUGINFO__V1ALPHA1__MARK_UPLOAD_FINISHED_REQUEST__INIT;
+	Parca__Debuginfo__V1alpha1__ShouldInitiateUploadResponse *sres;
+	Parca__Debuginfo__V1alpha1__InitiateUploadResponse *ires;
+	char path[PATH_MAX + 64], hash[64], bid[129], upload_id[256] = "";
+	struct grpc_result res;
+	struct stat st;
+	uint8_t *first = NULL;
+	size_t first_len;
+	int fd, r;
+
+	*ret_uploaded = false;
+	/* the file as the process sees it (its mount namespace), else as we see it */
+	snprintf(path, sizeof(path), "/proc/%u/root%s", j->pid, j->path);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		fd = open(j->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* the file on disk now must be the build that was profiled */
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > UPLOAD_MAX_BYTES ||
+	    elf_build_id_of_fd(fd, bid, sizeof(bid)) || strcmp(bid, j->build_id)) {
+		close(fd);
+		return -ESTALE;
+	}
+	r = file_hash(fd, hash, sizeof(hash));
+	if (r) {
+		close(fd);
+		return r;
+	}
+	sreq.build_id = (char *)j->build_id;
+	sreq.hash = hash;
+	sreq.type = PARCA__DEBUGINFO__V1ALPHA1__DEBUGINFO_TYPE__DEBUGINFO_TYPE_EXECUTABLE;
+	sreq.build_id_type = PARCA__DEBUGINFO__V1ALPHA1__BUILD_IDTYPE__BUILD_ID_TYPE_GNU;
+	r = debuginfo_call(u, "ShouldInitiateUpload", &sreq.base, &res);
+	sres = r ? NULL
+		 : parca__debuginfo__v1alpha1__should_initiate_upload_response__unpack(
+		       NULL, res.response_len, res.response);
+	free(res.response);
+	if (r || !sres) {
+		close(fd);
+		return r ? r : GRPC_INTERNAL;
+	}
+	r = sres->should_initiate_upload;
+	parca__debuginfo__v1alpha1__should_initiate_upload_response__free_unpacked(sres, NULL);
+	if (!r) {
+		close(fd);
+		return 0; /* the server has it */
+	}
+	ireq.build_id = (char *)j->build_id;
+	ireq.size = st.st_size;
+	ireq.hash = hash;
+	ireq.type = sreq.type;
+	ireq.build_id_type = sreq.build_id_type;
+	r = debuginfo_call(u, "InitiateUpload", &ireq.base, &res);
+	ires = r ? NULL
+		 : parca__debuginfo__v1alpha1__initiate_upload_response__unpack(
+		       NULL, res.response_len, res.response);
+	free(res.response);
+	if (r || !ires || !ires->upload_instructions) {
+		if (ires)
+			parca__debuginfo__v1alpha1__initiate_upload_response__free_unpacked(ires,
+											    NULL);
+		close(fd);
+		return r ? r : GRPC_INTERNAL;
+	}
+	snprintf(upload_id, sizeof(upload_id), "%s", ires->upload_instructions->upload_id);
+	r = ires->upload_instructions->upload_strategy ==
+	    PARCA__DEBUGINFO__V1ALPHA1__UPLOAD_INSTRUCTIONS__UPLOAD_STRATEGY__UPLOAD_STRATEGY_SIGNED_URL;
+	parca__debuginfo__v1alpha1__initiate_upload_response__free_unpacked(ires, NULL);
+	if (r) {
+		log_warn("debuginfo upload of %s: the server asks for a signed-URL upload, which "
+			 "scorch does not do yet",
+			 j->build_id);
+		close(fd);
+		return GRPC_UNIMPLEMENTED;
+	}
+	info.build_id = (char *)j->build_id;
+	info.upload_id = upload_id;
+	info.type = sreq.type;
+	ureq.data_case = PARCA__DEBUGINFO__V1ALPHA1__UPLOAD_REQUEST__DATA_INFO;
+	ureq.info = &info;
+	first_len = parca__debuginfo__v1alpha1__upload_request__get_packed_size(&ureq);
+	first = malloc(first_len);
+	if (!first) {
+		close(fd);
+		return -ENOMEM;
+	}
+	parca__debuginfo__v1alpha1__upload_request__pack(&ureq, first);
+	r = grpc_client__upload(u->client, DEBUGINFO_SERVICE "Upload", first, first_len, fd,
+				st.st_size, 2 /* chunk_data */, UPLOAD_CHUNK, &res);
+	free(first);
+	free(res.response);
+	close(fd);
+	if (r)
+		return r;
+	mreq.build_id = (char *)j->build_id;
+	mreq.upload_id = upload_id;
+	mreq.type = sreq.type;
+	r = debuginfo_call(u, "MarkUploadFinished", &mreq.base, &res);
+	free(res.response);
+	if (!r)
+		*ret_uploaded = true;
+	return r;
+}
+
+static void *uploader_main(void *data)
+{
+	struct uploader *u = data;
+
+	pthread_mutex_lock(&u->lock);
+	while (!u->stop) {
+		struct upload_job j;
+		bool uploaded;
+		int r;
+
+		if (!u->njobs) {
+			pthread_cond_wait(&u->wake, &u->lock);
+			continue;
+		}
+		j = u->jobs[0];
+		memmove(u->jobs, u->jobs + 1, --u->njobs * sizeof(*u->jobs));
+		pthread_mutex_unlock(&u->lock);
+		r = upload_one(u, &j, &uploaded);
+		pthread_mutex_lock(&u->lock);
+		if (!r) {
+			u->uploaded += uploaded;
+			u->skipped += !uploaded;
+			if (uploaded && arg.verbose)
+				log_info("debuginfo of %s (%s) uploaded", j.path, j.build_id);
+		} else {
+			uintptr_t tries =
+			    (uintptr_t)hmap__get(u->seen, j.build_id, strlen(j.build_id));
+
+			u->failed++;
+			log_warn("debuginfo upload of %s (%s) failed: %s", j.path, j.build_id,
+				 r < 0 ? strerror(-r) : grpc_code_name(r));
+			/* transient: tried again after the others, a few times */
+			if (r > 0 && grpc_code_is_transient(r) && tries < UPLOAD_ATTEMPTS &&
+			    !grow_array((void **)&u->jobs, &u->cap_jobs, u->njobs + 1,
+					sizeof(*u->jobs)) &&
+			    !hmap__put(u->seen, j.build_id, strlen(j.build_id),
+				       (void *)(tries + 1)))
+				u->jobs[u->njobs++] = j;
+		}
+		/* a pause after each file sent, and stop promptly */
+		if (!u->stop && (uploaded || r)) {
+			struct timespec until;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += UPLOAD_PAUSE_MS / 1000;
+			while (!u->stop &&
+			       pthread_cond_timedwait(&u->wake, &u->lock, &until) != ETIMEDOUT)
+				;
+		}
+	}
+	pthread_mutex_unlock(&u->lock);
+	return NULL;
+}
+
 /* ---- one interval -> a WriteRaw request ---- */
 
 struct proc_info {
@@ -711,8 +984,8 @@ static int add_series(struct request_builder *b, const struct proc_info *p, cons
  * process's samples. *ret_len 0 (and no buffer) when there were no samples.
  */
 static int build_request(const struct collector *col, struct symbolizer *sym,
-			 const struct build_opts *bo, uint8_t **ret, size_t *ret_len,
-			 uint64_t *ret_series)
+			 const struct build_opts *bo, struct uploader *up, uint8_t **ret,
+			 size_t *ret_len, uint64_t *ret_series)
 {
 	struct request_builder b = { 0 };
 	struct hmap *procs = interval_processes(col);
@@ -741,6 +1014,8 @@ static int build_request(const struct collector *col, struct symbolizer *sym,
 			break;
 		}
 		r = pprof__encode(prof, true, &pprof, &plen);
+		if (up)
+			uploader_queue(up, prof, p->pid);
 		profile__free(prof);
 		if (r)
 			break;
@@ -1208,7 +1483,8 @@ static char *read_token(const char *path)
 
 /* Close the interval: one request into the spool, one file into --output-dir. */
 static void close_interval(struct collector *col, struct symbolizer *sym, struct sender *snd,
-			   uint64_t start_real, uint64_t start_mono, struct totals *t)
+			   struct uploader *up, uint64_t start_real, uint64_t start_mono,
+			   struct totals *t)
 {
 	struct build_opts bo = { .freq = arg.freq,
 				 .start_ns = start_real,
@@ -1228,7 +1504,7 @@ static void close_interval(struct collector *col, struct symbolizer *sym, struct
 		return;
 	}
 	if (snd) {
-		r = build_request(col, sym, &bo, &req, &len, &nseries);
+		r = build_request(col, sym, &bo, up, &req, &len, &nseries);
 		if (r)
 			log_error("building the interval's profiles: %s", strerror(-r));
 		else if (len && (r = spool__put(snd->spool, req, len)))
@@ -1257,6 +1533,10 @@ int cmd_agent(int argc, char **argv)
 	struct collector *col = NULL;
 	struct session *sess = NULL;
 	struct http_server *http = NULL;
+	struct uploader up = { .lock = PTHREAD_MUTEX_INITIALIZER,
+			       .wake = PTHREAD_COND_INITIALIZER };
+	struct uploader *uploader = NULL;
+	bool up_started = false;
 	struct agent a = { .lock = PTHREAD_MUTEX_INITIALIZER,
 			   .tap_done = PTHREAD_COND_INITIALIZER };
 	struct totals totals = { 0 };
@@ -1302,6 +1582,20 @@ int cmd_agent(int argc, char **argv)
 			goto out;
 		}
 		sender = &snd;
+		if (arg.debuginfo_upload) {
+			/* a connection of its own: a large upload never delays a profile */
+			g.timeout_ms = 10000;
+			up.client = grpc_client__new(&g);
+			up.seen = hmap__new();
+			if (!up.client || !up.seen) {
+				log_error("cannot set up the debuginfo uploader");
+				goto out;
+			}
+			uploader = &up;
+		}
+	} else if (arg.debuginfo_upload) {
+		log_error("--debuginfo-upload needs --remote-store-address");
+		goto out;
 	}
 	if (token) {
 		explicit_bzero(token, strlen(token));
@@ -1375,6 +1669,13 @@ int cmd_agent(int argc, char **argv)
 		}
 		thread_started = true;
 	}
+	if (uploader) {
+		if (pthread_create(&up.thread, NULL, uploader_main, &up)) {
+			log_error("cannot start the debuginfo uploader thread");
+			goto out;
+		}
+		up_started = true;
+	}
 	if (arg.http_address) {
 		struct http_handlers h = { .metrics = http_metrics,
 					   .profile = http_profile,
@@ -1409,7 +1710,7 @@ int cmd_agent(int argc, char **argv)
 			publish(&a, sess, &totals);
 		}
 		if (now - start_mono >= arg.duration_ns) {
-			close_interval(col, sym, sender, start_real, start_mono, &totals);
+			close_interval(col, sym, sender, uploader, start_real, start_mono, &totals);
 			start_real = now_ns(CLOCK_REALTIME);
 			start_mono = now;
 			publish(&a, sess, &totals);
@@ -1437,7 +1738,7 @@ int cmd_agent(int argc, char **argv)
 	r = session__drain(sess, &a.tee, true);
 	if (r)
 		log_error("draining the BPF maps: %s", strerror(-r));
-	close_interval(col, sym, sender, start_real, start_mono, &totals);
+	close_interval(col, sym, sender, uploader, start_real, start_mono, &totals);
 	session__stats(sess, stats);
 	ret = EXIT_OK;
 out:
@@ -1449,6 +1750,20 @@ out:
 	}
 	pthread_mutex_unlock(&a.lock);
 	http_server__stop(http);
+	if (up_started) {
+		pthread_mutex_lock(&up.lock);
+		up.stop = true;
+		pthread_cond_signal(&up.wake);
+		pthread_mutex_unlock(&up.lock);
+		pthread_join(up.thread, NULL);
+		if (arg.verbose || up.failed)
+			log_info("debuginfo: %" PRIu64 " files uploaded, %" PRIu64
+				 " the server had, %" PRIu64 " failed",
+				 up.uploaded, up.skipped, up.failed);
+	}
+	grpc_client__free(up.client);
+	hmap__free(up.seen);
+	free(up.jobs);
 	collector__free(a.tap);
 	free(a.tap_buf);
 	if (thread_started) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* Where Debian keeps the system's CA bundle. */
 #define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
@@ -275,43 +276,48 @@ static int code_from_http(long status)
 	}
 }
 
-int grpc_client__call(struct grpc_client *c, const char *path, const void *msg, size_t len,
-		      struct grpc_result *res)
+/* The request body: a buffer, or a generator that libcurl pulls from. */
+struct body {
+	const uint8_t *buf;
+	size_t len;
+	curl_read_callback read;
+	void *read_ctx;
+};
+
+static int perform(struct grpc_client *c, const char *path, const struct body *b, long timeout_ms,
+		   struct grpc_result *res)
 {
 	struct response r = { .grpc_status = -1 };
 	_cleanup_free_ char *url = NULL;
-	_cleanup_free_ uint8_t *frame = NULL;
 	CURLcode cr;
 
 	memset(res, 0, sizeof(*res));
-	frame = malloc(len + 5);
-	if (!frame || asprintf(&url, "%s%s", c->url_base, path) < 0) {
+	if (asprintf(&url, "%s%s", c->url_base, path) < 0) {
 		url = NULL;
 		res->code = GRPC_INTERNAL;
 		snprintf(res->message, sizeof(res->message), "out of memory");
 		return res->code;
 	}
-	/* one uncompressed message: flag, 4-byte big-endian length, the bytes */
-	frame[0] = 0;
-	frame[1] = len >> 24;
-	frame[2] = len >> 16;
-	frame[3] = len >> 8;
-	frame[4] = len;
-	memcpy(frame + 5, msg, len);
-
 	curl.easy_setopt(c->curl, CURLOPT_URL, url);
 	curl.easy_setopt(c->curl, CURLOPT_HTTP_VERSION,
 			 c->opts.insecure ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
 					  : CURL_HTTP_VERSION_2TLS);
 	curl.easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers);
 	curl.easy_setopt(c->curl, CURLOPT_POST, 1L);
-	curl.easy_setopt(c->curl, CURLOPT_POSTFIELDS, frame);
-	curl.easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(len + 5));
+	if (b->read) {
+		curl.easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
+		curl.easy_setopt(c->curl, CURLOPT_READFUNCTION, b->read);
+		curl.easy_setopt(c->curl, CURLOPT_READDATA, b->read_ctx);
+	} else {
+		curl.easy_setopt(c->curl, CURLOPT_READFUNCTION, NULL);
+		curl.easy_setopt(c->curl, CURLOPT_POSTFIELDS, b->buf);
+	}
+	curl.easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)b->len);
 	curl.easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl.easy_setopt(c->curl, CURLOPT_WRITEDATA, &r);
 	curl.easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl.easy_setopt(c->curl, CURLOPT_HEADERDATA, &r);
-	curl.easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->opts.timeout_ms);
+	curl.easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl.easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, c->opts.timeout_ms);
 	curl.easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
 	/*
@@ -358,4 +364,154 @@ int grpc_client__call(struct grpc_client *c, const char *path, const void *msg, 
 	}
 	free(r.body);
 	return res->code;
+}
+
+/* A gRPC frame header: not compressed, 4-byte big-endian length. */
+static void frame_header(uint8_t *h, size_t len)
+{
+	h[0] = 0;
+	h[1] = len >> 24;
+	h[2] = len >> 16;
+	h[3] = len >> 8;
+	h[4] = len;
+}
+
+int grpc_client__call(struct grpc_client *c, const char *path, const void *msg, size_t len,
+		      struct grpc_result *res)
+{
+	_cleanup_free_ uint8_t *frame = malloc(len + 5);
+	struct body b = { .buf = frame, .len = len + 5 };
+
+	if (!frame) {
+		memset(res, 0, sizeof(*res));
+		res->code = GRPC_INTERNAL;
+		snprintf(res->message, sizeof(res->message), "out of memory");
+		return res->code;
+	}
+	frame_header(frame, len);
+	memcpy(frame + 5, msg, len);
+	return perform(c, path, &b, c->opts.timeout_ms, res);
+}
+
+/*
+ * A client stream of one first message, then the file in chunks, each a message whose field
+ * `chunk_field` (bytes) holds the chunk. Generated as libcurl asks for it: the file is never
+ * in memory whole.
+ */
+struct upload {
+	const uint8_t *first;
+	size_t first_len, first_pos;
+	int fd;
+	uint64_t left; /* file bytes still to send */
+	uint32_t chunk, chunk_field;
+	uint8_t head[5 + 1 + 10]; /* frame header, field tag, length varint of the current chunk */
+	size_t head_len, head_pos;
+	uint64_t chunk_left; /* file bytes of the current chunk still to send */
+	bool failed;
+};
+
+static size_t varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+
+	do {
+		p[n++] = (v & 0x7f) | (v > 0x7f ? 0x80 : 0);
+		v >>= 7;
+	} while (v);
+	return n;
+}
+
+/* Frame bytes of one chunk message holding n file bytes. */
+static size_t chunk_frame_len(uint32_t field, uint64_t n)
+{
+	uint8_t tmp[16];
+
+	return 5 + varint(tmp, (uint64_t)field << 3 | 2) + varint(tmp, n) + n;
+}
+
+static size_t upload_read(char *out, size_t size, size_t nitems, void *ctx)
+{
+	struct upload *u = ctx;
+	size_t room = size * nitems, done = 0;
+
+	while (done < room) {
+		if (u->first_pos < u->first_len) {
+			size_t n = u->first_len - u->first_pos;
+
+			n = n < room - done ? n : room - done;
+			memcpy(out + done, u->first + u->first_pos, n);
+			u->first_pos += n;
+			done += n;
+			continue;
+		}
+		if (u->head_pos < u->head_len) {
+			size_t n = u->head_len - u->head_pos;
+
+			n = n < room - done ? n : room - done;
+			memcpy(out + done, u->head + u->head_pos, n);
+			u->head_pos += n;
+			done += n;
+			continue;
+		}
+		if (u->chunk_left) {
+			size_t n = u->chunk_left < room - done ? u->chunk_left : room - done;
+			ssize_t got = read(u->fd, out + done, n);
+
+			if (got <= 0) {
+				u->failed = true;
+				return CURL_READFUNC_ABORT;
+			}
+			u->chunk_left -= got;
+			u->left -= got;
+			done += got;
+			continue;
+		}
+		if (!u->left)
+			break;
+		/* the next chunk: its frame header and message header */
+		u->chunk_left = u->left < u->chunk ? u->left : u->chunk;
+		u->head_len = 5;
+		u->head_len += varint(u->head + 5, (uint64_t)u->chunk_field << 3 | 2);
+		u->head_len += varint(u->head + u->head_len, u->chunk_left);
+		frame_header(u->head, u->head_len - 5 + u->chunk_left);
+		u->head_pos = 0;
+	}
+	return done;
+}
+
+int grpc_client__upload(struct grpc_client *c, const char *path, const void *first,
+			size_t first_len, int fd, uint64_t size, uint32_t chunk_field,
+			uint32_t chunk_size, struct grpc_result *res)
+{
+	_cleanup_free_ uint8_t *framed = malloc(first_len + 5);
+	struct upload u = {
+		.fd = fd, .left = size, .chunk = chunk_size, .chunk_field = chunk_field
+	};
+	struct body b = { .read = upload_read, .read_ctx = &u };
+	uint64_t total;
+	int r;
+
+	if (!framed || !chunk_size) {
+		memset(res, 0, sizeof(*res));
+		res->code = GRPC_INTERNAL;
+		snprintf(res->message, sizeof(res->message), "out of memory");
+		return res->code;
+	}
+	frame_header(framed, first_len);
+	memcpy(framed + 5, first, first_len);
+	u.first = framed;
+	u.first_len = first_len + 5;
+	total = u.first_len;
+	for (uint64_t left = size; left;) {
+		uint64_t n = left < chunk_size ? left : chunk_size;
+
+		total += chunk_frame_len(chunk_field, n);
+		left -= n;
+	}
+	b.len = total;
+	/* a large file may take longer than a profile: a minute, plus a second per MiB */
+	r = perform(c, path, &b, 60000 + (long)(size >> 20) * 1000, res);
+	if (u.failed && r == GRPC_OK)
+		r = res->code = GRPC_INTERNAL;
+	return r;
 }

@@ -53,6 +53,15 @@ struct grpc_result {
 int grpc_client__call(struct grpc_client *c, const char *path, const void *msg, size_t len,
 		      struct grpc_result *res);
 
+/*
+ * A client-streaming call: the message `first`, then the size bytes read from fd in messages
+ * of up to chunk_size bytes, each holding them in its bytes field chunk_field (as Parca's
+ * UploadRequest{info, chunk_data}). The file is streamed, never held whole.
+ */
+int grpc_client__upload(struct grpc_client *c, const char *path, const void *first,
+			size_t first_len, int fd, uint64_t size, uint32_t chunk_field,
+			uint32_t chunk_size, struct grpc_result *res);
+
 /* Worth trying again later: UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED (and the like). */
 bool grpc_code_is_transient(int code);
 const char *grpc_code_name(int code);

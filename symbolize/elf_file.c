@@ -456,6 +456,27 @@ bool elf_file__is_entry(const struct elf_file *f, uint64_t vaddr)
 	return f->entry && vaddr >= f->entry && vaddr < f->entry + 32;
 }
 
+int elf_build_id_of_fd(int fd, char *ret, size_t size)
+{
+	const unsigned char *id;
+	Elf *elf;
+	ssize_t len;
+	int r = -ENOENT;
+
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf)
+		return -EBADMSG;
+	len = dwelf_elf_gnu_build_id(elf, (const void **)&id);
+	if (len > 0 && (size_t)len * 2 < size) {
+		for (ssize_t i = 0; i < len; i++)
+			snprintf(ret + 2 * i, 3, "%02x", id[i]);
+		r = 0;
+	}
+	elf_end(elf);
+	return r;
+}
+
 struct elf_file *elf_file__read(int fd)
 {
 	struct elf_file *f = calloc(1, sizeof(*f));

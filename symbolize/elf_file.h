@@ -24,6 +24,8 @@ void elf_file__free(struct elf_file *f);
 uint64_t elf_file__id(const struct elf_file *f);
 /* NULL, or a static description of why the file (or its symbols) could not be read. */
 const char *elf_file__error(const struct elf_file *f);
+/* The GNU build-id of the ELF file behind fd, in hex, without reading the rest. 0 or -errno. */
+int elf_build_id_of_fd(int fd, char *ret, size_t size);
 /* Hex GNU build-id, or "" when there is none. */
 const char *elf_file__build_id(const struct elf_file *f);
 size_t elf_file__nsymbols(const struct elf_file *f);

@@ -200,6 +200,24 @@ files=$(ls "$TMP/out" | grep -c '^scorch-.*\.pb\.gz$')
 newest=$(ls "$TMP/out" | tail -1)
 gopprof -top "$TMP/out/$newest" >/dev/null 2>&1 && ok "output files read by go tool pprof" || fail "$newest unreadable"
 
+# 8. --debuginfo-upload: the workload's executable reaches the DebuginfoService once, whole;
+# a second agent run asks again and uploads nothing
+rm -rf "$TMP/spool"
+start_server "$TMP/i.jsonl"
+start_agent "$TMP/i1.log" --debuginfo-upload
+sleep 4.2
+stop_agent
+start_agent "$TMP/i2.log" --debuginfo-upload
+sleep 2.2
+stop_agent
+stop_server
+bid=$(readelf -n "$WORKLOAD" | awk '/Build ID/ { print $3 }')
+calls() { grep "\"$1\"" "$TMP/i.jsonl.debuginfo" | grep -c "\"$bid\"" || true; }
+[ "$(calls ShouldInitiateUpload)" -eq 2 ] && [ "$(calls Upload)" -eq 1 ] && [ "$(calls MarkUploadFinished)" -eq 1 ] &&
+	ok "debuginfo of the workload: asked once per run, uploaded once" ||
+	fail "debuginfo calls for $bid: should $(calls ShouldInitiateUpload), upload $(calls Upload), finished $(calls MarkUploadFinished): $(cat "$TMP/i1.log")"
+cmp -s "$TMP/stubs/debuginfo/$bid" "$(readlink -f "$WORKLOAD")" && ok "uploaded file identical to the executable" || fail "uploaded file differs or is missing"
+
 # 7. --cgroup: of two identical workloads, only the one moved into a new cgroup (v2) is profiled
 CG_ROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
 CG=scorch-test-$$

@@ -7,6 +7,9 @@ values, time) and appends one JSON line per accepted request to OUT:
   {"n": N, "series": [{"labels": {...}, "samples": COUNT, "time_nanos": T,
                        "duration_nanos": D, "functions": [...]}]}
 
+The DebuginfoService stores uploads in WORK/debuginfo/BUILD_ID and logs every call to
+OUT.debuginfo as JSON lines.
+
 Usage: parca_server.py --port PORT --out FILE --proto-dir DIR --work DIR [--token TOKEN]
                        [--tls-cert CERT --tls-key KEY]
 """
@@ -24,10 +27,11 @@ import grpc
 
 
 def generate_stubs(proto_dir, work):
-    """protoc --python_out for profile.proto (pprof) and parca.proto, into work/."""
+    """protoc --python_out for profile.proto (pprof) and the Parca protos, into work/."""
     subprocess.run(["protoc", "--proto_path=" + proto_dir, "--python_out=" + work,
                     os.path.join(proto_dir, "profile.proto"),
-                    os.path.join(proto_dir, "parca.proto")], check=True)
+                    os.path.join(proto_dir, "parca.proto"),
+                    os.path.join(proto_dir, "parca_debuginfo.proto")], check=True)
     sys.path.insert(0, work)
 
 
@@ -69,6 +73,7 @@ def main():
     ap.add_argument("--tls-key")
     args = ap.parse_args()
     generate_stubs(args.proto_dir, args.work)
+    import parca_debuginfo_pb2 as dbg
     import parca_pb2
     import profile_pb2
 
@@ -123,9 +128,76 @@ def main():
             write_raw,
             request_deserializer=parca_pb2.WriteRawRequest.FromString,
             response_serializer=parca_pb2.WriteRawResponse.SerializeToString)})
+    store = os.path.join(args.work, "debuginfo")
+    os.makedirs(store, exist_ok=True)
+    uploads = {}  # upload id -> build id
+
+    def log_call(method, **kw):
+        with lock:
+            with open(args.out + ".debuginfo", "a") as f:
+                f.write(json.dumps(dict(method=method, **kw)) + "\n")
+
+    def should_initiate(request, context):
+        have = os.path.exists(os.path.join(store, request.build_id))
+        log_call("ShouldInitiateUpload", build_id=request.build_id, hash=request.hash,
+                 type=request.type)
+        return dbg.ShouldInitiateUploadResponse(should_initiate_upload=not have,
+                                                reason="exists" if have else "new")
+
+    def initiate(request, context):
+        if not request.hash or request.size <= 0:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hash and size are required")
+        upload_id = "u%d-%s" % (len(uploads) + 1, request.build_id[:8])
+        with lock:
+            uploads[upload_id] = (request.build_id, request.size)
+        log_call("InitiateUpload", build_id=request.build_id, size=request.size)
+        return dbg.InitiateUploadResponse(upload_instructions=dbg.UploadInstructions(
+            build_id=request.build_id, upload_id=upload_id,
+            upload_strategy=dbg.UploadInstructions.UPLOAD_STRATEGY_GRPC))
+
+    def upload(request_iterator, context):
+        info = None
+        data = bytearray()
+        for req in request_iterator:
+            if info is None:
+                if req.WhichOneof("data") != "info":
+                    context.abort(grpc.StatusCode.INVALID_ARGUMENT, "info must come first")
+                info = req.info
+            elif req.WhichOneof("data") == "chunk_data":
+                data += req.chunk_data
+            else:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a second info")
+        if info is None or uploads.get(info.upload_id, (None,))[0] != info.build_id:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "unknown upload")
+        if len(data) != uploads[info.upload_id][1]:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "size differs from InitiateUpload")
+        with open(os.path.join(store, info.build_id), "wb") as f:
+            f.write(data)
+        log_call("Upload", build_id=info.build_id, size=len(data))
+        return dbg.UploadResponse(build_id=info.build_id, size=len(data))
+
+    def mark_finished(request, context):
+        log_call("MarkUploadFinished", build_id=request.build_id, upload_id=request.upload_id)
+        return dbg.MarkUploadFinishedResponse()
+
+    debuginfo = grpc.method_handlers_generic_handler(
+        "parca.debuginfo.v1alpha1.DebuginfoService", {
+            "ShouldInitiateUpload": grpc.unary_unary_rpc_method_handler(
+                should_initiate, request_deserializer=dbg.ShouldInitiateUploadRequest.FromString,
+                response_serializer=dbg.ShouldInitiateUploadResponse.SerializeToString),
+            "InitiateUpload": grpc.unary_unary_rpc_method_handler(
+                initiate, request_deserializer=dbg.InitiateUploadRequest.FromString,
+                response_serializer=dbg.InitiateUploadResponse.SerializeToString),
+            "Upload": grpc.stream_unary_rpc_method_handler(
+                upload, request_deserializer=dbg.UploadRequest.FromString,
+                response_serializer=dbg.UploadResponse.SerializeToString),
+            "MarkUploadFinished": grpc.unary_unary_rpc_method_handler(
+                mark_finished, request_deserializer=dbg.MarkUploadFinishedRequest.FromString,
+                response_serializer=dbg.MarkUploadFinishedResponse.SerializeToString),
+        })
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
                          options=[("grpc.max_receive_message_length", 64 << 20)])
-    server.add_generic_rpc_handlers((handler,))
+    server.add_generic_rpc_handlers((handler, debuginfo))
     address = f"127.0.0.1:{args.port}"
     if args.tls_cert:
         creds = grpc.ssl_server_credentials(
