@@ -34,6 +34,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1520,6 +1521,8 @@ static void close_interval(struct collector *col, struct symbolizer *sym, struct
 		log_info("interval %" PRIu64 ": %" PRIu64 " samples, %" PRIu64 " processes",
 			 t->intervals, samples, nseries);
 	collector__reset(col);
+	/* what the interval's profiles took goes back to the system, so RSS stays flat */
+	malloc_trim(0);
 }
 
 int cmd_agent(int argc, char **argv)
@@ -1606,6 +1609,11 @@ int cmd_agent(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * One malloc arena for all threads: a thread's own arena keeps what it freed resident, and
+	 * the agent's threads allocate little and rarely.
+	 */
+	mallopt(M_ARENA_MAX, 1);
 	srand(getpid() ^ (unsigned int)now_ns(CLOCK_MONOTONIC));
 
 	sopts.cache_dir =

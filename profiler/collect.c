@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Unwind rules kept (about 150 bytes each): the return addresses of the hot stacks. */
-#define UNWIND_CACHE_RULES 16384
+/* Unwind rules kept (about 220 bytes each with the table and keys): the hot return addresses. */
+#define UNWIND_CACHE_RULES 4096
 
 struct collector {
 	struct symbolizer *sym;

@@ -98,13 +98,15 @@ static int handle_raw_sample(void *ctx, void *data, size_t size)
 }
 
 /*
- * The sample ring holds about a quarter of a second of samples whose stacks are copied whole:
- * user space is woken when half of it is used, and reads it at least every 100 ms anyway.
+ * The sample ring holds about an eighth of a second of samples whose stacks are copied whole
+ * (at least 1 MB): user space is woken when a quarter of it is used, and reads it at least every
+ * 100 ms anyway.
  */
 static uint32_t sample_ring_size(const struct session_opts *opts, unsigned int ncpus)
 {
+	/* 1/8 s of samples at most: the data pages are mapped twice, and both count in RSS */
 	uint64_t want =
-	    (uint64_t)opts->freq * ncpus * (SCORCH_RAW_SAMPLE_HEADER + opts->stack_copy) / 4;
+	    (uint64_t)opts->freq * ncpus * (SCORCH_RAW_SAMPLE_HEADER + opts->stack_copy) / 8;
 	uint32_t size = 4096;
 
 	if (want < (1u << 20))
@@ -214,7 +216,7 @@ static int open_and_load(struct session *s, const struct session_opts *opts, con
 
 		bpf_map__set_max_entries(s->skel->maps.samples, ring);
 		bpf_map__set_max_entries(s->skel->maps.copybuf, s->nposs);
-		s->skel->rodata->wakeup_bytes = ring / 2;
+		s->skel->rodata->wakeup_bytes = ring / 4;
 	}
 
 	return profile_bpf__load(s->skel);

@@ -53,8 +53,8 @@ struct proc_key {
 	uint32_t pid, seq;
 };
 
-/* Resolved addresses kept, over all files: about 100 bytes each. */
-#define FRAME_CACHE_MAX 32768
+/* Resolved addresses kept, over all files: about 180 bytes each with the table and keys. */
+#define FRAME_CACHE_MAX 8192
 
 struct frame_key {
 	uint64_t file; /* elf_file__id(): never reused, so a freed file's entries never hit */

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Benchmark of the always-on agent: scorch agent at 99 Hz for SECONDS (default 60) with both CPUs
+# busy (the two-thread unwinding workload, built without frame pointers) and short processes
+# starting and exiting all along (one 0.2 s workload process every 0.5 s), pushing 10 s
+# intervals to the test gRPC server and writing them to --output-dir. Prints the agent's CPU
+# seconds per sample, its share of one core (and per busy CPU), peak and steady RSS (VmRSS read
+# every second; steady = the median of the second half), and the intervals delivered.
+# Not a test: the figures are for docs/benchmarks.md. Run as root after a build:
+#   tests/bench/agent.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/lib/common.sh
+secs=${1:-60}
+scorch=build/scorch
+busy=build/tests/unwind-workload-nofp
+short=build/tests/workload
+[ -x "$scorch" ] && [ -x "$busy" ] || { echo "build first (scripts/test or ninja -C build)"; exit 1; }
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$tmp/stubs"
+/usr/bin/python3 tests/integration/parca_server.py --port "$port" --out "$tmp/recv.jsonl" \
+	--proto-dir proto --work "$tmp/stubs" >"$tmp/server.log" 2>&1 & pids+=($!)
+for _ in $(seq 100); do grep -q listening "$tmp/server.log" && break; sleep 0.1; done
+
+"$busy" $((secs + 10)) >/dev/null & pids+=($!)
+( end=$((SECONDS + secs + 5)); while [ $SECONDS -lt $end ]; do "$short" 1 0.2 >/dev/null; sleep 0.3; done ) & pids+=($!)
+sleep 1
+export SCORCH_CACHE_DIR=$tmp/cache
+"$scorch" record -q -d 1 -o "$tmp/warm.pb.gz" # kernel-symbol cache, as on a machine that runs it
+"$scorch" agent --remote-store-address "127.0.0.1:$port" --remote-store-insecure \
+	--spool-dir "$tmp/spool" --output-dir "$tmp/out" --profiling-duration 10s 2>"$tmp/agent.log" &
+agent=$!; pids+=($agent)
+: >"$tmp/rss"
+for _ in $(seq "$secs"); do
+	sleep 1
+	awk '/^VmRSS:/ { print $2 }' "/proc/$agent/status" >>"$tmp/rss"
+done
+read -r ut st < <(awk '{ print $14, $15 }' "/proc/$agent/stat")
+kill -TERM "$agent"; wait "$agent" || true
+grep -E "warning|error" "$tmp/agent.log" >&2 || true
+hz=$(getconf CLK_TCK)
+cpu=$(awk -v u="$ut" -v s="$st" -v hz="$hz" 'BEGIN { printf "%.3f", (u + s) / hz }')
+samples=$(sed -n 's/.*stopped (SIGTERM): [0-9]* intervals, \([0-9]*\) samples.*/\1/p' "$tmp/agent.log")
+intervals=$(sed -n 's/.*stopped (SIGTERM): \([0-9]*\) intervals.*/\1/p' "$tmp/agent.log")
+received=$(wc -l <"$tmp/recv.jsonl")
+peak=$(sort -n "$tmp/rss" | tail -1)
+steady=$(tail -n $((secs / 2)) "$tmp/rss" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+ncpu=$(nproc)
+echo "agent: $secs s, $samples samples, $intervals intervals ($received received by the server)"
+awk -v c="$cpu" -v n="$samples" -v t="$secs" -v k="$ncpu" 'BEGIN {
+	printf "CPU %.3f s: %.1f us/sample, %.3f %% of one core, %.3f %% per busy CPU\n",
+	       c, n ? 1e6 * c / n : 0, 100 * c / t, 100 * c / t / k }'
+echo "RSS: peak $peak KB, steady (median of the last $((secs / 2)) s) $steady KB"
+echo "RSS every 10 s (KB): $(awk 'NR % 10 == 0' "$tmp/rss" | tr '\n' ' ')"
