@@ -222,7 +222,7 @@ static int parse_args(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	int c;
+	int c, unwind;
 
 	opterr = 0;
 	optind = 1;
@@ -310,24 +310,13 @@ static int parse_args(int argc, char **argv)
 			}
 			break;
 		case OPT_UNWIND:
-			if (!strcmp(optarg, "auto"))
-				arg.unwind = SCORCH_UNWIND_AUTO;
-			else if (!strcmp(optarg, "fp"))
-				arg.unwind = SCORCH_UNWIND_FP;
-			else if (!strcmp(optarg, "dwarf"))
-				arg.unwind = SCORCH_UNWIND_DWARF;
-			else {
-				log_error("unknown unwinding '%s': use auto, fp or dwarf", optarg);
+			if (parse_unwind_option(optarg, &unwind))
 				return -EINVAL;
-			}
+			arg.unwind = unwind;
 			break;
 		case OPT_STACK_COPY:
-			if (parse_u64(optarg, 10, 1024, SCORCH_MAX_STACK_COPY, &v)) {
-				log_error("invalid stack copy size '%s': must be 1024-%d bytes",
-					  optarg, SCORCH_MAX_STACK_COPY);
+			if (parse_stack_copy_option(optarg, &arg.stack_copy))
 				return -EINVAL;
-			}
-			arg.stack_copy = v;
 			break;
 		case OPT_HTTP:
 			arg.http_address = optarg;

@@ -4,6 +4,7 @@
 #define SCORCH_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* Exit codes, as documented in scorch --help. */
 #define EXIT_OK 0
@@ -14,6 +15,10 @@
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* --unwind and --stack-copy of record and agent: 0, or -EINVAL after an error line. */
+int parse_unwind_option(const char *s, int *ret);
+int parse_stack_copy_option(const char *s, uint32_t *ret);
 
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* scorch: the command dispatcher. */
 #include "cli.h"
+#include "profile.h"
+#include "util.h"
+
+#include <errno.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,6 +41,39 @@ void log_info(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+int parse_unwind_option(const char *s, int *ret)
+{
+	static const struct {
+		const char *name;
+		int mode;
+	} modes[] = {
+		{ "auto", SCORCH_UNWIND_AUTO },
+		{ "fp", SCORCH_UNWIND_FP },
+		{ "dwarf", SCORCH_UNWIND_DWARF },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(modes); i++)
+		if (!strcmp(s, modes[i].name)) {
+			*ret = modes[i].mode;
+			return 0;
+		}
+	log_error("unknown unwinding '%s': use auto, fp or dwarf", s);
+	return -EINVAL;
+}
+
+int parse_stack_copy_option(const char *s, uint32_t *ret)
+{
+	uint64_t v;
+
+	if (parse_u64(s, 10, 1024, SCORCH_MAX_STACK_COPY, &v)) {
+		log_error("invalid stack copy size '%s': must be 1024-%d bytes", s,
+			  SCORCH_MAX_STACK_COPY);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
 }
 
 static void usage(FILE *f)

@@ -426,7 +426,7 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	int c;
+	int c, unwind;
 
 	opterr = 0;
 	optind = 1;
@@ -485,16 +485,9 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 			arg_debug_lines = true;
 			break;
 		case OPT_UNWIND:
-			if (!strcmp(optarg, "auto")) {
-				arg_unwind = SCORCH_UNWIND_AUTO;
-			} else if (!strcmp(optarg, "fp")) {
-				arg_unwind = SCORCH_UNWIND_FP;
-			} else if (!strcmp(optarg, "dwarf")) {
-				arg_unwind = SCORCH_UNWIND_DWARF;
-			} else {
-				log_error("unknown unwinding '%s': use auto, fp or dwarf", optarg);
+			if (parse_unwind_option(optarg, &unwind))
 				return -EINVAL;
-			}
+			arg_unwind = unwind;
 			break;
 		case OPT_DEBUGINFOD_TIMEOUT:
 			if (strcmp(optarg, "0") && parse_duration_ns(optarg, &arg_debuginfod_ns)) {
@@ -507,12 +500,8 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 				arg_debuginfod_ns = 0;
 			break;
 		case OPT_STACK_COPY:
-			if (parse_u64(optarg, 10, 1024, SCORCH_MAX_STACK_COPY, &v)) {
-				log_error("invalid stack copy size '%s': must be 1024-%d bytes",
-					  optarg, SCORCH_MAX_STACK_COPY);
+			if (parse_stack_copy_option(optarg, &arg_stack_copy))
 				return -EINVAL;
-			}
-			arg_stack_copy = v;
 			break;
 		case 'q':
 			arg_quiet = true;
