@@ -11,6 +11,8 @@
 #include <lzma.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* Bounds against hostile files: symbols and segments read from one file. */
 #define ELF_MAX_SYMBOLS (8u << 20)
@@ -48,6 +50,8 @@ struct elf_file {
 	unsigned int warned; /* enum elf_warning bits already reported */
 	uint64_t entry; /* e_entry: where the process (or the dynamic loader) starts */
 	uint64_t id; /* unique in the process's lifetime */
+	Elf *map; /* the file itself, mapped (no descriptor held); symbols are read from it lazily */
+	bool syms_loaded; /* symbols read (or taken from a debug file), frame pointers judged */
 };
 
 /* Source of elf_file ids. */
@@ -73,12 +77,14 @@ void elf_file__free(struct elf_file *f)
 	/* a CFI from dwarf_getcfi() belongs to the Dwarf and goes with it */
 	if (f->cfi && f->cfi_owned)
 		dwarf_cfi_end(f->cfi);
-	if (f->cfi_elf && f->cfi_elf != f->elf)
+	if (f->cfi_elf && f->cfi_elf != f->elf && f->cfi_elf != f->map)
 		elf_end(f->cfi_elf);
 	if (f->dwarf)
 		dwarf_end(f->dwarf);
-	if (f->elf)
+	if (f->elf && f->elf != f->map)
 		elf_end(f->elf);
+	if (f->map)
+		elf_end(f->map);
 	free(f->syms);
 	free(f->names);
 	free(f);
@@ -176,7 +182,8 @@ static void read_debuglink(struct elf_file *f, Elf_Scn *scn)
 	memcpy(&f->debuglink_crc, (const char *)d->d_buf + crc_off, 4);
 }
 
-static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf);
+static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf, bool with_symbols);
+static void load_symbols(const struct elf_file *cf);
 
 /* A full symbol table read elsewhere (debug file, MiniDebugInfo) replaces the dynamic one. */
 static void take_symbols(struct elf_file *f, struct elf_file *from)
@@ -243,7 +250,7 @@ static int read_minidebuginfo(struct elf_file *f, Elf_Scn *scn)
 		goto out;
 	}
 	mini->in_minidebug = true;
-	r = read_sections(mini, elf, &dwarf);
+	r = read_sections(mini, elf, &dwarf, true);
 	if (!r && mini->has_symtab) {
 		take_symbols(f, mini);
 	}
@@ -259,7 +266,7 @@ out:
  * Symbols (.symtab, else .dynsym), the debuglink, and whether there is DWARF. Symbols are left
  * sorted, one per address. 0, -ENOMEM, or another error kept in f->error.
  */
-static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf)
+static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf, bool with_symbols)
 {
 	Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL, *minidebug = NULL;
 	GElf_Shdr symtab_sh, dynsym_sh;
@@ -298,6 +305,12 @@ static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf)
 			dynsym = scn;
 			dynsym_sh = sh;
 		}
+	}
+	if (!with_symbols) {
+		/* what there will be, for deciding about debug files before reading any symbol */
+		f->has_symtab = (symtab && symtab_sh.sh_type != SHT_NOBITS && symtab_sh.sh_size) ||
+				(minidebug && !f->in_minidebug);
+		return 0;
 	}
 	/* .symtab is a superset of .dynsym when present; stripped files keep only .dynsym */
 	f->nsyms = f->names_len = 0;
@@ -432,6 +445,7 @@ static void check_frame_pointers(struct elf_file *f, Elf *elf)
 
 bool elf_file__keeps_frame_pointers(const struct elf_file *f)
 {
+	load_symbols(f);
 	/* a few hand-written or frameless functions are allowed for, not more */
 	return f->fp_checked >= 1 && (uint64_t)f->fp_kept * 10 >= (uint64_t)f->fp_checked * 9;
 }
@@ -454,6 +468,41 @@ bool elf_file__is_entry(const struct elf_file *f, uint64_t vaddr)
 {
 	/* the entry code calls on within its first few instructions (glibc's: 3 bytes in) */
 	return f->entry && vaddr >= f->entry && vaddr < f->entry + 32;
+}
+
+/*
+ * Let the kernel take back the pages of the mapping we touched: they are file pages, read
+ * again on the next access, and otherwise they stay in our RSS for as long as the file is cached.
+ */
+static void drop_pages(Elf *elf)
+{
+	size_t size;
+	char *raw = elf ? elf_rawfile(elf, &size) : NULL;
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t start = (uintptr_t)raw & ~(uintptr_t)(page - 1);
+
+	if (raw && size)
+		madvise((void *)start, size + ((uintptr_t)raw - start), MADV_DONTNEED);
+}
+
+/*
+ * Symbols are read on first use: a snapshot maps every file of a process (a Python server maps
+ * a hundred), most never sampled. The frame-pointer judgement needs them and comes with them.
+ */
+static void load_symbols(const struct elf_file *cf)
+{
+	struct elf_file *f = (struct elf_file *)cf; /* lazily filled: logically const */
+	bool dwarf;
+
+	if (f->syms_loaded || !f->map)
+		return;
+	f->syms_loaded = true;
+	if (read_sections(f, f->map, &dwarf, true) == -ENOMEM)
+		f->error = "out of memory reading symbols";
+	check_frame_pointers(f, f->map);
+	/* the DWARF handle is this mapping: its pages are wanted again soon */
+	if (f->elf != f->map)
+		drop_pages(f->map);
 }
 
 int elf_build_id_of_fd(int fd, char *ret, size_t size)
@@ -511,37 +560,34 @@ struct elf_file *elf_file__read(int fd)
 	}
 	read_build_id(f, elf);
 	check_extent(f, elf);
-	err = read_sections(f, elf, &has_debug_info);
+	err = read_sections(f, elf, &has_debug_info, false);
 	if (err == -ENOMEM) {
 		elf_end(elf);
 		elf_file__free(f);
 		return NULL;
 	}
-	check_frame_pointers(f, elf);
 	{
 		GElf_Ehdr eh;
 
 		if (gelf_getehdr(elf, &eh))
 			f->entry = eh.e_entry;
 	}
-	/* DWARF is read later, on demand, from the mapping: the descriptor is not needed */
-	if (has_debug_info && elf_cntl(elf, ELF_C_FDDONE) == 0) {
-		f->elf = elf;
-		elf = NULL;
-	}
 	/*
-	 * The unwinder reads .eh_frame from a mapping of its own: fresh, so the pages the symbols
-	 * came from are not kept in memory with it.
+	 * The file stays mapped, without its descriptor: symbols, DWARF and the call frame
+	 * information are read from it when first needed. Without the mapping they are read now.
 	 */
-	if (f->has_cfi) {
-		f->cfi_elf = f->elf;
-		if (!f->cfi_elf) {
-			f->cfi_elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-			if (f->cfi_elf && elf_cntl(f->cfi_elf, ELF_C_FDDONE) != 0) {
-				elf_end(f->cfi_elf);
-				f->cfi_elf = NULL;
-			}
-		}
+	if (elf_cntl(elf, ELF_C_FDDONE) == 0) {
+		f->map = elf;
+		elf = NULL;
+		if (has_debug_info)
+			f->elf = f->map;
+		if (f->has_cfi)
+			f->cfi_elf = f->map;
+		drop_pages(f->map);
+	} else {
+		f->map = elf;
+		load_symbols(f);
+		f->map = NULL;
 	}
 out:
 	if (elf)
@@ -579,7 +625,7 @@ int elf_file__add_debug_file(struct elf_file *f, int fd, bool with_dwarf)
 	/* a debug file for another build would name everything wrong */
 	if (f->build_id[0] && d->build_id[0] && strcmp(f->build_id, d->build_id))
 		goto out;
-	if (read_sections(d, elf, &dwarf) == -ENOMEM) {
+	if (read_sections(d, elf, &dwarf, true) == -ENOMEM) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -589,10 +635,18 @@ int elf_file__add_debug_file(struct elf_file *f, int fd, bool with_dwarf)
 		goto out;
 	if (d->has_symtab && !f->has_symtab) {
 		take_symbols(f, d);
+		/* the file's own symbols are not needed any more; its code is judged with these */
+		f->syms_loaded = true;
+		if (f->map) {
+			check_frame_pointers(f, f->map);
+			if (f->elf != f->map)
+				drop_pages(f->map);
+		}
 	}
 	if (dwarf && !f->elf && elf_cntl(elf, ELF_C_FDDONE) == 0) {
 		f->elf = elf;
 		f->debug_info_size = d->debug_info_size;
+		drop_pages(elf);
 		elf = NULL;
 	}
 	r = 0;
@@ -650,6 +704,7 @@ const char *elf_file__build_id(const struct elf_file *f)
 
 size_t elf_file__nsymbols(const struct elf_file *f)
 {
+	load_symbols(f);
 	return f->nsyms;
 }
 
@@ -692,9 +747,12 @@ int elf_file__exec_range(const struct elf_file *f, uint64_t *ret_lo, uint64_t *r
 int elf_file__symbol(const struct elf_file *f, uint64_t vaddr, const char **ret_name,
 		     uint64_t *ret_start)
 {
-	size_t lo = 0, hi = f->nsyms;
+	size_t lo, hi;
 	const struct elf_sym *s;
 
+	load_symbols(f);
+	lo = 0;
+	hi = f->nsyms;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
