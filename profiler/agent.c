@@ -1717,9 +1717,10 @@ int cmd_agent(int argc, char **argv)
 		wake = last_drain + (uint64_t)(DRAIN_INTERVAL_S * 1e9);
 		if (start_mono + arg.duration_ns < wake)
 			wake = start_mono + arg.duration_ns;
-		/* copied stacks, and captures asked for over HTTP, are served every 100 ms */
-		if ((arg.unwind != SCORCH_UNWIND_FP || http) && now + 100000000ULL < wake)
-			wake = now + 100000000ULL;
+		/* copied stacks (the ring also wakes us when half full) and captures asked for over
+		 * HTTP are served at least every 250 ms */
+		if ((arg.unwind != SCORCH_UNWIND_FP || http) && now + 250000000ULL < wake)
+			wake = now + 250000000ULL;
 		now = now_ns(CLOCK_MONOTONIC);
 		r = session__poll(sess, wake > now ? (int)((wake - now + 999999) / 1000000) : 0);
 		if (r < 0) {

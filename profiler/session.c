@@ -99,8 +99,8 @@ static int handle_raw_sample(void *ctx, void *data, size_t size)
 
 /*
  * The sample ring holds about an eighth of a second of samples whose stacks are copied whole
- * (at least 1 MB): user space is woken when a quarter of it is used, and reads it at least every
- * 100 ms anyway.
+ * (at least 1 MB): user space is woken when half of it is used, and reads it at least every
+ * 100 ms (record) or 250 ms (agent) anyway.
  */
 static uint32_t sample_ring_size(const struct session_opts *opts, unsigned int ncpus)
 {
@@ -216,7 +216,7 @@ static int open_and_load(struct session *s, const struct session_opts *opts, con
 
 		bpf_map__set_max_entries(s->skel->maps.samples, ring);
 		bpf_map__set_max_entries(s->skel->maps.copybuf, s->nposs);
-		s->skel->rodata->wakeup_bytes = ring / 4;
+		s->skel->rodata->wakeup_bytes = ring / 2;
 	}
 
 	return profile_bpf__load(s->skel);
