@@ -721,16 +721,25 @@ static int upload_one(struct uploader *u, const struct upload_job *j, bool *ret_
 		return r ? r : GRPC_INTERNAL;
 	}
 	snprintf(upload_id, sizeof(upload_id), "%s", ires->upload_instructions->upload_id);
-	r = ires->upload_instructions->upload_strategy ==
-	    PARCA__DEBUGINFO__V1ALPHA1__UPLOAD_INSTRUCTIONS__UPLOAD_STRATEGY__UPLOAD_STRATEGY_SIGNED_URL;
-	parca__debuginfo__v1alpha1__initiate_upload_response__free_unpacked(ires, NULL);
-	if (r) {
-		log_warn("debuginfo upload of %s: the server asks for a signed-URL upload, which "
-			 "scorch does not do yet",
-			 j->build_id);
+	if (ires->upload_instructions->upload_strategy ==
+	    PARCA__DEBUGINFO__V1ALPHA1__UPLOAD_INSTRUCTIONS__UPLOAD_STRATEGY__UPLOAD_STRATEGY_SIGNED_URL) {
+		/* the file goes straight to the object store, then the upload is marked done */
+		char why[256];
+
+		r = ires->upload_instructions->signed_url && *ires->upload_instructions->signed_url
+			? grpc_client__put_file(u->client, ires->upload_instructions->signed_url,
+						fd, st.st_size, why, sizeof(why))
+			: -EINVAL;
+		parca__debuginfo__v1alpha1__initiate_upload_response__free_unpacked(ires, NULL);
 		close(fd);
-		return GRPC_UNIMPLEMENTED;
+		if (r) {
+			log_warn("debuginfo upload of %s to its signed URL failed: %s", j->build_id,
+				 r == -EINVAL ? "no URL given" : why);
+			return GRPC_UNAVAILABLE;
+		}
+		goto finished;
 	}
+	parca__debuginfo__v1alpha1__initiate_upload_response__free_unpacked(ires, NULL);
 	info.build_id = (char *)j->build_id;
 	info.upload_id = upload_id;
 	info.type = sreq.type;
@@ -750,6 +759,7 @@ static int upload_one(struct uploader *u, const struct upload_job *j, bool *ret_
 	close(fd);
 	if (r)
 		return r;
+finished:
 	mreq.build_id = (char *)j->build_id;
 	mreq.upload_id = upload_id;
 	mreq.type = sreq.type;

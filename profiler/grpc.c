@@ -192,6 +192,13 @@ fail:
 	return NULL;
 }
 
+static size_t on_discard(char *data, size_t size, size_t n, void *ctx)
+{
+	(void)data;
+	(void)ctx;
+	return size * n;
+}
+
 static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 {
 	struct response *r = ctx;
@@ -514,4 +521,54 @@ int grpc_client__upload(struct grpc_client *c, const char *path, const void *fir
 	if (u.failed && r == GRPC_OK)
 		r = res->code = GRPC_INTERNAL;
 	return r;
+}
+
+/* Feed a PUT body from a file descriptor. */
+static size_t put_read(char *out, size_t size, size_t nitems, void *ctx)
+{
+	ssize_t n = read(*(int *)ctx, out, size * nitems);
+
+	return n < 0 ? CURL_READFUNC_ABORT : (size_t)n;
+}
+
+int grpc_client__put_file(struct grpc_client *c, const char *url, int fd, uint64_t size, char *err,
+			  size_t errlen)
+{
+	CURL *h = curl.easy_init();
+	long status = 0;
+	CURLcode cr;
+
+	if (!h) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	curl.easy_setopt(h, CURLOPT_URL, url);
+	curl.easy_setopt(h, CURLOPT_UPLOAD, 1L);
+	curl.easy_setopt(h, CURLOPT_READFUNCTION, put_read);
+	curl.easy_setopt(h, CURLOPT_READDATA, &fd);
+	curl.easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+	curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_discard);
+	curl.easy_setopt(h, CURLOPT_TIMEOUT_MS, 60000L + (long)(size >> 20) * 1000);
+	curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->opts.timeout_ms);
+	curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl.easy_setopt(h, CURLOPT_USERAGENT, "scorch/" SCORCH_VERSION);
+	if (c->ca_bundle) {
+		struct curl_blob blob = { .data = c->ca_bundle,
+					  .len = c->ca_len,
+					  .flags = CURL_BLOB_NOCOPY };
+
+		curl.easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+	}
+	cr = curl.easy_perform(h);
+	curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl.easy_cleanup(h);
+	if (cr != CURLE_OK) {
+		snprintf(err, errlen, "%s", curl.easy_strerror(cr));
+		return -EIO;
+	}
+	if (status < 200 || status > 299) {
+		snprintf(err, errlen, "HTTP status %ld", status);
+		return -EIO;
+	}
+	return 0;
 }

@@ -62,6 +62,13 @@ int grpc_client__upload(struct grpc_client *c, const char *path, const void *fir
 			size_t first_len, int fd, uint64_t size, uint32_t chunk_field,
 			uint32_t chunk_size, struct grpc_result *res);
 
+/*
+ * An HTTP PUT of size bytes from fd to url (a signed upload URL), with the client's TLS
+ * settings. 0, or -errno with a reason in err.
+ */
+int grpc_client__put_file(struct grpc_client *c, const char *url, int fd, uint64_t size, char *err,
+			  size_t errlen);
+
 /* Worth trying again later: UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED (and the like). */
 bool grpc_code_is_transient(int code);
 const char *grpc_code_name(int code);

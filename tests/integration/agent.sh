@@ -200,14 +200,15 @@ files=$(ls "$TMP/out" | grep -c '^scorch-.*\.pb\.gz$')
 newest=$(ls "$TMP/out" | tail -1)
 gopprof -top "$TMP/out/$newest" >/dev/null 2>&1 && ok "output files read by go tool pprof" || fail "$newest unreadable"
 
-# 8. --debuginfo-upload: the workload's executable reaches the DebuginfoService once, whole;
+# 8. --debuginfo-upload (of the workload process alone: few files, so the paced uploads reach
+# its executable in time): the executable reaches the DebuginfoService once, whole;
 # a second agent run asks again and uploads nothing
 rm -rf "$TMP/spool"
 start_server "$TMP/i.jsonl"
-start_agent "$TMP/i1.log" --debuginfo-upload
+start_agent "$TMP/i1.log" --debuginfo-upload -p "$wl"
 sleep 4.2
 stop_agent
-start_agent "$TMP/i2.log" --debuginfo-upload
+start_agent "$TMP/i2.log" --debuginfo-upload -p "$wl"
 sleep 2.2
 stop_agent
 stop_server
@@ -217,6 +218,18 @@ calls() { grep "\"$1\"" "$TMP/i.jsonl.debuginfo" | grep -c "\"$bid\"" || true; }
 	ok "debuginfo of the workload: asked once per run, uploaded once" ||
 	fail "debuginfo calls for $bid: should $(calls ShouldInitiateUpload), upload $(calls Upload), finished $(calls MarkUploadFinished): $(cat "$TMP/i1.log")"
 cmp -s "$TMP/stubs/debuginfo/$bid" "$(readlink -f "$WORKLOAD")" && ok "uploaded file identical to the executable" || fail "uploaded file differs or is missing"
+# the same with the signed-URL strategy: an HTTP PUT to the URL the server gives
+rm -rf "$TMP/stubs/debuginfo" "$TMP/spool"
+start_server "$TMP/j.jsonl" --signed-url
+start_agent "$TMP/j.log" --debuginfo-upload -p "$wl"
+sleep 3.2
+stop_agent
+stop_server
+puts=$(grep '"PUT"' "$TMP/j.jsonl.debuginfo" | grep -c "\"$bid\"" || true)
+finished=$(grep '"MarkUploadFinished"' "$TMP/j.jsonl.debuginfo" | grep -c "\"$bid\"" || true)
+[ "$puts" -eq 1 ] && [ "$finished" -eq 1 ] && cmp -s "$TMP/stubs/debuginfo/$bid" "$(readlink -f "$WORKLOAD")" &&
+	ok "signed-URL strategy: one PUT of the identical file, then MarkUploadFinished" ||
+	fail "signed URL: $puts PUTs, $finished finished: $(cat "$TMP/j.log")"
 
 # 7. --cgroup: of two identical workloads, only the one moved into a new cgroup (v2) is profiled
 CG_ROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)

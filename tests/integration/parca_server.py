@@ -15,6 +15,7 @@ Usage: parca_server.py --port PORT --out FILE --proto-dir DIR --work DIR [--toke
 """
 import argparse
 import gzip
+import http.server
 import json
 import os
 import re
@@ -71,6 +72,8 @@ def main():
     ap.add_argument("--token")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
+    ap.add_argument("--signed-url", action="store_true",
+                    help="debuginfo uploads by HTTP PUT to a URL of a second server")
     args = ap.parse_args()
     generate_stubs(args.proto_dir, args.work)
     import parca_debuginfo_pb2 as dbg
@@ -144,6 +147,30 @@ def main():
         return dbg.ShouldInitiateUploadResponse(should_initiate_upload=not have,
                                                 reason="exists" if have else "new")
 
+    put_server = None
+    if args.signed_url:
+        class PutHandler(http.server.BaseHTTPRequestHandler):
+            def do_PUT(self):
+                upload_id = self.path.rsplit("/", 1)[-1]
+                length = int(self.headers.get("Content-Length", "0"))
+                data = self.rfile.read(length)
+                build_id, size = uploads.get(upload_id, (None, None))
+                if build_id is None or len(data) != size:
+                    self.send_response(400)
+                    self.end_headers()
+                    return
+                with open(os.path.join(store, build_id), "wb") as f:
+                    f.write(data)
+                log_call("PUT", build_id=build_id, size=len(data))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        put_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PutHandler)
+        threading.Thread(target=put_server.serve_forever, daemon=True).start()
+
     def initiate(request, context):
         if not request.hash or request.size <= 0:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hash and size are required")
@@ -151,6 +178,11 @@ def main():
         with lock:
             uploads[upload_id] = (request.build_id, request.size)
         log_call("InitiateUpload", build_id=request.build_id, size=request.size)
+        if put_server:
+            url = "http://127.0.0.1:%d/upload/%s" % (put_server.server_address[1], upload_id)
+            return dbg.InitiateUploadResponse(upload_instructions=dbg.UploadInstructions(
+                build_id=request.build_id, upload_id=upload_id, signed_url=url,
+                upload_strategy=dbg.UploadInstructions.UPLOAD_STRATEGY_SIGNED_URL))
         return dbg.InitiateUploadResponse(upload_instructions=dbg.UploadInstructions(
             build_id=request.build_id, upload_id=upload_id,
             upload_strategy=dbg.UploadInstructions.UPLOAD_STRATEGY_GRPC))
