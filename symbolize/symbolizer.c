@@ -20,6 +20,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <dlfcn.h>
 #include <elfutils/debuginfod.h>
 #include <time.h>
@@ -592,7 +593,22 @@ int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq)
 			goto nomem;
 		p->n++;
 		if (m->path[0] == '/') {
-			int fd = open_mapped_file(s, pid, m);
+			struct file_key key = { makedev(m->dev_major, m->dev_minor), m->inode };
+			struct cached_file *cf = hmap__get(s->files, &key, sizeof(key));
+			int fd;
+
+			/*
+			 * A file already read (the maps line names its device and inode, as fstat of
+			 * the opened file would): no need to open it again. New processes mostly map
+			 * files other processes map too.
+			 */
+			if (cf) {
+				cf->refs++;
+				sm->elf = cf->elf;
+				sm->build_id = elf_file__build_id(sm->elf);
+				continue;
+			}
+			fd = open_mapped_file(s, pid, m);
 
 			if (fd < 0) {
 				s->stats.files_unreadable++;
