@@ -436,6 +436,16 @@ static size_t chunk_frame_len(uint32_t field, uint64_t n)
 	return 5 + varint(tmp, (uint64_t)field << 3 | 2) + varint(tmp, n) + n;
 }
 
+/* Copy what is left of buf (from *pos) into out, within room; the bytes copied. */
+static size_t copy_part(char *out, size_t room, const uint8_t *buf, size_t len, size_t *pos)
+{
+	size_t n = len - *pos < room ? len - *pos : room;
+
+	memcpy(out, buf + *pos, n);
+	*pos += n;
+	return n;
+}
+
 static size_t upload_read(char *out, size_t size, size_t nitems, void *ctx)
 {
 	struct upload *u = ctx;
@@ -443,21 +453,13 @@ static size_t upload_read(char *out, size_t size, size_t nitems, void *ctx)
 
 	while (done < room) {
 		if (u->first_pos < u->first_len) {
-			size_t n = u->first_len - u->first_pos;
-
-			n = n < room - done ? n : room - done;
-			memcpy(out + done, u->first + u->first_pos, n);
-			u->first_pos += n;
-			done += n;
+			done += copy_part(out + done, room - done, u->first, u->first_len,
+					  &u->first_pos);
 			continue;
 		}
 		if (u->head_pos < u->head_len) {
-			size_t n = u->head_len - u->head_pos;
-
-			n = n < room - done ? n : room - done;
-			memcpy(out + done, u->head + u->head_pos, n);
-			u->head_pos += n;
-			done += n;
+			done +=
+			    copy_part(out + done, room - done, u->head, u->head_len, &u->head_pos);
 			continue;
 		}
 		if (u->chunk_left) {
