@@ -3,7 +3,8 @@
 # busy (the two-thread unwinding workload, built without frame pointers) and short processes
 # starting and exiting all along (one 0.2 s workload process every 0.5 s), pushing 10 s
 # intervals to the test gRPC server and writing them to --output-dir. Prints the agent's CPU
-# seconds per sample, its share of one core (and per busy CPU), peak and steady RSS (VmRSS read
+# seconds per sample (the run time of all its threads, /proc/PID/task/*/schedstat, taken just
+# before SIGTERM), its share of one core (and per busy CPU), peak and steady RSS (VmRSS read
 # every second; steady = the median of the second half), and the intervals delivered.
 # Not a test: the figures are for docs/benchmarks.md. Run as root after a build:
 #   tests/bench/agent.sh [SECONDS]
@@ -38,11 +39,11 @@ for _ in $(seq "$secs"); do
 	sleep 1
 	awk '/^VmRSS:/ { print $2 }' "/proc/$agent/status" >>"$tmp/rss"
 done
-read -r ut st < <(awk '{ print $14, $15 }' "/proc/$agent/stat")
+# CPU of every thread in ns (schedstat), not the 10 ms ticks of /proc/PID/stat
+cpu_ns=$(cat /proc/"$agent"/task/*/schedstat | awk '{ s += $1 } END { print s }')
 kill -TERM "$agent"; wait "$agent" || true
 grep -E "warning|error" "$tmp/agent.log" >&2 || true
-hz=$(getconf CLK_TCK)
-cpu=$(awk -v u="$ut" -v s="$st" -v hz="$hz" 'BEGIN { printf "%.3f", (u + s) / hz }')
+cpu=$(awk -v n="$cpu_ns" 'BEGIN { printf "%.3f", n / 1e9 }')
 samples=$(sed -n 's/.*stopped (SIGTERM): [0-9]* intervals, \([0-9]*\) samples.*/\1/p' "$tmp/agent.log")
 intervals=$(sed -n 's/.*stopped (SIGTERM): \([0-9]*\) intervals.*/\1/p' "$tmp/agent.log")
 received=$(wc -l <"$tmp/recv.jsonl")
