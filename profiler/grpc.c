@@ -283,6 +283,25 @@ static int code_from_http(long status)
 	}
 }
 
+/* The extra CA (with the system's) for a handle's TLS: libcurl copies nothing, we keep it. */
+static void use_ca_bundle(struct grpc_client *c, CURL *h)
+{
+	struct curl_blob blob = { .data = c->ca_bundle,
+				  .len = c->ca_len,
+				  .flags = CURL_BLOB_NOCOPY };
+
+	if (c->ca_bundle)
+		curl.easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+}
+
+static int out_of_memory(struct grpc_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->code = GRPC_INTERNAL;
+	snprintf(res->message, sizeof(res->message), "out of memory");
+	return res->code;
+}
+
 /* The request body: a buffer, or a generator that libcurl pulls from. */
 struct body {
 	const uint8_t *buf;
@@ -301,9 +320,7 @@ static int perform(struct grpc_client *c, const char *path, const struct body *b
 	memset(res, 0, sizeof(*res));
 	if (asprintf(&url, "%s%s", c->url_base, path) < 0) {
 		url = NULL;
-		res->code = GRPC_INTERNAL;
-		snprintf(res->message, sizeof(res->message), "out of memory");
-		return res->code;
+		return out_of_memory(res);
 	}
 	curl.easy_setopt(c->curl, CURLOPT_URL, url);
 	curl.easy_setopt(c->curl, CURLOPT_HTTP_VERSION,
@@ -334,13 +351,7 @@ static int perform(struct grpc_client *c, const char *path, const struct body *b
 	 */
 	curl.easy_setopt(c->curl, CURLOPT_FORBID_REUSE, 1L);
 	curl.easy_setopt(c->curl, CURLOPT_USERAGENT, "scorch/" SCORCH_VERSION);
-	if (c->ca_bundle) {
-		struct curl_blob blob = { .data = c->ca_bundle,
-					  .len = c->ca_len,
-					  .flags = CURL_BLOB_NOCOPY };
-
-		curl.easy_setopt(c->curl, CURLOPT_CAINFO_BLOB, &blob);
-	}
+	use_ca_bundle(c, c->curl);
 	if (getenv("SCORCH_GRPC_DEBUG"))
 		curl.easy_setopt(c->curl, CURLOPT_VERBOSE, 1L);
 	cr = curl.easy_perform(c->curl);
@@ -390,10 +401,7 @@ int grpc_client__call(struct grpc_client *c, const char *path, const void *msg, 
 	struct body b = { .buf = frame, .len = len + 5 };
 
 	if (!frame) {
-		memset(res, 0, sizeof(*res));
-		res->code = GRPC_INTERNAL;
-		snprintf(res->message, sizeof(res->message), "out of memory");
-		return res->code;
+		return out_of_memory(res);
 	}
 	frame_header(frame, len);
 	memcpy(frame + 5, msg, len);
@@ -501,10 +509,7 @@ int grpc_client__upload(struct grpc_client *c, const char *path, const void *fir
 	int r;
 
 	if (!framed || !chunk_size) {
-		memset(res, 0, sizeof(*res));
-		res->code = GRPC_INTERNAL;
-		snprintf(res->message, sizeof(res->message), "out of memory");
-		return res->code;
+		return out_of_memory(res);
 	}
 	frame_header(framed, first_len);
 	memcpy(framed + 5, first, first_len);
@@ -554,13 +559,7 @@ int grpc_client__put_file(struct grpc_client *c, const char *url, int fd, uint64
 	curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->opts.timeout_ms);
 	curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl.easy_setopt(h, CURLOPT_USERAGENT, "scorch/" SCORCH_VERSION);
-	if (c->ca_bundle) {
-		struct curl_blob blob = { .data = c->ca_bundle,
-					  .len = c->ca_len,
-					  .flags = CURL_BLOB_NOCOPY };
-
-		curl.easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
-	}
+	use_ca_bundle(c, h);
 	cr = curl.easy_perform(h);
 	curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl.easy_cleanup(h);
