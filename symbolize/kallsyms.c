@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 struct ksym_entry {
 	uint64_t addr;
@@ -17,6 +19,8 @@ struct kallsyms {
 	size_t nsyms, cap;
 	char *arena;
 	size_t arena_len, arena_cap;
+	void *map; /* the saved file, when syms and arena point into it */
+	size_t map_len;
 };
 
 static int arena_add(struct kallsyms *k, const char *s, size_t len, uint32_t *ret)
@@ -45,12 +49,21 @@ void kallsyms__free(struct kallsyms *k)
 {
 	if (!k)
 		return;
-	free(k->syms);
-	free(k->arena);
+	if (k->map) {
+		munmap(k->map, k->map_len);
+	} else {
+		free(k->syms);
+		free(k->arena);
+	}
 	free(k);
 }
 
 struct kallsyms *kallsyms__parse(FILE *f)
+{
+	return kallsyms__parse_filtered(f, NULL, NULL);
+}
+
+struct kallsyms *kallsyms__parse_filtered(FILE *f, kallsyms_keep_fn keep, void *ctx)
 {
 	struct kallsyms *k = calloc(1, sizeof(*k));
 	char *line = NULL, prev_mod[128] = "";
@@ -86,6 +99,8 @@ struct kallsyms *kallsyms__parse(FILE *f)
 			continue;
 		if (addr)
 			all_zero = false;
+		if (keep && !keep(addr, ctx))
+			continue;
 		if (grow_array((void **)&k->syms, &k->cap, k->nsyms + 1, sizeof(*k->syms)))
 			goto fail;
 		e = &k->syms[k->nsyms];
@@ -133,13 +148,18 @@ fail:
 
 struct kallsyms *kallsyms__load(const char *path)
 {
+	return kallsyms__load_filtered(path, NULL, NULL);
+}
+
+struct kallsyms *kallsyms__load_filtered(const char *path, kallsyms_keep_fn keep, void *ctx)
+{
 	_cleanup_fclose_ FILE *f = fopen(path, "re");
 
 	if (!f)
 		return NULL;
 	/* large reads: the kernel formats /proc/kallsyms per read call, 4 KB at a time by default */
 	setvbuf(f, NULL, _IOFBF, 1 << 20);
-	return kallsyms__parse(f);
+	return kallsyms__parse_filtered(f, keep, ctx);
 }
 
 int kallsyms__lookup(const struct kallsyms *k, uint64_t addr, struct ksym *ret)
@@ -224,7 +244,8 @@ int kallsyms__save(const struct kallsyms *k, const char *key, FILE *f)
 	return 0;
 }
 
-struct kallsyms *kallsyms__from_saved(const void *buf, size_t len, const char *key)
+/* The saved table in buf, copied or (map) used in place. */
+static struct kallsyms *load_saved(const void *buf, size_t len, const char *key, bool map)
 {
 	struct kallsyms *k = NULL;
 	struct saved_header h;
@@ -249,12 +270,20 @@ struct kallsyms *kallsyms__from_saved(const void *buf, size_t len, const char *k
 	k = calloc(1, sizeof(*k));
 	if (!k)
 		goto fail;
-	k->syms = malloc(h.nsyms ? h.nsyms * sizeof(*k->syms) : 1);
-	k->arena = malloc(h.arena_len);
-	if (!k->syms || !k->arena)
-		goto fail;
-	memcpy(k->syms, p + sizeof(h), h.nsyms * sizeof(*k->syms));
-	memcpy(k->arena, p + sizeof(h) + h.nsyms * sizeof(*k->syms), h.arena_len);
+	if (map) {
+		/* the mapping is freed by the caller on failure */
+		k->syms = (struct ksym_entry *)(p + sizeof(h));
+		k->arena = (char *)p + sizeof(h) + h.nsyms * sizeof(*k->syms);
+		k->map = (void *)buf;
+		k->map_len = len;
+	} else {
+		k->syms = malloc(h.nsyms ? h.nsyms * sizeof(*k->syms) : 1);
+		k->arena = malloc(h.arena_len);
+		if (!k->syms || !k->arena)
+			goto fail;
+		memcpy(k->syms, p + sizeof(h), h.nsyms * sizeof(*k->syms));
+		memcpy(k->arena, p + sizeof(h) + h.nsyms * sizeof(*k->syms), h.arena_len);
+	}
 	k->nsyms = k->cap = h.nsyms;
 	k->arena_len = k->arena_cap = h.arena_len;
 	/* every name must start inside the arena and end with its NUL there */
@@ -269,9 +298,49 @@ struct kallsyms *kallsyms__from_saved(const void *buf, size_t len, const char *k
 	}
 	return k;
 fail:
+	if (k && k->map) {
+		k->map = NULL;
+		k->syms = NULL;
+		k->arena = NULL;
+	}
 	kallsyms__free(k);
 	errno = -err;
 	return NULL;
+}
+
+struct kallsyms *kallsyms__from_saved(const void *buf, size_t len, const char *key)
+{
+	return load_saved(buf, len, key, false);
+}
+
+struct kallsyms *kallsyms__map_saved(int fd, const char *key)
+{
+	struct kallsyms *k;
+	struct stat st;
+	void *map;
+
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size <= 0)
+		return NULL;
+	map = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED)
+		return NULL;
+	k = load_saved(map, st.st_size, key, true);
+	if (!k) {
+		int err = errno;
+
+		munmap(map, st.st_size);
+		errno = err;
+		return NULL;
+	}
+	kallsyms__release_pages(k);
+	return k;
+}
+
+void kallsyms__release_pages(struct kallsyms *k)
+{
+	/* clean file pages: lookups fault back in the few they read, from the page cache */
+	if (k && k->map)
+		madvise(k->map, k->map_len, MADV_DONTNEED);
 }
 
 int kallsyms__core_text(const struct kallsyms *k, uint64_t *ret_start, uint64_t *ret_end)

@@ -17,6 +17,11 @@ static const char text[] = "ffffffff81000000 T _text\n"
 			   "ffffffffc0200100 t nft_lookup_eval\t[nf_tables]\n"
 			   "ffffffffc0300000 t ext4_map_blocks\t[ext4]\n";
 
+static bool above_core(uint64_t addr, void *ctx)
+{
+	return addr >= *(uint64_t *)ctx;
+}
+
 static const char hidden[] = "0000000000000000 T _text\n"
 			     "0000000000000000 T startup_64\n";
 
@@ -50,6 +55,20 @@ int main(void)
 	CHECK_INT(hi, 0xffffffffc0200101ULL);
 	CHECK_INT(kallsyms__module_range(k, "absent", &lo, &hi), -ENOENT);
 	kallsyms__free(k);
+
+	/* filtered: only what the filter keeps is held */
+	f = fmemopen((void *)text, sizeof(text) - 1, "r");
+	lo = 0xffffffffc0000000ULL;
+	k = kallsyms__parse_filtered(f, above_core, &lo);
+	fclose(f);
+	CHECK(k != NULL);
+	if (k) {
+		CHECK_INT(kallsyms__count(k), 3);
+		CHECK_INT(kallsyms__lookup(k, 0xffffffffc0200180ULL, &s), 0);
+		CHECK_STR(s.name, "nft_lookup_eval");
+		CHECK_INT(kallsyms__lookup(k, 0xffffffff81000150ULL, &s), -ENOENT);
+		kallsyms__free(k);
+	}
 
 	f = fmemopen((void *)hidden, sizeof(hidden) - 1, "r");
 	errno = 0;
