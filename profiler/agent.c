@@ -6,6 +6,7 @@
  * on-disk spool, oldest first, from a sender thread that retries with backoff: a server that is
  * away loses nothing (within the spool's bound), and sampling never waits for the network.
  */
+#include "bpf_syms.h"
 #include "build.h"
 #include "cli.h"
 #include "collect.h"
@@ -464,6 +465,8 @@ static void *sender_main(void *data)
 	struct sender *s = data;
 	uint64_t backoff = BACKOFF_MIN_MS, failures = 0, last_log = 0;
 
+	pthread_setname_np(pthread_self(), "scorch-sender");
+
 	for (;;) {
 		struct grpc_result res;
 		uint8_t *msg;
@@ -773,6 +776,8 @@ finished:
 static void *uploader_main(void *data)
 {
 	struct uploader *u = data;
+
+	pthread_setname_np(pthread_self(), "scorch-debuginfo");
 
 	pthread_mutex_lock(&u->lock);
 	while (!u->stop) {
@@ -1522,6 +1527,7 @@ static void close_interval(struct collector *col, struct symbolizer *sym, struct
 	collector__reset(col);
 	/* what the interval's profiles took goes back to the system, so RSS stays flat */
 	malloc_trim(0);
+	symbolizer__release_pages(sym);
 }
 
 int cmd_agent(int argc, char **argv)
@@ -1532,6 +1538,7 @@ int cmd_agent(int argc, char **argv)
 	struct sender snd = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
 	struct sender *sender = NULL;
 	struct symbolizer *sym = NULL;
+	struct bpf_syms *bpfsyms = NULL;
 	struct collector *col = NULL;
 	struct session *sess = NULL;
 	struct http_server *http = NULL;
@@ -1619,6 +1626,9 @@ int cmd_agent(int argc, char **argv)
 	    getenv("SCORCH_CACHE_DIR") ? getenv("SCORCH_CACHE_DIR") : "/var/cache/scorch";
 	if (!*sopts.cache_dir)
 		sopts.cache_dir = NULL;
+	bpfsyms = bpf_syms__new(); /* without it, kallsyms alone names BPF programs */
+	sopts.name_kernel = bpfsyms ? bpf_syms__name : NULL;
+	sopts.name_kernel_ctx = bpfsyms;
 	sym = symbolizer__new(&sopts);
 	col = sym ? collector__new(sym) : NULL;
 	if (!col) {
@@ -1806,6 +1816,7 @@ out:
 	session__free(sess);
 	collector__free(col);
 	symbolizer__free(sym);
+	bpf_syms__free(bpfsyms);
 	grpc_client__free(snd.client);
 	spool__free(snd.spool);
 	config__free_args(config_args); /* the settings pointed into it */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* scorch record: one capture of the machine, some processes or a command, written to a file. */
+#include "bpf_syms.h"
 #include "build.h"
 #include "cli.h"
 #include "collect.h"
@@ -553,6 +554,7 @@ int cmd_record(int argc, char **argv)
 					 .debug_dirs = arg_debug_dirs };
 	struct session_opts opts = { 0 };
 	struct symbolizer *sym = NULL;
+	struct bpf_syms *bpfsyms = NULL;
 	struct collector *col = NULL;
 	struct session *sess = NULL;
 	struct profile *prof = NULL;
@@ -619,6 +621,9 @@ int cmd_record(int argc, char **argv)
 	if (!*sopts.cache_dir)
 		sopts.cache_dir = NULL;
 	phase_mark = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	bpfsyms = bpf_syms__new(); /* without it, kallsyms alone names BPF programs */
+	sopts.name_kernel = bpfsyms ? bpf_syms__name : NULL;
+	sopts.name_kernel_ctx = bpfsyms;
 	sym = symbolizer__new(&sopts);
 	col = sym ? collector__new(sym) : NULL;
 	if (!col) {
@@ -789,5 +794,6 @@ out:
 	session__free(sess);
 	collector__free(col);
 	symbolizer__free(sym);
+	bpf_syms__free(bpfsyms);
 	return ret;
 }

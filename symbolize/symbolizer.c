@@ -73,10 +73,15 @@ struct symbolizer {
 	struct hmap *files; /* file_key -> cached_file */
 	struct hmap *by_build_id; /* hex build-id -> cached_file, for every live file that has one */
 	struct hmap *procs; /* proc_key -> sym_process */
+	/* the last process looked up: an unwind asks for the same one at every frame */
+	struct proc_key last_key;
+	const struct sym_process *last_proc;
 	struct hmap *elf_refs; /* elf_file* -> cached_file, for releasing */
 	struct kallsyms *kallsyms;
 	bool kallsyms_tried;
 	bool kallsyms_live; /* read from /proc now, not from the cache */
+	struct kallsyms *kextra; /* next to the cache: the live symbols outside its ranges */
+	uint64_t kextra_ns; /* when kextra was read */
 	struct kernel_range *trusted; /* where cached symbols can be trusted */
 	size_t ntrusted;
 	struct hmap *kmaps; /* module name -> sym_mapping */
@@ -200,6 +205,7 @@ void symbolizer__free(struct symbolizer *s)
 		free(v);
 	hmap__free(s->frames);
 	kallsyms__free(s->kallsyms);
+	kallsyms__free(s->kextra);
 	free(s->trusted);
 	free(s);
 }
@@ -633,6 +639,7 @@ int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq)
 	old = hmap__get(s->procs, &key, sizeof(key));
 	if (old && merge_old_mappings(p, old))
 		goto nomem;
+	s->last_proc = NULL;
 	if (hmap__put(s->procs, &key, sizeof(key), p))
 		goto nomem;
 	if (old)
@@ -646,18 +653,32 @@ nomem:
 	return -ENOMEM;
 }
 
-bool symbolizer__has_process(const struct symbolizer *s, uint32_t pid, uint32_t seq)
+static const struct sym_process *get_process(const struct symbolizer *s, uint32_t pid, uint32_t seq)
 {
+	struct symbolizer *memo = (struct symbolizer *)s; /* the memo only, never the tables */
 	struct proc_key key = { pid, seq };
 
-	return hmap__get(s->procs, &key, sizeof(key)) != NULL;
+	if (s->last_proc && s->last_key.pid == pid && s->last_key.seq == seq)
+		return s->last_proc;
+	memo->last_proc = hmap__get(s->procs, &key, sizeof(key));
+	memo->last_key = key;
+	return s->last_proc;
+}
+
+void symbolizer__release_pages(struct symbolizer *s)
+{
+	kallsyms__release_pages(s->kallsyms);
+}
+
+bool symbolizer__has_process(const struct symbolizer *s, uint32_t pid, uint32_t seq)
+{
+	return get_process(s, pid, seq) != NULL;
 }
 
 static const struct sym_mapping *find_mapping(const struct symbolizer *s, uint32_t pid,
 					      uint32_t seq, uint64_t addr)
 {
-	struct proc_key key = { pid, seq };
-	const struct sym_process *p = hmap__get(s->procs, &key, sizeof(key));
+	const struct sym_process *p = get_process(s, pid, seq);
 	size_t lo = 0, hi;
 
 	if (!p)
@@ -879,6 +900,7 @@ void symbolizer__drop_process(struct symbolizer *s, uint32_t pid, uint32_t seq)
 {
 	struct proc_key key = { pid, seq };
 
+	s->last_proc = NULL;
 	free_process(s, hmap__remove(s->procs, &key, sizeof(key)));
 }
 
@@ -902,23 +924,32 @@ static const char *demangle(struct symbolizer *s, const char *raw)
 	return d;
 }
 
+/* A name for the symbolizer's lifetime, kept once. */
+static const char *intern(struct symbolizer *s, const char *name)
+{
+	char *copy = hmap__get(s->paths, name, strlen(name));
+
+	if (copy)
+		return copy;
+	copy = strdup(name);
+	if (!copy || hmap__put(s->paths, name, strlen(name), copy)) {
+		free(copy);
+		return NULL;
+	}
+	return copy;
+}
+
 /* An absolute, normalized source path, interned for the symbolizer's lifetime. */
 static const char *source_path(struct symbolizer *s, const char *comp_dir, const char *file)
 {
-	char buf[4096], *copy;
+	const char *copy;
+	char buf[4096];
 
 	if (!file)
 		return NULL;
 	dwarf__source_path(comp_dir, file, buf, sizeof(buf));
-	copy = hmap__get(s->paths, buf, strlen(buf));
-	if (copy)
-		return copy;
-	copy = strdup(buf);
-	if (!copy || hmap__put(s->paths, buf, strlen(buf), copy)) {
-		free(copy);
-		return file;
-	}
-	return copy;
+	copy = intern(s, buf);
+	return copy ? copy : file;
 }
 
 static void set_symbol_only(struct symbolizer *s, struct sym_frame *ret, const char *name)
@@ -1127,7 +1158,6 @@ static struct kallsyms *read_cached_kallsyms(struct symbolizer *s, const char *k
 	char path[PATH_MAX];
 	struct kallsyms *k = NULL;
 	struct stat st;
-	void *buf;
 	int fd;
 
 	if (ensure_private_dir(s->opts.cache_dir))
@@ -1138,12 +1168,8 @@ static struct kallsyms *read_cached_kallsyms(struct symbolizer *s, const char *k
 		return NULL;
 	/* only a file of our own: nobody else may feed us symbol names */
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-	    st.st_size > 0 && st.st_size < (1 << 28)) {
-		buf = malloc(st.st_size);
-		if (buf && read(fd, buf, st.st_size) == st.st_size)
-			k = kallsyms__from_saved(buf, st.st_size, key);
-		free(buf);
-	}
+	    st.st_size > 0 && st.st_size < (1 << 28))
+		k = kallsyms__map_saved(fd, key);
 	close(fd);
 	return k;
 }
@@ -1208,6 +1234,7 @@ static void load_kernel_symbols(struct symbolizer *s)
 			s->stats.kernel_from_cache = true;
 			if (kallsyms__core_text(s->kallsyms, &start, &end) == 0)
 				add_trusted(s, start, end);
+			kallsyms__release_pages(s->kallsyms);
 			return;
 		}
 	}
@@ -1224,20 +1251,64 @@ static bool is_trusted(const struct symbolizer *s, uint64_t addr)
 	return false;
 }
 
+static bool untrusted(uint64_t addr, void *ctx)
+{
+	return !is_trusted(ctx, addr);
+}
+
+/*
+ * Live symbols outside the cached ranges (BPF programs, trampolines), read from /proc only for
+ * them: the whole table would cost its megabytes again. Read again at most every ten minutes,
+ * /proc/kallsyms takes tens of milliseconds of kernel time to produce.
+ */
+static const struct kallsyms *untrusted_symbols(struct symbolizer *s)
+{
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	struct kallsyms *k;
+	char path[300];
+
+	if (s->kextra_ns && now - s->kextra_ns < 600000000000ULL)
+		return s->kextra;
+	s->kextra_ns = now;
+	if (s->opts.kallsyms)
+		snprintf(path, sizeof(path), "%s", s->opts.kallsyms);
+	else
+		snprintf(path, sizeof(path), "%s/kallsyms", s->proc_root);
+	k = kallsyms__load_filtered(path, untrusted, s);
+	if (!k)
+		return s->kextra;
+	kallsyms__free(s->kextra);
+	s->kextra = k;
+	s->stats.kernel_from_proc = true;
+	return k;
+}
+
 int symbolizer__resolve_kernel(struct symbolizer *s, uint64_t addr, struct sym_frame *ret)
 {
+	const struct kallsyms *k;
 	struct ksym sym;
+	char name[128];
+	const char *kept;
 
 	ret->function = NULL;
 	ret->nlines = 0;
 	ret->mapping = NULL;
 	if (!s->kallsyms_tried)
 		load_kernel_symbols(s);
-	if (s->kallsyms && !s->kallsyms_live && !is_trusted(s, addr))
-		load_live_kallsyms(s);
-	if (!s->kallsyms)
+	k = s->kallsyms;
+	if (k && !s->kallsyms_live && !is_trusted(s, addr)) {
+		if (s->opts.name_kernel &&
+		    s->opts.name_kernel(s->opts.name_kernel_ctx, addr, name, sizeof(name)) == 0 &&
+		    (kept = intern(s, name))) {
+			set_symbol_only(s, ret, kept);
+			ret->mapping = kernel_mapping(s, "bpf");
+			return 0;
+		}
+		k = untrusted_symbols(s);
+	}
+	if (!k)
 		return -ENOENT;
-	if (kallsyms__lookup(s->kallsyms, addr, &sym)) {
+	if (kallsyms__lookup(k, addr, &sym)) {
 		ret->mapping = kernel_mapping(s, "");
 		return -ENOENT;
 	}

@@ -36,6 +36,12 @@ struct symbolizer_opts {
 	/* Called once per problem worth telling the user (unreadable file, hidden kallsyms). */
 	void (*warn)(void *ctx, const char *msg);
 	void *warn_ctx;
+	/*
+	 * Names a kernel address outside the core kernel and its modules (a JIT'ed BPF program)
+	 * before the live /proc/kallsyms is read for it: 0 with the name in buf, or -ENOENT.
+	 */
+	int (*name_kernel)(void *ctx, uint64_t addr, char *buf, size_t size);
+	void *name_kernel_ctx;
 };
 
 /* An executable mapping of a process, or a kernel image or module. */
@@ -83,6 +89,8 @@ void symbolizer__free(struct symbolizer *s);
 
 /* Read (or re-read) the mappings of a live process. 0, or -ESRCH if it is gone. */
 int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq);
+/* Give back the pages of file-backed tables touched so far (the agent, after each interval). */
+void symbolizer__release_pages(struct symbolizer *s);
 bool symbolizer__has_process(const struct symbolizer *s, uint32_t pid, uint32_t seq);
 /*
  * True when the snapshot of (pid, seq) can name addr as well as a fresh one could: a mapping
