@@ -67,15 +67,25 @@ uint64_t now_ns(int clock)
 uint64_t hash_bytes(const void *p, size_t len, uint64_t seed)
 {
 	const unsigned char *b = p;
-	uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+	uint64_t h = seed ^ 0xcbf29ce484222325ULL ^ (len * 0x9e3779b97f4a7c15ULL), w;
 
-	for (size_t i = 0; i < len; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ULL;
+	/* a word at a time: keys are mostly ids and small structs */
+	for (; len >= 8; b += 8, len -= 8) {
+		memcpy(&w, b, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 29;
 	}
-	/* final mix so that low bits depend on every byte */
+	if (len) {
+		w = 0;
+		memcpy(&w, b, len);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 29;
+	}
+	/* final mix (MurmurHash3's) so that low bits depend on every byte */
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
 	h ^= h >> 33;
 	return h;
 }

@@ -29,11 +29,17 @@ typedef Perftools__Profiles__Function PbFunction;
 static int gzip_buffer(const void *in, size_t len, void **ret_buf, size_t *ret_len)
 {
 	z_stream zs = { 0 };
-	size_t cap = deflateBound(&zs, len) + 64;
+	size_t cap;
 	unsigned char *out;
-	int zr;
+	int zr, wbits = 9;
 
-	if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+	/*
+	 * A window no larger than the input loses nothing, and a small one (with a hash table to
+	 * match) is much cheaper to set up: the agent compresses many small profiles.
+	 */
+	while (wbits < 15 && ((size_t)1 << wbits) < len)
+		wbits++;
+	if (deflateInit2(&zs, 6, Z_DEFLATED, wbits + 16, wbits - 7, Z_DEFAULT_STRATEGY) != Z_OK)
 		return -ENOMEM;
 	cap = deflateBound(&zs, len) + 64;
 	out = malloc(cap);

@@ -7,7 +7,7 @@
 # before SIGTERM), its share of one core (and per busy CPU), peak and steady RSS (VmRSS read
 # every second; steady = the median of the second half), and the intervals delivered.
 # Not a test: the figures are for docs/benchmarks.md. Run as root after a build:
-#   tests/bench/agent.sh [SECONDS]
+#   tests/bench/agent.sh [SECONDS]     (AGENT_ARGS="..." adds options to the agent)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib/common.sh
@@ -32,7 +32,8 @@ sleep 1
 export SCORCH_CACHE_DIR=$tmp/cache
 "$scorch" record -q -d 1 -o "$tmp/warm.pb.gz" # kernel-symbol cache, as on a machine that runs it
 "$scorch" agent --remote-store-address "127.0.0.1:$port" --remote-store-insecure \
-	--spool-dir "$tmp/spool" --output-dir "$tmp/out" --profiling-duration 10s 2>"$tmp/agent.log" &
+	--spool-dir "$tmp/spool" --output-dir "$tmp/out" --profiling-duration 10s ${AGENT_ARGS:-} \
+	2>"$tmp/agent.log" &
 agent=$!; pids+=($agent)
 : >"$tmp/rss"
 for _ in $(seq "$secs"); do
@@ -41,6 +42,11 @@ for _ in $(seq "$secs"); do
 done
 # CPU of every thread in ns (schedstat), not the 10 ms ticks of /proc/PID/stat
 cpu_ns=$(cat /proc/"$agent"/task/*/schedstat | awk '{ s += $1 } END { print s }')
+threads=$(for t in /proc/"$agent"/task/*; do
+	printf '%s %.3f s, ' "$(cat "$t/comm")" "$(awk '{ print $1 / 1e9 }' "$t/schedstat")"
+done)
+# user and kernel time of the whole process, in clock ticks
+read -r utime stime < <(awk '{ print $14, $15 }' "/proc/$agent/stat")
 kill -TERM "$agent"; wait "$agent" || true
 grep -E "warning|error" "$tmp/agent.log" >&2 || true
 cpu=$(awk -v n="$cpu_ns" 'BEGIN { printf "%.3f", n / 1e9 }')
@@ -54,5 +60,6 @@ echo "agent: $secs s, $samples samples, $intervals intervals ($received received
 awk -v c="$cpu" -v n="$samples" -v t="$secs" -v k="$ncpu" 'BEGIN {
 	printf "CPU %.3f s: %.1f us/sample, %.3f %% of one core, %.3f %% per busy CPU\n",
 	       c, n ? 1e6 * c / n : 0, 100 * c / t, 100 * c / t / k }'
+echo "threads: ${threads%, }; user $utime ticks, kernel $stime ticks (of $(getconf CLK_TCK)/s)"
 echo "RSS: peak $peak KB, steady (median of the last $((secs / 2)) s) $steady KB"
 echo "RSS every 10 s (KB): $(awk 'NR % 10 == 0' "$tmp/rss" | tr '\n' ' ')"
