@@ -3,7 +3,7 @@
 #include "cli.h"
 #include "hashmap.h"
 #include "model.h"
-#include "pprof.h"
+#include "folded.h"
 #include "pprof.h"
 #include "util.h"
 
@@ -141,7 +141,7 @@ static void report_usage(FILE *f)
 	fputs("Usage: scorch report PROFILE [--top N]\n"
 	      "\n"
 	      "Print the functions with the most self (flat) time, with their cumulative time.\n"
-	      "PROFILE is any pprof file, gzip-compressed or not.\n"
+	      "PROFILE is any pprof file, gzip-compressed or not, or folded stacks.\n"
 	      "\n"
 	      "Options:\n"
 	      "  -n, --top N   how many functions (default 20)\n"
@@ -191,7 +191,7 @@ int cmd_report(int argc, char **argv)
 		log_error("report needs exactly one PROFILE (try 'scorch report --help')");
 		return EXIT_USAGE;
 	}
-	r = pprof__read_file(argv[optind], &p, err, sizeof(err));
+	r = profile__read_any(argv[optind], &p, err, sizeof(err));
 	if (r) {
 		log_error("'%s': %s", argv[optind], err);
 		return EXIT_RUNTIME;

@@ -15,7 +15,6 @@
 #include <zlib.h>
 
 /* Decompressed profiles larger than this are rejected: bounds memory on hostile input. */
-#define PPROF_MAX_BYTES (1ULL << 30)
 
 typedef Perftools__Profiles__Profile PbProfile;
 typedef Perftools__Profiles__ValueType PbValueType;
@@ -238,7 +237,7 @@ out:
 	return err;
 }
 
-static int gunzip_buffer(const void *in, size_t len, void **ret_buf, size_t *ret_len)
+int pprof__gunzip(const void *in, size_t len, void **ret_buf, size_t *ret_len)
 {
 	z_stream zs = { 0 };
 	size_t cap = len * 4 + 4096, total = 0;
@@ -539,7 +538,7 @@ int pprof__decode(const void *buf, size_t len, struct profile **ret, char *err, 
 	int r;
 
 	if (len >= 2 && b[0] == 0x1f && b[1] == 0x8b) {
-		r = gunzip_buffer(buf, len, &plain, &plain_len);
+		r = pprof__gunzip(buf, len, &plain, &plain_len);
 		if (r == -EFBIG)
 			return fail(err, errlen, r, "decompressed profile larger than %llu bytes",
 				    PPROF_MAX_BYTES);

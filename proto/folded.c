@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "folded.h"
+#include "fileio.h"
+#include "pprof.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FOLDED_MAX_FRAMES 65536 /* frames in one line */
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+bool folded__looks_like_text(const void *buf, size_t len)
+{
+	const unsigned char *b = buf;
+
+	if (len > 4096)
+		len = 4096;
+	for (size_t i = 0; i < len; i++)
+		if (b[i] < 0x20 && b[i] != '\n' && b[i] != '\r' && b[i] != '\t')
+			return false;
+	return len > 0;
+}
+
+struct folded_state {
+	struct profile *p;
+	uint64_t kernel_map, jit_map;
+	uint64_t *locs;
+	size_t cap_locs;
+};
+
+static uint64_t special_mapping(struct profile *p, uint64_t *id, const char *name)
+{
+	struct prof_mapping m = { .has_functions = true };
+
+	if (*id)
+		return *id;
+	m.filename = profile__intern(p, name);
+	if (!m.filename)
+		return 0;
+	*id = profile__add_mapping(p, &m);
+	return *id;
+}
+
+/* One frame [s, s + n): its location id, or 0 (errno set). */
+static uint64_t frame_location(struct folded_state *st, const char *s, size_t n)
+{
+	uint64_t mapping = 0, fn;
+	struct prof_line line = { 0 };
+	char *name;
+
+	if (n > 4 && s[n - 4] == '_' && s[n - 3] == '[' && s[n - 1] == ']' &&
+	    (s[n - 2] == 'k' || s[n - 2] == 'j')) {
+		mapping = s[n - 2] == 'k'
+			      ? special_mapping(st->p, &st->kernel_map, FOLDED_KERNEL_MAPPING)
+			      : special_mapping(st->p, &st->jit_map, FOLDED_JIT_MAPPING);
+		if (!mapping)
+			return 0;
+		n -= 4;
+	}
+	name = strndup(s, n);
+	if (!name)
+		return 0;
+	fn = profile__function(st->p, name, name, "", 0);
+	free(name);
+	if (!fn)
+		return 0;
+	line.function = fn;
+	return profile__location(st->p, mapping, 0, &line, 1);
+}
+
+/* One line [s, e): "frame;frame;... COUNT". */
+static int parse_line(struct folded_state *st, const char *s, const char *e, size_t lineno,
+		      char *err, size_t errlen)
+{
+	const char *sp = e, *f;
+	uint64_t count = 0;
+	size_t nlocs = 0;
+	int64_t value;
+
+	while (sp > s && sp[-1] >= '0' && sp[-1] <= '9')
+		sp--;
+	if (sp == e || sp == s || (sp[-1] != ' ' && sp[-1] != '\t'))
+		return fail(err, errlen, -EBADMSG,
+			    "line %zu: not folded stacks ('frame;frame;... COUNT' expected)",
+			    lineno);
+	for (f = sp; f < e; f++) {
+		if (count > (UINT64_MAX >> 1) / 10)
+			return fail(err, errlen, -ERANGE, "line %zu: count too large", lineno);
+		count = count * 10 + (*f - '0');
+	}
+	if (count > INT64_MAX)
+		return fail(err, errlen, -ERANGE, "line %zu: count too large", lineno);
+	e = sp - 1;
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	if (e == s)
+		return fail(err, errlen, -EBADMSG, "line %zu: a count without a stack", lineno);
+	/* frames root first; the model keeps them leaf first */
+	for (f = s; f <= e;) {
+		const char *semi = memchr(f, ';', e - f);
+		const char *end = semi ? semi : e;
+		uint64_t loc;
+
+		if (end > f) {
+			if (nlocs == FOLDED_MAX_FRAMES)
+				return fail(err, errlen, -E2BIG, "line %zu: more than %d frames",
+					    lineno, FOLDED_MAX_FRAMES);
+			if (grow_array((void **)&st->locs, &st->cap_locs, nlocs + 1,
+				       sizeof(*st->locs)))
+				return fail(err, errlen, -ENOMEM, "out of memory");
+			loc = frame_location(st, f, end - f);
+			if (!loc)
+				return fail(err, errlen, -ENOMEM, "out of memory");
+			st->locs[nlocs++] = loc;
+		}
+		f = end + 1;
+	}
+	if (!nlocs)
+		return fail(err, errlen, -EBADMSG, "line %zu: a count without a stack", lineno);
+	for (size_t i = 0; i < nlocs / 2; i++) {
+		uint64_t t = st->locs[i];
+
+		st->locs[i] = st->locs[nlocs - 1 - i];
+		st->locs[nlocs - 1 - i] = t;
+	}
+	value = (int64_t)count;
+	if (profile__add_sample(st->p, st->locs, nlocs, &value, NULL, 0))
+		return fail(err, errlen, -ENOMEM, "out of memory");
+	return 0;
+}
+
+int folded__parse(const char *buf, size_t len, struct profile **ret, char *err, size_t errlen)
+{
+	struct folded_state st = { 0 };
+	const char *s = buf, *end = buf + len;
+	size_t lineno = 0, nsamples = 0;
+	int r = 0;
+
+	st.p = profile__new();
+	if (!st.p || profile__add_sample_type(st.p, "samples", "count")) {
+		profile__free(st.p);
+		return fail(err, errlen, -ENOMEM, "out of memory");
+	}
+	while (s < end) {
+		const char *nl = memchr(s, '\n', end - s), *e = nl ? nl : end;
+
+		lineno++;
+		while (e > s && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (e > s && memchr(s, 0, (size_t)(e - s))) {
+			r = fail(err, errlen, -EBADMSG, "line %zu: binary data, not folded stacks",
+				 lineno);
+			break;
+		}
+		if (e > s && *s != '#') {
+			r = parse_line(&st, s, e, lineno, err, errlen);
+			if (r)
+				break;
+			nsamples++;
+		}
+		s = nl ? nl + 1 : end;
+	}
+	free(st.locs);
+	if (!r && !nsamples)
+		r = fail(err, errlen, -EBADMSG, "no stacks: an empty profile");
+	if (r) {
+		profile__free(st.p);
+		return r;
+	}
+	*ret = st.p;
+	return 0;
+}
+
+int profile__decode_any(const void *buf, size_t len, struct profile **ret, char *err, size_t errlen)
+{
+	const unsigned char *b = buf;
+	void *plain = NULL;
+	size_t plain_len;
+	int r;
+
+	if (!len)
+		return fail(err, errlen, -EBADMSG, "empty file: not a profile");
+	if (len >= 2 && b[0] == 0x1f && b[1] == 0x8b) {
+		r = pprof__gunzip(buf, len, &plain, &plain_len);
+		if (r == -EFBIG)
+			return fail(err, errlen, r, "decompresses to more than %llu bytes",
+				    PPROF_MAX_BYTES);
+		if (r)
+			return fail(err, errlen, r, "corrupt gzip data");
+		buf = plain;
+		len = plain_len;
+	}
+	if (folded__looks_like_text(buf, len))
+		r = folded__parse(buf, len, ret, err, errlen);
+	else if (!len)
+		r = fail(err, errlen, -EBADMSG, "empty after decompression: not a profile");
+	else
+		r = pprof__decode(buf, len, ret, err, errlen);
+	free(plain);
+	return r;
+}
+
+int profile__read_any(const char *path, struct profile **ret, char *err, size_t errlen)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r = read_file(path, PPROF_MAX_BYTES, &buf, &len);
+
+	if (r == -EFBIG || r == -E2BIG)
+		return fail(err, errlen, r, "file larger than %llu bytes", PPROF_MAX_BYTES);
+	if (r)
+		return fail(err, errlen, r, "cannot read: %s", strerror(-r));
+	r = profile__decode_any(buf, len, ret, err, errlen);
+	free(buf);
+	return r;
+}
