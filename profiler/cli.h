@@ -23,5 +23,7 @@ int parse_stack_copy_option(const char *s, uint32_t *ret);
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
+int cmd_flame(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 
 #endif

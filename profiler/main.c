@@ -85,6 +85,8 @@ static void usage(FILE *f)
 	      "Commands:\n"
 	      "  record   profile the machine, some processes or a command; write pprof or folded\n"
 	      "  report   print the hottest functions of a profile\n"
+	      "  flame    draw a flame graph (SVG) of a capture or a profile\n"
+	      "  diff     compare two profiles: what grew, what shrank, what is noise\n"
 	      "  agent    profile the machine continuously, push to a Parca server\n"
 	      "\n"
 	      "Options:\n"
@@ -98,6 +100,8 @@ static void usage(FILE *f)
 	      "  scorch record -p 1234 -o app.pb.gz      # one process until Ctrl-C\n"
 	      "  scorch record -- make -j2               # a command, until it exits\n"
 	      "  scorch report profile.pb.gz --top 10\n"
+	      "  scorch flame -d 10 -o flame.svg\n"
+	      "  scorch diff before.pb.gz after.pb.gz --fail-on-regression 2\n"
 	      "\n"
 	      "Run 'scorch COMMAND --help' for the options of a command.\n",
 	      f);
@@ -125,6 +129,10 @@ int main(int argc, char **argv)
 		return cmd_report(argc - 1, argv + 1);
 	if (!strcmp(cmd, "agent"))
 		return cmd_agent(argc - 1, argv + 1);
+	if (!strcmp(cmd, "flame"))
+		return cmd_flame(argc - 1, argv + 1);
+	if (!strcmp(cmd, "diff"))
+		return cmd_diff(argc - 1, argv + 1);
 	log_error("unknown command '%s' (try 'scorch --help')", cmd);
 	return EXIT_USAGE;
 }

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Flame graphs as one self-contained interactive SVG: frame width by samples, a tooltip and a
+ * details line on hover, click to zoom (Reset Zoom or Escape to undo), a regular-expression
+ * search (the Search button, Ctrl-F, or ?s=REGEX in the URL) that highlights matching frames
+ * and shows their share, colors by kind (native user, kernel, JIT/unknown). Differential graphs
+ * color each frame by the change of its share: red grew, blue shrank, grey when the change is
+ * not significant. ?zoom=NAME in the URL clicks the widest frame called NAME once loaded.
+ */
+#ifndef SCORCH_SVG_H
+#define SCORCH_SVG_H
+
+#include "tree.h"
+
+#include <stdio.h>
+
+struct svg_opts {
+	const char *title;
+	const char *subtitle; /* a second line under the title, or NULL */
+	unsigned int width; /* pixels; 0 = 1200 */
+	bool inverted; /* icicle: the root at the top */
+	bool diff; /* the tree carries base counts: a differential graph */
+	double min_px; /* narrower frames are merged with their neighbours; 0 = 0.5 */
+	double alpha; /* diffs: significance level before correction; 0 = 0.05 */
+};
+
+int svg__write(const struct ftree *t, const struct svg_opts *o, FILE *f);
+
+#endif

@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "tree.h"
+#include "util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+double profile__sample_count(const struct profile *p, const struct prof_sample *s)
+{
+	int ci = profile__value_index(p, "samples");
+	uint32_t vi;
+
+	if (ci >= 0)
+		return s->values[ci];
+	vi = profile__default_value(p);
+	if (p->period > 0 && p->period_type.unit && p->period_type.unit == p->sample_types[vi].unit)
+		return (double)s->values[vi] / p->period;
+	return s->values[vi];
+}
+
+enum frame_kind profile__frame_kind(const struct profile *p, const struct prof_location *loc,
+				    uint32_t line)
+{
+	const struct prof_mapping *m = NULL;
+	const char *file = "";
+
+	if (loc->mapping && loc->mapping <= p->nmappings) {
+		m = &p->mappings[loc->mapping - 1];
+		file = profile__str(p, m->filename);
+	}
+	if (profile__is_kernel_address(loc->address) || !strncmp(file, "[kernel", 7))
+		return FRAME_KERNEL;
+	if (line >= loc->nlines || !loc->lines[line].function ||
+	    loc->lines[line].function > p->nfunctions)
+		return FRAME_JIT; /* no symbol: a bare address */
+	if (!strcmp(file, "[jit]") || !strncmp(file, "[anon", 5) || !strncmp(file, "//anon", 6) ||
+	    !strncmp(file, "/tmp/perf-", 10) || !strncmp(file, "/memfd:", 7))
+		return FRAME_JIT;
+	return FRAME_USER;
+}
+
+int profile__walk_sample(const struct profile *p, const struct prof_sample *s, frame_fn fn,
+			 void *ctx)
+{
+	char name[1024];
+	int r;
+
+	for (uint32_t j = s->nlocs; j-- > 0;) {
+		const struct prof_location *loc;
+		uint32_t nl;
+
+		if (!s->locs[j] || s->locs[j] > p->nlocations)
+			continue;
+		loc = &p->locations[s->locs[j] - 1];
+		nl = loc->nlines ? loc->nlines : 1;
+		for (uint32_t l = nl; l-- > 0;) {
+			profile__frame_name(p, loc, l, name, sizeof(name));
+			r = fn(ctx, name, profile__frame_kind(p, loc, l), j == 0 && l == 0);
+			if (r)
+				return r;
+		}
+	}
+	return 0;
+}
+
+/* ---- trees ---- */
+
+struct child_key {
+	uint32_t parent, name;
+	uint32_t kind;
+};
+
+static int64_t name_id(struct ftree *t, const char *name, bool add)
+{
+	void *v = hmap__get(t->name_index, name, strlen(name));
+	char *copy;
+
+	if (v)
+		return (int64_t)(uintptr_t)v - 1;
+	if (!add)
+		return -ENOENT;
+	if (grow_array((void **)&t->names, &t->cap_names, t->nnames + 1, sizeof(*t->names)))
+		return -ENOMEM;
+	copy = strdup(name);
+	if (!copy)
+		return -ENOMEM;
+	if (hmap__put(t->name_index, name, strlen(name), (void *)(uintptr_t)(t->nnames + 1))) {
+		free(copy);
+		return -ENOMEM;
+	}
+	t->names[t->nnames] = copy;
+	return t->nnames++;
+}
+
+static int64_t child_of(struct ftree *t, uint32_t parent, const char *name, enum frame_kind kind,
+			bool add)
+{
+	int64_t nid = name_id(t, name, add);
+	struct child_key key = { parent, 0, kind };
+	struct ftree_node *n;
+	void *v;
+
+	if (nid < 0)
+		return nid;
+	key.name = nid;
+	v = hmap__get(t->child_index, &key, sizeof(key));
+	if (v)
+		return (int64_t)(uintptr_t)v - 1;
+	if (!add)
+		return -ENOENT;
+	if (t->n >= UINT32_MAX ||
+	    grow_array((void **)&t->nodes, &t->cap, t->n + 1, sizeof(*t->nodes)) ||
+	    hmap__put(t->child_index, &key, sizeof(key), (void *)(uintptr_t)(t->n + 1)))
+		return -ENOMEM;
+	n = &t->nodes[t->n];
+	memset(n, 0, sizeof(*n));
+	n->name = nid;
+	n->kind = kind;
+	n->depth = t->nodes[parent].depth + 1;
+	n->next = t->nodes[parent].child;
+	t->nodes[parent].child = t->n;
+	if (n->depth > t->max_depth)
+		t->max_depth = n->depth;
+	return t->n++;
+}
+
+struct walk {
+	struct ftree *t;
+	uint32_t cur;
+	double w;
+	bool base, stop;
+};
+
+static int add_frame(void *ctx, const char *name, enum frame_kind kind, bool leaf)
+{
+	struct walk *wk = ctx;
+	int64_t c;
+
+	if (wk->stop)
+		return 0;
+	c = child_of(wk->t, wk->cur, name, kind, !wk->base);
+	if (c == -ENOENT) {
+		wk->stop = true; /* a path the new profile does not have */
+		return 0;
+	}
+	if (c < 0)
+		return (int)c;
+	wk->cur = c;
+	if (wk->base) {
+		wk->t->nodes[c].base += wk->w;
+	} else {
+		wk->t->nodes[c].total += wk->w;
+		if (leaf)
+			wk->t->nodes[c].self += wk->w;
+	}
+	return 0;
+}
+
+void ftree__free(struct ftree *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nnames; i++)
+		free(t->names[i]);
+	free(t->names);
+	free(t->nodes);
+	hmap__free(t->name_index);
+	hmap__free(t->child_index);
+	free(t);
+}
+
+struct ftree *ftree__from_profile(const struct profile *p)
+{
+	struct ftree *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->name_index = hmap__new();
+	t->child_index = hmap__new();
+	if (!t->name_index || !t->child_index || name_id(t, "all", true) != 0 ||
+	    grow_array((void **)&t->nodes, &t->cap, 1, sizeof(*t->nodes)))
+		goto fail;
+	memset(&t->nodes[0], 0, sizeof(t->nodes[0]));
+	t->n = 1;
+	for (size_t i = 0; i < p->nsamples; i++) {
+		const struct prof_sample *s = &p->samples[i];
+		struct walk wk = { .t = t, .w = profile__sample_count(p, s) };
+
+		if (wk.w <= 0)
+			continue;
+		t->nodes[0].total += wk.w;
+		if (!s->nlocs)
+			t->nodes[0].self += wk.w;
+		if (profile__walk_sample(p, s, add_frame, &wk))
+			goto fail;
+	}
+	return t;
+fail:
+	ftree__free(t);
+	errno = ENOMEM;
+	return NULL;
+}
+
+int ftree__add_base(struct ftree *t, const struct profile *base)
+{
+	for (size_t i = 0; i < base->nsamples; i++) {
+		const struct prof_sample *s = &base->samples[i];
+		struct walk wk = { .t = t, .w = profile__sample_count(base, s), .base = true };
+		int r;
+
+		if (wk.w <= 0)
+			continue;
+		t->base_total += wk.w;
+		t->nodes[0].base += wk.w;
+		r = profile__walk_sample(base, s, add_frame, &wk);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static const struct ftree *sort_tree;
+
+static int cmp_child(const void *a, const void *b)
+{
+	const struct ftree_node *x = &sort_tree->nodes[*(const uint32_t *)a];
+	const struct ftree_node *y = &sort_tree->nodes[*(const uint32_t *)b];
+	int c = strcmp(sort_tree->names[x->name], sort_tree->names[y->name]);
+
+	return c ? c : (int)x->kind - (int)y->kind;
+}
+
+int ftree__sort(struct ftree *t)
+{
+	uint32_t *kids = NULL;
+	size_t cap = 0;
+
+	sort_tree = t;
+	for (size_t i = 0; i < t->n; i++) {
+		size_t k = 0;
+
+		for (uint32_t c = t->nodes[i].child; c; c = t->nodes[c].next) {
+			if (grow_array((void **)&kids, &cap, k + 1, sizeof(*kids))) {
+				free(kids);
+				return -ENOMEM;
+			}
+			kids[k++] = c;
+		}
+		if (k < 2)
+			continue;
+		qsort(kids, k, sizeof(*kids), cmp_child);
+		t->nodes[i].child = kids[0];
+		for (size_t j = 0; j < k; j++)
+			t->nodes[kids[j]].next = j + 1 < k ? kids[j + 1] : 0;
+	}
+	free(kids);
+	return 0;
+}
+
+/* ---- per-function totals ---- */
+
+struct func_walk {
+	struct func_table *t;
+	int which;
+	double w;
+	size_t stamp; /* this sample's number, to count a function once per sample in cum */
+	size_t *seen;
+	size_t cap_seen;
+};
+
+static int add_func(void *ctx, const char *name, enum frame_kind kind, bool leaf)
+{
+	struct func_walk *fw = ctx;
+	struct func_table *t = fw->t;
+	void *v = hmap__get(t->index, name, strlen(name));
+	size_t i;
+
+	(void)kind;
+	if (v) {
+		i = (uintptr_t)v - 1;
+	} else {
+		if (grow_array((void **)&t->rows, &t->cap, t->n + 1, sizeof(*t->rows)))
+			return -ENOMEM;
+		memset(&t->rows[t->n], 0, sizeof(t->rows[t->n]));
+		t->rows[t->n].name = strdup(name);
+		if (!t->rows[t->n].name ||
+		    hmap__put(t->index, name, strlen(name), (void *)(uintptr_t)(t->n + 1))) {
+			free(t->rows[t->n].name);
+			return -ENOMEM;
+		}
+		i = t->n++;
+	}
+	if (i >= fw->cap_seen) {
+		size_t cap = 2 * i + 16;
+		size_t *grown = realloc(fw->seen, cap * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		memset(grown + fw->cap_seen, 0, (cap - fw->cap_seen) * sizeof(*grown));
+		fw->seen = grown;
+		fw->cap_seen = cap;
+	}
+	if (fw->seen[i] != fw->stamp) {
+		fw->seen[i] = fw->stamp;
+		t->rows[i].cum[fw->which] += fw->w;
+	}
+	if (leaf)
+		t->rows[i].self[fw->which] += fw->w;
+	return 0;
+}
+
+int func_table__add(struct func_table *t, const struct profile *p, int which)
+{
+	struct func_walk fw = { .t = t, .which = which };
+	int r = 0;
+
+	if (!t->index && !(t->index = hmap__new()))
+		return -ENOMEM;
+	for (size_t i = 0; i < p->nsamples && !r; i++) {
+		fw.w = profile__sample_count(p, &p->samples[i]);
+		if (fw.w <= 0)
+			continue;
+		fw.stamp = i + 1;
+		t->total[which] += fw.w;
+		r = profile__walk_sample(p, &p->samples[i], add_func, &fw);
+	}
+	free(fw.seen);
+	return r;
+}
+
+void func_table__free(struct func_table *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->rows[i].name);
+	free(t->rows);
+	hmap__free(t->index);
+	memset(t, 0, sizeof(*t));
+}
+
+double two_proportion_p(double x1, double n1, double x2, double n2)
+{
+	double p1, p2, pool, var;
+
+	if (n1 <= 0 || n2 <= 0)
+		return 1;
+	p1 = x1 / n1;
+	p2 = x2 / n2;
+	pool = (x1 + x2) / (n1 + n2);
+	var = pool * (1 - pool) * (1 / n1 + 1 / n2);
+	if (var <= 0)
+		return 1;
+	return erfc(fabs(p2 - p1) / sqrt(var) / M_SQRT2);
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Profiles as trees of frames (root "all", then callers before callees), the shape flame graphs
+ * draw, and per-function totals for reports and diffs. Values are sample counts: the "samples"
+ * value when the profile has one, else its default value divided by the period when the period
+ * is in the same unit (Go's cpu/nanoseconds), else the default value.
+ */
+#ifndef SCORCH_TREE_H
+#define SCORCH_TREE_H
+
+#include "hashmap.h"
+#include "model.h"
+
+enum frame_kind {
+	FRAME_USER, /* native code with a symbol */
+	FRAME_KERNEL,
+	FRAME_JIT, /* JIT'ed or unknown code: no symbol, anonymous memory, perf maps */
+};
+
+/* The count a sample stands for (see above). */
+double profile__sample_count(const struct profile *p, const struct prof_sample *s);
+/* The kind of line `line` of a location. */
+enum frame_kind profile__frame_kind(const struct profile *p, const struct prof_location *loc,
+				    uint32_t line);
+
+/* Call fn for each frame of a sample, root first (inlined frames inside their caller). */
+typedef int (*frame_fn)(void *ctx, const char *name, enum frame_kind kind, bool leaf);
+int profile__walk_sample(const struct profile *p, const struct prof_sample *s, frame_fn fn,
+			 void *ctx);
+
+struct ftree_node {
+	uint32_t name; /* index into ftree.names */
+	uint8_t kind;
+	uint32_t depth; /* 0 for the root */
+	uint32_t child, next; /* first child, next sibling; 0 = none (node 0 is the root) */
+	double total, self; /* counts of the profile the tree was built from */
+	double base; /* diffs: the same path's total in the base profile */
+};
+
+struct ftree {
+	struct ftree_node *nodes;
+	size_t n, cap;
+	char **names;
+	size_t nnames, cap_names;
+	uint32_t max_depth;
+	double base_total; /* diffs: all samples of the base profile */
+	struct hmap *name_index, *child_index;
+};
+
+struct ftree *ftree__from_profile(const struct profile *p);
+/* Diffs: add the base profile's counts to the paths the tree has (others only to the root). */
+int ftree__add_base(struct ftree *t, const struct profile *base);
+void ftree__free(struct ftree *t);
+/* Children sorted by name, as flame graphs order them (so that two graphs line up). */
+int ftree__sort(struct ftree *t);
+
+/* Per-function counts of a pair of profiles ([0] base, [1] new; one profile: [1] only). */
+struct func_row {
+	char *name;
+	double self[2], cum[2];
+};
+
+struct func_table {
+	struct func_row *rows;
+	size_t n, cap;
+	double total[2];
+	struct hmap *index;
+};
+
+int func_table__add(struct func_table *t, const struct profile *p, int which);
+void func_table__free(struct func_table *t);
+
+/*
+ * Two-sided p-value of the two-proportion z-test: x1 of n1 against x2 of n2 (pooled variance).
+ * 1 when the test does not apply (an empty side, or no variance).
+ */
+double two_proportion_p(double x1, double n1, double x2, double n2);
+
+#endif
