@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #define DRAIN_INTERVAL_S 1.0
+#define FILE_IDLE_INTERVALS 6 /* intervals a file no process maps stays cached */
 #define MAX_LABELS 64
 #define MAX_PIDS 64
 #define WRITE_RAW_PATH "/parca.profilestore.v1alpha1.ProfileStoreService/WriteRaw"
@@ -1526,6 +1527,8 @@ static void close_interval(struct collector *col, struct symbolizer *sym, struct
 			 t->intervals, samples, nseries);
 	collector__reset(col);
 	/* what the interval's profiles took goes back to the system, so RSS stays flat */
+	/* files of programs gone for a minute go too: a long run stays flat */
+	symbolizer__expire(sym, FILE_IDLE_INTERVALS);
 	malloc_trim(0);
 	symbolizer__release_pages(sym);
 }

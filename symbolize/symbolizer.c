@@ -33,6 +33,7 @@ struct file_key {
 struct cached_file {
 	struct elf_file *elf;
 	unsigned int refs;
+	uint64_t idle_since; /* the generation its last mapping went away in */
 	bool debuginfod_tried; /* asked of the debuginfod servers already */
 };
 
@@ -73,6 +74,7 @@ struct symbolizer {
 	struct hmap *files; /* file_key -> cached_file */
 	struct hmap *by_build_id; /* hex build-id -> cached_file, for every live file that has one */
 	struct hmap *procs; /* proc_key -> sym_process */
+	uint64_t generation; /* symbolizer__expire() calls so far */
 	/* the last process looked up: an unwind asks for the same one at every frame */
 	struct proc_key last_key;
 	const struct sym_process *last_proc;
@@ -146,7 +148,10 @@ static void release_elf(struct symbolizer *s, struct elf_file *elf)
 	if (!elf)
 		return;
 	cf = hmap__get(s->elf_refs, &elf, sizeof(elf));
-	if (!cf || --cf->refs)
+	if (!cf)
+		return;
+	cf->idle_since = s->generation;
+	if (--cf->refs)
 		return;
 	hmap__remove(s->elf_refs, &elf, sizeof(elf));
 	bid = elf_file__build_id(elf);
@@ -668,6 +673,37 @@ static const struct sym_process *get_process(const struct symbolizer *s, uint32_
 void symbolizer__release_pages(struct symbolizer *s)
 {
 	kallsyms__release_pages(s->kallsyms);
+}
+
+size_t symbolizer__expire(struct symbolizer *s, unsigned int idle_rounds)
+{
+	struct file_key *keys = NULL;
+	size_t n = 0, cap = 0, pos = 0, len;
+	const void *key;
+	void *v;
+
+	s->generation++;
+	while (hmap__next(s->files, &pos, &key, &len, &v)) {
+		const struct cached_file *cf = v;
+
+		/* the cache's own reference is the last: no process maps the file any more */
+		if (cf->refs != 1 || s->generation - cf->idle_since <= idle_rounds ||
+		    len != sizeof(*keys) || cf->elf == s->vdso)
+			continue;
+		if (grow_array((void **)&keys, &cap, n + 1, sizeof(*keys)))
+			break;
+		memcpy(&keys[n++], key, sizeof(*keys));
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct cached_file *cf = hmap__remove(s->files, &keys[i], sizeof(keys[i]));
+
+		if (cf)
+			release_elf(s, cf->elf);
+	}
+	free(keys);
+	/* resolved addresses are keyed by file ids, never reused: theirs simply stop matching */
+	s->stats.files_expired += n;
+	return n;
 }
 
 bool symbolizer__has_process(const struct symbolizer *s, uint32_t pid, uint32_t seq)
@@ -1321,4 +1357,5 @@ void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *ret)
 {
 	*ret = s->stats;
 	ret->live_processes = hmap__count(s->procs);
+	ret->files_live = hmap__count(s->files);
 }

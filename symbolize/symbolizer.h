@@ -79,6 +79,8 @@ struct symbolizer_stats {
 	size_t debug_files; /* separate debug files found and used */
 	size_t debuginfod_fetched, debuginfod_failed; /* debug files asked of debuginfod servers */
 	size_t files_shared; /* files read again under another path, kept once by build-id */
+	size_t files_live; /* files in the cache now */
+	size_t files_expired; /* dropped by symbolizer__expire() */
 	bool kernel_from_cache; /* kernel symbols came from the cache */
 	bool kernel_from_proc; /* kernel symbols were read from /proc/kallsyms */
 	bool kernel_cache_saved; /* ... and saved to the cache */
@@ -91,6 +93,12 @@ void symbolizer__free(struct symbolizer *s);
 int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq);
 /* Give back the pages of file-backed tables touched so far (the agent, after each interval). */
 void symbolizer__release_pages(struct symbolizer *s);
+/*
+ * Start a new round and forget the cached files no process has mapped for more than
+ * idle_rounds rounds (their symbols, DWARF and unwind tables), so that a long run where
+ * programs come and go stays flat. Returns how many were dropped.
+ */
+size_t symbolizer__expire(struct symbolizer *s, unsigned int idle_rounds);
 bool symbolizer__has_process(const struct symbolizer *s, uint32_t pid, uint32_t seq);
 /*
  * True when the snapshot of (pid, seq) can name addr as well as a fresh one could: a mapping

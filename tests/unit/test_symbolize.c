@@ -109,6 +109,22 @@ static void check_fixture(const char *path, bool stripped, size_t max_files)
 	/* the process is gone, its snapshot still resolves */
 	CHECK(symbolizer__has_process(s, pid, 1));
 	CHECK_INT(symbolizer__snapshot(s, pid, 2), -ESRCH);
+	/* files no process maps any more leave the cache after idle rounds, not before */
+	symbolizer__stats(s, &st);
+	{
+		size_t live = st.files_live, gone;
+
+		CHECK(live >= (max_files ? max_files : 2));
+		CHECK_INT(symbolizer__expire(s, 0), 0); /* still mapped by the snapshot */
+		symbolizer__drop_process(s, pid, 1);
+		CHECK_INT(symbolizer__expire(s, 1), 0); /* idle for one round only */
+		gone = symbolizer__expire(s, 1);
+		symbolizer__stats(s, &st);
+		CHECK(st.files_live <= 1); /* the symbolizer's own copy of the vDSO stays */
+		CHECK(gone >= (max_files ? 1 : 2)); /* at least the executable and its library */
+		CHECK_INT(gone, live - st.files_live);
+		CHECK_INT(st.files_expired, gone);
+	}
 	symbolizer__free(s);
 }
 
