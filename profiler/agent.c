@@ -1019,7 +1019,8 @@ static int build_request(const struct collector *col, struct symbolizer *sym,
 			r = -errno;
 			break;
 		}
-		r = pprof__encode(prof, true, &pprof, &plen);
+		/* the fastest gzip: these go out every interval, and the spool compresses again */
+		r = pprof__encode_level(prof, 1, &pprof, &plen);
 		if (up)
 			uploader_queue(up, prof, p->pid);
 		profile__free(prof);

@@ -25,7 +25,7 @@ typedef Perftools__Profiles__Location PbLocation;
 typedef Perftools__Profiles__Line PbLine;
 typedef Perftools__Profiles__Function PbFunction;
 
-static int gzip_buffer(const void *in, size_t len, void **ret_buf, size_t *ret_len)
+static int gzip_buffer(const void *in, size_t len, int level, void **ret_buf, size_t *ret_len)
 {
 	z_stream zs = { 0 };
 	size_t cap;
@@ -38,7 +38,7 @@ static int gzip_buffer(const void *in, size_t len, void **ret_buf, size_t *ret_l
 	 */
 	while (wbits < 15 && ((size_t)1 << wbits) < len)
 		wbits++;
-	if (deflateInit2(&zs, 6, Z_DEFLATED, wbits + 16, wbits - 7, Z_DEFAULT_STRATEGY) != Z_OK)
+	if (deflateInit2(&zs, level, Z_DEFLATED, wbits + 16, wbits - 7, Z_DEFAULT_STRATEGY) != Z_OK)
 		return -ENOMEM;
 	cap = deflateBound(&zs, len) + 64;
 	out = malloc(cap);
@@ -62,6 +62,11 @@ static int gzip_buffer(const void *in, size_t len, void **ret_buf, size_t *ret_l
 }
 
 int pprof__encode(const struct profile *p, bool gzip, void **ret_buf, size_t *ret_len)
+{
+	return pprof__encode_level(p, gzip ? 6 : 0, ret_buf, ret_len);
+}
+
+int pprof__encode_level(const struct profile *p, int level, void **ret_buf, size_t *ret_len)
 {
 	PbProfile pb = PERFTOOLS__PROFILES__PROFILE__INIT;
 	PbValueType st[PROFILE_MAX_VALUES], *stp[PROFILE_MAX_VALUES],
@@ -211,8 +216,8 @@ int pprof__encode(const struct profile *p, bool gzip, void **ret_buf, size_t *re
 	if (!raw)
 		goto out;
 	perftools__profiles__profile__pack(&pb, raw);
-	if (gzip) {
-		err = gzip_buffer(raw, len, ret_buf, ret_len);
+	if (level > 0) {
+		err = gzip_buffer(raw, len, level, ret_buf, ret_len);
 	} else {
 		*ret_buf = TAKE_PTR(raw);
 		*ret_len = len;

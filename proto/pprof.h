@@ -9,6 +9,8 @@
 
 /* pprof: serialize (gzip-compressed) into a malloc'ed buffer, or parse any pprof (gzip or raw). */
 int pprof__encode(const struct profile *p, bool gzip, void **ret_buf, size_t *ret_len);
+/* The same with a gzip level: 0 none, 1 fastest ... 9 smallest (pprof__encode uses 6). */
+int pprof__encode_level(const struct profile *p, int level, void **ret_buf, size_t *ret_len);
 /* Parse; on error returns a negative errno and, if err is given, a one-line reason. */
 int pprof__decode(const void *buf, size_t len, struct profile **ret, char *err, size_t errlen);
 /* gzip data into a malloc'ed buffer: 0, -EBADMSG (corrupt) or -EFBIG (past PPROF_MAX_BYTES). */

@@ -2,7 +2,8 @@
 # Benchmark of the always-on agent: scorch agent at 99 Hz for SECONDS (default 60) with both CPUs
 # busy (the two-thread unwinding workload, built without frame pointers) and short processes
 # starting and exiting all along (one 0.2 s workload process every 0.5 s), pushing 10 s
-# intervals to the test gRPC server and writing them to --output-dir. Prints the agent's CPU
+# intervals to the test gRPC server (the issue's configuration; WITH_OUTPUT_DIR=1 also writes
+# each interval to --output-dir, which builds every profile a second time). Prints the agent's CPU
 # seconds per sample (the run time of all its threads, /proc/PID/task/*/schedstat, taken just
 # before SIGTERM), its share of one core (and per busy CPU), peak and steady RSS (VmRSS read
 # every second; steady = the median of the second half), and the intervals delivered.
@@ -32,7 +33,7 @@ sleep 1
 export SCORCH_CACHE_DIR=$tmp/cache
 "$scorch" record -q -d 1 -o "$tmp/warm.pb.gz" # kernel-symbol cache, as on a machine that runs it
 "$scorch" agent --remote-store-address "127.0.0.1:$port" --remote-store-insecure \
-	--spool-dir "$tmp/spool" --output-dir "$tmp/out" --profiling-duration 10s ${AGENT_ARGS:-} \
+	--spool-dir "$tmp/spool" ${WITH_OUTPUT_DIR:+--output-dir "$tmp/out"} --profiling-duration 10s ${AGENT_ARGS:-} \
 	2>"$tmp/agent.log" &
 agent=$!; pids+=($agent)
 : >"$tmp/rss"
@@ -45,6 +46,7 @@ cpu_ns=$(cat /proc/"$agent"/task/*/schedstat | awk '{ s += $1 } END { print s }'
 threads=$(for t in /proc/"$agent"/task/*; do
 	printf '%s %.3f s, ' "$(cat "$t/comm")" "$(awk '{ print $1 / 1e9 }' "$t/schedstat")"
 done)
+wakeups=$(awk '/^voluntary_ctxt_switches/ { print $2 }' "/proc/$agent/status")
 # user and kernel time of the whole process, in clock ticks
 read -r utime stime < <(awk '{ print $14, $15 }' "/proc/$agent/stat")
 kill -TERM "$agent"; wait "$agent" || true
@@ -60,6 +62,7 @@ echo "agent: $secs s, $samples samples, $intervals intervals ($received received
 awk -v c="$cpu" -v n="$samples" -v t="$secs" -v k="$ncpu" 'BEGIN {
 	printf "CPU %.3f s: %.1f us/sample, %.3f %% of one core, %.3f %% per busy CPU\n",
 	       c, n ? 1e6 * c / n : 0, 100 * c / t, 100 * c / t / k }'
-echo "threads: ${threads%, }; user $utime ticks, kernel $stime ticks (of $(getconf CLK_TCK)/s)"
+echo "threads: ${threads%, }; user $utime ticks, kernel $stime ticks (of $(getconf CLK_TCK)/s);" \
+	"main thread woken $wakeups times"
 echo "RSS: peak $peak KB, steady (median of the last $((secs / 2)) s) $steady KB"
 echo "RSS every 10 s (KB): $(awk 'NR % 10 == 0' "$tmp/rss" | tr '\n' ' ')"
