@@ -55,6 +55,7 @@ static const char script[] =
     "      all.forEach(function (g) { if (g._name === v && (!best || g._w > best._w)) best = g; });\n"
     "      if (best) best._r.dispatchEvent(new MouseEvent('click', { bubbles: true }));\n"
     "    } else if (kv[0] === 's') search(v);\n"
+    "    else if (kv[0] === 'unzoom') unzoomBtn.dispatchEvent(new MouseEvent('click'));\n"
     "  }\n"
     "}\n"
     "function frameOf(t) {\n"

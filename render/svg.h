@@ -5,7 +5,8 @@
  * search (the Search button, Ctrl-F, or ?s=REGEX in the URL) that highlights matching frames
  * and shows their share, colors by kind (native user, kernel, JIT/unknown). Differential graphs
  * color each frame by the change of its share: red grew, blue shrank, grey when the change is
- * not significant. ?zoom=NAME in the URL clicks the widest frame called NAME once loaded.
+ * not significant. ?zoom=NAME in the URL clicks the widest frame called NAME once loaded,
+ * &unzoom then clicks Reset Zoom (links to a view, and how the browser test drives it).
  */
 #ifndef SCORCH_SVG_H
 #define SCORCH_SVG_H

@@ -485,6 +485,16 @@ static void drop_pages(Elf *elf)
 		madvise((void *)start, size + ((uintptr_t)raw - start), MADV_DONTNEED);
 }
 
+void elf_file__release_pages(struct elf_file *f)
+{
+	/* every Elf kept is a read-only file mapping (ELF_C_READ_MMAP): its pages are clean */
+	drop_pages(f->map);
+	if (f->elf && f->elf != f->map)
+		drop_pages(f->elf);
+	if (f->cfi_elf && f->cfi_elf != f->map && f->cfi_elf != f->elf)
+		drop_pages(f->cfi_elf);
+}
+
 /*
  * Symbols are read on first use: a snapshot maps every file of a process (a Python server maps
  * a hundred), most never sampled. The frame-pointer judgement needs them and comes with them.

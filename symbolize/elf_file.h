@@ -72,4 +72,10 @@ bool elf_file__keeps_frame_pointers(const struct elf_file *f);
 int elf_file__symbol(const struct elf_file *f, uint64_t vaddr, const char **ret_name,
 		     uint64_t *ret_start);
 
+/*
+ * Give back the file pages of the mappings read so far (DWARF, CFI and symbol lookups touch
+ * them; they would stay in RSS for as long as the file is cached). Later reads fault them in.
+ */
+void elf_file__release_pages(struct elf_file *f);
+
 #endif

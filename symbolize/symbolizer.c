@@ -672,7 +672,12 @@ static const struct sym_process *get_process(const struct symbolizer *s, uint32_
 
 void symbolizer__release_pages(struct symbolizer *s)
 {
+	size_t pos = 0;
+	void *v;
+
 	kallsyms__release_pages(s->kallsyms);
+	while (hmap__next(s->files, &pos, NULL, NULL, &v))
+		elf_file__release_pages(((struct cached_file *)v)->elf);
 }
 
 size_t symbolizer__expire(struct symbolizer *s, unsigned int idle_rounds)

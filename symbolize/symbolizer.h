@@ -91,7 +91,10 @@ void symbolizer__free(struct symbolizer *s);
 
 /* Read (or re-read) the mappings of a live process. 0, or -ESRCH if it is gone. */
 int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq);
-/* Give back the pages of file-backed tables touched so far (the agent, after each interval). */
+/*
+ * Give back the file pages touched so far (kernel symbol cache, ELF, DWARF and CFI of every
+ * cached file): the agent, after each interval.
+ */
 void symbolizer__release_pages(struct symbolizer *s);
 /*
  * Start a new round and forget the cached files no process has mapped for more than
