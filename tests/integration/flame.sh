@@ -95,6 +95,13 @@ within "${w1:-0}" 1180 0.1 && ! within "${w0:-0}" 1180 1 && [ "$a1" = none ] &&
 	ok "click zooms hot_b from $w0 to $w1 px, hot_a hidden" ||
 	fail "zoom: hot_b $w0 -> $w1 px, hot_a display=$a1"
 
+# Reset Zoom puts every frame back
+chrome --dump-dom "file://$TMP/cap.svg?zoom=hot_b&unzoom" >"$TMP/dom3.xml"
+w3=$(frame_attr "$TMP/dom3.xml" hot_b width)
+a3=$(frame_attr "$TMP/dom3.xml" hot_a display)
+[ "$w3" = "$w0" ] && [ "$a3" = shown ] && ok "Reset Zoom: hot_b back to $w3 px, hot_a shown" ||
+	fail "reset: hot_b $w3 px (was $w0), hot_a display=$a3"
+
 # a search highlights the matches and shows their share (hot_a + hot_b: 90 % of the workload)
 chrome --dump-dom "file://$TMP/cap.svg?s=^hot_" >"$TMP/dom2.xml"
 share=$(sed -n 's/.*data-matched="\([0-9.]*\)".*/\1/p' "$TMP/dom2.xml" | head -1)
