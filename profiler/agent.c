@@ -47,7 +47,8 @@
 #include <unistd.h>
 
 #define DRAIN_INTERVAL_S 1.0
-#define FILE_IDLE_INTERVALS 6 /* intervals a file no process maps stays cached */
+/* intervals between two clean-ups of the file cache (unmapped files, touched file pages) */
+#define FILE_IDLE_INTERVALS 6
 #define MAX_LABELS 64
 #define MAX_PIDS 64
 #define WRITE_RAW_PATH "/parca.profilestore.v1alpha1.ProfileStoreService/WriteRaw"
@@ -1527,11 +1528,16 @@ static void close_interval(struct collector *col, struct symbolizer *sym, struct
 		log_info("interval %" PRIu64 ": %" PRIu64 " samples, %" PRIu64 " processes",
 			 t->intervals, samples, nseries);
 	collector__reset(col);
-	/* what the interval's profiles took goes back to the system, so RSS stays flat */
-	/* files of programs gone for a minute go too: a long run stays flat */
-	symbolizer__expire(sym, FILE_IDLE_INTERVALS);
+	/*
+	 * What the interval's profiles took goes back to the system, so RSS stays flat; files of
+	 * programs gone for a while go too, and the file pages lookups touched (every interval
+	 * they would be faulted in again at once: measurably more CPU).
+	 */
 	malloc_trim(0);
-	symbolizer__release_pages(sym);
+	if (t->intervals % FILE_IDLE_INTERVALS == 0)
+		symbolizer__expire(sym, 1);
+	/* ELF files after the first interval (the start touches the most), then every third */
+	symbolizer__release_pages(sym, t->intervals % 3 == 1);
 }
 
 int cmd_agent(int argc, char **argv)

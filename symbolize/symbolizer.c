@@ -670,13 +670,13 @@ static const struct sym_process *get_process(const struct symbolizer *s, uint32_
 	return s->last_proc;
 }
 
-void symbolizer__release_pages(struct symbolizer *s)
+void symbolizer__release_pages(struct symbolizer *s, bool files)
 {
 	size_t pos = 0;
 	void *v;
 
 	kallsyms__release_pages(s->kallsyms);
-	while (hmap__next(s->files, &pos, NULL, NULL, &v))
+	while (files && hmap__next(s->files, &pos, NULL, NULL, &v))
 		elf_file__release_pages(((struct cached_file *)v)->elf);
 }
 

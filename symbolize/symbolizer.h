@@ -92,10 +92,10 @@ void symbolizer__free(struct symbolizer *s);
 /* Read (or re-read) the mappings of a live process. 0, or -ESRCH if it is gone. */
 int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq);
 /*
- * Give back the file pages touched so far (kernel symbol cache, ELF, DWARF and CFI of every
- * cached file): the agent, after each interval.
+ * Give back the file pages touched so far: of the kernel symbol cache, and with files, of the
+ * ELF, DWARF and CFI of every cached file (the unwinder soon faults its hot pages back in).
  */
-void symbolizer__release_pages(struct symbolizer *s);
+void symbolizer__release_pages(struct symbolizer *s, bool files);
 /*
  * Start a new round and forget the cached files no process has mapped for more than
  * idle_rounds rounds (their symbols, DWARF and unwind tables), so that a long run where
