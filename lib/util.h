@@ -47,6 +47,9 @@ uint64_t now_ns(int clock);
 /* The boot id from PROC_ROOT/sys/kernel/random/boot_id, without the newline. 0 or -errno. */
 int read_boot_id(const char *proc_root, char *buf, size_t size);
 uint64_t hash_bytes(const void *p, size_t len, uint64_t seed);
+/* Write a one-line reason into err (when given) and return code: parsers' error returns. */
+int fail_with(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Grow *array (of *cap elements of size elem) to hold at least want; 0 or -ENOMEM. */
 int grow_array(void **array, size_t *cap, size_t want, size_t elem);

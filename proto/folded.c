@@ -11,18 +11,6 @@
 
 #define FOLDED_MAX_FRAMES 65536 /* frames in one line */
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 bool folded__looks_like_text(const void *buf, size_t len)
 {
 	const unsigned char *b = buf;
@@ -94,21 +82,22 @@ static int parse_line(struct folded_state *st, const char *s, const char *e, siz
 	while (sp > s && sp[-1] >= '0' && sp[-1] <= '9')
 		sp--;
 	if (sp == e || sp == s || (sp[-1] != ' ' && sp[-1] != '\t'))
-		return fail(err, errlen, -EBADMSG,
-			    "line %zu: not folded stacks ('frame;frame;... COUNT' expected)",
-			    lineno);
+		return fail_with(err, errlen, -EBADMSG,
+				 "line %zu: not folded stacks ('frame;frame;... COUNT' expected)",
+				 lineno);
 	for (f = sp; f < e; f++) {
 		if (count > (UINT64_MAX >> 1) / 10)
-			return fail(err, errlen, -ERANGE, "line %zu: count too large", lineno);
+			return fail_with(err, errlen, -ERANGE, "line %zu: count too large", lineno);
 		count = count * 10 + (*f - '0');
 	}
 	if (count > INT64_MAX)
-		return fail(err, errlen, -ERANGE, "line %zu: count too large", lineno);
+		return fail_with(err, errlen, -ERANGE, "line %zu: count too large", lineno);
 	e = sp - 1;
 	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
 		e--;
 	if (e == s)
-		return fail(err, errlen, -EBADMSG, "line %zu: a count without a stack", lineno);
+		return fail_with(err, errlen, -EBADMSG, "line %zu: a count without a stack",
+				 lineno);
 	/* frames root first; the model keeps them leaf first */
 	for (f = s; f <= e;) {
 		const char *semi = memchr(f, ';', e - f);
@@ -117,20 +106,22 @@ static int parse_line(struct folded_state *st, const char *s, const char *e, siz
 
 		if (end > f) {
 			if (nlocs == FOLDED_MAX_FRAMES)
-				return fail(err, errlen, -E2BIG, "line %zu: more than %d frames",
-					    lineno, FOLDED_MAX_FRAMES);
+				return fail_with(err, errlen, -E2BIG,
+						 "line %zu: more than %d frames", lineno,
+						 FOLDED_MAX_FRAMES);
 			if (grow_array((void **)&st->locs, &st->cap_locs, nlocs + 1,
 				       sizeof(*st->locs)))
-				return fail(err, errlen, -ENOMEM, "out of memory");
+				return fail_with(err, errlen, -ENOMEM, "out of memory");
 			loc = frame_location(st, f, end - f);
 			if (!loc)
-				return fail(err, errlen, -ENOMEM, "out of memory");
+				return fail_with(err, errlen, -ENOMEM, "out of memory");
 			st->locs[nlocs++] = loc;
 		}
 		f = end + 1;
 	}
 	if (!nlocs)
-		return fail(err, errlen, -EBADMSG, "line %zu: a count without a stack", lineno);
+		return fail_with(err, errlen, -EBADMSG, "line %zu: a count without a stack",
+				 lineno);
 	for (size_t i = 0; i < nlocs / 2; i++) {
 		uint64_t t = st->locs[i];
 
@@ -139,7 +130,7 @@ static int parse_line(struct folded_state *st, const char *s, const char *e, siz
 	}
 	value = (int64_t)count;
 	if (profile__add_sample(st->p, st->locs, nlocs, &value, NULL, 0))
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return fail_with(err, errlen, -ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -153,7 +144,7 @@ int folded__parse(const char *buf, size_t len, struct profile **ret, char *err, 
 	st.p = profile__new();
 	if (!st.p || profile__add_sample_type(st.p, "samples", "count")) {
 		profile__free(st.p);
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return fail_with(err, errlen, -ENOMEM, "out of memory");
 	}
 	while (s < end) {
 		const char *nl = memchr(s, '\n', end - s), *e = nl ? nl : end;
@@ -162,8 +153,8 @@ int folded__parse(const char *buf, size_t len, struct profile **ret, char *err, 
 		while (e > s && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
 			e--;
 		if (e > s && memchr(s, 0, (size_t)(e - s))) {
-			r = fail(err, errlen, -EBADMSG, "line %zu: binary data, not folded stacks",
-				 lineno);
+			r = fail_with(err, errlen, -EBADMSG,
+				      "line %zu: binary data, not folded stacks", lineno);
 			break;
 		}
 		if (e > s && *s != '#') {
@@ -176,7 +167,7 @@ int folded__parse(const char *buf, size_t len, struct profile **ret, char *err, 
 	}
 	free(st.locs);
 	if (!r && !nsamples)
-		r = fail(err, errlen, -EBADMSG, "no stacks: an empty profile");
+		r = fail_with(err, errlen, -EBADMSG, "no stacks: an empty profile");
 	if (r) {
 		profile__free(st.p);
 		return r;
@@ -193,21 +184,21 @@ int profile__decode_any(const void *buf, size_t len, struct profile **ret, char 
 	int r;
 
 	if (!len)
-		return fail(err, errlen, -EBADMSG, "empty file: not a profile");
+		return fail_with(err, errlen, -EBADMSG, "empty file: not a profile");
 	if (len >= 2 && b[0] == 0x1f && b[1] == 0x8b) {
 		r = pprof__gunzip(buf, len, &plain, &plain_len);
 		if (r == -EFBIG)
-			return fail(err, errlen, r, "decompresses to more than %llu bytes",
-				    PPROF_MAX_BYTES);
+			return fail_with(err, errlen, r, "decompresses to more than %llu bytes",
+					 PPROF_MAX_BYTES);
 		if (r)
-			return fail(err, errlen, r, "corrupt gzip data");
+			return fail_with(err, errlen, r, "corrupt gzip data");
 		buf = plain;
 		len = plain_len;
 	}
 	if (folded__looks_like_text(buf, len))
 		r = folded__parse(buf, len, ret, err, errlen);
 	else if (!len)
-		r = fail(err, errlen, -EBADMSG, "empty after decompression: not a profile");
+		r = fail_with(err, errlen, -EBADMSG, "empty after decompression: not a profile");
 	else
 		r = pprof__decode(buf, len, ret, err, errlen);
 	free(plain);
@@ -221,9 +212,9 @@ int profile__read_any(const char *path, struct profile **ret, char *err, size_t 
 	int r = read_file(path, PPROF_MAX_BYTES, &buf, &len);
 
 	if (r == -EFBIG || r == -E2BIG)
-		return fail(err, errlen, r, "file larger than %llu bytes", PPROF_MAX_BYTES);
+		return fail_with(err, errlen, r, "file larger than %llu bytes", PPROF_MAX_BYTES);
 	if (r)
-		return fail(err, errlen, r, "cannot read: %s", strerror(-r));
+		return fail_with(err, errlen, r, "cannot read: %s", strerror(-r));
 	r = profile__decode_any(buf, len, ret, err, errlen);
 	free(buf);
 	return r;

@@ -287,18 +287,6 @@ int pprof__gunzip(const void *in, size_t len, void **ret_buf, size_t *ret_len)
 	return 0;
 }
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 /* id -> new 1-based position; ids must be unique and non-zero */
 static int index_ids(struct hmap *h, uint64_t id, size_t pos)
 {
@@ -324,16 +312,17 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 		goto out;
 	r = -EBADMSG;
 	if (!pb->n_string_table || !pb->string_table[0] || pb->string_table[0][0]) {
-		r = fail(err, errlen, -EBADMSG, "string table must start with an empty string");
+		r = fail_with(err, errlen, -EBADMSG,
+			      "string table must start with an empty string");
 		goto out;
 	}
 	if (!pb->n_sample_type) {
-		r = fail(err, errlen, -EBADMSG, "no sample types: not a profile");
+		r = fail_with(err, errlen, -EBADMSG, "no sample types: not a profile");
 		goto out;
 	}
 	if (pb->n_sample_type > PROFILE_MAX_VALUES) {
-		r = fail(err, errlen, -EBADMSG, "%zu sample types, at most %d supported",
-			 pb->n_sample_type, PROFILE_MAX_VALUES);
+		r = fail_with(err, errlen, -EBADMSG, "%zu sample types, at most %d supported",
+			      pb->n_sample_type, PROFILE_MAX_VALUES);
 		goto out;
 	}
 	/* strings are copied as they are, so indexes keep their meaning */
@@ -356,8 +345,8 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 		const PbValueType *v = pb->sample_type[i];
 
 		if (!STR_OK(v->type) || !STR_OK(v->unit)) {
-			r = fail(err, errlen, -EBADMSG,
-				 "sample type %zu: string index out of range", i);
+			r = fail_with(err, errlen, -EBADMSG,
+				      "sample type %zu: string index out of range", i);
 			goto out;
 		}
 		p->sample_types[i].type = v->type;
@@ -366,7 +355,8 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 	p->nsample_types = pb->n_sample_type;
 	if (pb->period_type) {
 		if (!STR_OK(pb->period_type->type) || !STR_OK(pb->period_type->unit)) {
-			r = fail(err, errlen, -EBADMSG, "period type: string index out of range");
+			r = fail_with(err, errlen, -EBADMSG,
+				      "period type: string index out of range");
 			goto out;
 		}
 		p->period_type.type = pb->period_type->type;
@@ -374,7 +364,7 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 	}
 	if (!STR_OK(pb->default_sample_type) || !STR_OK(pb->drop_frames) ||
 	    !STR_OK(pb->keep_frames) || !STR_OK(pb->doc_url)) {
-		r = fail(err, errlen, -EBADMSG, "profile header: string index out of range");
+		r = fail_with(err, errlen, -EBADMSG, "profile header: string index out of range");
 		goto out;
 	}
 	p->default_sample_type = pb->default_sample_type;
@@ -397,13 +387,14 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 		};
 
 		if (!STR_OK(m->filename) || !STR_OK(m->build_id)) {
-			r = fail(err, errlen, -EBADMSG, "mapping %zu: string index out of range",
-				 i);
+			r = fail_with(err, errlen, -EBADMSG,
+				      "mapping %zu: string index out of range", i);
 			goto out;
 		}
 		if (index_ids(mids, m->id, i)) {
-			r = fail(err, errlen, -EBADMSG, "mapping %zu: id %llu is zero or repeated",
-				 i, (unsigned long long)m->id);
+			r = fail_with(err, errlen, -EBADMSG,
+				      "mapping %zu: id %llu is zero or repeated", i,
+				      (unsigned long long)m->id);
 			goto out;
 		}
 		if (!profile__add_mapping(p, &pm))
@@ -413,13 +404,14 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 		const PbFunction *f = pb->function[i];
 
 		if (!STR_OK(f->name) || !STR_OK(f->system_name) || !STR_OK(f->filename)) {
-			r = fail(err, errlen, -EBADMSG, "function %zu: string index out of range",
-				 i);
+			r = fail_with(err, errlen, -EBADMSG,
+				      "function %zu: string index out of range", i);
 			goto out;
 		}
 		if (index_ids(fids, f->id, i)) {
-			r = fail(err, errlen, -EBADMSG, "function %zu: id %llu is zero or repeated",
-				 i, (unsigned long long)f->id);
+			r = fail_with(err, errlen, -EBADMSG,
+				      "function %zu: id %llu is zero or repeated", i,
+				      (unsigned long long)f->id);
 			goto out;
 		}
 		if (grow_array((void **)&p->functions, &p->cap_functions, i + 1,
@@ -434,13 +426,15 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 		struct prof_location *pl;
 
 		if (index_ids(lids, l->id, i)) {
-			r = fail(err, errlen, -EBADMSG, "location %zu: id %llu is zero or repeated",
-				 i, (unsigned long long)l->id);
+			r = fail_with(err, errlen, -EBADMSG,
+				      "location %zu: id %llu is zero or repeated", i,
+				      (unsigned long long)l->id);
 			goto out;
 		}
 		if (l->mapping_id && !lookup_id(mids, l->mapping_id)) {
-			r = fail(err, errlen, -EBADMSG, "location %llu: unknown mapping id %llu",
-				 (unsigned long long)l->id, (unsigned long long)l->mapping_id);
+			r = fail_with(err, errlen, -EBADMSG,
+				      "location %llu: unknown mapping id %llu",
+				      (unsigned long long)l->id, (unsigned long long)l->mapping_id);
 			goto out;
 		}
 		if (grow_array((void **)&p->locations, &p->cap_locations, i + 1,
@@ -462,10 +456,10 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 			uint64_t fid = lookup_id(fids, l->line[j]->function_id);
 
 			if (l->line[j]->function_id && !fid) {
-				r = fail(err, errlen, -EBADMSG,
-					 "location %llu: unknown function id %llu",
-					 (unsigned long long)l->id,
-					 (unsigned long long)l->line[j]->function_id);
+				r = fail_with(err, errlen, -EBADMSG,
+					      "location %llu: unknown function id %llu",
+					      (unsigned long long)l->id,
+					      (unsigned long long)l->line[j]->function_id);
 				goto out;
 			}
 			pl->lines[j].function = fid;
@@ -479,9 +473,9 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 		int64_t values[PROFILE_MAX_VALUES];
 
 		if (s->n_value != pb->n_sample_type) {
-			r = fail(err, errlen, -EBADMSG,
-				 "sample %zu: %zu values for %zu sample types", i, s->n_value,
-				 pb->n_sample_type);
+			r = fail_with(err, errlen, -EBADMSG,
+				      "sample %zu: %zu values for %zu sample types", i, s->n_value,
+				      pb->n_sample_type);
 			goto out;
 		}
 		memcpy(values, s->value, s->n_value * sizeof(*values));
@@ -490,9 +484,9 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 		for (size_t j = 0; j < s->n_location_id; j++) {
 			locs[j] = lookup_id(lids, s->location_id[j]);
 			if (!locs[j]) {
-				r = fail(err, errlen, -EBADMSG,
-					 "sample %zu: unknown location id %llu", i,
-					 (unsigned long long)s->location_id[j]);
+				r = fail_with(err, errlen, -EBADMSG,
+					      "sample %zu: unknown location id %llu", i,
+					      (unsigned long long)s->location_id[j]);
 				goto out;
 			}
 		}
@@ -504,8 +498,8 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 
 			if (!STR_OK(l->key) || !STR_OK(l->str) || !STR_OK(l->num_unit)) {
 				free(labels);
-				r = fail(err, errlen, -EBADMSG,
-					 "sample %zu: label string index out of range", i);
+				r = fail_with(err, errlen, -EBADMSG,
+					      "sample %zu: label string index out of range", i);
 				goto out;
 			}
 			labels[j] = (struct prof_label){ l->key, l->str, l->num_unit, l->num };
@@ -517,13 +511,13 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 	}
 	for (size_t i = 0; i < pb->n_comment; i++)
 		if (!STR_OK(pb->comment[i])) {
-			r = fail(err, errlen, -EBADMSG, "comment: string index out of range");
+			r = fail_with(err, errlen, -EBADMSG, "comment: string index out of range");
 			goto out;
 		}
 	r = 0;
 	goto out;
 nomem:
-	r = fail(err, errlen, -ENOMEM, "out of memory");
+	r = fail_with(err, errlen, -ENOMEM, "out of memory");
 out:
 #undef STR_OK
 	free(locs);
@@ -545,21 +539,22 @@ int pprof__decode(const void *buf, size_t len, struct profile **ret, char *err, 
 	if (len >= 2 && b[0] == 0x1f && b[1] == 0x8b) {
 		r = pprof__gunzip(buf, len, &plain, &plain_len);
 		if (r == -EFBIG)
-			return fail(err, errlen, r, "decompressed profile larger than %llu bytes",
-				    PPROF_MAX_BYTES);
+			return fail_with(err, errlen, r,
+					 "decompressed profile larger than %llu bytes",
+					 PPROF_MAX_BYTES);
 		if (r)
-			return fail(err, errlen, r, "corrupt gzip data");
+			return fail_with(err, errlen, r, "corrupt gzip data");
 		buf = plain;
 	}
 	pb = perftools__profiles__profile__unpack(NULL, plain_len, buf);
 	free(plain);
 	if (!pb)
-		return fail(err, errlen, -EBADMSG,
-			    "not a pprof profile (protobuf decoding failed)");
+		return fail_with(err, errlen, -EBADMSG,
+				 "not a pprof profile (protobuf decoding failed)");
 	p = profile__new();
 	if (!p) {
 		perftools__profiles__profile__free_unpacked(pb, NULL);
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return fail_with(err, errlen, -ENOMEM, "out of memory");
 	}
 	/* decode_pb fills the string table itself */
 	free(p->strings[0]);
@@ -585,21 +580,22 @@ int pprof__read_file(const char *path, struct profile **ret, char *err, size_t e
 	size_t got = 0;
 
 	if (fd < 0 || fstat(fd, &st) < 0)
-		return fail(err, errlen, -errno, "cannot open: %s", strerror(errno));
+		return fail_with(err, errlen, -errno, "cannot open: %s", strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return fail(err, errlen, -EINVAL, "not a regular file");
+		return fail_with(err, errlen, -EINVAL, "not a regular file");
 	if ((uint64_t)st.st_size > PPROF_MAX_BYTES)
-		return fail(err, errlen, -EFBIG, "file larger than %llu bytes", PPROF_MAX_BYTES);
+		return fail_with(err, errlen, -EFBIG, "file larger than %llu bytes",
+				 PPROF_MAX_BYTES);
 	buf = malloc(st.st_size + 1);
 	if (!buf)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return fail_with(err, errlen, -ENOMEM, "out of memory");
 	while (got < (size_t)st.st_size) {
 		ssize_t n = read(fd, buf + got, st.st_size - got);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return fail(err, errlen, n < 0 ? -errno : -EIO, "read failed");
+			return fail_with(err, errlen, n < 0 ? -errno : -EIO, "read failed");
 		got += n;
 	}
 	return pprof__decode(buf, got, ret, err, errlen);
