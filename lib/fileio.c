@@ -104,6 +104,19 @@ int ensure_private_dir(const char *dir)
 	return 0;
 }
 
+int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode)
+{
+	struct atomic_file f = { .fd = -1 };
+	int r = atomic_file__open(&f, path, mode);
+
+	if (!r)
+		r = atomic_file__write(&f, buf, len);
+	if (!r)
+		return atomic_file__commit(&f);
+	atomic_file__abort(&f);
+	return r;
+}
+
 int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

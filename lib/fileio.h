@@ -20,6 +20,8 @@ int atomic_file__write(struct atomic_file *a, const void *buf, size_t len);
 int atomic_file__commit(struct atomic_file *a);
 /* Remove the temporary file if it is still there; close; free. Accepts a zeroed struct. */
 void atomic_file__abort(struct atomic_file *a);
+/* A whole buffer into path through an atomic_file: 0 or -errno, nothing left on failure. */
+int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode);
 
 /* Read a whole file of at most max bytes (NUL-terminated copy in *ret). 0, -errno, -EFBIG. */
 int read_file(const char *path, size_t max, char **ret, size_t *ret_len);

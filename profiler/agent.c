@@ -1094,7 +1094,6 @@ static int write_output(const struct collector *col, struct symbolizer *sym,
 			const struct build_opts *bo)
 {
 	struct profile *prof = build_profile(col, sym, bo);
-	struct atomic_file f = { .fd = -1 };
 	char path[PATH_MAX];
 	struct tm tm;
 	time_t t = bo->start_ns / 1000000000ULL;
@@ -1111,13 +1110,7 @@ static int write_output(const struct collector *col, struct symbolizer *sym,
 	r = pprof__encode(prof, true, &buf, &len);
 	profile__free(prof);
 	if (!r)
-		r = atomic_file__open(&f, path, 0644);
-	if (!r)
-		r = atomic_file__write(&f, buf, len);
-	if (!r)
-		r = atomic_file__commit(&f);
-	else
-		atomic_file__abort(&f);
+		r = write_file_atomic(path, buf, len, 0644);
 	free(buf);
 	if (!r)
 		rotate_output();

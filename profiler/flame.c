@@ -391,16 +391,8 @@ static int write_diff_pprof(const struct profile *base, const struct profile *ne
 			      mappings);
 	if (!r)
 		r = pprof__encode(out, true, &buf, &len);
-	if (!r) {
-		struct atomic_file af = { 0 };
-
-		r = atomic_file__open(&af, path, 0644);
-		if (!r)
-			r = atomic_file__write(&af, buf, len);
-		r = r ? r : atomic_file__commit(&af);
-		if (r)
-			atomic_file__abort(&af);
-	}
+	if (!r)
+		r = write_file_atomic(path, buf, len, 0644);
 done:
 	free(buf);
 	profile__free(out);

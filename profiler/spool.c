@@ -128,7 +128,6 @@ static void remove_at(struct spool *s, size_t i)
 int spool__put(struct spool *s, const void *data, size_t len)
 {
 	size_t bound = ZSTD_compressBound(len), clen;
-	struct atomic_file f = { .fd = -1 };
 	_cleanup_free_ void *z = malloc(bound);
 	char path[PATH_MAX];
 	uint64_t seq;
@@ -144,13 +143,7 @@ int spool__put(struct spool *s, const void *data, size_t len)
 	entry_path(s, seq, path, sizeof(path));
 	r = grow_array((void **)&s->entries, &s->cap, s->n + 1, sizeof(*s->entries));
 	if (!r)
-		r = atomic_file__open(&f, path, 0600);
-	if (!r)
-		r = atomic_file__write(&f, z, clen);
-	if (!r)
-		r = atomic_file__commit(&f);
-	else
-		atomic_file__abort(&f);
+		r = write_file_atomic(path, z, clen, 0600);
 	if (!r) {
 		s->entries[s->n++] = (struct entry){ seq, clen };
 		s->stats.bytes += clen;

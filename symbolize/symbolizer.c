@@ -1238,15 +1238,20 @@ static void save_kallsyms(struct symbolizer *s, const struct kallsyms *k, const 
 		s->stats.kernel_cache_saved = true;
 }
 
+static void kallsyms_path(const struct symbolizer *s, char *buf, size_t size)
+{
+	if (s->opts.kallsyms)
+		snprintf(buf, size, "%s", s->opts.kallsyms);
+	else
+		snprintf(buf, size, "%s/kallsyms", s->proc_root);
+}
+
 static int load_live_kallsyms(struct symbolizer *s)
 {
 	char path[300];
 	struct kallsyms *k;
 
-	if (s->opts.kallsyms)
-		snprintf(path, sizeof(path), "%s", s->opts.kallsyms);
-	else
-		snprintf(path, sizeof(path), "%s/kallsyms", s->proc_root);
+	kallsyms_path(s, path, sizeof(path));
 	k = kallsyms__load(path);
 	if (!k) {
 		warn(s, "cannot read kernel symbols from '%s': %s%s", path, strerror(errno),
@@ -1311,10 +1316,7 @@ static const struct kallsyms *untrusted_symbols(struct symbolizer *s)
 	if (s->kextra_ns && now - s->kextra_ns < 600000000000ULL)
 		return s->kextra;
 	s->kextra_ns = now;
-	if (s->opts.kallsyms)
-		snprintf(path, sizeof(path), "%s", s->opts.kallsyms);
-	else
-		snprintf(path, sizeof(path), "%s/kallsyms", s->proc_root);
+	kallsyms_path(s, path, sizeof(path));
 	k = kallsyms__load_filtered(path, untrusted, s);
 	if (!k)
 		return s->kextra;
