@@ -14,7 +14,7 @@ b=$(folded_count "$TMP/w.folded" hot_b)
 k=$(folded_count "$TMP/w.folded" in_kernel)
 echo "cpu=${cpu}s samples=$total hot_a=$(pct "$a" "$total")% hot_b=$(pct "$b" "$total")% in_kernel=$(pct "$k" "$total")%"
 within "$(pct "$a" "$total")" 60 6 && ok "hot_a share" || fail "hot_a share $(pct "$a" "$total")% not 60±6"
-within "$(pct "$b" "$total")" 30 5 && ok "hot_b share" || fail "hot_b share $(pct "$b" "$total")% not 30±5"
+within "$(pct "$b" "$total")" 30 6 && ok "hot_b share" || fail "hot_b share $(pct "$b" "$total")% not 30±6"
 within "$(pct "$k" "$total")" 10 4 && ok "in_kernel share" || fail "in_kernel share $(pct "$k" "$total")% not 10±4"
 
 # samples = CPU seconds x 99 Hz, within 10%
@@ -38,14 +38,21 @@ others=$(grep -vc -e hot_a -e hot_b -e in_kernel -e worker -e main -e '_start' "
 grep -q "^scorch: $total samples, 0 lost" "$TMP/err" && ok "summary counts $total samples, none lost" ||
 	fail "summary does not say '$total samples, 0 lost'"
 
-# the same through pprof, read by go tool pprof
-"$SCORCH" record -q -o "$TMP/w.pb.gz" -- "$WORKLOAD" 1 3 >/dev/null
+# the same through pprof, read by go tool pprof: its shares are the ones scorch reads from the
+# same file, and near the split (about 400 samples: one standard deviation is 2.3 points for
+# hot_b, so ±8 is 3.5 of them)
+"$SCORCH" record -q -o "$TMP/w.pb.gz" -- "$WORKLOAD" 2 2 >/dev/null
 top=$(gopprof -top -cum -nodecount=100 "$TMP/w.pb.gz")
-cum_a=$(awk '$NF == "hot_a" { sub("%", "", $5); print $5 }' <<<"$top")
-cum_b=$(awk '$NF == "hot_b" { sub("%", "", $5); print $5 }' <<<"$top")
-echo "go tool pprof: hot_a cum ${cum_a}%, hot_b cum ${cum_b}%"
-within "${cum_a:-0}" 60 8 && ok "pprof hot_a cum share" || fail "pprof hot_a cum ${cum_a}%"
-within "${cum_b:-0}" 30 7 && ok "pprof hot_b cum share" || fail "pprof hot_b cum ${cum_b}%"
+ours=$("$SCORCH" report --top 100 "$TMP/w.pb.gz")
+for f in hot_a:60 hot_b:30; do
+	fn=${f%:*} want=${f#*:}
+	go=$(awk -v f="$fn" '$NF == f { sub("%", "", $5); print $5 }' <<<"$top")
+	sc=$(awk -v f="$fn" '$NF == f { sub("%", "", $4); print $4 }' <<<"$ours")
+	echo "$fn cum: go tool pprof ${go}%, scorch report ${sc}%"
+	within "${go:-0}" "${sc:--1}" 0.01 && ok "go tool pprof reads $fn as scorch does" ||
+		fail "$fn: go tool pprof ${go}%, scorch report ${sc}%"
+	within "${go:-0}" "$want" 8 && ok "pprof $fn cum share" || fail "pprof $fn cum ${go}% not ${want}±8: $top"
+done
 tags=$(gopprof -sample_index=samples -tags "$TMP/w.pb.gz")
 grep -q 'workload' <<<"$tags" && ok "comm label" || fail "no comm label workload: $tags"
 grep -q 'thread_id:' <<<"$tags" && ok "thread_id label" || fail "no thread_id label"
