@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "elf_file.h"
+#include "gopclntab.h"
 #include "util.h"
 
 #include <elf.h>
@@ -52,6 +53,10 @@ struct elf_file {
 	uint64_t id; /* unique in the process's lifetime */
 	Elf *map; /* the file itself, mapped (no descriptor held); symbols are read from it lazily */
 	bool syms_loaded; /* symbols read (or taken from a debug file), frame pointers judged */
+	uint64_t gopclntab_off, gopclntab_size; /* Go's function table in the file, if any */
+	uint64_t text_vaddr; /* address of .text */
+	struct gopclntab *gopclntab; /* opened on first use */
+	bool gopclntab_tried;
 };
 
 /* Source of elf_file ids. */
@@ -81,6 +86,7 @@ void elf_file__free(struct elf_file *f)
 		elf_end(f->cfi_elf);
 	if (f->dwarf)
 		dwarf_end(f->dwarf);
+	gopclntab__free(f->gopclntab);
 	if (f->elf && f->elf != f->map)
 		elf_end(f->elf);
 	if (f->map)
@@ -295,6 +301,14 @@ static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf, bool wit
 			read_debuglink(f, scn);
 		if (sname && !strcmp(sname, ".gnu_debugdata") && sh.sh_type != SHT_NOBITS)
 			minidebug = scn;
+		if (sname && !strcmp(sname, ".text"))
+			f->text_vaddr = sh.sh_addr;
+		/* Go's table; in the relocated read-only data of a position-independent build */
+		if (sname && sh.sh_type == SHT_PROGBITS && !(sh.sh_flags & SHF_COMPRESSED) &&
+		    (!strcmp(sname, ".gopclntab") || !strcmp(sname, ".data.rel.ro.gopclntab"))) {
+			f->gopclntab_off = sh.sh_offset;
+			f->gopclntab_size = sh.sh_size;
+		}
 		if (sname && (!strcmp(sname, ".eh_frame") || !strcmp(sname, ".debug_frame")) &&
 		    sh.sh_type != SHT_NOBITS && sh.sh_size)
 			f->has_cfi = true;
@@ -754,13 +768,40 @@ int elf_file__exec_range(const struct elf_file *f, uint64_t *ret_lo, uint64_t *r
 	return 0;
 }
 
+const struct gopclntab *elf_file__gopclntab(const struct elf_file *cf)
+{
+	struct elf_file *f = (struct elf_file *)cf; /* lazily opened: logically const */
+	size_t size;
+	const char *raw;
+
+	if (f->gopclntab_tried)
+		return f->gopclntab;
+	f->gopclntab_tried = true;
+	raw = f->map && f->gopclntab_size ? elf_rawfile(f->map, &size) : NULL;
+	if (raw && f->gopclntab_off <= size && f->gopclntab_size <= size - f->gopclntab_off &&
+	    gopclntab__open(raw + f->gopclntab_off, f->gopclntab_size, f->text_vaddr,
+			    &f->gopclntab) != 0)
+		f->gopclntab = NULL;
+	return f->gopclntab;
+}
+
 int elf_file__symbol(const struct elf_file *f, uint64_t vaddr, const char **ret_name,
 		     uint64_t *ret_start)
 {
+	const struct gopclntab *go;
+	struct go_func fn;
 	size_t lo, hi;
 	const struct elf_sym *s;
 
 	load_symbols(f);
+	/* a stripped Go binary still names its functions in the runtime's own table */
+	go = f->has_symtab ? NULL : elf_file__gopclntab(f);
+	if (go && gopclntab__func(go, vaddr, &fn) == 0) {
+		*ret_name = fn.name;
+		if (ret_start)
+			*ret_start = fn.entry;
+		return 0;
+	}
 	lo = 0;
 	hi = f->nsyms;
 	while (lo < hi) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 struct elf_file;
+struct gopclntab;
 
 struct elf_segment {
 	uint64_t offset, vaddr, filesz;
@@ -68,7 +69,13 @@ bool elf_file__is_entry(const struct elf_file *f, uint64_t vaddr);
 /* Does the file's code keep frame pointers (judged from its functions' prologues)? */
 bool elf_file__keeps_frame_pointers(const struct elf_file *f);
 
-/* Function symbol containing vaddr: name valid until elf_file__free(); 0 or -ENOENT. */
+/* Go's function table (.gopclntab), opened on first use; NULL when there is none. */
+const struct gopclntab *elf_file__gopclntab(const struct elf_file *f);
+
+/*
+ * Function symbol containing vaddr (in a Go binary without .symtab, from Go's table): name valid
+ * until elf_file__free(); 0 or -ENOENT.
+ */
 int elf_file__symbol(const struct elf_file *f, uint64_t vaddr, const char **ret_name,
 		     uint64_t *ret_start);
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "symbolizer.h"
+#include "gopclntab.h"
 #include "dwarf_frames.h"
 #include "elf_file.h"
 #include "fileio.h"
@@ -1035,8 +1036,11 @@ static int resolve_in_file(struct symbolizer *s, const struct sym_mapping *m, ui
 			   struct sym_frame *ret)
 {
 	struct dwarf_frame df[SYM_MAX_LINES];
-	const char *symbol = NULL;
+	const char *symbol = NULL, *file;
+	const struct gopclntab *go;
+	struct go_func fn;
 	struct Dwarf *dw;
+	int32_t line;
 	int n;
 
 	elf_file__symbol(m->elf, vaddr, &symbol, NULL);
@@ -1070,6 +1074,18 @@ static int resolve_in_file(struct symbolizer *s, const struct sym_mapping *m, ui
 	if (!symbol)
 		return -ENOENT;
 	set_symbol_only(s, ret, symbol);
+	/* without DWARF, Go's own table still has file and line (not the inlined calls) */
+	go = elf_file__gopclntab(m->elf);
+	if (go && gopclntab__func(go, vaddr, &fn) == 0 &&
+	    gopclntab__line(go, &fn, vaddr, &file, &line) == 0) {
+		ret->lines[0].file = intern(s, file);
+		ret->lines[0].line = line;
+		/* the function's own file and first line: those of its entry */
+		if (gopclntab__line(go, &fn, fn.entry, &file, &line) == 0) {
+			ret->lines[0].decl_file = intern(s, file);
+			ret->lines[0].decl_line = line;
+		}
+	}
 	return 0;
 }
 

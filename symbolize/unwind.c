@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "unwind.h"
+#include "gopclntab.h"
 #include "elf_file.h"
 
 #include <dwarf.h>
@@ -488,6 +489,42 @@ static enum unwind_end step_fp(struct frame_state *fs)
 	return 0;
 }
 
+/*
+ * Step through a Go function with the runtime's own table (.gopclntab): the stack pointer's
+ * distance below the entry's at this pc says where the return address is (Go's code keeps no
+ * CFI once stripped, and its leaf functions no frame pointer). *ret_found when the table
+ * covers vaddr. The first frame of a goroutine ends the stack, and so does assembly that
+ * switches stacks (runtime.systemstack, mcall...): Go's own tracebacks stop there too.
+ */
+static enum unwind_end step_go(struct frame_state *fs, const struct gopclntab *tab, uint64_t vaddr,
+			       bool *ret_found)
+{
+	uint64_t sp = fs->regs[UNWIND_REG_SP], ra, bp;
+	struct go_func fn;
+	int32_t delta;
+	enum unwind_end e;
+
+	*ret_found = false;
+	if (!tab || gopclntab__func(tab, vaddr, &fn) != 0)
+		return UNWIND_END_NO_CFI;
+	*ret_found = true;
+	if (fn.top_frame || fn.sp_write)
+		return UNWIND_END_COMPLETE;
+	if (gopclntab__sp_delta(tab, &fn, vaddr, &delta) != 0)
+		return UNWIND_END_BAD_CFI;
+	e = read_stack(fs->in, sp + delta, &ra);
+	if (e)
+		return e;
+	/* a Go frame keeps its caller's frame pointer just below the return address */
+	if (delta >= 8 && read_stack(fs->in, sp + delta - 8, &bp) == 0)
+		fs->regs[UNWIND_REG_BP] = bp;
+	fs->cfa = sp + delta + 8;
+	fs->have_cfa = true;
+	fs->regs[UNWIND_REG_SP] = fs->cfa;
+	fs->regs[UNWIND_REG_PC] = ra;
+	return 0;
+}
+
 enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code, void *ctx,
 			     struct unwind_cache *cache, uint64_t *pcs, uint32_t max,
 			     uint32_t *ret_nr)
@@ -517,7 +554,10 @@ enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code,
 			e = UNWIND_END_UNMAPPED;
 			break;
 		}
-		cfi = r == 0 ? elf_file__cfi(elf) : NULL;
+		/* Go code by the runtime's table: authoritative, and no DWARF to load */
+		if (r == 0)
+			e = step_go(&fs, elf_file__gopclntab(elf), vaddr, &found);
+		cfi = r == 0 && !found ? elf_file__cfi(elf) : NULL;
 		if (cfi && cache) {
 			e = step_cached(&fs, cache, elf, vaddr, cfi, &signal, &found);
 		} else if (cfi && dwarf_cfi_addrframe(cfi, vaddr, &frame) == 0) {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The user-space stack unwinder: from a sample's user registers and a copy of the top of its
- * stack, follow the call frame information (.eh_frame / .debug_frame, read with libdw) of the
- * files the pcs fall in, frame by frame, up to the thread's first frame. x86-64.
+ * stack, follow the call frame information (.eh_frame / .debug_frame, read with libdw, or Go's
+ * function table) of the files the pcs fall in, frame by frame, up to the thread's first frame.
+ * x86-64.
  */
 #ifndef SCORCH_UNWIND_H
 #define SCORCH_UNWIND_H
@@ -61,9 +62,10 @@ struct unwind_cache *unwind_cache__new(size_t max);
 void unwind_cache__free(struct unwind_cache *c);
 
 /*
- * Unwind: pcs[0] is the sampled pc, the others are return addresses. Frames without CFI are
- * followed through the frame pointer only where the code has no ELF file (JIT). Never fails:
- * the end says how far it got.
+ * Unwind: pcs[0] is the sampled pc, the others are return addresses. Go functions are stepped
+ * with the frame sizes of Go's own table (.gopclntab), other code with its CFI; frames without
+ * either are followed through the frame pointer only where the code has no ELF file (JIT).
+ * Never fails: the end says how far it got.
  */
 enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code, void *ctx,
 			     struct unwind_cache *cache, uint64_t *pcs, uint32_t max,
