@@ -54,6 +54,8 @@ struct elf_file {
 	Elf *map; /* the file itself, mapped (no descriptor held); symbols are read from it lazily */
 	bool syms_loaded; /* symbols read (or taken from a debug file), frame pointers judged */
 	uint64_t gopclntab_off, gopclntab_size; /* Go's function table in the file, if any */
+	uint64_t relro_off, relro_size; /* .data.rel.ro, where a PIE linked externally keeps it */
+	bool is_go; /* has Go's build id or build info */
 	uint64_t text_vaddr; /* address of .text */
 	struct gopclntab *gopclntab; /* opened on first use */
 	bool gopclntab_tried;
@@ -303,6 +305,13 @@ static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf, bool wit
 			minidebug = scn;
 		if (sname && !strcmp(sname, ".text"))
 			f->text_vaddr = sh.sh_addr;
+		if (sname &&
+		    (!strcmp(sname, ".note.go.buildid") || !strcmp(sname, ".go.buildinfo")))
+			f->is_go = true;
+		if (sname && !strcmp(sname, ".data.rel.ro") && sh.sh_type == SHT_PROGBITS) {
+			f->relro_off = sh.sh_offset;
+			f->relro_size = sh.sh_size;
+		}
 		/* Go's table; in the relocated read-only data of a position-independent build */
 		if (sname && sh.sh_type == SHT_PROGBITS && !(sh.sh_flags & SHF_COMPRESSED) &&
 		    (!strcmp(sname, ".gopclntab") || !strcmp(sname, ".data.rel.ro.gopclntab"))) {
@@ -768,6 +777,27 @@ int elf_file__exec_range(const struct elf_file *f, uint64_t *ret_lo, uint64_t *r
 	return 0;
 }
 
+/*
+ * A position-independent Go binary linked by the system linker (cgo) has no .gopclntab
+ * section: the table is inside .data.rel.ro, found by its header (magic, two zero bytes,
+ * instruction quantum 1, pointer size 8) at an 8-byte boundary, and taken when it reads.
+ */
+static void find_gopclntab(struct elf_file *f, const char *raw, size_t size)
+{
+	static const uint8_t sig[2][8] = { { 0xf0, 0xff, 0xff, 0xff, 0, 0, 1, 8 },
+					   { 0xf1, 0xff, 0xff, 0xff, 0, 0, 1, 8 } };
+	uint64_t end;
+
+	if (!f->is_go || !f->relro_size || f->relro_off > size ||
+	    f->relro_size > size - f->relro_off)
+		return;
+	end = f->relro_off + f->relro_size;
+	for (uint64_t off = f->relro_off; off + 8 <= end; off += 8)
+		if ((!memcmp(raw + off, sig[0], 8) || !memcmp(raw + off, sig[1], 8)) &&
+		    gopclntab__open(raw + off, end - off, f->text_vaddr, &f->gopclntab) == 0)
+			return;
+}
+
 const struct gopclntab *elf_file__gopclntab(const struct elf_file *cf)
 {
 	struct elf_file *f = (struct elf_file *)cf; /* lazily opened: logically const */
@@ -777,10 +807,14 @@ const struct gopclntab *elf_file__gopclntab(const struct elf_file *cf)
 	if (f->gopclntab_tried)
 		return f->gopclntab;
 	f->gopclntab_tried = true;
-	raw = f->map && f->gopclntab_size ? elf_rawfile(f->map, &size) : NULL;
-	if (raw && f->gopclntab_off <= size && f->gopclntab_size <= size - f->gopclntab_off &&
-	    gopclntab__open(raw + f->gopclntab_off, f->gopclntab_size, f->text_vaddr,
-			    &f->gopclntab) != 0)
+	raw = f->map ? elf_rawfile(f->map, &size) : NULL;
+	if (!raw)
+		return NULL;
+	if (!f->gopclntab_size)
+		find_gopclntab(f, raw, size);
+	else if (f->gopclntab_off <= size && f->gopclntab_size <= size - f->gopclntab_off &&
+		 gopclntab__open(raw + f->gopclntab_off, f->gopclntab_size, f->text_vaddr,
+				 &f->gopclntab) != 0)
 		f->gopclntab = NULL;
 	return f->gopclntab;
 }

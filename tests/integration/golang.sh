@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Go programs as fleets ship them: stripped of symbols and DWARF (-ldflags='-s -w'), so with no
-# CFI and no .symtab, also position-independent. Their stacks are unwound and named from Go's
+# CFI and no .symtab, also position-independent, and linked by the system linker (cgo). Their stacks are unwound and named from Go's
 # own function table (.gopclntab): whole chains from runtime.goexit down to the sampled leaf,
 # the program's known CPU split, and file:line as Go's own addr2line reads the binary.
 source "${TESTLIB:?run the integration tests through meson test}"
@@ -10,14 +10,20 @@ export GOCACHE=$TMP/gocache GOPATH=$TMP/gopath HOME=$TMP GOFLAGS=-mod=mod GO111M
 src="$(dirname "$TESTLIB")/../fixtures/gocpu/main.go"
 go build -o "$TMP/go-full" "$src" 2>"$TMP/err" &&
 	go build -ldflags='-s -w' -o "$TMP/go-stripped" "$src" 2>>"$TMP/err" &&
-	go build -buildmode=pie -ldflags='-s -w' -o "$TMP/go-pie" "$src" 2>>"$TMP/err" ||
+	go build -buildmode=pie -ldflags='-s -w' -o "$TMP/go-pie" "$src" 2>>"$TMP/err" &&
+	CGO_ENABLED=1 go build -buildmode=pie -ldflags='-s -w -linkmode=external' -o "$TMP/go-cgo" \
+		"$src" 2>>"$TMP/err" ||
 	{ fail "go build: $(cat "$TMP/err")"; finish; }
 # what makes these binaries hard: nothing but Go's table to go by
 secs=$(readelf -S -W "$TMP/go-stripped")
 grep -qE '\.(symtab|eh_frame|debug_frame|zdebug_frame) ' <<<"$secs" &&
 	fail "the stripped build still has symbols or CFI" || ok "stripped build: no .symtab, no CFI"
 
-for b in stripped pie full; do
+# linked by the system linker as a PIE (as cgo programs are): the table has no section of its own
+grep -q gopclntab <<<"$(readelf -S -W "$TMP/go-cgo")" && fail "the cgo build has a .gopclntab section" ||
+	ok "cgo PIE: no .gopclntab section"
+
+for b in stripped pie cgo full; do
 	# gocpu writes its own CPU profile too (Go's SIGPROF profiler): its handler shows up
 	"$SCORCH" record -v --format folded -o "$TMP/$b.folded" -- "$TMP/go-$b" "$TMP/$b.pprof" 3 70 \
 		>/dev/null 2>"$TMP/$b.err" || fail "$b: record failed: $(cat "$TMP/$b.err")"
@@ -35,8 +41,11 @@ for b in stripped pie full; do
 		fail "$b: $whole of $burn samples with the whole chain: $(sort -t' ' -k2 -rn "$TMP/$b.folded" | head -5)"
 	[ "${unwound:-0}" -gt 0 ] && [ "$complete" -ge $((unwound * 97 / 100)) ] &&
 		ok "$b: $complete of $unwound user stacks complete" || fail "$b: ${line:-no unwind summary}"
-	grep -q 'truncated: no unwind info' "$TMP/$b.folded" && fail "$b: frames without unwind info" ||
-		ok "$b: no frame left without unwind info"
+	# where an unwind stopped for want of unwind information, the frame was not Go code (the C
+	# library's signal return, sampled inside rt_sigreturn, has none at its end: seen once)
+	stuck=$(awk '/^\[truncated: no unwind info\];[a-z0-9_\/]+\.[A-Za-z(]/' "$TMP/$b.folded")
+	[ -z "$stuck" ] && ok "$b: no Go frame left without unwind info" ||
+		fail "$b: Go frames without unwind info: $stuck"
 	# about 300 samples: one standard deviation is 2.6 points
 	within "$(pct "$a" "$burn")" 70 9 && ok "$b: main.burnA has $(pct "$a" "$burn")% of the split (70)" ||
 		fail "$b: main.burnA $(pct "$a" "$burn")% of main.burnA/B, not 70±9"
