@@ -224,8 +224,8 @@ static int pcvalue(const struct gopclntab *t, const struct go_func *fn, uint32_t
 			return -EBADMSG;
 		if (!read_uvarint(t, &pos, &pcdelta))
 			return -EBADMSG;
-		/* zig-zag: the low bit is the sign */
-		val += (uv & 1) ? (int32_t) ~(uv >> 1) : (int32_t)(uv >> 1);
+		/* zig-zag: the low bit is the sign; sums wrap as Go's int32 does */
+		val = (int32_t)((uint32_t)val + ((uv & 1) ? ~(uv >> 1) : uv >> 1));
 		pc += pcdelta; /* quantum 1 */
 		if (vaddr < pc) {
 			*ret = val;
