@@ -828,8 +828,11 @@ int elf_file__symbol(const struct elf_file *f, uint64_t vaddr, const char **ret_
 	const struct elf_sym *s;
 
 	load_symbols(f);
-	/* a stripped Go binary still names its functions in the runtime's own table */
-	go = f->has_symtab ? NULL : elf_file__gopclntab(f);
+	/*
+	 * Go code is named as Go's runtime names it (runtime/pprof, tracebacks), from its own
+	 * table: also when stripped, and without the linker's ABI suffixes (runtime.goexit.abi0)
+	 */
+	go = elf_file__gopclntab(f);
 	if (go && gopclntab__func(go, vaddr, &fn) == 0) {
 		*ret_name = fn.name;
 		if (ret_start)

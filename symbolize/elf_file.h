@@ -73,8 +73,8 @@ bool elf_file__keeps_frame_pointers(const struct elf_file *f);
 const struct gopclntab *elf_file__gopclntab(const struct elf_file *f);
 
 /*
- * Function symbol containing vaddr (in a Go binary without .symtab, from Go's table): name valid
- * until elf_file__free(); 0 or -ENOENT.
+ * Function symbol containing vaddr (Go code's from Go's table): name valid until
+ * elf_file__free(); 0 or -ENOENT.
  */
 int elf_file__symbol(const struct elf_file *f, uint64_t vaddr, const char **ret_name,
 		     uint64_t *ret_start);

@@ -29,8 +29,9 @@ for b in stripped pie cgo full; do
 		>/dev/null 2>"$TMP/$b.err" || fail "$b: record failed: $(cat "$TMP/$b.err")"
 	total=$(folded_total "$TMP/$b.folded")
 	burn=$(awk '/;main\.burn[AB];/ { s += $NF } END { print s + 0 }' "$TMP/$b.folded")
-	# the whole chain, from the goroutine's first frame (named runtime.goexit.abi0 in .symtab)
-	whole=$(awk '/^runtime\.goexit(\.abi0)?;runtime\.main;main\.main;main\.burn[AB];main\.spin/ { s += $NF }
+	# the whole chain, from the goroutine's first frame, named as Go names it (.symtab says
+	# runtime.goexit.abi0)
+	whole=$(awk '/^runtime\.goexit;runtime\.main;main\.main;main\.burn[AB];main\.spin/ { s += $NF }
 		END { print s + 0 }' "$TMP/$b.folded")
 	a=$(folded_count "$TMP/$b.folded" main.burnA)
 	line=$(grep -o 'user stacks: [0-9]* unwound with CFI in user space ([0-9]* complete)' "$TMP/$b.err" || true)
