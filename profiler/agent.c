@@ -1415,7 +1415,13 @@ static char *http_metrics(void *ctx)
 	       ss.entries);
 	metric(&p, "scorch_spool_bytes", "gauge", "Bytes in the spool.", ss.bytes);
 	metric(&p, "scorch_profiles_dropped_total", "counter",
-	       "Spooled profiles dropped to stay within --spool-max-bytes.", ss.dropped);
+	       "Spooled profiles dropped to stay within --spool-max-bytes (or the memory bound "
+	       "while the disk refuses them).",
+	       ss.dropped);
+	metric(&p, "scorch_spool_write_failures_total", "counter",
+	       "Profiles the spool's disk refused, held in memory instead.", ss.write_failures);
+	metric(&p, "scorch_profiles_spooled_in_memory", "gauge",
+	       "Profiles waiting in memory until the spool's disk takes them.", ss.memory_entries);
 	metric(&p, "scorch_tracked_processes", "gauge", "Processes whose mappings the agent keeps.",
 	       procs);
 	put(&p,
@@ -1482,6 +1488,30 @@ static char *read_token(const char *path)
 	return buf;
 }
 
+/*
+ * A spool whose disk refuses writes (full, failing, read-only) keeps profiles in memory: said
+ * at once, then at most once a minute while it lasts, and when the disk takes them again.
+ */
+static void spool_health(struct spool *spool, int put_result)
+{
+	static uint64_t last_log;
+	static bool failing;
+	struct spool_stats ss;
+
+	spool__stats(spool, &ss);
+	if (put_result == 1 &&
+	    (!failing || now_ns(CLOCK_MONOTONIC) - last_log > 60 * 1000000000ULL)) {
+		log_warn("cannot write to the spool (%s): %" PRIu64 " profiles (%" PRIu64
+			 " KB) held in memory until it can",
+			 strerror(ss.write_errno), ss.memory_entries, ss.memory_bytes / 1024);
+		last_log = now_ns(CLOCK_MONOTONIC);
+		failing = true;
+	} else if (failing && put_result == 0 && !ss.memory_entries) {
+		log_info("the spool's disk takes profiles again");
+		failing = false;
+	}
+}
+
 /* Close the interval: one request into the spool, one file into --output-dir. */
 static void close_interval(struct collector *col, struct symbolizer *sym, struct sender *snd,
 			   struct uploader *up, uint64_t start_real, uint64_t start_mono,
@@ -1508,10 +1538,11 @@ static void close_interval(struct collector *col, struct symbolizer *sym, struct
 		r = build_request(col, sym, &bo, up, &req, &len, &nseries);
 		if (r)
 			log_error("building the interval's profiles: %s", strerror(-r));
-		else if (len && (r = spool__put(snd->spool, req, len)))
+		else if (len && (r = spool__put(snd->spool, req, len)) < 0)
 			log_error("cannot spool the interval's profiles: %s", strerror(-r));
 		else
 			sender_wake(snd);
+		spool_health(snd->spool, r);
 		free(req);
 		t->series += nseries;
 	}
@@ -1811,6 +1842,10 @@ out:
 			 stats[SCORCH_STAT_IDLE], stats[SCORCH_STAT_FILTERED],
 			 stats[SCORCH_STAT_LOST_COUNTS_FULL], snd.sent, snd.failed, snd.rejected,
 			 ss.entries, ss.bytes, ss.dropped);
+		if (ss.memory_entries)
+			log_error("%" PRIu64 " undelivered profiles were held in memory (the spool's "
+				  "disk refused them: %s) and are lost with the exit",
+				  ss.memory_entries, strerror(ss.write_errno));
 	}
 	if (token) {
 		explicit_bzero(token, strlen(token));

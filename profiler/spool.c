@@ -20,6 +20,7 @@
 
 struct entry {
 	uint64_t seq, size;
+	void *mem; /* the compressed message, when it could not be written to disk */
 };
 
 struct spool {
@@ -108,6 +109,8 @@ void spool__free(struct spool *s)
 	if (!s)
 		return;
 	pthread_mutex_destroy(&s->lock);
+	for (size_t i = 0; i < s->n; i++)
+		free(s->entries[i].mem);
 	free(s->entries);
 	free(s->dir);
 	free(s);
@@ -117,12 +120,52 @@ static void remove_at(struct spool *s, size_t i)
 {
 	char path[PATH_MAX];
 
-	entry_path(s, s->entries[i].seq, path, sizeof(path));
-	unlink(path);
+	if (s->entries[i].mem) {
+		free(s->entries[i].mem);
+		s->stats.memory_entries--;
+		s->stats.memory_bytes -= s->entries[i].size;
+	} else {
+		entry_path(s, s->entries[i].seq, path, sizeof(path));
+		unlink(path);
+	}
 	s->stats.bytes -= s->entries[i].size;
 	memmove(s->entries + i, s->entries + i + 1, (s->n - i - 1) * sizeof(*s->entries));
 	s->n--;
 	s->stats.entries = s->n;
+}
+
+/*
+ * The disk took a message again: the ones held in memory meanwhile are written too, oldest
+ * first, so that they also survive a restart. Stops at the first that fails.
+ */
+static void write_back(struct spool *s)
+{
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < s->n && s->stats.memory_entries; i++) {
+		struct entry *e = &s->entries[i];
+
+		if (!e->mem)
+			continue;
+		entry_path(s, e->seq, path, sizeof(path));
+		if (write_file_atomic(path, e->mem, e->size, 0600))
+			return;
+		free(e->mem);
+		e->mem = NULL;
+		s->stats.memory_entries--;
+		s->stats.memory_bytes -= e->size;
+	}
+}
+
+/* Drop the oldest entry held in memory, counted as dropped. */
+static void drop_oldest_in_memory(struct spool *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->entries[i].mem) {
+			remove_at(s, i);
+			s->stats.dropped++;
+			return;
+		}
 }
 
 int spool__put(struct spool *s, const void *data, size_t len)
@@ -131,7 +174,7 @@ int spool__put(struct spool *s, const void *data, size_t len)
 	_cleanup_free_ void *z = malloc(bound);
 	char path[PATH_MAX];
 	uint64_t seq;
-	int r;
+	int r, w;
 
 	if (!z)
 		return -ENOMEM;
@@ -139,21 +182,42 @@ int spool__put(struct spool *s, const void *data, size_t len)
 	if (ZSTD_isError(clen))
 		return -EIO;
 	pthread_mutex_lock(&s->lock);
+	r = grow_array((void **)&s->entries, &s->cap, s->n + 1, sizeof(*s->entries));
+	if (r)
+		goto out;
 	seq = s->next_seq++;
 	entry_path(s, seq, path, sizeof(path));
-	r = grow_array((void **)&s->entries, &s->cap, s->n + 1, sizeof(*s->entries));
-	if (!r)
-		r = write_file_atomic(path, z, clen, 0600);
-	if (!r) {
-		s->entries[s->n++] = (struct entry){ seq, clen };
-		s->stats.bytes += clen;
-		s->stats.entries = s->n;
-		/* over the bound: the oldest go first, the newest stays even if alone too big */
-		while (s->stats.bytes > s->max_bytes && s->n > 1) {
-			remove_at(s, 0);
-			s->stats.dropped++;
+	w = write_file_atomic(path, z, clen, 0600);
+	if (!w) {
+		s->entries[s->n++] = (struct entry){ seq, clen, NULL };
+		if (s->stats.memory_entries)
+			write_back(s);
+	} else {
+		/* a full or failing disk does not lose the message: it waits in memory */
+		void *mem = realloc(z, clen ? clen : 1);
+
+		if (!mem) {
+			r = -ENOMEM;
+			goto out;
 		}
+		z = NULL;
+		s->entries[s->n++] = (struct entry){ seq, clen, mem };
+		s->stats.memory_entries++;
+		s->stats.memory_bytes += clen;
+		s->stats.write_failures++;
+		s->stats.write_errno = -w;
+		r = 1;
+		while (s->stats.memory_bytes > SPOOL_MAX_MEMORY && s->stats.memory_entries > 1)
+			drop_oldest_in_memory(s);
 	}
+	s->stats.bytes += clen;
+	s->stats.entries = s->n;
+	/* over the bound: the oldest go first, the newest stays even if alone too big */
+	while (s->stats.bytes > s->max_bytes && s->n > 1) {
+		remove_at(s, 0);
+		s->stats.dropped++;
+	}
+out:
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -164,14 +228,24 @@ int spool__oldest(struct spool *s, uint64_t *ret_seq, uint8_t **ret, size_t *ret
 
 	pthread_mutex_lock(&s->lock);
 	while (s->n > 0) {
-		_cleanup_free_ char *z = NULL;
+		_cleanup_free_ char *file = NULL;
 		unsigned long long size;
 		char path[PATH_MAX];
-		size_t zlen, out;
+		size_t zlen = 0, out;
+		const void *z;
 		uint8_t *buf;
 
-		entry_path(s, s->entries[0].seq, path, sizeof(path));
-		r = read_file(path, MAX_MESSAGE, &z, &zlen);
+		if (s->entries[0].mem) {
+			z = s->entries[0].mem;
+			zlen = s->entries[0].size;
+			r = 0;
+		} else {
+			entry_path(s, s->entries[0].seq, path, sizeof(path));
+			r = read_file(path, MAX_MESSAGE, &file, &zlen);
+			z = file;
+		}
+		if (r == -ENOMEM)
+			break;
 		size = r ? ZSTD_CONTENTSIZE_ERROR : ZSTD_getFrameContentSize(z, zlen);
 		if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
 		    size > MAX_MESSAGE) {

@@ -2,8 +2,8 @@
 # scorch agent against a real gRPC server (tests/integration/parca_server.py on grpcio):
 # profiles arrive every interval with the right labels and decode; every sample the program
 # recorded is in them; with the server away for a few intervals, or the agent restarted while it
-# is away, every interval's profile still arrives, oldest first, none twice; a wrong token is
-# reported clearly and retried slowly.
+# is away, every interval's profile still arrives, oldest first, none twice, also while the
+# spool's disk is full; a wrong token is reported clearly and retried slowly.
 source "${TESTLIB:?run the integration tests through meson test}"
 require_bpf
 PY=/usr/bin/python3
@@ -99,6 +99,51 @@ grep -q "remote store unavailable" "$TMP/b.log" && grep -q "reachable again" "$T
 	ok "outage logged: $(grep -c 'unavailable' "$TMP/b.log") line(s)" || fail "outage not logged: $(cat "$TMP/b.log")"
 stop_server
 
+# 2b. the spool's disk full (a 64 KB tmpfs, filled, in the agent's own mount namespace) while
+# the server is away: profiles wait in memory and all arrive when it is back, in order, once;
+# with space again, the next outage is spooled on disk
+mkdir -p "$TMP/small"
+FULL_PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+unshare -m sh -c 'mount -t tmpfs -o size=64k tmpfs "$1" && mkdir "$1/spool" &&
+	{ dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null || true; } && shift && exec "$@"' sh \
+	"$TMP/small" "$SCORCH" agent --remote-store-address "$ADDR" --remote-store-insecure \
+	--profiling-duration 1s --spool-dir "$TMP/small/spool" --node test-node \
+	--http-address "127.0.0.1:$FULL_PORT" 2>"$TMP/full.log" &
+AGENT_PID=$!; PIDS+=("$AGENT_PID")
+sleep 3.2
+held=$(grep -c "cannot write to the spool (No space left on device)" "$TMP/full.log" || true)
+metrics=$(curl -s "http://127.0.0.1:$FULL_PORT/metrics")
+in_mem=$(awk '$1 == "scorch_profiles_spooled_in_memory" { print $2 }' <<<"$metrics")
+refused=$(awk '$1 == "scorch_spool_write_failures_total" { print $2 }' <<<"$metrics")
+[ "${in_mem:-0}" -ge 2 ] && [ "${refused:-0}" -ge "$in_mem" ] &&
+	ok "/metrics: $refused profiles refused by the disk, $in_mem waiting in memory" ||
+	fail "/metrics while the disk is full: in memory '${in_mem:-}', refused '${refused:-}'"
+start_server "$TMP/full.jsonl"
+sleep 4.5 # the sender's backoff is at most 4 s after three failures
+delivered=$(cat "$TMP/full.jsonl" 2>/dev/null | wc -l)
+stop_server
+# space again (the filler seen through the agent's root), and a second outage
+rm -f "/proc/$AGENT_PID/root$TMP/small/filler"
+sleep 2.2
+on_disk=$(ls "/proc/$AGENT_PID/root$TMP/small/spool" 2>/dev/null | wc -l)
+start_server "$TMP/full.jsonl"
+sleep 4.5
+stop_agent
+intervals=$(sed -n 's/.*stopped (SIGTERM): \([0-9]*\) intervals.*/\1/p' "$TMP/full.log")
+[ "$held" -ge 1 ] && [ "$delivered" -ge 3 ] &&
+	ok "disk full, server away: profiles held in memory, $delivered delivered when it came back" ||
+	fail "disk full: $held warnings, $delivered delivered: $(cat "$TMP/full.log")"
+[ "$on_disk" -ge 1 ] && grep -q "the spool's disk takes profiles again" "$TMP/full.log" &&
+	ok "space again: the next outage spooled on disk ($on_disk files)" ||
+	fail "space again: $on_disk files on disk: $(cat "$TMP/full.log")"
+py_check "$TMP/full.jsonl" "
+times = [r['series'][0]['time_nanos'] for r in reqs]
+assert len(times) == ${intervals:-0}, '%d requests for ${intervals:-?} intervals' % len(times)
+assert times == sorted(times) and len(set(times)) == len(times), times
+" 2>"$TMP/err" && ok "disk full and server away: all $intervals intervals arrived, in order, once" ||
+	fail "disk full: $(cat "$TMP/err") (log: $(cat "$TMP/full.log"))"
+stop_server
+
 # 3. the agent restarted while the server is away: the spool goes out after the restart
 rm -rf "$TMP/spool"
 start_agent "$TMP/c1.log"
@@ -183,6 +228,7 @@ fams = {f.name: f for f in text_string_to_metric_families(open('$TMP/metrics').r
 need = ['scorch_samples', 'scorch_program_runs', 'scorch_samples_lost', 'scorch_stacks_lost',
         'scorch_profiles_sent', 'scorch_profile_send_failures', 'scorch_profiles_spooled',
         'scorch_profiles_dropped', 'scorch_spool_bytes', 'scorch_tracked_processes',
+        'scorch_spool_write_failures', 'scorch_profiles_spooled_in_memory',
         'process_cpu_seconds', 'process_resident_memory_bytes']
 missing = [n for n in need if n not in fams]
 assert not missing, missing

@@ -34,6 +34,77 @@ static int take(struct spool *s, char *buf, size_t size)
 	return 0;
 }
 
+/*
+ * A disk that refuses writes (here: the directory moved away, as root ignores permissions):
+ * messages wait in memory, in order, bounded; when the disk takes one again, those waiting are
+ * written too, and a restart finds them all.
+ */
+static void check_refusing_disk(const char *path)
+{
+	char away[256], buf[256], want[8];
+	struct spool_stats st;
+	struct spool *s = spool__open(path, 64 << 20);
+	static char big[1 << 20];
+	uint64_t first_kept;
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	snprintf(away, sizeof(away), "%s.away", path);
+	put_text(s, "disk-1");
+	CHECK_INT(rename(path, away), 0);
+	CHECK_INT(spool__put(s, "mem-1", 6), 1);
+	CHECK_INT(spool__put(s, "mem-2", 6), 1);
+	spool__stats(s, &st);
+	CHECK_INT(st.write_failures, 2);
+	CHECK_INT(st.write_errno, ENOENT);
+	CHECK_INT(st.memory_entries, 2);
+	CHECK_INT(st.entries, 3);
+	CHECK_INT(rename(away, path), 0);
+	/* the disk is back: the new message and the two waiting ones go to it */
+	put_text(s, "disk-2");
+	spool__stats(s, &st);
+	CHECK_INT(st.memory_entries, 0);
+	CHECK_INT(st.memory_bytes, 0);
+	CHECK_INT(st.entries, 4);
+	spool__free(s);
+	s = spool__open(path, 64 << 20);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK_INT(take(s, buf, sizeof(buf)), 0);
+	CHECK_STR(buf, "disk-1");
+	CHECK_INT(take(s, buf, sizeof(buf)), 0);
+	CHECK_STR(buf, "mem-1");
+	CHECK_INT(take(s, buf, sizeof(buf)), 0);
+	CHECK_STR(buf, "mem-2");
+	CHECK_INT(take(s, buf, sizeof(buf)), 0);
+	CHECK_STR(buf, "disk-2");
+	CHECK_INT(take(s, buf, sizeof(buf)), -ENOENT);
+
+	/* memory is bounded: 24 incompressible 1 MB messages, the oldest dropped and counted */
+	CHECK_INT(rename(path, away), 0);
+	for (int i = 0; i < 24; i++) {
+		for (size_t k = 0; k < sizeof(big); k++)
+			big[k] = (char)rand();
+		snprintf(big, 8, "big%02d", i);
+		CHECK_INT(spool__put(s, big, sizeof(big)), 1);
+	}
+	spool__stats(s, &st);
+	CHECK(st.memory_bytes <= SPOOL_MAX_MEMORY);
+	CHECK(st.dropped >= 24 - SPOOL_MAX_MEMORY / sizeof(big));
+	CHECK_INT(st.memory_entries + st.dropped, 24);
+	first_kept = st.dropped;
+	/* delivered from memory, oldest first, while the disk is still away */
+	CHECK_INT(take(s, buf, 6), 0);
+	snprintf(want, sizeof(want), "big%02d", (int)first_kept);
+	CHECK_STR(buf, want);
+	spool__stats(s, &st);
+	CHECK_INT(st.memory_entries, 24 - first_kept - 1);
+	spool__free(s);
+	CHECK_INT(rename(away, path), 0);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/scorch-spool.XXXXXX", buf[256], path[200], cmd[300];
@@ -118,6 +189,8 @@ int main(void)
 	snprintf(cmd, sizeof(cmd), "%s/.0000000000000099.wr.zst.XXXXXX", path);
 	CHECK(access(cmd, F_OK) != 0);
 	spool__free(s);
+
+	check_refusing_disk(path);
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
