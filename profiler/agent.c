@@ -1843,7 +1843,8 @@ out:
 			 stats[SCORCH_STAT_LOST_COUNTS_FULL], snd.sent, snd.failed, snd.rejected,
 			 ss.entries, ss.bytes, ss.dropped);
 		if (ss.memory_entries)
-			log_error("%" PRIu64 " undelivered profiles were held in memory (the spool's "
+			log_error("%" PRIu64
+				  " undelivered profiles were held in memory (the spool's "
 				  "disk refused them: %s) and are lost with the exit",
 				  ss.memory_entries, strerror(ss.write_errno));
 	}
