@@ -493,11 +493,12 @@ static enum unwind_end step_fp(struct frame_state *fs)
  * Step through a Go function with the runtime's own table (.gopclntab): the stack pointer's
  * distance below the entry's at this pc says where the return address is (Go's code keeps no
  * CFI once stripped, and its leaf functions no frame pointer). *ret_found when the table
- * covers vaddr. The first frame of a goroutine ends the stack, and so does assembly that
- * switches stacks (runtime.systemstack, mcall...): Go's own tracebacks stop there too.
+ * covers vaddr. The first frame of a goroutine or of the program ends the stack, and so does
+ * assembly that switches stacks (runtime.systemstack, mcall...): Go's own tracebacks stop there
+ * too.
  */
-static enum unwind_end step_go(struct frame_state *fs, const struct gopclntab *tab, uint64_t vaddr,
-			       bool *ret_found)
+static enum unwind_end step_go(struct frame_state *fs, const struct elf_file *elf,
+			       const struct gopclntab *tab, uint64_t vaddr, bool *ret_found)
 {
 	uint64_t sp = fs->regs[UNWIND_REG_SP], ra, bp;
 	struct go_func fn;
@@ -508,7 +509,8 @@ static enum unwind_end step_go(struct frame_state *fs, const struct gopclntab *t
 	if (!tab || gopclntab__func(tab, vaddr, &fn) != 0)
 		return UNWIND_END_NO_CFI;
 	*ret_found = true;
-	if (fn.top_frame || fn.sp_write)
+	/* the program's entry (_rt0_amd64_linux) is a first frame too, though not flagged so */
+	if (fn.top_frame || fn.sp_write || elf_file__is_entry(elf, fn.entry))
 		return UNWIND_END_COMPLETE;
 	if (gopclntab__sp_delta(tab, &fn, vaddr, &delta) != 0)
 		return UNWIND_END_BAD_CFI;
@@ -556,7 +558,7 @@ enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code,
 		}
 		/* Go code by the runtime's table: authoritative, and no DWARF to load */
 		if (r == 0)
-			e = step_go(&fs, elf_file__gopclntab(elf), vaddr, &found);
+			e = step_go(&fs, elf, elf_file__gopclntab(elf), vaddr, &found);
 		cfi = r == 0 && !found ? elf_file__cfi(elf) : NULL;
 		if (cfi && cache) {
 			e = step_cached(&fs, cache, elf, vaddr, cfi, &signal, &found);

@@ -23,6 +23,10 @@ grep -qE '\.(symtab|eh_frame|debug_frame|zdebug_frame) ' <<<"$secs" &&
 grep -q gopclntab <<<"$(readelf -S -W "$TMP/go-cgo")" && fail "the cgo build has a .gopclntab section" ||
 	ok "cgo PIE: no .gopclntab section"
 
+# the program's entry, where a process's first sample can land, ends a stack as complete
+"$GO_UNWIND" "$TMP/go-stripped" >"$TMP/entry.out" 2>&1 && ok "entry frame: $(cat "$TMP/entry.out")" ||
+	fail "entry frame: $(cat "$TMP/entry.out")"
+
 for b in stripped pie cgo full; do
 	# gocpu writes its own CPU profile too (Go's SIGPROF profiler): its handler shows up
 	"$SCORCH" record -v --format folded -o "$TMP/$b.folded" -- "$TMP/go-$b" "$TMP/$b.pprof" 3 70 \
