@@ -124,6 +124,18 @@ struct {
 	__type(value, struct scorch_raw_sample);
 } copybuf SEC(".maps");
 
+/*
+ * Processes (tgid -> parent tgid) created by fork and not exec'ed since: their code is the
+ * parent's, which user space reads when the child is gone or runs another program by the time
+ * it snapshots the child. LRU: an entry of a child never sampled just ages out.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u32);
+} forked SEC(".maps");
+
 /* auto mode: processes (pid -> generation) whose code all keeps frame pointers. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -220,6 +232,7 @@ static __always_inline __u32 proc_generation(__u32 pid)
 {
 	struct scorch_proc *p = bpf_map_lookup_elem(&procs, &pid);
 	struct scorch_event *e;
+	__u32 *parent;
 
 	if (!p) {
 		struct scorch_proc np = {
@@ -245,7 +258,8 @@ static __always_inline __u32 proc_generation(__u32 pid)
 	e->type = SCORCH_EVENT_PROC_NEW;
 	e->pid = pid;
 	e->seq = p->seq;
-	e->pad = 0;
+	parent = bpf_map_lookup_elem(&forked, &pid);
+	e->parent = parent ? *parent : 0;
 	bpf_ringbuf_submit(e, 0);
 	return p->seq;
 }
@@ -477,7 +491,10 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 ppid = BPF_CORE_READ(parent, tgid), cpid = BPF_CORE_READ(child, tgid);
 	__u8 one = 1;
 
-	if (!filter_pids || !follow_forks || ppid == cpid)
+	if (ppid == cpid)
+		return 0; /* a new thread */
+	bpf_map_update_elem(&forked, &cpid, &ppid, BPF_ANY);
+	if (!filter_pids || !follow_forks)
 		return 0;
 	if (bpf_map_lookup_elem(&pids, &ppid))
 		bpf_map_update_elem(&pids, &cpid, &one, BPF_ANY);
@@ -490,7 +507,8 @@ int BPF_PROG(on_exec, struct task_struct *p)
 	__u32 pid = BPF_CORE_READ(p, tgid);
 	struct scorch_proc np = {};
 
-	/* A new image: new generation, new snapshot on its next sample. */
+	/* A new image: new generation, new snapshot on its next sample; no longer the parent's. */
+	bpf_map_delete_elem(&forked, &pid);
 	if (!bpf_map_lookup_elem(&procs, &pid))
 		return 0;
 	np.seq = __sync_fetch_and_add(&next_proc_seq, 1) + 1;
@@ -512,6 +530,7 @@ int BPF_PROG(on_exit, struct task_struct *p)
 	/* the pid may be reused by an unrelated process: it leaves the filter */
 	if (filter_pids)
 		bpf_map_delete_elem(&pids, &pid);
+	bpf_map_delete_elem(&forked, &pid);
 	proc = bpf_map_lookup_elem(&procs, &pid);
 	if (!proc)
 		return 0;
@@ -524,7 +543,7 @@ int BPF_PROG(on_exit, struct task_struct *p)
 	e->type = SCORCH_EVENT_PROC_EXIT;
 	e->pid = pid;
 	e->seq = seq;
-	e->pad = 0;
+	e->parent = 0;
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

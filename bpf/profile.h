@@ -75,7 +75,7 @@ struct scorch_event {
 	__u32 type; /* enum scorch_event_type */
 	__u32 pid; /* thread group id */
 	__u32 seq; /* process generation (scorch_proc.seq) */
-	__u32 pad; /* explicit padding, always 0 */
+	__u32 parent; /* PROC_NEW: tgid it was forked from when it has not exec'ed since, or 0 */
 };
 
 /* How user stacks are unwound (the unwind_mode constant of the program). */

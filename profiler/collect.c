@@ -251,8 +251,11 @@ const struct drain_ops *collector__drain_ops(struct collector *c)
 
 void collector__event(struct collector *c, const struct scorch_event *e)
 {
-	if (e->type == SCORCH_EVENT_PROC_NEW)
+	if (e->type == SCORCH_EVENT_PROC_NEW) {
 		snapshot(c, e->pid, e->seq);
+		if (e->parent)
+			symbolizer__inherit(c->sym, e->pid, e->seq, e->parent);
+	}
 	/*
 	 * Exits: the snapshot is kept, the process's samples are symbolized at the end (record),
 	 * or it is dropped an interval later (agent). Without memory it is simply kept.

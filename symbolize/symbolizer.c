@@ -562,11 +562,11 @@ void symbolizer__process_info(const struct symbolizer *s, uint32_t pid, uint32_t
 	*ret_cgroup = p ? p->cgroup : NULL;
 }
 
-int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq)
+/* The executable mappings of a live process, in a new record not stored yet. */
+static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process **ret)
 {
-	struct proc_key key = { pid, seq };
 	struct procmap *maps = NULL;
-	struct sym_process *p, *old;
+	struct sym_process *p;
 	char path[300];
 	size_t n = 0;
 	FILE *f;
@@ -640,23 +640,59 @@ int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq)
 		}
 	}
 	procmaps__free(maps, n);
-	maps = NULL;
 	read_process_info(s, pid, p);
-	old = hmap__get(s->procs, &key, sizeof(key));
-	if (old && merge_old_mappings(p, old))
-		goto nomem;
-	s->last_proc = NULL;
-	if (hmap__put(s->procs, &key, sizeof(key), p))
-		goto nomem;
-	if (old)
-		free_process(s, old);
-	else
-		s->stats.processes++;
+	*ret = p;
 	return 0;
 nomem:
 	procmaps__free(maps, n);
 	free_process(s, p);
 	return -ENOMEM;
+}
+
+/* Keep p as the snapshot of (pid, seq), merged with the one it replaces. Takes p. */
+static int store_snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq, struct sym_process *p)
+{
+	struct proc_key key = { pid, seq };
+	struct sym_process *old = hmap__get(s->procs, &key, sizeof(key));
+
+	s->last_proc = NULL;
+	if ((old && merge_old_mappings(p, old)) || hmap__put(s->procs, &key, sizeof(key), p)) {
+		free_process(s, p);
+		return -ENOMEM;
+	}
+	if (old)
+		free_process(s, old);
+	else
+		s->stats.processes++;
+	return 0;
+}
+
+int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq)
+{
+	struct sym_process *p;
+	int r = read_snapshot(s, pid, &p);
+
+	return r ? r : store_snapshot(s, pid, seq, p);
+}
+
+int symbolizer__inherit(struct symbolizer *s, uint32_t pid, uint32_t seq, uint32_t parent)
+{
+	struct proc_key key = { pid, seq };
+	struct sym_process *p, *from;
+	int r = read_snapshot(s, parent, &from);
+
+	if (r)
+		return r;
+	s->stats.inherited++;
+	p = hmap__get(s->procs, &key, sizeof(key));
+	/* the child is gone already: its code was the parent's */
+	if (!p)
+		return store_snapshot(s, pid, seq, from);
+	/* the child's own mappings win; the parent's fill in what they do not cover */
+	s->last_proc = NULL;
+	r = merge_old_mappings(p, from);
+	free_process(s, from);
+	return r;
 }
 
 static const struct sym_process *get_process(const struct symbolizer *s, uint32_t pid, uint32_t seq)

@@ -79,6 +79,7 @@ struct symbolizer_stats {
 	size_t debug_files; /* separate debug files found and used */
 	size_t debuginfod_fetched, debuginfod_failed; /* debug files asked of debuginfod servers */
 	size_t files_shared; /* files read again under another path, kept once by build-id */
+	size_t inherited; /* forked processes given their parent's mappings */
 	size_t files_live; /* files in the cache now */
 	size_t files_expired; /* dropped by symbolizer__expire() */
 	bool kernel_from_cache; /* kernel symbols came from the cache */
@@ -91,6 +92,12 @@ void symbolizer__free(struct symbolizer *s);
 
 /* Read (or re-read) the mappings of a live process. 0, or -ESRCH if it is gone. */
 int symbolizer__snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq);
+/*
+ * (pid, seq) was forked from parent and has not exec'ed since: its code is the parent's. Its
+ * snapshot, read late, may show the program it exec'ed since, or nothing (it is gone): the
+ * parent's mappings fill in where the child's own do not reach. 0, -ESRCH (parent gone).
+ */
+int symbolizer__inherit(struct symbolizer *s, uint32_t pid, uint32_t seq, uint32_t parent);
 /*
  * Give back the file pages touched so far: of the kernel symbol cache, and with files, of the
  * ELF, DWARF and CFI of every cached file (the unwinder soon faults its hot pages back in).

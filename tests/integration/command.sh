@@ -95,4 +95,16 @@ grep -q right_after "$TMP/nr.folded" && fail "a return address was named as the 
 	ok "no frame named after the function following the call"
 [ "$n" -gt 50 ] && within "$(pct "$good" "$n")" 100 10 && ok "caller of a noreturn call named at pc - 1" ||
 	fail "only $good of $n samples have the right caller"
+
+# children sampled between fork and exec: their maps, read a moment later, show the program
+# they exec'ed (sleep), not the parent's code their pcs are in; the parent's maps fill in.
+# About 10 of ~200 samples were left as unmapped pcs without them.
+"$SCORCH" record -v --format folded -o "$TMP/fe.folded" -- "$FORKEXEC" 300 6 /bin/sleep 0.02 \
+	>/dev/null 2>"$TMP/fe.err"
+n=$(folded_total "$TMP/fe.folded")
+spin=$(awk '/;child_spin(;|$| )/ { s += $NF } END { print s + 0 }' "$TMP/fe.folded")
+lost=$(awk '/unmapped pc/ { s += $NF } END { print s + 0 }' "$TMP/fe.folded")
+echo "fork-exec children: $spin of $n samples in main;child_spin, $lost with an unmapped pc"
+[ "$spin" -gt 100 ] && [ "$lost" -le 1 ] && ok "children between fork and exec named from their parent's maps" ||
+	fail "fork-exec: $spin in child_spin, $lost unmapped: $(grep 'unmapped' "$TMP/fe.folded" | head -5)"
 finish

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * ELF symbolization against live fixture processes: PT_LOAD translation for PIE, non-PIE and a
- * shared library, .symtab and .dynsym lookup, and a stripped copy that keeps only exported names.
+ * shared library, .symtab and .dynsym lookup, and a stripped copy that keeps only exported names;
+ * a forked child taking its parent's mappings.
  * Usage: test_symbolize FIXTURE [stripped]...
  */
 #include "check.h"
@@ -9,6 +10,7 @@
 #include "elf_file.h"
 #include "symbolizer.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -145,6 +147,62 @@ static void check_not_elf(void)
 	close(fd);
 }
 
+/* Our own address of a libc function, and whether frame says it is that function in libc. */
+static bool is_libc_getpid(const struct sym_frame *fr)
+{
+	return fr->mapping && strstr(fr->mapping->path, "libc.so") && fr->function &&
+	       strstr(fr->function, "getpid");
+}
+
+/*
+ * A forked child whose maps are read after it exec'ed another program (or after it is gone)
+ * takes its parent's mappings where its own do not reach: the parent is this test, and the
+ * address is getpid() in this test's libc.
+ */
+static void check_inherit(void)
+{
+	struct symbolizer_opts opts = { 0 };
+	struct symbolizer *s = symbolizer__new(&opts);
+	uint64_t addr = (uint64_t)(uintptr_t)dlsym(RTLD_DEFAULT, "getpid");
+	struct sym_frame fr;
+	char path[64], exe[256] = "";
+	pid_t child = fork();
+
+	if (child == 0) {
+		execl("/bin/sleep", "sleep", "5", (char *)NULL);
+		_exit(127);
+	}
+	CHECK(child > 0 && s && addr);
+	if (child <= 0 || !s || !addr)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)child);
+	for (int i = 0; i < 200 && !strstr(exe, "sleep"); i++) {
+		ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+
+		exe[n > 0 ? n : 0] = 0;
+		usleep(5000);
+	}
+	CHECK(strstr(exe, "sleep") != NULL);
+	CHECK_INT(symbolizer__snapshot(s, child, 1), 0);
+	/* the child's own maps: sleep and its libc, elsewhere */
+	memset(&fr, 0, sizeof(fr));
+	symbolizer__resolve_user(s, child, 1, addr, &fr);
+	CHECK(!is_libc_getpid(&fr));
+	CHECK_INT(symbolizer__inherit(s, child, 1, getpid()), 0);
+	CHECK_INT(symbolizer__resolve_user(s, child, 1, addr, &fr), 0);
+	CHECK(is_libc_getpid(&fr));
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	/* gone before any snapshot: the parent's maps are all there is */
+	CHECK_INT(symbolizer__snapshot(s, child, 2), -ESRCH);
+	CHECK_INT(symbolizer__inherit(s, child, 2, getpid()), 0);
+	CHECK_INT(symbolizer__resolve_user(s, child, 2, addr, &fr), 0);
+	CHECK(is_libc_getpid(&fr));
+	/* a parent that is gone gives nothing */
+	CHECK_INT(symbolizer__inherit(s, child, 3, child), -ESRCH);
+	symbolizer__free(s);
+}
+
 int main(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -157,5 +215,6 @@ int main(int argc, char **argv)
 			i++;
 	}
 	check_not_elf();
+	check_inherit();
 	return check_done("test_symbolize");
 }
