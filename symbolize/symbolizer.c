@@ -680,6 +680,7 @@ int symbolizer__inherit(struct symbolizer *s, uint32_t pid, uint32_t seq, uint32
 	struct proc_key key = { pid, seq };
 	struct sym_process *p, *from;
 	int r = read_snapshot(s, parent, &from);
+	char *cgroup;
 
 	if (r)
 		return r;
@@ -688,9 +689,19 @@ int symbolizer__inherit(struct symbolizer *s, uint32_t pid, uint32_t seq, uint32
 	/* the child is gone already: its code was the parent's */
 	if (!p)
 		return store_snapshot(s, pid, seq, from);
-	/* the child's own mappings win; the parent's fill in what they do not cover */
+	/*
+	 * The child's own mappings win; the parent's fill in what they do not cover. The
+	 * executable is the parent's (the child's, read late, may be what it exec'ed), the cgroup
+	 * the child's own when it has one (a runtime may move a child before its exec).
+	 */
+	cgroup = p->cgroup;
+	p->cgroup = NULL;
 	s->last_proc = NULL;
 	r = merge_old_mappings(p, from);
+	if (cgroup) {
+		free(p->cgroup);
+		p->cgroup = cgroup;
+	}
 	free_process(s, from);
 	return r;
 }

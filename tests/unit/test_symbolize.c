@@ -165,7 +165,9 @@ static void check_inherit(void)
 	struct symbolizer *s = symbolizer__new(&opts);
 	uint64_t addr = (uint64_t)(uintptr_t)dlsym(RTLD_DEFAULT, "getpid");
 	struct sym_frame fr;
-	char path[64], exe[256] = "";
+	char path[64], exe[256] = "", self_exe[256];
+	const char *child_exe = NULL, *cgroup = NULL;
+	ssize_t n;
 	pid_t child = fork();
 
 	if (child == 0) {
@@ -188,9 +190,17 @@ static void check_inherit(void)
 	memset(&fr, 0, sizeof(fr));
 	symbolizer__resolve_user(s, child, 1, addr, &fr);
 	CHECK(!is_libc_getpid(&fr));
+	symbolizer__process_info(s, child, 1, &child_exe, &cgroup);
+	CHECK(child_exe && strstr(child_exe, "sleep"));
 	CHECK_INT(symbolizer__inherit(s, child, 1, getpid()), 0);
 	CHECK_INT(symbolizer__resolve_user(s, child, 1, addr, &fr), 0);
 	CHECK(is_libc_getpid(&fr));
+	/* the generation runs the parent's program: its executable is the parent's */
+	symbolizer__process_info(s, child, 1, &child_exe, &cgroup);
+	n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+	self_exe[n > 0 ? n : 0] = 0;
+	CHECK_STR(child_exe, self_exe);
+	CHECK(cgroup != NULL);
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
 	/* gone before any snapshot: the parent's maps are all there is */
