@@ -34,6 +34,18 @@ static int take(struct spool *s, char *buf, size_t size)
 	return 0;
 }
 
+/* The messages come out in this order, and then no more. NULL-terminated. */
+static void expect_in_order(struct spool *s, const char *const *texts)
+{
+	char buf[256];
+
+	for (; *texts; texts++) {
+		CHECK_INT(take(s, buf, sizeof(buf)), 0);
+		CHECK_STR(buf, *texts);
+	}
+	CHECK_INT(take(s, buf, sizeof(buf)), -ENOENT);
+}
+
 /*
  * A disk that refuses writes (here: the directory moved away, as root ignores permissions):
  * messages wait in memory, in order, bounded; when the disk takes one again, those waiting are
@@ -72,15 +84,7 @@ static void check_refusing_disk(const char *path)
 	CHECK(s != NULL);
 	if (!s)
 		return;
-	CHECK_INT(take(s, buf, sizeof(buf)), 0);
-	CHECK_STR(buf, "disk-1");
-	CHECK_INT(take(s, buf, sizeof(buf)), 0);
-	CHECK_STR(buf, "mem-1");
-	CHECK_INT(take(s, buf, sizeof(buf)), 0);
-	CHECK_STR(buf, "mem-2");
-	CHECK_INT(take(s, buf, sizeof(buf)), 0);
-	CHECK_STR(buf, "disk-2");
-	CHECK_INT(take(s, buf, sizeof(buf)), -ENOENT);
+	expect_in_order(s, (const char *const[]){ "disk-1", "mem-1", "mem-2", "disk-2", NULL });
 
 	/* memory is bounded: 24 incompressible 1 MB messages, the oldest dropped and counted */
 	CHECK_INT(rename(path, away), 0);
@@ -132,13 +136,7 @@ int main(void)
 	s = spool__open(path, 1 << 20);
 	CHECK(s != NULL);
 	put_text(s, "four");
-	CHECK_INT(take(s, buf, sizeof(buf)), 0);
-	CHECK_STR(buf, "two");
-	CHECK_INT(take(s, buf, sizeof(buf)), 0);
-	CHECK_STR(buf, "three");
-	CHECK_INT(take(s, buf, sizeof(buf)), 0);
-	CHECK_STR(buf, "four");
-	CHECK_INT(take(s, buf, sizeof(buf)), -ENOENT);
+	expect_in_order(s, (const char *const[]){ "two", "three", "four", NULL });
 	spool__free(s);
 
 	/* a bound of ~3 messages: the oldest go, counted; the newest stay */
