@@ -250,15 +250,24 @@ gopprof -top "$TMP/out/$newest" >/dev/null 2>&1 && ok "output files read by go t
 # its executable in time): the executable reaches the DebuginfoService once, whole;
 # a second agent run asks again and uploads nothing
 rm -rf "$TMP/spool"
+bid=$(readelf -n "$WORKLOAD" | awk '/Build ID/ { print $3 }')
+# wait_finished LOG: until the server saw MarkUploadFinished for the workload (the uploads are
+# paced a second apart, and libc or the loader may come first), at most 15 s
+wait_finished() {
+	for i in $(seq 75); do
+		grep '"MarkUploadFinished"' "$1" 2>/dev/null | grep -q "\"$bid\"" &&
+			{ echo "workload's upload finished after ~$((i / 5)) s"; return 0; }
+		sleep 0.2
+	done
+}
 start_server "$TMP/i.jsonl"
 start_agent "$TMP/i1.log" --debuginfo-upload -p "$wl"
-sleep 4.2
+wait_finished "$TMP/i.jsonl.debuginfo"
 stop_agent
 start_agent "$TMP/i2.log" --debuginfo-upload -p "$wl"
 sleep 2.2
 stop_agent
 stop_server
-bid=$(readelf -n "$WORKLOAD" | awk '/Build ID/ { print $3 }')
 calls() { grep "\"$1\"" "$TMP/i.jsonl.debuginfo" | grep -c "\"$bid\"" || true; }
 [ "$(calls ShouldInitiateUpload)" -eq 2 ] && [ "$(calls Upload)" -eq 1 ] && [ "$(calls MarkUploadFinished)" -eq 1 ] &&
 	ok "debuginfo of the workload: asked once per run, uploaded once" ||
@@ -268,7 +277,7 @@ cmp -s "$TMP/stubs/debuginfo/$bid" "$(readlink -f "$WORKLOAD")" && ok "uploaded 
 rm -rf "$TMP/stubs/debuginfo" "$TMP/spool"
 start_server "$TMP/j.jsonl" --signed-url
 start_agent "$TMP/j.log" --debuginfo-upload -p "$wl"
-sleep 3.2
+wait_finished "$TMP/j.jsonl.debuginfo"
 stop_agent
 stop_server
 puts=$(grep '"PUT"' "$TMP/j.jsonl.debuginfo" | grep -c "\"$bid\"" || true)
