@@ -7,9 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Bounds against a runaway or hostile map: entries kept, and bytes of names. */
+/*
+ * Bounds against a runaway or hostile map: entries kept, bytes read (as the file is opened at
+ * most this large, but a JIT may append), and the length of a line (a symbol name).
+ */
 #define PERFMAP_MAX_ENTRIES (4u << 20)
-#define PERFMAP_MAX_NAMES (256u << 20)
+#define PERFMAP_MAX_READ (64u << 20)
+#define PERFMAP_MAX_LINE 4096
 
 struct perfmap_entry {
 	uint64_t start, end;
@@ -22,6 +26,8 @@ struct perfmap {
 	size_t n, cap;
 	char *names;
 	size_t names_len, names_cap;
+	bool truncated; /* a bound stopped the parse: later lines are missing */
+	size_t skipped; /* lines longer than PERFMAP_MAX_LINE */
 };
 
 void perfmap__free(struct perfmap *m)
@@ -42,23 +48,50 @@ static int cmp_entry(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
-struct perfmap *perfmap__parse(FILE *f)
+/*
+ * One line into buf (at most size - 1 bytes, without the newline), reading no more than *budget
+ * bytes of the file. 1 a line, 0 the end (or the budget), -1 a line too long (skipped whole).
+ */
+static int read_line(FILE *f, char *buf, size_t size, size_t *budget)
+{
+	size_t n = 0;
+	int c;
+
+	while (*budget && (c = getc_unlocked(f)) != EOF) {
+		(*budget)--;
+		if (c == '\n') {
+			buf[n < size ? n : size - 1] = 0;
+			return n < size ? 1 : -1;
+		}
+		if (n < size)
+			buf[n] = c;
+		n++;
+	}
+	if (!n)
+		return 0;
+	/* the last line, without a newline: kept when whole */
+	buf[n < size ? n : size - 1] = 0;
+	return n < size && *budget ? 1 : -1;
+}
+
+struct perfmap *perfmap__parse(FILE *f, size_t max_memory)
 {
 	struct perfmap *m = calloc(1, sizeof(*m));
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	int err = -ENOMEM;
+	size_t budget = PERFMAP_MAX_READ;
+	char line[PERFMAP_MAX_LINE + 1];
+	int r;
 
 	if (!m)
-		goto fail;
-	while ((len = getline(&line, &cap, f)) > 0) {
+		return NULL;
+	while ((r = read_line(f, line, sizeof(line), &budget)) != 0) {
 		uint64_t start, size;
 		char *end, *name;
 		size_t nlen;
 
-		if (line[len - 1] == '\n')
-			line[--len] = 0;
+		if (r < 0) {
+			m->skipped++;
+			continue;
+		}
 		errno = 0;
 		start = strtoull(line, &end, 16);
 		if (errno || end == line || *end != ' ')
@@ -70,27 +103,59 @@ struct perfmap *perfmap__parse(FILE *f)
 		nlen = strlen(name);
 		if (!nlen)
 			continue;
-		if (m->n >= PERFMAP_MAX_ENTRIES || m->names_len + nlen + 1 > PERFMAP_MAX_NAMES) {
-			err = -E2BIG;
-			goto fail;
+		if (m->n >= PERFMAP_MAX_ENTRIES ||
+		    perfmap__memory(m) + sizeof(*m->e) + nlen + 1 > max_memory) {
+			m->truncated = true;
+			break;
 		}
 		if (grow_array((void **)&m->e, &m->cap, m->n + 1, sizeof(*m->e)) ||
-		    grow_array((void **)&m->names, &m->names_cap, m->names_len + nlen + 1, 1))
-			goto fail;
+		    grow_array((void **)&m->names, &m->names_cap, m->names_len + nlen + 1, 1)) {
+			perfmap__free(m);
+			errno = ENOMEM;
+			return NULL;
+		}
 		m->e[m->n] = (struct perfmap_entry){ start, start + size, m->names_len, m->n };
 		memcpy(m->names + m->names_len, name, nlen + 1);
 		m->names_len += nlen + 1;
 		m->n++;
 	}
-	free(line);
+	if (!budget && getc_unlocked(f) != EOF)
+		m->truncated = true;
+	/* what is kept is what was used (the arrays grew by doubling) */
+	if (m->n && m->n < m->cap) {
+		struct perfmap_entry *e = realloc(m->e, m->n * sizeof(*m->e));
+
+		if (e) {
+			m->e = e;
+			m->cap = m->n;
+		}
+	}
+	if (m->names_len && m->names_len < m->names_cap) {
+		char *names = realloc(m->names, m->names_len);
+
+		if (names) {
+			m->names = names;
+			m->names_cap = m->names_len;
+		}
+	}
 	if (m->n > 1)
 		qsort(m->e, m->n, sizeof(*m->e), cmp_entry);
 	return m;
-fail:
-	free(line);
-	perfmap__free(m);
-	errno = -err;
-	return NULL;
+}
+
+size_t perfmap__memory(const struct perfmap *m)
+{
+	return m->n * sizeof(*m->e) + m->names_len;
+}
+
+bool perfmap__truncated(const struct perfmap *m)
+{
+	return m->truncated;
+}
+
+size_t perfmap__skipped(const struct perfmap *m)
+{
+	return m->skipped;
 }
 
 size_t perfmap__count(const struct perfmap *m)

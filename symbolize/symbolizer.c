@@ -7,6 +7,7 @@
 #include "hashmap.h"
 #include "kallsyms.h"
 #include "perfmap.h"
+#include "procfile.h"
 #include "procmaps.h"
 #include "util.h"
 
@@ -41,6 +42,7 @@ struct cached_file {
 struct sym_process {
 	struct sym_mapping *maps; /* sorted by start */
 	size_t n;
+	struct proc_creds creds; /* at the snapshot; creds.fsuid == UINT32_MAX when unknown */
 	char *exe; /* /proc/PID/exe at the first snapshot, or NULL */
 	char *cgroup; /* from /proc/PID/cgroup, or NULL */
 	int perfmap_fd; /* the JIT's /tmp/perf-PID.map, held open, or -1 */
@@ -55,6 +57,13 @@ struct kernel_range {
 struct proc_key {
 	uint32_t pid, seq;
 };
+
+/* Demangled names and source paths kept before they are forgotten (at an expiry). */
+#define NAMES_MAX 65536
+/* Warnings about processes remembered, so that each is said once. */
+#define WARNED_MAX 4096
+/* Parsed perf maps, over all processes. */
+#define PERFMAP_BUDGET (64u << 20)
 
 /* Resolved addresses kept, over all files: about 180 bytes each with the table and keys. */
 #define FRAME_CACHE_MAX 8192
@@ -94,6 +103,8 @@ struct symbolizer {
 	bool vdso_tried;
 	struct hmap *paths; /* source paths, joined and normalized, interned */
 	struct hmap *frames; /* frame_key -> cached_frame: what an address of a file resolves to */
+	struct hmap *warned; /* (pid, message hash) warned about already */
+	size_t perfmap_bytes; /* held by the parsed perf maps of all processes */
 	bool user_debuginfod_timeout; /* DEBUGINFOD_TIMEOUT was set by the user */
 	struct symbolizer_stats stats;
 };
@@ -109,6 +120,34 @@ static void warn(struct symbolizer *s, const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	s->opts.warn(s->opts.warn_ctx, buf);
+}
+
+/*
+ * A warning about a process, once per process and message: its maps are read again every
+ * round while something stays unnamed, and a hostile one could otherwise fill the log.
+ */
+static int reset_table(struct hmap **h, bool free_values);
+static int clear_frames(struct symbolizer *s);
+
+static void warn_process(struct symbolizer *s, uint32_t pid, const char *fmt, ...)
+{
+	char buf[512];
+	struct {
+		uint32_t pid;
+		uint64_t hash;
+	} key = { pid, 0 };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	key.hash = hash_bytes(buf, strlen(buf), 0);
+	if (hmap__get(s->warned, &key, sizeof(key)))
+		return;
+	if (hmap__count(s->warned) >= WARNED_MAX && reset_table(&s->warned, false))
+		return;
+	hmap__put(s->warned, &key, sizeof(key), (void *)1);
+	warn(s, "pid %u: %s", pid, buf);
 }
 
 struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
@@ -132,8 +171,9 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	s->paths = hmap__new();
 	s->frames = hmap__new();
 	s->by_build_id = hmap__new();
+	s->warned = hmap__new();
 	if (!s->files || !s->procs || !s->elf_refs || !s->kmaps || !s->demangled || !s->paths ||
-	    !s->frames || !s->by_build_id) {
+	    !s->frames || !s->by_build_id || !s->warned) {
 		symbolizer__free(s);
 		errno = ENOMEM;
 		return NULL;
@@ -172,6 +212,8 @@ static void free_process(struct symbolizer *s, struct sym_process *p)
 	}
 	if (p->perfmap_fd >= 0)
 		close(p->perfmap_fd);
+	if (p->perfmap)
+		s->perfmap_bytes -= perfmap__memory(p->perfmap);
 	perfmap__free(p->perfmap);
 	free(p->maps);
 	free(p->exe);
@@ -210,113 +252,139 @@ void symbolizer__free(struct symbolizer *s)
 	for (pos = 0; s->frames && hmap__next(s->frames, &pos, NULL, NULL, &v);)
 		free(v);
 	hmap__free(s->frames);
+	hmap__free(s->warned);
 	kallsyms__free(s->kallsyms);
 	kallsyms__free(s->kextra);
 	free(s->trusted);
 	free(s);
 }
 
-/* Open the file behind a mapping from inside the process's own view of the filesystem. */
-static int open_mapped_file(struct symbolizer *s, uint32_t pid, const struct procmap *m)
+/*
+ * Open the file behind a mapping from inside the process's own view of the filesystem: the
+ * mapping itself (/proc/PID/map_files, which the kernel vouches for), else the path inside the
+ * process's root, and then only if it is the file the maps line names (device and inode).
+ */
+static int open_mapped_file(struct symbolizer *s, uint32_t pid, int rootfd, const struct procmap *m)
 {
+	const struct proc_open_opts o = { .kind = PROC_FILE_ELF };
 	char path[PATH_MAX + 300];
+	struct stat st;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/%u/map_files/%" PRIx64 "-%" PRIx64, s->proc_root, pid,
 		 m->start, m->end);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0)
+	fd = proc_file__open(path, PROC_FILE_ELF, &st);
+	if (fd >= 0 || fd == -EINVAL || fd == -EFBIG || rootfd < 0)
 		return fd;
-	snprintf(path, sizeof(path), "%s/%u/root%s", s->proc_root, pid, m->path);
-	return open(path, O_RDONLY | O_CLOEXEC);
+	fd = proc_file__open_at(rootfd, m->path, &o, &st);
+	if (fd >= 0 &&
+	    (st.st_dev != makedev(m->dev_major, m->dev_minor) || st.st_ino != m->inode)) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
 }
 
-/* A new reference to the ELF file behind fd, from the cache when possible. */
-static uint32_t file_crc32(int fd)
+/* CRC-32 of the first size bytes of fd (what fstat said when it was opened). */
+static uint32_t file_crc32(int fd, uint64_t size)
 {
 	unsigned char buf[65536];
 	uLong crc = crc32(0, NULL, 0);
+	uint64_t off = 0;
 	ssize_t n;
-	off_t off = 0;
 
-	while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
+	while (off < size &&
+	       (n = pread(fd, buf, size - off < sizeof(buf) ? size - off : sizeof(buf), off)) > 0) {
 		crc = crc32(crc, buf, n);
 		off += n;
 	}
 	return crc;
 }
 
-/* Use the debug file at path if it exists, matches (CRC when given) and brings something. */
-static bool try_debug_file(struct symbolizer *s, struct elf_file *e, const char *path,
-			   const uint32_t *crc)
+/*
+ * Use the debug file at path if it exists, matches (CRC when given) and brings something: in
+ * the process's root (rootfd, and then it must be a file the process could read), or, with
+ * rootfd < 0, where scorch looks itself (the host's /usr/lib/debug, --debug-dir).
+ */
+static bool try_debug_file(struct symbolizer *s, struct elf_file *e, int rootfd,
+			   const struct proc_creds *creds, const char *path, const uint32_t *crc)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	bool used = false;
+	const struct proc_open_opts o = { .kind = PROC_FILE_DEBUG, .creds = creds };
+	_cleanup_close_ int fd = -1;
+	struct stat st;
 
+	fd = rootfd >= 0 ? proc_file__open_at(rootfd, path, &o, &st)
+			 : proc_file__open(path, PROC_FILE_DEBUG, &st);
 	if (fd < 0)
 		return false;
-	if ((!crc || file_crc32(fd) == *crc) &&
-	    elf_file__add_debug_file(e, fd, s->opts.debug_file_dwarf) == 0) {
-		s->stats.debug_files++;
-		used = true;
-	}
-	close(fd);
-	return used;
+	if ((crc && file_crc32(fd, st.st_size) != *crc) ||
+	    elf_file__add_debug_file(e, fd, s->opts.debug_file_dwarf))
+		return false;
+	s->stats.debug_files++;
+	return true;
+}
+
+/* A .gnu_debuglink names a file, never a path: anything else is refused. */
+static bool valid_debuglink(const char *link)
+{
+	return link[0] && !strchr(link, '/') && strcmp(link, ".") && strcmp(link, "..");
 }
 
 /*
  * Separate debug info, found as gdb finds it: by build-id under .build-id/, then by the
- * .gnu_debuglink name beside the file, in its .debug/ and under the debug root. The target's
- * own root (/proc/PID/root) first, then ours, then each --debug-dir.
+ * .gnu_debuglink name beside the file, in its .debug/ and under the debug root. In the
+ * target's own root first (resolved inside it, only what the process could read), then in
+ * ours (the global debug directory only: what lies beside a path of the process in our root
+ * is not its file), then under each --debug-dir.
  */
-static void find_debug_file(struct symbolizer *s, struct elf_file *e, uint32_t pid,
-			    const char *path)
+static void find_debug_file(struct symbolizer *s, struct elf_file *e, int rootfd,
+			    const struct proc_creds *creds, const char *path)
 {
 	const char *bid = elf_file__build_id(e), *link;
-	char roots[2][320], cand[PATH_MAX * 2], dir[PATH_MAX];
+	char cand[PATH_MAX * 2], dir[PATH_MAX];
 	uint32_t crc;
 
 	if (elf_file__has_symtab(e) && (elf_file__has_dwarf(e) || !s->opts.debug_file_dwarf))
 		return;
-	snprintf(roots[0], sizeof(roots[0]), "%s/%u/root", s->proc_root, pid);
-	roots[1][0] = 0;
 	if (strlen(bid) > 2) {
-		for (int r = 0; r < 2; r++) {
-			snprintf(cand, sizeof(cand), "%s/usr/lib/debug/.build-id/%.2s/%s.debug",
-				 roots[r], bid, bid + 2);
-			if (try_debug_file(s, e, cand, NULL))
-				return;
-		}
+		snprintf(cand, sizeof(cand), "/usr/lib/debug/.build-id/%.2s/%s.debug", bid,
+			 bid + 2);
+		if ((rootfd >= 0 && try_debug_file(s, e, rootfd, creds, cand, NULL)) ||
+		    try_debug_file(s, e, -1, NULL, cand, NULL))
+			return;
 		for (size_t d = 0; d < s->opts.ndebug_dirs; d++) {
 			snprintf(cand, sizeof(cand), "%s/.build-id/%.2s/%s.debug",
 				 s->opts.debug_dirs[d], bid, bid + 2);
-			if (try_debug_file(s, e, cand, NULL))
+			if (try_debug_file(s, e, -1, NULL, cand, NULL))
 				return;
 		}
 	}
 	link = elf_file__debuglink(e, &crc);
-	if (!link || path[0] != '/')
+	if (!link || path[0] != '/' || !valid_debuglink(link))
 		return;
 	snprintf(dir, sizeof(dir), "%s", path);
 	*strrchr(dir, '/') = 0;
-	for (int r = 0; r < 2; r++) {
-		static const char *const fmt[] = { "%s%s/%s", "%s%s/.debug/%s",
-						   "%s/usr/lib/debug%s/%s" };
+	if (rootfd >= 0) {
+		static const char *const fmt[] = { "%s/%s", "%s/.debug/%s", "/usr/lib/debug%s/%s" };
 
 		for (size_t i = 0; i < ARRAY_SIZE(fmt); i++) {
-			snprintf(cand, sizeof(cand), fmt[i], roots[r], dir, link);
-			if (try_debug_file(s, e, cand, &crc))
+			snprintf(cand, sizeof(cand), fmt[i], dir, link);
+			if (try_debug_file(s, e, rootfd, creds, cand, &crc))
 				return;
 		}
 	}
+	snprintf(cand, sizeof(cand), "/usr/lib/debug%s/%s", dir, link);
+	if (try_debug_file(s, e, -1, NULL, cand, &crc))
+		return;
 	for (size_t d = 0; d < s->opts.ndebug_dirs; d++) {
 		snprintf(cand, sizeof(cand), "%s%s/%s", s->opts.debug_dirs[d], dir, link);
-		if (try_debug_file(s, e, cand, &crc))
+		if (try_debug_file(s, e, -1, NULL, cand, &crc))
 			return;
 	}
 }
 
-static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name, uint32_t pid)
+static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name, int rootfd,
+				const struct proc_creds *creds)
 {
 	struct cached_file *cf, *same;
 	const char *bid;
@@ -357,7 +425,7 @@ static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name, 
 		return same->elf;
 	}
 	if (name[0] == '/')
-		find_debug_file(s, cf->elf, pid, name);
+		find_debug_file(s, cf->elf, rootfd, creds, name);
 	if (elf_file__error(cf->elf)) {
 		s->stats.files_unreadable++;
 		warn(s, "'%s': %s, keeping bare addresses for what it lacks", name,
@@ -410,7 +478,7 @@ static struct elf_file *vdso_elf(struct symbolizer *s, uint64_t size)
 		if (write(fd, (const void *)(uintptr_t)start, end - start) ==
 		    (ssize_t)(end - start)) {
 			s->vdso =
-			    get_elf(s, fd, "[vdso]", 0); /* this reference is the symbolizer's */
+			    get_elf(s, fd, "[vdso]", -1, NULL); /* the symbolizer's reference */
 			s->vdso_size = end - start;
 		}
 		close(fd);
@@ -424,41 +492,23 @@ static struct elf_file *vdso_elf(struct symbolizer *s, uint64_t size)
 	return s->vdso;
 }
 
-/* The process's pid in its own pid namespace (the last NSpid field), or pid itself. */
-static uint32_t namespace_pid(struct symbolizer *s, uint32_t pid)
-{
-	char path[300], line[256];
-	uint32_t nspid = pid;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%u/status", s->proc_root, pid);
-	f = fopen(path, "re");
-	while (f && fgets(line, sizeof(line), f)) {
-		char *last;
-
-		if (strncmp(line, "NSpid:", 6))
-			continue;
-		last = strrchr(line, '\t');
-		if (last)
-			nspid = strtoul(last + 1, NULL, 10);
-		break;
-	}
-	if (f)
-		fclose(f);
-	return nspid ? nspid : pid;
-}
-
 /*
- * A JIT's perf map, /tmp/perf-NSPID.map in the process's own /tmp. Opened while the process
- * lives (its root is reachable only then) and kept open: the JIT may still append to it.
+ * A JIT's perf map, /tmp/perf-NSPID.map in the process's own /tmp (resolved inside its root),
+ * as perf takes it: a regular file, not a link, belonging to the process's user or to root, and
+ * readable by the process. Opened while the process lives (its root is reachable only then) and
+ * kept open: the JIT may still append to it.
  */
-static int open_perfmap(struct symbolizer *s, uint32_t pid)
+static int open_perfmap(int rootfd, const struct proc_creds *creds)
 {
-	char path[400];
+	const struct proc_open_opts o = {
+		.kind = PROC_FILE_PERFMAP, .creds = creds, .nofollow = true, .owner = true
+	};
+	char path[64];
 
-	snprintf(path, sizeof(path), "%s/%u/root/tmp/perf-%u.map", s->proc_root, pid,
-		 namespace_pid(s, pid));
-	return open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (rootfd < 0 || creds->fsuid == UINT32_MAX)
+		return -EACCES;
+	snprintf(path, sizeof(path), "/tmp/perf-%u.map", creds->nspid);
+	return proc_file__open_at(rootfd, path, &o, NULL);
 }
 
 static int cmp_mapping(const void *a, const void *b)
@@ -569,8 +619,9 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 	struct sym_process *p;
 	char path[300];
 	size_t n = 0;
+	int err, rootfd = -1;
+	bool jit = false;
 	FILE *f;
-	int err;
 
 	snprintf(path, sizeof(path), "%s/%u/maps", s->proc_root, pid);
 	f = fopen(path, "re");
@@ -589,6 +640,13 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 	p->maps = calloc(n + 1, sizeof(*p->maps));
 	if (!p->maps)
 		goto nomem;
+	if (proc_creds__read(s->proc_root, pid, &p->creds)) {
+		/* unknown: nothing is opened on its behalf but what it mapped */
+		p->creds = (struct proc_creds){
+			.uid = UINT32_MAX, .fsuid = UINT32_MAX, .fsgid = UINT32_MAX, .nspid = pid
+		};
+	}
+	rootfd = proc_root__open(s->proc_root, pid);
 	for (size_t i = 0; i < n; i++) {
 		const struct procmap *m = &maps[i];
 		struct sym_mapping *sm;
@@ -599,6 +657,8 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 		sm->start = m->start;
 		sm->end = m->end;
 		sm->offset = m->offset;
+		sm->dev = makedev(m->dev_major, m->dev_minor);
+		sm->ino = m->inode;
 		sm->build_id = "";
 		sm->path = strdup(m->path);
 		if (!sm->path)
@@ -620,13 +680,17 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 				sm->build_id = elf_file__build_id(sm->elf);
 				continue;
 			}
-			fd = open_mapped_file(s, pid, m);
-
+			fd = open_mapped_file(s, pid, rootfd, m);
 			if (fd < 0) {
 				s->stats.files_unreadable++;
+				if (fd == -EINVAL || fd == -EFBIG || fd == -ESTALE)
+					warn_process(
+					    s, pid, "'%s': %s, keeping bare addresses", m->path,
+					    fd == -ESTALE ? "not the file the process mapped"
+							  : proc_file__strerror(fd));
 				continue;
 			}
-			sm->elf = get_elf(s, fd, m->path, pid);
+			sm->elf = get_elf(s, fd, m->path, rootfd, &p->creds);
 			close(fd);
 			if (sm->elf)
 				sm->build_id = elf_file__build_id(sm->elf);
@@ -634,16 +698,28 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 			sm->elf = vdso_elf(s, m->end - m->start);
 			if (sm->elf)
 				sm->build_id = elf_file__build_id(sm->elf);
-		} else if ((!m->path[0] || !strncmp(m->path, "[anon", 5)) && p->perfmap_fd < 0) {
-			/* executable anonymous memory: JIT'ed code, named by a perf map if any */
-			p->perfmap_fd = open_perfmap(s, pid);
+		} else if (!m->path[0] || !strncmp(m->path, "[anon", 5)) {
+			jit = true;
 		}
 	}
+	/* executable anonymous memory: JIT'ed code, named by a perf map if any */
+	if (jit) {
+		int fd = open_perfmap(rootfd, &p->creds);
+
+		if (fd >= 0)
+			p->perfmap_fd = fd;
+		else if (fd != -ENOENT && fd != -EACCES)
+			warn_process(s, pid, "perf map refused: %s", proc_file__strerror(fd));
+	}
+	if (rootfd >= 0)
+		close(rootfd);
 	procmaps__free(maps, n);
 	read_process_info(s, pid, p);
 	*ret = p;
 	return 0;
 nomem:
+	if (rootfd >= 0)
+		close(rootfd);
 	procmaps__free(maps, n);
 	free_process(s, p);
 	return -ENOMEM;
@@ -756,7 +832,48 @@ size_t symbolizer__expire(struct symbolizer *s, unsigned int idle_rounds)
 	free(keys);
 	/* resolved addresses are keyed by file ids, never reused: theirs simply stop matching */
 	s->stats.files_expired += n;
+	/*
+	 * Names and source paths are kept for the symbolizer's life, which an agent's is: past a
+	 * bound they start again, with the resolved addresses that point into them. Nothing else
+	 * holds them between two profiles.
+	 */
+	if (hmap__count(s->demangled) > NAMES_MAX || hmap__count(s->paths) > NAMES_MAX) {
+		if (!clear_frames(s)) {
+			reset_table(&s->demangled, true);
+			reset_table(&s->paths, true);
+		}
+	}
 	return n;
+}
+
+int symbolizer__open_mapped(struct symbolizer *s, uint32_t pid, uint32_t seq, const char *build_id)
+{
+	const struct sym_process *p = get_process(s, pid, seq);
+	int r = -ENOENT;
+
+	if (!p)
+		return -ESRCH;
+	for (size_t i = 0; i < p->n; i++) {
+		const struct sym_mapping *m = &p->maps[i];
+		char path[PATH_MAX];
+		struct stat st;
+		int fd;
+
+		if (!m->elf || !m->ino || strcmp(m->build_id, build_id))
+			continue;
+		snprintf(path, sizeof(path), "%s/%u/map_files/%" PRIx64 "-%" PRIx64, s->proc_root,
+			 pid, m->start, m->end);
+		fd = proc_file__open(path, PROC_FILE_ELF, &st);
+		if (fd < 0) {
+			r = fd == -ENOENT ? -ESRCH : fd;
+			continue;
+		}
+		if (st.st_dev == m->dev && st.st_ino == m->ino)
+			return fd;
+		close(fd);
+		r = -ESTALE;
+	}
+	return r;
 }
 
 bool symbolizer__has_process(const struct symbolizer *s, uint32_t pid, uint32_t seq)
@@ -816,8 +933,8 @@ int symbolizer__code_at(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64
 	return 0;
 }
 
-/* Empty the resolved-address cache; -ENOMEM leaves it as it was. */
-static int clear_frames(struct symbolizer *s)
+/* Empty a table, freeing its values when they are ours; -ENOMEM leaves it as it was. */
+static int reset_table(struct hmap **h, bool free_values)
 {
 	struct hmap *fresh = hmap__new();
 	size_t pos = 0;
@@ -825,11 +942,17 @@ static int clear_frames(struct symbolizer *s)
 
 	if (!fresh)
 		return -ENOMEM;
-	while (hmap__next(s->frames, &pos, NULL, NULL, &v))
+	while (free_values && hmap__next(*h, &pos, NULL, NULL, &v))
 		free(v);
-	hmap__free(s->frames);
-	s->frames = fresh;
+	hmap__free(*h);
+	*h = fresh;
 	return 0;
+}
+
+/* Empty the resolved-address cache; -ENOMEM leaves it as it was. */
+static int clear_frames(struct symbolizer *s)
+{
+	return reset_table(&s->frames, true);
 }
 
 /*
@@ -915,6 +1038,7 @@ size_t symbolizer__fetch_debuginfo(struct symbolizer *s, double budget_s)
 		const char *bid = elf_file__build_id(e);
 		uint64_t now = now_ns(CLOCK_MONOTONIC);
 		char *path = NULL;
+		struct stat st;
 		int fd;
 
 		if (cf->debuginfod_tried || !bid[0] ||
@@ -940,7 +1064,11 @@ size_t symbolizer__fetch_debuginfo(struct symbolizer *s, double budget_s)
 			free(path);
 			continue;
 		}
-		if (elf_file__add_debug_file(e, fd, s->opts.debug_file_dwarf) == 0) {
+		/* the server's file: as bounded as any other debug file */
+		if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+		    (uint64_t)st.st_size > proc_file__max_size(PROC_FILE_DEBUG)) {
+			s->stats.debuginfod_failed++;
+		} else if (elf_file__add_debug_file(e, fd, s->opts.debug_file_dwarf) == 0) {
 			s->stats.debuginfod_fetched++;
 			s->stats.debug_files++;
 			gained++;
@@ -1065,10 +1193,19 @@ static int resolve_jit(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_
 		p->perfmap_tried = true;
 		if (f) {
 			rewind(f);
-			p->perfmap = perfmap__parse(f);
+			p->perfmap = perfmap__parse(f, PERFMAP_BUDGET - s->perfmap_bytes);
 			fclose(f);
 		} else if (fd >= 0) {
 			close(fd);
+		}
+		if (p->perfmap) {
+			s->perfmap_bytes += perfmap__memory(p->perfmap);
+			if (perfmap__truncated(p->perfmap) || perfmap__skipped(p->perfmap))
+				warn_process(
+				    s, pid,
+				    "perf map cut short (%zu lines too long; bounds: 64 MB "
+				    "read, %u MB kept for all processes)",
+				    perfmap__skipped(p->perfmap), PERFMAP_BUDGET >> 20);
 		}
 	}
 	name = p->perfmap ? perfmap__lookup(p->perfmap, addr) : NULL;

@@ -47,6 +47,7 @@ struct symbolizer_opts {
 /* An executable mapping of a process, or a kernel image or module. */
 struct sym_mapping {
 	uint64_t start, end, offset;
+	uint64_t dev, ino; /* of the file, as the maps line says; 0 for others */
 	char *path; /* as /proc/PID/maps shows it; "[kernel.kallsyms]" or "[MODULE]" */
 	const char *build_id; /* hex, or "" */
 	struct elf_file *elf; /* NULL when the file could not be read */
@@ -106,10 +107,18 @@ void symbolizer__release_pages(struct symbolizer *s, bool files);
 /*
  * Start a new round and forget the cached files no process has mapped for more than
  * idle_rounds rounds (their symbols, DWARF and unwind tables), so that a long run where
- * programs come and go stays flat. Returns how many were dropped.
+ * programs come and go stays flat; past their bound, demangled names and source paths too
+ * (strings from earlier lookups become invalid). Returns how many files were dropped.
  */
 size_t symbolizer__expire(struct symbolizer *s, unsigned int idle_rounds);
 bool symbolizer__has_process(const struct symbolizer *s, uint32_t pid, uint32_t seq);
+/*
+ * For uploading a file: a descriptor of the file with this build-id that (pid, seq) maps,
+ * opened through /proc/PID/map_files (the very file the process mapped, checked against the
+ * maps line's device and inode), never by a path. fd, or -ENOENT (no such mapping), -ESRCH
+ * (the process is gone), -ESTALE (not the same file), another -errno.
+ */
+int symbolizer__open_mapped(struct symbolizer *s, uint32_t pid, uint32_t seq, const char *build_id);
 /*
  * True when the snapshot of (pid, seq) can name addr as well as a fresh one could: a mapping
  * covers it, and for JIT code (anonymous executable memory) the process's perf map is open.

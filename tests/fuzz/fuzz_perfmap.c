@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f = fmemopen((void *)data, size, "r");
 	if (!f)
 		return 0;
-	m = perfmap__parse(f);
+	m = perfmap__parse(f, 1u << 20);
 	fclose(f);
 	if (!m)
 		return 0;
