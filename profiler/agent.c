@@ -20,6 +20,7 @@
 #include "parca.pb-c.h"
 #include "parca_debuginfo.pb-c.h"
 #include "pprof.h"
+#include "procfile.h"
 #include "profile.h"
 #include "session.h"
 #include "spool.h"
@@ -567,10 +568,14 @@ static void sender_wake(struct sender *s)
 /* Rate limit: a second's pause after each file sent (asking is cheap and not paced). */
 #define UPLOAD_PAUSE_MS 1000
 
+/* Files waiting to be uploaded, each with a descriptor held open. */
+#define UPLOAD_QUEUE_MAX 64
+
 struct upload_job {
 	char build_id[129];
-	char path[PATH_MAX]; /* as the process sees it */
+	char path[PATH_MAX]; /* as the process sees it: for messages only */
 	uint32_t pid;
+	int fd; /* the file the process mapped, opened through /proc/PID/map_files */
 };
 
 struct uploader {
@@ -585,25 +590,45 @@ struct uploader {
 	uint64_t uploaded, skipped, failed; /* under lock */
 };
 
-/* Main thread: queue the files of a profile's mappings not seen before. Never blocks long. */
-static void uploader_queue(struct uploader *u, const struct profile *p, uint32_t pid)
+/*
+ * Main thread: queue the files of a profile's mappings not seen before, each opened now
+ * through the process's own mapping (while the process and its snapshot are there): what is
+ * uploaded is the file the process mapped, never whatever a path names later. A file that
+ * cannot be opened now is tried again when a later profile has it, unless it is not the mapped
+ * file at all. Never blocks long.
+ */
+static void uploader_queue(struct uploader *u, struct symbolizer *sym, const struct profile *p,
+			   uint32_t pid, uint32_t seq)
 {
 	pthread_mutex_lock(&u->lock);
 	for (size_t i = 0; i < p->nmappings; i++) {
 		const char *bid = profile__str(p, p->mappings[i].build_id);
 		const char *file = profile__str(p, p->mappings[i].filename);
 		struct upload_job *j;
+		int fd;
 
 		if (!bid[0] || file[0] != '/' || strlen(bid) >= sizeof(j->build_id) ||
-		    hmap__get(u->seen, bid, strlen(bid)) ||
+		    hmap__get(u->seen, bid, strlen(bid)) || u->njobs >= UPLOAD_QUEUE_MAX ||
 		    grow_array((void **)&u->jobs, &u->cap_jobs, u->njobs + 1, sizeof(*u->jobs)))
 			continue;
-		if (hmap__put(u->seen, bid, strlen(bid), (void *)(uintptr_t)1))
+		fd = symbolizer__open_mapped(sym, pid, seq, bid);
+		if (fd < 0) {
+			if ((fd == -ESTALE || fd == -EINVAL || fd == -EFBIG) &&
+			    !hmap__put(u->seen, bid, strlen(bid), (void *)(uintptr_t)1))
+				log_warn("debuginfo of '%s' (%s) not uploaded: %s", file, bid,
+					 fd == -ESTALE ? "not the file the process mapped"
+						       : proc_file__strerror(fd));
 			continue;
+		}
+		if (hmap__put(u->seen, bid, strlen(bid), (void *)(uintptr_t)1)) {
+			close(fd);
+			continue;
+		}
 		j = &u->jobs[u->njobs++];
 		snprintf(j->build_id, sizeof(j->build_id), "%s", bid);
 		snprintf(j->path, sizeof(j->path), "%s", file);
 		j->pid = pid;
+		j->fd = fd;
 	}
 	if (u->njobs)
 		pthread_cond_signal(&u->wake);
@@ -663,7 +688,7 @@ static int upload_one(struct uploader *u, const struct upload_job *j, bool *ret_
 	    PARCA__DEBUGINFO__V1ALPHA1__MARK_UPLOAD_FINISHED_REQUEST__INIT;
 	Parca__Debuginfo__V1alpha1__ShouldInitiateUploadResponse *sres;
 	Parca__Debuginfo__V1alpha1__InitiateUploadResponse *ires;
-	char path[PATH_MAX + 64], hash[64], bid[129], upload_id[256] = "";
+	char hash[64], bid[129], upload_id[256] = "";
 	struct grpc_result res;
 	struct stat st;
 	uint8_t *first = NULL;
@@ -671,14 +696,10 @@ static int upload_one(struct uploader *u, const struct upload_job *j, bool *ret_
 	int fd, r;
 
 	*ret_uploaded = false;
-	/* the file as the process sees it (its mount namespace), else as we see it */
-	snprintf(path, sizeof(path), "/proc/%u/root%s", j->pid, j->path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		fd = open(j->path, O_RDONLY | O_CLOEXEC);
+	/* the mapped file, held since the profile was built; it must still be that build */
+	fd = dup(j->fd);
 	if (fd < 0)
 		return -errno;
-	/* the file on disk now must be the build that was profiled */
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > UPLOAD_MAX_BYTES ||
 	    elf_build_id_of_fd(fd, bid, sizeof(bid)) || strcmp(bid, j->build_id)) {
 		close(fd);
@@ -784,7 +805,7 @@ static void *uploader_main(void *data)
 	pthread_mutex_lock(&u->lock);
 	while (!u->stop) {
 		struct upload_job j;
-		bool uploaded;
+		bool uploaded, requeued;
 		int r;
 
 		if (!u->njobs) {
@@ -796,6 +817,7 @@ static void *uploader_main(void *data)
 		pthread_mutex_unlock(&u->lock);
 		r = upload_one(u, &j, &uploaded);
 		pthread_mutex_lock(&u->lock);
+		requeued = false;
 		if (!r) {
 			u->uploaded += uploaded;
 			u->skipped += !uploaded;
@@ -813,9 +835,13 @@ static void *uploader_main(void *data)
 			    !grow_array((void **)&u->jobs, &u->cap_jobs, u->njobs + 1,
 					sizeof(*u->jobs)) &&
 			    !hmap__put(u->seen, j.build_id, strlen(j.build_id),
-				       (void *)(tries + 1)))
+				       (void *)(tries + 1))) {
 				u->jobs[u->njobs++] = j;
+				requeued = true;
+			}
 		}
+		if (!requeued)
+			close(j.fd);
 		/* a pause after each file sent, and stop promptly */
 		if (!u->stop && (uploaded || r)) {
 			struct timespec until;
@@ -827,6 +853,9 @@ static void *uploader_main(void *data)
 				;
 		}
 	}
+	for (size_t i = 0; i < u->njobs; i++)
+		close(u->jobs[i].fd);
+	u->njobs = 0;
 	pthread_mutex_unlock(&u->lock);
 	return NULL;
 }
@@ -1023,7 +1052,7 @@ static int build_request(const struct collector *col, struct symbolizer *sym,
 		/* the fastest gzip: these go out every interval, and the spool compresses again */
 		r = pprof__encode_level(prof, 1, &pprof, &plen);
 		if (up)
-			uploader_queue(up, prof, p->pid);
+			uploader_queue(up, sym, prof, p->pid, p->seq);
 		profile__free(prof);
 		if (r)
 			break;
