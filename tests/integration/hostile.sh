@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Processes that lay traps for the profiler. An unprivileged process in its own user and mount
+# namespace with a root of its own (unshare -Ur --root) makes the files scorch reads on its
+# behalf point out of that root at a root-only host file, whose contents must never show in a
+# profile or an upload; FIFOs, /dev/zero and huge files in place of a perf map or a debug file
+# must not hang scorch or make it take memory; a perf map of another user is refused. Each check
+# also has a control: the same file laid honestly inside the root is used.
+source "${TESTLIB:?run the integration tests through meson test}"
+require_bpf
+command -v unshare >/dev/null && command -v setpriv >/dev/null ||
+	{ fail "unshare and setpriv (util-linux) are needed"; finish; }
+PY=/usr/bin/python3
+BID=${HOSTILE_BUILD_ID:?}
+NOBODY=65534
+# the container's root must be reachable by the unprivileged user, the host secret not
+chmod 711 "$TMP"
+mkdir -m 700 "$TMP/host"
+install -m 600 "$HOSTILE_SECRET" "$TMP/host/secret.debug"
+install -m 600 "$HOSTILE_SECRET" "$TMP/host/secret.bin"
+
+# new_root DIR: a bare root for the process: its binary, /tmp, the debug directory
+new_root() {
+	local r=$1
+	mkdir -p "$r/tmp" "$r/usr/lib/debug/.build-id/${BID:0:2}"
+	cp "$HOSTILE_SPIN" "$r/hostile-spin"
+	chmod 1777 "$r/tmp"
+	chown -R "$NOBODY:$NOBODY" "$r"
+}
+
+# start_in ROOT SECONDS [jit]: the process, unprivileged, in its own namespaces and root;
+# sets SPIN_PID and SPIN_JIT (the address of its JIT code)
+start_in() {
+	local r=$1 out=$1.out
+	shift
+	setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+		unshare -Ur --root="$r" /hostile-spin "$@" >"$out" 2>&1 &
+	PIDS+=($!)
+	SPIN_PID=
+	for _ in $(seq 100); do
+		SPIN_PID=$(sed -n 's/^pid //p' "$out")
+		[ -n "$SPIN_PID" ] && break
+		sleep 0.1
+	done
+	SPIN_JIT=$(sed -n 's/^jit 0x//p' "$out")
+	[ -n "$SPIN_PID" ] || { fail "the namespaced process did not start: $(cat "$out")"; finish; }
+	PIDS+=("$SPIN_PID")
+}
+
+# record NAME ROOT [ARGS]: start the process's spinning, profile it for 2 s within a bounded
+# time; the folded profile in $TMP/NAME.folded, scorch's messages in $TMP/NAME.log, its peak RSS
+# (KB) in $TMP/NAME.rss; false when scorch did not finish in time
+record() {
+	local name=$1 r=$2
+	shift 2
+	touch "$r/go"
+	$PY - "$TMP/$name.rss" timeout 60 "$SCORCH" record -p "$SPIN_PID" -d 2 --format folded \
+		-o "$TMP/$name.folded" "$@" 2>"$TMP/$name.log" <<-'EOF'
+		import resource, subprocess, sys
+		rc = subprocess.call(sys.argv[2:])
+		open(sys.argv[1], "w").write("%d\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+		sys.exit(rc)
+	EOF
+}
+
+has() { grep -q -- "$2" "$TMP/$1.folded" 2>/dev/null; }
+
+# 1. Escapes by absolute links: the build-id debug file and the perf map's directory point at
+# root-only host files. Neither the secret's function names nor its JIT names may show.
+R=$TMP/ctr1
+new_root "$R"
+start_in "$R" 3 jit
+ln -s "$TMP/host/secret.debug" "$R/usr/lib/debug/.build-id/${BID:0:2}/${BID:2}.debug"
+printf '%s 10 host_secret_jit\n' "$SPIN_JIT" >"$TMP/host/perf-$SPIN_PID.map"
+chmod 600 "$TMP/host/perf-$SPIN_PID.map"
+rm -rf "$R/tmp"
+ln -s "$TMP/host" "$R/tmp"
+if record escape "$R"; then
+	! has escape host_secret_function && ok "debug file link out of the root not followed" ||
+		fail "a host file's symbols in the profile: $(grep -m1 host_secret "$TMP/escape.folded")"
+	! has escape host_secret_jit && ok "perf map through a link out of the root not read" ||
+		fail "a host perf map read: $(grep -m1 host_secret_jit "$TMP/escape.folded")"
+	has escape 'hostile-spin+0x' && ok "the process's own frames kept as addresses" ||
+		fail "no frames of the process: $(head -3 "$TMP/escape.folded")"
+else
+	fail "record of the escaping process failed: $(cat "$TMP/escape.log")"
+fi
+
+# control: the same files laid inside the root are used
+R=$TMP/ctr2
+new_root "$R"
+start_in "$R" 3 jit
+install -o $NOBODY -m 644 "$HOSTILE_DEBUG" "$R/usr/lib/debug/.build-id/${BID:0:2}/${BID:2}.debug"
+printf '%s 10 jit_named\n' "$SPIN_JIT" >"$R/tmp/perf-$SPIN_PID.map"
+chown $NOBODY:$NOBODY "$R/tmp/perf-$SPIN_PID.map"
+if record inside "$R"; then
+	has inside ';spin_here' && ok "debug file inside the root used (spin_here named)" ||
+		fail "the root's own debug file not used: $(head -3 "$TMP/inside.folded")"
+	has inside ';jit_named' && ok "perf map inside the root used" ||
+		fail "the root's own perf map not used: $(head -3 "$TMP/inside.folded")"
+else
+	fail "record failed: $(cat "$TMP/inside.log")"
+fi
+
+# 2. A perf map that is a FIFO: opening it for reading would block until a writer comes
+R=$TMP/ctr3
+new_root "$R"
+start_in "$R" 3 jit
+mkfifo "$R/tmp/perf-$SPIN_PID.map"
+chown $NOBODY:$NOBODY "$R/tmp/perf-$SPIN_PID.map"
+record fifo "$R" && ok "a FIFO perf map does not block the capture" ||
+	fail "capture with a FIFO perf map did not finish: $(tail -3 "$TMP/fifo.log")"
+
+# 3. A .gnu_debuglink whose target is /dev/zero (endless): the CRC would never end. Both inside
+# a root (an absolute link) and in the host's root (the process's own directory).
+R=$TMP/ctr4
+new_root "$R"
+start_in "$R" 3
+ln -s /dev/zero "$R/hostile.debug"
+record zero "$R" && ok "a debuglink to /dev/zero does not hang the capture" ||
+	fail "capture with a /dev/zero debuglink did not finish: $(tail -3 "$TMP/zero.log")"
+mkdir -m 755 "$TMP/hostdir"
+cp "$HOSTILE_SPIN" "$TMP/hostdir/hostile-spin"
+ln -s /dev/zero "$TMP/hostdir/hostile.debug"
+touch "$TMP/hostdir/go"
+(cd "$TMP/hostdir" && exec setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+	"$TMP/hostdir/hostile-spin" 30 >"$TMP/hostdir.out") &
+hpid=$!
+PIDS+=("$hpid")
+for _ in $(seq 50); do grep -q '^pid' "$TMP/hostdir.out" && break; sleep 0.1; done
+if timeout 60 "$SCORCH" record -p "$hpid" -d 1 --format folded -o "$TMP/zero-host.folded" \
+	2>"$TMP/zero-host.log"; then
+	ok "a debuglink to /dev/zero beside a host binary does not hang"
+else
+	fail "capture of a host process with a /dev/zero debuglink: $(tail -3 "$TMP/zero-host.log")"
+fi
+kill "$hpid" 2>/dev/null
+
+# 4. Huge perf maps without a newline: one over the size bound (sparse, 1 GiB), one under it
+# (60 MB: read, bounded per line). Neither costs memory.
+for size in 1G 60M; do
+	R=$TMP/ctr5-$size
+	new_root "$R"
+	start_in "$R" 3 jit
+	truncate -s "$size" "$R/tmp/perf-$SPIN_PID.map"
+	chown $NOBODY:$NOBODY "$R/tmp/perf-$SPIN_PID.map"
+	if record "huge-$size" "$R"; then
+		rss=$(cat "$TMP/huge-$size.rss")
+		[ "$rss" -lt 49152 ] && ok "a $size perf map without a newline: peak RSS $((rss / 1024)) MB" ||
+			fail "a $size perf map took $((rss / 1024)) MB"
+	else
+		fail "capture with a $size perf map failed: $(tail -3 "$TMP/huge-$size.log")"
+	fi
+done
+grep -q 'perf map refused: larger than' "$TMP/huge-1G.log" && ok "the 1 GiB perf map refused, said once" ||
+	fail "no word of the refused perf map: $(cat "$TMP/huge-1G.log")"
+
+# 5. A perf map of another user (as perf, only the process's own or root's are read)
+R=$TMP/ctr6
+new_root "$R"
+start_in "$R" 3 jit
+printf '%s 10 planted_by_other\n' "$SPIN_JIT" >"$R/tmp/perf-$SPIN_PID.map"
+chown 12345:12345 "$R/tmp/perf-$SPIN_PID.map"
+if record other "$R"; then
+	! has other planted_by_other && ok "a perf map owned by another user not read" ||
+		fail "another user's perf map read"
+	grep -q 'perf map refused: owned by neither' "$TMP/other.log" && ok "the refusal is said" ||
+		fail "no word of the refused perf map: $(cat "$TMP/other.log")"
+else
+	fail "record failed: $(cat "$TMP/other.log")"
+fi
+
+finish
