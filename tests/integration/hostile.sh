@@ -169,4 +169,59 @@ else
 	fail "record failed: $(cat "$TMP/other.log")"
 fi
 
+# 6. The debuginfo upload. One process replaces its binary (inside its root) by a link to a
+# root-only host file with the same build-id; another runs from a path that names such a host
+# file and exits before the upload. What reaches the server is the file each process mapped,
+# never the host file.
+if $PY -c 'import grpc, google.protobuf' 2>/dev/null && command -v protoc >/dev/null; then
+	PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	mkdir -p "$TMP/stubs"
+	$PY "$(dirname "${BASH_SOURCE[0]}")/parca_server.py" --port "$PORT" --out "$TMP/up.jsonl" \
+		--proto-dir "$(dirname "${BASH_SOURCE[0]}")/../../proto" --work "$TMP/stubs" \
+		>"$TMP/server.log" 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 100); do grep -q listening "$TMP/server.log" && break; sleep 0.1; done
+	R=$TMP/ctr7
+	new_root "$R"
+	start_in "$R" 30
+	swapped=$SPIN_PID
+	ln -sf "$TMP/host/secret.bin" "$R/hostile-spin.new"
+	mv -T "$R/hostile-spin.new" "$R/hostile-spin"
+	touch "$R/go"
+	R=$TMP/ctr8
+	new_root "$R"
+	mkdir -p "$R$TMP/host"
+	mv "$R/hostile-spin" "$R$TMP/host/secret.bin"
+	setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+		unshare -Ur --root="$R" "$TMP/host/secret.bin" 0.3 >"$R.out" 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 100); do gone=$(sed -n 's/^pid //p' "$R.out"); [ -n "$gone" ] && break; sleep 0.1; done
+	"$SCORCH" agent --remote-store-address "127.0.0.1:$PORT" --remote-store-insecure \
+		--profiling-duration 1s --spool-dir "$TMP/spool" --debuginfo-upload \
+		-p "$swapped,$gone" 2>"$TMP/agent.log" &
+	agent=$!
+	PIDS+=("$agent")
+	sleep 0.5
+	touch "$R/go"
+	# until the swapped process's upload is finished (uploads are paced a second apart)
+	for _ in $(seq 150); do
+		grep '"MarkUploadFinished"' "$TMP/up.jsonl.debuginfo" 2>/dev/null | grep -q "$BID" && break
+		sleep 0.2
+	done
+	sleep 1.5
+	kill -TERM "$agent"
+	wait "$agent"
+	up=$TMP/stubs/debuginfo/$BID
+	[ -f "$up" ] && cmp -s "$up" "$HOSTILE_SPIN" && ok "the upload is the file the process mapped" ||
+		fail "upload of $BID: $(ls -l "$up" 2>&1); $(tail -3 "$TMP/agent.log")"
+	leaked=0
+	for f in "$TMP"/stubs/debuginfo/*; do
+		[ -f "$f" ] && cmp -s "$f" "$TMP/host/secret.bin" && leaked=$((leaked + 1))
+	done
+	[ "$leaked" -eq 0 ] && ok "no host file uploaded ($(ls "$TMP/stubs/debuginfo" | wc -l) files)" ||
+		fail "the host secret was uploaded ($leaked times)"
+else
+	[ "${CI:-}" = true ] && fail "python3-grpcio, python3-protobuf or protoc missing"
+fi
+
 finish
