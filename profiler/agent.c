@@ -230,7 +230,7 @@ static int parse_args(int argc, char **argv)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":F:p:vh", opts, NULL)) != -1) {
+	while ((c = getopt_exact(argc, argv, ":F:p:vh", opts, "agent")) != -1) {
 		uint64_t v;
 		char *eq;
 
@@ -339,13 +339,7 @@ static int parse_args(int argc, char **argv)
 		case 'h':
 			agent_usage(stdout);
 			return 1;
-		case ':':
-			log_error("option '%s' needs a value (try 'scorch agent --help')",
-				  argv[optind - 1]);
-			return -EINVAL;
-		default:
-			log_error("unknown option '%s' (try 'scorch agent --help')",
-				  argv[optind - 1]);
+		default: /* said by getopt_exact() */
 			return -EINVAL;
 		}
 	}

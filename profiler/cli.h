@@ -16,6 +16,17 @@ void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+struct option;
+
+/*
+ * getopt_long() without its abbreviations: a long option is taken only when spelled whole (a
+ * prefix could be a flag of another tool meaning something else, with a secret as its value).
+ * Errors (unknown option, missing value) are said in one line that never shows a value, and
+ * return '?'; otherwise as getopt_long(). cmd names the command for the help hint.
+ */
+int getopt_exact(int argc, char **argv, const char *shortopts, const struct option *longopts,
+		 const char *cmd);
+
 /* --unwind and --stack-copy of record and agent: 0, or -EINVAL after an error line. */
 int parse_unwind_option(const char *s, int *ret);
 int parse_stack_copy_option(const char *s, uint32_t *ret);

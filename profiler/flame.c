@@ -445,7 +445,7 @@ static int parse_diff_args(int argc, char **argv, struct diff_args *a, const cha
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":n:o:h", opts, NULL)) != -1) {
+	while ((c = getopt_exact(argc, argv, ":n:o:h", opts, "diff")) != -1) {
 		uint64_t v;
 		char *end;
 
@@ -488,12 +488,7 @@ static int parse_diff_args(int argc, char **argv, struct diff_args *a, const cha
 		case 'h':
 			diff_usage(stdout);
 			return -1;
-		case ':':
-			log_error("option '%s' needs a value", argv[optind - 1]);
-			return EXIT_USAGE;
-		default:
-			log_error("unknown option '%s' (try 'scorch diff --help')",
-				  argv[optind - 1]);
+		default: /* said by getopt_exact() */
 			return EXIT_USAGE;
 		}
 	}

@@ -431,7 +431,7 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:F:d:p:o:qvh", opts, NULL)) != -1) {
+	while ((c = getopt_exact(argc, argv, "+:F:d:p:o:qvh", opts, "record")) != -1) {
 		uint64_t v;
 
 		switch (c) {
@@ -513,17 +513,7 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 		case 'h':
 			record_usage(stdout);
 			return 1;
-		case ':':
-			log_error("option '%s' needs a value (try 'scorch record --help')",
-				  argv[optind - 1]);
-			return -EINVAL;
-		default:
-			if (optopt)
-				log_error("unknown option '-%c' (try 'scorch record --help')",
-					  optopt);
-			else
-				log_error("unknown option '%s' (try 'scorch record --help')",
-					  argv[optind - 1]);
+		default: /* said by getopt_exact() */
 			return -EINVAL;
 		}
 	}

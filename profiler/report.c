@@ -167,7 +167,7 @@ int cmd_report(int argc, char **argv)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
+	while ((c = getopt_exact(argc, argv, ":n:h", opts, "report")) != -1) {
 		uint64_t v;
 
 		switch (c) {
@@ -181,9 +181,7 @@ int cmd_report(int argc, char **argv)
 		case 'h':
 			report_usage(stdout);
 			return EXIT_OK;
-		default:
-			log_error("unknown option '%s' (try 'scorch report --help')",
-				  argv[optind - 1]);
+		default: /* said by getopt_exact() */
 			return EXIT_USAGE;
 		}
 	}

@@ -30,6 +30,20 @@ expect 2 "unknown option '--bogus'" record --bogus "${o[@]}"
 expect 2 "unknown option '-x'" record -x "${o[@]}"
 expect 2 "needs a value" record "${o[@]}" -F
 expect 2 "unknown format 'svg'" record --format svg "${o[@]}"
+# long options only when spelled whole: a prefix may be another tool's flag with a secret value
+expect 2 "unknown option '--fre'" record --fre 99 "${o[@]}"
+expect 2 "unknown option '--form'" record --form=folded "${o[@]}"
+expect 2 "unknown option '--remote-store-addr'" agent --remote-store-addr h:1 --output-dir "$TMP/x"
+expect 2 "unknown option '--to'" report --to 3 /nonexistent
+expect 2 "unknown option '--fail-on'" diff --fail-on 2 a b
+# Parca Agent's own token flag: refused with a pointer, its value never shown
+for form in "--remote-store-bearer-token s3cr3t" "--remote-store-bearer-token=s3cr3t"; do
+	# shellcheck disable=SC2086
+	expect 2 "not scorch's: .*--remote-store-bearer-token-file FILE" agent $form --output-dir "$TMP/x"
+	grep -q s3cr3t "$TMP/stderr" && fail "the token value was printed: $(cat "$TMP/stderr")"
+done
+expect 2 "unknown option '--secret-flag'" record --secret-flag=s3cr3t "${o[@]}"
+grep -q s3cr3t "$TMP/stderr" && fail "an unknown option's value was printed: $(cat "$TMP/stderr")"
 expect 2 "unknown command 'recrod'" recrod
 expect 1 "pid 2147483647: no such process" record -p 2147483647 "${o[@]}"
 expect 1 "cannot write '/nonexistent-dir/x.pb.gz'" record -d 1 -o /nonexistent-dir/x.pb.gz
