@@ -64,6 +64,24 @@ int atomic_file__write(struct atomic_file *a, const void *buf, size_t len)
 	return 0;
 }
 
+/* The rename itself survives a power loss only once the directory is on disk too. */
+static int sync_parent(const char *path)
+{
+	char *copy = strdup(path);
+	int fd, r = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(copy);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
 int atomic_file__commit(struct atomic_file *a)
 {
 	int r = 0;
@@ -73,6 +91,7 @@ int atomic_file__commit(struct atomic_file *a)
 	if (!r) {
 		free(a->tmp);
 		a->tmp = NULL;
+		r = sync_parent(a->path);
 	}
 	atomic_file__abort(a);
 	return r;

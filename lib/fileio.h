@@ -16,7 +16,10 @@ struct atomic_file {
 /* Create the temporary file with the given mode. 0 or -errno; a zeroed struct stays safe. */
 int atomic_file__open(struct atomic_file *a, const char *path, mode_t mode);
 int atomic_file__write(struct atomic_file *a, const void *buf, size_t len);
-/* fsync, rename over the target, close. On failure the temporary file is removed. */
+/*
+ * fsync, rename over the target, fsync its directory, close. On failure before the rename the
+ * temporary file is removed.
+ */
 int atomic_file__commit(struct atomic_file *a);
 /* Remove the temporary file if it is still there; close; free. Accepts a zeroed struct. */
 void atomic_file__abort(struct atomic_file *a);
