@@ -1133,7 +1133,7 @@ static int write_output(const struct collector *col, struct symbolizer *sym,
 	r = pprof__encode(prof, true, &buf, &len);
 	profile__free(prof);
 	if (!r)
-		r = write_file_atomic(path, buf, len, 0644);
+		r = write_file_atomic(path, buf, len, 0600);
 	free(buf);
 	if (!r)
 		rotate_output();
@@ -1625,8 +1625,11 @@ int cmd_agent(int argc, char **argv)
 	}
 	if (arg.token_file && !(token = read_token(arg.token_file)))
 		return EXIT_RUNTIME;
-	if (arg.output_dir && mkdir(arg.output_dir, 0755) && errno != EEXIST) {
-		log_error("cannot create '%s': %s", arg.output_dir, strerror(errno));
+	/* whole-machine profiles: a directory only we can write, files only we can read */
+	if (arg.output_dir && (r = ensure_private_dir(arg.output_dir))) {
+		log_error("cannot use '%s' for profiles: %s", arg.output_dir,
+			  r == -EPERM ? "not a directory of ours that only we can write"
+				      : strerror(-r));
 		goto out;
 	}
 	if (arg.address) {

@@ -244,6 +244,13 @@ files=$(ls "$TMP/out" | grep -c '^scorch-.*\.pb\.gz$')
 [ "$files" -eq 3 ] && ok "--output-dir keeps the newest 3 of $(sed -n 's/.*stopped (SIGTERM): \([0-9]*\) intervals.*/\1/p' "$TMP/g.log") intervals" ||
 	fail "--output-dir has $files files: $(ls "$TMP/out")"
 newest=$(ls "$TMP/out" | tail -1)
+[ "$(stat -c %a "$TMP/out")" = 700 ] && [ "$(stat -c %a "$TMP/out/$newest")" = 600 ] &&
+	ok "--output-dir created 0700, profiles 0600" ||
+	fail "--output-dir mode $(stat -c %a "$TMP/out"), file $(stat -c %a "$TMP/out/$newest")"
+mkdir -m 777 "$TMP/open-dir"
+"$SCORCH" agent --output-dir "$TMP/open-dir" 2>"$TMP/open.log" && rc=0 || rc=$?
+[ "$rc" -eq 1 ] && grep -q "cannot use '$TMP/open-dir' for profiles" "$TMP/open.log" &&
+	ok "a directory others can write refused for profiles" || fail "open --output-dir: rc $rc $(cat "$TMP/open.log")"
 gopprof -top "$TMP/out/$newest" >/dev/null 2>&1 && ok "output files read by go tool pprof" || fail "$newest unreadable"
 
 # 8. --debuginfo-upload (of the workload process alone: few files, so the paced uploads reach
