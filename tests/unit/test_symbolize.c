@@ -13,8 +13,10 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -213,6 +215,105 @@ static void check_inherit(void)
 	symbolizer__free(s);
 }
 
+static void copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY), out = open(to, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	ssize_t n;
+
+	while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, n) != n)
+			break;
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+}
+
+static int warnings_stale;
+
+static void count_stale(void *ctx, const char *msg)
+{
+	(void)ctx;
+	warnings_stale += strstr(msg, "not the file the process mapped") != NULL;
+}
+
+/*
+ * Where /proc/PID/map_files cannot be read, a file is opened by its path inside the process's
+ * root, and used only when it is the device and inode the maps line names. A fake proc root
+ * for this test's own process, without map_files: its root is "/" (the right libc), then a
+ * directory where libc's path holds another ELF file (refused, said once).
+ */
+static void check_path_fallback(void)
+{
+	uint64_t addr = (uint64_t)(uintptr_t)dlsym(RTLD_DEFAULT, "getpid");
+	char top[] = "/tmp/scorch-fakeproc.XXXXXX", dir[256], path[PATH_MAX + 300], libc[PATH_MAX];
+	struct symbolizer_opts opts = { .warn = count_stale };
+	struct sym_frame fr;
+	struct symbolizer *s;
+	int fd;
+
+	CHECK(mkdtemp(top) != NULL);
+	snprintf(dir, sizeof(dir), "%s/%d", top, (int)getpid());
+	mkdir(dir, 0755);
+	snprintf(path, sizeof(path), "%s/maps", dir);
+	copy_file("/proc/self/maps", path);
+	snprintf(path, sizeof(path), "%s/status", dir);
+	copy_file("/proc/self/status", path);
+	snprintf(path, sizeof(path), "%s/root", dir);
+	CHECK(symlink("/", path) == 0);
+	opts.proc_root = top;
+	s = symbolizer__new(&opts);
+	CHECK_INT(symbolizer__snapshot(s, getpid(), 1), 0);
+	CHECK_INT(symbolizer__resolve_user(s, getpid(), 1, addr, &fr), 0);
+	CHECK(is_libc_getpid(&fr));
+	libc[0] = 0;
+	if (fr.mapping)
+		snprintf(libc, sizeof(libc), "%s", fr.mapping->path);
+	symbolizer__free(s);
+	CHECK_INT(warnings_stale, 0);
+
+	/* the same path in another root holds another file: not the one mapped */
+	snprintf(path, sizeof(path), "%s/root", dir);
+	unlink(path);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "mkdir -p '%s/root%.*s'", dir,
+		 (int)(strrchr(libc, '/') - libc), libc);
+	CHECK(libc[0] == '/' && system(path) == 0);
+	snprintf(path, sizeof(path), "%s/root%s", dir, libc);
+	copy_file("/proc/self/exe", path);
+	s = symbolizer__new(&opts);
+	CHECK_INT(symbolizer__snapshot(s, getpid(), 1), 0);
+	memset(&fr, 0, sizeof(fr));
+	symbolizer__resolve_user(s, getpid(), 1, addr, &fr);
+	CHECK(!is_libc_getpid(&fr));
+	CHECK(fr.mapping && !fr.mapping->elf);
+	/* read again: said once */
+	CHECK_INT(symbolizer__snapshot(s, getpid(), 1), 0);
+	CHECK_INT(warnings_stale, 1);
+	symbolizer__free(s);
+	snprintf(path, sizeof(path), "rm -rf '%s'", top);
+	CHECK(system(path) == 0);
+
+	/* the uploader's way in: the mapped file itself, by build-id */
+	s = symbolizer__new(&(struct symbolizer_opts){ 0 });
+	CHECK_INT(symbolizer__snapshot(s, getpid(), 1), 0);
+	CHECK_INT(symbolizer__resolve_user(s, getpid(), 1, addr, &fr), 0);
+	if (fr.mapping && fr.mapping->build_id[0]) {
+		struct stat a, b;
+
+		fd = symbolizer__open_mapped(s, getpid(), 1, fr.mapping->build_id);
+		CHECK(fd >= 0);
+		CHECK(fd >= 0 && fstat(fd, &a) == 0 && stat(fr.mapping->path, &b) == 0 &&
+		      a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+		if (fd >= 0)
+			close(fd);
+		CHECK_INT(symbolizer__open_mapped(s, getpid(), 1, "00"), -ENOENT);
+		CHECK_INT(symbolizer__open_mapped(s, getpid(), 9, fr.mapping->build_id), -ESRCH);
+	}
+	symbolizer__free(s);
+}
+
 int main(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -226,5 +327,6 @@ int main(int argc, char **argv)
 	}
 	check_not_elf();
 	check_inherit();
+	check_path_fallback();
 	return check_done("test_symbolize");
 }
