@@ -11,6 +11,17 @@
 
 #define FOLDED_MAX_FRAMES 65536 /* frames in one line */
 
+/*
+ * What the model holds for folded text, counted against struct pprof_limits.max_decoded as
+ * protobuf-c's unpacking is for pprof: four bytes of text ("a 1\n") make a sample, so the text
+ * alone does not bound it. A sample: its struct in an array grown by doubling, and two
+ * allocations (location ids, labels) besides the ids themselves. A frame not seen before: its
+ * name twice (string and index key) and the string, function and location entries with their
+ * index slots, about 500 bytes (tests/bench/decode_cost measures the model).
+ */
+#define FOLDED_SAMPLE_COST (2 * sizeof(struct prof_sample) + 64)
+#define FOLDED_FRAME_COST 512
+
 bool folded__looks_like_text(const void *buf, size_t len)
 {
 	const unsigned char *b = buf;
@@ -28,6 +39,8 @@ struct folded_state {
 	uint64_t kernel_map, jit_map;
 	uint64_t *locs;
 	size_t cap_locs;
+	size_t cost; /* bytes the model holds, estimated as above */
+	const struct pprof_limits *lim;
 };
 
 static uint64_t special_mapping(struct profile *p, uint64_t *id, const char *name)
@@ -46,8 +59,9 @@ static uint64_t special_mapping(struct profile *p, uint64_t *id, const char *nam
 /* One frame [s, s + n): its location id, or 0 (errno set). */
 static uint64_t frame_location(struct folded_state *st, const char *s, size_t n)
 {
-	uint64_t mapping = 0, fn;
+	uint64_t mapping = 0, fn, loc;
 	struct prof_line line = { 0 };
+	size_t nlocations = st->p->nlocations;
 	char *name;
 
 	if (n > 4 && s[n - 4] == '_' && s[n - 3] == '[' && s[n - 1] == ']' &&
@@ -67,7 +81,10 @@ static uint64_t frame_location(struct folded_state *st, const char *s, size_t n)
 	if (!fn)
 		return 0;
 	line.function = fn;
-	return profile__location(st->p, mapping, 0, &line, 1);
+	loc = profile__location(st->p, mapping, 0, &line, 1);
+	if (st->p->nlocations > nlocations)
+		st->cost += FOLDED_FRAME_COST + 2 * n;
+	return loc;
 }
 
 /* One line [s, e): "frame;frame;... COUNT". */
@@ -115,6 +132,8 @@ static int parse_line(struct folded_state *st, const char *s, const char *e, siz
 			loc = frame_location(st, f, end - f);
 			if (!loc)
 				return fail_with(err, errlen, -ENOMEM, "out of memory");
+			if (st->cost > st->lim->max_decoded)
+				return pprof__refuse(st->lim, err, errlen);
 			st->locs[nlocs++] = loc;
 		}
 		f = end + 1;
@@ -128,15 +147,20 @@ static int parse_line(struct folded_state *st, const char *s, const char *e, siz
 		st->locs[i] = st->locs[nlocs - 1 - i];
 		st->locs[nlocs - 1 - i] = t;
 	}
+	st->cost += FOLDED_SAMPLE_COST + nlocs * sizeof(*st->locs);
+	if (st->cost > st->lim->max_decoded)
+		return pprof__refuse(st->lim, err, errlen);
 	value = (int64_t)count;
 	if (profile__add_sample(st->p, st->locs, nlocs, &value, NULL, 0))
 		return fail_with(err, errlen, -ENOMEM, "out of memory");
 	return 0;
 }
 
-int folded__parse(const char *buf, size_t len, struct profile **ret, char *err, size_t errlen)
+/* Folded text, within lim (set from the file as given: it may have been decompressed). */
+static int parse_limited(const char *buf, size_t len, const struct pprof_limits *lim,
+			 struct profile **ret, char *err, size_t errlen)
 {
-	struct folded_state st = { 0 };
+	struct folded_state st = { .lim = lim };
 	const char *s = buf, *end = buf + len;
 	size_t lineno = 0, nsamples = 0;
 	int r = 0;
@@ -176,8 +200,17 @@ int folded__parse(const char *buf, size_t len, struct profile **ret, char *err, 
 	return 0;
 }
 
+int folded__parse(const char *buf, size_t len, struct profile **ret, char *err, size_t errlen)
+{
+	struct pprof_limits lim = pprof__limits(len);
+
+	return parse_limited(buf, len, &lim, ret, err, errlen);
+}
+
 int profile__decode_any(const void *buf, size_t len, struct profile **ret, char *err, size_t errlen)
 {
+	/* bounds set from the file as given, not from what it decompresses to */
+	struct pprof_limits lim = pprof__limits(len);
 	const unsigned char *b = buf;
 	void *plain = NULL;
 	size_t plain_len;
@@ -186,21 +219,18 @@ int profile__decode_any(const void *buf, size_t len, struct profile **ret, char 
 	if (!len)
 		return fail_with(err, errlen, -EBADMSG, "empty file: not a profile");
 	if (len >= 2 && b[0] == 0x1f && b[1] == 0x8b) {
-		r = pprof__gunzip(buf, len, &plain, &plain_len);
-		if (r == -EFBIG)
-			return fail_with(err, errlen, r, "decompresses to more than %llu bytes",
-					 PPROF_MAX_BYTES);
+		r = pprof__gunzip(buf, len, &lim, &plain, &plain_len, err, errlen);
 		if (r)
-			return fail_with(err, errlen, r, "corrupt gzip data");
+			return r;
 		buf = plain;
 		len = plain_len;
 	}
 	if (folded__looks_like_text(buf, len))
-		r = folded__parse(buf, len, ret, err, errlen);
+		r = parse_limited(buf, len, &lim, ret, err, errlen);
 	else if (!len)
 		r = fail_with(err, errlen, -EBADMSG, "empty after decompression: not a profile");
 	else
-		r = pprof__decode(buf, len, ret, err, errlen);
+		r = pprof__decode_limited(buf, len, &lim, ret, err, errlen);
 	free(plain);
 	return r;
 }

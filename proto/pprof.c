@@ -2,8 +2,8 @@
 /* pprof encoding and decoding between the profile model and gzip'ed protobuf (protobuf-c). */
 #include "model.h"
 #include "pprof.h"
-#include "pprof.h"
 #include "hashmap.h"
+#include "pb_budget.h"
 #include "util.h"
 #include "profile.pb-c.h"
 
@@ -14,7 +14,22 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-/* Decompressed profiles larger than this are rejected: bounds memory on hostile input. */
+/*
+ * What reading a profile may cost per byte of the file as given, plus a constant for small files
+ * (see struct pprof_limits): without them a 16 KB gzip file of empty samples unpacks into 1 GB.
+ * tests/bench/decode_cost measured real profiles (scorch captures of the whole machine, of
+ * compilers, of Python and of recursive workloads at up to 9999 Hz; Go runtime/pprof CPU
+ * profiles; folded text gzip'ed with -9) at most 10.4 decompressed bytes per byte for pprof and
+ * 27.9 for folded text, and at most 128 bytes unpacked by protobuf-c per byte (a capture of a
+ * recursive workload; Go profiles 18). The limits leave four times that: 128 and 512, so a 16 KB
+ * file decodes into at most 12 MB. The model built afterwards holds at most twice what
+ * protobuf-c unpacked (distinct strings do that; real profiles 0.4 to 0.6), so it is bounded too.
+ */
+#define PPROF_PLAIN_PER_BYTE 128
+#define PPROF_PLAIN_BASE (1ULL << 20)
+#define PPROF_DECODED_PER_BYTE 512
+#define PPROF_DECODED_BASE (4ULL << 20)
+#define PPROF_MAX_DECODED (4ULL << 30)
 
 typedef Perftools__Profiles__Profile PbProfile;
 typedef Perftools__Profiles__ValueType PbValueType;
@@ -242,29 +257,68 @@ out:
 	return err;
 }
 
-int pprof__gunzip(const void *in, size_t len, void **ret_buf, size_t *ret_len)
+struct pprof_limits pprof__limits(size_t file_len)
+{
+	uint64_t n = file_len < PPROF_MAX_BYTES ? file_len : PPROF_MAX_BYTES;
+	uint64_t plain = PPROF_PLAIN_BASE + n * PPROF_PLAIN_PER_BYTE;
+	uint64_t decoded = PPROF_DECODED_BASE + n * PPROF_DECODED_PER_BYTE;
+
+	return (struct pprof_limits){
+		.file_len = file_len,
+		.max_plain = plain < PPROF_MAX_BYTES ? plain : PPROF_MAX_BYTES,
+		.max_decoded = decoded < PPROF_MAX_DECODED ? decoded : PPROF_MAX_DECODED,
+	};
+}
+
+/* A size for messages: "512 bytes", "16 KB", "24 MB", "4 GB" (rounded to the nearest). */
+static const char *format_size(uint64_t n, char *buf, size_t size)
+{
+	if (n < 1024)
+		snprintf(buf, size, "%llu bytes", (unsigned long long)n);
+	else if (n < (1ULL << 20))
+		snprintf(buf, size, "%llu KB", (unsigned long long)((n + 512) >> 10));
+	else if (n < (1ULL << 30))
+		snprintf(buf, size, "%llu MB", (unsigned long long)((n + (1ULL << 19)) >> 20));
+	else
+		snprintf(buf, size, "%llu GB", (unsigned long long)((n + (1ULL << 29)) >> 30));
+	return buf;
+}
+
+int pprof__refuse(const struct pprof_limits *lim, char *err, size_t errlen)
+{
+	char a[32], b[32];
+
+	return fail_with(
+	    err, errlen, -EFBIG, "profile needs more than %s to decode (file of %s); refusing",
+	    format_size(lim->max_decoded, a, sizeof(a)), format_size(lim->file_len, b, sizeof(b)));
+}
+
+int pprof__gunzip(const void *in, size_t len, const struct pprof_limits *lim, void **ret_buf,
+		  size_t *ret_len, char *err, size_t errlen)
 {
 	z_stream zs = { 0 };
 	size_t cap = len * 4 + 4096, total = 0;
 	unsigned char *out = NULL;
+	bool too_large = false;
+	char a[32], b[32];
 	int zr;
 
 	if (inflateInit2(&zs, 15 + 16) != Z_OK)
-		return -ENOMEM;
+		return fail_with(err, errlen, -ENOMEM, "out of memory");
 	zs.next_in = (unsigned char *)in;
 	zs.avail_in = len;
+	if (cap > lim->max_plain)
+		cap = lim->max_plain;
 	do {
 		if (total == cap || !out) {
 			unsigned char *n;
 
-			if (out)
-				cap *= 2;
-			if (cap > PPROF_MAX_BYTES)
-				cap = PPROF_MAX_BYTES;
-			if (out && total >= cap) {
-				zr = Z_MEM_ERROR;
+			if (out && cap == lim->max_plain) {
+				too_large = true;
 				break;
 			}
+			if (out)
+				cap = cap > lim->max_plain / 2 ? lim->max_plain : cap * 2;
 			n = realloc(out, cap);
 			if (!n) {
 				zr = Z_MEM_ERROR;
@@ -278,9 +332,16 @@ int pprof__gunzip(const void *in, size_t len, void **ret_buf, size_t *ret_len)
 		total = cap - zs.avail_out;
 	} while (zr == Z_OK);
 	inflateEnd(&zs);
-	if (zr != Z_STREAM_END) {
+	if (too_large || zr != Z_STREAM_END) {
 		free(out);
-		return zr == Z_MEM_ERROR ? -EFBIG : -EBADMSG;
+		if (too_large)
+			return fail_with(err, errlen, -EFBIG,
+					 "decompresses to more than %s (file of %s); refusing",
+					 format_size(lim->max_plain, a, sizeof(a)),
+					 format_size(lim->file_len, b, sizeof(b)));
+		if (zr == Z_MEM_ERROR)
+			return fail_with(err, errlen, -ENOMEM, "out of memory");
+		return fail_with(err, errlen, -EBADMSG, "corrupt gzip data");
 	}
 	*ret_buf = out;
 	*ret_len = total;
@@ -529,7 +590,16 @@ out:
 
 int pprof__decode(const void *buf, size_t len, struct profile **ret, char *err, size_t errlen)
 {
+	struct pprof_limits lim = pprof__limits(len);
+
+	return pprof__decode_limited(buf, len, &lim, ret, err, errlen);
+}
+
+int pprof__decode_limited(const void *buf, size_t len, const struct pprof_limits *lim,
+			  struct profile **ret, char *err, size_t errlen)
+{
 	const unsigned char *b = buf;
+	struct pb_budget budget;
 	void *plain = NULL;
 	size_t plain_len = len;
 	PbProfile *pb;
@@ -537,23 +607,23 @@ int pprof__decode(const void *buf, size_t len, struct profile **ret, char *err, 
 	int r;
 
 	if (len >= 2 && b[0] == 0x1f && b[1] == 0x8b) {
-		r = pprof__gunzip(buf, len, &plain, &plain_len);
-		if (r == -EFBIG)
-			return fail_with(err, errlen, r,
-					 "decompressed profile larger than %llu bytes",
-					 PPROF_MAX_BYTES);
+		r = pprof__gunzip(buf, len, lim, &plain, &plain_len, err, errlen);
 		if (r)
-			return fail_with(err, errlen, r, "corrupt gzip data");
+			return r;
 		buf = plain;
 	}
-	pb = perftools__profiles__profile__unpack(NULL, plain_len, buf);
+	/* protobuf-c unpacks everything before we can look: the budget bounds what it may hold */
+	pb = perftools__profiles__profile__unpack(pb_budget__init(&budget, lim->max_decoded),
+						  plain_len, buf);
 	free(plain);
+	if (!pb && pb_budget__exceeded(&budget))
+		return pprof__refuse(lim, err, errlen);
 	if (!pb)
 		return fail_with(err, errlen, -EBADMSG,
 				 "not a pprof profile (protobuf decoding failed)");
 	p = profile__new();
 	if (!p) {
-		perftools__profiles__profile__free_unpacked(pb, NULL);
+		perftools__profiles__profile__free_unpacked(pb, &budget.allocator);
 		return fail_with(err, errlen, -ENOMEM, "out of memory");
 	}
 	/* decode_pb fills the string table itself */
@@ -563,7 +633,7 @@ int pprof__decode(const void *buf, size_t len, struct profile **ret, char *err, 
 	p->strings = NULL;
 	p->cap_strings = 0;
 	r = decode_pb(pb, p, err, errlen);
-	perftools__profiles__profile__free_unpacked(pb, NULL);
+	perftools__profiles__profile__free_unpacked(pb, &budget.allocator);
 	if (r) {
 		profile__free(p);
 		return r;

@@ -5,16 +5,46 @@
 
 #include "model.h"
 
+#include <stddef.h>
+
 #define PPROF_MAX_BYTES (1ULL << 30) /* largest profile read, compressed or not */
+
+/*
+ * What reading a profile may cost, set by pprof__limits() from the size of the file as given
+ * (compressed or not): a small file can neither expand into a large one nor decode into large
+ * structures. Past a limit the profile is refused with a one-line reason and -EFBIG.
+ */
+struct pprof_limits {
+	/* the size they were set from, for messages */
+	size_t file_len;
+	/* bytes after decompression */
+	size_t max_plain;
+	/* bytes held by what is built: protobuf-c's unpacked message, or folded text's model */
+	size_t max_decoded;
+};
+
+struct pprof_limits pprof__limits(size_t file_len);
+/* The refusal for passing lim->max_decoded: -EFBIG and "profile needs more than ...". */
+int pprof__refuse(const struct pprof_limits *lim, char *err, size_t errlen);
 
 /* pprof: serialize (gzip-compressed) into a malloc'ed buffer, or parse any pprof (gzip or raw). */
 int pprof__encode(const struct profile *p, bool gzip, void **ret_buf, size_t *ret_len);
 /* The same with a gzip level: 0 none, 1 fastest ... 9 smallest (pprof__encode uses 6). */
 int pprof__encode_level(const struct profile *p, int level, void **ret_buf, size_t *ret_len);
-/* Parse; on error returns a negative errno and, if err is given, a one-line reason. */
+/*
+ * Parse, within pprof__limits(len); on error returns a negative errno and, if err is given, a
+ * one-line reason: -EFBIG when a limit was hit.
+ */
 int pprof__decode(const void *buf, size_t len, struct profile **ret, char *err, size_t errlen);
-/* gzip data into a malloc'ed buffer: 0, -EBADMSG (corrupt) or -EFBIG (past PPROF_MAX_BYTES). */
-int pprof__gunzip(const void *in, size_t len, void **ret_buf, size_t *ret_len);
+/* The same within given limits (the file may have been decompressed already: buf is then raw). */
+int pprof__decode_limited(const void *buf, size_t len, const struct pprof_limits *lim,
+			  struct profile **ret, char *err, size_t errlen);
+/*
+ * gzip data into a malloc'ed buffer of at most lim->max_plain bytes: 0, -EBADMSG (corrupt) or
+ * -EFBIG (larger), with a one-line reason.
+ */
+int pprof__gunzip(const void *in, size_t len, const struct pprof_limits *lim, void **ret_buf,
+		  size_t *ret_len, char *err, size_t errlen);
 int pprof__read_file(const char *path, struct profile **ret, char *err, size_t errlen);
 
 #endif

@@ -4,7 +4,8 @@
 # width, a search highlights matches and gives their share); diffs of recordings with two known
 # CPU splits (the moved share significant in the right direction, the untouched function not,
 # the same split never failing --fail-on-regression); the difference as a pprof for go tool
-# pprof; a Go CPU profile written by runtime/pprof; malformed files refused with one line.
+# pprof; a Go CPU profile written by runtime/pprof; a dense capture of deep recursive stacks
+# (the most decoding memory per byte of file) read; malformed files refused with one line.
 source "${TESTLIB:?run the integration tests through meson test}"
 require_bpf
 for tool in chromium xmllint go; do
@@ -180,6 +181,21 @@ gb=$(diff_col "$TMP/go.diff" main.burnB 2)
 ga=$(diff_col "$TMP/go.diff" main.burnA 2)
 [[ "$gb" == +*\* && "$ga" == -*\* ]] && ok "Go profiles: burnB $gb, burnA $ga points (cum)" ||
 	fail "Go diff: burnB '$gb' burnA '$ga': $(cat "$TMP/go.diff" "$TMP/err")"
+
+# ---- the costliest real shape per byte (deep recursive stacks sampled densely) is not refused ----
+"$SCORCH" record -q -F 9999 -d 3 --unwind dwarf -o "$TMP/dense.pb.gz" -- \
+	"$UNWIND_DIR/unwind-workload-nofp" 5 >/dev/null 2>"$TMP/err" || fail "dense capture: $(cat "$TMP/err")"
+for cmd in report flame; do
+	out=$TMP/dense.$cmd
+	if [ "$cmd" = report ]; then
+		"$SCORCH" report "$TMP/dense.pb.gz" >"$out" 2>"$TMP/err" && rc=0 || rc=$?
+	else
+		"$SCORCH" flame "$TMP/dense.pb.gz" -o "$out" 2>"$TMP/err" && rc=0 || rc=$?
+	fi
+	[ $rc -eq 0 ] && grep -q lib_leaf "$out" &&
+		ok "$cmd of a dense capture ($(stat -c %s "$TMP/dense.pb.gz") bytes): read" ||
+		fail "$cmd of a dense capture: exit $rc: $(cat "$TMP/err")"
+done
 
 # ---- malformed input: one clear line, exit 1 ----
 printf '\x1f\x8b\x08\x00garbage' >"$TMP/bad-gzip"

@@ -1,15 +1,21 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * The pprof encoder and decoder: a round trip through our own decoder, rejection of malformed
- * input, and (with an argument) a file for 'go tool pprof' to read as an independent check.
+ * input, decompression and unpacking bombs refused within a memory bound set by the file's size
+ * (and large legitimate profiles still read), and (with an argument) a file for 'go tool pprof'
+ * to read as an independent check.
  */
 #include "check.h"
+#include "folded.h"
 #include "model.h"
+#include "pb_budget.h"
 #include "pprof.h"
 #include "profile.pb-c.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
+#include <zlib.h>
 
 /* A small profile shaped like a capture: two processes, kernel and user frames, an inline pair. */
 static struct profile *make_profile(void)
@@ -213,12 +219,275 @@ static void test_malformed(void)
 	profile__free(p);
 }
 
+/* Pseudo-random bytes (xorshift64), the same every run: what gzip cannot compress. */
+static void random_bytes(unsigned char *b, size_t n, unsigned char lo, unsigned char hi)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		b[i] = lo + (unsigned char)(x >> 32) % (hi - lo + 1);
+	}
+}
+
+/*
+ * gzip of head followed by count copies of unit, compressed as it is produced: the expansion
+ * is only ever held by the decoder under test.
+ */
+static void *gzip_repeated(const void *head, size_t headlen, const char *unit, size_t unitlen,
+			   size_t count, size_t *ret_len)
+{
+	size_t per = 65536 / unitlen, cap = 1 << 16;
+	unsigned char *chunk = malloc(per * unitlen), *out = malloc(cap);
+	z_stream zs = { 0 };
+	int zr = Z_OK;
+
+	CHECK(chunk && out);
+	CHECK_INT(deflateInit2(&zs, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY), Z_OK);
+	for (size_t i = 0; i < per; i++)
+		memcpy(chunk + i * unitlen, unit, unitlen);
+	zs.next_out = out;
+	zs.avail_out = cap;
+	for (size_t left = count, round = 0; zr == Z_OK || zr == Z_BUF_ERROR; round++) {
+		size_t n = left < per ? left : per;
+		int flush = round && !left ? Z_FINISH : Z_NO_FLUSH;
+
+		if (!round) {
+			zs.next_in = (unsigned char *)head;
+			zs.avail_in = headlen;
+		} else if (flush == Z_NO_FLUSH) {
+			zs.next_in = chunk;
+			zs.avail_in = n * unitlen;
+			left -= n;
+		}
+		do {
+			if (!zs.avail_out) {
+				out = realloc(out, cap * 2);
+				CHECK(out != NULL);
+				zs.next_out = out + cap;
+				zs.avail_out = cap;
+				cap *= 2;
+			}
+			zr = deflate(&zs, flush);
+		} while (zs.avail_in || (flush == Z_FINISH && zr == Z_OK));
+		if (flush == Z_FINISH)
+			break;
+	}
+	CHECK_INT(zr, Z_STREAM_END);
+	*ret_len = zs.total_out;
+	deflateEnd(&zs);
+	free(chunk);
+	return out;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Refused with -EFBIG and a message starting with want, and fast. */
+static void expect_bomb_refused(const void *buf, size_t len, bool any, const char *want,
+				const char *what)
+{
+	struct profile *q = NULL;
+	struct timespec t0;
+	char err[256] = "";
+	double took;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = any ? profile__decode_any(buf, len, &q, err, sizeof(err))
+		: pprof__decode(buf, len, &q, err, sizeof(err));
+	took = seconds_since(&t0);
+	CHECK_INT(r, -EFBIG);
+	CHECK(q == NULL);
+	CHECK(strncmp(err, want, strlen(want)) == 0);
+	CHECK(strstr(err, "; refusing") != NULL);
+	/* a refusal costs what the limit allows, not what the bomb asks for: well under a second */
+	CHECK(took < 10);
+	fprintf(stderr, "  %s, %zu bytes: refused in %.2f s: %s\n", what, len, took, err);
+	profile__free(q);
+}
+
+/*
+ * The reported bomb, a 16 KB gzip of 16 MiB of empty Sample messages, reached 1 GB: protobuf-c
+ * unpacked all of it before anything was checked. Now decompression stops at a size set from
+ * the file's size, and what fits in that cannot unpack past a budget set the same way.
+ */
+static void test_bomb_refused(void)
+{
+	unsigned char pad[14003];
+	void *gz;
+	size_t len;
+
+	/* 8 Mi empty samples: stopped while decompressing */
+	gz = gzip_repeated(NULL, 0, "\x12", 2, 8 << 20, &len);
+	CHECK(len < 32768);
+	expect_bomb_refused(gz, len, false, "decompresses to more than", "16 MiB of empty samples");
+	expect_bomb_refused(gz, len, true, "decompresses to more than", "the same, any format");
+	free(gz);
+
+	/*
+	 * 1 Mi empty samples (2 MiB, within the decompression bound of a 16 KB file) after a
+	 * string gzip can hardly compress (printable: protobuf-c wants UTF-8): stopped by the
+	 * unpacking budget (one sample first: binary from the first bytes, not text)
+	 */
+	memcpy(pad, "\x12\x00\x32", 3); /* a sample; string_table, 13998 bytes */
+	pad[3] = 0x80 | (13998 & 0x7f);
+	pad[4] = 13998 >> 7;
+	random_bytes(pad + 5, sizeof(pad) - 5, '!', '~');
+	gz = gzip_repeated(pad, sizeof(pad), "\x12", 2, 1 << 20, &len);
+	CHECK(len > 8192 && len < 32768);
+	expect_bomb_refused(gz, len, false, "profile needs more than", "1 Mi empty samples");
+	expect_bomb_refused(gz, len, true, "profile needs more than", "the same, any format");
+	free(gz);
+
+	/* folded text: a sample per 4 bytes, after a comment line nothing can compress */
+	pad[0] = '#';
+	random_bytes(pad + 1, sizeof(pad) - 2, '!', '~');
+	pad[sizeof(pad) - 1] = '\n';
+	gz = gzip_repeated(pad, sizeof(pad), "a 1\n", 4, 4 << 20, &len);
+	expect_bomb_refused(gz, len, true, "decompresses to more than", "16 MiB of folded lines");
+	free(gz);
+	gz = gzip_repeated(pad, sizeof(pad), "a 1\n", 4, 600000, &len);
+	expect_bomb_refused(gz, len, true, "profile needs more than", "600000 folded lines");
+	free(gz);
+}
+
+/* The decompression bound is exact: a profile of exactly max_plain bytes reads, one more not. */
+static void test_gunzip_bound(void)
+{
+	struct profile *p = make_profile(), *q = NULL;
+	struct pprof_limits lim;
+	void *raw, *gz;
+	size_t rawlen, gzlen;
+	char err[256] = "";
+
+	CHECK_INT(pprof__encode(p, false, &raw, &rawlen), 0);
+	CHECK_INT(pprof__encode(p, true, &gz, &gzlen), 0);
+	lim = pprof__limits(gzlen);
+	CHECK(lim.file_len == gzlen && lim.max_plain > rawlen && lim.max_decoded > rawlen);
+	lim.max_plain = rawlen;
+	CHECK_INT(pprof__decode_limited(gz, gzlen, &lim, &q, err, sizeof(err)), 0);
+	profile__free(q);
+	q = NULL;
+	lim.max_plain = rawlen - 1;
+	CHECK_INT(pprof__decode_limited(gz, gzlen, &lim, &q, err, sizeof(err)), -EFBIG);
+	CHECK(strstr(err, "decompresses to more than") != NULL);
+	CHECK(q == NULL);
+	/* a budget too small for the unpacked message is the budget's refusal, not corruption */
+	lim = pprof__limits(gzlen);
+	lim.max_decoded = rawlen;
+	CHECK_INT(pprof__decode_limited(gz, gzlen, &lim, &q, err, sizeof(err)), -EFBIG);
+	CHECK(strstr(err, "profile needs more than") != NULL);
+	CHECK(q == NULL);
+	free(raw);
+	free(gz);
+	profile__free(p);
+}
+
+/*
+ * A large legitimate profile shaped like the costliest real capture measured (a recursive
+ * workload sampled at 9999 Hz: deep stacks over a few functions, three labels, two values;
+ * 10 bytes decompressed and 125 unpacked per byte of file, as the capture) still reads, gzip'ed
+ * or not, as pprof or through the any-format reader, with four times that to spare.
+ */
+static void test_large_profile_reads(void)
+{
+	struct profile *p = profile__new(), *q = NULL;
+	struct prof_mapping m = { .start = 0x400000, .limit = 0x800000, .has_functions = true };
+	struct prof_label labels[3] = { 0 };
+	uint64_t fn[12], locs[64], x = 1;
+	int64_t v[2];
+	void *buf;
+	size_t len;
+	char err[256] = "", name[32];
+
+	CHECK(p && profile__add_sample_type(p, "samples", "count") == 0);
+	CHECK_INT(profile__add_sample_type(p, "cpu", "nanoseconds"), 0);
+	m.filename = profile__intern(p, "/usr/bin/unwind-workload");
+	CHECK(profile__add_mapping(p, &m) == 1);
+	for (int i = 0; i < 12; i++) {
+		snprintf(name, sizeof(name), "work_%d", i);
+		fn[i] = profile__function(p, name, name, "workload.c", 10 * i);
+	}
+	labels[0] = (struct prof_label){ .key = profile__intern(p, "comm"),
+					 .str = profile__intern(p, "unwind-workload") };
+	labels[1].key = profile__intern(p, "pid");
+	labels[2].key = profile__intern(p, "thread_id");
+	labels[1].num = 21538;
+	for (int i = 0; i < 40000; i++) {
+		uint32_t depth = 30 + i % 20;
+
+		/* a leaf, a random walk between two recursive frames, then the same base */
+		for (uint32_t j = 0; j < depth; j++) {
+			struct prof_line line = { 0 };
+			uint64_t f;
+
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			f = j == 0	     ? x % 12
+			    : j < 12	     ? 1 + x % 2
+			    : j < depth - 10 ? 1
+					     : 3 + (depth - j) % 9;
+			line.function = fn[f];
+			line.line = (int64_t)f;
+			locs[j] = profile__location(p, 1, 0x400000 + 16 * f, &line, 1);
+		}
+		labels[2].num = 21538 + i % 3;
+		v[0] = 1 + (x >> 40) % 8 / 7;
+		v[1] = v[0] * 100010;
+		CHECK_INT(profile__add_sample(p, locs, depth, v, labels, 3), 0);
+	}
+	for (int gz = 0; gz < 2; gz++) {
+		struct pprof_limits lim;
+		struct pb_budget b;
+		void *raw;
+		size_t rawlen;
+
+		CHECK_INT(pprof__encode(p, gz, &buf, &len), 0);
+		lim = pprof__limits(len);
+		CHECK_INT(pprof__encode(p, false, &raw, &rawlen), 0);
+		q = NULL;
+		perftools__profiles__profile__free_unpacked(
+		    perftools__profiles__profile__unpack(pb_budget__init(&b, SIZE_MAX), rawlen,
+							 raw),
+		    &b.allocator);
+		free(raw);
+		CHECK(rawlen * 4 <= lim.max_plain);
+		CHECK(b.peak * 4 <= lim.max_decoded);
+		fprintf(
+		    stderr,
+		    "  large profile (%s), %zu bytes: %.1f decompressed, %.1f unpacked per byte\n",
+		    gz ? "gzip" : "raw", len, (double)rawlen / len, (double)b.peak / len);
+		CHECK_INT(pprof__decode(buf, len, &q, err, sizeof(err)), 0);
+		CHECK(q && q->nsamples == p->nsamples);
+		profile__free(q);
+		q = NULL;
+		CHECK_INT(profile__decode_any(buf, len, &q, err, sizeof(err)), 0);
+		CHECK(q && q->nsamples == p->nsamples);
+		profile__free(q);
+		q = NULL;
+		free(buf);
+	}
+	profile__free(p);
+}
+
 int main(int argc, char **argv)
 {
 	test_round_trip();
 	test_ids_are_positions();
 	test_folded();
 	test_malformed();
+	test_bomb_refused();
+	test_gunzip_bound();
+	test_large_profile_reads();
 	if (argc > 1) {
 		struct profile *p = make_profile();
 		void *buf = NULL;
