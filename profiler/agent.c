@@ -59,6 +59,9 @@
 #define BACKOFF_AUTH_MS 120000
 /* At exit, the sender gets this long to deliver what is spooled; the rest stays spooled. */
 #define EXIT_GRACE_MS 5000
+/* /healthz fails when the main loop has not drained for 3 intervals, and never sooner than 5 s */
+#define STALL_INTERVALS 3
+#define STALL_MIN_NS 5000000000ULL
 
 struct label {
 	const char *name, *value;
@@ -84,6 +87,7 @@ static struct {
 	uint32_t stack_copy;
 	bool verbose;
 	const char *http_address;
+	const char *http_token_file;
 	const char *cgroup;
 	bool debuginfo_upload;
 } arg = {
@@ -140,14 +144,18 @@ static void agent_usage(FILE *f)
 	    "      --config FILE                      settings in YAML, the long option names\n"
 	    "                                         as keys (labels: {k: v}); the command\n"
 	    "                                         line overrides them\n"
-	    "      --http-address ADDR:PORT           serve /metrics, /healthz and\n"
-	    "                                         /debug/pprof/profile?seconds=N\n"
+	    "      --http-address [ADDR]:PORT         serve /metrics, /healthz and\n"
+	    "                                         /debug/pprof/profile?seconds=N; on\n"
+	    "                                         127.0.0.1 unless ADDR says (0.0.0.0: all)\n"
+	    "      --http-bearer-token-file FILE      require 'Authorization: Bearer <token>',\n"
+	    "                                         the file's line, on all but /healthz\n"
 	    "  -v, --verbose                          log every interval\n"
 	    "  -h, --help                             show this help\n"
 	    "\n"
 	    "Examples:\n"
 	    "  scorch agent --remote-store-address parca:7070 --remote-store-insecure\n"
-	    "  scorch agent --output-dir /var/tmp/profiles --profiling-duration 1m\n",
+	    "  scorch agent --output-dir /var/tmp/profiles --profiling-duration 1m\n"
+	    "  scorch agent --output-dir /var/tmp/profiles --http-address :7071\n",
 	    f);
 }
 
@@ -198,6 +206,7 @@ static int parse_args(int argc, char **argv)
 		OPT_UNWIND,
 		OPT_STACK_COPY,
 		OPT_HTTP,
+		OPT_HTTP_TOKEN,
 		OPT_CONFIG,
 		OPT_CGROUP,
 		OPT_DEBUGINFO_UPLOAD,
@@ -219,6 +228,7 @@ static int parse_args(int argc, char **argv)
 		{ "unwind", required_argument, NULL, OPT_UNWIND },
 		{ "stack-copy", required_argument, NULL, OPT_STACK_COPY },
 		{ "http-address", required_argument, NULL, OPT_HTTP },
+		{ "http-bearer-token-file", required_argument, NULL, OPT_HTTP_TOKEN },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "cgroup", required_argument, NULL, OPT_CGROUP },
 		{ "debuginfo-upload", no_argument, NULL, OPT_DEBUGINFO_UPLOAD },
@@ -325,6 +335,9 @@ static int parse_args(int argc, char **argv)
 		case OPT_HTTP:
 			arg.http_address = optarg;
 			break;
+		case OPT_HTTP_TOKEN:
+			arg.http_token_file = optarg;
+			break;
 		case OPT_DEBUGINFO_UPLOAD:
 			arg.debuginfo_upload = true;
 			break;
@@ -368,6 +381,7 @@ static int parse_all(int argc, char **argv, char ***ret_config_args)
 		"unwind",
 		"stack-copy",
 		"http-address",
+		"http-bearer-token-file",
 		"cgroup",
 		NULL,
 	};
@@ -412,6 +426,10 @@ static int parse_all(int argc, char **argv, char ***ret_config_args)
 	if (!arg.address && !arg.output_dir && !arg.http_address) {
 		log_error("nowhere to send profiles: give --remote-store-address, --output-dir "
 			  "and/or --http-address");
+		return -EINVAL;
+	}
+	if (arg.http_token_file && !arg.http_address) {
+		log_error("--http-bearer-token-file needs --http-address");
 		return -EINVAL;
 	}
 	return 0;
@@ -1163,6 +1181,12 @@ struct agent {
 	uint64_t tap_start_real, tap_start_mono;
 	void *tap_buf;
 	size_t tap_len;
+	bool stopping; /* no more captures: the main loop is gone */
+	/*
+	 * CLOCK_MONOTONIC of the last drain, for /healthz. Written under the lock, read without it
+	 * (atomically): the health check must answer even while the main loop is stuck holding it.
+	 */
+	uint64_t last_drain_ns;
 	/* metrics, as of the last drain */
 	uint64_t stats[SCORCH_STAT_MAX];
 	uint64_t ends[UNWIND_END_MAX]; /* unwinds of all intervals so far, by how they ended */
@@ -1222,7 +1246,7 @@ static int http_profile(void *ctx, unsigned int seconds, void **ret, size_t *ret
 	int status = 0;
 
 	pthread_mutex_lock(&a->lock);
-	if (a->tap_state != TAP_IDLE) {
+	if (a->tap_state != TAP_IDLE || a->stopping) {
 		pthread_mutex_unlock(&a->lock);
 		return 503;
 	}
@@ -1298,8 +1322,9 @@ static void tap_step(struct agent *a, struct session *sess)
 	pthread_mutex_unlock(&a->lock);
 }
 
-/* The main loop's figures, for /metrics. */
-static void publish(struct agent *a, struct session *sess, const struct totals *t)
+/* The main loop's figures, for /metrics, and when it last drained (at drained_ns), for /healthz. */
+static void publish(struct agent *a, struct session *sess, const struct totals *t,
+		    uint64_t drained_ns)
 {
 	struct symbolizer_stats ss;
 	uint64_t st[SCORCH_STAT_MAX];
@@ -1313,7 +1338,26 @@ static void publish(struct agent *a, struct session *sess, const struct totals *
 	a->processes = ss.live_processes;
 	for (int i = 0; i < UNWIND_END_MAX; i++)
 		a->ends[i] = t->ends[i] + ends[i];
+	__atomic_store_n(&a->last_drain_ns, drained_ns, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&a->lock);
+}
+
+/* HTTP polling thread, for /healthz: never blocks. */
+static bool http_healthy(void *ctx, char *why, size_t size)
+{
+	struct agent *a = ctx;
+	uint64_t last = __atomic_load_n(&a->last_drain_ns, __ATOMIC_RELAXED);
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	uint64_t limit = STALL_INTERVALS * arg.duration_ns;
+
+	if (limit < STALL_MIN_NS)
+		limit = STALL_MIN_NS;
+	if (now < last || now - last <= limit)
+		return true;
+	snprintf(why, size,
+		 "the sampling loop has not drained the BPF maps for %.1f s (limit %.1f s)",
+		 (now - last) / 1e9, limit / 1e9);
+	return false;
 }
 
 struct page {
@@ -1355,7 +1399,7 @@ static void metric(struct page *p, const char *name, const char *type, const cha
 	put(p, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type, name, value);
 }
 
-static char *http_metrics(void *ctx)
+static char *http_metrics(void *ctx, const struct http_stats *hs)
 {
 	static const struct {
 		int stat;
@@ -1454,6 +1498,19 @@ static char *http_metrics(void *ctx)
 		(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 	metric(&p, "process_resident_memory_bytes", "gauge", "Resident memory of the agent.",
 	       (uint64_t)rss_pages * (uint64_t)sysconf(_SC_PAGESIZE));
+	metric(&p, "scorch_http_connections", "gauge", "Open connections to the HTTP endpoint.",
+	       hs->connections);
+	metric(&p, "scorch_http_connection_limit", "gauge",
+	       "Connections the HTTP endpoint takes at once (half of them from one address).",
+	       hs->connection_limit);
+	metric(&p, "scorch_http_unauthorized_total", "counter",
+	       "HTTP requests refused for a missing or wrong bearer token.", hs->unauthorized);
+	metric(&p, "scorch_http_busy_total", "counter",
+	       "HTTP requests refused (503) while every worker had a full queue.", hs->busy);
+	metric(&p, "scorch_http_errors_total", "counter",
+	       "HTTP connections closed on a protocol error or a limit (malformed, oversized or "
+	       "abandoned requests, the per-address connection limit).",
+	       hs->errors);
 	if (p.failed) {
 		free(p.buf);
 		return NULL;
@@ -1607,7 +1664,7 @@ int cmd_agent(int argc, char **argv)
 			   .tap_done = PTHREAD_COND_INITIALIZER };
 	struct totals totals = { 0 };
 	uint64_t stats[SCORCH_STAT_MAX] = { 0 }, start_real, start_mono, last_drain;
-	char hostname[256], err[512], *token = NULL, **config_args = NULL;
+	char hostname[256], err[512], *token = NULL, *http_token = NULL, **config_args = NULL;
 	int cgroup_fd = -1;
 	bool thread_started = false;
 	int r, ret = EXIT_RUNTIME;
@@ -1625,6 +1682,8 @@ int cmd_agent(int argc, char **argv)
 	}
 	if (arg.token_file && !(token = read_token(arg.token_file)))
 		return EXIT_RUNTIME;
+	if (arg.http_token_file && !(http_token = read_token(arg.http_token_file)))
+		goto out;
 	/* whole-machine profiles: a directory only we can write, files only we can read */
 	if (arg.output_dir && (r = ensure_private_dir(arg.output_dir))) {
 		log_error("cannot use '%s' for profiles: %s", arg.output_dir,
@@ -1756,13 +1815,29 @@ int cmd_agent(int argc, char **argv)
 	if (arg.http_address) {
 		struct http_handlers h = { .metrics = http_metrics,
 					   .profile = http_profile,
+					   .healthy = http_healthy,
 					   .ctx = &a };
+		struct http_opts ho = { .address = arg.http_address, .bearer_token = http_token };
 
-		http = http_server__start(arg.http_address, &h, err, sizeof(err));
+		a.last_drain_ns = now_ns(CLOCK_MONOTONIC);
+		http = http_server__start(&ho, &h, err, sizeof(err));
+		if (http_token) {
+			explicit_bzero(http_token, strlen(http_token));
+			free(http_token);
+			http_token = NULL;
+		}
 		if (!http) {
 			log_error("%s", err);
 			goto out;
 		}
+		log_info("serving /metrics, /healthz and /debug/pprof/profile on http://%s%s",
+			 http_server__address(http),
+			 arg.http_token_file ? " (bearer token required except for /healthz)" : "");
+		if (!arg.http_token_file && !http_server__is_loopback(http))
+			log_warn("--http-address '%s' is not a loopback address and no "
+				 "--http-bearer-token-file is given: whole-machine profiles are "
+				 "served without authentication to anyone who can connect",
+				 arg.http_address);
 	}
 	log_info("profiling %s at %u Hz, intervals of %.1f s%s%s%s%s",
 		 arg.npids ? "some processes" : "the machine", arg.freq, arg.duration_ns / 1e9,
@@ -1784,13 +1859,13 @@ int cmd_agent(int argc, char **argv)
 				goto out;
 			}
 			last_drain = now;
-			publish(&a, sess, &totals);
+			publish(&a, sess, &totals, last_drain);
 		}
 		if (now - start_mono >= arg.duration_ns) {
 			close_interval(col, sym, sender, uploader, start_real, start_mono, &totals);
 			start_real = now_ns(CLOCK_REALTIME);
 			start_mono = now;
-			publish(&a, sess, &totals);
+			publish(&a, sess, &totals, last_drain);
 		}
 		if (http)
 			tap_step(&a, sess);
@@ -1822,6 +1897,7 @@ int cmd_agent(int argc, char **argv)
 out:
 	/* a capture in progress is answered with an error, so no request thread waits on us */
 	pthread_mutex_lock(&a.lock);
+	a.stopping = true;
 	if (a.tap_state == TAP_REQUESTED || a.tap_state == TAP_RUNNING) {
 		a.tap_state = TAP_DONE;
 		pthread_cond_broadcast(&a.tap_done);
@@ -1877,6 +1953,10 @@ out:
 	if (token) {
 		explicit_bzero(token, strlen(token));
 		free(token);
+	}
+	if (http_token) {
+		explicit_bzero(http_token, strlen(http_token));
+		free(http_token);
 	}
 	session__free(sess);
 	collector__free(col);
