@@ -281,9 +281,12 @@ size_t grpc_redact(const char *in, size_t len, const char *secret, char *out, si
 			while (j < len && (in[j] == ' ' || in[j] == '\t'))
 				j++;
 			if (j < len && in[j] == ':') {
-				/* the name as it was, then nothing of the value: it ends the line */
-				put_bytes(out, size, &o, in + i, j + 1 - i);
-				put_bytes(out, size, &o, " ", 1);
+				/* the name as it was (tabs as spaces), nothing of the value: it
+				 * ends the line */
+				put_bytes(out, size, &o, in + i, sizeof(name) - 1);
+				for (size_t k = i + sizeof(name) - 1; k < j; k++)
+					put_bytes(out, size, &o, " ", 1);
+				put_bytes(out, size, &o, ": ", 2);
 				put_bytes(out, size, &o, redacted, sizeof(redacted) - 1);
 				for (i = j + 1; i < len && in[i] != '\n' && in[i] != '\r'; i++)
 					;

@@ -102,6 +102,7 @@ static void test_redact(void)
 		  "Authorization: <redacted>");
 	CHECK_STR(redact("authorization:Bearer abc", NULL, 512), "authorization: <redacted>");
 	CHECK_STR(redact("AUTHORIZATION  : Bearer abc", NULL, 512), "AUTHORIZATION  : <redacted>");
+	CHECK_STR(redact("authorization\t: Bearer abc", NULL, 512), "authorization : <redacted>");
 	CHECK_STR(redact("Proxy-Authorization: Basic eHl6", NULL, 512),
 		  "Proxy-Authorization: <redacted>");
 	/* libcurl 7.88's and 8.x's HTTP/2 request lines */
