@@ -57,8 +57,14 @@
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 30000
 #define BACKOFF_AUTH_MS 120000
-/* At exit, the sender gets this long to deliver what is spooled; the rest stays spooled. */
-#define EXIT_GRACE_MS 5000
+/*
+ * At exit, the sender gets this long (from the signal) to deliver what is spooled; the rest
+ * stays spooled. Then its call in progress is cancelled, and a thread not gone EXIT_CANCEL_MS
+ * later (stuck in a system call) is abandoned: SIGTERM ends the agent within 5 s, whatever the
+ * network does.
+ */
+#define EXIT_GRACE_MS 2500
+#define EXIT_CANCEL_MS 1500
 /* /healthz fails when the main loop has not drained for 3 intervals, and never sooner than 5 s */
 #define STALL_INTERVALS 3
 #define STALL_MIN_NS 5000000000ULL
@@ -506,6 +512,11 @@ static void *sender_main(void *data)
 		free(msg);
 		free(res.response);
 		pthread_mutex_lock(&s->lock);
+		if (res.code == GRPC_CANCELLED && s->stop) {
+			/* the exit grace is over: the message stays spooled for the next run */
+			pthread_mutex_unlock(&s->lock);
+			break;
+		}
 		s->last_code = res.code;
 		if (res.code != GRPC_OK)
 			snprintf(s->last_error, sizeof(s->last_error), "%s: %s",
@@ -600,7 +611,18 @@ struct uploader {
 	struct hmap *seen; /* build-id -> attempts (uintptr_t): each at most once per run */
 	struct grpc_client *client;
 	uint64_t uploaded, skipped, failed; /* under lock */
+	char why[512]; /* the reason of the last failure, when known (the thread's own) */
 };
+
+/* Tell the uploader to stop and cancel its transfer in progress: an upload waits for no one. */
+static void uploader_stop(struct uploader *u)
+{
+	pthread_mutex_lock(&u->lock);
+	u->stop = true;
+	pthread_cond_signal(&u->wake);
+	pthread_mutex_unlock(&u->lock);
+	grpc_client__cancel(u->client);
+}
 
 /*
  * Main thread: queue the files of a profile's mappings not seen before, each opened now
@@ -683,7 +705,10 @@ static int debuginfo_call(struct uploader *u, const char *method, const Protobuf
 		return res->code;
 	}
 	protobuf_c_message_pack(req, buf);
-	return grpc_client__call(u->client, path, buf, len, res);
+	if (grpc_client__call(u->client, path, buf, len, res))
+		snprintf(u->why, sizeof(u->why), "%s: %s: %s", method, grpc_code_name(res->code),
+			 res->message);
+	return res->code;
 }
 
 /* The whole flow for one file: 0 uploaded or not needed, else a gRPC code or -errno. */
@@ -758,11 +783,28 @@ static int upload_one(struct uploader *u, const struct upload_job *j, bool *ret_
 		close(fd);
 		return r ? r : GRPC_INTERNAL;
 	}
+	if (!ires->upload_instructions->upload_id ||
+	    strlen(ires->upload_instructions->upload_id) >= sizeof(upload_id)) {
+		/* the server's answer is bounded as a whole; its upload id is said to be short */
+		snprintf(u->why, sizeof(u->why),
+			 "InitiateUpload: an upload id of %zu bytes, over %zu",
+			 ires->upload_instructions->upload_id
+			     ? strlen(ires->upload_instructions->upload_id)
+			     : 0,
+			 sizeof(upload_id) - 1);
+		parca__debuginfo__v1alpha1__initiate_upload_response__free_unpacked(ires, NULL);
+		close(fd);
+		return -EPROTO;
+	}
 	snprintf(upload_id, sizeof(upload_id), "%s", ires->upload_instructions->upload_id);
 	if (ires->upload_instructions->upload_strategy ==
 	    PARCA__DEBUGINFO__V1ALPHA1__UPLOAD_INSTRUCTIONS__UPLOAD_STRATEGY__UPLOAD_STRATEGY_SIGNED_URL) {
-		/* the file goes straight to the object store, then the upload is marked done */
-		char why[256];
+		/*
+		 * The file goes straight to the object store, then the upload is marked done. The
+		 * URL is the server's: https only (http on an insecure connection), never file://
+		 * or another protocol that would write or send the file elsewhere.
+		 */
+		char why[400];
 
 		r = ires->upload_instructions->signed_url && *ires->upload_instructions->signed_url
 			? grpc_client__put_file(u->client, ires->upload_instructions->signed_url,
@@ -771,9 +813,15 @@ static int upload_one(struct uploader *u, const struct upload_job *j, bool *ret_
 		parca__debuginfo__v1alpha1__initiate_upload_response__free_unpacked(ires, NULL);
 		close(fd);
 		if (r) {
-			log_warn("debuginfo upload of %s to its signed URL failed: %s", j->build_id,
-				 r == -EINVAL ? "no URL given" : why);
-			return GRPC_UNAVAILABLE;
+			snprintf(u->why, sizeof(u->why), "signed URL: %s%s",
+				 r == -EINVAL ? "none given" : why,
+				 r == -EPROTONOSUPPORT && !arg.insecure
+				     ? " (http only with --remote-store-insecure)"
+				     : "");
+			/* a refused URL is not asked again; a cancelled one is the exit */
+			if (r == -EPROTONOSUPPORT || r == -EINVAL)
+				return r;
+			return r == -ECANCELED ? GRPC_CANCELLED : GRPC_UNAVAILABLE;
 		}
 		goto finished;
 	}
@@ -792,6 +840,8 @@ static int upload_one(struct uploader *u, const struct upload_job *j, bool *ret_
 	parca__debuginfo__v1alpha1__upload_request__pack(&ureq, first);
 	r = grpc_client__upload(u->client, DEBUGINFO_SERVICE "Upload", first, first_len, fd,
 				st.st_size, 2 /* chunk_data */, UPLOAD_CHUNK, &res);
+	if (r)
+		snprintf(u->why, sizeof(u->why), "Upload: %s: %s", grpc_code_name(r), res.message);
 	free(first);
 	free(res.response);
 	close(fd);
@@ -812,7 +862,7 @@ static void *uploader_main(void *data)
 {
 	struct uploader *u = data;
 
-	pthread_setname_np(pthread_self(), "scorch-debuginfo");
+	pthread_setname_np(pthread_self(), "scorch-upload"); /* 15 characters at most */
 
 	pthread_mutex_lock(&u->lock);
 	while (!u->stop) {
@@ -827,6 +877,7 @@ static void *uploader_main(void *data)
 		j = u->jobs[0];
 		memmove(u->jobs, u->jobs + 1, --u->njobs * sizeof(*u->jobs));
 		pthread_mutex_unlock(&u->lock);
+		u->why[0] = 0;
 		r = upload_one(u, &j, &uploaded);
 		pthread_mutex_lock(&u->lock);
 		requeued = false;
@@ -835,13 +886,18 @@ static void *uploader_main(void *data)
 			u->skipped += !uploaded;
 			if (uploaded && arg.verbose)
 				log_info("debuginfo of %s (%s) uploaded", j.path, j.build_id);
+		} else if (r == GRPC_CANCELLED && u->stop) {
+			log_info("debuginfo upload of %s (%s) abandoned: the agent is stopping",
+				 j.path, j.build_id);
 		} else {
 			uintptr_t tries =
 			    (uintptr_t)hmap__get(u->seen, j.build_id, strlen(j.build_id));
 
 			u->failed++;
 			log_warn("debuginfo upload of %s (%s) failed: %s", j.path, j.build_id,
-				 r < 0 ? strerror(-r) : grpc_code_name(r));
+				 u->why[0] ? u->why
+				 : r < 0   ? strerror(-r)
+					   : grpc_code_name(r));
 			/* transient: tried again after the others, a few times */
 			if (r > 0 && grpc_code_is_transient(r) && tries < UPLOAD_ATTEMPTS &&
 			    !grow_array((void **)&u->jobs, &u->cap_jobs, u->njobs + 1,
@@ -1547,6 +1603,25 @@ static int cgroup2_mount(char *ret, size_t size)
 	return r;
 }
 
+/* SCORCH_GRPC_DEBUG: libcurl's verbose output, the secrets redacted by grpc.c. */
+static void on_grpc_debug(void *ctx, const char *line)
+{
+	(void)ctx;
+	log_info("grpc: %s", line);
+}
+
+/*
+ * Join thread before deadline_ns (CLOCK_MONOTONIC): 0, or -ETIMEDOUT with the thread still
+ * running (stuck in a system call the cancellation cannot reach).
+ */
+static int join_by(pthread_t thread, uint64_t deadline_ns)
+{
+	struct timespec ts = { .tv_sec = deadline_ns / 1000000000ULL,
+			       .tv_nsec = deadline_ns % 1000000000ULL };
+
+	return -pthread_clockjoin_np(thread, NULL, CLOCK_MONOTONIC, &ts);
+}
+
 static char *read_token(const char *path)
 {
 	char *buf = NULL;
@@ -1666,7 +1741,8 @@ int cmd_agent(int argc, char **argv)
 	uint64_t stats[SCORCH_STAT_MAX] = { 0 }, start_real, start_mono, last_drain;
 	char hostname[256], err[512], *token = NULL, *http_token = NULL, **config_args = NULL;
 	int cgroup_fd = -1;
-	bool thread_started = false;
+	bool thread_started = false, sender_abandoned = false, uploader_abandoned = false;
+	uint64_t stop_ns = 0;
 	int r, ret = EXIT_RUNTIME;
 
 	r = parse_all(argc, argv, &config_args);
@@ -1696,7 +1772,9 @@ int cmd_agent(int argc, char **argv)
 				       .insecure = arg.insecure,
 				       .ca_file = arg.ca_file,
 				       .bearer_token = token,
-				       .timeout_ms = 10000 };
+				       .timeout_ms = 10000,
+				       .debug =
+					   getenv("SCORCH_GRPC_DEBUG") ? on_grpc_debug : NULL };
 
 		snd.spool = spool__open(arg.spool_dir, arg.spool_max);
 		if (!snd.spool) {
@@ -1884,6 +1962,10 @@ int cmd_agent(int argc, char **argv)
 		}
 	}
 
+	/* the grace starts now; uploads are not worth waiting for */
+	stop_ns = now_ns(CLOCK_MONOTONIC);
+	if (up_started)
+		uploader_stop(&up);
 	/* the partial interval: every sample up to now, then delivered or spooled */
 	session__stop(sess);
 	session__poll(sess, 0);
@@ -1904,34 +1986,53 @@ out:
 	}
 	pthread_mutex_unlock(&a.lock);
 	http_server__stop(http);
-	if (up_started) {
-		pthread_mutex_lock(&up.lock);
-		up.stop = true;
-		pthread_cond_signal(&up.wake);
-		pthread_mutex_unlock(&up.lock);
-		pthread_join(up.thread, NULL);
-		if (arg.verbose || up.failed)
-			log_info("debuginfo: %" PRIu64 " files uploaded, %" PRIu64
-				 " the server had, %" PRIu64 " failed",
-				 up.uploaded, up.skipped, up.failed);
-	}
-	grpc_client__free(up.client);
-	hmap__free(up.seen);
-	free(up.jobs);
-	collector__free(a.tap);
-	free(a.tap_buf);
+	/* both threads are told to stop before either is waited for */
+	if (!stop_ns)
+		stop_ns = now_ns(CLOCK_MONOTONIC);
+	if (up_started)
+		uploader_stop(&up);
 	if (thread_started) {
 		pthread_mutex_lock(&snd.lock);
 		snd.stop = true;
-		snd.deadline_ns = now_ns(CLOCK_MONOTONIC) + EXIT_GRACE_MS * 1000000ULL;
+		snd.deadline_ns = stop_ns + EXIT_GRACE_MS * 1000000ULL;
 		pthread_cond_signal(&snd.wake);
 		pthread_mutex_unlock(&snd.lock);
-		pthread_join(snd.thread, NULL);
+		if (join_by(snd.thread, snd.deadline_ns)) {
+			grpc_client__cancel(snd.client);
+			log_warn("the call to the remote store in progress at the end of the %u ms "
+				 "exit grace is cancelled; what is undelivered stays in the spool",
+				 EXIT_GRACE_MS);
+			if (join_by(snd.thread, snd.deadline_ns + EXIT_CANCEL_MS * 1000000ULL)) {
+				log_warn("the sender thread does not end (stuck in a system call): "
+					 "abandoned at exit; its profile stays in the spool");
+				sender_abandoned = true;
+			}
+		}
 	}
+	if (up_started) {
+		if (join_by(up.thread, stop_ns + (EXIT_GRACE_MS + EXIT_CANCEL_MS) * 1000000ULL)) {
+			log_warn("the debuginfo uploader does not end (stuck in a system call): "
+				 "abandoned at exit");
+			uploader_abandoned = true;
+		} else if (arg.verbose || up.failed) {
+			log_info("debuginfo: %" PRIu64 " files uploaded, %" PRIu64
+				 " the server had, %" PRIu64 " failed",
+				 up.uploaded, up.skipped, up.failed);
+		}
+	}
+	/* what an abandoned thread may still touch is left alone: the exit takes it */
+	if (!uploader_abandoned) {
+		grpc_client__free(up.client);
+		hmap__free(up.seen);
+		free(up.jobs);
+	}
+	collector__free(a.tap);
+	free(a.tap_buf);
 	if (ret == EXIT_OK) {
 		struct spool_stats ss = { 0 };
 
-		if (snd.spool)
+		/* the spool's lock may be held by an abandoned sender */
+		if (snd.spool && !sender_abandoned)
 			spool__stats(snd.spool, &ss);
 		log_info("stopped (%s): %" PRIu64 " intervals, %" PRIu64
 			 " samples; program runs %" PRIu64 " = recorded %" PRIu64 " + idle %" PRIu64
@@ -1962,6 +2063,14 @@ out:
 	collector__free(col);
 	symbolizer__free(sym);
 	bpf_syms__free(bpfsyms);
+	if (sender_abandoned || uploader_abandoned) {
+		/*
+		 * A thread is still running: exit now, without the atexit handlers (libcurl's TLS
+		 * library has some) that would free what it is using.
+		 */
+		fflush(NULL);
+		_exit(ret);
+	}
 	grpc_client__free(snd.client);
 	spool__free(snd.spool);
 	config__free_args(config_args); /* the settings pointed into it */

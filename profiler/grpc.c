@@ -1,11 +1,17 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "grpc.h"
 #include "fileio.h"
+#include "grpc-internal.h"
 #include "util.h"
 
+/* CURLOPT_PROTOCOLS is deprecated, yet the one way to restrict libcurl before 7.85 */
+#define CURL_DISABLE_DEPRECATION
 #include <curl/curl.h>
+#include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +20,8 @@
 
 /* Where Debian keeps the system's CA bundle. */
 #define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
-/* Bound on a response message: ours are empty or small. */
-#define MAX_RESPONSE (16u << 20)
+/* What the body of a signed-URL PUT's answer may hold before the transfer is cut. */
+#define MAX_PUT_ANSWER (64u << 10)
 
 /*
  * libcurl, loaded on first use: linked in, it brings some thirty libraries (TLS, Kerberos,
@@ -70,14 +76,21 @@ struct grpc_client {
 	char *url_base; /* "http://HOST:PORT" or "https://HOST:PORT" */
 	char *ca_bundle; /* system CAs and the extra one, PEM; NULL when there is no extra one */
 	size_t ca_len;
-	struct grpc_opts opts;
+	char *token; /* the bearer token, to scrub from what is logged; NULL without one */
+	struct grpc_opts opts; /* opts.bearer_token is not kept: NULL */
+	atomic_bool cancelled; /* set by grpc_client__cancel() from another thread */
 };
 
+/* What one transfer received, each part bounded. */
 struct response {
 	uint8_t *body;
-	size_t len;
+	size_t len, max, slack; /* len at most max + slack (a frame header beyond the message) */
+	bool body_over; /* the body went beyond max: transfer cut */
+	size_t header_lines, header_bytes;
+	bool headers_over; /* beyond GRPC_MAX_HEADER_LINES or _BYTES: transfer cut */
 	int grpc_status; /* -1 until a grpc-status header or trailer arrives */
-	char grpc_message[256];
+	char grpc_message[256]; /* percent-decoded, raw: redacted before anyone sees it */
+	size_t grpc_message_len;
 	long http_status;
 };
 
@@ -122,6 +135,9 @@ void grpc_client__free(struct grpc_client *c)
 	if (c->headers)
 		curl.slist_free_all(c->headers);
 	free(c->url_base);
+	if (c->token)
+		explicit_bzero(c->token, strlen(c->token));
+	free(c->token);
 	if (c->ca_bundle)
 		explicit_bzero(c->ca_bundle, c->ca_len);
 	free(c->ca_bundle);
@@ -160,6 +176,10 @@ struct grpc_client *grpc_client__new(const struct grpc_opts *opts)
 	if (!c)
 		return NULL;
 	c->opts = *opts;
+	c->opts.bearer_token = NULL; /* the caller's buffer, wiped after this */
+	if (!c->opts.max_response)
+		c->opts.max_response = GRPC_MAX_RESPONSE;
+	atomic_init(&c->cancelled, false);
 	if (load_curl()) {
 		free(c);
 		errno = ENOENT;
@@ -183,6 +203,9 @@ struct grpc_client *grpc_client__new(const struct grpc_opts *opts)
 			goto fail;
 		c->headers = curl.slist_append(c->headers, auth);
 		explicit_bzero(auth, sizeof(auth));
+		c->token = strdup(opts->bearer_token);
+		if (!c->token)
+			goto fail;
 	}
 	if (!c->headers)
 		goto fail;
@@ -190,75 +213,6 @@ struct grpc_client *grpc_client__new(const struct grpc_opts *opts)
 fail:
 	grpc_client__free(c);
 	return NULL;
-}
-
-static size_t on_discard(char *data, size_t size, size_t n, void *ctx)
-{
-	(void)data;
-	(void)ctx;
-	return size * n;
-}
-
-static size_t on_body(char *data, size_t size, size_t n, void *ctx)
-{
-	struct response *r = ctx;
-	size_t len = size * n;
-	uint8_t *grown;
-
-	if (r->len + len > MAX_RESPONSE)
-		return 0; /* aborts the transfer */
-	grown = realloc(r->body, r->len + len);
-	if (!grown)
-		return 0;
-	r->body = grown;
-	memcpy(r->body + r->len, data, len);
-	r->len += len;
-	return len;
-}
-
-/* grpc-message is percent-encoded. */
-static void percent_decode(const char *in, size_t len, char *out, size_t size)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < len && o + 1 < size; i++) {
-		unsigned int v;
-
-		if (in[i] == '%' && i + 2 < len && sscanf(in + i + 1, "%2x", &v) == 1) {
-			out[o++] = (char)v;
-			i += 2;
-		} else {
-			out[o++] = in[i];
-		}
-	}
-	out[o] = 0;
-}
-
-/* Headers and, over HTTP/2, trailers: both come here. */
-static size_t on_header(char *data, size_t size, size_t n, void *ctx)
-{
-	struct response *r = ctx;
-	size_t len = size * n;
-
-	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
-		len--;
-	if (len > 12 && !strncasecmp(data, "grpc-status:", 12)) {
-		char num[16];
-		size_t k = 0;
-
-		for (size_t i = 12; i < len && k + 1 < sizeof(num); i++)
-			if (data[i] != ' ')
-				num[k++] = data[i];
-		num[k] = 0;
-		r->grpc_status = atoi(num);
-	} else if (len > 13 && !strncasecmp(data, "grpc-message:", 13)) {
-		size_t i = 13;
-
-		while (i < len && data[i] == ' ')
-			i++;
-		percent_decode(data + i, len - i, r->grpc_message, sizeof(r->grpc_message));
-	}
-	return size * n;
 }
 
 /* The gRPC code for an HTTP status without grpc-status (gRPC's own mapping). */
@@ -294,11 +248,315 @@ static void use_ca_bundle(struct grpc_client *c, CURL *h)
 		curl.easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
 }
 
+void grpc_client__cancel(struct grpc_client *c)
+{
+	if (c)
+		atomic_store(&c->cancelled, true);
+}
+
+/* ---- what may be logged ---- */
+
+/* Append the n bytes of s to out (o bytes used of size, one kept for the NUL). */
+static void put_bytes(char *out, size_t size, size_t *o, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n && *o + 1 < size; i++)
+		out[(*o)++] = s[i];
+}
+
+size_t grpc_redact(const char *in, size_t len, const char *secret, char *out, size_t size)
+{
+	static const char name[] = "authorization";
+	static const char redacted[] = "<redacted>";
+	size_t slen = secret ? strlen(secret) : 0, o = 0;
+
+	for (size_t i = 0; i < len && o + 1 < size;) {
+		if (slen && len - i >= slen && !memcmp(in + i, secret, slen)) {
+			put_bytes(out, size, &o, redacted, sizeof(redacted) - 1);
+			i += slen;
+			continue;
+		}
+		if (len - i >= sizeof(name) - 1 && !strncasecmp(in + i, name, sizeof(name) - 1)) {
+			size_t j = i + sizeof(name) - 1;
+
+			while (j < len && (in[j] == ' ' || in[j] == '\t'))
+				j++;
+			if (j < len && in[j] == ':') {
+				/* the name as it was (tabs as spaces), nothing of the value: it
+				 * ends the line */
+				put_bytes(out, size, &o, in + i, sizeof(name) - 1);
+				for (size_t k = i + sizeof(name) - 1; k < j; k++)
+					put_bytes(out, size, &o, " ", 1);
+				put_bytes(out, size, &o, ": ", 2);
+				put_bytes(out, size, &o, redacted, sizeof(redacted) - 1);
+				for (i = j + 1; i < len && in[i] != '\n' && in[i] != '\r'; i++)
+					;
+				continue;
+			}
+		}
+		if ((unsigned char)in[i] < 0x20 || in[i] == 0x7f)
+			put_bytes(out, size, &o, "?", 1);
+		else
+			put_bytes(out, size, &o, in + i, 1);
+		i++;
+	}
+	if (size)
+		out[o < size ? o : size - 1] = 0;
+	return o;
+}
+
+/* libcurl's verbose output, line by line, through grpc_redact(). Data itself is not shown. */
+static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *ctx)
+{
+	struct grpc_client *c = ctx;
+	const char *prefix;
+	char line[1024];
+
+	(void)h;
+	switch (type) {
+	case CURLINFO_TEXT:
+		prefix = "* ";
+		break;
+	case CURLINFO_HEADER_IN:
+		prefix = "< ";
+		break;
+	case CURLINFO_HEADER_OUT:
+		prefix = "> ";
+		break;
+	default:
+		return 0;
+	}
+	for (size_t start = 0; start < size;) {
+		const char *nl = memchr(data + start, '\n', size - start);
+		size_t end = nl ? (size_t)(nl - data) : size, n = end - start;
+
+		while (n && data[start + n - 1] == '\r')
+			n--;
+		if (n) {
+			memcpy(line, prefix, 2);
+			grpc_redact(data + start, n, c->token, line + 2, sizeof(line) - 2);
+			c->opts.debug(c->opts.debug_ctx, line);
+		}
+		start = end + 1;
+	}
+	return 0;
+}
+
+int grpc_check_upload_url(const char *url, bool allow_http, char *origin, size_t size)
+{
+	size_t len = strnlen(url, GRPC_MAX_URL + 1), slen = 0, auth_len, host, o = 0;
+	const char *auth;
+	bool https, http;
+
+	if (size)
+		origin[0] = 0;
+	/* RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then "://" */
+	while (slen < len && slen <= 32 &&
+	       (isalpha((unsigned char)url[slen]) ||
+		(slen && (isdigit((unsigned char)url[slen]) || strchr("+-.", url[slen])))))
+		slen++;
+	if (!slen || slen > 32 || strncmp(url + slen, "://", 3))
+		return -EINVAL;
+	auth = url + slen + 3;
+	auth_len = strcspn(auth, "/?#");
+	/* the host without the user info before it: "user:password@" */
+	host = auth_len;
+	while (host && auth[host - 1] != '@')
+		host--;
+	for (size_t i = 0; i < slen; i++) {
+		char ch = (char)tolower((unsigned char)url[i]);
+
+		put_bytes(origin, size, &o, &ch, 1);
+	}
+	put_bytes(origin, size, &o, "://", 3);
+	for (size_t i = host; i < auth_len && i - host < 255; i++)
+		put_bytes(origin, size, &o,
+			  (unsigned char)auth[i] > 0x20 && (unsigned char)auth[i] < 0x7f ? auth + i
+											 : "?",
+			  1);
+	if (size)
+		origin[o] = 0;
+	https = slen == 5 && !strncasecmp(url, "https", 5);
+	http = slen == 4 && !strncasecmp(url, "http", 4);
+	if (!https && !(http && allow_http))
+		return -EPROTONOSUPPORT;
+	if (len > GRPC_MAX_URL || host == auth_len)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f)
+			return -EINVAL;
+	return 0;
+}
+
+/* ---- transfers ---- */
+
+/* Any transfer: polled at least once a second by libcurl, a non-zero return aborts it. */
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct grpc_client *c = ctx;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return atomic_load(&c->cancelled) ? 1 : 0;
+}
+
+/*
+ * The protocols libcurl may speak on handle h, for the URL and every redirect: "http",
+ * "https" or "http,https". The string option came with 7.85; before, the bitmask. Neither
+ * taken: the transfer does not happen.
+ */
+static int restrict_protocols(CURL *h, const char *protocols)
+{
+	long mask = 0;
+
+#if LIBCURL_VERSION_NUM >= 0x075500
+	if (curl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, protocols) == CURLE_OK &&
+	    curl.easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, protocols) == CURLE_OK)
+		return 0;
+#endif
+	if (strstr(protocols, "https"))
+		mask |= CURLPROTO_HTTPS;
+	if (!strcmp(protocols, "http") || strstr(protocols, "http,"))
+		mask |= CURLPROTO_HTTP;
+	if (curl.easy_setopt(h, CURLOPT_PROTOCOLS, mask) == CURLE_OK &&
+	    curl.easy_setopt(h, CURLOPT_REDIR_PROTOCOLS, mask) == CURLE_OK)
+		return 0;
+	return -EPROTONOSUPPORT;
+}
+
+/* What every transfer of the client has: protocols, time bounds, cancellation, TLS, debug. */
+static int setup_transfer(struct grpc_client *c, CURL *h, const char *protocols, long timeout_ms)
+{
+	if (restrict_protocols(h, protocols))
+		return -EPROTONOSUPPORT;
+	curl.easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->opts.timeout_ms);
+	curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl.easy_setopt(h, CURLOPT_XFERINFODATA, c);
+	curl.easy_setopt(h, CURLOPT_USERAGENT, "scorch/" SCORCH_VERSION);
+	use_ca_bundle(c, h);
+	if (c->opts.debug) {
+		curl.easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug);
+		curl.easy_setopt(h, CURLOPT_DEBUGDATA, c);
+		curl.easy_setopt(h, CURLOPT_VERBOSE, 1L);
+	}
+	return 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+{
+	struct response *r = ctx;
+	size_t len = size * n;
+	uint8_t *grown;
+
+	if (len > r->max + r->slack - r->len) {
+		r->body_over = true;
+		return 0; /* aborts the transfer */
+	}
+	grown = realloc(r->body, r->len + len ? r->len + len : 1);
+	if (!grown)
+		return 0;
+	r->body = grown;
+	memcpy(r->body + r->len, data, len);
+	r->len += len;
+	return len;
+}
+
+/* A body nobody reads (a PUT's answer): counted against the bound, not kept. */
+static size_t on_discard(char *data, size_t size, size_t n, void *ctx)
+{
+	struct response *r = ctx;
+	size_t len = size * n;
+
+	(void)data;
+	if (len > r->max - r->len) {
+		r->body_over = true;
+		return 0;
+	}
+	r->len += len;
+	return len;
+}
+
+static int hex_digit(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	ch = (char)tolower((unsigned char)ch);
+	return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* grpc-message is percent-encoded. The bytes written (no NUL). */
+static size_t percent_decode(const char *in, size_t len, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o < size; i++) {
+		int hi = i + 2 < len ? hex_digit(in[i + 1]) : -1;
+		int lo = i + 2 < len ? hex_digit(in[i + 2]) : -1;
+
+		if (in[i] == '%' && hi >= 0 && lo >= 0) {
+			out[o++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else {
+			out[o++] = in[i];
+		}
+	}
+	return o;
+}
+
+/* Headers and, over HTTP/2, trailers: both come here, each line counted against the bounds. */
+static size_t on_header(char *data, size_t size, size_t n, void *ctx)
+{
+	struct response *r = ctx;
+	size_t len = size * n;
+
+	r->header_bytes += len;
+	if (++r->header_lines > GRPC_MAX_HEADER_LINES || r->header_bytes > GRPC_MAX_HEADER_BYTES) {
+		r->headers_over = true;
+		return 0; /* aborts the transfer */
+	}
+	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+		len--;
+	if (len > 12 && !strncasecmp(data, "grpc-status:", 12)) {
+		char num[16];
+		size_t i = 12, k = 0;
+		uint64_t v;
+
+		while (i < len && data[i] == ' ')
+			i++;
+		while (i < len && data[i] != ' ' && k + 1 < sizeof(num))
+			num[k++] = data[i++];
+		num[k] = 0;
+		/* a code gRPC does not define is UNKNOWN, as gRPC's clients take it */
+		r->grpc_status = parse_u64(num, 10, 0, 16, &v) ? GRPC_UNKNOWN : (int)v;
+	} else if (len > 13 && !strncasecmp(data, "grpc-message:", 13)) {
+		size_t i = 13;
+
+		while (i < len && data[i] == ' ')
+			i++;
+		r->grpc_message_len =
+		    percent_decode(data + i, len - i, r->grpc_message, sizeof(r->grpc_message) - 1);
+	}
+	return size * n;
+}
+
 static int out_of_memory(struct grpc_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	res->code = GRPC_INTERNAL;
 	snprintf(res->message, sizeof(res->message), "out of memory");
+	return res->code;
+}
+
+static int cancelled(struct grpc_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->code = GRPC_CANCELLED;
+	snprintf(res->message, sizeof(res->message), "cancelled: the client is stopping");
 	return res->code;
 }
 
@@ -310,19 +568,51 @@ struct body {
 	void *read_ctx;
 };
 
+/* The outcome of a failed transfer, the bound it hit first. */
+static void transfer_error(struct grpc_client *c, const struct response *r, CURLcode cr,
+			   struct grpc_result *res)
+{
+	if (r->headers_over) {
+		res->code = GRPC_RESOURCE_EXHAUSTED;
+		snprintf(res->message, sizeof(res->message),
+			 "response headers over %u lines or %u bytes, refused",
+			 GRPC_MAX_HEADER_LINES, GRPC_MAX_HEADER_BYTES);
+	} else if (r->body_over) {
+		res->code = GRPC_RESOURCE_EXHAUSTED;
+		snprintf(res->message, sizeof(res->message),
+			 "response larger than %zu bytes, refused", r->max);
+	} else if (cr == CURLE_ABORTED_BY_CALLBACK && atomic_load(&c->cancelled)) {
+		cancelled(res);
+	} else {
+		res->code =
+		    cr == CURLE_OPERATION_TIMEDOUT ? GRPC_DEADLINE_EXCEEDED : GRPC_UNAVAILABLE;
+		snprintf(res->message, sizeof(res->message), "%s", curl.easy_strerror(cr));
+	}
+}
+
 static int perform(struct grpc_client *c, const char *path, const struct body *b, long timeout_ms,
 		   struct grpc_result *res)
 {
-	struct response r = { .grpc_status = -1 };
+	/* the response is one message: its 5-byte frame header, then at most max_response bytes */
+	struct response r = { .grpc_status = -1, .max = c->opts.max_response, .slack = 5 };
 	_cleanup_free_ char *url = NULL;
 	CURLcode cr;
 
 	memset(res, 0, sizeof(*res));
+	if (atomic_load(&c->cancelled))
+		return cancelled(res);
 	if (asprintf(&url, "%s%s", c->url_base, path) < 0) {
 		url = NULL;
 		return out_of_memory(res);
 	}
+	if (setup_transfer(c, c->curl, c->opts.insecure ? "http" : "https", timeout_ms)) {
+		res->code = GRPC_INTERNAL;
+		snprintf(res->message, sizeof(res->message),
+			 "libcurl refuses to be restricted to one protocol");
+		return res->code;
+	}
 	curl.easy_setopt(c->curl, CURLOPT_URL, url);
+	curl.easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
 	curl.easy_setopt(c->curl, CURLOPT_HTTP_VERSION,
 			 c->opts.insecure ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
 					  : CURL_HTTP_VERSION_2TLS);
@@ -341,43 +631,45 @@ static int perform(struct grpc_client *c, const char *path, const struct body *b
 	curl.easy_setopt(c->curl, CURLOPT_WRITEDATA, &r);
 	curl.easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl.easy_setopt(c->curl, CURLOPT_HEADERDATA, &r);
-	curl.easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl.easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, c->opts.timeout_ms);
-	curl.easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
 	/*
 	 * A connection per call: Debian 12's libcurl (7.88) fails the second request on a reused
 	 * HTTP/2 connection ("Error in the HTTP2 framing layer"). One call per interval makes the
 	 * cost small.
 	 */
 	curl.easy_setopt(c->curl, CURLOPT_FORBID_REUSE, 1L);
-	curl.easy_setopt(c->curl, CURLOPT_USERAGENT, "scorch/" SCORCH_VERSION);
-	use_ca_bundle(c, c->curl);
-	if (getenv("SCORCH_GRPC_DEBUG"))
-		curl.easy_setopt(c->curl, CURLOPT_VERBOSE, 1L);
 	cr = curl.easy_perform(c->curl);
 	curl.easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &r.http_status);
 	if (cr != CURLE_OK) {
-		res->code =
-		    cr == CURLE_OPERATION_TIMEDOUT ? GRPC_DEADLINE_EXCEEDED : GRPC_UNAVAILABLE;
-		snprintf(res->message, sizeof(res->message), "%s", curl.easy_strerror(cr));
+		transfer_error(c, &r, cr, res);
 	} else if (r.grpc_status >= 0) {
 		res->code = r.grpc_status;
-		snprintf(res->message, sizeof(res->message), "%s", r.grpc_message);
+		/* the server's words: one line, without our token should it echo it */
+		grpc_redact(r.grpc_message, r.grpc_message_len, c->token, res->message,
+			    sizeof(res->message));
 	} else {
 		res->code = r.http_status == 200 ? GRPC_INTERNAL : code_from_http(r.http_status);
 		snprintf(res->message, sizeof(res->message), "HTTP status %ld without grpc-status",
 			 r.http_status);
 	}
-	if (res->code == GRPC_OK && r.len >= 5) {
-		size_t mlen =
-		    (size_t)r.body[1] << 24 | r.body[2] << 16 | r.body[3] << 8 | r.body[4];
+	if (res->code == GRPC_OK && r.len) {
+		/* one uncompressed message, exactly the length its header says */
+		size_t mlen = r.len >= 5 ? (size_t)r.body[1] << 24 | (size_t)r.body[2] << 16 |
+					       (size_t)r.body[3] << 8 | r.body[4]
+					 : 0;
 
-		if (mlen <= r.len - 5) {
+		if (r.len < 5 || r.body[0] != 0 || mlen != r.len - 5) {
+			res->code = GRPC_INTERNAL;
+			snprintf(res->message, sizeof(res->message),
+				 "malformed response: %zu bytes, not one uncompressed message",
+				 r.len);
+		} else {
 			res->response = malloc(mlen ? mlen : 1);
-			if (res->response) {
-				memcpy(res->response, r.body + 5, mlen);
-				res->response_len = mlen;
+			if (!res->response) {
+				free(r.body);
+				return out_of_memory(res);
 			}
+			memcpy(res->response, r.body + 5, mlen);
+			res->response_len = mlen;
 		}
 	}
 	free(r.body);
@@ -530,45 +822,118 @@ int grpc_client__upload(struct grpc_client *c, const char *path, const void *fir
 	return r;
 }
 
-/* Feed a PUT body from a file descriptor. */
+/* A PUT body read from a file at an offset libcurl may move back (to resend on a redirect). */
+struct put_source {
+	int fd;
+	uint64_t off, size;
+	bool failed;
+};
+
 static size_t put_read(char *out, size_t size, size_t nitems, void *ctx)
 {
-	ssize_t n = read(*(int *)ctx, out, size * nitems);
+	struct put_source *p = ctx;
+	size_t room = size * nitems;
+	ssize_t n;
 
-	return n < 0 ? CURL_READFUNC_ABORT : (size_t)n;
+	if (p->off >= p->size)
+		return 0;
+	if (room > p->size - p->off)
+		room = p->size - p->off;
+	n = pread(p->fd, out, room, (off_t)p->off);
+	if (n <= 0) {
+		/* a read error, or a file shorter than announced */
+		p->failed = true;
+		return CURL_READFUNC_ABORT;
+	}
+	p->off += n;
+	return n;
+}
+
+static int put_seek(void *ctx, curl_off_t offset, int origin)
+{
+	struct put_source *p = ctx;
+
+	if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > p->size)
+		return CURL_SEEKFUNC_FAIL;
+	p->off = offset;
+	return CURL_SEEKFUNC_OK;
 }
 
 int grpc_client__put_file(struct grpc_client *c, const char *url, int fd, uint64_t size, char *err,
 			  size_t errlen)
 {
-	CURL *h = curl.easy_init();
-	long status = 0;
+	struct response r = { .max = MAX_PUT_ANSWER };
+	struct put_source src = { .fd = fd, .size = size };
+	const char *protocols = c->opts.insecure ? "http,https" : "https";
+	struct grpc_result res = { 0 };
+	char origin[300];
 	CURLcode cr;
+	CURL *h;
+	int v;
 
+	v = grpc_check_upload_url(url, c->opts.insecure, origin, sizeof(origin));
+	if (v == -EPROTONOSUPPORT) {
+		snprintf(err, errlen, "refused the URL '%s': %s", origin,
+			 c->opts.insecure ? "only http and https are allowed"
+					  : "only https is allowed");
+		return v;
+	}
+	if (v) {
+		snprintf(err, errlen,
+			 "refused the URL '%s': not a URL of at most %u printable bytes", origin,
+			 GRPC_MAX_URL);
+		return -EPROTONOSUPPORT;
+	}
+	if (atomic_load(&c->cancelled)) {
+		snprintf(err, errlen, "cancelled: the client is stopping");
+		return -ECANCELED;
+	}
+	h = curl.easy_init();
 	if (!h) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	/* a large file may take longer than a profile: a minute, plus a second per MiB */
+	if (setup_transfer(c, h, protocols, 60000L + (long)(size >> 20) * 1000)) {
+		curl.easy_cleanup(h);
+		snprintf(err, errlen, "libcurl refuses to be restricted to %s", protocols);
+		return -EPROTONOSUPPORT;
+	}
 	curl.easy_setopt(h, CURLOPT_URL, url);
+	/* object stores may redirect (another region): a few hops, the protocol rule on each */
+	curl.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+	curl.easy_setopt(h, CURLOPT_MAXREDIRS, (long)GRPC_MAX_REDIRECTS);
 	curl.easy_setopt(h, CURLOPT_UPLOAD, 1L);
 	curl.easy_setopt(h, CURLOPT_READFUNCTION, put_read);
-	curl.easy_setopt(h, CURLOPT_READDATA, &fd);
+	curl.easy_setopt(h, CURLOPT_READDATA, &src);
+	curl.easy_setopt(h, CURLOPT_SEEKFUNCTION, put_seek);
+	curl.easy_setopt(h, CURLOPT_SEEKDATA, &src);
 	curl.easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
 	curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_discard);
-	curl.easy_setopt(h, CURLOPT_TIMEOUT_MS, 60000L + (long)(size >> 20) * 1000);
-	curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->opts.timeout_ms);
-	curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl.easy_setopt(h, CURLOPT_USERAGENT, "scorch/" SCORCH_VERSION);
-	use_ca_bundle(c, h);
+	curl.easy_setopt(h, CURLOPT_WRITEDATA, &r);
+	curl.easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl.easy_setopt(h, CURLOPT_HEADERDATA, &r);
 	cr = curl.easy_perform(h);
-	curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.http_status);
 	curl.easy_cleanup(h);
 	if (cr != CURLE_OK) {
-		snprintf(err, errlen, "%s", curl.easy_strerror(cr));
+		transfer_error(c, &r, cr, &res);
+		if (res.code == GRPC_CANCELLED) {
+			snprintf(err, errlen, "%s", res.message);
+			return -ECANCELED;
+		}
+		if (cr == CURLE_UNSUPPORTED_PROTOCOL)
+			snprintf(err, errlen, "%s: a redirect to a protocol other than %s, refused",
+				 origin, protocols);
+		else if (src.failed)
+			snprintf(err, errlen,
+				 "cannot read the file (or it shrank) at byte %" PRIu64, src.off);
+		else
+			snprintf(err, errlen, "%s: %s", origin, res.message);
 		return -EIO;
 	}
-	if (status < 200 || status > 299) {
-		snprintf(err, errlen, "HTTP status %ld", status);
+	if (r.http_status < 200 || r.http_status > 299) {
+		snprintf(err, errlen, "%s: HTTP status %ld", origin, r.http_status);
 		return -EIO;
 	}
 	return 0;

@@ -11,7 +11,17 @@ The DebuginfoService stores uploads in WORK/debuginfo/BUILD_ID and logs every ca
 OUT.debuginfo as JSON lines.
 
 Usage: parca_server.py --port PORT --out FILE --proto-dir DIR --work DIR [--token TOKEN]
-                       [--tls-cert CERT --tls-key KEY]
+                       [--tls-cert CERT --tls-key KEY] [--signed-url] [MISBEHAVIOUR...]
+
+Misbehaviours, for the agent_net.sh tests (each logged to OUT.debuginfo when it happens):
+  --signed-url-template URL  the signed URL of the i-th InitiateUpload is the i-th of these
+                             (repeatable, cycled; {put} is the PUT server's port, {id} the
+                             upload id): file://, ftp://... to see that the agent refuses them
+  --put-redirects N[,N...]   the i-th upload's PUT is redirected (307) N times before it is
+                             taken; --put-redirect-url URL: once, to URL
+  --stall-put                the PUT server reads the request head and never answers
+  --stall-upload             the Upload stream is accepted and never answered
+  --big-response BYTES       WriteRaw answers with a message of BYTES bytes
 """
 import argparse
 import gzip
@@ -22,6 +32,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -74,7 +85,16 @@ def main():
     ap.add_argument("--tls-key")
     ap.add_argument("--signed-url", action="store_true",
                     help="debuginfo uploads by HTTP PUT to a URL of a second server")
+    ap.add_argument("--signed-url-template", action="append", default=[])
+    ap.add_argument("--put-redirects", default="0")
+    ap.add_argument("--put-redirect-url")
+    ap.add_argument("--stall-put", action="store_true")
+    ap.add_argument("--stall-upload", action="store_true")
+    ap.add_argument("--big-response", type=int, default=0)
     args = ap.parse_args()
+    if args.signed_url_template or args.stall_put or args.put_redirect_url:
+        args.signed_url = True
+    redirects = [int(n) for n in args.put_redirects.split(",")]
     generate_stubs(args.proto_dir, args.work)
     import parca_debuginfo_pb2 as dbg
     import parca_pb2
@@ -125,12 +145,26 @@ def main():
                 f.write(json.dumps({"n": counter[0], "series": summary}) + "\n")
         return parca_pb2.WriteRawResponse()
 
+    def write_raw_response(response):
+        if not args.big_response:
+            return response.SerializeToString()
+        # field 15, length-delimited: a valid message of the size asked for, which a
+        # client that does not bound responses takes whole
+        n = args.big_response - 5
+        length = bytearray()
+        while True:
+            length.append((n & 0x7f) | (0x80 if n > 0x7f else 0))
+            n >>= 7
+            if not n:
+                break
+        return b"\x7a" + bytes(length) + b"x" * (args.big_response - 1 - len(length))
+
     handler = grpc.method_handlers_generic_handler(
         "parca.profilestore.v1alpha1.ProfileStoreService",
         {"WriteRaw": grpc.unary_unary_rpc_method_handler(
             write_raw,
             request_deserializer=parca_pb2.WriteRawRequest.FromString,
-            response_serializer=parca_pb2.WriteRawResponse.SerializeToString)})
+            response_serializer=write_raw_response)})
     store = os.path.join(args.work, "debuginfo")
     os.makedirs(store, exist_ok=True)
     uploads = {}  # upload id -> build id
@@ -148,12 +182,30 @@ def main():
                                                 reason="exists" if have else "new")
 
     put_server = None
+    hops = {}  # upload id -> redirects made
     if args.signed_url:
         class PutHandler(http.server.BaseHTTPRequestHandler):
             def do_PUT(self):
                 upload_id = self.path.rsplit("/", 1)[-1]
+                if args.stall_put:
+                    log_call("PUT-stalled", path=self.path)
+                    while True:
+                        time.sleep(60)
                 length = int(self.headers.get("Content-Length", "0"))
                 data = self.rfile.read(length)
+                order = list(uploads).index(upload_id) if upload_id in uploads else 0
+                want = redirects[order % len(redirects)]
+                made = hops.get(upload_id, 0)
+                if args.put_redirect_url and not made or made < want:
+                    hops[upload_id] = made + 1
+                    where = args.put_redirect_url if args.put_redirect_url else \
+                        "/hop%d/%s" % (made + 1, upload_id)
+                    log_call("PUT-redirect", path=self.path, location=where)
+                    self.send_response(307)
+                    self.send_header("Location", where)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 build_id, size = uploads.get(upload_id, (None, None))
                 if build_id is None or len(data) != size:
                     self.send_response(400)
@@ -161,7 +213,8 @@ def main():
                     return
                 with open(os.path.join(store, build_id), "wb") as f:
                     f.write(data)
-                log_call("PUT", build_id=build_id, size=len(data))
+                log_call("PUT", build_id=build_id, size=len(data), path=self.path,
+                         authorization=self.headers.get("Authorization"))
                 self.send_response(200)
                 self.end_headers()
 
@@ -180,6 +233,10 @@ def main():
         log_call("InitiateUpload", build_id=request.build_id, size=request.size)
         if put_server:
             url = "http://127.0.0.1:%d/upload/%s" % (put_server.server_address[1], upload_id)
+            if args.signed_url_template:
+                t = args.signed_url_template[(len(uploads) - 1) % len(args.signed_url_template)]
+                url = t.replace("{put}", str(put_server.server_address[1])).replace(
+                    "{id}", upload_id)
             return dbg.InitiateUploadResponse(upload_instructions=dbg.UploadInstructions(
                 build_id=request.build_id, upload_id=upload_id, signed_url=url,
                 upload_strategy=dbg.UploadInstructions.UPLOAD_STRATEGY_SIGNED_URL))
@@ -188,6 +245,12 @@ def main():
             upload_strategy=dbg.UploadInstructions.UPLOAD_STRATEGY_GRPC))
 
     def upload(request_iterator, context):
+        if args.stall_upload:
+            log_call("Upload-stalled")
+            while context.is_active():
+                time.sleep(0.2)
+            log_call("Upload-cancelled")
+            return dbg.UploadResponse()
         info = None
         data = bytearray()
         for req in request_iterator:
