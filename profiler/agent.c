@@ -1750,6 +1750,8 @@ int cmd_agent(int argc, char **argv)
 		config__free_args(config_args);
 		return r > 0 ? EXIT_OK : EXIT_USAGE;
 	}
+	if (check_privileges(false))
+		goto out;
 	if (!arg.node) {
 		if (gethostname(hostname, sizeof(hostname)))
 			snprintf(hostname, sizeof(hostname), "unknown");

@@ -2,7 +2,9 @@
 /*
  * Names of JIT'ed BPF programs, from the bpf() syscall (program ids, then each program's
  * jited_ksyms and jited_func_lens): exact ranges for the kernel addresses that kallsyms caches
- * cannot vouch for, without reading all of /proc/kallsyms again.
+ * cannot vouch for, without reading all of /proc/kallsyms again. Program ids need
+ * CAP_SYS_ADMIN: without it every lookup fails, and the symbolizer names the programs from
+ * /proc/kallsyms (tests/integration/privilege.sh checks that it does).
  */
 #ifndef SCORCH_BPF_SYMS_H
 #define SCORCH_BPF_SYMS_H

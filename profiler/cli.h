@@ -31,6 +31,13 @@ int getopt_exact(int argc, char **argv, const char *shortopts, const struct opti
 int parse_unwind_option(const char *s, int *ret);
 int parse_stack_copy_option(const char *s, uint32_t *ret);
 
+/*
+ * The check of record and agent before any work: 0, or -EPERM after one error line naming the
+ * missing required capabilities; one warning line per other capability missing and what that
+ * loses, unless quiet.
+ */
+int check_privileges(bool quiet);
+
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_agent(int argc, char **argv);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* scorch: the command dispatcher. */
 #include "cli.h"
+#include "privileges.h"
 #include "profile.h"
 #include "util.h"
 
@@ -139,6 +140,36 @@ int parse_stack_copy_option(const char *s, uint32_t *ret)
 		return -EINVAL;
 	}
 	*ret = v;
+	return 0;
+}
+
+int check_privileges(bool quiet)
+{
+	struct privilege_gap gaps[8];
+	struct privileges p;
+	char required[512] = "";
+	size_t n, len = 0;
+	int r;
+
+	r = privileges__read(&p);
+	if (r) {
+		log_error("cannot read the process's capabilities: %s", strerror(-r));
+		return r;
+	}
+	n = privileges__gaps(&p, gaps, ARRAY_SIZE(gaps));
+	if (n > ARRAY_SIZE(gaps))
+		n = ARRAY_SIZE(gaps);
+	for (size_t i = 0; i < n; i++)
+		if (gaps[i].required && len < sizeof(required))
+			len += snprintf(required + len, sizeof(required) - len, "%s%s (%s)",
+					len ? " and " : "", gaps[i].cap, gaps[i].effect);
+	if (len) {
+		log_error("missing %s: needs root, or the CAP_BPF and CAP_PERFMON capabilities",
+			  required);
+		return -EPERM;
+	}
+	for (size_t i = 0; i < n && !quiet; i++)
+		log_warn("no %s: %s", gaps[i].cap, gaps[i].effect);
 	return 0;
 }
 

@@ -17,14 +17,12 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -151,21 +149,6 @@ static bool any_alive(const pid_t *pids, size_t n)
 		if (kill(pids[i], 0) == 0 || errno != ESRCH)
 			return true;
 	return false;
-}
-
-/* Effective capabilities allow loading the program and opening the perf events. */
-static bool has_privileges(void)
-{
-	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct data[2] = { 0 };
-	uint64_t eff;
-
-	if (syscall(SYS_capget, &hdr, data))
-		return geteuid() == 0;
-	eff = ((uint64_t)data[1].effective << 32) | data[0].effective;
-#define HAS(c) (eff & (1ULL << (c)))
-	return HAS(CAP_SYS_ADMIN) || (HAS(CAP_BPF) && HAS(CAP_PERFMON));
-#undef HAS
 }
 
 /* Resolve COMMAND like execvp() would, so that a missing command fails before the capture. */
@@ -560,10 +543,8 @@ int cmd_record(int argc, char **argv)
 	if (r)
 		return r > 0 ? EXIT_OK : EXIT_USAGE;
 
-	if (!has_privileges()) {
-		log_error("needs root, or the CAP_BPF and CAP_PERFMON capabilities");
+	if (check_privileges(arg_quiet))
 		return EXIT_RUNTIME;
-	}
 	kernel_btf = getenv("SCORCH_KERNEL_BTF");
 	if (!kernel_btf)
 		kernel_btf = "/sys/kernel/btf/vmlinux";
