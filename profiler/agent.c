@@ -19,6 +19,7 @@
 #include "model.h"
 #include "parca.pb-c.h"
 #include "parca_debuginfo.pb-c.h"
+#include "pb_budget.h"
 #include "pprof.h"
 #include "procfile.h"
 #include "profile.h"
@@ -588,6 +589,8 @@ static void sender_wake(struct sender *s)
 #define UPLOAD_CHUNK (1u << 20)
 #define UPLOAD_MAX_BYTES (2ULL << 30)
 #define UPLOAD_ATTEMPTS 3
+/* Memory a DebuginfoService answer may take to unpack (they are a few strings). */
+#define REPLY_BUDGET (1u << 20)
 /* Rate limit: a second's pause after each file sent (asking is cheap and not paced). */
 #define UPLOAD_PAUSE_MS 1000
 
@@ -726,6 +729,7 @@ static int upload_one(struct uploader *u, const struct upload_job *j, bool *ret_
 	Parca__Debuginfo__V1alpha1__ShouldInitiateUploadResponse *sres;
 	Parca__Debuginfo__V1alpha1__InitiateUploadResponse *ires;
 	char hash[64], bid[129], upload_id[256] = "";
+	struct pb_budget sb, ib; /* the server's answers unpack within REPLY_BUDGET each */
 	struct grpc_result res;
 	struct stat st;
 	uint8_t *first = NULL;
@@ -754,14 +758,19 @@ static int upload_one(struct uploader *u, const struct upload_job *j, bool *ret_
 	r = debuginfo_call(u, "ShouldInitiateUpload", &sreq.base, &res);
 	sres = r ? NULL
 		 : parca__debuginfo__v1alpha1__should_initiate_upload_response__unpack(
-		       NULL, res.response_len, res.response);
+		       pb_budget__init(&sb, REPLY_BUDGET), res.response_len, res.response);
 	free(res.response);
 	if (r || !sres) {
+		if (!r)
+			snprintf(u->why, sizeof(u->why), "ShouldInitiateUpload: %s",
+				 pb_budget__exceeded(&sb) ? "the answer needs more than 1 MB"
+							  : "an answer that does not decode");
 		close(fd);
 		return r ? r : GRPC_INTERNAL;
 	}
 	r = sres->should_initiate_upload;
-	parca__debuginfo__v1alpha1__should_initiate_upload_response__free_unpacked(sres, NULL);
+	parca__debuginfo__v1alpha1__should_initiate_upload_response__free_unpacked(sres,
+										   &sb.allocator);
 	if (!r) {
 		close(fd);
 		return 0; /* the server has it */
@@ -774,12 +783,17 @@ static int upload_one(struct uploader *u, const struct upload_job *j, bool *ret_
 	r = debuginfo_call(u, "InitiateUpload", &ireq.base, &res);
 	ires = r ? NULL
 		 : parca__debuginfo__v1alpha1__initiate_upload_response__unpack(
-		       NULL, res.response_len, res.response);
+		       pb_budget__init(&ib, REPLY_BUDGET), res.response_len, res.response);
 	free(res.response);
 	if (r || !ires || !ires->upload_instructions) {
+		if (!r)
+			snprintf(u->why, sizeof(u->why), "InitiateUpload: %s",
+				 !ires && pb_budget__exceeded(&ib)
+				     ? "the answer needs more than 1 MB"
+				     : "no upload instructions");
 		if (ires)
-			parca__debuginfo__v1alpha1__initiate_upload_response__free_unpacked(ires,
-											    NULL);
+			parca__debuginfo__v1alpha1__initiate_upload_response__free_unpacked(
+			    ires, &ib.allocator);
 		close(fd);
 		return r ? r : GRPC_INTERNAL;
 	}
@@ -792,7 +806,8 @@ static int upload_one(struct uploader *u, const struct upload_job *j, bool *ret_
 			     ? strlen(ires->upload_instructions->upload_id)
 			     : 0,
 			 sizeof(upload_id) - 1);
-		parca__debuginfo__v1alpha1__initiate_upload_response__free_unpacked(ires, NULL);
+		parca__debuginfo__v1alpha1__initiate_upload_response__free_unpacked(ires,
+										    &ib.allocator);
 		close(fd);
 		return -EPROTO;
 	}
@@ -810,7 +825,8 @@ static int upload_one(struct uploader *u, const struct upload_job *j, bool *ret_
 			? grpc_client__put_file(u->client, ires->upload_instructions->signed_url,
 						fd, st.st_size, why, sizeof(why))
 			: -EINVAL;
-		parca__debuginfo__v1alpha1__initiate_upload_response__free_unpacked(ires, NULL);
+		parca__debuginfo__v1alpha1__initiate_upload_response__free_unpacked(ires,
+										    &ib.allocator);
 		close(fd);
 		if (r) {
 			snprintf(u->why, sizeof(u->why), "signed URL: %s%s",
@@ -825,7 +841,7 @@ static int upload_one(struct uploader *u, const struct upload_job *j, bool *ret_
 		}
 		goto finished;
 	}
-	parca__debuginfo__v1alpha1__initiate_upload_response__free_unpacked(ires, NULL);
+	parca__debuginfo__v1alpha1__initiate_upload_response__free_unpacked(ires, &ib.allocator);
 	info.build_id = (char *)j->build_id;
 	info.upload_id = upload_id;
 	info.type = sreq.type;
