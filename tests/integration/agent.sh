@@ -6,27 +6,7 @@
 # spool's disk is full; a wrong token is reported clearly and retried slowly.
 source "${TESTLIB:?run the integration tests through meson test}"
 require_bpf
-PY=/usr/bin/python3
-if ! $PY -c 'import grpc, google.protobuf' 2>/dev/null || ! command -v protoc >/dev/null; then
-	[ "${CI:-}" = true ] && { echo "FAIL: python3-grpcio, python3-protobuf or protoc missing"; exit 1; }
-	echo "SKIP: no grpcio/protoc"; exit 77
-fi
-SERVER=$(dirname "${BASH_SOURCE[0]}")/parca_server.py
-PROTO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../proto" && pwd)
-PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-ADDR=127.0.0.1:$PORT
-SERVER_PID=
-
-# start_server OUT [ARGS...]: a server on $PORT appending accepted requests to OUT
-start_server() {
-	local out=$1; shift
-	mkdir -p "$TMP/stubs"
-	$PY "$SERVER" --port "$PORT" --out "$out" --proto-dir "$PROTO_DIR" --work "$TMP/stubs" "$@" >"$TMP/server.log" 2>&1 &
-	SERVER_PID=$!; PIDS+=("$SERVER_PID")
-	for _ in $(seq 100); do grep -q listening "$TMP/server.log" && return 0; sleep 0.1; done
-	fail "server did not start: $(cat "$TMP/server.log")"; finish
-}
-stop_server() { kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null || true; }
+source "$(dirname "${BASH_SOURCE[0]}")/parca_lib.sh"
 
 # start_agent LOG [ARGS...]: the agent in the background, 1 s intervals, private spool
 # (cleartext unless TLS=1)

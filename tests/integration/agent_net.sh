@@ -8,27 +8,7 @@
 # over the per-call bound is refused.
 source "${TESTLIB:?run the integration tests through meson test}"
 require_bpf
-PY=/usr/bin/python3
-if ! $PY -c 'import grpc, google.protobuf' 2>/dev/null || ! command -v protoc >/dev/null; then
-	[ "${CI:-}" = true ] && { echo "FAIL: python3-grpcio, python3-protobuf or protoc missing"; exit 1; }
-	echo "SKIP: no grpcio/protoc"; exit 77
-fi
-SERVER=$(dirname "${BASH_SOURCE[0]}")/parca_server.py
-PROTO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../proto" && pwd)
-free_port() { $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-PORT=$(free_port)
-ADDR=127.0.0.1:$PORT
-SERVER_PID=
-
-# wait_for FILE PATTERN SECONDS: until a line of FILE matches (grep -E), false after SECONDS
-wait_for() {
-	local i
-	for i in $(seq $(($3 * 10))); do
-		grep -qE -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/parca_lib.sh"
 # wait_lines FILE N SECONDS: until FILE has at least N lines
 wait_lines() {
 	local i
@@ -45,15 +25,6 @@ alive() {
 	[ -n "$st" ] && [ "$st" != Z ]
 }
 
-# start_server OUT [ARGS...]: a server on $PORT appending accepted requests to OUT
-start_server() {
-	local out=$1; shift
-	mkdir -p "$TMP/stubs"
-	$PY "$SERVER" --port "$PORT" --out "$out" --proto-dir "$PROTO_DIR" --work "$TMP/stubs" "$@" >"$TMP/server.log" 2>&1 &
-	SERVER_PID=$!; PIDS+=("$SERVER_PID")
-	wait_for "$TMP/server.log" listening 20 || { fail "server did not start: $(cat "$TMP/server.log")"; finish; }
-}
-stop_server() { kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null || true; }
 
 # silent_listener PORTFILE LOG: accepts TCP connections on a free port (written to PORTFILE),
 # logs one line for each to LOG, reads what comes and never answers; gone after 120 s

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Processes that lay traps for the profiler. An unprivileged process in its own user and mount
-# namespace with a root of its own (unshare -Ur --root) makes the files scorch reads on its
+# namespace with a root of its own (unshare -Urm, then pivot_root as container runtimes do) makes the files scorch reads on its
 # behalf point out of that root at a root-only host file, whose contents must never show in a
 # profile or an upload; FIFOs, /dev/zero and huge files in place of a perf map or a debug file
 # must not hang scorch or make it take memory; a perf map of another user is refused. Each check
@@ -9,7 +9,7 @@ source "${TESTLIB:?run the integration tests through meson test}"
 require_bpf
 command -v unshare >/dev/null && command -v setpriv >/dev/null ||
 	{ fail "unshare and setpriv (util-linux) are needed"; finish; }
-PY=/usr/bin/python3
+source "$(dirname "${BASH_SOURCE[0]}")/parca_lib.sh"
 BID=${HOSTILE_BUILD_ID:?}
 NOBODY=65534
 # the container's root must be reachable by the unprivileged user, the host secret not
@@ -21,19 +21,27 @@ install -m 600 "$HOSTILE_SECRET" "$TMP/host/secret.bin"
 # new_root DIR: a bare root for the process: its binary, /tmp, the debug directory
 new_root() {
 	local r=$1
-	mkdir -p "$r/tmp" "$r/usr/lib/debug/.build-id/${BID:0:2}"
+	mkdir -p "$r/tmp" "$r/.old" "$r/usr/lib/debug/.build-id/${BID:0:2}"
 	cp "$HOSTILE_SPIN" "$r/hostile-spin"
 	chmod 1777 "$r/tmp"
 	chown -R "$NOBODY:$NOBODY" "$r"
 }
 
-# start_in ROOT SECONDS [jit]: the process, unprivileged, in its own namespaces and root;
-# sets SPIN_PID and SPIN_JIT (the address of its JIT code)
+# in_root ROOT PROGRAM ARGS...: PROGRAM (a path inside ROOT) run unprivileged in a user and mount
+# namespace of its own with ROOT as its root (pivot_root, as a container runtime does)
+in_root() {
+	local r=$1
+	shift
+	setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+		unshare -Urm "$HOSTILE_SPIN" --root "$r" "$@"
+}
+
+# start_in ROOT SECONDS [jit]: the process in its root; sets SPIN_PID and SPIN_JIT (the address
+# of its JIT code)
 start_in() {
 	local r=$1 out=$1.out
 	shift
-	setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
-		unshare -Ur --root="$r" /hostile-spin "$@" >"$out" 2>&1 &
+	in_root "$r" /hostile-spin "$@" >"$out" 2>&1 &
 	PIDS+=($!)
 	SPIN_PID=
 	for _ in $(seq 100); do
@@ -118,6 +126,17 @@ start_in "$R" 3
 ln -s /dev/zero "$R/hostile.debug"
 record zero "$R" && ok "a debuglink to /dev/zero does not hang the capture" ||
 	fail "capture with a /dev/zero debuglink did not finish: $(tail -3 "$TMP/zero.log")"
+# control: the real debug file beside the binary, found by its debuglink inside the root
+R=$TMP/ctr4b
+new_root "$R"
+start_in "$R" 3
+install -o $NOBODY -m 644 "$HOSTILE_DEBUG" "$R/hostile.debug"
+if record debuglink "$R"; then
+	has debuglink ';spin_here' && ok "debuglink beside the binary inside the root used" ||
+		fail "the root's debuglink target not used: $(head -3 "$TMP/debuglink.folded")"
+else
+	fail "record failed: $(cat "$TMP/debuglink.log")"
+fi
 mkdir -m 755 "$TMP/hostdir"
 cp "$HOSTILE_SPIN" "$TMP/hostdir/hostile-spin"
 ln -s /dev/zero "$TMP/hostdir/hostile.debug"
@@ -169,59 +188,69 @@ else
 	fail "record failed: $(cat "$TMP/other.log")"
 fi
 
-# 6. The debuginfo upload. One process replaces its binary (inside its root) by a link to a
-# root-only host file with the same build-id; another runs from a path that names such a host
-# file and exits before the upload. What reaches the server is the file each process mapped,
-# never the host file.
-if $PY -c 'import grpc, google.protobuf' 2>/dev/null && command -v protoc >/dev/null; then
-	PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	mkdir -p "$TMP/stubs"
-	$PY "$(dirname "${BASH_SOURCE[0]}")/parca_server.py" --port "$PORT" --out "$TMP/up.jsonl" \
-		--proto-dir "$(dirname "${BASH_SOURCE[0]}")/../../proto" --work "$TMP/stubs" \
-		>"$TMP/server.log" 2>&1 &
-	PIDS+=($!)
-	for _ in $(seq 100); do grep -q listening "$TMP/server.log" && break; sleep 0.1; done
-	R=$TMP/ctr7
-	new_root "$R"
-	start_in "$R" 30
-	swapped=$SPIN_PID
-	ln -sf "$TMP/host/secret.bin" "$R/hostile-spin.new"
-	mv -T "$R/hostile-spin.new" "$R/hostile-spin"
-	touch "$R/go"
-	R=$TMP/ctr8
-	new_root "$R"
-	mkdir -p "$R$TMP/host"
-	mv "$R/hostile-spin" "$R$TMP/host/secret.bin"
-	setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
-		unshare -Ur --root="$R" "$TMP/host/secret.bin" 0.3 >"$R.out" 2>&1 &
-	PIDS+=($!)
-	for _ in $(seq 100); do gone=$(sed -n 's/^pid //p' "$R.out"); [ -n "$gone" ] && break; sleep 0.1; done
-	"$SCORCH" agent --remote-store-address "127.0.0.1:$PORT" --remote-store-insecure \
-		--profiling-duration 1s --spool-dir "$TMP/spool" --debuginfo-upload \
-		-p "$swapped,$gone" 2>"$TMP/agent.log" &
-	agent=$!
-	PIDS+=("$agent")
-	sleep 0.5
-	touch "$R/go"
-	# until the swapped process's upload is finished (uploads are paced a second apart)
-	for _ in $(seq 150); do
-		grep '"MarkUploadFinished"' "$TMP/up.jsonl.debuginfo" 2>/dev/null | grep -q "$BID" && break
-		sleep 0.2
-	done
-	sleep 1.5
-	kill -TERM "$agent"
-	wait "$agent"
-	up=$TMP/stubs/debuginfo/$BID
-	[ -f "$up" ] && cmp -s "$up" "$HOSTILE_SPIN" && ok "the upload is the file the process mapped" ||
-		fail "upload of $BID: $(ls -l "$up" 2>&1); $(tail -3 "$TMP/agent.log")"
-	leaked=0
+# 6. The debuginfo upload: what reaches the server is the file the process mapped, never a host
+# file. (a) The process replaces its binary (inside its root) by a link to a root-only host file
+# with the same build-id.
+# start_uploader LOG PID: the agent uploading the debug info of PID's files
+start_uploader() {
+	"$SCORCH" agent --remote-store-address "$ADDR" --remote-store-insecure \
+		--profiling-duration 1s --spool-dir "$TMP/spool" --debuginfo-upload -p "$2" 2>"$1" &
+	AGENT=$!
+	PIDS+=("$AGENT")
+	wait_for "$1" 'info: profiling' 30 || fail "the agent did not start: $(cat "$1")"
+}
+leaked() {
+	local f n=0
 	for f in "$TMP"/stubs/debuginfo/*; do
-		[ -f "$f" ] && cmp -s "$f" "$TMP/host/secret.bin" && leaked=$((leaked + 1))
+		[ -f "$f" ] && cmp -s "$f" "$TMP/host/secret.bin" && n=$((n + 1))
 	done
-	[ "$leaked" -eq 0 ] && ok "no host file uploaded ($(ls "$TMP/stubs/debuginfo" | wc -l) files)" ||
-		fail "the host secret was uploaded ($leaked times)"
-else
-	[ "${CI:-}" = true ] && fail "python3-grpcio, python3-protobuf or protoc missing"
-fi
+	echo "$n"
+}
+start_server "$TMP/up.jsonl"
+R=$TMP/ctr7
+new_root "$R"
+start_in "$R" 30
+ln -sf "$TMP/host/secret.bin" "$R/hostile-spin.new"
+mv -T "$R/hostile-spin.new" "$R/hostile-spin"
+touch "$R/go"
+start_uploader "$TMP/agent7.log" "$SPIN_PID"
+wait_for "$TMP/up.jsonl.debuginfo" "\"MarkUploadFinished\".*$BID" 30
+kill -TERM "$AGENT"
+wait "$AGENT"
+up=$TMP/stubs/debuginfo/$BID
+[ -f "$up" ] && cmp -s "$up" "$HOSTILE_SPIN" && ok "the upload is the file the process mapped" ||
+	fail "upload of $BID: $(ls -l "$up" 2>&1); $(tail -3 "$TMP/agent7.log")"
+[ "$(leaked)" -eq 0 ] && ok "a swapped binary: no host file uploaded" ||
+	fail "the host secret was uploaded for a swapped binary"
+stop_server
 
+# (b) The process runs from a path that names such a host file, and exits before the upload
+# (the uploader used to fall back to the host's own path). It spins 50 ms at the start of a 2 s
+# interval, so it is gone when the interval closes and its files are queued.
+rm -rf "$TMP/stubs/debuginfo" "$TMP/spool"
+start_server "$TMP/up2.jsonl"
+R=$TMP/ctr8
+new_root "$R"
+mkdir -p "$R$TMP/host"
+mv "$R/hostile-spin" "$R$TMP/host/secret.bin"
+in_root "$R" "$TMP/host/secret.bin" 0.05 >"$R.out" 2>&1 &
+PIDS+=($!)
+wait_for "$R.out" '^pid ' 10
+gone=$(sed -n 's/^pid //p' "$R.out")
+"$SCORCH" agent --remote-store-address "$ADDR" --remote-store-insecure --profiling-duration 2s \
+	--spool-dir "$TMP/spool" --debuginfo-upload -p "$gone" 2>"$TMP/agent8.log" &
+AGENT=$!
+PIDS+=("$AGENT")
+wait_for "$TMP/agent8.log" 'info: profiling' 30 || fail "the agent did not start: $(cat "$TMP/agent8.log")"
+touch "$R/go"
+# its samples reach the server; an upload would start at once (nothing else is queued)
+if wait_for "$TMP/up2.jsonl" "\"pid\": \"$gone\"" 30; then
+	wait_for "$TMP/up2.jsonl.debuginfo" "\"MarkUploadFinished\".*$BID" 5 || true
+	[ "$(leaked)" -eq 0 ] && ok "a process gone before the upload: no host file uploaded" ||
+		fail "the host file at the process's path was uploaded"
+else
+	fail "no samples of the short process reached the server: $(tail -3 "$TMP/agent8.log")"
+fi
+kill -TERM "$AGENT"
+wait "$AGENT"
 finish
