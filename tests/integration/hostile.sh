@@ -61,7 +61,7 @@ record() {
 	local name=$1 r=$2
 	shift 2
 	touch "$r/go"
-	$PY - "$TMP/$name.rss" timeout 60 "$SCORCH" record -p "$SPIN_PID" -d 2 --format folded \
+	$PY - "$TMP/$name.rss" timeout -k 5 60 "$SCORCH" record -p "$SPIN_PID" -d 2 --format folded \
 		-o "$TMP/$name.folded" "$@" 2>"$TMP/$name.log" <<-'EOF'
 		import resource, subprocess, sys
 		rc = subprocess.call(sys.argv[2:])
@@ -145,9 +145,9 @@ touch "$TMP/hostdir/go"
 	"$TMP/hostdir/hostile-spin" 30 >"$TMP/hostdir.out") &
 hpid=$!
 PIDS+=("$hpid")
-for _ in $(seq 50); do grep -q '^pid' "$TMP/hostdir.out" && break; sleep 0.1; done
-if timeout 60 "$SCORCH" record -p "$hpid" -d 1 --format folded -o "$TMP/zero-host.folded" \
-	2>"$TMP/zero-host.log"; then
+wait_for "$TMP/hostdir.out" '^pid' 10
+if timeout -k 5 60 "$SCORCH" record -p "$hpid" -d 1 --format folded -o "$TMP/zero-host.folded" \
+	2>"$TMP/zero-host.log" && has zero-host 'hostile-spin'; then
 	ok "a debuglink to /dev/zero beside a host binary does not hang"
 else
 	fail "capture of a host process with a /dev/zero debuglink: $(tail -3 "$TMP/zero-host.log")"
