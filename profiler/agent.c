@@ -16,6 +16,7 @@
 #include "grpc.h"
 #include "hashmap.h"
 #include "http.h"
+#include "labels.h"
 #include "model.h"
 #include "parca.pb-c.h"
 #include "parca_debuginfo.pb-c.h"
@@ -990,25 +991,6 @@ static void free_processes(struct hmap *procs)
 	hmap__free(procs);
 }
 
-/* A container id in a cgroup path (64 hex digits, as docker, containerd and cri-o name them). */
-static bool container_id(const char *cgroup, char *ret)
-{
-	for (const char *p = cgroup; p && *p; p++) {
-		size_t n = 0;
-
-		while (isxdigit((unsigned char)p[n]) && !isupper((unsigned char)p[n]))
-			n++;
-		if (n == 64) {
-			memcpy(ret, p, 64);
-			ret[64] = 0;
-			return true;
-		}
-		if (n)
-			p += n - 1;
-	}
-	return false;
-}
-
 struct request_builder {
 	Parca__Profilestore__V1alpha1__WriteRawRequest req;
 	Parca__Profilestore__V1alpha1__RawProfileSeries **series;
@@ -1061,7 +1043,7 @@ static int add_series(struct request_builder *b, const struct proc_info *p, cons
 		all[n++] = (struct label){ "executable", exe };
 	if (cgroup && *cgroup && strcmp(cgroup, "/"))
 		all[n++] = (struct label){ "cgroup", cgroup };
-	if (cgroup && container_id(cgroup, cid))
+	if (cgroup && cgroup_container_id(cgroup, cid))
 		all[n++] = (struct label){ "container_id", own(b, strdup(cid)) };
 	for (size_t i = 0; i < arg.nlabels; i++) {
 		bool dup = false;

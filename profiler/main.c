@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 void log_error(const char *fmt, ...)
 {
@@ -204,9 +205,25 @@ static void usage(FILE *f)
 	      f);
 }
 
+/*
+ * Descriptors are held per process profiled (perf maps) and per HTTP connection: the soft limit
+ * (often 1024) goes up to the hard one, as systemd advises for programs that need many.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	raise_fd_limit();
 
 	if (!cmd) {
 		usage(stderr);

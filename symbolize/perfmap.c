@@ -74,6 +74,42 @@ static int read_line(FILE *f, char *buf, size_t size, size_t *budget)
 	return n < size && *budget ? 1 : -1;
 }
 
+/* Bytes the map's arrays take now, allocated (not only used). */
+static size_t allocated(const struct perfmap *m)
+{
+	return m->cap * sizeof(*m->e) + m->names_cap;
+}
+
+/*
+ * Grow one of the map's arrays to hold want elements, doubling as usual but never past what
+ * max_memory leaves for both arrays together: 0, -E2BIG (no room), -ENOMEM.
+ */
+static int grow_within(const struct perfmap *m, void **array, size_t *cap, size_t want, size_t elem,
+		       size_t max_memory)
+{
+	size_t used = allocated(m), room, n;
+	void *p;
+
+	if (want <= *cap)
+		return 0;
+	if (used > max_memory)
+		return -E2BIG;
+	room = (max_memory - used) / elem; /* elements beyond *cap that still fit */
+	if (want - *cap > room)
+		return -E2BIG;
+	n = *cap ? *cap * 2 : 64;
+	if (n < want)
+		n = want;
+	if (n - *cap > room)
+		n = *cap + room;
+	p = realloc(*array, n * elem);
+	if (!p)
+		return -ENOMEM;
+	*array = p;
+	*cap = n;
+	return 0;
+}
+
 struct perfmap *perfmap__parse(FILE *f, size_t max_memory)
 {
 	struct perfmap *m = calloc(1, sizeof(*m));
@@ -103,13 +139,19 @@ struct perfmap *perfmap__parse(FILE *f, size_t max_memory)
 		nlen = strlen(name);
 		if (!nlen)
 			continue;
-		if (m->n >= PERFMAP_MAX_ENTRIES ||
-		    perfmap__memory(m) + sizeof(*m->e) + nlen + 1 > max_memory) {
+		if (m->n >= PERFMAP_MAX_ENTRIES) {
 			m->truncated = true;
 			break;
 		}
-		if (grow_array((void **)&m->e, &m->cap, m->n + 1, sizeof(*m->e)) ||
-		    grow_array((void **)&m->names, &m->names_cap, m->names_len + nlen + 1, 1)) {
+		r = grow_within(m, (void **)&m->e, &m->cap, m->n + 1, sizeof(*m->e), max_memory);
+		if (!r)
+			r = grow_within(m, (void **)&m->names, &m->names_cap,
+					m->names_len + nlen + 1, 1, max_memory);
+		if (r == -E2BIG) {
+			m->truncated = true;
+			break;
+		}
+		if (r) {
 			perfmap__free(m);
 			errno = ENOMEM;
 			return NULL;
@@ -145,7 +187,7 @@ struct perfmap *perfmap__parse(FILE *f, size_t max_memory)
 
 size_t perfmap__memory(const struct perfmap *m)
 {
-	return m->n * sizeof(*m->e) + m->names_len;
+	return allocated(m);
 }
 
 bool perfmap__truncated(const struct perfmap *m)

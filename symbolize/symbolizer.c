@@ -48,6 +48,7 @@ struct sym_process {
 	int perfmap_fd; /* the JIT's /tmp/perf-PID.map, held open, or -1 */
 	struct perfmap *perfmap; /* parsed on first use */
 	bool perfmap_tried;
+	struct stat perfmap_st; /* of the file when it was parsed */
 };
 
 struct kernel_range {
@@ -62,8 +63,14 @@ struct proc_key {
 #define NAMES_MAX 65536
 /* Warnings about processes remembered, so that each is said once. */
 #define WARNED_MAX 4096
-/* Parsed perf maps, over all processes. */
-#define PERFMAP_BUDGET (64u << 20)
+/*
+ * Parsed perf maps: over all processes, and for one (so that one process cannot take it all,
+ * though several can).
+ */
+#define PERFMAP_BUDGET (32u << 20)
+#define PERFMAP_PROCESS_BUDGET (8u << 20)
+/* Perf maps held open at once (one descriptor each, for the processes' lifetimes). */
+#define PERFMAP_FDS_MAX 512u
 
 /* Resolved addresses kept, over all files: about 180 bytes each with the table and keys. */
 #define FRAME_CACHE_MAX 8192
@@ -105,6 +112,8 @@ struct symbolizer {
 	struct hmap *frames; /* frame_key -> cached_frame: what an address of a file resolves to */
 	struct hmap *warned; /* (pid, message hash) warned about already */
 	size_t perfmap_bytes; /* held by the parsed perf maps of all processes */
+	unsigned int perfmap_fds; /* perf maps held open */
+	bool perfmap_fds_warned;
 	bool user_debuginfod_timeout; /* DEBUGINFOD_TIMEOUT was set by the user */
 	struct symbolizer_stats stats;
 };
@@ -210,8 +219,10 @@ static void free_process(struct symbolizer *s, struct sym_process *p)
 		free(p->maps[i].path);
 		release_elf(s, p->maps[i].elf);
 	}
-	if (p->perfmap_fd >= 0)
+	if (p->perfmap_fd >= 0) {
 		close(p->perfmap_fd);
+		s->perfmap_fds--;
+	}
 	if (p->perfmap)
 		s->perfmap_bytes -= perfmap__memory(p->perfmap);
 	perfmap__free(p->perfmap);
@@ -531,7 +542,15 @@ static bool overlaps_any(const struct sym_mapping *m, const struct sym_mapping *
 	return false;
 }
 
-static int merge_old_mappings(struct sym_process *p, struct sym_process *old)
+static bool same_file_unchanged(int fd, const struct stat *was)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_dev == was->st_dev && st.st_ino == was->st_ino &&
+	       st.st_size == was->st_size;
+}
+
+static int merge_old_mappings(struct symbolizer *s, struct sym_process *p, struct sym_process *old)
 {
 	size_t fresh = p->n, extra = 0, stay = 0;
 	struct sym_mapping *maps;
@@ -552,9 +571,25 @@ static int merge_old_mappings(struct sym_process *p, struct sym_process *old)
 	}
 	old->n = stay;
 	qsort(p->maps, p->n, sizeof(*p->maps), cmp_mapping);
+	/*
+	 * The same perf map, no longer than when it was parsed: the parse carries over (a process
+	 * re-read every round would otherwise have its map parsed every round).
+	 */
+	if (p->perfmap_fd >= 0 && old->perfmap &&
+	    same_file_unchanged(p->perfmap_fd, &old->perfmap_st)) {
+		close(p->perfmap_fd);
+		s->perfmap_fds--;
+		p->perfmap_fd = -1;
+	}
 	if (p->perfmap_fd < 0) {
 		p->perfmap_fd = old->perfmap_fd;
 		old->perfmap_fd = -1;
+		if (p->perfmap_fd >= 0 && old->perfmap_tried) {
+			p->perfmap = old->perfmap;
+			p->perfmap_tried = true;
+			p->perfmap_st = old->perfmap_st;
+			old->perfmap = NULL;
+		}
 	}
 	/* what the first snapshot found stays (a zombie's exe link is gone) */
 	if (old->exe) {
@@ -573,7 +608,8 @@ static int merge_old_mappings(struct sym_process *p, struct sym_process *old)
 /* The executable's path and the cgroup of a process, for the agent's series labels. */
 static void read_process_info(struct symbolizer *s, uint32_t pid, struct sym_process *p)
 {
-	char path[300], buf[PATH_MAX], line[1024];
+	char path[300], buf[PATH_MAX], *line = NULL;
+	size_t cap = 0;
 	ssize_t n;
 	FILE *f;
 
@@ -585,8 +621,12 @@ static void read_process_info(struct symbolizer *s, uint32_t pid, struct sym_pro
 	}
 	snprintf(path, sizeof(path), "%s/%u/cgroup", s->proc_root, pid);
 	f = fopen(path, "re");
-	/* "0::/path" with cgroup v2; otherwise the first hierarchy's "N:controllers:/path" */
-	while (f && fgets(line, sizeof(line), f)) {
+	/*
+	 * "0::/path" with cgroup v2; otherwise the first hierarchy's "N:controllers:/path". Whole
+	 * lines (the kernel bounds them): a long path cut in two would let its second half pass
+	 * for a line of its own.
+	 */
+	while (f && getline(&line, &cap, f) > 0) {
 		char *c = strchr(line, ':');
 
 		c = c ? strchr(c + 1, ':') : NULL;
@@ -598,6 +638,7 @@ static void read_process_info(struct symbolizer *s, uint32_t pid, struct sym_pro
 			p->cgroup = strdup(c + 1);
 		}
 	}
+	free(line);
 	if (f)
 		fclose(f);
 }
@@ -703,12 +744,20 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 		}
 	}
 	/* executable anonymous memory: JIT'ed code, named by a perf map if any */
-	if (jit) {
+	if (jit && s->perfmap_fds >= PERFMAP_FDS_MAX) {
+		if (!s->perfmap_fds_warned)
+			warn(s,
+			     "%u processes hold their perf maps open: those of more JIT processes "
+			     "are not read (their JIT frames stay unnamed)",
+			     PERFMAP_FDS_MAX);
+		s->perfmap_fds_warned = true;
+	} else if (jit) {
 		int fd = open_perfmap(rootfd, &p->creds);
 
-		if (fd >= 0)
+		if (fd >= 0) {
 			p->perfmap_fd = fd;
-		else if (fd != -ENOENT && fd != -EACCES)
+			s->perfmap_fds++;
+		} else if (fd != -ENOENT && fd != -EACCES)
 			warn_process(s, pid, "perf map refused: %s", proc_file__strerror(fd));
 	}
 	if (rootfd >= 0)
@@ -732,7 +781,7 @@ static int store_snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq, stru
 	struct sym_process *old = hmap__get(s->procs, &key, sizeof(key));
 
 	s->last_proc = NULL;
-	if ((old && merge_old_mappings(p, old)) || hmap__put(s->procs, &key, sizeof(key), p)) {
+	if ((old && merge_old_mappings(s, p, old)) || hmap__put(s->procs, &key, sizeof(key), p)) {
 		free_process(s, p);
 		return -ENOMEM;
 	}
@@ -773,7 +822,7 @@ int symbolizer__inherit(struct symbolizer *s, uint32_t pid, uint32_t seq, uint32
 	cgroup = p->cgroup;
 	p->cgroup = NULL;
 	s->last_proc = NULL;
-	r = merge_old_mappings(p, from);
+	r = merge_old_mappings(s, p, from);
 	if (cgroup) {
 		free(p->cgroup);
 		p->cgroup = cgroup;
@@ -1191,9 +1240,14 @@ static int resolve_jit(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_
 		FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
 
 		p->perfmap_tried = true;
+		if (fstat(p->perfmap_fd, &p->perfmap_st))
+			memset(&p->perfmap_st, 0, sizeof(p->perfmap_st));
 		if (f) {
+			size_t room = PERFMAP_BUDGET - s->perfmap_bytes;
+
 			rewind(f);
-			p->perfmap = perfmap__parse(f, PERFMAP_BUDGET - s->perfmap_bytes);
+			p->perfmap = perfmap__parse(
+			    f, room < PERFMAP_PROCESS_BUDGET ? room : PERFMAP_PROCESS_BUDGET);
 			fclose(f);
 		} else if (fd >= 0) {
 			close(fd);
@@ -1204,8 +1258,9 @@ static int resolve_jit(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_
 				warn_process(
 				    s, pid,
 				    "perf map cut short (%zu lines too long; bounds: 64 MB "
-				    "read, %u MB kept for all processes)",
-				    perfmap__skipped(p->perfmap), PERFMAP_BUDGET >> 20);
+				    "read, %u MB kept for a process, %u MB for all)",
+				    perfmap__skipped(p->perfmap), PERFMAP_PROCESS_BUDGET >> 20,
+				    PERFMAP_BUDGET >> 20);
 		}
 	}
 	name = p->perfmap ? perfmap__lookup(p->perfmap, addr) : NULL;
