@@ -28,12 +28,27 @@
 #include <time.h>
 #include <zlib.h>
 
+/*
+ * Where a file's debug information may be trusted: everywhere (0, 0), or only in the root a
+ * process found it in, by that root directory's device and inode. A container may lay any debug
+ * file in its own root; it must not name the code of processes elsewhere that map the same
+ * file (the same image layer, the same host binary).
+ */
+struct root_scope {
+	uint64_t dev, ino;
+};
+
 struct file_key {
 	uint64_t dev, ino;
+	struct root_scope scope;
 };
 
 struct cached_file {
 	struct elf_file *elf;
+	struct root_scope scope; /* its debug file came from inside this root */
+	mode_t mode; /* of the file: processes that could not read it get no symbols from it */
+	uid_t uid;
+	gid_t gid;
 	unsigned int refs;
 	uint64_t idle_since; /* the generation its last mapping went away in */
 	bool debuginfod_tried; /* asked of the debuginfod servers already */
@@ -43,6 +58,7 @@ struct sym_process {
 	struct sym_mapping *maps; /* sorted by start */
 	size_t n;
 	struct proc_creds creds; /* at the snapshot; creds.fsuid == UINT32_MAX when unknown */
+	struct root_scope scope; /* its root, or (0, 0) when it is ours */
 	char *exe; /* /proc/PID/exe at the first snapshot, or NULL */
 	char *cgroup; /* from /proc/PID/cgroup, or NULL */
 	int perfmap_fd; /* the JIT's /tmp/perf-PID.map, held open, or -1 */
@@ -59,6 +75,8 @@ struct proc_key {
 	uint32_t pid, seq;
 };
 
+/* The largest file a debuglink's CRC-32 is computed over. */
+#define DEBUGLINK_CRC_MAX (1ULL << 30)
 /* Demangled names and source paths kept before they are forgotten (at an expiry). */
 #define NAMES_MAX 65536
 /* Warnings about processes remembered, so that each is said once. */
@@ -112,6 +130,8 @@ struct symbolizer {
 	struct hmap *frames; /* frame_key -> cached_frame: what an address of a file resolves to */
 	struct hmap *warned; /* (pid, message hash) warned about already */
 	size_t perfmap_bytes; /* held by the parsed perf maps of all processes */
+	struct root_scope own_root; /* the device and inode of our own root directory */
+	uint64_t unknown_roots; /* scopes given to processes whose root could not be read */
 	unsigned int perfmap_fds; /* perf maps held open */
 	bool perfmap_fds_warned;
 	bool user_debuginfod_timeout; /* DEBUGINFOD_TIMEOUT was set by the user */
@@ -172,6 +192,12 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	if (!s->opts.max_files)
 		s->opts.max_files = 4096;
 	s->user_debuginfod_timeout = getenv("DEBUGINFOD_TIMEOUT") != NULL;
+	{
+		struct stat st;
+
+		if (stat("/", &st) == 0)
+			s->own_root = (struct root_scope){ st.st_dev, st.st_ino };
+	}
 	s->files = hmap__new();
 	s->procs = hmap__new();
 	s->elf_refs = hmap__new();
@@ -190,6 +216,21 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	return s;
 }
 
+/* The by-build-id key of a file: its build-id, and its root when its debug info is scoped. */
+#define BID_KEY_MAX (2 * 64 + 1 + 2 * 16 + 2)
+
+static size_t bid_key(const char *bid, const struct root_scope *scope, char *ret)
+{
+	if (!scope->dev && !scope->ino)
+		return snprintf(ret, BID_KEY_MAX, "%s", bid);
+	return snprintf(ret, BID_KEY_MAX, "%s@%" PRIx64 ":%" PRIx64, bid, scope->dev, scope->ino);
+}
+
+static bool scoped(const struct root_scope *scope)
+{
+	return scope->dev || scope->ino;
+}
+
 static void release_elf(struct symbolizer *s, struct elf_file *elf)
 {
 	struct cached_file *cf;
@@ -205,8 +246,13 @@ static void release_elf(struct symbolizer *s, struct elf_file *elf)
 		return;
 	hmap__remove(s->elf_refs, &elf, sizeof(elf));
 	bid = elf_file__build_id(elf);
-	if (bid[0] && hmap__get(s->by_build_id, bid, strlen(bid)) == cf)
-		hmap__remove(s->by_build_id, bid, strlen(bid));
+	if (bid[0]) {
+		char k[BID_KEY_MAX];
+		size_t n = bid_key(bid, &cf->scope, k);
+
+		if (hmap__get(s->by_build_id, k, n) == cf)
+			hmap__remove(s->by_build_id, k, n);
+	}
 	elf_file__free(cf->elf);
 	free(cf);
 }
@@ -317,8 +363,31 @@ static uint32_t file_crc32(int fd, uint64_t size)
  * the process's root (rootfd, and then it must be a file the process could read), or, with
  * rootfd < 0, where scorch looks itself (the host's /usr/lib/debug, --debug-dir).
  */
+/*
+ * Is the file a debuglink names the one it was made for? When both carry a build-id, they must
+ * match, and that is enough. Otherwise its CRC-32 must, but a CRC reads the whole file: only
+ * for an ELF file no larger than a debug file of a binary of bin_size plausibly is (a hostile
+ * sparse file would keep the CRC, and the capture, busy for seconds).
+ */
+static bool debuglink_matches(struct elf_file *e, int fd, const struct stat *st, uint32_t crc,
+			      uint64_t bin_size)
+{
+	const char *bid = elf_file__build_id(e);
+	uint64_t max = 16 * bin_size + (64ULL << 20);
+	char magic[4], cand[2 * 64 + 1];
+
+	if (pread(fd, magic, sizeof(magic), 0) != sizeof(magic) || memcmp(magic, ELFMAG, SELFMAG))
+		return false;
+	if (bid[0] && elf_build_id_of_fd(fd, cand, sizeof(cand)) == 0)
+		return !strcmp(bid, cand);
+	if ((uint64_t)st->st_size > max || (uint64_t)st->st_size > DEBUGLINK_CRC_MAX)
+		return false;
+	return file_crc32(fd, st->st_size) == crc;
+}
+
 static bool try_debug_file(struct symbolizer *s, struct elf_file *e, int rootfd,
-			   const struct proc_creds *creds, const char *path, const uint32_t *crc)
+			   const struct proc_creds *creds, const char *path, const uint32_t *crc,
+			   uint64_t bin_size)
 {
 	const struct proc_open_opts o = { .kind = PROC_FILE_DEBUG, .creds = creds };
 	_cleanup_close_ int fd = -1;
@@ -328,7 +397,7 @@ static bool try_debug_file(struct symbolizer *s, struct elf_file *e, int rootfd,
 			 : proc_file__open(path, PROC_FILE_DEBUG, &st);
 	if (fd < 0)
 		return false;
-	if ((crc && file_crc32(fd, st.st_size) != *crc) ||
+	if ((crc && !debuglink_matches(e, fd, &st, *crc, bin_size)) ||
 	    elf_file__add_debug_file(e, fd, s->opts.debug_file_dwarf))
 		return false;
 	s->stats.debug_files++;
@@ -341,72 +410,100 @@ static bool valid_debuglink(const char *link)
 	return link[0] && !strchr(link, '/') && strcmp(link, ".") && strcmp(link, "..");
 }
 
+enum debug_found { DEBUG_NONE, DEBUG_TRUSTED, DEBUG_IN_ROOT };
+
 /*
  * Separate debug info, found as gdb finds it: by build-id under .build-id/, then by the
- * .gnu_debuglink name beside the file, in its .debug/ and under the debug root. In the
- * target's own root first (resolved inside it, only what the process could read), then in
- * ours (the global debug directory only: what lies beside a path of the process in our root
- * is not its file), then under each --debug-dir.
+ * .gnu_debuglink name beside the file, in its .debug/ and under the debug root. First where
+ * scorch looks itself (the host's /usr/lib/debug: never beside a path of the process in our
+ * root, which is not its file; then each --debug-dir), then in the process's own root (resolved
+ * inside it, only what the process could read), which says where it was found.
  */
-static void find_debug_file(struct symbolizer *s, struct elf_file *e, int rootfd,
-			    const struct proc_creds *creds, const char *path)
+static enum debug_found find_debug_file(struct symbolizer *s, struct elf_file *e, int rootfd,
+					const struct proc_creds *creds, const char *path,
+					uint64_t bin_size)
 {
+	static const char *const in_root[] = { "%s/%s", "%s/.debug/%s", "/usr/lib/debug%s/%s" };
 	const char *bid = elf_file__build_id(e), *link;
-	char cand[PATH_MAX * 2], dir[PATH_MAX];
+	char cand[PATH_MAX * 2], bidpath[PATH_MAX], dir[PATH_MAX];
 	uint32_t crc;
 
 	if (elf_file__has_symtab(e) && (elf_file__has_dwarf(e) || !s->opts.debug_file_dwarf))
-		return;
-	if (strlen(bid) > 2) {
-		snprintf(cand, sizeof(cand), "/usr/lib/debug/.build-id/%.2s/%s.debug", bid,
-			 bid + 2);
-		if ((rootfd >= 0 && try_debug_file(s, e, rootfd, creds, cand, NULL)) ||
-		    try_debug_file(s, e, -1, NULL, cand, NULL))
-			return;
-		for (size_t d = 0; d < s->opts.ndebug_dirs; d++) {
-			snprintf(cand, sizeof(cand), "%s/.build-id/%.2s/%s.debug",
-				 s->opts.debug_dirs[d], bid, bid + 2);
-			if (try_debug_file(s, e, -1, NULL, cand, NULL))
-				return;
-		}
-	}
+		return DEBUG_NONE;
 	link = elf_file__debuglink(e, &crc);
-	if (!link || path[0] != '/' || !valid_debuglink(link))
-		return;
-	snprintf(dir, sizeof(dir), "%s", path);
-	*strrchr(dir, '/') = 0;
-	if (rootfd >= 0) {
-		static const char *const fmt[] = { "%s/%s", "%s/.debug/%s", "/usr/lib/debug%s/%s" };
-
-		for (size_t i = 0; i < ARRAY_SIZE(fmt); i++) {
-			snprintf(cand, sizeof(cand), fmt[i], dir, link);
-			if (try_debug_file(s, e, rootfd, creds, cand, &crc))
-				return;
+	if (link && (path[0] != '/' || !valid_debuglink(link)))
+		link = NULL;
+	dir[0] = 0;
+	if (link) {
+		snprintf(dir, sizeof(dir), "%s", path);
+		*strrchr(dir, '/') = 0;
+	}
+	bidpath[0] = 0;
+	if (strlen(bid) > 2)
+		snprintf(bidpath, sizeof(bidpath), ".build-id/%.2s/%s.debug", bid, bid + 2);
+	if (bidpath[0]) {
+		snprintf(cand, sizeof(cand), "/usr/lib/debug/%s", bidpath);
+		if (try_debug_file(s, e, -1, NULL, cand, NULL, 0))
+			return DEBUG_TRUSTED;
+		for (size_t d = 0; d < s->opts.ndebug_dirs; d++) {
+			snprintf(cand, sizeof(cand), "%s/%s", s->opts.debug_dirs[d], bidpath);
+			if (try_debug_file(s, e, -1, NULL, cand, NULL, 0))
+				return DEBUG_TRUSTED;
 		}
 	}
-	snprintf(cand, sizeof(cand), "/usr/lib/debug%s/%s", dir, link);
-	if (try_debug_file(s, e, -1, NULL, cand, &crc))
-		return;
-	for (size_t d = 0; d < s->opts.ndebug_dirs; d++) {
-		snprintf(cand, sizeof(cand), "%s%s/%s", s->opts.debug_dirs[d], dir, link);
-		if (try_debug_file(s, e, -1, NULL, cand, &crc))
-			return;
+	if (link) {
+		snprintf(cand, sizeof(cand), "/usr/lib/debug%s/%s", dir, link);
+		if (try_debug_file(s, e, -1, NULL, cand, &crc, bin_size))
+			return DEBUG_TRUSTED;
+		for (size_t d = 0; d < s->opts.ndebug_dirs; d++) {
+			snprintf(cand, sizeof(cand), "%s%s/%s", s->opts.debug_dirs[d], dir, link);
+			if (try_debug_file(s, e, -1, NULL, cand, &crc, bin_size))
+				return DEBUG_TRUSTED;
+		}
 	}
+	if (rootfd < 0)
+		return DEBUG_NONE;
+	if (bidpath[0]) {
+		snprintf(cand, sizeof(cand), "/usr/lib/debug/%s", bidpath);
+		if (try_debug_file(s, e, rootfd, creds, cand, NULL, 0))
+			return DEBUG_IN_ROOT;
+	}
+	for (size_t i = 0; link && i < ARRAY_SIZE(in_root); i++) {
+		snprintf(cand, sizeof(cand), in_root[i], dir, link);
+		if (try_debug_file(s, e, rootfd, creds, cand, &crc, bin_size))
+			return DEBUG_IN_ROOT;
+	}
+	return DEBUG_NONE;
 }
 
-static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name, int rootfd,
-				const struct proc_creds *creds)
+/* A file already read: for every process, or for the processes of scope. NULL when none. */
+static struct cached_file *cached(const struct symbolizer *s, uint64_t dev, uint64_t ino,
+				  const struct root_scope *scope)
 {
+	struct file_key key = { dev, ino, { 0, 0 } };
+	struct cached_file *cf = hmap__get(s->files, &key, sizeof(key));
+
+	if (cf || !scoped(scope))
+		return cf;
+	key.scope = *scope;
+	return hmap__get(s->files, &key, sizeof(key));
+}
+
+/* A new reference to the ELF file behind fd, from the cache when possible. */
+static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name, int rootfd,
+				const struct proc_creds *creds, const struct root_scope *scope)
+{
+	static const struct root_scope everywhere;
 	struct cached_file *cf, *same;
+	char k[BID_KEY_MAX];
 	const char *bid;
 	struct file_key key;
 	struct stat st;
+	size_t klen;
 
 	if (fstat(fd, &st) < 0)
 		return NULL;
-	key.dev = st.st_dev;
-	key.ino = st.st_ino;
-	cf = hmap__get(s->files, &key, sizeof(key));
+	cf = cached(s, st.st_dev, st.st_ino, scope);
 	if (cf) {
 		cf->refs++;
 		return cf->elf;
@@ -414,6 +511,9 @@ static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name, 
 	cf = calloc(1, sizeof(*cf));
 	if (!cf)
 		return NULL;
+	cf->mode = st.st_mode;
+	cf->uid = st.st_uid;
+	cf->gid = st.st_gid;
 	cf->elf = elf_file__read(fd);
 	if (!cf->elf) {
 		free(cf);
@@ -421,22 +521,33 @@ static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name, 
 	}
 	/*
 	 * The same build under another path or inode (another container's copy of a library): the
-	 * file already read serves, unless this copy has the symbols that one lacks.
+	 * file already read serves, unless this copy has the symbols that one lacks. One whose
+	 * debug info came from another root does not.
 	 */
 	bid = elf_file__build_id(cf->elf);
-	same = bid[0] ? hmap__get(s->by_build_id, bid, strlen(bid)) : NULL;
+	same = NULL;
+	if (bid[0]) {
+		klen = bid_key(bid, &everywhere, k);
+		same = hmap__get(s->by_build_id, k, klen);
+		if (!same && scoped(scope)) {
+			klen = bid_key(bid, scope, k);
+			same = hmap__get(s->by_build_id, k, klen);
+		}
+	}
 	if (same && (elf_file__has_symtab(same->elf) || !elf_file__has_symtab(cf->elf))) {
 		elf_file__free(cf->elf);
 		free(cf);
 		s->stats.files_shared++;
 		same->refs++; /* the caller's */
+		key = (struct file_key){ st.st_dev, st.st_ino, same->scope };
 		if (hmap__count(s->files) < s->opts.max_files &&
 		    hmap__put(s->files, &key, sizeof(key), same) == 0)
 			same->refs++;
 		return same->elf;
 	}
-	if (name[0] == '/')
-		find_debug_file(s, cf->elf, rootfd, creds, name);
+	if (name[0] == '/' &&
+	    find_debug_file(s, cf->elf, rootfd, creds, name, st.st_size) == DEBUG_IN_ROOT)
+		cf->scope = *scope;
 	if (elf_file__error(cf->elf)) {
 		s->stats.files_unreadable++;
 		warn(s, "'%s': %s, keeping bare addresses for what it lacks", name,
@@ -449,9 +560,12 @@ static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name, 
 		return NULL;
 	}
 	/* the build-id's entry is this file from now on (without memory, simply not shared) */
-	if (bid[0])
-		hmap__put(s->by_build_id, bid, strlen(bid), cf);
+	if (bid[0]) {
+		klen = bid_key(bid, &cf->scope, k);
+		hmap__put(s->by_build_id, k, klen, cf);
+	}
 	/* past the bound the file is owned by its mappings alone and freed with them */
+	key = (struct file_key){ st.st_dev, st.st_ino, cf->scope };
 	if (hmap__count(s->files) < s->opts.max_files &&
 	    hmap__put(s->files, &key, sizeof(key), cf) == 0) {
 		cf->refs++;
@@ -489,7 +603,8 @@ static struct elf_file *vdso_elf(struct symbolizer *s, uint64_t size)
 		if (write(fd, (const void *)(uintptr_t)start, end - start) ==
 		    (ssize_t)(end - start)) {
 			s->vdso =
-			    get_elf(s, fd, "[vdso]", -1, NULL); /* the symbolizer's reference */
+			    get_elf(s, fd, "[vdso]", -1, NULL,
+				    &(struct root_scope){ 0 }); /* the symbolizer's reference */
 			s->vdso_size = end - start;
 		}
 		close(fd);
@@ -653,6 +768,45 @@ void symbolizer__process_info(const struct symbolizer *s, uint32_t pid, uint32_t
 	*ret_cgroup = p ? p->cgroup : NULL;
 }
 
+/*
+ * The root a process sees, as a scope for debug files found in it: none when it is ours (what
+ * lies in it is what the host has), and the root directory's identity otherwise. An unknown root
+ * (the process is gone, or cannot be read) gets a scope no other process has.
+ */
+static struct root_scope root_scope_of(struct symbolizer *s, int rootfd)
+{
+	struct stat st;
+
+	if (rootfd < 0 || fstat(rootfd, &st) < 0)
+		return (struct root_scope){ UINT64_MAX, ++s->unknown_roots };
+	if (st.st_dev == s->own_root.dev && st.st_ino == s->own_root.ino)
+		return (struct root_scope){ 0, 0 };
+	return (struct root_scope){ st.st_dev, st.st_ino };
+}
+
+/*
+ * An executable the process can run but not read (mode 0711) gives it no symbols: scorch would
+ * otherwise read, and show or upload, what the process itself may not.
+ */
+static void check_readable(struct symbolizer *s, uint32_t pid, const struct sym_process *p,
+			   struct sym_mapping *sm)
+{
+	struct cached_file *cf = sm->elf ? hmap__get(s->elf_refs, &sm->elf, sizeof(sm->elf)) : NULL;
+	struct stat st = { 0 };
+
+	if (!cf || cf->elf == s->vdso)
+		return;
+	st.st_mode = cf->mode;
+	st.st_uid = cf->uid;
+	st.st_gid = cf->gid;
+	if (proc_creds__can_read(&p->creds, &st))
+		return;
+	warn_process(s, pid, "'%s': not readable by the process, keeping bare addresses", sm->path);
+	release_elf(s, sm->elf);
+	sm->elf = NULL;
+	sm->build_id = "";
+}
+
 /* The executable mappings of a live process, in a new record not stored yet. */
 static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process **ret)
 {
@@ -688,6 +842,7 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 		};
 	}
 	rootfd = proc_root__open(s->proc_root, pid);
+	p->scope = root_scope_of(s, rootfd);
 	for (size_t i = 0; i < n; i++) {
 		const struct procmap *m = &maps[i];
 		struct sym_mapping *sm;
@@ -706,8 +861,8 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 			goto nomem;
 		p->n++;
 		if (m->path[0] == '/') {
-			struct file_key key = { makedev(m->dev_major, m->dev_minor), m->inode };
-			struct cached_file *cf = hmap__get(s->files, &key, sizeof(key));
+			struct cached_file *cf =
+			    cached(s, makedev(m->dev_major, m->dev_minor), m->inode, &p->scope);
 			int fd;
 
 			/*
@@ -719,6 +874,7 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 				cf->refs++;
 				sm->elf = cf->elf;
 				sm->build_id = elf_file__build_id(sm->elf);
+				check_readable(s, pid, p, sm);
 				continue;
 			}
 			fd = open_mapped_file(s, pid, rootfd, m);
@@ -731,10 +887,11 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 							  : proc_file__strerror(fd));
 				continue;
 			}
-			sm->elf = get_elf(s, fd, m->path, rootfd, &p->creds);
+			sm->elf = get_elf(s, fd, m->path, rootfd, &p->creds, &p->scope);
 			close(fd);
 			if (sm->elf)
 				sm->build_id = elf_file__build_id(sm->elf);
+			check_readable(s, pid, p, sm);
 		} else if (!strcmp(m->path, "[vdso]")) {
 			sm->elf = vdso_elf(s, m->end - m->start);
 			if (sm->elf)

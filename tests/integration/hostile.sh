@@ -188,6 +188,64 @@ else
 	fail "record failed: $(cat "$TMP/other.log")"
 fi
 
+# 7. A debug file a container lays in its own root names the code of its own processes only:
+# a host process mapping the very same file (a hardlink: the same inode) must not get its names.
+# The agent, so that the victim starts only once the attacker was profiled (its first interval
+# is written): the attacker's snapshot comes first.
+R=$TMP/ctr9
+new_root "$R"
+mkdir -m 755 "$TMP/victim"
+rm "$R/hostile-spin"
+cp "$HOSTILE_SPIN" "$TMP/victim/victim-spin"
+ln "$TMP/victim/victim-spin" "$R/hostile-spin"
+install -o $NOBODY -m 644 "$HOSTILE_SECRET" "$R/usr/lib/debug/.build-id/${BID:0:2}/${BID:2}.debug"
+start_in "$R" 30
+attacker=$SPIN_PID
+touch "$R/go"
+(cd "$TMP/victim" && exec setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+	"$TMP/victim/victim-spin" 30 >"$TMP/victim.out") &
+PIDS+=($!)
+wait_for "$TMP/victim.out" '^pid' 10
+victim=$(sed -n 's/^pid //p' "$TMP/victim.out")
+PIDS+=("$victim")
+"$SCORCH" agent --output-dir "$TMP/poison" --profiling-duration 1s -p "$attacker,$victim" \
+	2>"$TMP/poison.log" &
+AGENT=$!
+PIDS+=("$AGENT")
+for _ in $(seq 300); do ls "$TMP/poison"/scorch-*.pb.gz >/dev/null 2>&1 && break; sleep 0.1; done
+touch "$TMP/victim/go"
+# two more intervals with the victim spinning
+for _ in $(seq 300); do [ "$(ls "$TMP/poison" | wc -l)" -ge 3 ] && break; sleep 0.1; done
+kill -TERM "$AGENT"
+wait "$AGENT"
+for f in "$TMP"/poison/scorch-*.pb.gz; do $PY "$(dirname "${BASH_SOURCE[0]}")/../pprof_folded.py" "$f" '^victim-spin$'; done >"$TMP/victim.folded"
+for f in "$TMP"/poison/scorch-*.pb.gz; do $PY "$(dirname "${BASH_SOURCE[0]}")/../pprof_folded.py" "$f" '^hostile-spin$'; done >"$TMP/attacker.folded"
+grep -q host_secret_function "$TMP/attacker.folded" && ok "the container's own debug file names its own process" ||
+	fail "the container's debug file not used for its own process: $(head -2 "$TMP/attacker.folded")"
+[ -s "$TMP/victim.folded" ] && ! grep -q host_secret_function "$TMP/victim.folded" &&
+	ok "a host process mapping the same file is not named by it" ||
+	fail "the victim: $(grep -m1 host_secret "$TMP/victim.folded" || echo no samples)"
+
+# 8. An executable the process may run but not read (0711) gives it no names; readable, it does
+mkdir -m 755 "$TMP/xonly"
+install -m 711 "$HOSTILE_SPIN_SYMBOLS" "$TMP/xonly/xonly-spin"
+touch "$TMP/xonly/go"
+for mode in 711 755; do
+	chmod "$mode" "$TMP/xonly/xonly-spin"
+	(cd "$TMP/xonly" && exec setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+		"$TMP/xonly/xonly-spin" 30 >"$TMP/xonly-$mode.out") &
+	PIDS+=($!)
+	wait_for "$TMP/xonly-$mode.out" '^pid' 10
+	xpid=$(sed -n 's/^pid //p' "$TMP/xonly-$mode.out")
+	timeout -k 5 60 "$SCORCH" record -p "$xpid" -d 1 --format folded -o "$TMP/xonly-$mode.folded" \
+		2>"$TMP/xonly-$mode.log"
+	kill "$xpid" 2>/dev/null
+done
+! has xonly-711 spin_here && has xonly-711 'xonly-spin+0x' &&
+	ok "an execute-only binary: bare addresses" || fail "execute-only: $(head -2 "$TMP/xonly-711.folded")"
+has xonly-755 spin_here && ok "the same binary readable: named" ||
+	fail "readable binary not named: $(head -2 "$TMP/xonly-755.folded")"
+
 # 6. The debuginfo upload: what reaches the server is the file the process mapped, never a host
 # file. (a) The process replaces its binary (inside its root) by a link to a root-only host file
 # with the same build-id.
