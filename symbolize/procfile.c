@@ -13,7 +13,9 @@
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 /* Symbolic links followed in one resolution, as the kernel's own limit. */
@@ -56,6 +58,8 @@ const char *proc_file__strerror(int err)
 		return "a symbolic link where none is allowed, or too many links";
 	case -EXDEV:
 		return "leads outside the process's root";
+	case -EREMOTE:
+		return "on a FUSE filesystem (its daemon could make every access wait)";
 	default:
 		return strerror(-err);
 	}
@@ -142,6 +146,35 @@ bool proc_creds__can_read(const struct proc_creds *c, const struct stat *st)
 	return st->st_mode & S_IROTH;
 }
 
+static bool avoided(const struct proc_open_opts *o, dev_t dev)
+{
+	for (size_t i = 0; o && i < o->navoid; i++)
+		if (o->avoid[i] == dev)
+			return true;
+	return false;
+}
+
+/*
+ * fstat() from what the kernel already knows (AT_STATX_DONT_SYNC): a FUSE or network filesystem
+ * is not asked, so a daemon that never answers cannot hold us here.
+ */
+static int fd_stat(int fd, struct stat *ret)
+{
+	struct statx x;
+
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC,
+		  STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_INO | STATX_SIZE, &x) < 0)
+		return -errno;
+	memset(ret, 0, sizeof(*ret));
+	ret->st_dev = makedev(x.stx_dev_major, x.stx_dev_minor);
+	ret->st_ino = x.stx_ino;
+	ret->st_mode = x.stx_mode;
+	ret->st_uid = x.stx_uid;
+	ret->st_gid = x.stx_gid;
+	ret->st_size = x.stx_size;
+	return 0;
+}
+
 int proc_root__open(const char *proc_root, uint32_t pid)
 {
 	char path[300];
@@ -163,10 +196,13 @@ static int check_and_reopen(int pathfd, enum proc_file_kind kind, const struct p
 	_cleanup_close_ int pfd = pathfd;
 	char self[64];
 	struct stat st;
-	int fd;
+	int fd, r;
 
-	if (fstat(pfd, &st) < 0)
-		return -errno;
+	r = fd_stat(pfd, &st);
+	if (r)
+		return r;
+	if (avoided(opts, st.st_dev))
+		return -EREMOTE;
 	/* O_PATH|O_NOFOLLOW opens a link itself */
 	if (S_ISLNK(st.st_mode))
 		return -ELOOP;
@@ -196,7 +232,7 @@ static int check_and_reopen(int pathfd, enum proc_file_kind kind, const struct p
  * walked are held open, so ".." goes back to where the walk came from. An O_PATH descriptor,
  * or -errno.
  */
-static int walk(int rootfd, const char *path, bool nofollow)
+static int walk(int rootfd, const char *path, bool nofollow, const struct proc_open_opts *opts)
 {
 	char todo[PATH_MAX], target[PATH_MAX], *p;
 	int stack[MAX_DEPTH], depth = 0, links = 0, r;
@@ -238,13 +274,21 @@ static int walk(int rootfd, const char *path, bool nofollow)
 			}
 			continue;
 		}
+		/* a look-up inside a FUSE directory asks its daemon: never done */
+		if (opts && opts->navoid) {
+			r = fd_stat(cur, &st);
+			if (!r && avoided(opts, st.st_dev))
+				r = -EREMOTE;
+			if (r)
+				break;
+		}
 		fd = openat(cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0) {
 			r = -errno;
 			break;
 		}
-		if (fstat(fd, &st) < 0) {
-			r = -errno;
+		r = fd_stat(fd, &st);
+		if (r) {
 			close(fd);
 			break;
 		}
@@ -301,7 +345,7 @@ static int walk(int rootfd, const char *path, bool nofollow)
 	return r;
 }
 
-static int resolve(int rootfd, const char *path, bool nofollow)
+static int resolve(int rootfd, const char *path, bool nofollow, const struct proc_open_opts *opts)
 {
 	struct open_how how = {
 		.flags = O_PATH | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0),
@@ -309,7 +353,8 @@ static int resolve(int rootfd, const char *path, bool nofollow)
 	};
 	int fd = -1;
 
-	if (!force_walk && !no_openat2) {
+	/* openat2() cannot be stopped at a FUSE directory on the way: the walk can */
+	if (!force_walk && !no_openat2 && !opts->navoid) {
 		/* a race with a rename of ".." makes the kernel ask for a retry */
 		for (int tries = 0; tries < 8; tries++) {
 			fd = syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
@@ -322,7 +367,7 @@ static int resolve(int rootfd, const char *path, bool nofollow)
 			return -errno;
 		no_openat2 = true;
 	}
-	return walk(rootfd, path, nofollow);
+	return walk(rootfd, path, nofollow, opts);
 }
 
 int proc_file__open_at(int rootfd, const char *path, const struct proc_open_opts *opts,
@@ -332,9 +377,18 @@ int proc_file__open_at(int rootfd, const char *path, const struct proc_open_opts
 
 	if (opts->owner && !opts->creds)
 		return -EINVAL;
-	fd = resolve(rootfd, path, opts->nofollow);
+	fd = resolve(rootfd, path, opts->nofollow, opts);
 	if (fd < 0)
 		return fd;
+	return check_and_reopen(fd, opts->kind, opts, ret_st);
+}
+
+int proc_file__open_link(const char *path, const struct proc_open_opts *opts, struct stat *ret_st)
+{
+	int fd = open(path, O_PATH | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
 	return check_and_reopen(fd, opts->kind, opts, ret_st);
 }
 

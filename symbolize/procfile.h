@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 /* What a file is opened as; each kind has its size bound. */
 enum proc_file_kind {
@@ -45,6 +46,12 @@ struct proc_open_opts {
 	bool nofollow;
 	/* the file must belong to the process's real user or to root (perf maps); needs creds */
 	bool owner;
+	/*
+	 * Devices (st_dev) of the process's FUSE mounts: nothing on them is opened or looked into
+	 * (the daemon, which the process may run, could leave any access waiting); -EREMOTE.
+	 */
+	const dev_t *avoid;
+	size_t navoid;
 };
 
 /*
@@ -59,10 +66,16 @@ int proc_root__open(const char *proc_root, uint32_t pid);
  * opts, then: a regular file within the size bound of its kind. fd (O_RDONLY, O_CLOEXEC) with
  * its fstat in *ret_st (optional), or -errno: -ENOENT..., -ELOOP (too many links, or a link
  * where none is allowed), -EXDEV (a magic link), -EINVAL (not a regular file), -EFBIG (over
- * the bound), -EACCES (the process could not read it), -EPERM (not its owner's).
+ * the bound), -EACCES (the process could not read it), -EPERM (not its owner's), -EREMOTE (on
+ * an avoided device).
  */
 int proc_file__open_at(int rootfd, const char *path, const struct proc_open_opts *opts,
 		       struct stat *ret_st);
+/*
+ * Open a file through a link of /proc that the kernel follows without a look-up
+ * (/proc/PID/map_files/START-END: the very file a process mapped), with the checks of opts.
+ */
+int proc_file__open_link(const char *path, const struct proc_open_opts *opts, struct stat *ret_st);
 /*
  * Open a path scorch itself trusts the location of (/proc/PID/map_files/..., a --debug-dir,
  * the host's /usr/lib/debug) with the same file checks: regular, within the bound of kind,

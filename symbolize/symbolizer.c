@@ -38,6 +38,9 @@ struct root_scope {
 	uint64_t dev, ino;
 };
 
+/* FUSE mounts of one process kept (more: that process's files are not opened at all). */
+#define FUSE_MOUNTS_MAX 32
+
 struct file_key {
 	uint64_t dev, ino;
 	struct root_scope scope;
@@ -59,6 +62,9 @@ struct sym_process {
 	size_t n;
 	struct proc_creds creds; /* at the snapshot; creds.fsuid == UINT32_MAX when unknown */
 	struct root_scope scope; /* its root, or (0, 0) when it is ours */
+	dev_t fuse[FUSE_MOUNTS_MAX]; /* devices of its FUSE mounts: never touched */
+	size_t nfuse;
+	bool fuse_all; /* too many to keep: no file of it is read */
 	char *exe; /* /proc/PID/exe at the first snapshot, or NULL */
 	char *cgroup; /* from /proc/PID/cgroup, or NULL */
 	int perfmap_fd; /* the JIT's /tmp/perf-PID.map, held open, or -1 */
@@ -66,6 +72,14 @@ struct sym_process {
 	bool perfmap_tried;
 	struct stat perfmap_st; /* of the file when it was parsed */
 };
+
+/* How a file of p is opened: the bounds of kind, its FUSE mounts avoided. */
+static struct proc_open_opts opts_for(const struct sym_process *p, enum proc_file_kind kind)
+{
+	return (struct proc_open_opts){ .kind = kind,
+					.avoid = p ? p->fuse : NULL,
+					.navoid = p ? p->nfuse : 0 };
+}
 
 struct kernel_range {
 	uint64_t start, end;
@@ -321,17 +335,18 @@ void symbolizer__free(struct symbolizer *s)
  * mapping itself (/proc/PID/map_files, which the kernel vouches for), else the path inside the
  * process's root, and then only if it is the file the maps line names (device and inode).
  */
-static int open_mapped_file(struct symbolizer *s, uint32_t pid, int rootfd, const struct procmap *m)
+static int open_mapped_file(struct symbolizer *s, uint32_t pid, int rootfd,
+			    const struct sym_process *p, const struct procmap *m)
 {
-	const struct proc_open_opts o = { .kind = PROC_FILE_ELF };
+	const struct proc_open_opts o = opts_for(p, PROC_FILE_ELF);
 	char path[PATH_MAX + 300];
 	struct stat st;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/%u/map_files/%" PRIx64 "-%" PRIx64, s->proc_root, pid,
 		 m->start, m->end);
-	fd = proc_file__open(path, PROC_FILE_ELF, &st);
-	if (fd >= 0 || fd == -EINVAL || fd == -EFBIG || rootfd < 0)
+	fd = proc_file__open_link(path, &o, &st);
+	if (fd >= 0 || fd == -EINVAL || fd == -EFBIG || fd == -EREMOTE || rootfd < 0)
 		return fd;
 	fd = proc_file__open_at(rootfd, m->path, &o, &st);
 	if (fd >= 0 &&
@@ -386,13 +401,14 @@ static bool debuglink_matches(struct elf_file *e, int fd, const struct stat *st,
 }
 
 static bool try_debug_file(struct symbolizer *s, struct elf_file *e, int rootfd,
-			   const struct proc_creds *creds, const char *path, const uint32_t *crc,
+			   const struct sym_process *p, const char *path, const uint32_t *crc,
 			   uint64_t bin_size)
 {
-	const struct proc_open_opts o = { .kind = PROC_FILE_DEBUG, .creds = creds };
+	struct proc_open_opts o = opts_for(p, PROC_FILE_DEBUG);
 	_cleanup_close_ int fd = -1;
 	struct stat st;
 
+	o.creds = p ? &p->creds : NULL;
 	fd = rootfd >= 0 ? proc_file__open_at(rootfd, path, &o, &st)
 			 : proc_file__open(path, PROC_FILE_DEBUG, &st);
 	if (fd < 0)
@@ -420,7 +436,7 @@ enum debug_found { DEBUG_NONE, DEBUG_TRUSTED, DEBUG_IN_ROOT };
  * inside it, only what the process could read), which says where it was found.
  */
 static enum debug_found find_debug_file(struct symbolizer *s, struct elf_file *e, int rootfd,
-					const struct proc_creds *creds, const char *path,
+					const struct sym_process *p, const char *path,
 					uint64_t bin_size)
 {
 	static const char *const in_root[] = { "%s/%s", "%s/.debug/%s", "/usr/lib/debug%s/%s" };
@@ -465,12 +481,12 @@ static enum debug_found find_debug_file(struct symbolizer *s, struct elf_file *e
 		return DEBUG_NONE;
 	if (bidpath[0]) {
 		snprintf(cand, sizeof(cand), "/usr/lib/debug/%s", bidpath);
-		if (try_debug_file(s, e, rootfd, creds, cand, NULL, 0))
+		if (try_debug_file(s, e, rootfd, p, cand, NULL, 0))
 			return DEBUG_IN_ROOT;
 	}
 	for (size_t i = 0; link && i < ARRAY_SIZE(in_root); i++) {
 		snprintf(cand, sizeof(cand), in_root[i], dir, link);
-		if (try_debug_file(s, e, rootfd, creds, cand, &crc, bin_size))
+		if (try_debug_file(s, e, rootfd, p, cand, &crc, bin_size))
 			return DEBUG_IN_ROOT;
 	}
 	return DEBUG_NONE;
@@ -491,7 +507,7 @@ static struct cached_file *cached(const struct symbolizer *s, uint64_t dev, uint
 
 /* A new reference to the ELF file behind fd, from the cache when possible. */
 static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name, int rootfd,
-				const struct proc_creds *creds, const struct root_scope *scope)
+				const struct sym_process *p, const struct root_scope *scope)
 {
 	static const struct root_scope everywhere;
 	struct cached_file *cf, *same;
@@ -546,7 +562,7 @@ static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name, 
 		return same->elf;
 	}
 	if (name[0] == '/' &&
-	    find_debug_file(s, cf->elf, rootfd, creds, name, st.st_size) == DEBUG_IN_ROOT)
+	    find_debug_file(s, cf->elf, rootfd, p, name, st.st_size) == DEBUG_IN_ROOT)
 		cf->scope = *scope;
 	if (elf_file__error(cf->elf)) {
 		s->stats.files_unreadable++;
@@ -624,16 +640,17 @@ static struct elf_file *vdso_elf(struct symbolizer *s, uint64_t size)
  * readable by the process. Opened while the process lives (its root is reachable only then) and
  * kept open: the JIT may still append to it.
  */
-static int open_perfmap(int rootfd, const struct proc_creds *creds)
+static int open_perfmap(int rootfd, const struct sym_process *p)
 {
-	const struct proc_open_opts o = {
-		.kind = PROC_FILE_PERFMAP, .creds = creds, .nofollow = true, .owner = true
-	};
+	struct proc_open_opts o = opts_for(p, PROC_FILE_PERFMAP);
 	char path[64];
 
-	if (rootfd < 0 || creds->fsuid == UINT32_MAX)
+	o.creds = &p->creds;
+	o.nofollow = true;
+	o.owner = true;
+	if (rootfd < 0 || p->creds.fsuid == UINT32_MAX)
 		return -EACCES;
-	snprintf(path, sizeof(path), "/tmp/perf-%u.map", creds->nspid);
+	snprintf(path, sizeof(path), "/tmp/perf-%u.map", p->creds.nspid);
 	return proc_file__open_at(rootfd, path, &o, NULL);
 }
 
@@ -768,6 +785,52 @@ void symbolizer__process_info(const struct symbolizer *s, uint32_t pid, uint32_t
 	*ret_cgroup = p ? p->cgroup : NULL;
 }
 
+static bool on_fuse(const struct sym_process *p, dev_t dev)
+{
+	if (p->fuse_all)
+		return true;
+	for (size_t i = 0; i < p->nfuse; i++)
+		if (p->fuse[i] == dev)
+			return true;
+	return false;
+}
+
+/*
+ * The devices of the FUSE filesystems a process sees (/proc/PID/mountinfo, whose lines read
+ * "ID PARENT MAJOR:MINOR ROOT MOUNTPOINT OPTIONS... - TYPE SOURCE SUPER-OPTIONS"). A process
+ * that can mount FUSE (root in a container, or any user where fuse.conf allows others) runs the
+ * daemon that answers for those files, and a daemon that never answers leaves whoever looks a
+ * file up there waiting, uninterruptibly: scorch never does. With more than FUSE_MOUNTS_MAX of
+ * them, or an unreadable mountinfo with any doubt, every device is considered one.
+ */
+static void read_fuse_mounts(struct symbolizer *s, uint32_t pid, struct sym_process *p)
+{
+	char path[300], *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%u/mountinfo", s->proc_root, pid);
+	f = fopen(path, "re");
+	while (f && getline(&line, &cap, f) > 0) {
+		unsigned int major, minor;
+		char *sep = strstr(line, " - ");
+
+		if (!sep || strncmp(sep + 3, "fuse", 4) ||
+		    sscanf(line, "%*u %*u %u:%u", &major, &minor) != 2)
+			continue;
+		if (p->nfuse == FUSE_MOUNTS_MAX) {
+			warn_process(s, pid, "more than %d FUSE mounts: none of its files are read",
+				     FUSE_MOUNTS_MAX);
+			p->fuse_all = true;
+			break;
+		}
+		p->fuse[p->nfuse++] = makedev(major, minor);
+	}
+	free(line);
+	if (f)
+		fclose(f);
+}
+
 /*
  * The root a process sees, as a scope for debug files found in it: none when it is ours (what
  * lies in it is what the host has), and the root directory's identity otherwise. An unknown root
@@ -841,7 +904,8 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 			.uid = UINT32_MAX, .fsuid = UINT32_MAX, .fsgid = UINT32_MAX, .nspid = pid
 		};
 	}
-	rootfd = proc_root__open(s->proc_root, pid);
+	read_fuse_mounts(s, pid, p);
+	rootfd = p->fuse_all ? -1 : proc_root__open(s->proc_root, pid);
 	p->scope = root_scope_of(s, rootfd);
 	for (size_t i = 0; i < n; i++) {
 		const struct procmap *m = &maps[i];
@@ -877,17 +941,23 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 				check_readable(s, pid, p, sm);
 				continue;
 			}
-			fd = open_mapped_file(s, pid, rootfd, m);
+			if (on_fuse(p, makedev(m->dev_major, m->dev_minor))) {
+				warn_process(s, pid, "'%s': %s, keeping bare addresses", m->path,
+					     proc_file__strerror(-EREMOTE));
+				continue;
+			}
+			fd = open_mapped_file(s, pid, rootfd, p, m);
 			if (fd < 0) {
 				s->stats.files_unreadable++;
-				if (fd == -EINVAL || fd == -EFBIG || fd == -ESTALE)
+				if (fd == -EINVAL || fd == -EFBIG || fd == -ESTALE ||
+				    fd == -EREMOTE)
 					warn_process(
 					    s, pid, "'%s': %s, keeping bare addresses", m->path,
 					    fd == -ESTALE ? "not the file the process mapped"
 							  : proc_file__strerror(fd));
 				continue;
 			}
-			sm->elf = get_elf(s, fd, m->path, rootfd, &p->creds, &p->scope);
+			sm->elf = get_elf(s, fd, m->path, rootfd, p, &p->scope);
 			close(fd);
 			if (sm->elf)
 				sm->build_id = elf_file__build_id(sm->elf);
@@ -909,7 +979,7 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 			     PERFMAP_FDS_MAX);
 		s->perfmap_fds_warned = true;
 	} else if (jit) {
-		int fd = open_perfmap(rootfd, &p->creds);
+		int fd = open_perfmap(rootfd, p);
 
 		if (fd >= 0) {
 			p->perfmap_fd = fd;
@@ -1065,11 +1135,15 @@ int symbolizer__open_mapped(struct symbolizer *s, uint32_t pid, uint32_t seq, co
 		struct stat st;
 		int fd;
 
-		if (!m->elf || !m->ino || strcmp(m->build_id, build_id))
+		if (!m->elf || !m->ino || strcmp(m->build_id, build_id) || on_fuse(p, m->dev))
 			continue;
 		snprintf(path, sizeof(path), "%s/%u/map_files/%" PRIx64 "-%" PRIx64, s->proc_root,
 			 pid, m->start, m->end);
-		fd = proc_file__open(path, PROC_FILE_ELF, &st);
+		{
+			const struct proc_open_opts o = opts_for(p, PROC_FILE_ELF);
+
+			fd = proc_file__open_link(path, &o, &st);
+		}
 		if (fd < 0) {
 			r = fd == -ENOENT ? -ESRCH : fd;
 			continue;

@@ -154,6 +154,29 @@ else
 fi
 kill "$hpid" 2>/dev/null
 
+# 3b. A FUSE filesystem of the process that never answers (its /tmp, where its perf map would
+# be): a look-up there waits uninterruptibly, so scorch must never make one. Root in a mount
+# namespace of its own, as a container with FUSE is; the mount goes away with the process.
+mkdir -m 755 "$TMP/fusedir"
+touch "$TMP/fusedir/go"
+(cd "$TMP/fusedir" && exec unshare -m --propagation private "$HOSTILE_SPIN" --fuse-tmp 30 jit \
+	>"$TMP/fuse.out" 2>&1) &
+PIDS+=($!)
+if wait_for "$TMP/fuse.out" '^pid' 10; then
+	fpid=$(sed -n 's/^pid //p' "$TMP/fuse.out")
+	PIDS+=("$fpid")
+	start=$(date +%s)
+	rc=0
+	timeout -k 5 20 "$SCORCH" record -p "$fpid" -d 1 --format folded -o "$TMP/fuse.folded" \
+		2>"$TMP/fuse.log" || rc=$?
+	took=$(($(date +%s) - start))
+	[ "$rc" -eq 0 ] && [ "$took" -le 10 ] && ok "a silent FUSE mount does not hold the capture (${took}s)" ||
+		fail "capture of a process with a silent FUSE /tmp: rc $rc after ${took}s: $(tail -2 "$TMP/fuse.log")"
+	kill "$fpid" 2>/dev/null
+else
+	fail "the FUSE process did not start: $(cat "$TMP/fuse.out")"
+fi
+
 # 4. Huge perf maps without a newline: one over the size bound (sparse, 1 GiB), one under it
 # (60 MB: read, bounded per line). Neither costs memory.
 for size in 1G 60M; do

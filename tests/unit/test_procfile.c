@@ -225,6 +225,24 @@ int main(void)
 	cases(rootfd, "walk");
 	owners(rootfd);
 	proc_file__force_walk(false);
+	/* a device to avoid (a FUSE mount's): nothing on it is looked into, even its root */
+	{
+		struct stat st;
+		dev_t dev;
+		struct proc_open_opts o = { .kind = PROC_FILE_ELF, .navoid = 1 };
+
+		CHECK(fstat(rootfd, &st) == 0);
+		dev = st.st_dev;
+		o.avoid = &dev;
+		CHECK_INT(proc_file__open_at(rootfd, "/usr/lib/libx.so", &o, NULL), -EREMOTE);
+		snprintf(path, sizeof(path), "%s/root/usr/lib/libx.so", top);
+		CHECK_INT(proc_file__open_link(path, &o, NULL), -EREMOTE);
+		dev = st.st_dev + 1;
+		fd = proc_file__open_link(path, &o, NULL);
+		CHECK(fd >= 0);
+		if (fd >= 0)
+			close(fd);
+	}
 	close(rootfd);
 	modes();
 
