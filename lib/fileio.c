@@ -25,6 +25,19 @@ int atomic_file__open(struct atomic_file *a, const char *path, mode_t mode)
 		r = -EISDIR;
 		goto out;
 	}
+	/*
+	 * A device or a FIFO (-o /dev/null, /dev/stdout) is written to as it is: a rename would
+	 * replace it with a regular file (as root, /dev/null itself).
+	 */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		a->path = strdup(path);
+		if (!a->path)
+			goto out;
+		a->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+		r = a->fd < 0 ? -errno : 0;
+		a->direct = true;
+		goto out;
+	}
 	a->path = strdup(path);
 	if (!a->path || asprintf(&a->tmp, "%s/.%s.XXXXXX", dirname(d), basename(b)) < 0) {
 		a->tmp = NULL;
@@ -86,6 +99,10 @@ int atomic_file__commit(struct atomic_file *a)
 {
 	int r = 0;
 
+	if (a->direct) {
+		atomic_file__abort(a);
+		return 0;
+	}
 	if (fsync(a->fd) < 0 || rename(a->tmp, a->path) < 0)
 		r = -errno;
 	if (!r) {

@@ -3,14 +3,19 @@
 #ifndef SCORCH_FILEIO_H
 #define SCORCH_FILEIO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
-/* A temporary file beside path (".NAME.XXXXXX"), renamed over path on commit. */
+/*
+ * A temporary file beside path (".NAME.XXXXXX"), renamed over path on commit; a target that is
+ * a device or a FIFO is written to directly.
+ */
 struct atomic_file {
 	char *path;
 	char *tmp;
 	int fd;
+	bool direct; /* the target is a device or a FIFO: written to in place, never replaced */
 };
 
 /* Create the temporary file with the given mode. 0 or -errno; a zeroed struct stays safe. */

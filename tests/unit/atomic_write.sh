@@ -21,3 +21,14 @@ awk -v dir="$tmp/out" '
 	renamed && /fsync\(/ { match($0, /fsync\(([0-9]+)\)/, m); if (m[1] in fd) ok = 1 }
 	END { exit !ok }' "$tmp/trace" || { echo "FAIL: no fsync of the directory after the rename:"; cat "$tmp/trace"; exit 1; }
 echo "ok: the output and then its directory are fsync'ed around the rename"
+
+# Regression, "scorch -o /dev/null as root made /dev/null a regular file": a target that is not
+# a regular file (a device, a FIFO) is written to in place, never replaced by a rename.
+mkfifo "$tmp/out.fifo"
+timeout 20 cat "$tmp/out.fifo" >"$tmp/got" &
+reader=$!
+"$scorch" flame "$tmp/in.folded" -o "$tmp/out.fifo" 2>/dev/null
+wait "$reader" || true
+[ -p "$tmp/out.fifo" ] || { echo "FAIL: the FIFO was replaced: $(ls -l "$tmp/out.fifo")"; exit 1; }
+grep -q '<svg' "$tmp/got" || { echo "FAIL: nothing written through the FIFO"; exit 1; }
+echo "ok: a FIFO target is written through, not replaced"
