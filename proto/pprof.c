@@ -4,6 +4,7 @@
 #include "pprof.h"
 #include "hashmap.h"
 #include "pb_budget.h"
+#include "utf8.h"
 #include "util.h"
 #include "profile.pb-c.h"
 
@@ -386,7 +387,11 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 			      pb->n_sample_type, PROFILE_MAX_VALUES);
 		goto out;
 	}
-	/* strings are copied as they are, so indexes keep their meaning */
+	/*
+	 * strings are copied in their places, so indexes keep their meaning; protobuf-c does not
+	 * check that they are UTF-8 (proto2 and proto3 want it), so what is not is made so here,
+	 * as profile__intern() does for every other string
+	 */
 	p->strings = calloc(pb->n_string_table, sizeof(char *));
 	if (!p->strings)
 		goto nomem;
@@ -394,9 +399,10 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 	for (size_t i = 0; i < pb->n_string_table; i++) {
 		const char *s = pb->string_table[i] ? pb->string_table[i] : "";
 
-		p->strings[i] = strdup(s);
+		p->strings[i] = utf8_is_valid(s) ? strdup(s) : utf8_sanitize(s);
 		if (!p->strings[i])
 			goto nomem;
+		s = p->strings[i];
 		p->nstrings = i + 1;
 		if (i && !hmap__get(p->string_index, s, strlen(s)) &&
 		    hmap__put(p->string_index, s, strlen(s), (void *)(uintptr_t)i))

@@ -11,6 +11,7 @@
 #include "pb_budget.h"
 #include "pprof.h"
 #include "profile.pb-c.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -479,6 +480,124 @@ static void test_large_profile_reads(void)
 	profile__free(p);
 }
 
+/*
+ * Every string of every output is valid UTF-8, whatever the names given: interned ones (the
+ * collector's, the folded reader's) and a foreign pprof's string table alike, and names cut to
+ * a buffer. Readers refuse a whole protobuf over one bad string (grpc-go and grpcio check
+ * proto3 strings), and a thread may name itself "evil\xff\xfe".
+ */
+static void check_pprof_strings_valid(const struct profile *p, const char *what)
+{
+	Perftools__Profiles__Profile *pb;
+	size_t len, bad = 0;
+	void *buf;
+
+	CHECK_INT(pprof__encode(p, false, &buf, &len), 0);
+	pb = perftools__profiles__profile__unpack(NULL, len, buf);
+	CHECK(pb != NULL);
+	for (size_t i = 0; pb && i < pb->n_string_table; i++)
+		bad += !utf8_is_valid(pb->string_table[i]);
+	if (bad)
+		fprintf(stderr, "  %s: %zu strings of the pprof are not UTF-8\n", what, bad);
+	CHECK_INT(bad, 0);
+	perftools__profiles__profile__free_unpacked(pb, NULL);
+	free(buf);
+}
+
+static void check_folded_valid(const struct profile *p, const char *want)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	CHECK(f && profile__write_folded(p, 0, f) == 0);
+	fclose(f);
+	CHECK(text && utf8_is_valid(text));
+	if (want)
+		CHECK(text && strstr(text, want));
+	free(text);
+}
+
+static void test_utf8_everywhere(void)
+{
+	struct profile *p = profile__new(), *q = NULL;
+	struct prof_mapping m = { .start = 0x1000, .limit = 0x2000 };
+	struct prof_label label = { 0 };
+	struct prof_line line = { 0 };
+	uint64_t locs[2];
+	int64_t v = 1;
+	char err[256], name[64], long_name[700];
+	size_t len;
+	Perftools__Profiles__Profile pb = PERFTOOLS__PROFILES__PROFILE__INIT;
+	Perftools__Profiles__ValueType st = PERFTOOLS__PROFILES__VALUE_TYPE__INIT, *stp = &st;
+	char *strings[] = { "", "samples", "count", "f\xc3(", "\xed\xa0\x80" };
+	const char *folded = "main;\xe2\x82;x\xff 3\n";
+	uint8_t raw[256];
+
+	CHECK_INT(profile__add_sample_type(p, "samples", "count"), 0);
+	/* a thread name, a symbol and a library path of a hostile process */
+	m.filename = profile__intern(p, "/tmp/\xf4\x90\x80\x80lib.so");
+	CHECK(profile__add_mapping(p, &m) == 1);
+	line.function = profile__function(p, "evil\xff\xfe", "evil\xff\xfe", "a\xe2\x82.c", 0);
+	CHECK(line.function != 0);
+	locs[0] = profile__location(p, 0, 0x1234, &line, 1);
+	locs[1] = profile__location(p, 1, 0x1100, NULL, 0); /* named by its mapping */
+	label.key = profile__intern(p, "comm");
+	label.str = profile__intern(p, "bad\xc0\xaf");
+	CHECK_INT(profile__add_sample(p, locs, 2, &v, &label, 1), 0);
+	CHECK_STR(profile__str(p, label.str), "bad\xef\xbf\xbd\xef\xbf\xbd");
+	/* the same name once, however it was spelled before replacement */
+	CHECK_INT(profile__intern(p, "bad\xc1\xbf"), label.str);
+	CHECK_INT(profile__intern(p, "evil\xfe\xff"), p->functions[0].name);
+	check_pprof_strings_valid(p, "interned");
+	check_folded_valid(p, "\xef\xbf\xbdlib.so+0x100;evil\xef\xbf\xbd\xef\xbf\xbd 1");
+
+	/* a name longer than the frame buffer: cut before a character, never inside one */
+	for (size_t i = 0; i + 4 < sizeof(long_name); i += 4)
+		memcpy(long_name + i, i % 8 ? "\xc3\xa9\xc3\xa9" : "\xf0\x9d\x84\x9e", 4);
+	long_name[sizeof(long_name) - 4] = 0;
+	line.function = profile__function(p, long_name, long_name, "", 0);
+	locs[0] = profile__location(p, 0, 0x5678, &line, 1);
+	for (size_t size = 1; size < 24; size++) {
+		char small[24];
+
+		profile__frame_name(p, &p->locations[locs[0] - 1], 0, small, size);
+		CHECK(utf8_is_valid(small) && strlen(small) + 4 >= size);
+	}
+	profile__frame_name(p, &p->locations[locs[0] - 1], 0, name, sizeof(name));
+	CHECK(utf8_is_valid(name) && strlen(name) >= 60);
+	CHECK_INT(profile__add_sample(p, locs, 1, &v, NULL, 0), 0);
+	check_folded_valid(p, NULL);
+	profile__free(p);
+
+	/* a foreign pprof's string table: protobuf-c takes any bytes */
+	st.type = 1;
+	st.unit = 2;
+	pb.n_sample_type = 1;
+	pb.sample_type = &stp;
+	pb.n_string_table = 5;
+	pb.string_table = strings;
+	len = perftools__profiles__profile__get_packed_size(&pb);
+	CHECK(len < sizeof(raw));
+	perftools__profiles__profile__pack(&pb, raw);
+	CHECK_INT(pprof__decode(raw, len, &q, err, sizeof(err)), 0);
+	if (q) {
+		CHECK_INT(q->nstrings, 5);
+		CHECK_STR(profile__str(q, 3), "f\xef\xbf\xbd(");
+		CHECK_STR(profile__str(q, 4), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+		check_pprof_strings_valid(q, "decoded");
+	}
+	profile__free(q);
+	/* folded text from a file */
+	q = NULL;
+	CHECK_INT(folded__parse(folded, strlen(folded), &q, err, sizeof(err)), 0);
+	if (q) {
+		check_pprof_strings_valid(q, "folded");
+		check_folded_valid(q, "main;\xef\xbf\xbd;x\xef\xbf\xbd 3");
+	}
+	profile__free(q);
+}
+
 int main(int argc, char **argv)
 {
 	test_round_trip();
@@ -488,6 +607,7 @@ int main(int argc, char **argv)
 	test_bomb_refused();
 	test_gunzip_bound();
 	test_large_profile_reads();
+	test_utf8_everywhere();
 	if (argc > 1) {
 		struct profile *p = make_profile();
 		void *buf = NULL;
