@@ -27,6 +27,7 @@
 #include "spool.h"
 #include "symbolizer.h"
 #include "unwind.h"
+#include "utf8.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -58,6 +59,18 @@
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 30000
 #define BACKOFF_AUTH_MS 120000
+/*
+ * A message the server refuses this many times in a row, with a code that may be about the
+ * message (INTERNAL, UNKNOWN, RESOURCE_EXHAUSTED...), is suspect: then every other attempt goes
+ * to the newest message, and when the server takes that and refuses the suspect once more right
+ * after, the suspect is dropped (counted as rejected, one error line), so nothing waits behind
+ * a message that cannot be delivered. One or two such refusals happen with a healthy server (a
+ * backend restarting behind its proxy, a storage write that failed once); three take 3.5-7 s
+ * of backoff. The drop needs the newer message accepted between two refusals, so a server that
+ * refuses everything (a broken store, a proxy answering 400) makes nothing drop: the spool
+ * keeps it all, within its bound.
+ */
+#define POISON_STRIKES 3
 /*
  * At exit, the sender gets this long (from the signal) to deliver what is spooled; the rest
  * stays spooled. Then its call in progress is cancelled, and a thread not gone EXIT_CANCEL_MS
@@ -482,10 +495,29 @@ static bool sender_sleep(struct sender *s, uint64_t ms, bool for_work)
 	return stop;
 }
 
+/*
+ * Whether a server's refusal may be about the message rather than about the server or the way
+ * to it: not the codes of a server away, slow or refusing us (UNAVAILABLE, DEADLINE_EXCEEDED,
+ * UNAUTHENTICATED, PERMISSION_DENIED), nor our own cancellation. INTERNAL is what grpcio and
+ * grpc-go answer for a request they cannot decode (a proto3 string that is not UTF-8),
+ * UNKNOWN what a handler that throws gives, RESOURCE_EXHAUSTED a message over the server's
+ * size limit.
+ */
+static bool may_be_the_message(int code)
+{
+	return code != GRPC_OK && code != GRPC_CANCELLED && code != GRPC_UNAVAILABLE &&
+	       code != GRPC_DEADLINE_EXCEEDED && code != GRPC_UNAUTHENTICATED &&
+	       code != GRPC_PERMISSION_DENIED;
+}
+
 static void *sender_main(void *data)
 {
 	struct sender *s = data;
 	uint64_t backoff = BACKOFF_MIN_MS, failures = 0, last_log = 0;
+	/* the oldest message's refusals that may be its own doing, in a row (see POISON_STRIKES) */
+	uint64_t strike_seq = 0;
+	unsigned int strikes = 0;
+	bool probed = false, probe_accepted = false;
 
 	pthread_setname_np(pthread_self(), "scorch-sender");
 
@@ -493,8 +525,8 @@ static void *sender_main(void *data)
 		struct grpc_result res;
 		uint8_t *msg;
 		size_t len;
-		uint64_t seq, wait_ms;
-		bool stopping;
+		uint64_t seq, call_seq, wait_ms;
+		bool stopping, probe = false;
 		int r;
 
 		pthread_mutex_lock(&s->lock);
@@ -509,6 +541,34 @@ static void *sender_main(void *data)
 			sender_sleep(s, 1000, true);
 			continue;
 		}
+		if (seq != strike_seq) {
+			strike_seq = seq;
+			strikes = 0;
+			probed = probe_accepted = false;
+		}
+		call_seq = seq;
+		/*
+		 * The oldest keeps being refused: the message or the server? Every other attempt
+		 * goes to the newest message instead, which the server takes if it is the message.
+		 */
+		if (strikes >= POISON_STRIKES && !probed && !probe_accepted) {
+			uint8_t *pmsg;
+			size_t plen;
+			uint64_t pseq;
+
+			if (!spool__newest(s->spool, &pseq, &pmsg, &plen)) {
+				if (pseq != seq) {
+					free(msg);
+					msg = pmsg;
+					len = plen;
+					call_seq = pseq;
+					probe = true;
+				} else {
+					free(pmsg);
+				}
+			}
+		}
+		probed = probe;
 		grpc_client__call(s->client, WRITE_RAW_PATH, msg, len, &res);
 		free(msg);
 		free(res.response);
@@ -524,7 +584,7 @@ static void *sender_main(void *data)
 				 grpc_code_name(res.code), res.message);
 		pthread_mutex_unlock(&s->lock);
 		if (res.code == GRPC_OK) {
-			spool__remove(s->spool, seq);
+			spool__remove(s->spool, call_seq);
 			pthread_mutex_lock(&s->lock);
 			s->sent++;
 			pthread_mutex_unlock(&s->lock);
@@ -534,6 +594,8 @@ static void *sender_main(void *data)
 					 failures);
 			failures = 0;
 			backoff = BACKOFF_MIN_MS;
+			/* the server takes messages now: the oldest is tried again at once */
+			probe_accepted = probe;
 			continue;
 		}
 		pthread_mutex_lock(&s->lock);
@@ -544,12 +606,33 @@ static void *sender_main(void *data)
 			/* this message will never be accepted: it goes, and it is said */
 			log_error("remote store rejected a profile (%s: %s); dropped",
 				  grpc_code_name(res.code), res.message);
-			spool__remove(s->spool, seq);
+			spool__remove(s->spool, call_seq);
 			pthread_mutex_lock(&s->lock);
 			s->rejected++;
 			pthread_mutex_unlock(&s->lock);
 			continue;
 		}
+		if (!probe && may_be_the_message(res.code)) {
+			strikes++;
+			if (probe_accepted) {
+				/*
+				 * Refused again right after the server took a newer message: this
+				 * one it will never take, and everything behind it would wait
+				 */
+				log_error(
+				    "remote store refused a profile %u times (%s: %s) while it "
+				    "accepts newer ones; dropped",
+				    strikes, grpc_code_name(res.code), res.message);
+				spool__remove(s->spool, call_seq);
+				pthread_mutex_lock(&s->lock);
+				s->rejected++;
+				pthread_mutex_unlock(&s->lock);
+				continue;
+			}
+		} else if (!probe) {
+			strikes = 0;
+		}
+		probe_accepted = false;
 		/* one line for the first failure, then at most one a minute */
 		if (failures == 1 || now_ns(CLOCK_MONOTONIC) - last_log > 60000000000ULL) {
 			if (res.code == GRPC_UNAUTHENTICATED || res.code == GRPC_PERMISSION_DENIED)
@@ -1074,12 +1157,20 @@ static int add_series(struct request_builder *b, const struct proc_info *p, cons
 	}
 	for (size_t i = 0; i < n; i++) {
 		Parca__Profilestore__V1alpha1__Label *l = own(b, calloc(1, sizeof(*l)));
+		const char *value = all[i].value;
 
-		if (!l || !all[i].value)
+		/*
+		 * Label.value is a proto3 string: a server refuses the whole request over one that
+		 * is not UTF-8, and a process names its own comm, executable and cgroup (and the
+		 * node name and --label values are only bytes too)
+		 */
+		if (value && !utf8_is_valid(value))
+			value = own(b, utf8_sanitize(value));
+		if (!l || !value)
 			return -ENOMEM;
 		parca__profilestore__v1alpha1__label__init(l);
 		l->name = (char *)all[i].name;
-		l->value = (char *)all[i].value;
+		l->value = (char *)value;
 		labels[i] = l;
 	}
 	parca__profilestore__v1alpha1__label_set__init(ls);
