@@ -17,6 +17,7 @@
 #include "hashmap.h"
 #include "http.h"
 #include "model.h"
+#include "notify.h"
 #include "parca.pb-c.h"
 #include "parca_debuginfo.pb-c.h"
 #include "pb_budget.h"
@@ -1505,22 +1506,59 @@ static void publish(struct agent *a, struct session *sess, const struct totals *
 	pthread_mutex_unlock(&a->lock);
 }
 
-/* HTTP polling thread, for /healthz: never blocks. */
-static bool http_healthy(void *ctx, char *why, size_t size)
+/* How long the sampling loop may go without draining before it counts as stuck. */
+static uint64_t stall_limit_ns(void)
 {
-	struct agent *a = ctx;
-	uint64_t last = __atomic_load_n(&a->last_drain_ns, __ATOMIC_RELAXED);
-	uint64_t now = now_ns(CLOCK_MONOTONIC);
 	uint64_t limit = STALL_INTERVALS * arg.duration_ns;
 
-	if (limit < STALL_MIN_NS)
-		limit = STALL_MIN_NS;
+	return limit < STALL_MIN_NS ? STALL_MIN_NS : limit;
+}
+
+/*
+ * The one rule of health, for /healthz and systemd's watchdog: the loop drained the BPF maps
+ * within the limit. Never blocks; false with a one-line reason.
+ */
+static bool loop_healthy(struct agent *a, char *why, size_t size)
+{
+	uint64_t last = __atomic_load_n(&a->last_drain_ns, __ATOMIC_RELAXED);
+	uint64_t now = now_ns(CLOCK_MONOTONIC), limit = stall_limit_ns();
+
 	if (now < last || now - last <= limit)
 		return true;
 	snprintf(why, size,
 		 "the sampling loop has not drained the BPF maps for %.1f s (limit %.1f s)",
 		 (now - last) / 1e9, limit / 1e9);
 	return false;
+}
+
+/* HTTP polling thread, for /healthz. */
+static bool http_healthy(void *ctx, char *why, size_t size)
+{
+	return loop_healthy(ctx, why, size);
+}
+
+/* A message to systemd; a failure is said once (the unit's watchdog will then act). */
+static void notify(struct notifier *n, const char *msg)
+{
+	static bool warned;
+	int r;
+
+	if (!n)
+		return;
+	r = notifier__send(n, msg);
+	if (r && !warned) {
+		log_warn("cannot notify systemd through $NOTIFY_SOCKET: %s", strerror(-r));
+		warned = true;
+	}
+}
+
+/* Main loop, after a drain: the watchdog is fed while the loop is healthy, as /healthz says. */
+static void feed_watchdog(struct agent *a, struct notifier *n)
+{
+	char why[160];
+
+	if (n && loop_healthy(a, why, sizeof(why)))
+		notify(n, "WATCHDOG=1");
 }
 
 struct page {
@@ -1838,6 +1876,7 @@ int cmd_agent(int argc, char **argv)
 	struct collector *col = NULL;
 	struct session *sess = NULL;
 	struct http_server *http = NULL;
+	struct notifier *notifier = NULL;
 	struct uploader up = { .lock = PTHREAD_MUTEX_INITIALIZER,
 			       .wake = PTHREAD_COND_INITIALIZER };
 	struct uploader *uploader = NULL;
@@ -1859,6 +1898,11 @@ int cmd_agent(int argc, char **argv)
 	}
 	if (check_privileges(false))
 		goto out;
+	notifier = notifier__from_env();
+	if (!notifier && errno)
+		log_warn(
+		    "cannot use $NOTIFY_SOCKET '%s' (%s): systemd will not hear from the agent",
+		    getenv("NOTIFY_SOCKET"), strerror(errno));
 	if (!arg.node) {
 		if (gethostname(hostname, sizeof(hostname)))
 			snprintf(hostname, sizeof(hostname), "unknown");
@@ -2033,6 +2077,27 @@ int cmd_agent(int argc, char **argv)
 
 	start_real = now_ns(CLOCK_REALTIME);
 	start_mono = last_drain = now_ns(CLOCK_MONOTONIC);
+	a.last_drain_ns = last_drain;
+	if (notifier) {
+		uint64_t wd_usec = notifier__watchdog_usec(), limit_usec = stall_limit_ns() / 1000;
+		char msg[160];
+
+		/*
+		 * systemd's watchdog and /healthz keep one rule: a unit's WatchdogSec= shorter than
+		 * the limit of these intervals is raised to it, rather than kill a loop that
+		 * /healthz calls healthy
+		 */
+		if (wd_usec && wd_usec < limit_usec) {
+			snprintf(msg, sizeof(msg), "WATCHDOG_USEC=%" PRIu64, limit_usec);
+			notify(notifier, msg);
+			log_info("systemd's watchdog period raised from %.1f s to %.1f s, the "
+				 "limit of /healthz (%d intervals)",
+				 wd_usec / 1e6, limit_usec / 1e6, STALL_INTERVALS);
+		}
+		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=profiling %s at %u Hz",
+			 arg.npids ? "some processes" : "the machine", arg.freq);
+		notify(notifier, msg);
+	}
 	while (!stop_signal) {
 		uint64_t now = now_ns(CLOCK_MONOTONIC), wake;
 
@@ -2047,6 +2112,7 @@ int cmd_agent(int argc, char **argv)
 			}
 			last_drain = now;
 			publish(&a, sess, &totals, last_drain);
+			feed_watchdog(&a, notifier);
 		}
 		if (now - start_mono >= arg.duration_ns) {
 			close_interval(col, sym, sender, uploader, start_real, start_mono, &totals);
@@ -2073,6 +2139,7 @@ int cmd_agent(int argc, char **argv)
 
 	/* the grace starts now; uploads are not worth waiting for */
 	stop_ns = now_ns(CLOCK_MONOTONIC);
+	notify(notifier, "STOPPING=1");
 	if (up_started)
 		uploader_stop(&up);
 	/* the partial interval: every sample up to now, then delivered or spooled */
@@ -2168,6 +2235,7 @@ out:
 		explicit_bzero(http_token, strlen(http_token));
 		free(http_token);
 	}
+	notifier__free(notifier);
 	session__free(sess);
 	collector__free(col);
 	symbolizer__free(sym);
