@@ -1678,7 +1678,9 @@ static char *http_metrics(void *ctx, const struct http_stats *hs)
 	metric(&p, "scorch_profile_send_failures_total", "counter",
 	       "Failed attempts to deliver a profile.", failed);
 	metric(&p, "scorch_profiles_rejected_total", "counter",
-	       "Profiles the server refused as invalid, dropped.", rejected);
+	       "Profiles the server refused as invalid, or kept refusing while it took newer "
+	       "ones, dropped.",
+	       rejected);
 	metric(&p, "scorch_profiles_spooled", "gauge", "Profiles waiting in the spool.",
 	       ss.entries);
 	metric(&p, "scorch_spool_bytes", "gauge", "Bytes in the spool.", ss.bytes);
