@@ -2079,7 +2079,7 @@ int cmd_agent(int argc, char **argv)
 
 	start_real = now_ns(CLOCK_REALTIME);
 	start_mono = last_drain = now_ns(CLOCK_MONOTONIC);
-	a.last_drain_ns = last_drain;
+	__atomic_store_n(&a.last_drain_ns, last_drain, __ATOMIC_RELAXED);
 	if (notifier) {
 		uint64_t wd_usec = notifier__watchdog_usec(), limit_usec = stall_limit_ns() / 1000;
 		char msg[160];
