@@ -18,6 +18,7 @@
 #include "http.h"
 #include "labels.h"
 #include "model.h"
+#include "notify.h"
 #include "parca.pb-c.h"
 #include "parca_debuginfo.pb-c.h"
 #include "pb_budget.h"
@@ -28,6 +29,7 @@
 #include "spool.h"
 #include "symbolizer.h"
 #include "unwind.h"
+#include "utf8.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -59,6 +61,18 @@
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 30000
 #define BACKOFF_AUTH_MS 120000
+/*
+ * A message the server refuses this many times in a row, with a code that may be about the
+ * message (INTERNAL, UNKNOWN, RESOURCE_EXHAUSTED...), is suspect: then every other attempt goes
+ * to the newest message, and when the server takes that and refuses the suspect once more right
+ * after, the suspect is dropped (counted as rejected, one error line), so nothing waits behind
+ * a message that cannot be delivered. One or two such refusals happen with a healthy server (a
+ * backend restarting behind its proxy, a storage write that failed once); three take 3.5-7 s
+ * of backoff. The drop needs the newer message accepted between two refusals, so a server that
+ * refuses everything (a broken store, a proxy answering 400) makes nothing drop: the spool
+ * keeps it all, within its bound.
+ */
+#define POISON_STRIKES 3
 /*
  * At exit, the sender gets this long (from the signal) to deliver what is spooled; the rest
  * stays spooled. Then its call in progress is cancelled, and a thread not gone EXIT_CANCEL_MS
@@ -483,10 +497,29 @@ static bool sender_sleep(struct sender *s, uint64_t ms, bool for_work)
 	return stop;
 }
 
+/*
+ * Whether a server's refusal may be about the message rather than about the server or the way
+ * to it: not the codes of a server away, slow or refusing us (UNAVAILABLE, DEADLINE_EXCEEDED,
+ * UNAUTHENTICATED, PERMISSION_DENIED), nor our own cancellation. INTERNAL is what grpcio and
+ * grpc-go answer for a request they cannot decode (a proto3 string that is not UTF-8),
+ * UNKNOWN what a handler that throws gives, RESOURCE_EXHAUSTED a message over the server's
+ * size limit.
+ */
+static bool may_be_the_message(int code)
+{
+	return code != GRPC_OK && code != GRPC_CANCELLED && code != GRPC_UNAVAILABLE &&
+	       code != GRPC_DEADLINE_EXCEEDED && code != GRPC_UNAUTHENTICATED &&
+	       code != GRPC_PERMISSION_DENIED;
+}
+
 static void *sender_main(void *data)
 {
 	struct sender *s = data;
 	uint64_t backoff = BACKOFF_MIN_MS, failures = 0, last_log = 0;
+	/* the oldest message's refusals that may be its own doing, in a row (see POISON_STRIKES) */
+	uint64_t strike_seq = 0;
+	unsigned int strikes = 0;
+	bool probed = false, probe_accepted = false;
 
 	pthread_setname_np(pthread_self(), "scorch-sender");
 
@@ -494,8 +527,8 @@ static void *sender_main(void *data)
 		struct grpc_result res;
 		uint8_t *msg;
 		size_t len;
-		uint64_t seq, wait_ms;
-		bool stopping;
+		uint64_t seq, call_seq, wait_ms;
+		bool stopping, probe = false;
 		int r;
 
 		pthread_mutex_lock(&s->lock);
@@ -510,6 +543,34 @@ static void *sender_main(void *data)
 			sender_sleep(s, 1000, true);
 			continue;
 		}
+		if (seq != strike_seq) {
+			strike_seq = seq;
+			strikes = 0;
+			probed = probe_accepted = false;
+		}
+		call_seq = seq;
+		/*
+		 * The oldest keeps being refused: the message or the server? Every other attempt
+		 * goes to the newest message instead, which the server takes if it is the message.
+		 */
+		if (strikes >= POISON_STRIKES && !probed && !probe_accepted) {
+			uint8_t *pmsg;
+			size_t plen;
+			uint64_t pseq;
+
+			if (!spool__newest(s->spool, &pseq, &pmsg, &plen)) {
+				if (pseq != seq) {
+					free(msg);
+					msg = pmsg;
+					len = plen;
+					call_seq = pseq;
+					probe = true;
+				} else {
+					free(pmsg);
+				}
+			}
+		}
+		probed = probe;
 		grpc_client__call(s->client, WRITE_RAW_PATH, msg, len, &res);
 		free(msg);
 		free(res.response);
@@ -525,7 +586,7 @@ static void *sender_main(void *data)
 				 grpc_code_name(res.code), res.message);
 		pthread_mutex_unlock(&s->lock);
 		if (res.code == GRPC_OK) {
-			spool__remove(s->spool, seq);
+			spool__remove(s->spool, call_seq);
 			pthread_mutex_lock(&s->lock);
 			s->sent++;
 			pthread_mutex_unlock(&s->lock);
@@ -535,6 +596,8 @@ static void *sender_main(void *data)
 					 failures);
 			failures = 0;
 			backoff = BACKOFF_MIN_MS;
+			/* the server takes messages now: the oldest is tried again at once */
+			probe_accepted = probe;
 			continue;
 		}
 		pthread_mutex_lock(&s->lock);
@@ -545,12 +608,33 @@ static void *sender_main(void *data)
 			/* this message will never be accepted: it goes, and it is said */
 			log_error("remote store rejected a profile (%s: %s); dropped",
 				  grpc_code_name(res.code), res.message);
-			spool__remove(s->spool, seq);
+			spool__remove(s->spool, call_seq);
 			pthread_mutex_lock(&s->lock);
 			s->rejected++;
 			pthread_mutex_unlock(&s->lock);
 			continue;
 		}
+		if (!probe && may_be_the_message(res.code)) {
+			strikes++;
+			if (probe_accepted) {
+				/*
+				 * Refused again right after the server took a newer message: this
+				 * one it will never take, and everything behind it would wait
+				 */
+				log_error(
+				    "remote store refused a profile %u times (%s: %s) while it "
+				    "accepts newer ones; dropped",
+				    strikes, grpc_code_name(res.code), res.message);
+				spool__remove(s->spool, call_seq);
+				pthread_mutex_lock(&s->lock);
+				s->rejected++;
+				pthread_mutex_unlock(&s->lock);
+				continue;
+			}
+		} else if (!probe) {
+			strikes = 0;
+		}
+		probe_accepted = false;
 		/* one line for the first failure, then at most one a minute */
 		if (failures == 1 || now_ns(CLOCK_MONOTONIC) - last_log > 60000000000ULL) {
 			if (res.code == GRPC_UNAUTHENTICATED || res.code == GRPC_PERMISSION_DENIED)
@@ -1056,12 +1140,20 @@ static int add_series(struct request_builder *b, const struct proc_info *p, cons
 	}
 	for (size_t i = 0; i < n; i++) {
 		Parca__Profilestore__V1alpha1__Label *l = own(b, calloc(1, sizeof(*l)));
+		const char *value = all[i].value;
 
-		if (!l || !all[i].value)
+		/*
+		 * Label.value is a proto3 string: a server refuses the whole request over one that
+		 * is not UTF-8, and a process names its own comm, executable and cgroup (and the
+		 * node name and --label values are only bytes too)
+		 */
+		if (value && !utf8_is_valid(value))
+			value = own(b, utf8_sanitize(value));
+		if (!l || !value)
 			return -ENOMEM;
 		parca__profilestore__v1alpha1__label__init(l);
 		l->name = (char *)all[i].name;
-		l->value = (char *)all[i].value;
+		l->value = (char *)value;
 		labels[i] = l;
 	}
 	parca__profilestore__v1alpha1__label_set__init(ls);
@@ -1396,22 +1488,59 @@ static void publish(struct agent *a, struct session *sess, const struct totals *
 	pthread_mutex_unlock(&a->lock);
 }
 
-/* HTTP polling thread, for /healthz: never blocks. */
-static bool http_healthy(void *ctx, char *why, size_t size)
+/* How long the sampling loop may go without draining before it counts as stuck. */
+static uint64_t stall_limit_ns(void)
 {
-	struct agent *a = ctx;
-	uint64_t last = __atomic_load_n(&a->last_drain_ns, __ATOMIC_RELAXED);
-	uint64_t now = now_ns(CLOCK_MONOTONIC);
 	uint64_t limit = STALL_INTERVALS * arg.duration_ns;
 
-	if (limit < STALL_MIN_NS)
-		limit = STALL_MIN_NS;
+	return limit < STALL_MIN_NS ? STALL_MIN_NS : limit;
+}
+
+/*
+ * The one rule of health, for /healthz and systemd's watchdog: the loop drained the BPF maps
+ * within the limit. Never blocks; false with a one-line reason.
+ */
+static bool loop_healthy(struct agent *a, char *why, size_t size)
+{
+	uint64_t last = __atomic_load_n(&a->last_drain_ns, __ATOMIC_RELAXED);
+	uint64_t now = now_ns(CLOCK_MONOTONIC), limit = stall_limit_ns();
+
 	if (now < last || now - last <= limit)
 		return true;
 	snprintf(why, size,
 		 "the sampling loop has not drained the BPF maps for %.1f s (limit %.1f s)",
 		 (now - last) / 1e9, limit / 1e9);
 	return false;
+}
+
+/* HTTP polling thread, for /healthz. */
+static bool http_healthy(void *ctx, char *why, size_t size)
+{
+	return loop_healthy(ctx, why, size);
+}
+
+/* A message to systemd; a failure is said once (the unit's watchdog will then act). */
+static void notify(struct notifier *n, const char *msg)
+{
+	static bool warned;
+	int r;
+
+	if (!n)
+		return;
+	r = notifier__send(n, msg);
+	if (r && !warned) {
+		log_warn("cannot notify systemd through $NOTIFY_SOCKET: %s", strerror(-r));
+		warned = true;
+	}
+}
+
+/* Main loop, after a drain: the watchdog is fed while the loop is healthy, as /healthz says. */
+static void feed_watchdog(struct agent *a, struct notifier *n)
+{
+	char why[160];
+
+	if (n && loop_healthy(a, why, sizeof(why)))
+		notify(n, "WATCHDOG=1");
 }
 
 struct page {
@@ -1531,7 +1660,9 @@ static char *http_metrics(void *ctx, const struct http_stats *hs)
 	metric(&p, "scorch_profile_send_failures_total", "counter",
 	       "Failed attempts to deliver a profile.", failed);
 	metric(&p, "scorch_profiles_rejected_total", "counter",
-	       "Profiles the server refused as invalid, dropped.", rejected);
+	       "Profiles the server refused as invalid, or kept refusing while it took newer "
+	       "ones, dropped.",
+	       rejected);
 	metric(&p, "scorch_profiles_spooled", "gauge", "Profiles waiting in the spool.",
 	       ss.entries);
 	metric(&p, "scorch_spool_bytes", "gauge", "Bytes in the spool.", ss.bytes);
@@ -1729,6 +1860,7 @@ int cmd_agent(int argc, char **argv)
 	struct collector *col = NULL;
 	struct session *sess = NULL;
 	struct http_server *http = NULL;
+	struct notifier *notifier = NULL;
 	struct uploader up = { .lock = PTHREAD_MUTEX_INITIALIZER,
 			       .wake = PTHREAD_COND_INITIALIZER };
 	struct uploader *uploader = NULL;
@@ -1750,6 +1882,11 @@ int cmd_agent(int argc, char **argv)
 	}
 	if (check_privileges(false))
 		goto out;
+	notifier = notifier__from_env();
+	if (!notifier && errno)
+		log_warn(
+		    "cannot use $NOTIFY_SOCKET '%s' (%s): systemd will not hear from the agent",
+		    getenv("NOTIFY_SOCKET"), strerror(errno));
 	if (!arg.node) {
 		if (gethostname(hostname, sizeof(hostname)))
 			snprintf(hostname, sizeof(hostname), "unknown");
@@ -1924,6 +2061,27 @@ int cmd_agent(int argc, char **argv)
 
 	start_real = now_ns(CLOCK_REALTIME);
 	start_mono = last_drain = now_ns(CLOCK_MONOTONIC);
+	__atomic_store_n(&a.last_drain_ns, last_drain, __ATOMIC_RELAXED);
+	if (notifier) {
+		uint64_t wd_usec = notifier__watchdog_usec(), limit_usec = stall_limit_ns() / 1000;
+		char msg[160];
+
+		/*
+		 * systemd's watchdog and /healthz keep one rule: a unit's WatchdogSec= shorter than
+		 * the limit of these intervals is raised to it, rather than kill a loop that
+		 * /healthz calls healthy
+		 */
+		if (wd_usec && wd_usec < limit_usec) {
+			snprintf(msg, sizeof(msg), "WATCHDOG_USEC=%" PRIu64, limit_usec);
+			notify(notifier, msg);
+			log_info("systemd's watchdog period raised from %.1f s to %.1f s, the "
+				 "limit of /healthz (%d intervals)",
+				 wd_usec / 1e6, limit_usec / 1e6, STALL_INTERVALS);
+		}
+		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=profiling %s at %u Hz",
+			 arg.npids ? "some processes" : "the machine", arg.freq);
+		notify(notifier, msg);
+	}
 	while (!stop_signal) {
 		uint64_t now = now_ns(CLOCK_MONOTONIC), wake;
 
@@ -1938,6 +2096,7 @@ int cmd_agent(int argc, char **argv)
 			}
 			last_drain = now;
 			publish(&a, sess, &totals, last_drain);
+			feed_watchdog(&a, notifier);
 		}
 		if (now - start_mono >= arg.duration_ns) {
 			close_interval(col, sym, sender, uploader, start_real, start_mono, &totals);
@@ -1964,6 +2123,7 @@ int cmd_agent(int argc, char **argv)
 
 	/* the grace starts now; uploads are not worth waiting for */
 	stop_ns = now_ns(CLOCK_MONOTONIC);
+	notify(notifier, "STOPPING=1");
 	if (up_started)
 		uploader_stop(&up);
 	/* the partial interval: every sample up to now, then delivered or spooled */
@@ -2059,6 +2219,7 @@ out:
 		explicit_bzero(http_token, strlen(http_token));
 		free(http_token);
 	}
+	notifier__free(notifier);
 	session__free(sess);
 	collector__free(col);
 	symbolizer__free(sym);

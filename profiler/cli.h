@@ -43,5 +43,6 @@ int cmd_report(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_flame(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+int cmd_healthcheck(int argc, char **argv);
 
 #endif

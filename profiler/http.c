@@ -12,8 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 /* The longest profile one can ask for, as Go's net/http/pprof bounds it by its write timeout. */
 #define MAX_PROFILE_SECONDS 300
@@ -31,6 +35,8 @@
  * for one of them; more are answered 503. */
 #define WORKERS 2
 #define MAX_QUEUED 16
+/* What a probe reads of an answer: the status line, headers and a reason, all short. */
+#define PROBE_MAX_ANSWER 4096
 
 /*
  * libmicrohttpd, loaded on first use: linked in, it brings GnuTLS and its libraries into every
@@ -419,7 +425,7 @@ static void on_mhd_message(void *cls, const char *fmt, va_list ap)
 	pthread_mutex_unlock(&s->msg_lock);
 }
 
-static int parse_address(const char *address, struct sockaddr_in *ret, char *err, size_t errlen)
+int http_parse_address(const char *address, struct sockaddr_in *ret, char *err, size_t errlen)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET,
 				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -486,7 +492,7 @@ struct http_server *http_server__start(const struct http_opts *opts, const struc
 	int start_errno;
 	uint16_t port;
 
-	if (parse_address(opts->address, &sin, err, errlen))
+	if (http_parse_address(opts->address, &sin, err, errlen))
 		return NULL;
 	if (load_mhd()) {
 		snprintf(err, errlen, "cannot load libmicrohttpd.so.12 (package libmicrohttpd12)");
@@ -573,4 +579,118 @@ void http_server__stop(struct http_server *s)
 	stop_workers(s);
 	mhd.stop_daemon(s->daemon);
 	server_free(s);
+}
+
+/* ---- the probe: GET /healthz over a plain socket, for exec probes ---- */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+/* Wait for events on fd until deadline (CLOCK_MONOTONIC ms): 0, -ETIMEDOUT or -errno. */
+static int wait_fd(int fd, short events, uint64_t deadline)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = events };
+		uint64_t now = mono_ms();
+		int r;
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		r = poll(&p, 1, (int)(deadline - now));
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+int http_probe(const char *address, const char *path, unsigned int timeout_ms,
+	       struct http_probe_result *ret, char *err, size_t errlen)
+{
+	uint64_t deadline = mono_ms() + timeout_ms;
+	struct sockaddr_in sin;
+	_cleanup_close_ int fd = -1;
+	char req[256], buf[PROBE_MAX_ANSWER + 1], host[INET_ADDRSTRLEN];
+	const char *body, *p;
+	size_t len = 0, sent = 0, reqlen;
+	int r, soerr = 0, major, minor, status, n = 0;
+	socklen_t sl = sizeof(soerr);
+
+	r = http_parse_address(address, &sin, err, errlen);
+	if (r)
+		return r;
+	/* every address (0.0.0.0) is this machine too */
+	if (sin.sin_addr.s_addr == htonl(INADDR_ANY))
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	inet_ntop(AF_INET, &sin.sin_addr, host, sizeof(host));
+	reqlen = snprintf(req, sizeof(req),
+			  "GET %s HTTP/1.0\r\nHost: %s:%u\r\nUser-Agent: scorch-healthcheck\r\n"
+			  "Connection: close\r\n\r\n",
+			  path, host, ntohs(sin.sin_port));
+	if (reqlen >= sizeof(req))
+		return fail_with(err, errlen, -EINVAL, "path too long");
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail_with(err, errlen, -errno, "socket: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 && errno != EINPROGRESS)
+		return fail_with(err, errlen, -errno, "cannot connect: %s", strerror(errno));
+	r = wait_fd(fd, POLLOUT, deadline);
+	if (!r && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr)
+		r = -soerr;
+	if (r)
+		return fail_with(err, errlen, r, "cannot connect: %s",
+				 r == -ETIMEDOUT ? "no answer in time" : strerror(-r));
+	while (sent < reqlen) {
+		ssize_t w = send(fd, req + sent, reqlen - sent, MSG_NOSIGNAL);
+
+		if (w < 0 && errno != EAGAIN && errno != EINTR)
+			return fail_with(err, errlen, -errno, "cannot send: %s", strerror(errno));
+		if (w > 0)
+			sent += w;
+		else if ((r = wait_fd(fd, POLLOUT, deadline)))
+			goto timeout;
+	}
+	/* the answer, until the server closes (HTTP/1.0), the bound, or the deadline */
+	while (len < PROBE_MAX_ANSWER) {
+		ssize_t got = recv(fd, buf + len, PROBE_MAX_ANSWER - len, 0);
+
+		if (got == 0)
+			break;
+		if (got > 0) {
+			len += got;
+			continue;
+		}
+		if (errno != EAGAIN && errno != EINTR)
+			return fail_with(err, errlen, -errno, "cannot read the answer: %s",
+					 strerror(errno));
+		if ((r = wait_fd(fd, POLLIN, deadline)))
+			break;
+	}
+	buf[len] = 0;
+	if (sscanf(buf, "HTTP/%d.%d %3d%n", &major, &minor, &status, &n) != 3 || n != 12 ||
+	    status < 100 || status > 599) {
+		if (!len && r == -ETIMEDOUT)
+			goto timeout;
+		return fail_with(err, errlen, -EBADMSG, "not an HTTP answer");
+	}
+	ret->status = status;
+	ret->reason[0] = 0;
+	/* the first line of the body: printable bytes only, cut to the buffer */
+	body = strstr(buf, "\r\n\r\n");
+	if (body) {
+		size_t k = 0;
+
+		for (p = body + 4; *p && *p != '\n' && *p != '\r' && k + 1 < sizeof(ret->reason);
+		     p++)
+			ret->reason[k++] = (unsigned char)*p >= 0x20 && *p != 0x7f ? *p : '?';
+		ret->reason[k] = 0;
+	}
+	return 0;
+timeout:
+	return fail_with(err, errlen, -ETIMEDOUT, "no answer within %.1f s", timeout_ms / 1000.0);
 }

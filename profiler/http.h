@@ -65,4 +65,24 @@ bool http_server__is_loopback(const struct http_server *s);
  */
 void http_server__stop(struct http_server *s);
 
+struct sockaddr_in;
+
+/* An --http-address ("ADDR:PORT", ":PORT" for 127.0.0.1): 0, or -EINVAL with a reason. */
+int http_parse_address(const char *address, struct sockaddr_in *ret, char *err, size_t errlen);
+
+struct http_probe_result {
+	int status; /* the HTTP status */
+	char reason[200]; /* the first line of the body, printable */
+};
+
+/*
+ * GET path from the endpoint at address (0.0.0.0 is 127.0.0.1) over a plain socket, within
+ * timeout_ms for everything (connecting, sending, the answer), reading at most 4 KB of the
+ * answer: what `scorch healthcheck` asks /healthz. 0 when an HTTP answer came (its status in
+ * ret, whatever it is), or -errno with a one-line reason (-EINVAL a bad address,
+ * -ECONNREFUSED nothing listens, -ETIMEDOUT no answer in time, -EBADMSG not HTTP).
+ */
+int http_probe(const char *address, const char *path, unsigned int timeout_ms,
+	       struct http_probe_result *ret, char *err, size_t errlen);
+
 #endif

@@ -181,11 +181,12 @@ static void usage(FILE *f)
 	      "A CPU profiler for Linux: samples kernel and user stacks with BPF, writes pprof.\n"
 	      "\n"
 	      "Commands:\n"
-	      "  record   profile the machine, some processes or a command; write pprof or folded\n"
-	      "  report   print the hottest functions of a profile\n"
-	      "  flame    draw a flame graph (SVG) of a capture or a profile\n"
-	      "  diff     compare two profiles: what grew, what shrank, what is noise\n"
-	      "  agent    profile the machine continuously, push to a Parca server\n"
+	      "  record       profile the machine, some processes or a command: pprof or folded\n"
+	      "  report       print the hottest functions of a profile\n"
+	      "  flame        draw a flame graph (SVG) of a capture or a profile\n"
+	      "  diff         compare two profiles: what grew, what shrank, what is noise\n"
+	      "  agent        profile the machine continuously, push to a Parca server\n"
+	      "  healthcheck  ask a running agent's /healthz (for exec probes)\n"
 	      "\n"
 	      "Options:\n"
 	      "  -h, --help     show this help\n"
@@ -247,6 +248,8 @@ int main(int argc, char **argv)
 		return cmd_flame(argc - 1, argv + 1);
 	if (!strcmp(cmd, "diff"))
 		return cmd_diff(argc - 1, argv + 1);
+	if (!strcmp(cmd, "healthcheck"))
+		return cmd_healthcheck(argc - 1, argv + 1);
 	log_error("unknown command '%s' (try 'scorch --help')", cmd);
 	return EXIT_USAGE;
 }

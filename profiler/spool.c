@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,12 +223,14 @@ out:
 	return r;
 }
 
-int spool__oldest(struct spool *s, uint64_t *ret_seq, uint8_t **ret, size_t *ret_len)
+/* The oldest or the newest entry, decompressed; unreadable ones on the way are removed. */
+static int read_end(struct spool *s, bool newest, uint64_t *ret_seq, uint8_t **ret, size_t *ret_len)
 {
 	int r = -ENOENT;
 
 	pthread_mutex_lock(&s->lock);
 	while (s->n > 0) {
+		size_t i = newest ? s->n - 1 : 0;
 		_cleanup_free_ char *file = NULL;
 		unsigned long long size;
 		char path[PATH_MAX];
@@ -235,12 +238,12 @@ int spool__oldest(struct spool *s, uint64_t *ret_seq, uint8_t **ret, size_t *ret
 		const void *z;
 		uint8_t *buf;
 
-		if (s->entries[0].mem) {
-			z = s->entries[0].mem;
-			zlen = s->entries[0].size;
+		if (s->entries[i].mem) {
+			z = s->entries[i].mem;
+			zlen = s->entries[i].size;
 			r = 0;
 		} else {
-			entry_path(s, s->entries[0].seq, path, sizeof(path));
+			entry_path(s, s->entries[i].seq, path, sizeof(path));
 			r = read_file(path, MAX_MESSAGE, &file, &zlen);
 			z = file;
 		}
@@ -250,7 +253,7 @@ int spool__oldest(struct spool *s, uint64_t *ret_seq, uint8_t **ret, size_t *ret
 		if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
 		    size > MAX_MESSAGE) {
 			/* unreadable or not ours: removed, counted, and the next one tried */
-			remove_at(s, 0);
+			remove_at(s, i);
 			s->stats.corrupt++;
 			r = -ENOENT;
 			continue;
@@ -263,12 +266,12 @@ int spool__oldest(struct spool *s, uint64_t *ret_seq, uint8_t **ret, size_t *ret
 		out = ZSTD_decompress(buf, size, z, zlen);
 		if (ZSTD_isError(out) || out != size) {
 			free(buf);
-			remove_at(s, 0);
+			remove_at(s, i);
 			s->stats.corrupt++;
 			r = -ENOENT;
 			continue;
 		}
-		*ret_seq = s->entries[0].seq;
+		*ret_seq = s->entries[i].seq;
 		*ret = buf;
 		*ret_len = size;
 		r = 0;
@@ -276,6 +279,16 @@ int spool__oldest(struct spool *s, uint64_t *ret_seq, uint8_t **ret, size_t *ret
 	}
 	pthread_mutex_unlock(&s->lock);
 	return r;
+}
+
+int spool__oldest(struct spool *s, uint64_t *ret_seq, uint8_t **ret, size_t *ret_len)
+{
+	return read_end(s, false, ret_seq, ret, ret_len);
+}
+
+int spool__newest(struct spool *s, uint64_t *ret_seq, uint8_t **ret, size_t *ret_len)
+{
+	return read_end(s, true, ret_seq, ret, ret_len);
 }
 
 void spool__remove(struct spool *s, uint64_t seq)

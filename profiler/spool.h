@@ -36,6 +36,8 @@ void spool__free(struct spool *s);
 int spool__put(struct spool *s, const void *data, size_t len);
 /* The oldest entry, decompressed into *ret (malloc'ed): 0, -ENOENT when empty, -errno. */
 int spool__oldest(struct spool *s, uint64_t *ret_seq, uint8_t **ret, size_t *ret_len);
+/* The newest entry, the same way (the sender tries it to tell a bad message from a bad server). */
+int spool__newest(struct spool *s, uint64_t *ret_seq, uint8_t **ret, size_t *ret_len);
 /* Remove an entry (delivered, or not deliverable). */
 void spool__remove(struct spool *s, uint64_t seq);
 void spool__stats(struct spool *s, struct spool_stats *ret);

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FOLDED_MAX_FRAMES 65536 /* frames in one line */
+/* frames in one line: as many as pprof's sample may expand into */
+#define FOLDED_MAX_FRAMES PPROF_MAX_SAMPLE_FRAMES
 
 /*
  * What the model holds for folded text, counted against struct pprof_limits.max_decoded as
@@ -40,6 +41,7 @@ struct folded_state {
 	uint64_t *locs;
 	size_t cap_locs;
 	size_t cost; /* bytes the model holds, estimated as above */
+	uint64_t frames; /* frames of all samples, against lim->max_frames as pprof's */
 	const struct pprof_limits *lim;
 };
 
@@ -150,6 +152,14 @@ static int parse_line(struct folded_state *st, const char *s, const char *e, siz
 	st->cost += FOLDED_SAMPLE_COST + nlocs * sizeof(*st->locs);
 	if (st->cost > st->lim->max_decoded)
 		return pprof__refuse(st->lim, err, errlen);
+	/*
+	 * Each frame is two bytes of text at least, so the decompression bound holds half as many,
+	 * but its constant (1 MiB) lets a 1 KB gzip of "a;a;...;a 1" lines expand into 512 Ki
+	 * frames: the same rule as pprof's
+	 */
+	st->frames += nlocs;
+	if (st->frames > st->lim->max_frames)
+		return pprof__refuse_frames(st->lim, err, errlen);
 	value = (int64_t)count;
 	if (profile__add_sample(st->p, st->locs, nlocs, &value, NULL, 0))
 		return fail_with(err, errlen, -ENOMEM, "out of memory");

@@ -2,6 +2,7 @@
 /* The profile model: interning, deduplication and the folded-stacks writer. */
 #include "model.h"
 #include "hashmap.h"
+#include "utf8.h"
 #include "util.h"
 
 #include <errno.h>
@@ -55,10 +56,23 @@ void profile__free(struct profile *p)
 
 uint32_t profile__intern(struct profile *p, const char *s)
 {
-	size_t len = strlen(s);
-	void *v = hmap__get(p->string_index, s, len);
+	_cleanup_free_ char *fixed = NULL;
+	size_t len;
 	char *copy;
+	void *v;
 
+	/*
+	 * Every output reads its strings from here, and pprof's are protobuf strings: names of
+	 * other processes' making become valid UTF-8 once, in one way, for pprof, folded and SVG
+	 */
+	if (!utf8_is_valid(s)) {
+		fixed = utf8_sanitize(s);
+		if (!fixed)
+			goto nomem;
+		s = fixed;
+	}
+	len = strlen(s);
+	v = hmap__get(p->string_index, s, len);
 	if (v)
 		return (uint32_t)(uintptr_t)v;
 	if (len == 0 && p->nstrings > 0)
@@ -214,15 +228,16 @@ void profile__frame_name(const struct profile *p, const struct prof_location *lo
 {
 	const struct prof_mapping *m = NULL;
 	const char *file, *base;
+	int n;
 
 	if (line < loc->nlines && loc->lines[line].function &&
 	    loc->lines[line].function <= p->nfunctions) {
 		const struct prof_function *f = &p->functions[loc->lines[line].function - 1];
 		const char *name = profile__str(p, f->name);
 
-		snprintf(buf, size, "%s", *name ? name : profile__str(p, f->system_name));
+		n = snprintf(buf, size, "%s", *name ? name : profile__str(p, f->system_name));
 		if (*buf)
-			return;
+			goto out;
 	}
 	if (loc->mapping && loc->mapping <= p->nmappings)
 		m = &p->mappings[loc->mapping - 1];
@@ -233,8 +248,12 @@ void profile__frame_name(const struct profile *p, const struct prof_location *lo
 	file = profile__str(p, m->filename);
 	base = strrchr(file, '/');
 	base = base ? base + 1 : file;
-	snprintf(buf, size, "%s+0x%" PRIx64, *base ? base : "[unknown]",
-		 loc->address - m->start + m->offset);
+	n = snprintf(buf, size, "%s+0x%" PRIx64, *base ? base : "[unknown]",
+		     loc->address - m->start + m->offset);
+out:
+	/* a name cut to the buffer stays valid UTF-8: never half a character at the end */
+	if (size && n >= 0 && (size_t)n >= size)
+		buf[utf8_trim_partial(buf, size - 1)] = 0;
 }
 
 static void free_line(void *v)

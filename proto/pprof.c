@@ -4,6 +4,7 @@
 #include "pprof.h"
 #include "hashmap.h"
 #include "pb_budget.h"
+#include "utf8.h"
 #include "util.h"
 #include "profile.pb-c.h"
 
@@ -30,6 +31,19 @@
 #define PPROF_DECODED_PER_BYTE 512
 #define PPROF_DECODED_BASE (4ULL << 20)
 #define PPROF_MAX_DECODED (4ULL << 30)
+/*
+ * Frames all samples may expand into (struct pprof_limits.max_frames), per byte of the file as
+ * given plus a constant: a 140-byte file of one location with 1000 lines, repeated 20000 times
+ * in a sample, made flame take 3 GB. tests/bench/decode_cost measured real profiles at most
+ * 42.6 frames per byte: scorch captures of a 480-deep recursion at 9999 Hz (DWARF unwinding,
+ * stacks of up to 509 frames, 10 and 30 s alike); 15-21 for shallower recursions, 18 with
+ * inlined frames, 0.1-0.6 for whole machines, Python and builds; Go runtime/pprof profiles
+ * 1.5 at most (Go merges identical stacks); folded text gzip'ed -9 14.6. The bound leaves 4.5
+ * times that, and 128 Ki frames (two samples of the most frames) for small files: a 16 KB file
+ * expands into at most 3.3 million frames.
+ */
+#define PPROF_FRAMES_PER_BYTE 192
+#define PPROF_FRAMES_BASE (128ULL << 10)
 
 typedef Perftools__Profiles__Profile PbProfile;
 typedef Perftools__Profiles__ValueType PbValueType;
@@ -267,6 +281,7 @@ struct pprof_limits pprof__limits(size_t file_len)
 		.file_len = file_len,
 		.max_plain = plain < PPROF_MAX_BYTES ? plain : PPROF_MAX_BYTES,
 		.max_decoded = decoded < PPROF_MAX_DECODED ? decoded : PPROF_MAX_DECODED,
+		.max_frames = PPROF_FRAMES_BASE + n * PPROF_FRAMES_PER_BYTE,
 	};
 }
 
@@ -291,6 +306,34 @@ int pprof__refuse(const struct pprof_limits *lim, char *err, size_t errlen)
 	return fail_with(
 	    err, errlen, -EFBIG, "profile needs more than %s to decode (file of %s); refusing",
 	    format_size(lim->max_decoded, a, sizeof(a)), format_size(lim->file_len, b, sizeof(b)));
+}
+
+/* A count for messages: "900 thousand", "3 million" (rounded to the nearest). */
+static const char *format_count(uint64_t n, char *buf, size_t size)
+{
+	if (n < 10000)
+		snprintf(buf, size, "%llu", (unsigned long long)n);
+	else if (n < 10000000)
+		snprintf(buf, size, "%llu thousand", (unsigned long long)((n + 500) / 1000));
+	else
+		snprintf(buf, size, "%llu million", (unsigned long long)((n + 500000) / 1000000));
+	return buf;
+}
+
+int pprof__refuse_frames(const struct pprof_limits *lim, char *err, size_t errlen)
+{
+	char a[32], b[32];
+
+	return fail_with(
+	    err, errlen, -EFBIG, "profile expands into more than %s frames (file of %s); refusing",
+	    format_count(lim->max_frames, a, sizeof(a)), format_size(lim->file_len, b, sizeof(b)));
+}
+
+int pprof__refuse_sample(size_t i, char *err, size_t errlen)
+{
+	return fail_with(err, errlen, -E2BIG,
+			 "sample %zu expands into more than %d frames; refusing", i,
+			 PPROF_MAX_SAMPLE_FRAMES);
 }
 
 int pprof__gunzip(const void *in, size_t len, const struct pprof_limits *lim, void **ret_buf,
@@ -361,10 +404,11 @@ static uint64_t lookup_id(struct hmap *h, uint64_t id)
 	return id ? (uintptr_t)hmap__get(h, &id, sizeof(id)) : 0;
 }
 
-static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t errlen)
+static int decode_pb(const PbProfile *pb, struct profile *p, const struct pprof_limits *lim,
+		     char *err, size_t errlen)
 {
 	struct hmap *mids = hmap__new(), *fids = hmap__new(), *lids = hmap__new();
-	uint64_t *locs = NULL;
+	uint64_t *locs = NULL, frames = 0;
 	size_t nlocs_cap = 0;
 	int r = -ENOMEM;
 
@@ -386,7 +430,11 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 			      pb->n_sample_type, PROFILE_MAX_VALUES);
 		goto out;
 	}
-	/* strings are copied as they are, so indexes keep their meaning */
+	/*
+	 * strings are copied in their places, so indexes keep their meaning; protobuf-c does not
+	 * check that they are UTF-8 (proto2 and proto3 want it), so what is not is made so here,
+	 * as profile__intern() does for every other string
+	 */
 	p->strings = calloc(pb->n_string_table, sizeof(char *));
 	if (!p->strings)
 		goto nomem;
@@ -394,9 +442,10 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 	for (size_t i = 0; i < pb->n_string_table; i++) {
 		const char *s = pb->string_table[i] ? pb->string_table[i] : "";
 
-		p->strings[i] = strdup(s);
+		p->strings[i] = utf8_is_valid(s) ? strdup(s) : utf8_sanitize(s);
 		if (!p->strings[i])
 			goto nomem;
+		s = p->strings[i];
 		p->nstrings = i + 1;
 		if (i && !hmap__get(p->string_index, s, strlen(s)) &&
 		    hmap__put(p->string_index, s, strlen(s), (void *)(uintptr_t)i))
@@ -542,12 +591,26 @@ static int decode_pb(const PbProfile *pb, struct profile *p, char *err, size_t e
 		memcpy(values, s->value, s->n_value * sizeof(*values));
 		if (grow_array((void **)&locs, &nlocs_cap, s->n_location_id + 1, sizeof(*locs)))
 			goto nomem;
-		for (size_t j = 0; j < s->n_location_id; j++) {
+		for (size_t j = 0, n = 0; j < s->n_location_id; j++) {
+			const struct prof_location *l;
+
 			locs[j] = lookup_id(lids, s->location_id[j]);
 			if (!locs[j]) {
 				r = fail_with(err, errlen, -EBADMSG,
 					      "sample %zu: unknown location id %llu", i,
 					      (unsigned long long)s->location_id[j]);
+				goto out;
+			}
+			/* what its readers will walk: each location once per line */
+			l = &p->locations[locs[j] - 1];
+			n += l->nlines ? l->nlines : 1;
+			frames += l->nlines ? l->nlines : 1;
+			if (n > PPROF_MAX_SAMPLE_FRAMES) {
+				r = pprof__refuse_sample(i, err, errlen);
+				goto out;
+			}
+			if (frames > lim->max_frames) {
+				r = pprof__refuse_frames(lim, err, errlen);
 				goto out;
 			}
 		}
@@ -632,7 +695,7 @@ int pprof__decode_limited(const void *buf, size_t len, const struct pprof_limits
 	free(p->strings);
 	p->strings = NULL;
 	p->cap_strings = 0;
-	r = decode_pb(pb, p, err, errlen);
+	r = decode_pb(pb, p, lim, err, errlen);
 	perftools__profiles__profile__free_unpacked(pb, &budget.allocator);
 	if (r) {
 		profile__free(p);

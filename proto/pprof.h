@@ -6,8 +6,17 @@
 #include "model.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define PPROF_MAX_BYTES (1ULL << 30) /* largest profile read, compressed or not */
+/*
+ * Frames one sample may expand into (each of its locations once per line, at least once), as
+ * every reader of the model walks it. scorch's own stacks are at most 512 user frames (DWARF
+ * unwinding) and 127 kernel ones, each with up to 16 lines of inlined functions: 10224; Go's
+ * runtime/pprof keeps 64 (128 since Go 1.23) program counters; async-profiler's Java stacks
+ * default to 2048 frames. The folded reader takes the same number of frames a line.
+ */
+#define PPROF_MAX_SAMPLE_FRAMES 65536
 
 /*
  * What reading a profile may cost, set by pprof__limits() from the size of the file as given
@@ -21,11 +30,21 @@ struct pprof_limits {
 	size_t max_plain;
 	/* bytes held by what is built: protobuf-c's unpacked message, or folded text's model */
 	size_t max_decoded;
+	/*
+	 * frames all samples together expand into (as for PPROF_MAX_SAMPLE_FRAMES): what report,
+	 * flame, diff and folded output walk, which a location of many lines repeated in many
+	 * samples makes large out of few bytes
+	 */
+	uint64_t max_frames;
 };
 
 struct pprof_limits pprof__limits(size_t file_len);
 /* The refusal for passing lim->max_decoded: -EFBIG and "profile needs more than ...". */
 int pprof__refuse(const struct pprof_limits *lim, char *err, size_t errlen);
+/* The refusal for passing lim->max_frames: -EFBIG and "profile expands into more than ...". */
+int pprof__refuse_frames(const struct pprof_limits *lim, char *err, size_t errlen);
+/* The refusal of sample i (0-based) for PPROF_MAX_SAMPLE_FRAMES: -E2BIG. */
+int pprof__refuse_sample(size_t i, char *err, size_t errlen);
 
 /* pprof: serialize (gzip-compressed) into a malloc'ed buffer, or parse any pprof (gzip or raw). */
 int pprof__encode(const struct profile *p, bool gzip, void **ret_buf, size_t *ret_len);

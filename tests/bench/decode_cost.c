@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * What reading a profile costs per byte of the file: decompressed bytes, bytes protobuf-c holds
- * while unpacking (counted by a pb_budget) and heap the profile model keeps (mallinfo2). The
- * limits in proto/pprof.c are set from these figures. Not a test:
+ * while unpacking (counted by a pb_budget), heap the profile model keeps (mallinfo2), and the
+ * frames its samples expand into (every location once per line, as report, flame and folded
+ * output walk them) with the deepest sample's. The limits in proto/pprof.c are set from these
+ * figures. Not a test:
  *   build/tests/decode_cost FILE...
  */
 #include <malloc.h>
@@ -26,7 +28,9 @@ static size_t heap_bytes(void)
 
 static int measure(const char *path)
 {
-	struct pprof_limits lim = { .max_plain = PPROF_MAX_BYTES, .max_decoded = SIZE_MAX };
+	struct pprof_limits lim = { .max_plain = PPROF_MAX_BYTES,
+				    .max_decoded = SIZE_MAX,
+				    .max_frames = UINT64_MAX };
 	size_t before, after;
 	Perftools__Profiles__Profile *pb = NULL;
 	struct profile *p = NULL;
@@ -34,6 +38,7 @@ static int measure(const char *path)
 	char *buf = NULL, err[256];
 	void *plain = NULL;
 	size_t len, plain_len;
+	uint64_t frames = 0, deepest = 0;
 	bool text;
 	int r;
 
@@ -81,6 +86,21 @@ static int measure(const char *path)
 	if (!text)
 		printf(", x%.2f the unpacked peak", (double)(after - before) / b.peak);
 	printf("\n");
+	/* what every consumer walks: each location of a sample once per line (at least once) */
+	for (size_t i = 0; i < p->nsamples; i++) {
+		uint64_t n = 0;
+
+		for (uint32_t j = 0; j < p->samples[i].nlocs; j++) {
+			const struct prof_location *l = &p->locations[p->samples[i].locs[j] - 1];
+
+			n += l->nlines ? l->nlines : 1;
+		}
+		frames += n;
+		if (n > deepest)
+			deepest = n;
+	}
+	printf("  expanded frames %llu: x%.2f the file; deepest sample %llu frames\n",
+	       (unsigned long long)frames, (double)frames / len, (unsigned long long)deepest);
 	profile__free(p);
 	r = 0;
 out:

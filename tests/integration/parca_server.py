@@ -22,9 +22,16 @@ Misbehaviours, for the agent_net.sh tests (each logged to OUT.debuginfo when it 
   --stall-put                the PUT server reads the request head and never answers
   --stall-upload             the Upload stream is accepted and never answered
   --big-response BYTES       WriteRaw answers with a message of BYTES bytes
+
+For agent_poison.sh: a store that refuses one message, or all, with INTERNAL (the code grpcio
+and grpc-go give a request they cannot decode), each refusal logged to OUT.refused as
+{"nth": N, "time_nanos": T} (N: the request's rank among the distinct requests seen):
+  --refuse-nth N             the N-th distinct WriteRaw request, every time it comes
+  --refuse-all               every WriteRaw request
 """
 import argparse
 import gzip
+import hashlib
 import http.server
 import json
 import os
@@ -91,6 +98,8 @@ def main():
     ap.add_argument("--stall-put", action="store_true")
     ap.add_argument("--stall-upload", action="store_true")
     ap.add_argument("--big-response", type=int, default=0)
+    ap.add_argument("--refuse-nth", type=int, default=0)
+    ap.add_argument("--refuse-all", action="store_true")
     args = ap.parse_args()
     if args.signed_url_template or args.stall_put or args.put_redirect_url:
         args.signed_url = True
@@ -102,6 +111,7 @@ def main():
 
     lock = threading.Lock()
     counter = [0]
+    distinct = {}  # sha256 of a request -> its rank among the distinct ones
     attempts_file = args.out + ".attempts"
 
     def write_raw(request, context):
@@ -139,6 +149,15 @@ def main():
                     "duration_nanos": prof.duration_nanos,
                     "functions": names,
                 })
+        key = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
+        with lock:
+            nth = distinct.setdefault(key, len(distinct) + 1)
+        if args.refuse_all or nth == args.refuse_nth:
+            with lock:
+                with open(args.out + ".refused", "a") as f:
+                    f.write(json.dumps({"nth": nth, "time_nanos": summary[0]["time_nanos"]
+                                        if summary else 0}) + "\n")
+            context.abort(grpc.StatusCode.INTERNAL, "refused on purpose")
         with lock:
             counter[0] += 1
             with open(args.out, "a") as f:

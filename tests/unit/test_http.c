@@ -2,7 +2,8 @@
 /*
  * The HTTP endpoint with stand-in handlers, over real sockets on 127.0.0.1: where it listens,
  * the bearer token, /healthz's verdict, handlers that block (a profile) delaying nothing else,
- * idle connections neither starving it nor staying open, and stopping while a request runs.
+ * idle connections neither starving it nor staying open, stopping while a request runs, and
+ * the probe of `scorch healthcheck` against it and against servers that misbehave.
  */
 #include "check.h"
 #include "http.h"
@@ -366,11 +367,142 @@ static void test_stop_busy(void)
 	CHECK(__atomic_load_n(&f.profiles, __ATOMIC_SEQ_CST) <= 2);
 }
 
+/* A server of our own on 127.0.0.1 that answers each connection with `answer` (NULL: never). */
+struct raw_server {
+	pthread_t thread;
+	int fd;
+	uint16_t port;
+	const char *answer;
+	size_t repeat; /* the answer this many times (a large one) */
+};
+
+static void *raw_main(void *arg)
+{
+	struct raw_server *r = arg;
+	int c = accept(r->fd, NULL, NULL);
+	char buf[1024];
+
+	if (c < 0)
+		return NULL;
+	/* the request, then the answer, then close */
+	if (read(c, buf, sizeof(buf)) > 0)
+		for (size_t i = 0; i < r->repeat; i++)
+			if (send(c, r->answer, strlen(r->answer), MSG_NOSIGNAL) < 0)
+				break;
+	close(c);
+	return NULL;
+}
+
+static int raw_start(struct raw_server *r, const char *answer, size_t repeat)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+
+	r->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (r->fd < 0 || bind(r->fd, (struct sockaddr *)&sin, sizeof(sin)) ||
+	    getsockname(r->fd, (struct sockaddr *)&sin, &len) || listen(r->fd, 4))
+		return -errno;
+	r->port = ntohs(sin.sin_port);
+	r->answer = answer;
+	r->repeat = repeat;
+	/* no answer: a listener that never accepts, as a wedged process's socket */
+	if (answer && pthread_create(&r->thread, NULL, raw_main, r))
+		return -EAGAIN;
+	return 0;
+}
+
+static void raw_stop(struct raw_server *r)
+{
+	if (r->answer)
+		pthread_join(r->thread, NULL);
+	close(r->fd);
+}
+
+/*
+ * The probe of `scorch healthcheck`: 200 and 503 with the reason from the endpoint itself;
+ * nothing listening refused at once; a listener that never answers given up at the timeout;
+ * what is not HTTP refused; an endless answer read no further than its bound.
+ */
+static void test_probe(void)
+{
+	struct fake f = { .sick = false };
+	struct http_server *s = start(&f, ":0", NULL);
+	struct http_probe_result res;
+	struct raw_server raw;
+	char addr[64], err[256];
+	double t;
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	snprintf(addr, sizeof(addr), ":%u", port_of(s));
+	CHECK_INT(http_probe(addr, "/healthz", 2000, &res, err, sizeof(err)), 0);
+	CHECK_INT(res.status, 200);
+	CHECK_STR(res.reason, "ok");
+	f.sick = true;
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port_of(s));
+	CHECK_INT(http_probe(addr, "/healthz", 2000, &res, err, sizeof(err)), 0);
+	CHECK_INT(res.status, 503);
+	CHECK_STR(res.reason, "stuck for a test");
+	/* 0.0.0.0 (an agent listening everywhere) is asked on this machine */
+	snprintf(addr, sizeof(addr), "0.0.0.0:%u", port_of(s));
+	CHECK_INT(http_probe(addr, "/healthz", 2000, &res, err, sizeof(err)), 0);
+	CHECK_INT(res.status, 503);
+	http_server__stop(s);
+
+	/* the port is free now: refused at once */
+	t = now_s();
+	CHECK_INT(http_probe(addr, "/healthz", 2000, &res, err, sizeof(err)), -ECONNREFUSED);
+	CHECK(now_s() - t < 1);
+	CHECK_STR(err, "cannot connect: Connection refused");
+
+	/* a listener that never accepts: the kernel completes the connection, nobody answers */
+	CHECK_INT(raw_start(&raw, NULL, 0), 0);
+	snprintf(addr, sizeof(addr), ":%u", raw.port);
+	t = now_s();
+	CHECK_INT(http_probe(addr, "/healthz", 500, &res, err, sizeof(err)), -ETIMEDOUT);
+	t = now_s() - t;
+	CHECK(t >= 0.45 && t < 2);
+	CHECK_STR(err, "no answer within 0.5 s");
+	raw_stop(&raw);
+
+	CHECK_INT(raw_start(&raw, "SSH-2.0-OpenSSH_9.2\r\n", 1), 0);
+	snprintf(addr, sizeof(addr), ":%u", raw.port);
+	CHECK_INT(http_probe(addr, "/healthz", 2000, &res, err, sizeof(err)), -EBADMSG);
+	raw_stop(&raw);
+
+	/* control bytes of a reason replaced */
+	CHECK_INT(raw_start(&raw, "HTTP/1.0 200 OK\r\nX: y\r\n\r\nfine\x7f", 1), 0);
+	snprintf(addr, sizeof(addr), ":%u", raw.port);
+	CHECK_INT(http_probe(addr, "/healthz", 2000, &res, err, sizeof(err)), 0);
+	CHECK_INT(res.status, 200);
+	CHECK_STR(res.reason, "fine?");
+	raw_stop(&raw);
+	/* 64 MB of answer: the status and the reason's first bytes, the rest never read */
+	{
+		static char big[65536];
+
+		memset(big, 'x', sizeof(big) - 1);
+		memcpy(big, "HTTP/1.1 503 Busy\r\n\r\n", 21);
+		CHECK_INT(raw_start(&raw, big, 1024), 0);
+		snprintf(addr, sizeof(addr), ":%u", raw.port);
+		t = now_s();
+		CHECK_INT(http_probe(addr, "/healthz", 2000, &res, err, sizeof(err)), 0);
+		CHECK(now_s() - t < 2);
+		CHECK_INT(res.status, 503);
+		CHECK_INT(strlen(res.reason), sizeof(res.reason) - 1);
+		raw_stop(&raw);
+	}
+	CHECK_INT(http_probe("7071", "/healthz", 2000, &res, err, sizeof(err)), -EINVAL);
+}
+
 int main(void)
 {
 	test_address();
 	test_token();
 	test_health();
+	test_probe();
 	test_idle_and_blocking();
 	test_oversized();
 	test_stop_busy();

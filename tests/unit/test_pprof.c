@@ -11,11 +11,19 @@
 #include "pb_budget.h"
 #include "pprof.h"
 #include "profile.pb-c.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
 #include <zlib.h>
+
+typedef Perftools__Profiles__Profile PbProfile;
+typedef Perftools__Profiles__ValueType PbValueType;
+typedef Perftools__Profiles__Function PbFunction;
+typedef Perftools__Profiles__Location PbLocation;
+typedef Perftools__Profiles__Line PbLine;
+typedef Perftools__Profiles__Sample PbSample;
 
 /* A small profile shaped like a capture: two processes, kernel and user frames, an inline pair. */
 static struct profile *make_profile(void)
@@ -392,17 +400,196 @@ static void test_gunzip_bound(void)
 }
 
 /*
- * A large legitimate profile shaped like the costliest real capture measured (a recursive
- * workload sampled at 9999 Hz: deep stacks over a few functions, three labels, two values;
- * 10 bytes decompressed and 125 unpacked per byte of file, as the capture) still reads, gzip'ed
- * or not, as pprof or through the any-format reader, with four times that to spare.
+ * A pprof of one location with nlines lines (0: a location without lines, which counts one
+ * frame), and nsamples samples that each name it k times: what readers expand into
+ * nsamples * k * max(1, nlines) frames. Packed with protobuf-c, gzip'ed when gz.
  */
-static void test_large_profile_reads(void)
+static void *frame_bomb(uint32_t nlines, size_t k, size_t nsamples, bool gz, size_t *ret_len)
+{
+	PbProfile pb = PERFTOOLS__PROFILES__PROFILE__INIT;
+	PbValueType st = PERFTOOLS__PROFILES__VALUE_TYPE__INIT, *stp = &st;
+	PbFunction fn = PERFTOOLS__PROFILES__FUNCTION__INIT, *fnp = &fn;
+	PbLocation loc = PERFTOOLS__PROFILES__LOCATION__INIT, *locp = &loc;
+	PbLine line = PERFTOOLS__PROFILES__LINE__INIT;
+	PbLine **linep = calloc(nlines + 1, sizeof(*linep));
+	PbSample sample = PERFTOOLS__PROFILES__SAMPLE__INIT;
+	PbSample **samplep = calloc(nsamples + 1, sizeof(*samplep));
+	uint64_t *ids = calloc(k + 1, sizeof(*ids));
+	char *strings[] = { "", "samples", "count", "deep" };
+	int64_t value = 1;
+	uint8_t *raw;
+	size_t len;
+	void *out = NULL;
+
+	CHECK(linep && samplep && ids);
+	st.type = 1;
+	st.unit = 2;
+	fn.id = 1;
+	fn.name = 3;
+	line.function_id = 1;
+	line.line = 7;
+	for (uint32_t i = 0; i < nlines; i++)
+		linep[i] = &line;
+	loc.id = 1;
+	loc.address = 0x1000;
+	loc.n_line = nlines;
+	loc.line = linep;
+	for (size_t i = 0; i < k; i++)
+		ids[i] = 1;
+	sample.n_location_id = k;
+	sample.location_id = ids;
+	sample.n_value = 1;
+	sample.value = &value;
+	for (size_t i = 0; i < nsamples; i++)
+		samplep[i] = &sample;
+	pb.n_sample_type = 1;
+	pb.sample_type = &stp;
+	pb.n_function = 1;
+	pb.function = &fnp;
+	pb.n_location = 1;
+	pb.location = &locp;
+	pb.n_sample = nsamples;
+	pb.sample = samplep;
+	pb.n_string_table = 4;
+	pb.string_table = strings;
+	len = perftools__profiles__profile__get_packed_size(&pb);
+	raw = malloc(len);
+	CHECK(raw != NULL);
+	perftools__profiles__profile__pack(&pb, raw);
+	if (gz) {
+		out = gzip_repeated(raw, len, "", 1, 0, ret_len);
+		free(raw);
+	} else {
+		out = raw;
+		*ret_len = len;
+	}
+	free(linep);
+	free(samplep);
+	free(ids);
+	return out;
+}
+
+/* Decoded within lim: the error and its message (NULL: must decode). */
+static void expect_frames(const void *buf, size_t len, const struct pprof_limits *lim, int want,
+			  const char *msg, const char *what)
+{
+	struct pprof_limits l = lim ? *lim : pprof__limits(len);
+	struct profile *q = NULL;
+	struct timespec t0;
+	char err[256] = "";
+	double took;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = pprof__decode_limited(buf, len, &l, &q, err, sizeof(err));
+	took = seconds_since(&t0);
+	CHECK_INT(r, want);
+	if (want) {
+		CHECK(q == NULL);
+		CHECK(msg && strncmp(err, msg, strlen(msg)) == 0);
+		CHECK(strstr(err, "; refusing") != NULL);
+		/* the refusal costs the decoding of what fits, no more */
+		CHECK(took < 10);
+		fprintf(stderr, "  %s, %zu bytes: refused in %.3f s: %s\n", what, len, took, err);
+	}
+	profile__free(q);
+}
+
+/*
+ * The review's bomb: 140 bytes (one location of 1000 inline lines, named 20000 times by one
+ * sample) made flame take 3 GB and report 5 s; 540 bytes (200000 x 20000) ran for minutes.
+ * Frames are counted while decoding: one sample expands into at most PPROF_MAX_SAMPLE_FRAMES,
+ * all of them into at most max_frames, set from the file's size; both exact.
+ */
+static void test_frame_bombs(void)
+{
+	struct pprof_limits lim;
+	struct profile *q = NULL;
+	char err[256], *text;
+	void *buf;
+	size_t len;
+
+	buf = frame_bomb(1000, 20000, 1, true, &len);
+	CHECK(len < 1024);
+	expect_frames(buf, len, NULL, -E2BIG, "sample 0 expands into more than 65536 frames",
+		      "20000 x a location of 1000 lines");
+	free(buf);
+	buf = frame_bomb(20000, 200000, 1, true, &len);
+	expect_frames(buf, len, NULL, -E2BIG, "sample 0 expands into more than 65536 frames",
+		      "200000 x a location of 20000 lines");
+	free(buf);
+
+	/* one sample: 65536 frames read, 65537 not; a location without lines is one frame */
+	buf = frame_bomb(1024, 64, 1, false, &len);
+	expect_frames(buf, len, NULL, 0, NULL, NULL);
+	free(buf);
+	buf = frame_bomb(0, 65536, 1, false, &len);
+	expect_frames(buf, len, NULL, 0, NULL, NULL);
+	free(buf);
+	buf = frame_bomb(0, 65537, 1, false, &len);
+	expect_frames(buf, len, NULL, -E2BIG, "sample 0 expands into more than",
+		      "65537 locations without lines");
+	free(buf);
+	buf = frame_bomb(4096, 17, 1, false, &len);
+	expect_frames(buf, len, NULL, -E2BIG, "sample 0 expands into more than", "17 x 4096 lines");
+	free(buf);
+
+	/* many samples, each within the bound: the total is bounded by the file's size */
+	buf = frame_bomb(1024, 64, 200, true, &len);
+	lim = pprof__limits(len);
+	CHECK(lim.max_frames < 200 * 65536ULL);
+	expect_frames(buf, len, NULL, -EFBIG, "profile expands into more than",
+		      "200 samples of 65536 frames");
+	/* exact: the total at the bound reads, one frame fewer allowed does not */
+	lim.max_frames = 200 * 65536ULL;
+	expect_frames(buf, len, &lim, 0, NULL, NULL);
+	lim.max_frames--;
+	expect_frames(buf, len, &lim, -EFBIG, "profile expands into more than 13 million frames",
+		      "the same, a bound one frame short");
+	/* any format */
+	CHECK_INT(profile__decode_any(buf, len, &q, err, sizeof(err)), -EFBIG);
+	CHECK(q == NULL && strstr(err, "profile expands into more than") == err);
+	free(buf);
+
+	/* folded text: 8 lines of 65536 frames, gzip'ed into a few KB, 512 Ki frames */
+	text = malloc(8 * (2 * 65536 + 3) + 1);
+	CHECK(text != NULL);
+	len = 0;
+	for (int i = 0; i < 8; i++) {
+		for (int j = 0; j < 65536; j++) {
+			text[len++] = 'a';
+			text[len++] = ';';
+		}
+		len--;
+		memcpy(text + len, " 1\n", 3);
+		len += 3;
+	}
+	buf = gzip_repeated(text, len, "", 1, 0, &len);
+	free(text);
+	CHECK(pprof__limits(len).max_frames < 8 * 65536);
+	CHECK_INT(profile__decode_any(buf, len, &q, err, sizeof(err)), -EFBIG);
+	CHECK(q == NULL && strstr(err, "profile expands into more than") == err);
+	fprintf(stderr, "  8 folded lines of 65536 frames, %zu bytes: %s\n", len, err);
+	free(buf);
+}
+
+/*
+ * Large legitimate profiles shaped like the costliest real captures measured (a recursive
+ * workload sampled at 9999 Hz: deep stacks over a few functions, three labels, two values)
+ * still read, gzip'ed or not, as pprof or through the any-format reader: 30-50 frames deep,
+ * 10 bytes decompressed and 125 unpacked per byte of file, as a capture of a 24-deep
+ * recursion, with four times that to spare; 480-510 frames deep, 45 bytes decompressed, 380
+ * unpacked and 42 frames per byte, as one of a 480-deep recursion (DWARF unwinding; 44.5,
+ * 384 and 41.5 measured), with four times the frames to spare.
+ */
+static void large_profile_reads(uint32_t min_depth, uint32_t spread, uint32_t walk, int nsamples,
+				unsigned int byte_margin)
 {
 	struct profile *p = profile__new(), *q = NULL;
 	struct prof_mapping m = { .start = 0x400000, .limit = 0x800000, .has_functions = true };
 	struct prof_label labels[3] = { 0 };
-	uint64_t fn[12], locs[64], x = 1;
+	uint64_t fn[12], locs[512], x = 1;
+	uint64_t frames = 0;
 	int64_t v[2];
 	void *buf;
 	size_t len;
@@ -421,8 +608,8 @@ static void test_large_profile_reads(void)
 	labels[1].key = profile__intern(p, "pid");
 	labels[2].key = profile__intern(p, "thread_id");
 	labels[1].num = 21538;
-	for (int i = 0; i < 40000; i++) {
-		uint32_t depth = 30 + i % 20;
+	for (int i = 0; i < nsamples; i++) {
+		uint32_t depth = min_depth + i % spread;
 
 		/* a leaf, a random walk between two recursive frames, then the same base */
 		for (uint32_t j = 0; j < depth; j++) {
@@ -433,7 +620,7 @@ static void test_large_profile_reads(void)
 			x ^= x >> 7;
 			x ^= x << 17;
 			f = j == 0	     ? x % 12
-			    : j < 12	     ? 1 + x % 2
+			    : j < walk	     ? 1 + x % 2
 			    : j < depth - 10 ? 1
 					     : 3 + (depth - j) % 9;
 			line.function = fn[f];
@@ -444,6 +631,7 @@ static void test_large_profile_reads(void)
 		v[0] = 1 + (x >> 40) % 8 / 7;
 		v[1] = v[0] * 100010;
 		CHECK_INT(profile__add_sample(p, locs, depth, v, labels, 3), 0);
+		frames += depth;
 	}
 	for (int gz = 0; gz < 2; gz++) {
 		struct pprof_limits lim;
@@ -460,12 +648,14 @@ static void test_large_profile_reads(void)
 							 raw),
 		    &b.allocator);
 		free(raw);
-		CHECK(rawlen * 4 <= lim.max_plain);
-		CHECK(b.peak * 4 <= lim.max_decoded);
-		fprintf(
-		    stderr,
-		    "  large profile (%s), %zu bytes: %.1f decompressed, %.1f unpacked per byte\n",
-		    gz ? "gzip" : "raw", len, (double)rawlen / len, (double)b.peak / len);
+		CHECK(rawlen * byte_margin <= lim.max_plain);
+		CHECK(b.peak * byte_margin <= lim.max_decoded);
+		CHECK(frames * 4 <= lim.max_frames);
+		fprintf(stderr,
+			"  large profile (%s, %u-%u frames deep), %zu bytes: %.1f decompressed, "
+			"%.1f unpacked, %.1f frames per byte\n",
+			gz ? "gzip" : "raw", min_depth, min_depth + spread - 1, len,
+			(double)rawlen / len, (double)b.peak / len, (double)frames / len);
 		CHECK_INT(pprof__decode(buf, len, &q, err, sizeof(err)), 0);
 		CHECK(q && q->nsamples == p->nsamples);
 		profile__free(q);
@@ -479,6 +669,131 @@ static void test_large_profile_reads(void)
 	profile__free(p);
 }
 
+static void test_large_profile_reads(void)
+{
+	large_profile_reads(30, 20, 12, 40000, 4);
+	/* the decompression and unpacking bounds leave less to this shape: 2.9 and 1.35 times */
+	large_profile_reads(480, 30, 24, 8000, 1);
+}
+
+/*
+ * Every string of every output is valid UTF-8, whatever the names given: interned ones (the
+ * collector's, the folded reader's) and a foreign pprof's string table alike, and names cut to
+ * a buffer. Readers refuse a whole protobuf over one bad string (grpc-go and grpcio check
+ * proto3 strings), and a thread may name itself "evil\xff\xfe".
+ */
+static void check_pprof_strings_valid(const struct profile *p, const char *what)
+{
+	Perftools__Profiles__Profile *pb;
+	size_t len, bad = 0;
+	void *buf;
+
+	CHECK_INT(pprof__encode(p, false, &buf, &len), 0);
+	pb = perftools__profiles__profile__unpack(NULL, len, buf);
+	CHECK(pb != NULL);
+	for (size_t i = 0; pb && i < pb->n_string_table; i++)
+		bad += !utf8_is_valid(pb->string_table[i]);
+	if (bad)
+		fprintf(stderr, "  %s: %zu strings of the pprof are not UTF-8\n", what, bad);
+	CHECK_INT(bad, 0);
+	perftools__profiles__profile__free_unpacked(pb, NULL);
+	free(buf);
+}
+
+static void check_folded_valid(const struct profile *p, const char *want)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	CHECK(f && profile__write_folded(p, 0, f) == 0);
+	fclose(f);
+	CHECK(text && utf8_is_valid(text));
+	if (want)
+		CHECK(text && strstr(text, want));
+	free(text);
+}
+
+static void test_utf8_everywhere(void)
+{
+	struct profile *p = profile__new(), *q = NULL;
+	struct prof_mapping m = { .start = 0x1000, .limit = 0x2000 };
+	struct prof_label label = { 0 };
+	struct prof_line line = { 0 };
+	uint64_t locs[2];
+	int64_t v = 1;
+	char err[256], name[64], long_name[700];
+	size_t len;
+	PbProfile pb = PERFTOOLS__PROFILES__PROFILE__INIT;
+	PbValueType st = PERFTOOLS__PROFILES__VALUE_TYPE__INIT, *stp = &st;
+	char *strings[] = { "", "samples", "count", "f\xc3(", "\xed\xa0\x80" };
+	const char *folded = "main;\xe2\x82;x\xff 3\n";
+	uint8_t raw[256];
+
+	CHECK_INT(profile__add_sample_type(p, "samples", "count"), 0);
+	/* a thread name, a symbol and a library path of a hostile process */
+	m.filename = profile__intern(p, "/tmp/\xf4\x90\x80\x80lib.so");
+	CHECK(profile__add_mapping(p, &m) == 1);
+	line.function = profile__function(p, "evil\xff\xfe", "evil\xff\xfe", "a\xe2\x82.c", 0);
+	CHECK(line.function != 0);
+	locs[0] = profile__location(p, 0, 0x1234, &line, 1);
+	locs[1] = profile__location(p, 1, 0x1100, NULL, 0); /* named by its mapping */
+	label.key = profile__intern(p, "comm");
+	label.str = profile__intern(p, "bad\xc0\xaf");
+	CHECK_INT(profile__add_sample(p, locs, 2, &v, &label, 1), 0);
+	CHECK_STR(profile__str(p, label.str), "bad\xef\xbf\xbd\xef\xbf\xbd");
+	/* the same name once, however it was spelled before replacement */
+	CHECK_INT(profile__intern(p, "bad\xc1\xbf"), label.str);
+	CHECK_INT(profile__intern(p, "evil\xfe\xff"), p->functions[0].name);
+	check_pprof_strings_valid(p, "interned");
+	check_folded_valid(p, "\xef\xbf\xbdlib.so+0x100;evil\xef\xbf\xbd\xef\xbf\xbd 1");
+
+	/* a name longer than the frame buffer: cut before a character, never inside one */
+	for (size_t i = 0; i + 4 < sizeof(long_name); i += 4)
+		memcpy(long_name + i, i % 8 ? "\xc3\xa9\xc3\xa9" : "\xf0\x9d\x84\x9e", 4);
+	long_name[sizeof(long_name) - 4] = 0;
+	line.function = profile__function(p, long_name, long_name, "", 0);
+	locs[0] = profile__location(p, 0, 0x5678, &line, 1);
+	for (size_t size = 1; size < 24; size++) {
+		char small[24];
+
+		profile__frame_name(p, &p->locations[locs[0] - 1], 0, small, size);
+		CHECK(utf8_is_valid(small) && strlen(small) + 4 >= size);
+	}
+	profile__frame_name(p, &p->locations[locs[0] - 1], 0, name, sizeof(name));
+	CHECK(utf8_is_valid(name) && strlen(name) >= 60);
+	CHECK_INT(profile__add_sample(p, locs, 1, &v, NULL, 0), 0);
+	check_folded_valid(p, NULL);
+	profile__free(p);
+
+	/* a foreign pprof's string table: protobuf-c takes any bytes */
+	st.type = 1;
+	st.unit = 2;
+	pb.n_sample_type = 1;
+	pb.sample_type = &stp;
+	pb.n_string_table = 5;
+	pb.string_table = strings;
+	len = perftools__profiles__profile__get_packed_size(&pb);
+	CHECK(len < sizeof(raw));
+	perftools__profiles__profile__pack(&pb, raw);
+	CHECK_INT(pprof__decode(raw, len, &q, err, sizeof(err)), 0);
+	if (q) {
+		CHECK_INT(q->nstrings, 5);
+		CHECK_STR(profile__str(q, 3), "f\xef\xbf\xbd(");
+		CHECK_STR(profile__str(q, 4), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+		check_pprof_strings_valid(q, "decoded");
+	}
+	profile__free(q);
+	/* folded text from a file */
+	q = NULL;
+	CHECK_INT(folded__parse(folded, strlen(folded), &q, err, sizeof(err)), 0);
+	if (q) {
+		check_pprof_strings_valid(q, "folded");
+		check_folded_valid(q, "main;\xef\xbf\xbd;x\xef\xbf\xbd 3");
+	}
+	profile__free(q);
+}
+
 int main(int argc, char **argv)
 {
 	test_round_trip();
@@ -487,7 +802,9 @@ int main(int argc, char **argv)
 	test_malformed();
 	test_bomb_refused();
 	test_gunzip_bound();
+	test_frame_bombs();
 	test_large_profile_reads();
+	test_utf8_everywhere();
 	if (argc > 1) {
 		struct profile *p = make_profile();
 		void *buf = NULL;

@@ -2,7 +2,7 @@
 /*
  * The agent's spool: messages come back oldest first and whole; the byte bound drops the oldest
  * and counts them; a new spool over the same directory (an agent restart) finds what was left,
- * in order, and numbers new messages after it; temporary files of an interrupted write and
+ * in order, and numbers new messages after it; the newest comes back too; temporary files of an interrupted write and
  * files that are not zstd are removed and counted, never returned.
  */
 #include "check.h"
@@ -114,6 +114,9 @@ int main(void)
 	char dir[] = "/tmp/scorch-spool.XXXXXX", buf[256], path[200], cmd[300];
 	struct spool_stats st;
 	struct spool *s;
+	uint8_t *msg;
+	uint64_t seq;
+	size_t len;
 	FILE *f;
 
 	if (!mkdtemp(dir))
@@ -137,6 +140,39 @@ int main(void)
 	CHECK(s != NULL);
 	put_text(s, "four");
 	expect_in_order(s, (const char *const[]){ "two", "three", "four", NULL });
+	spool__free(s);
+
+	/* the newest, for the sender's probe past a message the server keeps refusing */
+	s = spool__open(path, 1 << 20);
+	CHECK(s != NULL);
+	CHECK_INT(spool__newest(s, &seq, &msg, &len), -ENOENT);
+	put_text(s, "p1");
+	put_text(s, "p2");
+	put_text(s, "p3");
+	CHECK_INT(spool__newest(s, &seq, &msg, &len), 0);
+	CHECK_STR((const char *)msg, "p3");
+	free(msg);
+	spool__remove(s, seq);
+	CHECK_INT(spool__newest(s, &seq, &msg, &len), 0);
+	CHECK_STR((const char *)msg, "p2");
+	free(msg);
+	/* a newest entry that cannot be read back: removed, counted, the one before returned */
+	put_text(s, "p4");
+	CHECK_INT(spool__newest(s, &seq, &msg, &len), 0);
+	free(msg);
+	snprintf(cmd, sizeof(cmd), "%s/%016llx.wr.zst", path, (unsigned long long)seq);
+	f = fopen(cmd, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs("garbage", f);
+		fclose(f);
+	}
+	CHECK_INT(spool__newest(s, &seq, &msg, &len), 0);
+	CHECK_STR((const char *)msg, "p2");
+	free(msg);
+	spool__stats(s, &st);
+	CHECK_INT(st.corrupt, 1);
+	expect_in_order(s, (const char *const[]){ "p1", "p2", NULL });
 	spool__free(s);
 
 	/* a bound of ~3 messages: the oldest go, counted; the newest stay */
