@@ -306,7 +306,7 @@ up=$TMP/stubs/debuginfo/$BID
 stop_server
 
 # (b) The process runs from a path that names such a host file, and exits before the upload
-# (the uploader used to fall back to the host's own path). It spins 50 ms at the start of a 2 s
+# (the uploader used to fall back to the host's own path). It spins 0.4 s at the start of a 4 s
 # interval, so it is gone when the interval closes and its files are queued.
 rm -rf "$TMP/stubs/debuginfo" "$TMP/spool"
 start_server "$TMP/up2.jsonl"
@@ -314,11 +314,11 @@ R=$TMP/ctr8
 new_root "$R"
 mkdir -p "$R$TMP/host"
 mv "$R/hostile-spin" "$R$TMP/host/secret.bin"
-in_root "$R" "$TMP/host/secret.bin" 0.05 >"$R.out" 2>&1 &
+in_root "$R" "$TMP/host/secret.bin" 0.4 >"$R.out" 2>&1 &
 PIDS+=($!)
 wait_for "$R.out" '^pid ' 10
 gone=$(sed -n 's/^pid //p' "$R.out")
-"$SCORCH" agent --remote-store-address "$ADDR" --remote-store-insecure --profiling-duration 2s \
+"$SCORCH" agent --remote-store-address "$ADDR" --remote-store-insecure --profiling-duration 4s \
 	--spool-dir "$TMP/spool" --debuginfo-upload -p "$gone" 2>"$TMP/agent8.log" &
 AGENT=$!
 PIDS+=("$AGENT")
