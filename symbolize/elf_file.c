@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "elf_file.h"
 #include "gopclntab.h"
+#include "mapguard.h"
 #include "util.h"
 
 #include <elf.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Bounds against hostile files: symbols and segments read from one file. */
@@ -25,6 +27,27 @@ struct elf_sym {
 	uint8_t bind;
 };
 
+/*
+ * A file mapped to be read with libelf: read-only, private, never written (its pages stay clean
+ * and can be dropped), guarded against the file shrinking under it (mapguard.h). One page more
+ * than the file is mapped: a string that no longer ends inside the file (it was written to since
+ * it was checked) ends there, in zeros, rather than in whatever follows the mapping.
+ *
+ * All but the pages of the section header table: libelf reads those in place from memory it is
+ * given (elf_memory()), and writes to them (elf_compress(), when libdw decompresses a debug
+ * section). They are a copy of their own, anonymous and writable, neither guarded nor dropped.
+ */
+struct file_map {
+	Elf *elf; /* elf_memory() over the mapping */
+	void *base;
+	size_t len; /* of the mapping */
+	size_t copy_lo, copy_hi; /* the pages [copy_lo, copy_hi) are a copy (none: both 0) */
+	int guard[2]; /* mapguard slots of [0, copy_lo) and [copy_hi, len), or -1 */
+};
+
+/* Section header tables larger than this are refused (libelf keeps ~200 bytes a section). */
+#define ELF_MAX_SECTIONS 65536
+
 struct elf_file {
 	struct elf_sym *syms;
 	size_t nsyms, cap_syms;
@@ -34,7 +57,7 @@ struct elf_file {
 	size_t nsegs;
 	char build_id[2 * 64 + 1];
 	const char *error;
-	Elf *elf; /* kept (mapped) only when the file (or its debug file) has DWARF */
+	Elf *elf; /* own.elf or debug.elf, when the file (or its debug file) has DWARF */
 	bool has_symtab;
 	bool in_minidebug; /* this is a MiniDebugInfo ELF: no nested one is read */
 	char debuglink[256];
@@ -43,7 +66,7 @@ struct elf_file {
 	bool dwarf_tried;
 	bool has_cfi; /* .eh_frame or .debug_frame with contents */
 	uint64_t debug_info_size; /* of the .debug_info that f->elf holds */
-	Elf *cfi_elf; /* the file itself, mapped for its call frame information; or NULL */
+	Elf *cfi_elf; /* own.elf, for its call frame information; or NULL */
 	Dwarf_CFI *cfi; /* opened on first use */
 	bool cfi_owned; /* from dwarf_getcfi_elf(): ours to end */
 	bool cfi_tried;
@@ -51,7 +74,8 @@ struct elf_file {
 	unsigned int warned; /* enum elf_warning bits already reported */
 	uint64_t entry; /* e_entry: where the process (or the dynamic loader) starts */
 	uint64_t id; /* unique in the process's lifetime */
-	Elf *map; /* the file itself, mapped (no descriptor held); symbols are read from it lazily */
+	struct file_map own; /* the file (no descriptor held): symbols are read from it lazily */
+	struct file_map debug; /* a separate debug file whose DWARF is used; or nothing */
 	bool syms_loaded; /* symbols read (or taken from a debug file), frame pointers judged */
 	uint64_t gopclntab_off, gopclntab_size; /* Go's function table in the file, if any */
 	uint64_t relro_off, relro_size; /* .data.rel.ro, where a PIE linked externally keeps it */
@@ -77,6 +101,147 @@ bool elf_file__warn_once(struct elf_file *f, enum elf_warning what)
 	return true;
 }
 
+/*
+ * Where the section header table of the file behind fd lies (in the file, within size bytes),
+ * read with pread (no mapping involved): 0 with [*ret_off, *ret_off + *ret_len), empty when
+ * there is none or libelf would not read it in place; -E2BIG when it has too many sections.
+ */
+static int section_headers(int fd, size_t size, size_t *ret_off, size_t *ret_len)
+{
+	union {
+		unsigned char ident[EI_NIDENT];
+		Elf32_Ehdr e32;
+		Elf64_Ehdr e64;
+	} eh;
+	union {
+		Elf32_Shdr s32;
+		Elf64_Shdr s64;
+	} first;
+	bool is64;
+	uint64_t off, n, entsize;
+
+	*ret_off = *ret_len = 0;
+	if (pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) || memcmp(eh.ident, ELFMAG, SELFMAG) ||
+	    (eh.ident[EI_CLASS] != ELFCLASS32 && eh.ident[EI_CLASS] != ELFCLASS64))
+		return 0;
+	/* in another byte order libelf converts the table into memory of its own */
+	if (eh.ident[EI_DATA] !=
+	    (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB : ELFDATA2MSB))
+		return 0;
+	is64 = eh.ident[EI_CLASS] == ELFCLASS64;
+	off = is64 ? eh.e64.e_shoff : eh.e32.e_shoff;
+	n = is64 ? eh.e64.e_shnum : eh.e32.e_shnum;
+	entsize = is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr);
+	if (!off || off >= size)
+		return 0;
+	/* more than 0xff00 sections: the count is in the first header */
+	if (!n && pread(fd, &first, entsize, off) == (ssize_t)entsize)
+		n = is64 ? first.s64.sh_size : first.s32.sh_size;
+	if (n > ELF_MAX_SECTIONS)
+		return -E2BIG;
+	*ret_off = off;
+	*ret_len = n * entsize > size - off ? size - off : n * entsize;
+	return 0;
+}
+
+/*
+ * Map the file behind fd for libelf. Our own mapping rather than libelf's (ELF_C_READ_MMAP): it
+ * is guarded before libelf reads a byte of it. 0, or -EBADMSG (not a regular file of some
+ * size), -E2BIG (too many sections), -ENOSPC (too many guarded mappings), -errno.
+ */
+static int file_map__open(struct file_map *m, int fd)
+{
+	size_t page = sysconf(_SC_PAGESIZE), size, sh_off, sh_len;
+	struct stat st;
+	char *base;
+	int r;
+
+	*m = (struct file_map){ .guard = { -1, -1 } };
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || st.st_size < EI_NIDENT ||
+	    (uint64_t)st.st_size > SIZE_MAX - 2 * page)
+		return -EBADMSG;
+	size = st.st_size;
+	r = section_headers(fd, size, &sh_off, &sh_len);
+	if (r)
+		return r;
+	m->len = (size + page - 1) / page * page + page;
+	base = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (base == MAP_FAILED)
+		return -errno;
+	m->base = base;
+	if (sh_len) {
+		size_t n;
+
+		m->copy_lo = sh_off / page * page;
+		m->copy_hi = (sh_off + sh_len + page - 1) / page * page;
+		n = (size < m->copy_hi ? size : m->copy_hi) - m->copy_lo;
+		/* what the file holds there now; zeros for what it no longer does */
+		if (mmap(base + m->copy_lo, m->copy_hi - m->copy_lo, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED ||
+		    pread(fd, base + m->copy_lo, n, m->copy_lo) < 0) {
+			r = -errno;
+			goto fail;
+		}
+	}
+	r = m->copy_lo ? mapguard__add(base, m->copy_lo) : -1;
+	if (m->copy_lo && r < 0)
+		goto fail;
+	m->guard[0] = r;
+	r = mapguard__add(base + m->copy_hi, m->len - m->copy_hi);
+	if (r < 0)
+		goto fail;
+	m->guard[1] = r;
+	m->elf = elf_memory(base, size);
+	return 0;
+fail:
+	mapguard__remove(m->guard[0]);
+	munmap(base, m->len);
+	*m = (struct file_map){ .guard = { -1, -1 } };
+	return r;
+}
+
+static void file_map__close(struct file_map *m)
+{
+	if (!m->base)
+		return;
+	if (m->elf)
+		elf_end(m->elf);
+	mapguard__remove(m->guard[0]);
+	mapguard__remove(m->guard[1]);
+	munmap(m->base, m->len);
+	*m = (struct file_map){ .guard = { -1, -1 } };
+}
+
+static bool file_map__tripped(const struct file_map *m)
+{
+	return m->base && (mapguard__tripped(m->guard[0]) || mapguard__tripped(m->guard[1]));
+}
+
+/*
+ * Let the kernel take back the pages of the mapping we touched: they are file pages, read
+ * again on the next access, and otherwise they stay in our RSS for as long as the file is cached.
+ * Not the copy of the section headers: that is ours.
+ */
+static void file_map__drop_pages(const struct file_map *m)
+{
+	if (!m->base)
+		return;
+	if (m->copy_lo)
+		madvise(m->base, m->copy_lo, MADV_DONTNEED);
+	madvise((char *)m->base + m->copy_hi, m->len - m->copy_hi, MADV_DONTNEED);
+}
+
+unsigned int elf_file__problems(const struct elf_file *f)
+{
+	unsigned int problems = 0;
+
+	if (file_map__tripped(&f->own) || file_map__tripped(&f->debug))
+		problems |= ELF_WARN_SHRANK;
+	return problems;
+}
+
 void elf_file__free(struct elf_file *f)
 {
 	if (!f)
@@ -84,15 +249,11 @@ void elf_file__free(struct elf_file *f)
 	/* a CFI from dwarf_getcfi() belongs to the Dwarf and goes with it */
 	if (f->cfi && f->cfi_owned)
 		dwarf_cfi_end(f->cfi);
-	if (f->cfi_elf && f->cfi_elf != f->elf && f->cfi_elf != f->map)
-		elf_end(f->cfi_elf);
 	if (f->dwarf)
 		dwarf_end(f->dwarf);
 	gopclntab__free(f->gopclntab);
-	if (f->elf && f->elf != f->map)
-		elf_end(f->elf);
-	if (f->map)
-		elf_end(f->map);
+	file_map__close(&f->debug);
+	file_map__close(&f->own);
 	free(f->syms);
 	free(f->names);
 	free(f);
@@ -473,6 +634,13 @@ bool elf_file__keeps_frame_pointers(const struct elf_file *f)
 	return f->fp_checked >= 1 && (uint64_t)f->fp_kept * 10 >= (uint64_t)f->fp_checked * 9;
 }
 
+/* Did the file under elf (one of f's mappings) shrink: is what is read from it now zeros? */
+static bool shrank_under(const struct elf_file *f, const Elf *elf)
+{
+	return elf && ((elf == f->own.elf && file_map__tripped(&f->own)) ||
+		       (elf == f->debug.elf && file_map__tripped(&f->debug)));
+}
+
 struct Dwarf_CFI_s *elf_file__cfi(struct elf_file *f)
 {
 	if (!f->cfi_tried) {
@@ -484,6 +652,9 @@ struct Dwarf_CFI_s *elf_file__cfi(struct elf_file *f)
 		if (!f->cfi && elf_file__dwarf(f))
 			f->cfi = dwarf_getcfi(f->dwarf);
 	}
+	/* nothing more is read from a file that shrank: what it held is gone */
+	if (shrank_under(f, f->cfi_owned ? f->cfi_elf : f->elf))
+		return NULL;
 	return f->cfi;
 }
 
@@ -493,29 +664,11 @@ bool elf_file__is_entry(const struct elf_file *f, uint64_t vaddr)
 	return f->entry && vaddr >= f->entry && vaddr < f->entry + 32;
 }
 
-/*
- * Let the kernel take back the pages of the mapping we touched: they are file pages, read
- * again on the next access, and otherwise they stay in our RSS for as long as the file is cached.
- */
-static void drop_pages(Elf *elf)
-{
-	size_t size;
-	char *raw = elf ? elf_rawfile(elf, &size) : NULL;
-	long page = sysconf(_SC_PAGESIZE);
-	uintptr_t start = (uintptr_t)raw & ~(uintptr_t)(page - 1);
-
-	if (raw && size)
-		madvise((void *)start, size + ((uintptr_t)raw - start), MADV_DONTNEED);
-}
-
 void elf_file__release_pages(struct elf_file *f)
 {
-	/* every Elf kept is a read-only file mapping (ELF_C_READ_MMAP): its pages are clean */
-	drop_pages(f->map);
-	if (f->elf && f->elf != f->map)
-		drop_pages(f->elf);
-	if (f->cfi_elf && f->cfi_elf != f->map && f->cfi_elf != f->elf)
-		drop_pages(f->cfi_elf);
+	/* both mappings are read-only and private, never written: their pages are clean */
+	file_map__drop_pages(&f->own);
+	file_map__drop_pages(&f->debug);
 }
 
 /*
@@ -527,36 +680,57 @@ static void load_symbols(const struct elf_file *cf)
 	struct elf_file *f = (struct elf_file *)cf; /* lazily filled: logically const */
 	bool dwarf;
 
-	if (f->syms_loaded || !f->map)
+	if (f->syms_loaded || !f->own.elf)
 		return;
 	f->syms_loaded = true;
-	if (read_sections(f, f->map, &dwarf, true) == -ENOMEM)
+	if (read_sections(f, f->own.elf, &dwarf, true) == -ENOMEM)
 		f->error = "out of memory reading symbols";
-	check_frame_pointers(f, f->map);
+	check_frame_pointers(f, f->own.elf);
 	/* the DWARF handle is this mapping: its pages are wanted again soon */
-	if (f->elf != f->map)
-		drop_pages(f->map);
+	if (f->elf != f->own.elf)
+		file_map__drop_pages(&f->own);
 }
 
 int elf_build_id_of_fd(int fd, char *ret, size_t size)
 {
 	const unsigned char *id;
-	Elf *elf;
+	struct file_map m;
 	ssize_t len;
 	int r = -ENOENT;
 
 	elf_version(EV_CURRENT);
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf)
+	if (file_map__open(&m, fd) || !m.elf) {
+		file_map__close(&m);
 		return -EBADMSG;
-	len = dwelf_elf_gnu_build_id(elf, (const void **)&id);
+	}
+	len = dwelf_elf_gnu_build_id(m.elf, (const void **)&id);
 	if (len > 0 && (size_t)len * 2 < size) {
 		for (ssize_t i = 0; i < len; i++)
 			snprintf(ret + 2 * i, 3, "%02x", id[i]);
 		r = 0;
 	}
-	elf_end(elf);
+	/* zeros read from a file that shrank meanwhile are no build-id */
+	if (file_map__tripped(&m))
+		r = -ESTALE;
+	file_map__close(&m);
 	return r;
+}
+
+/* Why a file could not be mapped, for elf_file__error(). */
+static const char *map_error(int err)
+{
+	switch (err) {
+	case -EBADMSG:
+		return "not an ELF file";
+	case -E2BIG:
+		return "too many sections";
+	case -ENOSPC:
+		return "too many files mapped at once";
+	case -ENOMEM:
+		return "out of memory mapping the file";
+	default:
+		return "cannot map the file";
+	}
 }
 
 struct elf_file *elf_file__read(int fd)
@@ -571,14 +745,25 @@ struct elf_file *elf_file__read(int fd)
 		return NULL;
 	f->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
 	elf_version(EV_CURRENT);
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	/*
+	 * The file stays mapped, without its descriptor: symbols, DWARF and the call frame
+	 * information are read from it when first needed.
+	 */
+	err = file_map__open(&f->own, fd);
+	if (err) {
+		f->error = map_error(err);
+		return f;
+	}
+	elf = f->own.elf;
 	if (!elf || elf_kind(elf) != ELF_K_ELF) {
 		f->error = "not an ELF file";
-		goto out;
+		file_map__close(&f->own);
+		return f;
 	}
 	if (elf_getphdrnum(elf, &nph) != 0) {
 		f->error = "corrupt program headers";
-		goto out;
+		file_map__close(&f->own);
+		return f;
 	}
 	for (size_t i = 0; i < nph && f->nsegs < ELF_MAX_SEGMENTS; i++) {
 		GElf_Phdr ph;
@@ -595,7 +780,6 @@ struct elf_file *elf_file__read(int fd)
 	check_extent(f, elf);
 	err = read_sections(f, elf, &has_debug_info, false);
 	if (err == -ENOMEM) {
-		elf_end(elf);
 		elf_file__free(f);
 		return NULL;
 	}
@@ -605,26 +789,11 @@ struct elf_file *elf_file__read(int fd)
 		if (gelf_getehdr(elf, &eh))
 			f->entry = eh.e_entry;
 	}
-	/*
-	 * The file stays mapped, without its descriptor: symbols, DWARF and the call frame
-	 * information are read from it when first needed. Without the mapping they are read now.
-	 */
-	if (elf_cntl(elf, ELF_C_FDDONE) == 0) {
-		f->map = elf;
-		elf = NULL;
-		if (has_debug_info)
-			f->elf = f->map;
-		if (f->has_cfi)
-			f->cfi_elf = f->map;
-		drop_pages(f->map);
-	} else {
-		f->map = elf;
-		load_symbols(f);
-		f->map = NULL;
-	}
-out:
-	if (elf)
-		elf_end(elf);
+	if (has_debug_info)
+		f->elf = elf;
+	if (f->has_cfi)
+		f->cfi_elf = elf;
+	file_map__drop_pages(&f->own);
 	return f;
 }
 
@@ -646,19 +815,21 @@ int elf_file__add_debug_file(struct elf_file *f, int fd, bool with_dwarf)
 {
 	struct elf_file *d = calloc(1, sizeof(*d));
 	bool dwarf = false, gain;
-	Elf *elf;
-	int r = -ENOENT;
+	struct file_map m = { .guard = { -1, -1 } };
+	int r = -ENOENT, err;
 
 	if (!d)
 		return -ENOMEM;
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf || elf_kind(elf) != ELF_K_ELF)
+	err = file_map__open(&m, fd);
+	if (err == -ENOMEM)
+		r = err;
+	if (err || !m.elf || elf_kind(m.elf) != ELF_K_ELF)
 		goto out;
-	read_build_id(d, elf);
+	read_build_id(d, m.elf);
 	/* a debug file for another build would name everything wrong */
 	if (f->build_id[0] && d->build_id[0] && strcmp(f->build_id, d->build_id))
 		goto out;
-	if (read_sections(d, elf, &dwarf, true) == -ENOMEM) {
+	if (read_sections(d, m.elf, &dwarf, true) == -ENOMEM) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -670,29 +841,29 @@ int elf_file__add_debug_file(struct elf_file *f, int fd, bool with_dwarf)
 		take_symbols(f, d);
 		/* the file's own symbols are not needed any more; its code is judged with these */
 		f->syms_loaded = true;
-		if (f->map) {
-			check_frame_pointers(f, f->map);
-			if (f->elf != f->map)
-				drop_pages(f->map);
+		if (f->own.elf) {
+			check_frame_pointers(f, f->own.elf);
+			if (f->elf != f->own.elf)
+				file_map__drop_pages(&f->own);
 		}
 	}
-	if (dwarf && !f->elf && elf_cntl(elf, ELF_C_FDDONE) == 0) {
-		f->elf = elf;
+	if (dwarf && !f->elf) {
+		f->debug = m;
+		f->elf = m.elf;
 		f->debug_info_size = d->debug_info_size;
-		drop_pages(elf);
-		elf = NULL;
+		file_map__drop_pages(&f->debug);
+		m = (struct file_map){ .guard = { -1, -1 } };
 	}
 	r = 0;
 out:
-	if (elf)
-		elf_end(elf);
+	file_map__close(&m);
 	elf_file__free(d);
 	return r;
 }
 
 bool elf_file__has_dwarf(const struct elf_file *f)
 {
-	return f->elf != NULL;
+	return f->elf && !shrank_under(f, f->elf);
 }
 
 struct Dwarf *elf_file__dwarf(struct elf_file *f)
@@ -702,6 +873,8 @@ struct Dwarf *elf_file__dwarf(struct elf_file *f)
 	size_t hsize;
 	int r = 1;
 
+	if (shrank_under(f, f->elf))
+		return NULL;
 	if (!f->dwarf_tried && f->elf) {
 		f->dwarf_tried = true;
 		f->dwarf = dwarf_begin_elf(f->elf, DWARF_C_READ, NULL);
@@ -804,10 +977,12 @@ const struct gopclntab *elf_file__gopclntab(const struct elf_file *cf)
 	size_t size;
 	const char *raw;
 
+	if (shrank_under(f, f->own.elf))
+		return NULL;
 	if (f->gopclntab_tried)
 		return f->gopclntab;
 	f->gopclntab_tried = true;
-	raw = f->map ? elf_rawfile(f->map, &size) : NULL;
+	raw = f->own.elf ? elf_rawfile(f->own.elf, &size) : NULL;
 	if (!raw)
 		return NULL;
 	if (!f->gopclntab_size)

@@ -150,6 +150,22 @@ static void warn_process(struct symbolizer *s, uint32_t pid, const char *fmt, ..
 	warn(s, "pid %u: %s", pid, buf);
 }
 
+/*
+ * What reading a file on demand found out: it shrank under its mapping, said once per file.
+ * True when the file was found shrunk just now: the lookup that found it may have read zeros.
+ * (Frames resolved before stay: their names are copies.)
+ */
+static bool check_file(struct symbolizer *s, const struct sym_mapping *m)
+{
+	unsigned int problems = elf_file__problems(m->elf);
+
+	if (!(problems & ELF_WARN_SHRANK) || !elf_file__warn_once(m->elf, ELF_WARN_SHRANK))
+		return false;
+	s->stats.files_shrank++;
+	warn(s, "'%s': file shrank while being read, keeping what was read", m->path);
+	return true;
+}
+
 struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 {
 	struct symbolizer *s = calloc(1, sizeof(*s));
@@ -927,6 +943,8 @@ int symbolizer__code_at(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64
 		return -ENOENT;
 	if (!m->elf)
 		return -ENODATA;
+	/* the unwinder reads the file's call frame information next: a shrink it met is said */
+	check_file(s, m);
 	if (elf_file__offset_to_vaddr(m->elf, addr - m->start + m->offset, ret_vaddr))
 		return -ENOENT;
 	*ret_elf = m->elf;
@@ -1091,7 +1109,12 @@ void symbolizer__unwind_stopped(struct symbolizer *s, uint32_t pid, uint32_t seq
 {
 	const struct sym_mapping *m = find_mapping(s, pid, seq, pc);
 
-	if (m && m->elf && elf_file__warn_once(m->elf, ELF_WARN_UNWIND))
+	if (!m || !m->elf)
+		return;
+	/* a file that shrank has lost its unwind info: that is what is said of it */
+	check_file(s, m);
+	if (!(elf_file__problems(m->elf) & ELF_WARN_SHRANK) &&
+	    elf_file__warn_once(m->elf, ELF_WARN_UNWIND))
 		warn(s, "'%s': %s at offset %#" PRIx64 ", stacks through it are truncated there",
 		     m->path, why, pc - m->start + m->offset);
 }
@@ -1154,6 +1177,17 @@ static const char *intern(struct symbolizer *s, const char *name)
 		return NULL;
 	}
 	return copy;
+}
+
+/*
+ * A name read from a file's mapping (DWARF, Go's table), kept apart from it: the file may
+ * shrink or be written to later, and resolved frames are kept.
+ */
+static const char *keep_name(struct symbolizer *s, const char *name)
+{
+	const char *copy = name ? intern(s, name) : NULL;
+
+	return copy ? copy : name;
 }
 
 /* An absolute, normalized source path, interned for the symbolizer's lifetime. */
@@ -1228,13 +1262,14 @@ static int resolve_in_file(struct symbolizer *s, const struct sym_mapping *m, ui
 	int n;
 
 	elf_file__symbol(m->elf, vaddr, &symbol, NULL);
+	symbol = keep_name(s, symbol);
 	/* DWARF names inlined functions and lines; the symbol table only the function */
 	dw = elf_file__dwarf(m->elf);
 	if (!dw && elf_file__has_dwarf(m->elf) && elf_file__warn_once(m->elf, ELF_WARN_DWARF))
 		warn(s, "'%s': corrupt DWARF, using the symbol table", m->path);
 	n = dwarf__frames(dw, vaddr, df, SYM_MAX_LINES);
 	for (int i = 0; i < n; i++) {
-		const char *raw = df[i].linkage ? df[i].linkage : df[i].name;
+		const char *raw = keep_name(s, df[i].linkage ? df[i].linkage : df[i].name);
 
 		/* the outermost frame is the symbol: prefer its exact (linkage) name */
 		if (i == n - 1 && symbol && !df[i].linkage)
@@ -1291,6 +1326,9 @@ static int resolve_cached(struct symbolizer *s, const struct sym_mapping *m, uin
 		return cf->ret;
 	}
 	r = resolve_in_file(s, m, vaddr, ret);
+	/* found shrunk by this very lookup: again, with what is left (its symbols) */
+	if (check_file(s, m))
+		r = resolve_in_file(s, m, vaddr, ret);
 	if (hmap__count(s->frames) >= FRAME_CACHE_MAX && clear_frames(s))
 		return r;
 	cf = malloc(sizeof(*cf) + ret->nlines * sizeof(cf->lines[0]));

@@ -83,6 +83,7 @@ struct symbolizer_stats {
 	size_t inherited; /* forked processes given their parent's mappings */
 	size_t files_live; /* files in the cache now */
 	size_t files_expired; /* dropped by symbolizer__expire() */
+	size_t files_shrank; /* files found shrunk (truncated) while they were read */
 	bool kernel_from_cache; /* kernel symbols came from the cache */
 	bool kernel_from_proc; /* kernel symbols were read from /proc/kallsyms */
 	bool kernel_cache_saved; /* ... and saved to the cache */

@@ -253,4 +253,79 @@ else
 fi
 kill -TERM "$AGENT"
 wait "$AGENT"
+
+# 7. A library its process owns, dlopen'ed (mapped, not exec'ed: it can still be written), cut to
+# the end of its last PT_LOAD once scorch has it mapped: the symbol table, DWARF and section
+# headers that scorch reads later (building the profile) are gone, and reading them was a
+# SIGBUS that killed record and agent (exit 135). Now the file is said to have shrunk, once, and
+# the capture goes on.
+# start_shrink NAME: a copy of the library and its process; sets SHRINK_PID, KEEP and LIB
+start_shrink() {
+	local d=$TMP/$1
+	mkdir -m 755 "$d"
+	cp "$SHRINK_SPIN" "$SHRINK_LIB" "$d/"
+	chown -R $NOBODY:$NOBODY "$d"
+	LIB=$d/$(basename "$SHRINK_LIB")
+	(cd "$d" && exec setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+		./shrink-spin "$LIB" 30 >"$d.out" 2>&1) &
+	PIDS+=($!)
+	wait_for "$d.out" '^pid ' 10 || { fail "the shrinking process did not start: $(cat "$d.out")"; finish; }
+	SHRINK_PID=$(sed -n 's/^pid \([0-9]*\) .*/\1/p' "$d.out")
+	KEEP=$(sed -n 's/.* keep //p' "$d.out")
+	PIDS+=("$SHRINK_PID")
+}
+# cut_when_mapped PID: once scorch (PID) maps the library, its owner cuts it; false if never
+cut_when_mapped() {
+	local _
+	for _ in $(seq 300); do
+		if grep -qF "$LIB" "/proc/$1/maps" 2>/dev/null; then
+			setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups truncate -s "$KEEP" "$LIB"
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+# wait_bounded PID SECONDS: its exit status; killed (137) when it takes longer
+wait_bounded() {
+	local _ rc=0
+	for _ in $(seq $(($2 * 10))); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$1" 2>/dev/null || true
+	wait "$1" || rc=$?
+	return $rc
+}
+start_shrink shrink
+"$SCORCH" record -p "$SHRINK_PID" -d 3 --format folded -o "$TMP/shrink.folded" 2>"$TMP/shrink.log" &
+rec=$!
+PIDS+=("$rec")
+cut_when_mapped "$rec" || fail "scorch record never mapped '$LIB'"
+[ "$(stat -c %s "$LIB")" -eq "$KEEP" ] || fail "the library was not cut: $(stat -c %s "$LIB") bytes"
+wait_bounded "$rec" 60 && rc=0 || rc=$?
+[ "$rc" -eq 0 ] && ok "record survives its profiled library cut short under it" ||
+	fail "record of a shrinking library: exit $rc $(tail -3 "$TMP/shrink.log")"
+grep -qE ';(lib_spin|libshrink\.so\+0x)' "$TMP/shrink.folded" 2>/dev/null &&
+	ok "the profile is written, with the library's frames" ||
+	fail "no profile of the shrinking library: $(head -3 "$TMP/shrink.folded" 2>&1)"
+[ "$(grep -c "'$LIB': file shrank while being read, keeping what was read" "$TMP/shrink.log")" -eq 1 ] &&
+	ok "the shrink is said once" || fail "the shrink not said once: $(cat "$TMP/shrink.log")"
+
+# the agent, whose every interval reads files: it goes on writing profiles, and stops cleanly
+start_shrink shrink-agent
+"$SCORCH" agent --output-dir "$TMP/shrink-out" --profiling-duration 1s -p "$SHRINK_PID" \
+	2>"$TMP/shrink-agent.log" &
+AGENT=$!
+PIDS+=("$AGENT")
+cut_when_mapped "$AGENT" || fail "scorch agent never mapped '$LIB'"
+before=$(ls "$TMP/shrink-out" 2>/dev/null | wc -l)
+for _ in $(seq 100); do
+	[ "$(ls "$TMP/shrink-out" 2>/dev/null | wc -l)" -ge $((before + 2)) ] && break
+	kill -0 "$AGENT" 2>/dev/null || break
+	sleep 0.1
+done
+kill -TERM "$AGENT" 2>/dev/null
+wait_bounded "$AGENT" 30 && rc=0 || rc=$?
+after=$(ls "$TMP/shrink-out" 2>/dev/null | wc -l)
+[ "$rc" -eq 0 ] && [ "$after" -ge $((before + 2)) ] &&
+	ok "the agent goes on after the cut ($((after - before)) more profiles), exits 0" ||
+	fail "agent with a shrinking library: exit $rc, $before then $after profiles: $(tail -3 "$TMP/shrink-agent.log")"
 finish
