@@ -23,7 +23,7 @@
 
 struct elf_sym {
 	uint64_t start, size;
-	uint32_t name; /* offset into names */
+	uint32_t name; /* offset into names (into the string table while the table is read) */
 	uint8_t bind;
 };
 
@@ -53,6 +53,10 @@ struct elf_file {
 	size_t nsyms, cap_syms;
 	char *names;
 	size_t names_len, names_cap;
+	struct elf_symbol_budget *budget; /* charged for syms and names; or NULL */
+	size_t charged; /* bytes of it this file holds */
+	bool syms_refused; /* its symbols did not fit in the budget: none are kept */
+	bool temporary; /* a debug file or MiniDebugInfo read for another file, which answers */
 	struct elf_segment segs[ELF_MAX_SEGMENTS];
 	size_t nsegs;
 	char build_id[2 * 64 + 1];
@@ -233,12 +237,120 @@ static void file_map__drop_pages(const struct file_map *m)
 	madvise((char *)m->base + m->copy_hi, m->len - m->copy_hi, MADV_DONTNEED);
 }
 
+/* Would bytes more fit in the file's budget? */
+static bool budget_allows(const struct elf_file *f, size_t bytes)
+{
+	const struct elf_symbol_budget *b = f->budget;
+
+	return !b || (b->used <= b->max && bytes <= b->max - b->used);
+}
+
+static void charge(struct elf_file *f, size_t bytes)
+{
+	f->charged += bytes;
+	if (f->budget)
+		f->budget->used += bytes;
+}
+
+static void uncharge(struct elf_file *f, size_t bytes)
+{
+	f->charged -= bytes;
+	if (f->budget)
+		f->budget->used -= bytes;
+}
+
+/* Grow one of the symbol arrays, within the budget: 0, -EDQUOT or -ENOMEM. */
+static int grow_charged(struct elf_file *f, void **array, size_t *cap, size_t want, size_t elem)
+{
+	size_t before = *cap, n = before ? before : 16;
+
+	if (want <= before)
+		return 0;
+	/* what grow_array() will take, checked before it takes it */
+	while (n < want) {
+		if (n > SIZE_MAX / 2 / elem)
+			return -ENOMEM;
+		n *= 2;
+	}
+	if (!budget_allows(f, (n - before) * elem))
+		return -EDQUOT;
+	if (grow_array(array, cap, want, elem))
+		return -ENOMEM;
+	charge(f, (*cap - before) * elem);
+	return 0;
+}
+
+/* The bytes the symbol arrays hold, charged to the budget. */
+static size_t symbol_array_bytes(const struct elf_file *f)
+{
+	return f->cap_syms * sizeof(*f->syms) + f->names_cap;
+}
+
+static void free_symbols(struct elf_file *f)
+{
+	uncharge(f, symbol_array_bytes(f));
+	free(f->syms);
+	free(f->names);
+	f->syms = NULL;
+	f->names = NULL;
+	f->nsyms = f->cap_syms = f->names_len = f->names_cap = 0;
+}
+
+/* No symbols for this file: they do not fit in the budget. Counted once per file. */
+static void refuse_symbols(struct elf_file *f)
+{
+	free_symbols(f);
+	if (!f->syms_refused && !f->temporary && f->budget)
+		f->budget->refused++;
+	f->syms_refused = true;
+}
+
+/* Give the arrays back what they hold beyond the symbols, and the budget with them. */
+static void shrink_symbols(struct elf_file *f)
+{
+	void *p;
+
+	if (!f->nsyms) {
+		free_symbols(f);
+		return;
+	}
+	p = realloc(f->syms, f->nsyms * sizeof(*f->syms));
+	if (p) {
+		uncharge(f, (f->cap_syms - f->nsyms) * sizeof(*f->syms));
+		f->syms = p;
+		f->cap_syms = f->nsyms;
+	}
+	p = f->names_len ? realloc(f->names, f->names_len) : NULL;
+	if (p) {
+		uncharge(f, f->names_cap - f->names_len);
+		f->names = p;
+		f->names_cap = f->names_len;
+	}
+}
+
+void elf_file__set_budget(struct elf_file *f, struct elf_symbol_budget *budget)
+{
+	size_t held = f->charged;
+
+	/* what is held moves to the new budget */
+	uncharge(f, held);
+	f->budget = budget;
+	charge(f, held);
+}
+
+size_t elf_file__symbol_bytes(const struct elf_file *f)
+{
+	return f->charged;
+}
+
 unsigned int elf_file__problems(const struct elf_file *f)
 {
 	unsigned int problems = 0;
 
 	if (file_map__tripped(&f->own) || file_map__tripped(&f->debug))
 		problems |= ELF_WARN_SHRANK;
+	if (f->syms_refused)
+		problems |= ELF_WARN_BUDGET;
 	return problems;
 }
 
@@ -254,8 +366,7 @@ void elf_file__free(struct elf_file *f)
 	gopclntab__free(f->gopclntab);
 	file_map__close(&f->debug);
 	file_map__close(&f->own);
-	free(f->syms);
-	free(f->names);
+	free_symbols(f);
 	free(f);
 }
 
@@ -283,37 +394,54 @@ static int cmp_sym(const void *a, const void *b)
 	return x->size > y->size ? -1 : x->size < y->size;
 }
 
-static int add_symbol(struct elf_file *f, const GElf_Sym *sym, const char *name)
+/* A symbol whose name is, for now, its offset in the string table. */
+static int add_symbol(struct elf_file *f, const GElf_Sym *sym)
 {
-	size_t len = strlen(name);
 	struct elf_sym *s;
+	int err;
 
-	if (f->nsyms >= ELF_MAX_SYMBOLS || f->names_len + len + 1 > UINT32_MAX)
+	if (f->nsyms >= ELF_MAX_SYMBOLS)
 		return -E2BIG;
-	if (grow_array((void **)&f->syms, &f->cap_syms, f->nsyms + 1, sizeof(*s)) ||
-	    grow_array((void **)&f->names, &f->names_cap, f->names_len + len + 1, 1))
-		return -ENOMEM;
+	err = grow_charged(f, (void **)&f->syms, &f->cap_syms, f->nsyms + 1, sizeof(*s));
+	if (err)
+		return err;
 	s = &f->syms[f->nsyms++];
 	s->start = sym->st_value;
 	s->size = sym->st_size;
 	s->bind = GELF_ST_BIND(sym->st_info);
-	s->name = f->names_len;
-	memcpy(f->names + f->names_len, name, len + 1);
-	f->names_len += len + 1;
+	s->name = sym->st_name;
 	return 0;
 }
 
-static int read_symbols(struct elf_file *f, Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh)
+/* The string table a symbol table names its symbols in. */
+struct strtab {
+	const char *base;
+	size_t size;
+};
+
+/*
+ * The function symbols of a symbol table, named by their offsets in its string table (strs),
+ * which the caller names them from once they are one per address.
+ */
+static int read_symbols(struct elf_file *f, Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh,
+			struct strtab *strs)
 {
 	Elf_Data *data = elf_getdata(scn, NULL);
+	Elf_Scn *str_scn = elf_getscn(elf, sh->sh_link);
+	Elf_Data *str_data = NULL;
+	GElf_Shdr str_sh;
 	size_t n;
 
-	if (!data || !sh->sh_entsize)
+	if (str_scn && gelf_getshdr(str_scn, &str_sh) && str_sh.sh_type == SHT_STRTAB &&
+	    !(str_sh.sh_flags & SHF_COMPRESSED))
+		str_data = elf_getdata(str_scn, NULL);
+	if (!data || !sh->sh_entsize || !str_data || !str_data->d_buf || !str_data->d_size)
 		return -EBADMSG;
+	strs->base = str_data->d_buf;
+	strs->size = str_data->d_size;
 	n = sh->sh_size / sh->sh_entsize;
 	for (size_t i = 0; i < n; i++) {
 		GElf_Sym sym;
-		const char *name;
 		int type;
 		int err;
 
@@ -321,15 +449,66 @@ static int read_symbols(struct elf_file *f, Elf *elf, Elf_Scn *scn, const GElf_S
 			return -EBADMSG;
 		type = GELF_ST_TYPE(sym.st_info);
 		if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF ||
-		    !sym.st_value)
+		    !sym.st_value || !sym.st_name || sym.st_name >= strs->size ||
+		    !strs->base[sym.st_name])
 			continue;
-		name = elf_strptr(elf, sh->sh_link, sym.st_name);
-		if (!name || !*name)
-			continue;
-		err = add_symbol(f, &sym, name);
+		err = add_symbol(f, &sym);
 		if (err)
 			return err;
 	}
+	return 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	const struct elf_sym *x = a, *y = b;
+
+	return x->name < y->name ? -1 : x->name > y->name;
+}
+
+/*
+ * Name the symbols from the string table their name fields are offsets into, copying each
+ * string once: a name that ends another one (many symbols naming the same bytes, or a suffix
+ * the linker merged) shares that one's copy, so the names take at most what the table holds
+ * (and stay whole when the file's pages are dropped, or the file changes). A symbol whose name
+ * does not end inside the table is dropped. Leaves the symbols in no particular order.
+ */
+static int name_symbols(struct elf_file *f, const struct strtab *strs)
+{
+	size_t out = 0, from = 0, to = 0; /* the table's [from, to) was copied last... */
+	size_t at = 0; /* ...to names + at */
+
+	if (f->nsyms > 1)
+		qsort(f->syms, f->nsyms, sizeof(*f->syms), cmp_name);
+	f->names_len = 0;
+	for (size_t i = 0; i < f->nsyms; i++) {
+		struct elf_sym s = f->syms[i];
+		size_t off = s.name, len;
+		int err;
+
+		if (off >= to) {
+			len = strnlen(strs->base + off, strs->size - off);
+			if (!len || len == strs->size - off)
+				continue;
+			if (f->names_len + len + 1 > UINT32_MAX)
+				return -E2BIG;
+			err = grow_charged(f, (void **)&f->names, &f->names_cap,
+					   f->names_len + len + 1, 1);
+			if (err)
+				return err;
+			memcpy(f->names + f->names_len, strs->base + off, len);
+			f->names[f->names_len + len] = 0;
+			from = off;
+			to = off + len + 1;
+			at = f->names_len;
+			f->names_len += len + 1;
+		}
+		s.name = at + (off - from);
+		/* the copy is what counts: the file may have changed since it was looked at */
+		if (f->names[s.name])
+			f->syms[out++] = s;
+	}
+	f->nsyms = out;
 	return 0;
 }
 
@@ -354,11 +533,15 @@ static void read_debuglink(struct elf_file *f, Elf_Scn *scn)
 static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf, bool with_symbols);
 static void load_symbols(const struct elf_file *cf);
 
-/* A full symbol table read elsewhere (debug file, MiniDebugInfo) replaces the dynamic one. */
+/*
+ * A full symbol table read elsewhere (debug file, MiniDebugInfo) replaces the dynamic one; its
+ * charge comes with it (from shares the file's budget).
+ */
 static void take_symbols(struct elf_file *f, struct elf_file *from)
 {
-	free(f->syms);
-	free(f->names);
+	size_t held = symbol_array_bytes(from);
+
+	free_symbols(f);
 	f->syms = from->syms;
 	f->names = from->names;
 	f->nsyms = from->nsyms;
@@ -368,6 +551,21 @@ static void take_symbols(struct elf_file *f, struct elf_file *from)
 	f->has_symtab = true;
 	from->syms = NULL;
 	from->names = NULL;
+	from->nsyms = from->cap_syms = from->names_len = from->names_cap = 0;
+	uncharge(from, held);
+	charge(f, held);
+}
+
+/* A file read for f (its debug file, its MiniDebugInfo), within f's budget. NULL: no memory. */
+static struct elf_file *new_helper(const struct elf_file *f)
+{
+	struct elf_file *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->budget = f->budget;
+	h->temporary = true;
+	return h;
 }
 
 /* Bound on a decompressed MiniDebugInfo: it holds a symbol table, not the world. */
@@ -381,7 +579,7 @@ static int read_minidebuginfo(struct elf_file *f, Elf_Scn *scn)
 {
 	Elf_Data *d = elf_getdata(scn, NULL);
 	uint64_t memlimit = MINIDEBUG_MAX_BYTES * 2;
-	size_t in_pos = 0, out_pos = 0, cap = 1 << 16;
+	size_t in_pos = 0, out_pos = 0, cap = 1 << 16, held = 0;
 	unsigned char *out = NULL;
 	lzma_ret lr = LZMA_BUF_ERROR;
 	struct elf_file *mini = NULL;
@@ -391,15 +589,25 @@ static int read_minidebuginfo(struct elf_file *f, Elf_Scn *scn)
 
 	if (!d || !d->d_buf || !d->d_size)
 		return -ENOENT;
-	/* grow the output until the whole stream fits, within the bound */
+	/*
+	 * Grow the output until the whole stream fits, within the bound and the budget: twice the
+	 * output is charged while it is read, for the decoder's dictionary fills as much.
+	 */
 	while (cap <= MINIDEBUG_MAX_BYTES) {
-		unsigned char *n = realloc(out, cap);
+		unsigned char *n;
 
+		if (!budget_allows(f, 2 * cap - held)) {
+			r = -EDQUOT;
+			goto out;
+		}
+		n = realloc(out, cap);
 		if (!n) {
 			r = -ENOMEM;
 			goto out;
 		}
 		out = n;
+		charge(f, 2 * cap - held);
+		held = 2 * cap;
 		in_pos = out_pos = 0;
 		memlimit = MINIDEBUG_MAX_BYTES * 2;
 		lr = lzma_stream_buffer_decode(&memlimit, 0, NULL, d->d_buf, &in_pos, d->d_size,
@@ -413,33 +621,55 @@ static int read_minidebuginfo(struct elf_file *f, Elf_Scn *scn)
 	elf = elf_memory((char *)out, out_pos);
 	if (!elf || elf_kind(elf) != ELF_K_ELF)
 		goto out;
-	mini = calloc(1, sizeof(*mini));
+	mini = new_helper(f);
 	if (!mini) {
 		r = -ENOMEM;
 		goto out;
 	}
 	mini->in_minidebug = true;
 	r = read_sections(mini, elf, &dwarf, true);
-	if (!r && mini->has_symtab) {
+	if (!r && mini->has_symtab)
 		take_symbols(f, mini);
-	}
 out:
 	if (elf)
 		elf_end(elf);
 	elf_file__free(mini);
 	free(out);
+	uncharge(f, held);
 	return r;
+}
+
+/* Sorted by address, one symbol per address, named. 0, -EDQUOT, -E2BIG or -ENOMEM. */
+static int finish_symbols(struct elf_file *f, const struct strtab *strs)
+{
+	size_t out = 0;
+	int err;
+
+	if (f->nsyms > 1)
+		qsort(f->syms, f->nsyms, sizeof(*f->syms), cmp_sym);
+	for (size_t i = 0; i < f->nsyms; i++)
+		if (!out || f->syms[out - 1].start != f->syms[i].start)
+			f->syms[out++] = f->syms[i];
+	f->nsyms = out;
+	/* named once one per address: the names of the symbols left out are not copied */
+	err = name_symbols(f, strs);
+	if (f->nsyms > 1)
+		qsort(f->syms, f->nsyms, sizeof(*f->syms), cmp_sym);
+	shrink_symbols(f);
+	return err;
 }
 
 /*
  * Symbols (.symtab, else .dynsym), the debuglink, and whether there is DWARF. Symbols are left
- * sorted, one per address. 0, -ENOMEM, or another error kept in f->error.
+ * sorted, one per address. 0, -ENOMEM, -EDQUOT (the symbols do not fit in the budget: the file
+ * has none), or another error kept in f->error.
  */
 static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf, bool with_symbols)
 {
 	Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL, *minidebug = NULL;
 	GElf_Shdr symtab_sh, dynsym_sh;
-	size_t out, shstrndx = 0;
+	struct strtab strs = { 0 };
+	size_t shstrndx = 0;
 	int err;
 
 	*ret_dwarf = false;
@@ -497,29 +727,29 @@ static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf, bool wit
 		return 0;
 	}
 	/* .symtab is a superset of .dynsym when present; stripped files keep only .dynsym */
-	f->nsyms = f->names_len = 0;
-	err = symtab ? read_symbols(f, elf, symtab, &symtab_sh) : 0;
+	free_symbols(f);
+	err = symtab ? read_symbols(f, elf, symtab, &symtab_sh, &strs) : 0;
 	f->has_symtab = symtab && !err && f->nsyms;
-	if ((err || !f->nsyms) && dynsym) {
-		f->nsyms = 0;
-		f->names_len = 0;
-		err = read_symbols(f, elf, dynsym, &dynsym_sh);
+	if ((err || !f->nsyms) && err != -EDQUOT && err != -ENOMEM && dynsym) {
+		free_symbols(f);
+		err = read_symbols(f, elf, dynsym, &dynsym_sh, &strs);
 	}
-	if (err == -ENOMEM)
-		return err;
-	if (err)
+	/* what a corrupt table gave before it ended is kept */
+	if (f->nsyms && err != -EDQUOT && err != -ENOMEM) {
+		int e = finish_symbols(f, &strs);
+
+		err = e ? e : err;
+	}
+	if (err == -EBADMSG || err == -E2BIG)
 		f->error = err == -E2BIG ? "symbol table too large" : "corrupt symbol table";
-	if (!f->has_symtab && minidebug && !f->in_minidebug &&
-	    read_minidebuginfo(f, minidebug) == -ENOMEM)
-		return -ENOMEM;
-	if (f->nsyms > 1)
-		qsort(f->syms, f->nsyms, sizeof(*f->syms), cmp_sym);
-	/* one symbol per start address */
-	out = 0;
-	for (size_t i = 0; i < f->nsyms; i++)
-		if (!out || f->syms[out - 1].start != f->syms[i].start)
-			f->syms[out++] = f->syms[i];
-	f->nsyms = out;
+	if (err != -EDQUOT && err != -ENOMEM && !f->has_symtab && minidebug && !f->in_minidebug) {
+		int e = read_minidebuginfo(f, minidebug);
+
+		if (e == -ENOMEM || e == -EDQUOT)
+			err = e;
+	}
+	if (err == -EDQUOT)
+		refuse_symbols(f);
 	return err;
 }
 
@@ -813,7 +1043,7 @@ bool elf_file__has_symtab(const struct elf_file *f)
 
 int elf_file__add_debug_file(struct elf_file *f, int fd, bool with_dwarf)
 {
-	struct elf_file *d = calloc(1, sizeof(*d));
+	struct elf_file *d = new_helper(f);
 	bool dwarf = false, gain;
 	struct file_map m = { .guard = { -1, -1 } };
 	int r = -ENOENT, err;
@@ -829,9 +1059,15 @@ int elf_file__add_debug_file(struct elf_file *f, int fd, bool with_dwarf)
 	/* a debug file for another build would name everything wrong */
 	if (f->build_id[0] && d->build_id[0] && strcmp(f->build_id, d->build_id))
 		goto out;
-	if (read_sections(d, m.elf, &dwarf, true) == -ENOMEM) {
+	err = read_sections(d, m.elf, &dwarf, true);
+	if (err == -ENOMEM) {
 		r = -ENOMEM;
 		goto out;
+	}
+	/* its symbols over the budget: the file keeps bare addresses, as if it were over it */
+	if (err == -EDQUOT && !f->has_symtab) {
+		refuse_symbols(f);
+		f->syms_loaded = true;
 	}
 	dwarf = dwarf && with_dwarf;
 	gain = (d->has_symtab && !f->has_symtab) || (dwarf && !f->elf);

@@ -64,6 +64,8 @@ struct proc_key {
 #define WARNED_MAX 4096
 /* Parsed perf maps, over all processes. */
 #define PERFMAP_BUDGET (64u << 20)
+/* Symbol tables of all files, unless the options say otherwise. */
+#define SYMBOL_BUDGET_DEFAULT ((size_t)512 << 20)
 
 /* Resolved addresses kept, over all files: about 180 bytes each with the table and keys. */
 #define FRAME_CACHE_MAX 8192
@@ -105,6 +107,8 @@ struct symbolizer {
 	struct hmap *frames; /* frame_key -> cached_frame: what an address of a file resolves to */
 	struct hmap *warned; /* (pid, message hash) warned about already */
 	size_t perfmap_bytes; /* held by the parsed perf maps of all processes */
+	struct elf_symbol_budget symbols; /* for the symbol tables of every file read */
+	bool symbols_warned; /* that the budget was hit, said once */
 	bool user_debuginfod_timeout; /* DEBUGINFOD_TIMEOUT was set by the user */
 	struct symbolizer_stats stats;
 };
@@ -151,19 +155,31 @@ static void warn_process(struct symbolizer *s, uint32_t pid, const char *fmt, ..
 }
 
 /*
- * What reading a file on demand found out: it shrank under its mapping, said once per file.
- * True when the file was found shrunk just now: the lookup that found it may have read zeros.
- * (Frames resolved before stay: their names are copies.)
+ * What reading a file on demand found out: it shrank under its mapping (said once per file), its
+ * symbols did not fit in the budget (said once in all, counted per file). True when the file was
+ * found shrunk just now: the lookup that found it may have read zeros. (Frames resolved before
+ * stay: their names are copies.)
  */
 static bool check_file(struct symbolizer *s, const struct sym_mapping *m)
 {
 	unsigned int problems = elf_file__problems(m->elf);
+	bool shrank = false;
 
-	if (!(problems & ELF_WARN_SHRANK) || !elf_file__warn_once(m->elf, ELF_WARN_SHRANK))
+	if (!problems)
 		return false;
-	s->stats.files_shrank++;
-	warn(s, "'%s': file shrank while being read, keeping what was read", m->path);
-	return true;
+	if ((problems & ELF_WARN_SHRANK) && elf_file__warn_once(m->elf, ELF_WARN_SHRANK)) {
+		s->stats.files_shrank++;
+		warn(s, "'%s': file shrank while being read, keeping what was read", m->path);
+		shrank = true;
+	}
+	if ((problems & ELF_WARN_BUDGET) && elf_file__warn_once(m->elf, ELF_WARN_BUDGET) &&
+	    !s->symbols_warned) {
+		s->symbols_warned = true;
+		warn(s, "'%s': symbol tables over their memory budget (%zu MiB for all files), %s",
+		     m->path, s->symbols.max >> 20,
+		     "keeping bare addresses for it and any other file past the budget");
+	}
+	return shrank;
 }
 
 struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
@@ -178,6 +194,8 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 		 s->opts.proc_root ? s->opts.proc_root : "/proc");
 	if (!s->opts.max_files)
 		s->opts.max_files = 4096;
+	s->symbols.max =
+	    s->opts.max_symbol_bytes ? s->opts.max_symbol_bytes : SYMBOL_BUDGET_DEFAULT;
 	s->user_debuginfod_timeout = getenv("DEBUGINFOD_TIMEOUT") != NULL;
 	s->files = hmap__new();
 	s->procs = hmap__new();
@@ -424,6 +442,7 @@ static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name, 
 		free(cf);
 		return NULL;
 	}
+	elf_file__set_budget(cf->elf, &s->symbols);
 	/*
 	 * The same build under another path or inode (another container's copy of a library): the
 	 * file already read serves, unless this copy has the symbols that one lacks.
@@ -1601,6 +1620,8 @@ int symbolizer__resolve_kernel(struct symbolizer *s, uint64_t addr, struct sym_f
 void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *ret)
 {
 	*ret = s->stats;
+	ret->symbol_bytes = s->symbols.used;
+	ret->symbols_over_budget = s->symbols.refused;
 	ret->live_processes = hmap__count(s->procs);
 	ret->files_live = hmap__count(s->files);
 }
