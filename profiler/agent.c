@@ -56,6 +56,11 @@
 #define FILE_IDLE_INTERVALS 6
 #define MAX_LABELS 64
 #define MAX_PIDS 64
+/*
+ * Symbol tables of all cached files (the library's default, 512 MiB, suits record): the agent
+ * runs within MemoryMax=128M (docs/deploy), its own steady footprint about 30 MB.
+ */
+#define AGENT_SYMBOL_BYTES ((size_t)32 << 20)
 #define WRITE_RAW_PATH "/parca.profilestore.v1alpha1.ProfileStoreService/WriteRaw"
 /* Retries back off from 1 s to 30 s (2 minutes after an authentication error), with jitter. */
 #define BACKOFF_MIN_MS 1000
@@ -1850,7 +1855,8 @@ static void close_interval(struct collector *col, struct symbolizer *sym, struct
 
 int cmd_agent(int argc, char **argv)
 {
-	struct symbolizer_opts sopts = { .warn = on_symbolizer_warning };
+	struct symbolizer_opts sopts = { .warn = on_symbolizer_warning,
+					 .max_symbol_bytes = AGENT_SYMBOL_BYTES };
 	struct session_opts opts = { 0 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct sender snd = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };

@@ -355,6 +355,11 @@ static void print_summary(const uint64_t *st, const struct symbolizer *sym,
 			" complete), %" PRIu64 " with frame pointers in the kernel\n",
 			st[SCORCH_STAT_COPIED], collector__unwind_ends(col)[UNWIND_END_COMPLETE],
 			st[SCORCH_STAT_RECORDED] - st[SCORCH_STAT_COPIED]);
+	if (arg_verbose)
+		fprintf(stderr,
+			"scorch: symbol tables: %.1f MB kept, %zu files over their budget (bare "
+			"addresses), %zu files shrank while read\n",
+			ss.symbol_bytes / 1e6, ss.symbols_over_budget, ss.files_shrank);
 	if (arg_verbose && (ss.debuginfod_fetched || ss.debuginfod_failed))
 		fprintf(stderr, "scorch: debuginfod: %zu debug files fetched, %zu queries failed\n",
 			ss.debuginfod_fetched, ss.debuginfod_failed);

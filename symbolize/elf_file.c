@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "elf_file.h"
 #include "gopclntab.h"
+#include "mapguard.h"
 #include "util.h"
 
 #include <elf.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Bounds against hostile files: symbols and segments read from one file. */
@@ -21,20 +23,45 @@
 
 struct elf_sym {
 	uint64_t start, size;
-	uint32_t name; /* offset into names */
+	uint32_t name; /* offset into names (into the string table while the table is read) */
 	uint8_t bind;
 };
+
+/*
+ * A file mapped to be read with libelf: read-only, private, never written (its pages stay clean
+ * and can be dropped), guarded against the file shrinking under it (mapguard.h). One page more
+ * than the file is mapped: a string that no longer ends inside the file (it was written to since
+ * it was checked) ends there, in zeros, rather than in whatever follows the mapping.
+ *
+ * All but the pages of the section header table: libelf reads those in place from memory it is
+ * given (elf_memory()), and writes to them (elf_compress(), when libdw decompresses a debug
+ * section). They are a copy of their own, anonymous and writable, neither guarded nor dropped.
+ */
+struct file_map {
+	Elf *elf; /* elf_memory() over the mapping */
+	void *base;
+	size_t len; /* of the mapping */
+	size_t copy_lo, copy_hi; /* the pages [copy_lo, copy_hi) are a copy (none: both 0) */
+	int guard[2]; /* mapguard slots of [0, copy_lo) and [copy_hi, len), or -1 */
+};
+
+/* Section header tables larger than this are refused (libelf keeps ~200 bytes a section). */
+#define ELF_MAX_SECTIONS 65536
 
 struct elf_file {
 	struct elf_sym *syms;
 	size_t nsyms, cap_syms;
 	char *names;
 	size_t names_len, names_cap;
+	struct elf_symbol_budget *budget; /* charged for syms and names; or NULL */
+	size_t charged; /* bytes of it this file holds */
+	bool syms_refused; /* its symbols did not fit in the budget: none are kept */
+	bool temporary; /* a debug file or MiniDebugInfo read for another file, which answers */
 	struct elf_segment segs[ELF_MAX_SEGMENTS];
 	size_t nsegs;
 	char build_id[2 * 64 + 1];
 	const char *error;
-	Elf *elf; /* kept (mapped) only when the file (or its debug file) has DWARF */
+	Elf *elf; /* own.elf or debug.elf, when the file (or its debug file) has DWARF */
 	bool has_symtab;
 	bool in_minidebug; /* this is a MiniDebugInfo ELF: no nested one is read */
 	char debuglink[256];
@@ -43,7 +70,7 @@ struct elf_file {
 	bool dwarf_tried;
 	bool has_cfi; /* .eh_frame or .debug_frame with contents */
 	uint64_t debug_info_size; /* of the .debug_info that f->elf holds */
-	Elf *cfi_elf; /* the file itself, mapped for its call frame information; or NULL */
+	Elf *cfi_elf; /* own.elf, for its call frame information; or NULL */
 	Dwarf_CFI *cfi; /* opened on first use */
 	bool cfi_owned; /* from dwarf_getcfi_elf(): ours to end */
 	bool cfi_tried;
@@ -51,7 +78,8 @@ struct elf_file {
 	unsigned int warned; /* enum elf_warning bits already reported */
 	uint64_t entry; /* e_entry: where the process (or the dynamic loader) starts */
 	uint64_t id; /* unique in the process's lifetime */
-	Elf *map; /* the file itself, mapped (no descriptor held); symbols are read from it lazily */
+	struct file_map own; /* the file (no descriptor held): symbols are read from it lazily */
+	struct file_map debug; /* a separate debug file whose DWARF is used; or nothing */
 	bool syms_loaded; /* symbols read (or taken from a debug file), frame pointers judged */
 	uint64_t gopclntab_off, gopclntab_size; /* Go's function table in the file, if any */
 	uint64_t relro_off, relro_size; /* .data.rel.ro, where a PIE linked externally keeps it */
@@ -77,6 +105,255 @@ bool elf_file__warn_once(struct elf_file *f, enum elf_warning what)
 	return true;
 }
 
+/*
+ * Where the section header table of the file behind fd lies (in the file, within size bytes),
+ * read with pread (no mapping involved): 0 with [*ret_off, *ret_off + *ret_len), empty when
+ * there is none or libelf would not read it in place; -E2BIG when it has too many sections.
+ */
+static int section_headers(int fd, size_t size, size_t *ret_off, size_t *ret_len)
+{
+	union {
+		unsigned char ident[EI_NIDENT];
+		Elf32_Ehdr e32;
+		Elf64_Ehdr e64;
+	} eh;
+	union {
+		Elf32_Shdr s32;
+		Elf64_Shdr s64;
+	} first;
+	bool is64;
+	uint64_t off, n, entsize;
+
+	*ret_off = *ret_len = 0;
+	if (pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) || memcmp(eh.ident, ELFMAG, SELFMAG) ||
+	    (eh.ident[EI_CLASS] != ELFCLASS32 && eh.ident[EI_CLASS] != ELFCLASS64))
+		return 0;
+	/* in another byte order libelf converts the table into memory of its own */
+	if (eh.ident[EI_DATA] !=
+	    (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB : ELFDATA2MSB))
+		return 0;
+	is64 = eh.ident[EI_CLASS] == ELFCLASS64;
+	off = is64 ? eh.e64.e_shoff : eh.e32.e_shoff;
+	n = is64 ? eh.e64.e_shnum : eh.e32.e_shnum;
+	entsize = is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr);
+	if (!off || off >= size)
+		return 0;
+	/* more than 0xff00 sections: the count is in the first header */
+	if (!n && pread(fd, &first, entsize, off) == (ssize_t)entsize)
+		n = is64 ? first.s64.sh_size : first.s32.sh_size;
+	if (n > ELF_MAX_SECTIONS)
+		return -E2BIG;
+	*ret_off = off;
+	*ret_len = n * entsize > size - off ? size - off : n * entsize;
+	return 0;
+}
+
+/*
+ * Map the file behind fd for libelf. Our own mapping rather than libelf's (ELF_C_READ_MMAP): it
+ * is guarded before libelf reads a byte of it. 0, or -EBADMSG (not a regular file of some
+ * size), -E2BIG (too many sections), -ENOSPC (too many guarded mappings), -errno.
+ */
+static int file_map__open(struct file_map *m, int fd)
+{
+	size_t page = sysconf(_SC_PAGESIZE), size, sh_off, sh_len;
+	struct stat st;
+	char *base;
+	int r;
+
+	*m = (struct file_map){ .guard = { -1, -1 } };
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || st.st_size < EI_NIDENT ||
+	    (uint64_t)st.st_size > SIZE_MAX - 2 * page)
+		return -EBADMSG;
+	size = st.st_size;
+	r = section_headers(fd, size, &sh_off, &sh_len);
+	if (r)
+		return r;
+	m->len = (size + page - 1) / page * page + page;
+	base = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (base == MAP_FAILED)
+		return -errno;
+	m->base = base;
+	if (sh_len) {
+		size_t n;
+
+		m->copy_lo = sh_off / page * page;
+		m->copy_hi = (sh_off + sh_len + page - 1) / page * page;
+		n = (size < m->copy_hi ? size : m->copy_hi) - m->copy_lo;
+		/* what the file holds there now; zeros for what it no longer does */
+		if (mmap(base + m->copy_lo, m->copy_hi - m->copy_lo, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED ||
+		    pread(fd, base + m->copy_lo, n, m->copy_lo) < 0) {
+			r = -errno;
+			goto fail;
+		}
+	}
+	r = m->copy_lo ? mapguard__add(base, m->copy_lo) : -1;
+	if (m->copy_lo && r < 0)
+		goto fail;
+	m->guard[0] = r;
+	r = mapguard__add(base + m->copy_hi, m->len - m->copy_hi);
+	if (r < 0)
+		goto fail;
+	m->guard[1] = r;
+	m->elf = elf_memory(base, size);
+	return 0;
+fail:
+	mapguard__remove(m->guard[0]);
+	munmap(base, m->len);
+	*m = (struct file_map){ .guard = { -1, -1 } };
+	return r;
+}
+
+static void file_map__close(struct file_map *m)
+{
+	if (!m->base)
+		return;
+	if (m->elf)
+		elf_end(m->elf);
+	mapguard__remove(m->guard[0]);
+	mapguard__remove(m->guard[1]);
+	munmap(m->base, m->len);
+	*m = (struct file_map){ .guard = { -1, -1 } };
+}
+
+static bool file_map__tripped(const struct file_map *m)
+{
+	return m->base && (mapguard__tripped(m->guard[0]) || mapguard__tripped(m->guard[1]));
+}
+
+/*
+ * Let the kernel take back the pages of the mapping we touched: they are file pages, read
+ * again on the next access, and otherwise they stay in our RSS for as long as the file is cached.
+ * Not the copy of the section headers: that is ours.
+ */
+static void file_map__drop_pages(const struct file_map *m)
+{
+	if (!m->base)
+		return;
+	if (m->copy_lo)
+		madvise(m->base, m->copy_lo, MADV_DONTNEED);
+	madvise((char *)m->base + m->copy_hi, m->len - m->copy_hi, MADV_DONTNEED);
+}
+
+/* Would bytes more fit in the file's budget? */
+static bool budget_allows(const struct elf_file *f, size_t bytes)
+{
+	const struct elf_symbol_budget *b = f->budget;
+
+	return !b || (b->used <= b->max && bytes <= b->max - b->used);
+}
+
+static void charge(struct elf_file *f, size_t bytes)
+{
+	f->charged += bytes;
+	if (f->budget)
+		f->budget->used += bytes;
+}
+
+static void uncharge(struct elf_file *f, size_t bytes)
+{
+	f->charged -= bytes;
+	if (f->budget)
+		f->budget->used -= bytes;
+}
+
+/* Grow one of the symbol arrays, within the budget: 0, -EDQUOT or -ENOMEM. */
+static int grow_charged(struct elf_file *f, void **array, size_t *cap, size_t want, size_t elem)
+{
+	size_t before = *cap, n = before ? before : 16;
+
+	if (want <= before)
+		return 0;
+	/* what grow_array() will take, checked before it takes it */
+	while (n < want) {
+		if (n > SIZE_MAX / 2 / elem)
+			return -ENOMEM;
+		n *= 2;
+	}
+	if (!budget_allows(f, (n - before) * elem))
+		return -EDQUOT;
+	if (grow_array(array, cap, want, elem))
+		return -ENOMEM;
+	charge(f, (*cap - before) * elem);
+	return 0;
+}
+
+/* The bytes the symbol arrays hold, charged to the budget. */
+static size_t symbol_array_bytes(const struct elf_file *f)
+{
+	return f->cap_syms * sizeof(*f->syms) + f->names_cap;
+}
+
+static void free_symbols(struct elf_file *f)
+{
+	uncharge(f, symbol_array_bytes(f));
+	free(f->syms);
+	free(f->names);
+	f->syms = NULL;
+	f->names = NULL;
+	f->nsyms = f->cap_syms = f->names_len = f->names_cap = 0;
+}
+
+/* No symbols for this file: they do not fit in the budget. Counted once per file. */
+static void refuse_symbols(struct elf_file *f)
+{
+	free_symbols(f);
+	if (!f->syms_refused && !f->temporary && f->budget)
+		f->budget->refused++;
+	f->syms_refused = true;
+}
+
+/* Give the arrays back what they hold beyond the symbols, and the budget with them. */
+static void shrink_symbols(struct elf_file *f)
+{
+	void *p;
+
+	if (!f->nsyms) {
+		free_symbols(f);
+		return;
+	}
+	p = realloc(f->syms, f->nsyms * sizeof(*f->syms));
+	if (p) {
+		uncharge(f, (f->cap_syms - f->nsyms) * sizeof(*f->syms));
+		f->syms = p;
+		f->cap_syms = f->nsyms;
+	}
+	p = f->names_len ? realloc(f->names, f->names_len) : NULL;
+	if (p) {
+		uncharge(f, f->names_cap - f->names_len);
+		f->names = p;
+		f->names_cap = f->names_len;
+	}
+}
+
+void elf_file__set_budget(struct elf_file *f, struct elf_symbol_budget *budget)
+{
+	size_t held = f->charged;
+
+	/* what is held moves to the new budget */
+	uncharge(f, held);
+	f->budget = budget;
+	charge(f, held);
+}
+
+size_t elf_file__symbol_bytes(const struct elf_file *f)
+{
+	return f->charged;
+}
+
+unsigned int elf_file__problems(const struct elf_file *f)
+{
+	unsigned int problems = 0;
+
+	if (file_map__tripped(&f->own) || file_map__tripped(&f->debug))
+		problems |= ELF_WARN_SHRANK;
+	if (f->syms_refused)
+		problems |= ELF_WARN_BUDGET;
+	return problems;
+}
+
 void elf_file__free(struct elf_file *f)
 {
 	if (!f)
@@ -84,17 +361,12 @@ void elf_file__free(struct elf_file *f)
 	/* a CFI from dwarf_getcfi() belongs to the Dwarf and goes with it */
 	if (f->cfi && f->cfi_owned)
 		dwarf_cfi_end(f->cfi);
-	if (f->cfi_elf && f->cfi_elf != f->elf && f->cfi_elf != f->map)
-		elf_end(f->cfi_elf);
 	if (f->dwarf)
 		dwarf_end(f->dwarf);
 	gopclntab__free(f->gopclntab);
-	if (f->elf && f->elf != f->map)
-		elf_end(f->elf);
-	if (f->map)
-		elf_end(f->map);
-	free(f->syms);
-	free(f->names);
+	file_map__close(&f->debug);
+	file_map__close(&f->own);
+	free_symbols(f);
 	free(f);
 }
 
@@ -122,37 +394,54 @@ static int cmp_sym(const void *a, const void *b)
 	return x->size > y->size ? -1 : x->size < y->size;
 }
 
-static int add_symbol(struct elf_file *f, const GElf_Sym *sym, const char *name)
+/* A symbol whose name is, for now, its offset in the string table. */
+static int add_symbol(struct elf_file *f, const GElf_Sym *sym)
 {
-	size_t len = strlen(name);
 	struct elf_sym *s;
+	int err;
 
-	if (f->nsyms >= ELF_MAX_SYMBOLS || f->names_len + len + 1 > UINT32_MAX)
+	if (f->nsyms >= ELF_MAX_SYMBOLS)
 		return -E2BIG;
-	if (grow_array((void **)&f->syms, &f->cap_syms, f->nsyms + 1, sizeof(*s)) ||
-	    grow_array((void **)&f->names, &f->names_cap, f->names_len + len + 1, 1))
-		return -ENOMEM;
+	err = grow_charged(f, (void **)&f->syms, &f->cap_syms, f->nsyms + 1, sizeof(*s));
+	if (err)
+		return err;
 	s = &f->syms[f->nsyms++];
 	s->start = sym->st_value;
 	s->size = sym->st_size;
 	s->bind = GELF_ST_BIND(sym->st_info);
-	s->name = f->names_len;
-	memcpy(f->names + f->names_len, name, len + 1);
-	f->names_len += len + 1;
+	s->name = sym->st_name;
 	return 0;
 }
 
-static int read_symbols(struct elf_file *f, Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh)
+/* The string table a symbol table names its symbols in. */
+struct strtab {
+	const char *base;
+	size_t size;
+};
+
+/*
+ * The function symbols of a symbol table, named by their offsets in its string table (strs),
+ * which the caller names them from once they are one per address.
+ */
+static int read_symbols(struct elf_file *f, Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh,
+			struct strtab *strs)
 {
 	Elf_Data *data = elf_getdata(scn, NULL);
+	Elf_Scn *str_scn = elf_getscn(elf, sh->sh_link);
+	Elf_Data *str_data = NULL;
+	GElf_Shdr str_sh;
 	size_t n;
 
-	if (!data || !sh->sh_entsize)
+	if (str_scn && gelf_getshdr(str_scn, &str_sh) && str_sh.sh_type == SHT_STRTAB &&
+	    !(str_sh.sh_flags & SHF_COMPRESSED))
+		str_data = elf_getdata(str_scn, NULL);
+	if (!data || !sh->sh_entsize || !str_data || !str_data->d_buf || !str_data->d_size)
 		return -EBADMSG;
+	strs->base = str_data->d_buf;
+	strs->size = str_data->d_size;
 	n = sh->sh_size / sh->sh_entsize;
 	for (size_t i = 0; i < n; i++) {
 		GElf_Sym sym;
-		const char *name;
 		int type;
 		int err;
 
@@ -160,15 +449,66 @@ static int read_symbols(struct elf_file *f, Elf *elf, Elf_Scn *scn, const GElf_S
 			return -EBADMSG;
 		type = GELF_ST_TYPE(sym.st_info);
 		if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF ||
-		    !sym.st_value)
+		    !sym.st_value || !sym.st_name || sym.st_name >= strs->size ||
+		    !strs->base[sym.st_name])
 			continue;
-		name = elf_strptr(elf, sh->sh_link, sym.st_name);
-		if (!name || !*name)
-			continue;
-		err = add_symbol(f, &sym, name);
+		err = add_symbol(f, &sym);
 		if (err)
 			return err;
 	}
+	return 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	const struct elf_sym *x = a, *y = b;
+
+	return x->name < y->name ? -1 : x->name > y->name;
+}
+
+/*
+ * Name the symbols from the string table their name fields are offsets into, copying each
+ * string once: a name that ends another one (many symbols naming the same bytes, or a suffix
+ * the linker merged) shares that one's copy, so the names take at most what the table holds
+ * (and stay whole when the file's pages are dropped, or the file changes). A symbol whose name
+ * does not end inside the table is dropped. Leaves the symbols in no particular order.
+ */
+static int name_symbols(struct elf_file *f, const struct strtab *strs)
+{
+	size_t out = 0, from = 0, to = 0; /* the table's [from, to) was copied last... */
+	size_t at = 0; /* ...to names + at */
+
+	if (f->nsyms > 1)
+		qsort(f->syms, f->nsyms, sizeof(*f->syms), cmp_name);
+	f->names_len = 0;
+	for (size_t i = 0; i < f->nsyms; i++) {
+		struct elf_sym s = f->syms[i];
+		size_t off = s.name, len;
+		int err;
+
+		if (off >= to) {
+			len = strnlen(strs->base + off, strs->size - off);
+			if (!len || len == strs->size - off)
+				continue;
+			if (f->names_len + len + 1 > UINT32_MAX)
+				return -E2BIG;
+			err = grow_charged(f, (void **)&f->names, &f->names_cap,
+					   f->names_len + len + 1, 1);
+			if (err)
+				return err;
+			memcpy(f->names + f->names_len, strs->base + off, len);
+			f->names[f->names_len + len] = 0;
+			from = off;
+			to = off + len + 1;
+			at = f->names_len;
+			f->names_len += len + 1;
+		}
+		s.name = at + (off - from);
+		/* the copy is what counts: the file may have changed since it was looked at */
+		if (f->names[s.name])
+			f->syms[out++] = s;
+	}
+	f->nsyms = out;
 	return 0;
 }
 
@@ -193,11 +533,15 @@ static void read_debuglink(struct elf_file *f, Elf_Scn *scn)
 static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf, bool with_symbols);
 static void load_symbols(const struct elf_file *cf);
 
-/* A full symbol table read elsewhere (debug file, MiniDebugInfo) replaces the dynamic one. */
+/*
+ * A full symbol table read elsewhere (debug file, MiniDebugInfo) replaces the dynamic one; its
+ * charge comes with it (from shares the file's budget).
+ */
 static void take_symbols(struct elf_file *f, struct elf_file *from)
 {
-	free(f->syms);
-	free(f->names);
+	size_t held = symbol_array_bytes(from);
+
+	free_symbols(f);
 	f->syms = from->syms;
 	f->names = from->names;
 	f->nsyms = from->nsyms;
@@ -207,6 +551,21 @@ static void take_symbols(struct elf_file *f, struct elf_file *from)
 	f->has_symtab = true;
 	from->syms = NULL;
 	from->names = NULL;
+	from->nsyms = from->cap_syms = from->names_len = from->names_cap = 0;
+	uncharge(from, held);
+	charge(f, held);
+}
+
+/* A file read for f (its debug file, its MiniDebugInfo), within f's budget. NULL: no memory. */
+static struct elf_file *new_helper(const struct elf_file *f)
+{
+	struct elf_file *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->budget = f->budget;
+	h->temporary = true;
+	return h;
 }
 
 /* Bound on a decompressed MiniDebugInfo: it holds a symbol table, not the world. */
@@ -220,7 +579,7 @@ static int read_minidebuginfo(struct elf_file *f, Elf_Scn *scn)
 {
 	Elf_Data *d = elf_getdata(scn, NULL);
 	uint64_t memlimit = MINIDEBUG_MAX_BYTES * 2;
-	size_t in_pos = 0, out_pos = 0, cap = 1 << 16;
+	size_t in_pos = 0, out_pos = 0, cap = 1 << 16, held = 0;
 	unsigned char *out = NULL;
 	lzma_ret lr = LZMA_BUF_ERROR;
 	struct elf_file *mini = NULL;
@@ -230,15 +589,25 @@ static int read_minidebuginfo(struct elf_file *f, Elf_Scn *scn)
 
 	if (!d || !d->d_buf || !d->d_size)
 		return -ENOENT;
-	/* grow the output until the whole stream fits, within the bound */
+	/*
+	 * Grow the output until the whole stream fits, within the bound and the budget: twice the
+	 * output is charged while it is read, for the decoder's dictionary fills as much.
+	 */
 	while (cap <= MINIDEBUG_MAX_BYTES) {
-		unsigned char *n = realloc(out, cap);
+		unsigned char *n;
 
+		if (!budget_allows(f, 2 * cap - held)) {
+			r = -EDQUOT;
+			goto out;
+		}
+		n = realloc(out, cap);
 		if (!n) {
 			r = -ENOMEM;
 			goto out;
 		}
 		out = n;
+		charge(f, 2 * cap - held);
+		held = 2 * cap;
 		in_pos = out_pos = 0;
 		memlimit = MINIDEBUG_MAX_BYTES * 2;
 		lr = lzma_stream_buffer_decode(&memlimit, 0, NULL, d->d_buf, &in_pos, d->d_size,
@@ -252,33 +621,55 @@ static int read_minidebuginfo(struct elf_file *f, Elf_Scn *scn)
 	elf = elf_memory((char *)out, out_pos);
 	if (!elf || elf_kind(elf) != ELF_K_ELF)
 		goto out;
-	mini = calloc(1, sizeof(*mini));
+	mini = new_helper(f);
 	if (!mini) {
 		r = -ENOMEM;
 		goto out;
 	}
 	mini->in_minidebug = true;
 	r = read_sections(mini, elf, &dwarf, true);
-	if (!r && mini->has_symtab) {
+	if (!r && mini->has_symtab)
 		take_symbols(f, mini);
-	}
 out:
 	if (elf)
 		elf_end(elf);
 	elf_file__free(mini);
 	free(out);
+	uncharge(f, held);
 	return r;
+}
+
+/* Sorted by address, one symbol per address, named. 0, -EDQUOT, -E2BIG or -ENOMEM. */
+static int finish_symbols(struct elf_file *f, const struct strtab *strs)
+{
+	size_t out = 0;
+	int err;
+
+	if (f->nsyms > 1)
+		qsort(f->syms, f->nsyms, sizeof(*f->syms), cmp_sym);
+	for (size_t i = 0; i < f->nsyms; i++)
+		if (!out || f->syms[out - 1].start != f->syms[i].start)
+			f->syms[out++] = f->syms[i];
+	f->nsyms = out;
+	/* named once one per address: the names of the symbols left out are not copied */
+	err = name_symbols(f, strs);
+	if (f->nsyms > 1)
+		qsort(f->syms, f->nsyms, sizeof(*f->syms), cmp_sym);
+	shrink_symbols(f);
+	return err;
 }
 
 /*
  * Symbols (.symtab, else .dynsym), the debuglink, and whether there is DWARF. Symbols are left
- * sorted, one per address. 0, -ENOMEM, or another error kept in f->error.
+ * sorted, one per address. 0, -ENOMEM, -EDQUOT (the symbols do not fit in the budget: the file
+ * has none), or another error kept in f->error.
  */
 static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf, bool with_symbols)
 {
 	Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL, *minidebug = NULL;
 	GElf_Shdr symtab_sh, dynsym_sh;
-	size_t out, shstrndx = 0;
+	struct strtab strs = { 0 };
+	size_t shstrndx = 0;
 	int err;
 
 	*ret_dwarf = false;
@@ -336,29 +727,29 @@ static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf, bool wit
 		return 0;
 	}
 	/* .symtab is a superset of .dynsym when present; stripped files keep only .dynsym */
-	f->nsyms = f->names_len = 0;
-	err = symtab ? read_symbols(f, elf, symtab, &symtab_sh) : 0;
+	free_symbols(f);
+	err = symtab ? read_symbols(f, elf, symtab, &symtab_sh, &strs) : 0;
 	f->has_symtab = symtab && !err && f->nsyms;
-	if ((err || !f->nsyms) && dynsym) {
-		f->nsyms = 0;
-		f->names_len = 0;
-		err = read_symbols(f, elf, dynsym, &dynsym_sh);
+	if ((err || !f->nsyms) && err != -EDQUOT && err != -ENOMEM && dynsym) {
+		free_symbols(f);
+		err = read_symbols(f, elf, dynsym, &dynsym_sh, &strs);
 	}
-	if (err == -ENOMEM)
-		return err;
-	if (err)
+	/* what a corrupt table gave before it ended is kept */
+	if (f->nsyms && err != -EDQUOT && err != -ENOMEM) {
+		int e = finish_symbols(f, &strs);
+
+		err = e ? e : err;
+	}
+	if (err == -EBADMSG || err == -E2BIG)
 		f->error = err == -E2BIG ? "symbol table too large" : "corrupt symbol table";
-	if (!f->has_symtab && minidebug && !f->in_minidebug &&
-	    read_minidebuginfo(f, minidebug) == -ENOMEM)
-		return -ENOMEM;
-	if (f->nsyms > 1)
-		qsort(f->syms, f->nsyms, sizeof(*f->syms), cmp_sym);
-	/* one symbol per start address */
-	out = 0;
-	for (size_t i = 0; i < f->nsyms; i++)
-		if (!out || f->syms[out - 1].start != f->syms[i].start)
-			f->syms[out++] = f->syms[i];
-	f->nsyms = out;
+	if (err != -EDQUOT && err != -ENOMEM && !f->has_symtab && minidebug && !f->in_minidebug) {
+		int e = read_minidebuginfo(f, minidebug);
+
+		if (e == -ENOMEM || e == -EDQUOT)
+			err = e;
+	}
+	if (err == -EDQUOT)
+		refuse_symbols(f);
 	return err;
 }
 
@@ -473,6 +864,13 @@ bool elf_file__keeps_frame_pointers(const struct elf_file *f)
 	return f->fp_checked >= 1 && (uint64_t)f->fp_kept * 10 >= (uint64_t)f->fp_checked * 9;
 }
 
+/* Did the file under elf (one of f's mappings) shrink: is what is read from it now zeros? */
+static bool shrank_under(const struct elf_file *f, const Elf *elf)
+{
+	return elf && ((elf == f->own.elf && file_map__tripped(&f->own)) ||
+		       (elf == f->debug.elf && file_map__tripped(&f->debug)));
+}
+
 struct Dwarf_CFI_s *elf_file__cfi(struct elf_file *f)
 {
 	if (!f->cfi_tried) {
@@ -484,6 +882,9 @@ struct Dwarf_CFI_s *elf_file__cfi(struct elf_file *f)
 		if (!f->cfi && elf_file__dwarf(f))
 			f->cfi = dwarf_getcfi(f->dwarf);
 	}
+	/* nothing more is read from a file that shrank: what it held is gone */
+	if (shrank_under(f, f->cfi_owned ? f->cfi_elf : f->elf))
+		return NULL;
 	return f->cfi;
 }
 
@@ -493,29 +894,11 @@ bool elf_file__is_entry(const struct elf_file *f, uint64_t vaddr)
 	return f->entry && vaddr >= f->entry && vaddr < f->entry + 32;
 }
 
-/*
- * Let the kernel take back the pages of the mapping we touched: they are file pages, read
- * again on the next access, and otherwise they stay in our RSS for as long as the file is cached.
- */
-static void drop_pages(Elf *elf)
-{
-	size_t size;
-	char *raw = elf ? elf_rawfile(elf, &size) : NULL;
-	long page = sysconf(_SC_PAGESIZE);
-	uintptr_t start = (uintptr_t)raw & ~(uintptr_t)(page - 1);
-
-	if (raw && size)
-		madvise((void *)start, size + ((uintptr_t)raw - start), MADV_DONTNEED);
-}
-
 void elf_file__release_pages(struct elf_file *f)
 {
-	/* every Elf kept is a read-only file mapping (ELF_C_READ_MMAP): its pages are clean */
-	drop_pages(f->map);
-	if (f->elf && f->elf != f->map)
-		drop_pages(f->elf);
-	if (f->cfi_elf && f->cfi_elf != f->map && f->cfi_elf != f->elf)
-		drop_pages(f->cfi_elf);
+	/* both mappings are read-only and private, never written: their pages are clean */
+	file_map__drop_pages(&f->own);
+	file_map__drop_pages(&f->debug);
 }
 
 /*
@@ -527,36 +910,57 @@ static void load_symbols(const struct elf_file *cf)
 	struct elf_file *f = (struct elf_file *)cf; /* lazily filled: logically const */
 	bool dwarf;
 
-	if (f->syms_loaded || !f->map)
+	if (f->syms_loaded || !f->own.elf)
 		return;
 	f->syms_loaded = true;
-	if (read_sections(f, f->map, &dwarf, true) == -ENOMEM)
+	if (read_sections(f, f->own.elf, &dwarf, true) == -ENOMEM)
 		f->error = "out of memory reading symbols";
-	check_frame_pointers(f, f->map);
+	check_frame_pointers(f, f->own.elf);
 	/* the DWARF handle is this mapping: its pages are wanted again soon */
-	if (f->elf != f->map)
-		drop_pages(f->map);
+	if (f->elf != f->own.elf)
+		file_map__drop_pages(&f->own);
 }
 
 int elf_build_id_of_fd(int fd, char *ret, size_t size)
 {
 	const unsigned char *id;
-	Elf *elf;
+	struct file_map m;
 	ssize_t len;
 	int r = -ENOENT;
 
 	elf_version(EV_CURRENT);
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf)
+	if (file_map__open(&m, fd) || !m.elf) {
+		file_map__close(&m);
 		return -EBADMSG;
-	len = dwelf_elf_gnu_build_id(elf, (const void **)&id);
+	}
+	len = dwelf_elf_gnu_build_id(m.elf, (const void **)&id);
 	if (len > 0 && (size_t)len * 2 < size) {
 		for (ssize_t i = 0; i < len; i++)
 			snprintf(ret + 2 * i, 3, "%02x", id[i]);
 		r = 0;
 	}
-	elf_end(elf);
+	/* zeros read from a file that shrank meanwhile are no build-id */
+	if (file_map__tripped(&m))
+		r = -ESTALE;
+	file_map__close(&m);
 	return r;
+}
+
+/* Why a file could not be mapped, for elf_file__error(). */
+static const char *map_error(int err)
+{
+	switch (err) {
+	case -EBADMSG:
+		return "not an ELF file";
+	case -E2BIG:
+		return "too many sections";
+	case -ENOSPC:
+		return "too many files mapped at once";
+	case -ENOMEM:
+		return "out of memory mapping the file";
+	default:
+		return "cannot map the file";
+	}
 }
 
 struct elf_file *elf_file__read(int fd)
@@ -571,14 +975,25 @@ struct elf_file *elf_file__read(int fd)
 		return NULL;
 	f->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
 	elf_version(EV_CURRENT);
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	/*
+	 * The file stays mapped, without its descriptor: symbols, DWARF and the call frame
+	 * information are read from it when first needed.
+	 */
+	err = file_map__open(&f->own, fd);
+	if (err) {
+		f->error = map_error(err);
+		return f;
+	}
+	elf = f->own.elf;
 	if (!elf || elf_kind(elf) != ELF_K_ELF) {
 		f->error = "not an ELF file";
-		goto out;
+		file_map__close(&f->own);
+		return f;
 	}
 	if (elf_getphdrnum(elf, &nph) != 0) {
 		f->error = "corrupt program headers";
-		goto out;
+		file_map__close(&f->own);
+		return f;
 	}
 	for (size_t i = 0; i < nph && f->nsegs < ELF_MAX_SEGMENTS; i++) {
 		GElf_Phdr ph;
@@ -595,7 +1010,6 @@ struct elf_file *elf_file__read(int fd)
 	check_extent(f, elf);
 	err = read_sections(f, elf, &has_debug_info, false);
 	if (err == -ENOMEM) {
-		elf_end(elf);
 		elf_file__free(f);
 		return NULL;
 	}
@@ -605,26 +1019,11 @@ struct elf_file *elf_file__read(int fd)
 		if (gelf_getehdr(elf, &eh))
 			f->entry = eh.e_entry;
 	}
-	/*
-	 * The file stays mapped, without its descriptor: symbols, DWARF and the call frame
-	 * information are read from it when first needed. Without the mapping they are read now.
-	 */
-	if (elf_cntl(elf, ELF_C_FDDONE) == 0) {
-		f->map = elf;
-		elf = NULL;
-		if (has_debug_info)
-			f->elf = f->map;
-		if (f->has_cfi)
-			f->cfi_elf = f->map;
-		drop_pages(f->map);
-	} else {
-		f->map = elf;
-		load_symbols(f);
-		f->map = NULL;
-	}
-out:
-	if (elf)
-		elf_end(elf);
+	if (has_debug_info)
+		f->elf = elf;
+	if (f->has_cfi)
+		f->cfi_elf = elf;
+	file_map__drop_pages(&f->own);
 	return f;
 }
 
@@ -644,23 +1043,31 @@ bool elf_file__has_symtab(const struct elf_file *f)
 
 int elf_file__add_debug_file(struct elf_file *f, int fd, bool with_dwarf)
 {
-	struct elf_file *d = calloc(1, sizeof(*d));
+	struct elf_file *d = new_helper(f);
 	bool dwarf = false, gain;
-	Elf *elf;
-	int r = -ENOENT;
+	struct file_map m = { .guard = { -1, -1 } };
+	int r = -ENOENT, err;
 
 	if (!d)
 		return -ENOMEM;
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf || elf_kind(elf) != ELF_K_ELF)
+	err = file_map__open(&m, fd);
+	if (err == -ENOMEM)
+		r = err;
+	if (err || !m.elf || elf_kind(m.elf) != ELF_K_ELF)
 		goto out;
-	read_build_id(d, elf);
+	read_build_id(d, m.elf);
 	/* a debug file for another build would name everything wrong */
 	if (f->build_id[0] && d->build_id[0] && strcmp(f->build_id, d->build_id))
 		goto out;
-	if (read_sections(d, elf, &dwarf, true) == -ENOMEM) {
+	err = read_sections(d, m.elf, &dwarf, true);
+	if (err == -ENOMEM) {
 		r = -ENOMEM;
 		goto out;
+	}
+	/* its symbols over the budget: the file keeps bare addresses, as if it were over it */
+	if (err == -EDQUOT && !f->has_symtab) {
+		refuse_symbols(f);
+		f->syms_loaded = true;
 	}
 	dwarf = dwarf && with_dwarf;
 	gain = (d->has_symtab && !f->has_symtab) || (dwarf && !f->elf);
@@ -670,29 +1077,29 @@ int elf_file__add_debug_file(struct elf_file *f, int fd, bool with_dwarf)
 		take_symbols(f, d);
 		/* the file's own symbols are not needed any more; its code is judged with these */
 		f->syms_loaded = true;
-		if (f->map) {
-			check_frame_pointers(f, f->map);
-			if (f->elf != f->map)
-				drop_pages(f->map);
+		if (f->own.elf) {
+			check_frame_pointers(f, f->own.elf);
+			if (f->elf != f->own.elf)
+				file_map__drop_pages(&f->own);
 		}
 	}
-	if (dwarf && !f->elf && elf_cntl(elf, ELF_C_FDDONE) == 0) {
-		f->elf = elf;
+	if (dwarf && !f->elf) {
+		f->debug = m;
+		f->elf = m.elf;
 		f->debug_info_size = d->debug_info_size;
-		drop_pages(elf);
-		elf = NULL;
+		file_map__drop_pages(&f->debug);
+		m = (struct file_map){ .guard = { -1, -1 } };
 	}
 	r = 0;
 out:
-	if (elf)
-		elf_end(elf);
+	file_map__close(&m);
 	elf_file__free(d);
 	return r;
 }
 
 bool elf_file__has_dwarf(const struct elf_file *f)
 {
-	return f->elf != NULL;
+	return f->elf && !shrank_under(f, f->elf);
 }
 
 struct Dwarf *elf_file__dwarf(struct elf_file *f)
@@ -702,6 +1109,8 @@ struct Dwarf *elf_file__dwarf(struct elf_file *f)
 	size_t hsize;
 	int r = 1;
 
+	if (shrank_under(f, f->elf))
+		return NULL;
 	if (!f->dwarf_tried && f->elf) {
 		f->dwarf_tried = true;
 		f->dwarf = dwarf_begin_elf(f->elf, DWARF_C_READ, NULL);
@@ -804,10 +1213,12 @@ const struct gopclntab *elf_file__gopclntab(const struct elf_file *cf)
 	size_t size;
 	const char *raw;
 
+	if (shrank_under(f, f->own.elf))
+		return NULL;
 	if (f->gopclntab_tried)
 		return f->gopclntab;
 	f->gopclntab_tried = true;
-	raw = f->map ? elf_rawfile(f->map, &size) : NULL;
+	raw = f->own.elf ? elf_rawfile(f->own.elf, &size) : NULL;
 	if (!raw)
 		return NULL;
 	if (!f->gopclntab_size)

@@ -16,16 +16,42 @@ struct elf_segment {
 };
 
 /*
+ * Memory for the symbol tables of several files, bounded for all of them together. Plain
+ * numbers, shared by the files given it (not thread-safe), outliving them: each file charges
+ * what its symbols hold, transient copies while they are read included, and credits it back
+ * when freed.
+ */
+struct elf_symbol_budget {
+	size_t max; /* bytes */
+	size_t used; /* held by the files now */
+	size_t refused; /* files whose symbols did not fit: they have none */
+};
+
+/*
  * Read an ELF file from fd (not consumed). Corrupt files do not fail: what could be read is kept
  * (possibly nothing), and elf_file__error() says what went wrong. NULL only on allocation failure.
+ * The file stays mapped (mapguard.h: it may shrink meanwhile) and is read on demand.
  */
 struct elf_file *elf_file__read(int fd);
+/*
+ * Charge the file's symbols to budget (NULL: none but the bounds per file), before they are
+ * first read. Past the budget a file has no symbols (elf_file__problems(): ELF_WARN_BUDGET).
+ */
+void elf_file__set_budget(struct elf_file *f, struct elf_symbol_budget *budget);
+/*
+ * Bytes the file's symbols hold: at most what its symbol and string tables do (names are
+ * copied once each, however many symbols share them).
+ */
+size_t elf_file__symbol_bytes(const struct elf_file *f);
 void elf_file__free(struct elf_file *f);
 /* A number for this file object, never given to another one in the process's lifetime. */
 uint64_t elf_file__id(const struct elf_file *f);
 /* NULL, or a static description of why the file (or its symbols) could not be read. */
 const char *elf_file__error(const struct elf_file *f);
-/* The GNU build-id of the ELF file behind fd, in hex, without reading the rest. 0 or -errno. */
+/*
+ * The GNU build-id of the ELF file behind fd, in hex, without reading the rest. 0 or -errno
+ * (-ESTALE: the file shrank while it was read). Any thread.
+ */
 int elf_build_id_of_fd(int fd, char *ret, size_t size);
 /* Hex GNU build-id, or "" when there is none. */
 const char *elf_file__build_id(const struct elf_file *f);
@@ -55,10 +81,18 @@ struct Dwarf *elf_file__dwarf(struct elf_file *f);
 enum elf_warning {
 	ELF_WARN_DWARF = 1 << 0, /* DWARF that libdw cannot read */
 	ELF_WARN_UNWIND = 1 << 1, /* code that the unwinder could not get through */
+	/*
+	 * The file (or its debug file) shrank while mapped: what was read is kept (the symbols),
+	 * nothing more is read from it (DWARF, call frame information and Go's table are gone)
+	 */
+	ELF_WARN_SHRANK = 1 << 2,
+	ELF_WARN_BUDGET = 1 << 3, /* its symbols did not fit in the budget: it has none */
 };
 
 /* True the first time it is called for this problem of this file. */
 bool elf_file__warn_once(struct elf_file *f, enum elf_warning what);
+/* The problems found since the file was read (ELF_WARN_SHRANK, ELF_WARN_BUDGET bits). */
+unsigned int elf_file__problems(const struct elf_file *f);
 
 /* The lowest and highest virtual address of the executable segments; -ENOENT when none. */
 int elf_file__exec_range(const struct elf_file *f, uint64_t *ret_lo, uint64_t *ret_hi);

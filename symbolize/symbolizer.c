@@ -103,6 +103,8 @@ struct proc_key {
 #define PERFMAP_PROCESS_BUDGET (8u << 20)
 /* Perf maps held open at once (one descriptor each, for the processes' lifetimes). */
 #define PERFMAP_FDS_MAX 512u
+/* Symbol tables of all files, unless the options say otherwise. */
+#define SYMBOL_BUDGET_DEFAULT ((size_t)512 << 20)
 
 /* Resolved addresses kept, over all files: about 180 bytes each with the table and keys. */
 #define FRAME_CACHE_MAX 8192
@@ -148,6 +150,8 @@ struct symbolizer {
 	uint64_t unknown_roots; /* scopes given to processes whose root could not be read */
 	unsigned int perfmap_fds; /* perf maps held open */
 	bool perfmap_fds_warned;
+	struct elf_symbol_budget symbols; /* for the symbol tables of every file read */
+	bool symbols_warned; /* that the budget was hit, said once */
 	bool user_debuginfod_timeout; /* DEBUGINFOD_TIMEOUT was set by the user */
 	struct symbolizer_stats stats;
 };
@@ -193,6 +197,34 @@ static void warn_process(struct symbolizer *s, uint32_t pid, const char *fmt, ..
 	warn(s, "pid %u: %s", pid, buf);
 }
 
+/*
+ * What reading a file on demand found out: it shrank under its mapping (said once per file), its
+ * symbols did not fit in the budget (said once in all, counted per file). True when the file was
+ * found shrunk just now: the lookup that found it may have read zeros. (Frames resolved before
+ * stay: their names are copies.)
+ */
+static bool check_file(struct symbolizer *s, const struct sym_mapping *m)
+{
+	unsigned int problems = elf_file__problems(m->elf);
+	bool shrank = false;
+
+	if (!problems)
+		return false;
+	if ((problems & ELF_WARN_SHRANK) && elf_file__warn_once(m->elf, ELF_WARN_SHRANK)) {
+		s->stats.files_shrank++;
+		warn(s, "'%s': file shrank while being read, keeping what was read", m->path);
+		shrank = true;
+	}
+	if ((problems & ELF_WARN_BUDGET) && elf_file__warn_once(m->elf, ELF_WARN_BUDGET) &&
+	    !s->symbols_warned) {
+		s->symbols_warned = true;
+		warn(s, "'%s': symbol tables over their memory budget (%zu MiB for all files), %s",
+		     m->path, s->symbols.max >> 20,
+		     "keeping bare addresses for it and any other file past the budget");
+	}
+	return shrank;
+}
+
 struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 {
 	struct symbolizer *s = calloc(1, sizeof(*s));
@@ -205,6 +237,8 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 		 s->opts.proc_root ? s->opts.proc_root : "/proc");
 	if (!s->opts.max_files)
 		s->opts.max_files = 4096;
+	s->symbols.max =
+	    s->opts.max_symbol_bytes ? s->opts.max_symbol_bytes : SYMBOL_BUDGET_DEFAULT;
 	s->user_debuginfod_timeout = getenv("DEBUGINFOD_TIMEOUT") != NULL;
 	{
 		struct stat st;
@@ -535,6 +569,7 @@ static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name, 
 		free(cf);
 		return NULL;
 	}
+	elf_file__set_budget(cf->elf, &s->symbols);
 	/*
 	 * The same build under another path or inode (another container's copy of a library): the
 	 * file already read serves, unless this copy has the symbols that one lacks. One whose
@@ -1207,6 +1242,8 @@ int symbolizer__code_at(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64
 		return -ENOENT;
 	if (!m->elf)
 		return -ENODATA;
+	/* the unwinder reads the file's call frame information next: a shrink it met is said */
+	check_file(s, m);
 	if (elf_file__offset_to_vaddr(m->elf, addr - m->start + m->offset, ret_vaddr))
 		return -ENOENT;
 	*ret_elf = m->elf;
@@ -1371,7 +1408,12 @@ void symbolizer__unwind_stopped(struct symbolizer *s, uint32_t pid, uint32_t seq
 {
 	const struct sym_mapping *m = find_mapping(s, pid, seq, pc);
 
-	if (m && m->elf && elf_file__warn_once(m->elf, ELF_WARN_UNWIND))
+	if (!m || !m->elf)
+		return;
+	/* a file that shrank has lost its unwind info: that is what is said of it */
+	check_file(s, m);
+	if (!(elf_file__problems(m->elf) & ELF_WARN_SHRANK) &&
+	    elf_file__warn_once(m->elf, ELF_WARN_UNWIND))
 		warn(s, "'%s': %s at offset %#" PRIx64 ", stacks through it are truncated there",
 		     m->path, why, pc - m->start + m->offset);
 }
@@ -1434,6 +1476,17 @@ static const char *intern(struct symbolizer *s, const char *name)
 		return NULL;
 	}
 	return copy;
+}
+
+/*
+ * A name read from a file's mapping (DWARF, Go's table), kept apart from it: the file may
+ * shrink or be written to later, and resolved frames are kept.
+ */
+static const char *keep_name(struct symbolizer *s, const char *name)
+{
+	const char *copy = name ? intern(s, name) : NULL;
+
+	return copy ? copy : name;
 }
 
 /* An absolute, normalized source path, interned for the symbolizer's lifetime. */
@@ -1514,13 +1567,14 @@ static int resolve_in_file(struct symbolizer *s, const struct sym_mapping *m, ui
 	int n;
 
 	elf_file__symbol(m->elf, vaddr, &symbol, NULL);
+	symbol = keep_name(s, symbol);
 	/* DWARF names inlined functions and lines; the symbol table only the function */
 	dw = elf_file__dwarf(m->elf);
 	if (!dw && elf_file__has_dwarf(m->elf) && elf_file__warn_once(m->elf, ELF_WARN_DWARF))
 		warn(s, "'%s': corrupt DWARF, using the symbol table", m->path);
 	n = dwarf__frames(dw, vaddr, df, SYM_MAX_LINES);
 	for (int i = 0; i < n; i++) {
-		const char *raw = df[i].linkage ? df[i].linkage : df[i].name;
+		const char *raw = keep_name(s, df[i].linkage ? df[i].linkage : df[i].name);
 
 		/* the outermost frame is the symbol: prefer its exact (linkage) name */
 		if (i == n - 1 && symbol && !df[i].linkage)
@@ -1577,6 +1631,9 @@ static int resolve_cached(struct symbolizer *s, const struct sym_mapping *m, uin
 		return cf->ret;
 	}
 	r = resolve_in_file(s, m, vaddr, ret);
+	/* found shrunk by this very lookup: again, with what is left (its symbols) */
+	if (check_file(s, m))
+		r = resolve_in_file(s, m, vaddr, ret);
 	if (hmap__count(s->frames) >= FRAME_CACHE_MAX && clear_frames(s))
 		return r;
 	cf = malloc(sizeof(*cf) + ret->nlines * sizeof(cf->lines[0]));
@@ -1849,6 +1906,8 @@ int symbolizer__resolve_kernel(struct symbolizer *s, uint64_t addr, struct sym_f
 void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *ret)
 {
 	*ret = s->stats;
+	ret->symbol_bytes = s->symbols.used;
+	ret->symbols_over_budget = s->symbols.refused;
 	ret->live_processes = hmap__count(s->procs);
 	ret->files_live = hmap__count(s->files);
 }

@@ -33,6 +33,11 @@ struct symbolizer_opts {
 	 * Costs memory and CPU: libc's debug info alone adds ~11 MB and ~40 ms here.
 	 */
 	bool debug_file_dwarf;
+	/*
+	 * Memory for the symbol tables of all files read, together (their transient copies
+	 * included); a file past it keeps bare addresses. Default 512 MiB.
+	 */
+	size_t max_symbol_bytes;
 	/* Called once per problem worth telling the user (unreadable file, hidden kallsyms). */
 	void (*warn)(void *ctx, const char *msg);
 	void *warn_ctx;
@@ -83,6 +88,9 @@ struct symbolizer_stats {
 	size_t inherited; /* forked processes given their parent's mappings */
 	size_t files_live; /* files in the cache now */
 	size_t files_expired; /* dropped by symbolizer__expire() */
+	size_t files_shrank; /* files found shrunk (truncated) while they were read */
+	size_t symbol_bytes; /* held by the symbol tables of the files kept now */
+	size_t symbols_over_budget; /* files left with bare addresses by max_symbol_bytes */
 	bool kernel_from_cache; /* kernel symbols came from the cache */
 	bool kernel_from_proc; /* kernel symbols were read from /proc/kallsyms */
 	bool kernel_cache_saved; /* ... and saved to the cache */

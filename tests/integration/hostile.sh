@@ -154,7 +154,7 @@ else
 fi
 kill "$hpid" 2>/dev/null
 
-# 3b. A FUSE filesystem of the process that never answers (its /tmp, where its perf map would
+# 4. A FUSE filesystem of the process that never answers (its /tmp, where its perf map would
 # be): a look-up there waits uninterruptibly, so scorch must never make one. Root in a mount
 # namespace of its own, as a container with FUSE is; the mount goes away with the process.
 mkdir -m 755 "$TMP/fusedir"
@@ -177,7 +177,7 @@ else
 	fail "the FUSE process did not start: $(cat "$TMP/fuse.out")"
 fi
 
-# 4. Huge perf maps without a newline: one over the size bound (sparse, 1 GiB), one under it
+# 5. Huge perf maps without a newline: one over the size bound (sparse, 1 GiB), one under it
 # (60 MB: read, bounded per line). Neither costs memory.
 for size in 1G 60M; do
 	R=$TMP/ctr5-$size
@@ -196,7 +196,7 @@ done
 grep -q 'perf map refused: larger than' "$TMP/huge-1G.log" && ok "the 1 GiB perf map refused, said once" ||
 	fail "no word of the refused perf map: $(cat "$TMP/huge-1G.log")"
 
-# 5. A perf map of another user (as perf, only the process's own or root's are read)
+# 6. A perf map of another user (as perf, only the process's own or root's are read)
 R=$TMP/ctr6
 new_root "$R"
 start_in "$R" 3 jit
@@ -269,7 +269,7 @@ done
 has xonly-755 spin_here && ok "the same binary readable: named" ||
 	fail "readable binary not named: $(head -2 "$TMP/xonly-755.folded")"
 
-# 6. The debuginfo upload: what reaches the server is the file the process mapped, never a host
+# 9. The debuginfo upload: what reaches the server is the file the process mapped, never a host
 # file. (a) The process replaces its binary (inside its root) by a link to a root-only host file
 # with the same build-id.
 # start_uploader LOG PID: the agent uploading the debug info of PID's files
@@ -334,4 +334,141 @@ else
 fi
 kill -TERM "$AGENT"
 wait "$AGENT"
+
+# 10. Symbol bombs: 500,000 function symbols all named by one 1000-byte string (a 12 MB file),
+# and the same table as 10 KB of MiniDebugInfo. Copying each symbol's name cost 560 MB. Names
+# are copied once now; what is left is the table's own size a few times over while it is read
+# (its file pages, the array of its 500,000 entries, the decompressed image): about 45 MB at
+# the peak with a record's own 10 MB, under 64 MB.
+mkdir -m 755 "$TMP/bomb"
+cp "$SYMBOMB" "$TMP/bomb/symbomb"
+"$SYMBOMB" write "$TMP/bomb/bomb.so" 500000 1000
+"$SYMBOMB" write "$TMP/bomb/minibomb.so" 500000 1000 mini
+chown -R $NOBODY:$NOBODY "$TMP/bomb"
+for b in bomb minibomb; do
+	(cd "$TMP/bomb" && exec setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+		./symbomb run "$b.so" 30 >"$TMP/$b.out") &
+	PIDS+=($!)
+	wait_for "$TMP/$b.out" '^pid ' 10 || { fail "the $b process did not start"; continue; }
+	SPIN_PID=$(sed -n 's/^pid //p' "$TMP/$b.out")
+	PIDS+=("$SPIN_PID")
+	if record "$b" "$TMP/bomb"; then
+		rss=$(cat "$TMP/$b.rss")
+		[ "$rss" -lt 65536 ] && ok "$b.so ($(stat -c %s "$TMP/bomb/$b.so") bytes): peak RSS $((rss / 1024)) MB" ||
+			fail "$b.so took $((rss / 1024)) MB"
+		has "$b" ';AAAAAAAAAA' && ok "$b.so still named by its symbol" ||
+			fail "$b.so not named: $(cut -c 1-100 "$TMP/$b.folded" | head -3)"
+	else
+		fail "capture of $b.so failed: $(tail -3 "$TMP/$b.log")"
+	fi
+	kill "$SPIN_PID" 2>/dev/null
+done
+# The agent's budget for all files' symbol tables (32 MiB): four bombs with their 500,000 symbols
+# at addresses of their own (12 MB of table each) do not all fit; those past it keep bare
+# addresses, said once. The agent's peak, its own ~35 MB, the budget and a table's file pages
+# while it is read, stays under 96 MB, inside its MemoryMax=128M (it was 2 GB: 500 MB a bomb).
+bombs=()
+for i in 1 2 3 4; do
+	"$SYMBOMB" write "$TMP/bomb/spread$i.so" 500000 1000 spread
+	chown $NOBODY:$NOBODY "$TMP/bomb/spread$i.so"
+	(cd "$TMP/bomb" && exec setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+		./symbomb run "spread$i.so" 30 >"$TMP/spread$i.out") &
+	PIDS+=($!)
+	wait_for "$TMP/spread$i.out" '^pid ' 10 || fail "bomb process $i did not start"
+	bombs+=("$(sed -n 's/^pid //p' "$TMP/spread$i.out")")
+done
+PIDS+=("${bombs[@]}")
+"$SCORCH" agent --output-dir "$TMP/bomb-out" --profiling-duration 1s \
+	-p "$(IFS=,; echo "${bombs[*]}")" 2>"$TMP/bomb-agent.log" &
+AGENT=$!
+PIDS+=("$AGENT")
+for _ in $(seq 200); do
+	[ "$(ls "$TMP/bomb-out" 2>/dev/null | wc -l)" -ge 3 ] && break
+	sleep 0.1
+done
+peak=$(awk '/^VmHWM:/ { print $2 }' "/proc/$AGENT/status" 2>/dev/null || echo 0)
+kill -TERM "$AGENT"
+wait "$AGENT" && rc=0 || rc=$?
+[ "$rc" -eq 0 ] && [ "$peak" -gt 0 ] && [ "$peak" -lt 98304 ] &&
+	ok "agent with four bombs: peak RSS $((peak / 1024)) MB" ||
+	fail "agent with four bombs: exit $rc, peak RSS $((peak / 1024)) MB: $(tail -3 "$TMP/bomb-agent.log")"
+[ "$(grep -c 'symbol tables over their memory budget (32 MiB for all files)' "$TMP/bomb-agent.log")" -eq 1 ] &&
+	ok "the agent's symbol budget hit, said once" ||
+	fail "no word of the symbol budget: $(grep -v info: "$TMP/bomb-agent.log" | head -5)"
+kill "${bombs[@]}" 2>/dev/null
+
+# 11. A library its process owns, dlopen'ed (mapped, not exec'ed: it can still be written), cut to
+# the end of its last PT_LOAD once scorch has it mapped: the symbol table, DWARF and section
+# headers that scorch reads later (building the profile) are gone, and reading them was a
+# SIGBUS that killed record and agent (exit 135). Now the file is said to have shrunk, once, and
+# the capture goes on.
+# start_shrink NAME: a copy of the library and its process; sets SHRINK_PID, KEEP and LIB
+start_shrink() {
+	local d=$TMP/$1
+	mkdir -m 755 "$d"
+	cp "$SHRINK_SPIN" "$SHRINK_LIB" "$d/"
+	chown -R $NOBODY:$NOBODY "$d"
+	LIB=$d/$(basename "$SHRINK_LIB")
+	(cd "$d" && exec setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+		./shrink-spin "$LIB" 30 >"$d.out" 2>&1) &
+	PIDS+=($!)
+	wait_for "$d.out" '^pid ' 10 || { fail "the shrinking process did not start: $(cat "$d.out")"; finish; }
+	SHRINK_PID=$(sed -n 's/^pid \([0-9]*\) .*/\1/p' "$d.out")
+	KEEP=$(sed -n 's/.* keep //p' "$d.out")
+	PIDS+=("$SHRINK_PID")
+}
+# cut_when_mapped PID: once scorch (PID) maps the library, its owner cuts it; false if never
+cut_when_mapped() {
+	local _
+	for _ in $(seq 300); do
+		if grep -qF "$LIB" "/proc/$1/maps" 2>/dev/null; then
+			setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups truncate -s "$KEEP" "$LIB"
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+# wait_bounded PID SECONDS: its exit status; killed (137) when it takes longer
+wait_bounded() {
+	local _ rc=0
+	for _ in $(seq $(($2 * 10))); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$1" 2>/dev/null || true
+	wait "$1" || rc=$?
+	return $rc
+}
+start_shrink shrink
+"$SCORCH" record -p "$SHRINK_PID" -d 3 --format folded -o "$TMP/shrink.folded" 2>"$TMP/shrink.log" &
+rec=$!
+PIDS+=("$rec")
+cut_when_mapped "$rec" || fail "scorch record never mapped '$LIB'"
+[ "$(stat -c %s "$LIB")" -eq "$KEEP" ] || fail "the library was not cut: $(stat -c %s "$LIB") bytes"
+wait_bounded "$rec" 60 && rc=0 || rc=$?
+[ "$rc" -eq 0 ] && ok "record survives its profiled library cut short under it" ||
+	fail "record of a shrinking library: exit $rc $(tail -3 "$TMP/shrink.log")"
+grep -qE ';(lib_spin|libshrink\.so\+0x)' "$TMP/shrink.folded" 2>/dev/null &&
+	ok "the profile is written, with the library's frames" ||
+	fail "no profile of the shrinking library: $(head -3 "$TMP/shrink.folded" 2>&1)"
+[ "$(grep -c "'$LIB': file shrank while being read, keeping what was read" "$TMP/shrink.log")" -eq 1 ] &&
+	ok "the shrink is said once" || fail "the shrink not said once: $(cat "$TMP/shrink.log")"
+
+# the agent, whose every interval reads files: it goes on writing profiles, and stops cleanly
+start_shrink shrink-agent
+"$SCORCH" agent --output-dir "$TMP/shrink-out" --profiling-duration 1s -p "$SHRINK_PID" \
+	2>"$TMP/shrink-agent.log" &
+AGENT=$!
+PIDS+=("$AGENT")
+cut_when_mapped "$AGENT" || fail "scorch agent never mapped '$LIB'"
+before=$(ls "$TMP/shrink-out" 2>/dev/null | wc -l)
+for _ in $(seq 100); do
+	[ "$(ls "$TMP/shrink-out" 2>/dev/null | wc -l)" -ge $((before + 2)) ] && break
+	kill -0 "$AGENT" 2>/dev/null || break
+	sleep 0.1
+done
+kill -TERM "$AGENT" 2>/dev/null
+wait_bounded "$AGENT" 30 && rc=0 || rc=$?
+after=$(ls "$TMP/shrink-out" 2>/dev/null | wc -l)
+[ "$rc" -eq 0 ] && [ "$after" -ge $((before + 2)) ] &&
+	ok "the agent goes on after the cut ($((after - before)) more profiles), exits 0" ||
+	fail "agent with a shrinking library: exit $rc, $before then $after profiles: $(tail -3 "$TMP/shrink-agent.log")"
 finish

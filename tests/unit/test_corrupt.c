@@ -2,8 +2,8 @@
 /*
  * Corrupt and truncated files never crash the symbolizer or the unwinder: each falls back to what
  * can still be read (the symbol table, or bare addresses) with one warning. The test makes its
- * own broken copies of the DWARF fixture: cut short, section headers past the end, garbage
- * .debug_info, garbage .eh_frame and .eh_frame_hdr.
+ * own broken copies of the DWARF fixture: cut short, section headers past the end, 70,000
+ * sections, garbage .debug_info, garbage .eh_frame and .eh_frame_hdr.
  * Usage: test_corrupt DWARF_FIXTURE
  */
 #include "check.h"
@@ -237,6 +237,31 @@ int main(int argc, char **argv)
 	}
 	e = read_file(path);
 	CHECK(e && elf_file__nsymbols(e) == 0 && elf_file__error(e) != NULL);
+	elf_file__free(e);
+
+	/*
+	 * More sections than any program has, in a table that the file does hold (70,000 empty
+	 * headers past its end, counted by extended numbering): refused before libelf keeps ~200
+	 * bytes for each
+	 */
+	snprintf(path, sizeof(path), "%s/sections", tmp);
+	{
+		size_t n = 70000, big = size + n * sizeof(Elf64_Shdr);
+		unsigned char *copy = calloc(1, big);
+		Elf64_Ehdr *eh = (Elf64_Ehdr *)copy;
+		Elf64_Shdr *first = (Elf64_Shdr *)(copy + size);
+
+		memcpy(copy, buf, size);
+		eh->e_shoff = size;
+		eh->e_shnum = 0;
+		eh->e_shstrndx = 0;
+		first->sh_size = n;
+		spit(path, copy, big);
+		free(copy);
+	}
+	e = read_file(path);
+	CHECK(e && elf_file__nsymbols(e) == 0);
+	CHECK_STR(e ? elf_file__error(e) : NULL, "too many sections");
 	elf_file__free(e);
 
 	/* garbage .debug_info: the symbol table names the function, one warning for the file */

@@ -2,7 +2,8 @@
 /*
  * DWARF symbolization against live fixtures: an inlined function is a frame of its own with
  * its line, the caller's line is the call site; C++ names are demangled with the raw name kept;
- * source paths are absolute and normalized. Usage: test_dwarf C_FIXTURE CPP_FIXTURE
+ * source paths are absolute and normalized; compressed debug sections read as well.
+ * Usage: test_dwarf C_FIXTURE CPP_FIXTURE C_FIXTURE_COMPRESSED
  */
 #include "check.h"
 #include "fixture_proc.h"
@@ -102,12 +103,14 @@ static void test_paths(void)
 
 int main(int argc, char **argv)
 {
-	if (argc < 3) {
-		fprintf(stderr, "usage: test_dwarf C_FIXTURE CPP_FIXTURE\n");
+	if (argc < 4) {
+		fprintf(stderr, "usage: test_dwarf C_FIXTURE CPP_FIXTURE C_FIXTURE_COMPRESSED\n");
 		return 2;
 	}
 	test_paths();
 	test_inline(argv[1]);
 	test_cpp(argv[2]);
+	/* compressed debug sections: libdw decompresses them, writing to their section headers */
+	test_inline(argv[3]);
 	return check_done("test_dwarf");
 }
