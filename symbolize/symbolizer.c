@@ -182,9 +182,12 @@ static void warn_process(struct symbolizer *s, uint32_t pid, const char *fmt, ..
 	struct {
 		uint32_t pid;
 		uint64_t hash;
-	} key = { pid, 0 };
+	} key;
 	va_list ap;
 
+	/* the key is hashed as bytes: its padding must be zero too */
+	memset(&key, 0, sizeof(key));
+	key.pid = pid;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
