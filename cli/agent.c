@@ -765,16 +765,13 @@ static void uploader_queue(struct uploader *u, struct symbolizer *sym, const str
 /* FNV-1a 64 of the whole file, as hex: the hash the service wants with the size. */
 static int file_hash(int fd, char *ret, size_t size)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = FNV1A64_INIT;
 	uint8_t buf[65536];
 	off_t off = 0;
 	ssize_t n;
 
 	while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
-		for (ssize_t i = 0; i < n; i++) {
-			h ^= buf[i];
-			h *= 0x100000001b3ULL;
-		}
+		h = fnv1a64_bytes(h, buf, n);
 		off += n;
 	}
 	if (n < 0)

@@ -78,6 +78,24 @@ int fail_with(char *err, size_t errlen, int code, const char *fmt, ...)
 	return code;
 }
 
+#define FNV1A64_PRIME 0x100000001b3ULL
+
+uint64_t fnv1a64_bytes(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * FNV1A64_PRIME;
+	return h;
+}
+
+uint64_t fnv1a64_words(uint64_t h, const uint64_t *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ w[i]) * FNV1A64_PRIME;
+	return h;
+}
+
 uint64_t hash_bytes(const void *p, size_t len, uint64_t seed)
 {
 	const unsigned char *b = p;

@@ -46,7 +46,17 @@ int parse_duration_ns(const char *s, uint64_t *ret_ns);
 uint64_t now_ns(int clock);
 /* The boot id from PROC_ROOT/sys/kernel/random/boot_id, without the newline. 0 or -errno. */
 int read_boot_id(const char *proc_root, char *buf, size_t size);
+/* The hash lib/hashmap uses (not stable across versions: never stored or sent). */
 uint64_t hash_bytes(const void *p, size_t len, uint64_t seed);
+
+/*
+ * FNV-1a 64, where the value is part of a format: byte at a time (file hashes a server checks),
+ * or 64-bit word at a time (stack ids, as the BPF program computes them). Start from
+ * FNV1A64_INIT; feed pieces in order.
+ */
+#define FNV1A64_INIT 0xcbf29ce484222325ULL
+uint64_t fnv1a64_bytes(uint64_t h, const void *p, size_t len);
+uint64_t fnv1a64_words(uint64_t h, const uint64_t *w, size_t n);
 /* Write a one-line reason into err (when given) and return code: parsers' error returns. */
 int fail_with(char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -33,12 +33,8 @@ struct collector {
 /* FNV-1a over the frames, as the BPF program hashes its stacks; never a placeholder id. */
 static uint64_t stack_hash(const uint64_t *ip, uint32_t nr, uint32_t end)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = fnv1a64_words(FNV1A64_INIT, ip, nr);
 
-	for (uint32_t i = 0; i < nr; i++) {
-		h ^= ip[i];
-		h *= 0x100000001b3ULL;
-	}
 	h ^= nr | (uint64_t)end << 32;
 	if (h < SCORCH_STACK_FIRST_REAL)
 		h += SCORCH_STACK_FIRST_REAL;

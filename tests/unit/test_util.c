@@ -140,9 +140,26 @@ static void test_fileio(void)
 	CHECK(rmdir(dir) == 0);
 }
 
+/* The published FNV-1a 64 test vectors, and the word form as the BPF program computes it. */
+static void test_fnv(void)
+{
+	uint64_t w[2] = { 0x1122334455667788ULL, 42 }, h;
+
+	CHECK_INT(fnv1a64_bytes(FNV1A64_INIT, "", 0), 0xcbf29ce484222325ULL);
+	CHECK_INT(fnv1a64_bytes(FNV1A64_INIT, "a", 1), 0xaf63dc4c8601ec8cULL);
+	CHECK_INT(fnv1a64_bytes(FNV1A64_INIT, "foobar", 6), 0x85944171f73967e8ULL);
+	/* in pieces as in one */
+	CHECK_INT(fnv1a64_bytes(fnv1a64_bytes(FNV1A64_INIT, "foo", 3), "bar", 3),
+		  0x85944171f73967e8ULL);
+	h = (FNV1A64_INIT ^ w[0]) * 0x100000001b3ULL;
+	h = (h ^ w[1]) * 0x100000001b3ULL;
+	CHECK_INT(fnv1a64_words(FNV1A64_INIT, w, 2), h);
+}
+
 int main(void)
 {
 	test_parse_u64();
+	test_fnv();
 	test_parse_duration();
 	test_hmap();
 	test_fileio();
