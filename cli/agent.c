@@ -6,10 +6,10 @@
  * on-disk spool, oldest first, from a sender thread that retries with backoff: a server that is
  * away loses nothing (within the spool's bound), and sampling never waits for the network.
  */
-#include "bpf_syms.h"
 #include "build.h"
+#include "capture.h"
+#include "capture_args.h"
 #include "cli.h"
-#include "collect.h"
 #include "config.h"
 #include "elf_file.h"
 #include "fileio.h"
@@ -25,12 +25,12 @@
 #include "pprof.h"
 #include "procfile.h"
 #include "profile.h"
-#include "session.h"
 #include "spool.h"
 #include "symbolizer.h"
 #include "unwind.h"
 #include "utf8.h"
 #include "util.h"
+#include "window.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -52,10 +52,12 @@
 #include <unistd.h>
 
 #define DRAIN_INTERVAL_S 1.0
+/* copied stacks are unwound, and captures asked for over HTTP started, at least this often */
+#define UNWIND_POLL_MS 250
+#define HTTP_POLL_MS 250
 /* intervals between two clean-ups of the file cache (unmapped files, touched file pages) */
 #define FILE_IDLE_INTERVALS 6
 #define MAX_LABELS 64
-#define MAX_PIDS 64
 /*
  * Symbol tables of all cached files (the library's default, 512 MiB, suits record): the agent
  * runs within MemoryMax=128M (docs/deploy), its own steady footprint about 30 MB.
@@ -107,11 +109,7 @@ static struct {
 	uint64_t spool_max;
 	const char *output_dir;
 	unsigned int output_max;
-	unsigned int freq;
-	pid_t pids[MAX_PIDS];
-	size_t npids;
-	enum scorch_unwind unwind;
-	uint32_t stack_copy;
+	struct capture_args cap; /* -F, -p, --unwind, --stack-copy */
 	bool verbose;
 	const char *http_address;
 	const char *http_token_file;
@@ -122,9 +120,6 @@ static struct {
 	.spool_dir = "/var/lib/scorch/spool",
 	.spool_max = 256ULL << 20,
 	.output_max = 10,
-	.freq = 99,
-	.unwind = SCORCH_UNWIND_AUTO,
-	.stack_copy = 32768,
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -161,13 +156,12 @@ static void agent_usage(FILE *f)
 	    "      --spool-max-bytes BYTES            spool bound, the oldest dropped beyond it\n"
 	    "                                         (default 268435456)\n"
 	    "      --output-dir DIR                   also write each interval as a pprof file\n"
-	    "      --output-max-files N               keep the newest N there (default 10)\n"
-	    "  -F, --freq HZ                          samples per second per CPU (default 99)\n"
-	    "  -p, --pid PID[,PID...]                 only these processes\n"
+	    "      --output-max-files N               keep the newest N there (default 10)\n",
+	    f);
+	capture_args__usage(CAPTURE_SET_AGENT, f);
+	fputs(
 	    "      --cgroup PATH                      only processes in this cgroup (v2) or below\n"
 	    "                                         (/sys/fs/cgroup/... or relative to it)\n"
-	    "      --unwind MODE                      auto (default), fp or dwarf, as for record\n"
-	    "      --stack-copy BYTES                 as for record (default 32768)\n"
 	    "      --config FILE                      settings in YAML, the long option names\n"
 	    "                                         as keys (labels: {k: v}); the command\n"
 	    "                                         line overrides them\n"
@@ -196,26 +190,6 @@ static bool valid_label_name(const char *s, size_t len)
 	return true;
 }
 
-static int parse_pid_list(const char *list)
-{
-	char *copy = strdup(list), *save = NULL;
-	int r = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		uint64_t v;
-
-		if (parse_u64(t, 10, 1, INT32_MAX, &v) || arg.npids >= MAX_PIDS) {
-			r = -EINVAL;
-			break;
-		}
-		arg.pids[arg.npids++] = v;
-	}
-	free(copy);
-	return r || !arg.npids ? -EINVAL : 0;
-}
-
 static int parse_args(int argc, char **argv)
 {
 	enum {
@@ -230,15 +204,13 @@ static int parse_args(int argc, char **argv)
 		OPT_SPOOL_MAX,
 		OPT_OUTPUT_DIR,
 		OPT_OUTPUT_MAX,
-		OPT_UNWIND,
-		OPT_STACK_COPY,
 		OPT_HTTP,
 		OPT_HTTP_TOKEN,
 		OPT_CONFIG,
 		OPT_CGROUP,
 		OPT_DEBUGINFO_UPLOAD,
 	};
-	static const struct option opts[] = {
+	struct option opts[40] = {
 		{ "remote-store-address", required_argument, NULL, OPT_ADDRESS },
 		{ "remote-store-insecure", no_argument, NULL, OPT_INSECURE },
 		{ "remote-store-bearer-token-file", required_argument, NULL, OPT_TOKEN },
@@ -250,10 +222,6 @@ static int parse_args(int argc, char **argv)
 		{ "spool-max-bytes", required_argument, NULL, OPT_SPOOL_MAX },
 		{ "output-dir", required_argument, NULL, OPT_OUTPUT_DIR },
 		{ "output-max-files", required_argument, NULL, OPT_OUTPUT_MAX },
-		{ "freq", required_argument, NULL, 'F' },
-		{ "pid", required_argument, NULL, 'p' },
-		{ "unwind", required_argument, NULL, OPT_UNWIND },
-		{ "stack-copy", required_argument, NULL, OPT_STACK_COPY },
 		{ "http-address", required_argument, NULL, OPT_HTTP },
 		{ "http-bearer-token-file", required_argument, NULL, OPT_HTTP_TOKEN },
 		{ "config", required_argument, NULL, OPT_CONFIG },
@@ -263,14 +231,23 @@ static int parse_args(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	int c, unwind;
+	char shortopts[64] = ":vh";
+	int c, r;
 
+	if (capture_args__options(CAPTURE_SET_AGENT, opts, ARRAY_SIZE(opts), shortopts,
+				  sizeof(shortopts)))
+		return -E2BIG;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_exact(argc, argv, ":F:p:vh", opts, "agent")) != -1) {
+	while ((c = getopt_exact(argc, argv, shortopts, opts, "agent")) != -1) {
 		uint64_t v;
 		char *eq;
 
+		r = capture_args__parse(&arg.cap, CAPTURE_SET_AGENT, c, optarg);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			continue;
 		switch (c) {
 		case OPT_ADDRESS:
 			if (!*optarg || !strchr(optarg, ':')) {
@@ -337,28 +314,6 @@ static int parse_args(int argc, char **argv)
 			}
 			arg.output_max = v;
 			break;
-		case 'F':
-			if (parse_u64(optarg, 10, 1, 10000, &v)) {
-				log_error("invalid frequency '%s': must be 1-10000 Hz", optarg);
-				return -EINVAL;
-			}
-			arg.freq = v;
-			break;
-		case 'p':
-			if (parse_pid_list(optarg)) {
-				log_error("invalid pid list '%s'", optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_UNWIND:
-			if (parse_unwind_option(optarg, &unwind))
-				return -EINVAL;
-			arg.unwind = unwind;
-			break;
-		case OPT_STACK_COPY:
-			if (parse_stack_copy_option(optarg, &arg.stack_copy))
-				return -EINVAL;
-			break;
 		case OPT_HTTP:
 			arg.http_address = optarg;
 			break;
@@ -419,6 +374,7 @@ static int parse_all(int argc, char **argv, char ***ret_config_args)
 	char err[512], **cargs = NULL;
 	int cargc = 0, r;
 
+	capture_args__init(&arg.cap);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--"))
 			break;
@@ -1036,46 +992,7 @@ static void *uploader_main(void *data)
 struct proc_info {
 	uint32_t pid, seq;
 	char comm[SCORCH_COMM_LEN + 1];
-	bool main_thread_comm; /* comm comes from the main thread (tid == pid) */
 };
-
-/* The processes of the interval, with the comm of their main thread when it was sampled. */
-static struct hmap *interval_processes(const struct collector *col)
-{
-	const struct scorch_sample_key *key;
-	struct hmap *procs = hmap__new();
-	uint64_t count;
-	size_t pos = 0;
-
-	while (procs && collector__next(col, &pos, &key, &count)) {
-		struct proc_info *p = hmap__get(procs, &key->pid, sizeof(key->pid));
-
-		if (!p) {
-			p = calloc(1, sizeof(*p));
-			if (!p || hmap__put(procs, &key->pid, sizeof(key->pid), p)) {
-				free(p);
-				continue;
-			}
-			p->pid = key->pid;
-			p->seq = key->proc_seq;
-		}
-		if (!p->main_thread_comm) {
-			memcpy(p->comm, key->comm, SCORCH_COMM_LEN);
-			p->main_thread_comm = key->tid == key->pid;
-		}
-	}
-	return procs;
-}
-
-static void free_processes(struct hmap *procs)
-{
-	size_t pos = 0;
-	void *v;
-
-	while (procs && hmap__next(procs, &pos, NULL, NULL, &v))
-		free(v);
-	hmap__free(procs);
-}
 
 struct request_builder {
 	Parca__Profilestore__V1alpha1__WriteRawRequest req;
@@ -1179,47 +1096,33 @@ static int add_series(struct request_builder *b, const struct proc_info *p, cons
  * The interval's WriteRaw request: one series per process, each a gzip'ed pprof of that
  * process's samples. *ret_len 0 (and no buffer) when there were no samples.
  */
-static int build_request(const struct collector *col, struct symbolizer *sym,
-			 const struct build_opts *bo, struct uploader *up, uint8_t **ret,
-			 size_t *ret_len, uint64_t *ret_series)
+static int build_request(const struct process_profile *procs, size_t nprocs, struct symbolizer *sym,
+			 struct uploader *up, uint8_t **ret, size_t *ret_len, uint64_t *ret_series)
 {
 	struct request_builder b = { 0 };
-	struct hmap *procs = interval_processes(col);
-	size_t pos = 0, len;
+	size_t len;
 	int r = 0;
-	void *v;
 
 	*ret = NULL;
 	*ret_len = 0;
 	*ret_series = 0;
-	if (!procs)
-		return -ENOMEM;
-	while (!r && hmap__next(procs, &pos, NULL, NULL, &v)) {
-		const struct proc_info *p = v;
-		struct build_opts o = *bo;
+	for (size_t i = 0; !r && i < nprocs; i++) {
+		const struct process_profile *p = &procs[i];
+		struct proc_info pi = { .pid = p->pid, .seq = p->seq };
 		const char *exe = NULL, *cgroup = NULL;
-		struct profile *prof;
 		void *pprof;
 		size_t plen;
 
-		o.one_pid = true;
-		o.pid = p->pid;
-		prof = build_profile(col, sym, &o);
-		if (!prof) {
-			r = -errno;
-			break;
-		}
 		/* the fastest gzip: these go out every interval, and the spool compresses again */
-		r = pprof__encode_level(prof, 1, &pprof, &plen);
+		r = pprof__encode_level(p->profile, 1, &pprof, &plen);
 		if (up)
-			uploader_queue(up, sym, prof, p->pid, p->seq);
-		profile__free(prof);
+			uploader_queue(up, sym, p->profile, p->pid, p->seq);
 		if (r)
 			break;
+		memcpy(pi.comm, p->comm, sizeof(pi.comm));
 		symbolizer__process_info(sym, p->pid, p->seq, &exe, &cgroup);
-		r = add_series(&b, p, exe, cgroup, pprof, plen);
+		r = add_series(&b, &pi, exe, cgroup, pprof, plen);
 	}
-	free_processes(procs);
 	if (!r && b.nseries) {
 		parca__profilestore__v1alpha1__write_raw_request__init(&b.req);
 		b.req.series = b.series;
@@ -1279,25 +1182,21 @@ static void rotate_output(void)
 	free(names);
 }
 
-static int write_output(const struct collector *col, struct symbolizer *sym,
-			const struct build_opts *bo)
+/* The interval's profile of the whole machine, as built for the series, into --output-dir. */
+static int write_output(const struct profile *prof, uint64_t start_ns)
 {
-	struct profile *prof = build_profile(col, sym, bo);
 	char path[PATH_MAX];
 	struct tm tm;
-	time_t t = bo->start_ns / 1000000000ULL;
+	time_t t = start_ns / 1000000000ULL;
 	void *buf = NULL;
 	size_t len;
 	int r;
 
-	if (!prof)
-		return -errno;
 	gmtime_r(&t, &tm);
 	snprintf(path, sizeof(path), "%s/scorch-%04d%02d%02dT%02d%02d%02d.%03uZ.pb.gz",
 		 arg.output_dir, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		 tm.tm_min, tm.tm_sec, (unsigned int)(bo->start_ns / 1000000 % 1000));
+		 tm.tm_min, tm.tm_sec, (unsigned int)(start_ns / 1000000 % 1000));
 	r = pprof__encode(prof, true, &buf, &len);
-	profile__free(prof);
 	if (!r)
 		r = write_file_atomic(path, buf, len, 0600);
 	free(buf);
@@ -1316,11 +1215,11 @@ struct totals {
 enum tap_state { TAP_IDLE, TAP_REQUESTED, TAP_RUNNING, TAP_DONE };
 
 struct agent {
-	struct collector *col; /* the interval's */
-	struct collector *tap; /* a /debug/pprof/profile capture, while one runs */
+	struct capture *capture;
+	struct window *interval; /* the interval's samples */
+	struct window *tap; /* a /debug/pprof/profile capture's, while one runs */
 	struct symbolizer *sym;
 	struct sender *sender;
-	struct drain_ops tee;
 
 	pthread_mutex_t lock; /* guards what follows */
 	pthread_cond_t tap_done;
@@ -1340,51 +1239,6 @@ struct agent {
 	uint64_t ends[UNWIND_END_MAX]; /* unwinds of all intervals so far, by how they ended */
 	uint64_t intervals, processes;
 };
-
-static void on_event(void *ctx, const struct scorch_event *e)
-{
-	struct agent *a = ctx;
-
-	collector__event(a->col, e);
-}
-
-static void on_raw_sample(void *ctx, const struct scorch_raw_sample *raw)
-{
-	struct agent *a = ctx;
-
-	collector__raw_sample(a->col, raw);
-	if (a->tap)
-		collector__raw_sample(a->tap, raw);
-}
-
-/* Drained samples and stacks go to the interval's collector and, during a capture, the tap. */
-static int tee_sample(void *ctx, const struct scorch_sample_key *key, uint64_t count)
-{
-	struct agent *a = ctx;
-	const struct drain_ops *m = collector__drain_ops(a->col);
-	int r = m->sample(m->ctx, key, count);
-
-	if (!r && a->tap) {
-		const struct drain_ops *t = collector__drain_ops(a->tap);
-
-		r = t->sample(t->ctx, key, count);
-	}
-	return r;
-}
-
-static int tee_stack(void *ctx, uint64_t id, const struct scorch_stack *st)
-{
-	struct agent *a = ctx;
-	const struct drain_ops *m = collector__drain_ops(a->col);
-	int r = m->stack(m->ctx, id, st);
-
-	if (!r && a->tap) {
-		const struct drain_ops *t = collector__drain_ops(a->tap);
-
-		r = t->stack(t->ctx, id, st);
-	}
-	return r;
-}
 
 /* HTTP thread: ask the main loop for a capture and wait for it. */
 static int http_profile(void *ctx, unsigned int seconds, void **ret, size_t *ret_len)
@@ -1421,7 +1275,7 @@ static int http_profile(void *ctx, unsigned int seconds, void **ret, size_t *ret
 }
 
 /* Main loop: start a requested capture, or finish one whose time is up. */
-static void tap_step(struct agent *a, struct session *sess)
+static void tap_step(struct agent *a)
 {
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
 	struct profile *prof;
@@ -1431,7 +1285,7 @@ static void tap_step(struct agent *a, struct session *sess)
 
 	pthread_mutex_lock(&a->lock);
 	if (a->tap_state == TAP_REQUESTED && !a->tap) {
-		a->tap = collector__new(a->sym);
+		a->tap = capture__open_window(a->capture);
 		a->tap_start_real = now_ns(CLOCK_REALTIME);
 		a->tap_start_mono = now;
 		a->tap_state = a->tap ? TAP_RUNNING : TAP_DONE;
@@ -1443,18 +1297,17 @@ static void tap_step(struct agent *a, struct session *sess)
 		return;
 	}
 	pthread_mutex_unlock(&a->lock);
-	/* everything up to now: drain, then build */
-	session__poll(sess, 0);
-	r = session__drain(sess, &a->tee, false);
+	/* everything up to now (into the interval's window too): drain, then build */
+	r = capture__drain(a->capture);
 	prof = r ? NULL
 		 : build_profile(a->tap, a->sym,
-				 &(struct build_opts){ .freq = arg.freq,
+				 &(struct build_opts){ .freq = arg.cap.freq,
 						       .start_ns = a->tap_start_real,
 						       .duration_ns = now - a->tap_start_mono });
 	if (prof && pprof__encode(prof, true, &buf, &len))
 		buf = NULL;
 	profile__free(prof);
-	collector__free(a->tap);
+	capture__close_window(a->capture, a->tap);
 	a->tap = NULL;
 	pthread_mutex_lock(&a->lock);
 	if (a->tap_state == TAP_RUNNING) {
@@ -1471,14 +1324,13 @@ static void tap_step(struct agent *a, struct session *sess)
 }
 
 /* The main loop's figures, for /metrics, and when it last drained (at drained_ns), for /healthz. */
-static void publish(struct agent *a, struct session *sess, const struct totals *t,
-		    uint64_t drained_ns)
+static void publish(struct agent *a, const struct totals *t, uint64_t drained_ns)
 {
 	struct symbolizer_stats ss;
 	uint64_t st[SCORCH_STAT_MAX];
-	const uint64_t *ends = collector__unwind_ends(a->col);
+	const uint64_t *ends = window__unwind_ends(a->interval);
 
-	session__stats(sess, st);
+	capture__stats(a->capture, st);
 	symbolizer__stats(a->sym, &ss);
 	pthread_mutex_lock(&a->lock);
 	memcpy(a->stats, st, sizeof(st));
@@ -1705,11 +1557,6 @@ static char *http_metrics(void *ctx, const struct http_stats *hs)
 	return p.buf;
 }
 
-static void use_frame_pointers(void *ctx, uint32_t pid, uint32_t seq, bool keeps)
-{
-	session__use_frame_pointers(ctx, pid, seq, keeps);
-}
-
 static void on_symbolizer_warning(void *ctx, const char *msg)
 {
 	(void)ctx;
@@ -1799,14 +1646,18 @@ static void spool_health(struct spool *spool, int put_result)
 }
 
 /* Close the interval: one request into the spool, one file into --output-dir. */
-static void close_interval(struct collector *col, struct symbolizer *sym, struct sender *snd,
-			   struct uploader *up, uint64_t start_real, uint64_t start_mono,
-			   struct totals *t)
+/* Close the interval: one request into the spool, one file into --output-dir. */
+static void close_interval(struct agent *a, struct uploader *up, uint64_t start_real,
+			   uint64_t start_mono, struct totals *t)
 {
-	struct build_opts bo = { .freq = arg.freq,
+	struct build_opts bo = { .freq = arg.cap.freq,
 				 .start_ns = start_real,
 				 .duration_ns = now_ns(CLOCK_MONOTONIC) - start_mono };
-	uint64_t samples = collector__samples(col), nseries = 0;
+	uint64_t samples = window__samples(a->interval), nseries = 0;
+	struct sender *snd = a->sender;
+	struct process_profile *procs = NULL;
+	struct profile *all = NULL;
+	size_t nprocs = 0;
 	uint8_t *req = NULL;
 	size_t len = 0;
 	int r;
@@ -1814,14 +1665,21 @@ static void close_interval(struct collector *col, struct symbolizer *sym, struct
 	t->intervals++;
 	t->samples += samples;
 	for (int i = 0; i < UNWIND_END_MAX; i++)
-		t->ends[i] += collector__unwind_ends(col)[i];
+		t->ends[i] += window__unwind_ends(a->interval)[i];
 	if (!samples) {
 		t->empty++;
-		collector__reset(col);
+		capture__next_interval(a->capture, a->interval);
 		return;
 	}
-	if (snd) {
-		r = build_request(col, sym, &bo, up, &req, &len, &nseries);
+	/* built once: the machine's profile for --output-dir, split into the series */
+	r = snd || arg.output_dir
+		? build_profiles(a->interval, a->sym, &bo, arg.output_dir ? &all : NULL,
+				 snd ? &procs : NULL, &nprocs)
+		: 0;
+	if (r)
+		log_error("building the interval's profiles: %s", strerror(-r));
+	if (!r && snd) {
+		r = build_request(procs, nprocs, a->sym, up, &req, &len, &nseries);
 		if (r)
 			log_error("building the interval's profiles: %s", strerror(-r));
 		else if (len && (r = spool__put(snd->spool, req, len)) < 0)
@@ -1832,12 +1690,14 @@ static void close_interval(struct collector *col, struct symbolizer *sym, struct
 		free(req);
 		t->series += nseries;
 	}
-	if (arg.output_dir && (r = write_output(col, sym, &bo)))
+	process_profiles__free(procs, nprocs);
+	if (all && (r = write_output(all, bo.start_ns)))
 		log_error("cannot write to '%s': %s", arg.output_dir, strerror(-r));
+	profile__free(all);
 	if (arg.verbose)
 		log_info("interval %" PRIu64 ": %" PRIu64 " samples, %" PRIu64 " processes",
 			 t->intervals, samples, nseries);
-	collector__reset(col);
+	capture__next_interval(a->capture, a->interval);
 	/*
 	 * What the interval's profiles took goes back to the system, so RSS stays flat; files of
 	 * programs gone for a while go too, and the file pages lookups touched (every interval
@@ -1845,23 +1705,21 @@ static void close_interval(struct collector *col, struct symbolizer *sym, struct
 	 */
 	malloc_trim(0);
 	if (t->intervals % FILE_IDLE_INTERVALS == 0)
-		symbolizer__expire(sym, 1);
+		symbolizer__expire(a->sym, 1);
 	/* ELF files after the first interval (the start touches the most), then every third */
-	symbolizer__release_pages(sym, t->intervals % 3 == 1);
+	symbolizer__release_pages(a->sym, t->intervals % 3 == 1);
 }
 
 int cmd_agent(int argc, char **argv)
 {
-	struct symbolizer_opts sopts = { .warn = on_symbolizer_warning,
-					 .max_symbol_bytes = AGENT_SYMBOL_BYTES };
-	struct session_opts opts = { 0 };
+	struct capture_opts opts = { .drain_interval_s = DRAIN_INTERVAL_S,
+				     .unwind_poll_ms = UNWIND_POLL_MS,
+				     .max_symbol_bytes = AGENT_SYMBOL_BYTES,
+				     .warn = on_symbolizer_warning };
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct sender snd = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
 	struct sender *sender = NULL;
-	struct symbolizer *sym = NULL;
-	struct bpf_syms *bpfsyms = NULL;
-	struct collector *col = NULL;
-	struct session *sess = NULL;
+	struct capture *capture = NULL;
 	struct http_server *http = NULL;
 	struct notifier *notifier = NULL;
 	struct uploader up = { .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -1871,7 +1729,7 @@ int cmd_agent(int argc, char **argv)
 	struct agent a = { .lock = PTHREAD_MUTEX_INITIALIZER,
 			   .tap_done = PTHREAD_COND_INITIALIZER };
 	struct totals totals = { 0 };
-	uint64_t stats[SCORCH_STAT_MAX] = { 0 }, start_real, start_mono, last_drain;
+	uint64_t stats[SCORCH_STAT_MAX] = { 0 }, start_real, start_mono;
 	char hostname[256], err[512], *token = NULL, *http_token = NULL, **config_args = NULL;
 	int cgroup_fd = -1;
 	bool thread_started = false, sender_abandoned = false, uploader_abandoned = false;
@@ -1959,19 +1817,10 @@ int cmd_agent(int argc, char **argv)
 	mallopt(M_ARENA_MAX, 1);
 	srand(getpid() ^ (unsigned int)now_ns(CLOCK_MONOTONIC));
 
-	sopts.cache_dir =
+	opts.cache_dir =
 	    getenv("SCORCH_CACHE_DIR") ? getenv("SCORCH_CACHE_DIR") : "/var/cache/scorch";
-	if (!*sopts.cache_dir)
-		sopts.cache_dir = NULL;
-	bpfsyms = bpf_syms__new(); /* without it, kallsyms alone names BPF programs */
-	sopts.name_kernel = bpfsyms ? bpf_syms__name : NULL;
-	sopts.name_kernel_ctx = bpfsyms;
-	sym = symbolizer__new(&sopts);
-	col = sym ? collector__new(sym) : NULL;
-	if (!col) {
-		log_error("out of memory");
-		goto out;
-	}
+	if (!*opts.cache_dir)
+		opts.cache_dir = NULL;
 	if (arg.cgroup) {
 		char path[PATH_MAX + 64], mnt[PATH_MAX];
 
@@ -1994,28 +1843,21 @@ int cmd_agent(int argc, char **argv)
 		}
 		opts.cgroup_fd = cgroup_fd;
 	}
-	opts.freq = arg.freq;
-	opts.pids = arg.npids ? arg.pids : NULL;
-	opts.npids = arg.npids;
-	opts.drain_interval_s = DRAIN_INTERVAL_S;
+	capture_args__to_opts(&arg.cap, &opts);
 	opts.kernel_btf = getenv("SCORCH_KERNEL_BTF");
-	opts.cache_dir = sopts.cache_dir;
-	opts.on_event = on_event;
-	opts.on_raw_sample = on_raw_sample;
-	a.col = col;
-	a.sym = sym;
-	a.sender = sender;
-	a.tee = (struct drain_ops){ .sample = tee_sample, .stack = tee_stack, .ctx = &a };
-	opts.ctx = &a;
-	opts.unwind = arg.unwind;
-	opts.stack_copy = arg.stack_copy;
-	sess = session__open(&opts, err, sizeof(err));
-	if (!sess) {
+	capture = capture__new(&opts, err, sizeof(err));
+	if (!capture) {
 		log_error("%s", err);
 		goto out;
 	}
-	if (arg.unwind == SCORCH_UNWIND_AUTO)
-		collector__set_fp_hook(col, use_frame_pointers, sess);
+	a.capture = capture;
+	a.sym = capture__symbolizer(capture);
+	a.sender = sender;
+	a.interval = capture__open_window(capture);
+	if (!a.interval) {
+		log_error("out of memory");
+		goto out;
+	}
 	if (sender) {
 		if (pthread_create(&snd.thread, NULL, sender_main, &snd)) {
 			log_error("cannot start the sender thread");
@@ -2058,13 +1900,13 @@ int cmd_agent(int argc, char **argv)
 				 arg.http_address);
 	}
 	log_info("profiling %s at %u Hz, intervals of %.1f s%s%s%s%s",
-		 arg.npids ? "some processes" : "the machine", arg.freq, arg.duration_ns / 1e9,
-		 arg.address ? ", to " : "", arg.address ? arg.address : "",
+		 arg.cap.npids ? "some processes" : "the machine", arg.cap.freq,
+		 arg.duration_ns / 1e9, arg.address ? ", to " : "", arg.address ? arg.address : "",
 		 arg.output_dir ? ", files in " : "", arg.output_dir ? arg.output_dir : "");
 
 	start_real = now_ns(CLOCK_REALTIME);
-	start_mono = last_drain = now_ns(CLOCK_MONOTONIC);
-	__atomic_store_n(&a.last_drain_ns, last_drain, __ATOMIC_RELAXED);
+	start_mono = now_ns(CLOCK_MONOTONIC);
+	__atomic_store_n(&a.last_drain_ns, capture__last_drain(capture), __ATOMIC_RELAXED);
 	if (notifier) {
 		uint64_t wd_usec = notifier__watchdog_usec(), limit_usec = stall_limit_ns() / 1000;
 		char msg[160];
@@ -2082,45 +1924,39 @@ int cmd_agent(int argc, char **argv)
 				 wd_usec / 1e6, limit_usec / 1e6, STALL_INTERVALS);
 		}
 		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=profiling %s at %u Hz",
-			 arg.npids ? "some processes" : "the machine", arg.freq);
+			 arg.cap.npids ? "some processes" : "the machine", arg.cap.freq);
 		notify(notifier, msg);
 	}
 	while (!stop_signal) {
-		uint64_t now = now_ns(CLOCK_MONOTONIC), wake;
+		uint64_t now = now_ns(CLOCK_MONOTONIC), deadline;
 
-		if (now - last_drain >= DRAIN_INTERVAL_S * 1e9 ||
-		    now - start_mono >= arg.duration_ns) {
-			collector__next_round(col);
-			session__poll(sess, 0);
-			r = session__drain(sess, &a.tee, false);
+		if (now - start_mono >= arg.duration_ns) {
+			r = capture__drain(capture);
 			if (r) {
 				log_error("draining the BPF maps: %s", strerror(-r));
 				goto out;
 			}
-			last_drain = now;
-			publish(&a, sess, &totals, last_drain);
+			publish(&a, &totals, capture__last_drain(capture));
 			feed_watchdog(&a, notifier);
-		}
-		if (now - start_mono >= arg.duration_ns) {
-			close_interval(col, sym, sender, uploader, start_real, start_mono, &totals);
+			close_interval(&a, uploader, start_real, start_mono, &totals);
 			start_real = now_ns(CLOCK_REALTIME);
 			start_mono = now;
-			publish(&a, sess, &totals, last_drain);
+			publish(&a, &totals, capture__last_drain(capture));
 		}
 		if (http)
-			tap_step(&a, sess);
-		wake = last_drain + (uint64_t)(DRAIN_INTERVAL_S * 1e9);
-		if (start_mono + arg.duration_ns < wake)
-			wake = start_mono + arg.duration_ns;
-		/* copied stacks (the ring also wakes us when half full) and captures asked for over
-		 * HTTP are served at least every 250 ms */
-		if ((arg.unwind != SCORCH_UNWIND_FP || http) && now + 250000000ULL < wake)
-			wake = now + 250000000ULL;
-		now = now_ns(CLOCK_MONOTONIC);
-		r = session__poll(sess, wake > now ? (int)((wake - now + 999999) / 1000000) : 0);
+			tap_step(&a);
+		/* captures asked for over HTTP are served at least every 250 ms */
+		deadline = start_mono + arg.duration_ns;
+		if (http && now + HTTP_POLL_MS * 1000000ULL < deadline)
+			deadline = now + HTTP_POLL_MS * 1000000ULL;
+		r = capture__step(capture, deadline);
 		if (r < 0) {
-			log_error("reading events: %s", strerror(-r));
+			log_error("capturing: %s", strerror(-r));
 			goto out;
+		}
+		if (r == 1) {
+			publish(&a, &totals, capture__last_drain(capture));
+			feed_watchdog(&a, notifier);
 		}
 	}
 
@@ -2130,14 +1966,11 @@ int cmd_agent(int argc, char **argv)
 	if (up_started)
 		uploader_stop(&up);
 	/* the partial interval: every sample up to now, then delivered or spooled */
-	session__stop(sess);
-	session__poll(sess, 0);
-	collector__next_round(col);
-	r = session__drain(sess, &a.tee, true);
+	r = capture__finish(capture);
 	if (r)
 		log_error("draining the BPF maps: %s", strerror(-r));
-	close_interval(col, sym, sender, uploader, start_real, start_mono, &totals);
-	session__stats(sess, stats);
+	close_interval(&a, uploader, start_real, start_mono, &totals);
+	capture__stats(capture, stats);
 	ret = EXIT_OK;
 out:
 	/* a capture in progress is answered with an error, so no request thread waits on us */
@@ -2189,7 +2022,6 @@ out:
 		hmap__free(up.seen);
 		free(up.jobs);
 	}
-	collector__free(a.tap);
 	free(a.tap_buf);
 	if (ret == EXIT_OK) {
 		struct spool_stats ss = { 0 };
@@ -2223,10 +2055,7 @@ out:
 		free(http_token);
 	}
 	notifier__free(notifier);
-	session__free(sess);
-	collector__free(col);
-	symbolizer__free(sym);
-	bpf_syms__free(bpfsyms);
+	capture__free(capture); /* and its windows */
 	if (sender_abandoned || uploader_abandoned) {
 		/*
 		 * A thread is still running: exit now, without the atexit handlers (libcurl's TLS

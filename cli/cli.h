@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The subcommands and what they share: messages and exit codes. */
+/*
+ * The commands and what they share: messages and exit codes (log.c); the capture options are
+ * in capture_args.h. The only place with command-line state.
+ */
 #ifndef SCORCH_CLI_H
 #define SCORCH_CLI_H
 
@@ -26,17 +29,6 @@ struct option;
  */
 int getopt_exact(int argc, char **argv, const char *shortopts, const struct option *longopts,
 		 const char *cmd);
-
-/* --unwind and --stack-copy of record and agent: 0, or -EINVAL after an error line. */
-int parse_unwind_option(const char *s, int *ret);
-int parse_stack_copy_option(const char *s, uint32_t *ret);
-
-/*
- * The check of record and agent before any work: 0, or -EPERM after one error line naming the
- * missing required capabilities; one warning line per other capability missing and what that
- * loses, unless quiet.
- */
-int check_privileges(bool quiet);
 
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);

@@ -5,7 +5,9 @@
  * with the changes sampling noise cannot explain marked; a differential flame graph, a pprof
  * of the difference and an exit code for deploy gates.
  */
+#include "capture_args.h"
 #include "cli.h"
+#include "oneshot.h"
 #include "fileio.h"
 #include "folded.h"
 #include "pprof.h"
@@ -15,6 +17,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,12 +67,33 @@ static int write_svg(const struct ftree *t, const struct svg_opts *o, const char
 	return atomic_file__commit(&a);
 }
 
-static int render(const char *input, const struct graph_args *g)
+/* The graph of p (named what for messages) into g's output. */
+static int render_profile(const struct profile *p, const char *what, const struct graph_args *g)
 {
 	struct svg_opts o = { .title = g->title, .width = g->width, .inverted = g->inverted };
+	struct ftree *t = ftree__from_profile(p);
+	int r;
+
+	if (!t || ftree__sort(t)) {
+		ftree__free(t);
+		log_error("out of memory");
+		return EXIT_RUNTIME;
+	}
+	if (!t->nodes[0].total)
+		log_warn("%s has no samples: the graph is empty", what);
+	r = write_svg(t, &o, g->output);
+	ftree__free(t);
+	if (r) {
+		log_error("cannot write '%s': %s", g->output, strerror(-r));
+		return EXIT_RUNTIME;
+	}
+	return EXIT_OK;
+}
+
+static int render(const char *input, const struct graph_args *g)
+{
 	struct profile *p = NULL;
-	struct ftree *t;
-	char err[256];
+	char err[256], what[PATH_MAX + 2];
 	int r;
 
 	r = profile__read_any(input, &p, err, sizeof(err));
@@ -77,24 +101,12 @@ static int render(const char *input, const struct graph_args *g)
 		log_error("'%s': %s", input, err);
 		return EXIT_RUNTIME;
 	}
-	t = ftree__from_profile(p);
+	snprintf(what, sizeof(what), "'%s'", input);
+	r = render_profile(p, what, g);
 	profile__free(p);
-	if (!t || ftree__sort(t)) {
-		ftree__free(t);
-		log_error("out of memory");
-		return EXIT_RUNTIME;
-	}
-	if (!t->nodes[0].total)
-		log_warn("'%s' has no samples: the graph is empty", input);
-	r = write_svg(t, &o, g->output);
-	ftree__free(t);
-	if (r) {
-		log_error("cannot write '%s': %s", g->output, strerror(-r));
-		return EXIT_RUNTIME;
-	}
-	if (strcmp(g->output, "-"))
+	if (r == EXIT_OK && strcmp(g->output, "-"))
 		log_info("wrote %s", g->output);
-	return EXIT_OK;
+	return r;
 }
 
 static void flame_usage(FILE *f)
@@ -124,133 +136,107 @@ static void flame_usage(FILE *f)
 	      f);
 }
 
-/* record's options that take a value (the others are flags). */
-static bool capture_takes_value(const char *opt)
+/* A capture, as 'scorch record' takes it, drawn from memory. */
+static int flame_capture(const struct capture_args *ca, char **cmd, const struct graph_args *g)
 {
-	static const char *const with_value[] = {
-		"-F",	       "-d",	"-p",	       "--freq",   "--duration",
-		"--pid",       "--btf", "--debug-dir", "--unwind", "--debuginfod-timeout",
-		"--stack-copy"
-	};
+	struct oneshot o = { 0 };
+	int ret = oneshot__check(ca, cmd);
 
-	for (size_t i = 0; i < sizeof(with_value) / sizeof(with_value[0]); i++)
-		if (!strcmp(opt, with_value[i]))
-			return true;
-	return false;
-}
-
-/* --name VALUE or --name=VALUE: the value, advancing *i, or NULL when absent. */
-static const char *option_value(int argc, char **argv, int *i, const char *name)
-{
-	size_t n = strlen(name);
-
-	if (!strncmp(argv[*i], name, n) && argv[*i][n] == '=')
-		return argv[*i] + n + 1;
-	if (strcmp(argv[*i], name))
-		return NULL;
-	if (*i + 1 >= argc) {
-		log_error("%s needs a value", name);
-		return "";
-	}
-	return argv[++*i];
+	if (ret != EXIT_OK)
+		return ret;
+	ret = oneshot__run(ca, cmd, &o);
+	if (ret == EXIT_OK)
+		ret = render_profile(o.profile, "the capture", g);
+	if (ret == EXIT_OK && !ca->quiet)
+		oneshot__summary(&o, ca, strcmp(g->output, "-") ? g->output : "standard output");
+	oneshot__free(&o);
+	return ret;
 }
 
 int cmd_flame(int argc, char **argv)
 {
+	enum { OPT_TITLE = 0x100, OPT_WIDTH, OPT_INVERTED, OPT_FORMAT };
+	struct option opts[32] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "title", required_argument, NULL, OPT_TITLE },
+		{ "width", required_argument, NULL, OPT_WIDTH },
+		{ "inverted", no_argument, NULL, OPT_INVERTED },
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
 	struct graph_args g = { .output = "flame.svg" };
-	const char *input = NULL, *v;
-	char **rec = calloc(argc + 8, sizeof(*rec));
-	char dir[] = "/tmp/scorch-flame.XXXXXX", path[64];
-	int nrec = 0, ret = EXIT_USAGE, i;
+	struct capture_args ca;
+	char shortopts[64] = ":o:h", **cmd = NULL;
+	const char *input = NULL;
+	bool capture_opts = false;
+	int nopts = argc, c, r;
 
-	if (!rec) {
-		log_error("out of memory");
+	capture_args__init(&ca);
+	if (capture_args__options(CAPTURE_SET_ONE_SHOT, opts, ARRAY_SIZE(opts), shortopts,
+				  sizeof(shortopts)))
 		return EXIT_RUNTIME;
-	}
-	rec[nrec++] = "record";
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!strcmp(a, "--")) {
-			for (; i < argc; i++)
-				rec[nrec++] = argv[i];
+	/* the options and a PROFILE in any order before "--", the command after it */
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--")) {
+			nopts = i;
+			cmd = i + 1 < argc ? argv + i + 1 : NULL;
 			break;
 		}
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			flame_usage(stdout);
-			ret = EXIT_OK;
-			goto out;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_exact(nopts, argv, shortopts, opts, "flame")) != -1) {
+		r = capture_args__parse(&ca, CAPTURE_SET_ONE_SHOT, c, optarg);
+		if (r < 0)
+			return EXIT_USAGE;
+		if (r > 0) {
+			capture_opts = true;
+			continue;
 		}
-		if ((v = option_value(argc, argv, &i, "-o")) ||
-		    (v = option_value(argc, argv, &i, "--output"))) {
-			if (!*v)
-				goto out;
-			g.output = v;
-		} else if ((v = option_value(argc, argv, &i, "--title"))) {
-			if (!*v)
-				goto out;
-			g.title = v;
-		} else if ((v = option_value(argc, argv, &i, "--width"))) {
-			if (!*v || parse_width(v, &g.width))
-				goto out;
-		} else if (!strcmp(a, "--inverted")) {
+		switch (c) {
+		case 'o':
+			g.output = optarg;
+			break;
+		case OPT_TITLE:
+			g.title = optarg;
+			break;
+		case OPT_WIDTH:
+			if (parse_width(optarg, &g.width))
+				return EXIT_USAGE;
+			break;
+		case OPT_INVERTED:
 			g.inverted = true;
-		} else if (!strcmp(a, "--format") || !strncmp(a, "--format=", 9)) {
+			break;
+		case OPT_FORMAT:
 			log_error("flame writes SVG: --format is for 'scorch record'");
-			goto out;
-		} else if (a[0] == '-' && a[1]) {
-			rec[nrec++] = argv[i];
-			if (!strchr(a, '=') && capture_takes_value(a) && i + 1 < argc)
-				rec[nrec++] = argv[++i];
-		} else if (!input) {
-			input = a;
-		} else {
-			log_error("flame takes one PROFILE (try 'scorch flame --help')");
-			goto out;
+			return EXIT_USAGE;
+		case 'h':
+			flame_usage(stdout);
+			return EXIT_OK;
+		default: /* said by getopt_exact() */
+			return EXIT_USAGE;
 		}
+	}
+	for (int i = optind; i < nopts; i++) {
+		if (input) {
+			log_error("flame takes one PROFILE (try 'scorch flame --help')");
+			return EXIT_USAGE;
+		}
+		input = argv[i];
 	}
 	if (input) {
-		if (nrec > 1) {
+		if (capture_opts || cmd) {
 			log_error("capture options and a PROFILE do not go together (try 'scorch "
 				  "flame --help')");
-			goto out;
+			return EXIT_USAGE;
 		}
-		ret = render(input, &g);
-		goto out;
+		return render(input, &g);
 	}
-	/* a capture, as 'scorch record' takes it, into a temporary profile */
-	if (!mkdtemp(dir)) {
-		log_error("cannot create a temporary directory: %s", strerror(errno));
-		ret = EXIT_RUNTIME;
-		goto out;
+	if (cmd && ca.npids) {
+		log_error("-p and a COMMAND cannot be combined");
+		return EXIT_USAGE;
 	}
-	snprintf(path, sizeof(path), "%s/capture.pb.gz", dir);
-	/* the output options go before a command's "--" */
-	{
-		int split = nrec;
-
-		for (int j = 1; j < nrec; j++)
-			if (!strcmp(rec[j], "--")) {
-				split = j;
-				break;
-			}
-		memmove(rec + split + 2, rec + split, (nrec - split) * sizeof(*rec));
-		rec[split] = "-o";
-		rec[split + 1] = path;
-		nrec += 2;
-	}
-	ret = cmd_record(nrec, rec);
-	if (ret == EXIT_OK || access(path, F_OK) == 0) {
-		int r = access(path, F_OK) == 0 ? render(path, &g) : EXIT_RUNTIME;
-
-		if (ret == EXIT_OK)
-			ret = r;
-	}
-	unlink(path);
-	rmdir(dir);
-out:
-	free(rec);
-	return ret;
+	return flame_capture(&ca, cmd, &g);
 }
 
 /* ---- diff ---- */

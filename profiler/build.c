@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* The profile builder: a window's samples into the model, and split per process. */
 #include "build.h"
-#include "collect.h"
+#include "window.h"
 #include "hashmap.h"
 #include "model.h"
 #include "profile.h"
@@ -120,7 +121,7 @@ static uint64_t location(struct builder *b, bool kernel, uint32_t pid, uint32_t 
  * Append one stack's locations, leaf first. The first pc is where the sample hit; every other
  * one is a return address and is looked up at pc - 1, inside the call instruction.
  */
-static int add_stack(struct builder *b, const struct collector *c, uint64_t id, bool kernel,
+static int add_stack(struct builder *b, const struct window *w, uint64_t id, bool kernel,
 		     uint32_t pid, uint32_t seq, uint64_t *locs, uint32_t *n)
 {
 	const struct collected_stack *st;
@@ -128,7 +129,7 @@ static int add_stack(struct builder *b, const struct collector *c, uint64_t id, 
 
 	if (id == SCORCH_STACK_NONE)
 		return 0;
-	st = collector__stack(c, id);
+	st = window__stack(w, id);
 	if (!st) {
 		uint64_t l = placeholder(
 		    b, id < SCORCH_STACK_FIRST_REAL ? id : SCORCH_STACK_LOST_FULL, kernel);
@@ -162,15 +163,22 @@ static int add_stack(struct builder *b, const struct collector *c, uint64_t id, 
 	return 0;
 }
 
-struct profile *build_profile(const struct collector *c, struct symbolizer *sym,
-			      const struct build_opts *opts)
+/* Where each sample of the profile came from, for the split per process. */
+struct origin {
+	uint32_t pid, seq, tid;
+	char comm[SCORCH_COMM_LEN];
+};
+
+static struct profile *build(const struct window *w, struct symbolizer *sym,
+			     const struct build_opts *opts, struct origin **ret_origins)
 {
 	uint64_t locs[SCORCH_MAX_STACK_DEPTH + UNWIND_MAX_FRAMES + 4];
 	const struct scorch_sample_key *key;
 	struct builder b = { .sym = sym };
+	struct origin *origins = NULL;
+	size_t pos = 0, cap_origins = 0;
 	uint32_t k_pid, k_tid, k_comm;
 	uint64_t count;
-	size_t pos = 0;
 	int err = -ENOMEM;
 
 	b.p = profile__new();
@@ -191,18 +199,16 @@ struct profile *build_profile(const struct collector *c, struct symbolizer *sym,
 	k_tid = profile__intern(b.p, "thread_id");
 	k_comm = profile__intern(b.p, "comm");
 
-	while (collector__next(c, &pos, &key, &count)) {
+	while (window__next(w, &pos, &key, &count)) {
 		struct prof_label labels[3];
 		char comm[SCORCH_COMM_LEN + 1];
 		int64_t values[2];
 		uint32_t n = 0;
 
-		if (opts->one_pid && key->pid != opts->pid)
-			continue;
-		err = add_stack(&b, c, key->kstack, true, 0, 0, locs, &n);
+		err = add_stack(&b, w, key->kstack, true, 0, 0, locs, &n);
 		if (!err)
 			err =
-			    add_stack(&b, c, key->ustack, false, key->pid, key->proc_seq, locs, &n);
+			    add_stack(&b, w, key->ustack, false, key->pid, key->proc_seq, locs, &n);
 		if (err)
 			goto fail;
 		memcpy(comm, key->comm, SCORCH_COMM_LEN);
@@ -215,14 +221,115 @@ struct profile *build_profile(const struct collector *c, struct symbolizer *sym,
 		err = profile__add_sample(b.p, locs, n, values, labels, 3);
 		if (err)
 			goto fail;
+		if (ret_origins) {
+			err = grow_array((void **)&origins, &cap_origins, b.p->nsamples,
+					 sizeof(*origins));
+			if (err)
+				goto fail;
+			origins[b.p->nsamples - 1] = (struct origin){ .pid = key->pid,
+								      .seq = key->proc_seq,
+								      .tid = key->tid };
+			memcpy(origins[b.p->nsamples - 1].comm, key->comm, SCORCH_COMM_LEN);
+		}
 	}
 	hmap__free(b.mappings);
 	hmap__free(b.locations);
+	if (ret_origins)
+		*ret_origins = origins;
 	return b.p;
 fail:
 	profile__free(b.p);
 	hmap__free(b.mappings);
 	hmap__free(b.locations);
+	free(origins);
 	errno = -err;
 	return NULL;
+}
+
+struct profile *build_profile(const struct window *w, struct symbolizer *sym,
+			      const struct build_opts *opts)
+{
+	return build(w, sym, opts, NULL);
+}
+
+void process_profiles__free(struct process_profile *procs, size_t n)
+{
+	for (size_t i = 0; procs && i < n; i++)
+		profile__free(procs[i].profile);
+	free(procs);
+}
+
+int build_profiles(const struct window *w, struct symbolizer *sym, const struct build_opts *opts,
+		   struct profile **ret_all, struct process_profile **ret_procs, size_t *ret_nprocs)
+{
+	_cleanup_free_ struct origin *origins = NULL;
+	_cleanup_free_ uint32_t *group = NULL;
+	_cleanup_free_ struct profile **parts = NULL;
+	struct process_profile *procs = NULL;
+	struct hmap *index = NULL; /* pid -> part + 1 */
+	size_t nprocs = 0, cap = 0;
+	struct profile *all;
+	int r = -ENOMEM;
+
+	if (ret_all)
+		*ret_all = NULL;
+	if (ret_procs)
+		*ret_procs = NULL;
+	*ret_nprocs = 0;
+	all = build(w, sym, opts, ret_procs ? &origins : NULL);
+	if (!all)
+		return -errno;
+	if (!ret_procs) {
+		if (ret_all)
+			*ret_all = all;
+		else
+			profile__free(all);
+		return 0;
+	}
+	index = hmap__new();
+	group = malloc((all->nsamples ? all->nsamples : 1) * sizeof(*group));
+	if (!index || !group)
+		goto fail;
+	for (size_t i = 0; i < all->nsamples; i++) {
+		const struct origin *o = &origins[i];
+		uintptr_t part = (uintptr_t)hmap__get(index, &o->pid, sizeof(o->pid));
+		struct process_profile *pp;
+
+		if (!part) {
+			if (grow_array((void **)&procs, &cap, nprocs + 1, sizeof(*procs)))
+				goto fail;
+			pp = &procs[nprocs];
+			memset(pp, 0, sizeof(*pp));
+			pp->pid = o->pid;
+			pp->seq = o->seq;
+			part = ++nprocs;
+			if (hmap__put(index, &o->pid, sizeof(o->pid), (void *)part))
+				goto fail;
+		}
+		pp = &procs[part - 1];
+		/* the process is named by its main thread when that was sampled */
+		if (!pp->main_thread_comm) {
+			memcpy(pp->comm, o->comm, SCORCH_COMM_LEN);
+			pp->main_thread_comm = o->tid == o->pid;
+		}
+		group[i] = part - 1;
+	}
+	parts = calloc(nprocs ? nprocs : 1, sizeof(*parts));
+	if (!parts || profile__split(all, group, nprocs, parts))
+		goto fail;
+	for (size_t i = 0; i < nprocs; i++)
+		procs[i].profile = parts[i];
+	hmap__free(index);
+	if (ret_all)
+		*ret_all = all;
+	else
+		profile__free(all);
+	*ret_procs = procs;
+	*ret_nprocs = nprocs;
+	return 0;
+fail:
+	hmap__free(index);
+	profile__free(all);
+	process_profiles__free(procs, nprocs);
+	return r;
 }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* Samples from the BPF session into windows: copied stacks unwound, process snapshots kept. */
 #include "collect.h"
 #include "hashmap.h"
 #include "symbolizer.h"
@@ -14,13 +15,11 @@
 
 struct collector {
 	struct symbolizer *sym;
-	struct hmap *samples; /* scorch_sample_key -> uint64_t count (heap) */
-	struct hmap *stacks; /* stack id -> collected_stack */
+	struct window *windows[COLLECTOR_MAX_WINDOWS];
+	size_t nwindows;
 	struct hmap *reread; /* (pid, seq) re-read this round */
 	struct hmap *stale; /* (pid, seq) with uncovered addresses, re-read next round */
-	uint64_t total;
 	struct drain_ops ops;
-	uint64_t ends[UNWIND_END_MAX];
 	collector_fp_fn fp_hook;
 	void *fp_ctx;
 	uint64_t pcs[UNWIND_MAX_FRAMES];
@@ -41,33 +40,17 @@ static uint64_t stack_hash(const uint64_t *ip, uint32_t nr, uint32_t end)
 	return h;
 }
 
-/* Keep a stack under its id (once). */
-static int put_stack(struct collector *c, uint64_t id, const uint64_t *ip, uint32_t nr,
-		     uint32_t end)
-{
-	struct collected_stack *cs;
-
-	if (hmap__get(c->stacks, &id, sizeof(id)))
-		return 0;
-	cs = malloc(sizeof(*cs) + nr * sizeof(uint64_t));
-	if (!cs)
-		return -ENOMEM;
-	cs->nr = nr;
-	cs->end = end;
-	memcpy(cs->ip, ip, nr * sizeof(uint64_t));
-	if (hmap__put(c->stacks, &id, sizeof(id), cs)) {
-		free(cs);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
+/* A drained stack goes to every window; one without memory gets a placeholder at its samples. */
 static int on_stack(void *ctx, uint64_t id, const struct scorch_stack *st)
 {
 	struct collector *c = ctx;
 	uint32_t nr = st->nr > SCORCH_MAX_STACK_DEPTH ? SCORCH_MAX_STACK_DEPTH : st->nr;
 
-	return put_stack(c, id, (const uint64_t *)st->ip, nr, UNWIND_END_UNKNOWN);
+	for (size_t i = 0; i < c->nwindows; i++)
+		if (window__put_stack(c->windows[i], id, (const uint64_t *)st->ip, nr,
+				      UNWIND_END_UNKNOWN))
+			return -ENOMEM;
+	return 0;
 }
 
 /* Snapshot a process, and tell the auto unwinder when its code keeps frame pointers. */
@@ -85,9 +68,10 @@ static void snapshot(struct collector *c, uint32_t pid, uint32_t seq)
  * library or JIT code mapped after the snapshot). A process is re-read at most once per drain
  * round; one found stale after that is re-read at the start of the next.
  */
-static void ensure_mappings(struct collector *c, const struct scorch_sample_key *key)
+static void ensure_mappings(struct collector *c, const struct window *w,
+			    const struct scorch_sample_key *key)
 {
-	const struct collected_stack *st = collector__stack(c, key->ustack);
+	const struct collected_stack *st = window__stack(w, key->ustack);
 	uint32_t pk[2] = { key->pid, key->proc_seq };
 
 	if (!symbolizer__has_process(c->sym, key->pid, key->proc_seq)) {
@@ -108,24 +92,28 @@ static void ensure_mappings(struct collector *c, const struct scorch_sample_key 
 	}
 }
 
+/*
+ * Count a sample in every window. A key new to a window, drained from the maps, has its user
+ * stack checked against the process's snapshot (once for all windows).
+ */
 static int add_count(struct collector *c, const struct scorch_sample_key *key, uint64_t count,
 		     bool check_mappings)
 {
-	uint64_t *sum = hmap__get(c->samples, key, sizeof(*key));
+	bool checked = !check_mappings || (key->flags & SCORCH_SAMPLE_KTHREAD) ||
+		       key->ustack < SCORCH_STACK_FIRST_REAL;
+	int err = 0;
 
-	if (!sum) {
-		sum = calloc(1, sizeof(*sum));
-		if (!sum || hmap__put(c->samples, key, sizeof(*key), sum)) {
-			free(sum);
-			return -ENOMEM;
+	for (size_t i = 0; i < c->nwindows; i++) {
+		int r = window__count(c->windows[i], key, count);
+
+		if (r < 0)
+			err = r;
+		if (r == 1 && !checked) {
+			ensure_mappings(c, c->windows[i], key);
+			checked = true;
 		}
-		if (check_mappings && !(key->flags & SCORCH_SAMPLE_KTHREAD) &&
-		    key->ustack >= SCORCH_STACK_FIRST_REAL)
-			ensure_mappings(c, key);
 	}
-	*sum += count;
-	c->total += count;
-	return 0;
+	return err;
 }
 
 static int on_sample(void *ctx, const struct scorch_sample_key *key, uint64_t count)
@@ -170,26 +158,45 @@ void collector__raw_sample(struct collector *c, const struct scorch_raw_sample *
 		end = unwind_stack(&in, code_at, &cc, c->unwind_cache, c->pcs, UNWIND_MAX_FRAMES,
 				   &nr);
 	}
-	c->ends[end]++;
 	if ((end == UNWIND_END_NO_CFI || end == UNWIND_END_BAD_CFI) && nr > 0)
 		symbolizer__unwind_stopped(c->sym, key.pid, key.proc_seq, c->pcs[nr - 1],
 					   unwind_end_name(end));
 	key.ustack = stack_hash(c->pcs, nr, end);
 	kip = (const uint64_t *)raw->kernel_ip;
 	key.kstack = raw->kernel_nr ? stack_hash(kip, raw->kernel_nr, 0) : SCORCH_STACK_NONE;
-	/* without memory the sample still counts, under a lost-stack placeholder */
-	if (put_stack(c, key.ustack, c->pcs, nr, end))
-		key.ustack = SCORCH_STACK_LOST_FULL;
-	if (key.kstack != SCORCH_STACK_NONE &&
-	    put_stack(c, key.kstack, kip, raw->kernel_nr, UNWIND_END_UNKNOWN))
-		key.kstack = SCORCH_STACK_LOST_FULL;
-	/* without memory it is not counted: the summary reports the shortfall against the stats */
-	add_count(c, &key, 1, false);
+	for (size_t i = 0; i < c->nwindows; i++) {
+		struct window *w = c->windows[i];
+		struct scorch_sample_key k = key;
+
+		window__count_end(w, end);
+		/* without memory the sample still counts, under a lost-stack placeholder */
+		if (window__put_stack(w, k.ustack, c->pcs, nr, end))
+			k.ustack = SCORCH_STACK_LOST_FULL;
+		if (k.kstack != SCORCH_STACK_NONE &&
+		    window__put_stack(w, k.kstack, kip, raw->kernel_nr, UNWIND_END_UNKNOWN))
+			k.kstack = SCORCH_STACK_LOST_FULL;
+		/* without memory it is not counted: the summary reports the shortfall */
+		window__count(w, &k, 1);
+	}
 }
 
-const uint64_t *collector__unwind_ends(const struct collector *c)
+int collector__attach(struct collector *c, struct window *w)
 {
-	return c->ends;
+	if (c->nwindows >= COLLECTOR_MAX_WINDOWS)
+		return -E2BIG;
+	c->windows[c->nwindows++] = w;
+	return 0;
+}
+
+void collector__detach(struct collector *c, struct window *w)
+{
+	for (size_t i = 0; i < c->nwindows; i++)
+		if (c->windows[i] == w) {
+			memmove(c->windows + i, c->windows + i + 1,
+				(c->nwindows - i - 1) * sizeof(*c->windows));
+			c->nwindows--;
+			return;
+		}
 }
 
 void collector__set_fp_hook(struct collector *c, collector_fp_fn fn, void *ctx)
@@ -205,12 +212,10 @@ struct collector *collector__new(struct symbolizer *sym)
 	if (!c)
 		return NULL;
 	c->sym = sym;
-	c->samples = hmap__new();
-	c->stacks = hmap__new();
 	c->reread = hmap__new();
 	c->stale = hmap__new();
 	c->unwind_cache = unwind_cache__new(UNWIND_CACHE_RULES);
-	if (!c->samples || !c->stacks || !c->reread || !c->stale || !c->unwind_cache) {
+	if (!c->reread || !c->stale || !c->unwind_cache) {
 		collector__free(c);
 		errno = ENOMEM;
 		return NULL;
@@ -221,17 +226,8 @@ struct collector *collector__new(struct symbolizer *sym)
 
 void collector__free(struct collector *c)
 {
-	size_t pos;
-	void *v;
-
 	if (!c)
 		return;
-	for (pos = 0; c->samples && hmap__next(c->samples, &pos, NULL, NULL, &v);)
-		free(v);
-	for (pos = 0; c->stacks && hmap__next(c->stacks, &pos, NULL, NULL, &v);)
-		free(v);
-	hmap__free(c->samples);
-	hmap__free(c->stacks);
 	hmap__free(c->reread);
 	hmap__free(c->stale);
 	unwind_cache__free(c->unwind_cache);
@@ -264,35 +260,11 @@ void collector__event(struct collector *c, const struct scorch_event *e)
 	}
 }
 
-static void free_entries(struct hmap *h)
+void collector__end_interval(struct collector *c)
 {
-	size_t pos = 0;
-	void *v;
-
-	while (hmap__next(h, &pos, NULL, NULL, &v))
-		free(v);
-}
-
-void collector__reset(struct collector *c)
-{
-	struct hmap *samples = hmap__new(), *stacks = hmap__new();
 	uint32_t(*t)[2];
 	size_t cap;
 
-	if (!samples || !stacks) {
-		/* keep counting into the old tables: the next interval repeats these samples */
-		hmap__free(samples);
-		hmap__free(stacks);
-		return;
-	}
-	free_entries(c->samples);
-	free_entries(c->stacks);
-	hmap__free(c->samples);
-	hmap__free(c->stacks);
-	c->samples = samples;
-	c->stacks = stacks;
-	c->total = 0;
-	memset(c->ends, 0, sizeof(c->ends));
 	for (size_t i = 0; i < c->nexits[1]; i++)
 		symbolizer__drop_process(c->sym, c->exits[1][i][0], c->exits[1][i][1]);
 	/* this interval's exits are dropped after the next one */
@@ -330,29 +302,4 @@ void collector__next_round(struct collector *c)
 	}
 	hmap__free(c->stale);
 	c->stale = fresh_stale;
-}
-
-uint64_t collector__samples(const struct collector *c)
-{
-	return c->total;
-}
-
-bool collector__next(const struct collector *c, size_t *pos, const struct scorch_sample_key **key,
-		     uint64_t *count)
-{
-	const void *k;
-	void *v;
-
-	if (!hmap__next(c->samples, pos, &k, NULL, &v))
-		return false;
-	*key = k;
-	*count = *(uint64_t *)v;
-	return true;
-}
-
-const struct collected_stack *collector__stack(const struct collector *c, uint64_t id)
-{
-	if (id < SCORCH_STACK_FIRST_REAL)
-		return NULL;
-	return hmap__get(c->stacks, &id, sizeof(id));
 }

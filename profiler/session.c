@@ -225,17 +225,17 @@ static int open_and_load(struct session *s, const struct session_opts *opts, con
 struct session *session__open(const struct session_opts *opts, char *err, size_t errlen)
 {
 	_cleanup_free_ char *min_btf = opts->btf_path ? NULL : min_btf_path(opts);
-	static bool online[MAX_CPUS];
+	_cleanup_free_ bool *online = calloc(MAX_CPUS, sizeof(*online));
 	struct session *s = calloc(1, sizeof(*s));
 	int r, code;
 
-	if (!s) {
+	if (!s || !online) {
+		free(s);
 		seterr(err, errlen, ENOMEM, "out of memory");
 		return NULL;
 	}
 	s->opts = *opts;
 	libbpf_set_print(libbpf_quiet);
-	memset(online, 0, sizeof(online));
 	r = online_cpus(online, MAX_CPUS, &s->ncpus);
 	if (r) {
 		seterr(err, errlen, -r, "cannot read online CPUs: %s", strerror(-r));

@@ -205,6 +205,196 @@ int profile__add_sample(struct profile *p, const uint64_t *locs, uint32_t nlocs,
 	return 0;
 }
 
+/* The header of p, copied into q: what every part of a split keeps. */
+static int copy_header(struct profile *q, const struct profile *p)
+{
+	for (uint32_t t = 0; t < p->nsample_types; t++)
+		if (profile__add_sample_type(q, profile__str(p, p->sample_types[t].type),
+					     profile__str(p, p->sample_types[t].unit)))
+			return -ENOMEM;
+	q->period_type.type = profile__intern(q, profile__str(p, p->period_type.type));
+	q->period_type.unit = profile__intern(q, profile__str(p, p->period_type.unit));
+	q->default_sample_type = profile__intern(q, profile__str(p, p->default_sample_type));
+	q->period = p->period;
+	q->time_nanos = p->time_nanos;
+	q->duration_nanos = p->duration_nanos;
+	if (p->ncomments) {
+		q->comments = calloc(p->ncomments, sizeof(*q->comments));
+		if (!q->comments)
+			return -ENOMEM;
+		for (size_t i = 0; i < p->ncomments; i++)
+			q->comments[i] = profile__intern(q, profile__str(p, p->comments[i]));
+		q->ncomments = p->ncomments;
+	}
+	return 0;
+}
+
+struct split {
+	const struct profile *p;
+	struct profile *q;
+	uint64_t *loc_map, *map_map; /* p's id - 1 -> q's id, 0 when not copied yet */
+	uint64_t *touched_locs, *touched_maps; /* to clear the maps for the next part */
+	size_t ntouched_locs, ntouched_maps;
+};
+
+static uint64_t split_mapping(struct split *sp, uint64_t id)
+{
+	const struct prof_mapping *m;
+	struct prof_mapping c;
+
+	if (!id || id > sp->p->nmappings)
+		return 0;
+	if (sp->map_map[id - 1])
+		return sp->map_map[id - 1];
+	m = &sp->p->mappings[id - 1];
+	c = *m;
+	c.filename = profile__intern(sp->q, profile__str(sp->p, m->filename));
+	c.build_id = profile__intern(sp->q, profile__str(sp->p, m->build_id));
+	sp->map_map[id - 1] = profile__add_mapping(sp->q, &c);
+	if (sp->map_map[id - 1])
+		sp->touched_maps[sp->ntouched_maps++] = id - 1;
+	return sp->map_map[id - 1];
+}
+
+static uint64_t split_location(struct split *sp, uint64_t id)
+{
+	struct prof_line stack_lines[16], *lines = stack_lines;
+	const struct prof_location *loc;
+	uint64_t mid = 0, nid = 0;
+
+	if (!id || id > sp->p->nlocations)
+		return 0;
+	if (sp->loc_map[id - 1])
+		return sp->loc_map[id - 1];
+	loc = &sp->p->locations[id - 1];
+	if (loc->mapping && !(mid = split_mapping(sp, loc->mapping)))
+		return 0;
+	if (loc->nlines > ARRAY_SIZE(stack_lines) &&
+	    !(lines = malloc(loc->nlines * sizeof(*lines))))
+		return 0;
+	for (uint32_t i = 0; i < loc->nlines; i++) {
+		const struct prof_line *l = &loc->lines[i];
+		const struct prof_function *f = l->function && l->function <= sp->p->nfunctions
+						    ? &sp->p->functions[l->function - 1]
+						    : NULL;
+
+		lines[i] = *l;
+		lines[i].function =
+		    f ? profile__function(sp->q, profile__str(sp->p, f->name),
+					  profile__str(sp->p, f->system_name),
+					  profile__str(sp->p, f->filename), f->start_line)
+		      : 0;
+		if (f && !lines[i].function)
+			goto out;
+	}
+	nid = profile__location(sp->q, mid, loc->address, lines, loc->nlines);
+	if (nid) {
+		sp->q->locations[nid - 1].is_folded = loc->is_folded;
+		sp->loc_map[id - 1] = nid;
+		sp->touched_locs[sp->ntouched_locs++] = id - 1;
+	}
+out:
+	if (lines != stack_lines)
+		free(lines);
+	return nid;
+}
+
+static int split_sample(struct split *sp, const struct prof_sample *s, uint64_t *locs,
+			struct prof_label *labels)
+{
+	for (uint32_t i = 0; i < s->nlocs; i++)
+		if (!(locs[i] = split_location(sp, s->locs[i])))
+			return -ENOMEM;
+	for (uint32_t i = 0; i < s->nlabels; i++) {
+		const struct prof_label *l = &s->labels[i];
+
+		labels[i] = *l;
+		labels[i].key = profile__intern(sp->q, profile__str(sp->p, l->key));
+		labels[i].str = l->str ? profile__intern(sp->q, profile__str(sp->p, l->str)) : 0;
+		labels[i].num_unit =
+		    l->num_unit ? profile__intern(sp->q, profile__str(sp->p, l->num_unit)) : 0;
+		if ((!labels[i].key && l->key) || (!labels[i].str && l->str))
+			return -ENOMEM;
+	}
+	return profile__add_sample(sp->q, locs, s->nlocs, s->values, labels, s->nlabels);
+}
+
+int profile__split(const struct profile *p, const uint32_t *group, uint32_t ngroups,
+		   struct profile **ret)
+{
+	struct split sp = { .p = p };
+	size_t *first = NULL, *order = NULL, maxlocs = 1, maxlabels = 1;
+	uint64_t *locs = NULL;
+	struct prof_label *labels = NULL;
+	int r = -ENOMEM;
+
+	for (uint32_t g = 0; g < ngroups; g++)
+		ret[g] = NULL;
+	/* the samples of each part in their order: a counting sort by part */
+	first = calloc((size_t)ngroups + 1, sizeof(*first));
+	order = malloc((p->nsamples ? p->nsamples : 1) * sizeof(*order));
+	sp.loc_map = calloc(p->nlocations + 1, sizeof(*sp.loc_map));
+	sp.map_map = calloc(p->nmappings + 1, sizeof(*sp.map_map));
+	sp.touched_locs = malloc((p->nlocations + 1) * sizeof(*sp.touched_locs));
+	sp.touched_maps = malloc((p->nmappings + 1) * sizeof(*sp.touched_maps));
+	if (!first || !order || !sp.loc_map || !sp.map_map || !sp.touched_locs || !sp.touched_maps)
+		goto out;
+	for (size_t i = 0; i < p->nsamples; i++) {
+		if (group[i] < ngroups)
+			first[group[i] + 1]++;
+		if (p->samples[i].nlocs > maxlocs)
+			maxlocs = p->samples[i].nlocs;
+		if (p->samples[i].nlabels > maxlabels)
+			maxlabels = p->samples[i].nlabels;
+	}
+	for (uint32_t g = 0; g < ngroups; g++)
+		first[g + 1] += first[g];
+	{
+		_cleanup_free_ size_t *next = malloc(((size_t)ngroups + 1) * sizeof(*next));
+
+		if (!next)
+			goto out;
+		memcpy(next, first, ((size_t)ngroups + 1) * sizeof(*next));
+		for (size_t i = 0; i < p->nsamples; i++)
+			if (group[i] < ngroups)
+				order[next[group[i]]++] = i;
+	}
+	locs = malloc(maxlocs * sizeof(*locs));
+	labels = malloc(maxlabels * sizeof(*labels));
+	if (!locs || !labels)
+		goto out;
+	for (uint32_t g = 0; g < ngroups; g++) {
+		sp.q = ret[g] = profile__new();
+		if (!sp.q || copy_header(sp.q, p))
+			goto fail;
+		for (size_t k = first[g]; k < first[g + 1]; k++)
+			if (split_sample(&sp, &p->samples[order[k]], locs, labels))
+				goto fail;
+		for (size_t k = 0; k < sp.ntouched_locs; k++)
+			sp.loc_map[sp.touched_locs[k]] = 0;
+		for (size_t k = 0; k < sp.ntouched_maps; k++)
+			sp.map_map[sp.touched_maps[k]] = 0;
+		sp.ntouched_locs = sp.ntouched_maps = 0;
+	}
+	r = 0;
+	goto out;
+fail:
+	for (uint32_t g = 0; g < ngroups; g++) {
+		profile__free(ret[g]);
+		ret[g] = NULL;
+	}
+out:
+	free(first);
+	free(order);
+	free(locs);
+	free(labels);
+	free(sp.loc_map);
+	free(sp.map_map);
+	free(sp.touched_locs);
+	free(sp.touched_maps);
+	return r;
+}
+
 uint32_t profile__default_value(const struct profile *p)
 {
 	if (!p->nsample_types)

@@ -99,6 +99,15 @@ uint64_t profile__location(struct profile *p, uint64_t mapping, uint64_t address
 int profile__add_sample(struct profile *p, const uint64_t *locs, uint32_t nlocs,
 			const int64_t *values, const struct prof_label *labels, uint32_t nlabels);
 
+/*
+ * Profiles of parts of p in one pass over its samples: group[i] names sample i's part (below
+ * ngroups, or UINT32_MAX for none). ret[g] gets the samples of part g in their order, with only
+ * the mappings, functions, locations and strings they use, and p's sample types, period, times
+ * and comments. 0, or -ENOMEM with every ret[g] NULL.
+ */
+int profile__split(const struct profile *p, const uint32_t *group, uint32_t ngroups,
+		   struct profile **ret);
+
 /* Index of the sample type to show by default: default_sample_type, else the last one. */
 uint32_t profile__default_value(const struct profile *p);
 /* Index of the sample type called name, or -1. */

@@ -47,6 +47,15 @@ done
 grep -q '>workload &lt;capture&gt;</text>' "$TMP/cap.svg" && ok "capture: title escaped" ||
 	fail "capture: title not found"
 
+# drawn from memory: the capture writes nothing but the SVG (no temporary profile, no directory)
+SCORCH_CACHE_DIR= strace -f -qq -e trace=openat,creat,mkdir,mkdirat,rename,renameat,renameat2 \
+	-o "$TMP/flame.strace" "$SCORCH" flame -q -d 1 -o "$TMP/mem.svg" 2>"$TMP/err" ||
+	fail "flame -d 1 under strace failed: $(cat "$TMP/err")"
+grep -E 'O_CREAT|creat\(|mkdir|rename' "$TMP/flame.strace" | grep -v "\"$TMP/\.\?mem\.svg" >"$TMP/created" || true
+[ -s "$TMP/mem.svg" ] && [ ! -s "$TMP/created" ] && grep -q 'O_CREAT' "$TMP/flame.strace" &&
+	ok "flame -d 1 creates no file but its SVG" ||
+	fail "flame -d 1 created other files: $(head -5 "$TMP/created")"
+
 # page_requests NETLOG: URLs the page asked for (the browser's own traffic, such as its clock
 # and update checks, has no initiating origin and is left out)
 page_requests() {

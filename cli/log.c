@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The program's messages (scorch: ..., on stderr) and its option parsing without abbreviations. */
+#include "cli.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void log_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("scorch: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void log_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("scorch: warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void log_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("scorch: info: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/*
+ * Flags of Parca Agent (and others) that scorch spells differently: refused with a pointer to
+ * scorch's own, never echoing a value (it may be a secret).
+ */
+static const struct {
+	const char *flag, *hint;
+} foreign_flags[] = {
+	{ "remote-store-bearer-token",
+	  "scorch reads the token from a file: use --remote-store-bearer-token-file FILE" },
+};
+
+/* What the user typed of an option, without any "=VALUE": it may hold a secret. */
+static void option_name(const char *arg, char *buf, size_t size)
+{
+	snprintf(buf, size, "%.*s", (int)strcspn(arg, "="), arg);
+}
+
+static void unknown_option(const char *cmd, const char *arg)
+{
+	char name[128];
+
+	option_name(arg, name, sizeof(name));
+	for (size_t i = 0; i < ARRAY_SIZE(foreign_flags); i++)
+		if (!strncmp(name, "--", 2) && !strcmp(name + 2, foreign_flags[i].flag)) {
+			log_error("option '%s' is not scorch's: %s", name, foreign_flags[i].hint);
+			return;
+		}
+	log_error("unknown option '%s' (try 'scorch %s --help')", name, cmd);
+}
+
+int getopt_exact(int argc, char **argv, const char *shortopts, const struct option *longopts,
+		 const char *cmd)
+{
+	int idx = -1, c = getopt_long(argc, argv, shortopts, longopts, &idx);
+	const char *typed;
+	size_t n;
+
+	if (c == ':') {
+		char name[128];
+
+		option_name(argv[optind - 1], name, sizeof(name));
+		log_error("option '%s' needs a value (try 'scorch %s --help')", name, cmd);
+		return '?';
+	}
+	if (c == '?') {
+		if (optopt)
+			log_error("unknown option '-%c' (try 'scorch %s --help')", optopt, cmd);
+		else
+			unknown_option(cmd, argv[optind - 1]);
+		return '?';
+	}
+	if (c == -1 || idx < 0)
+		return c;
+	/* the element that named the option: before its value when that came apart */
+	typed = optarg && optind >= 2 && argv[optind - 1] == optarg ? argv[optind - 2]
+								    : argv[optind - 1];
+	n = strcspn(typed + 2, "=");
+	if (strncmp(typed, "--", 2) || strlen(longopts[idx].name) != n ||
+	    strncmp(typed + 2, longopts[idx].name, n)) {
+		unknown_option(cmd, typed);
+		return '?';
+	}
+	return c;
+}

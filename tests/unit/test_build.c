@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The profile builder and the windows it reads: a synthetic capture (stacks and counts as the
+ * session drains them, fanned out by the collector) turned into the model, checked exactly;
+ * then split per process in one pass, checked against building each process alone.
+ */
+#include "build.h"
+#include "check.h"
+#include "collect.h"
+#include "model.h"
+#include "profile.h"
+#include "symbolizer.h"
+#include "unwind.h"
+#include "window.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#define K1 0xffffffff81000100ULL /* in kfunc_a */
+#define K2 0xffffffff81000250ULL /* in kfunc_b */
+
+__attribute__((noinline)) int leaf_fn(int x)
+{
+	return x * 3 + 1;
+}
+
+__attribute__((noinline)) int caller_fn(int x)
+{
+	return leaf_fn(x) + 2;
+}
+
+static struct scorch_sample_key key(uint32_t pid, uint32_t tid, const char *comm, uint64_t kstack,
+				    uint64_t ustack)
+{
+	struct scorch_sample_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.pid = pid;
+	k.tid = tid;
+	k.proc_seq = 1;
+	k.kstack = kstack;
+	k.ustack = ustack;
+	strncpy(k.comm, comm, sizeof(k.comm));
+	return k;
+}
+
+/* The function names of a sample, leaf first, joined by ';' */
+static void sample_names(const struct profile *p, const struct prof_sample *s, char *buf,
+			 size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = 0;
+	for (uint32_t i = 0; i < s->nlocs && len < size; i++) {
+		const struct prof_location *l = &p->locations[s->locs[i] - 1];
+		const char *name =
+		    l->nlines ? profile__str(p, p->functions[l->lines[0].function - 1].name) : "?";
+
+		len += snprintf(buf + len, size - len, "%s%s", i ? ";" : "", name);
+	}
+}
+
+static int64_t label_num(const struct profile *p, const struct prof_sample *s, const char *key)
+{
+	for (uint32_t i = 0; i < s->nlabels; i++)
+		if (!strcmp(profile__str(p, s->labels[i].key), key))
+			return s->labels[i].num;
+	return -1;
+}
+
+static const char *label_str(const struct profile *p, const struct prof_sample *s, const char *key)
+{
+	for (uint32_t i = 0; i < s->nlabels; i++)
+		if (!strcmp(profile__str(p, s->labels[i].key), key))
+			return profile__str(p, s->labels[i].str);
+	return NULL;
+}
+
+/* The sample of p with this pid and tid: its index, or -1. */
+static int find_sample(const struct profile *p, int64_t pid, int64_t tid)
+{
+	for (size_t i = 0; i < p->nsamples; i++)
+		if (label_num(p, &p->samples[i], "pid") == pid &&
+		    label_num(p, &p->samples[i], "thread_id") == tid)
+			return i;
+	return -1;
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/scorch-build.XXXXXX", ksyms[64], names[512];
+	uint32_t me = getpid(), other = me + 1;
+	uint64_t user_pcs[2] = { (uintptr_t)leaf_fn + 1, (uintptr_t)caller_fn + 8 };
+	uint64_t kernel_pcs[2] = { K1, K2 };
+	struct scorch_stack *st = calloc(1, sizeof(*st) + 2 * sizeof(uint64_t) * 2);
+	struct symbolizer *sym;
+	struct collector *col;
+	struct window *w, *w2;
+	const struct drain_ops *ops;
+	struct profile *p;
+	struct process_profile *procs;
+	size_t nprocs;
+	struct scorch_sample_key k;
+	FILE *f;
+	int i;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(ksyms, sizeof(ksyms), "%s/kallsyms", dir);
+	f = fopen(ksyms, "w");
+	fprintf(f, "ffffffff81000000 T _text\nffffffff81000000 T kfunc_a\n"
+		   "ffffffff81000200 T kfunc_b\nffffffff81000400 T kfunc_end\n");
+	fclose(f);
+	sym = symbolizer__new(&(struct symbolizer_opts){ .kallsyms = ksyms });
+	col = collector__new(sym);
+	w = window__new();
+	w2 = window__new();
+	CHECK(sym && col && w && w2 && st);
+	CHECK_INT(symbolizer__snapshot(sym, me, 1), 0);
+
+	/* two windows attached: both count everything drained */
+	CHECK_INT(collector__attach(col, w), 0);
+	CHECK_INT(collector__attach(col, w2), 0);
+	ops = collector__drain_ops(col);
+	st->nr = 2;
+	memcpy(st->ip, kernel_pcs, sizeof(kernel_pcs));
+	CHECK_INT(ops->stack(ops->ctx, 100, st), 0);
+	memcpy(st->ip, user_pcs, sizeof(user_pcs));
+	CHECK_INT(ops->stack(ops->ctx, 200, st), 0);
+	/* me: thread 1 in user + kernel code, 5 samples in two drains; thread 2 lost its stack */
+	k = key(me, me, "main-thread", 100, 200);
+	CHECK_INT(ops->sample(ops->ctx, &k, 3), 0);
+	CHECK_INT(ops->sample(ops->ctx, &k, 2), 0);
+	k = key(me, me + 7, "worker", SCORCH_STACK_NONE, SCORCH_STACK_LOST_FULL);
+	CHECK_INT(ops->sample(ops->ctx, &k, 4), 0);
+	/* the second window is closed: what follows is counted by the first alone */
+	collector__detach(col, w2);
+	k = key(other, other, "other", 100, SCORCH_STACK_NONE);
+	CHECK_INT(ops->sample(ops->ctx, &k, 6), 0);
+	CHECK_INT(window__samples(w), 15);
+	CHECK_INT(window__samples(w2), 9);
+	CHECK(window__stack(w2, 200) && window__stack(w2, 200)->nr == 2);
+	CHECK(!window__stack(w, SCORCH_STACK_LOST_FULL));
+
+	p = build_profile(w, sym,
+			  &(struct build_opts){ .freq = 100, .start_ns = 7, .duration_ns = 9 });
+	CHECK(p != NULL);
+	if (!p)
+		return check_done("test_build");
+	CHECK_INT(p->nsample_types, 2);
+	CHECK_STR(profile__str(p, p->sample_types[0].type), "samples");
+	CHECK_STR(profile__str(p, p->sample_types[0].unit), "count");
+	CHECK_STR(profile__str(p, p->sample_types[1].type), "cpu");
+	CHECK_STR(profile__str(p, p->sample_types[1].unit), "nanoseconds");
+	CHECK_STR(profile__str(p, p->default_sample_type), "cpu");
+	CHECK_INT(p->period, 10000000);
+	CHECK_INT(p->time_nanos, 7);
+	CHECK_INT(p->duration_nanos, 9);
+	CHECK_INT(p->nsamples, 3);
+	i = find_sample(p, me, me);
+	CHECK(i >= 0);
+	if (i >= 0) {
+		const struct prof_sample *s = &p->samples[i];
+
+		CHECK_INT(s->values[0], 5);
+		CHECK_INT(s->values[1], 5 * 10000000LL);
+		CHECK_STR(label_str(p, s, "comm"), "main-thread");
+		sample_names(p, s, names, sizeof(names));
+		/* kernel frames first (leaf), then user; a return address looked up at pc - 1 */
+		CHECK_STR(names, "kfunc_a;kfunc_b;leaf_fn;caller_fn");
+		CHECK_INT(p->locations[s->locs[0] - 1].address, K1);
+		CHECK_INT(p->locations[s->locs[1] - 1].address, K2 - 1);
+		CHECK_INT(p->locations[s->locs[2] - 1].address, user_pcs[0]);
+		CHECK_INT(p->locations[s->locs[3] - 1].address, user_pcs[1] - 1);
+	}
+	i = find_sample(p, me, me + 7);
+	CHECK(i >= 0);
+	if (i >= 0) {
+		sample_names(p, &p->samples[i], names, sizeof(names));
+		CHECK_STR(names, "[user stack lost: stack map full]");
+		CHECK_INT(p->samples[i].values[0], 4);
+	}
+	i = find_sample(p, other, other);
+	CHECK(i >= 0);
+	if (i >= 0) {
+		sample_names(p, &p->samples[i], names, sizeof(names));
+		CHECK_STR(names, "kfunc_a;kfunc_b");
+	}
+
+	/* split per process in one pass: each part is what that process's samples use */
+	CHECK_INT(
+	    build_profiles(w, sym, &(struct build_opts){ .freq = 100 }, NULL, &procs, &nprocs), 0);
+	CHECK_INT(nprocs, 2);
+	for (size_t j = 0; j < nprocs; j++) {
+		const struct profile *q = procs[j].profile;
+		int64_t sum = 0;
+
+		for (size_t n = 0; n < q->nsamples; n++) {
+			CHECK_INT(label_num(q, &q->samples[n], "pid"), procs[j].pid);
+			sum += q->samples[n].values[0];
+		}
+		CHECK_INT(q->nsample_types, 2);
+		CHECK_INT(q->period, 10000000);
+		if (procs[j].pid == me) {
+			CHECK_INT(q->nsamples, 2);
+			CHECK_INT(sum, 9);
+			/* named by its main thread */
+			CHECK_STR(procs[j].comm, "main-thread");
+			CHECK(procs[j].main_thread_comm);
+			/* 4 frames and the placeholder */
+			CHECK_INT(q->nlocations, 5);
+			i = find_sample(q, me, me);
+			CHECK(i >= 0);
+			if (i >= 0) {
+				sample_names(q, &q->samples[i], names, sizeof(names));
+				CHECK_STR(names, "kfunc_a;kfunc_b;leaf_fn;caller_fn");
+			}
+		} else {
+			CHECK_INT(procs[j].pid, other);
+			CHECK_INT(q->nsamples, 1);
+			CHECK_INT(sum, 6);
+			CHECK_STR(procs[j].comm, "other");
+			/* only the kernel frames it used, and no user mapping */
+			CHECK_INT(q->nlocations, 2);
+			CHECK_INT(q->nmappings, 1);
+		}
+	}
+	process_profiles__free(procs, nprocs);
+
+	/* the next interval: the window starts over */
+	CHECK_INT(window__clear(w), 0);
+	CHECK_INT(window__samples(w), 0);
+	CHECK(!window__stack(w, 200));
+	profile__free(p);
+	window__free(w);
+	window__free(w2);
+	collector__free(col);
+	symbolizer__free(sym);
+	free(st);
+	unlink(ksyms);
+	rmdir(dir);
+	return check_done("test_build");
+}
