@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* scorch report: the hottest functions of a profile, flat and cumulative, in the terminal. */
 #include "cli.h"
-#include "hashmap.h"
 #include "model.h"
 #include "folded.h"
 #include "pprof.h"
+#include "tree.h"
 #include "util.h"
 
 #include <errno.h>
@@ -13,40 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct row {
-	char *name;
-	int64_t flat, cum;
-	size_t last_sample; /* counts a function once per sample for cum */
-};
-
 static int cmp_flat(const void *a, const void *b)
 {
-	const struct row *x = *(struct row *const *)a, *y = *(struct row *const *)b;
+	const struct func_row *x = *(struct func_row *const *)a, *y = *(struct func_row *const *)b;
 
-	if (x->flat != y->flat)
-		return x->flat > y->flat ? -1 : 1;
-	if (x->cum != y->cum)
-		return x->cum > y->cum ? -1 : 1;
+	if (x->self[0] != y->self[0])
+		return x->self[0] > y->self[0] ? -1 : 1;
+	if (x->cum[0] != y->cum[0])
+		return x->cum[0] > y->cum[0] ? -1 : 1;
 	return strcmp(x->name, y->name);
-}
-
-static struct row *row_for(struct hmap *rows, const char *name)
-{
-	struct row *r = hmap__get(rows, name, strlen(name));
-
-	if (r)
-		return r;
-	r = calloc(1, sizeof(*r));
-	if (!r)
-		return NULL;
-	r->name = strdup(name);
-	r->last_sample = SIZE_MAX;
-	if (!r->name || hmap__put(rows, name, strlen(name), r)) {
-		free(r->name);
-		free(r);
-		return NULL;
-	}
-	return r;
 }
 
 /* A value in its unit, as people read it: nanoseconds as seconds. */
@@ -62,50 +37,25 @@ static const char *fmt_value(int64_t v, const char *unit, char *buf, size_t size
 static int print_top(const struct profile *p, unsigned int top)
 {
 	uint32_t vi = profile__default_value(p);
-	struct hmap *rows = hmap__new();
-	struct row **list = NULL;
+	struct func_table t = { 0 };
+	_cleanup_free_ struct func_row **list = NULL;
 	int64_t total = 0;
-	size_t pos = 0, n = 0;
-	char name[512], a[32], b[32];
+	char a[32], b[32];
 	const char *unit;
-	void *v;
-	int err = -ENOMEM;
+	int err;
 
-	if (!rows)
-		return -ENOMEM;
-	for (size_t i = 0; i < p->nsamples; i++) {
-		const struct prof_sample *s = &p->samples[i];
-		int64_t val = s->values[vi];
-		bool leaf = true;
-
-		total += val;
-		for (uint32_t j = 0; j < s->nlocs; j++) {
-			const struct prof_location *loc = &p->locations[s->locs[j] - 1];
-			uint32_t nl = loc->nlines ? loc->nlines : 1;
-
-			for (uint32_t l = 0; l < nl; l++) {
-				struct row *r;
-
-				profile__frame_name(p, loc, l, name, sizeof(name));
-				r = row_for(rows, name);
-				if (!r)
-					goto out;
-				if (leaf)
-					r->flat += val;
-				leaf = false;
-				if (r->last_sample != i) {
-					r->cum += val;
-					r->last_sample = i;
-				}
-			}
-		}
+	/* the functions' flat and cumulative values, as flame and diff count them */
+	err = func_table__add_values(&t, p, 0, vi);
+	list = calloc(t.n + 1, sizeof(*list));
+	if (err || !list) {
+		func_table__free(&t);
+		return err ? err : -ENOMEM;
 	}
-	list = calloc(hmap__count(rows) + 1, sizeof(*list));
-	if (!list)
-		goto out;
-	for (pos = 0; hmap__next(rows, &pos, NULL, NULL, &v);)
-		list[n++] = v;
-	qsort(list, n, sizeof(*list), cmp_flat);
+	for (size_t i = 0; i < t.n; i++)
+		list[i] = &t.rows[i];
+	qsort(list, t.n, sizeof(*list), cmp_flat);
+	for (size_t i = 0; i < p->nsamples; i++)
+		total += p->samples[i].values[vi];
 	unit = profile__str(p, p->sample_types[vi].unit);
 	printf("Type: %s, total %s", profile__str(p, p->sample_types[vi].type),
 	       fmt_value(total, unit, a, sizeof(a)));
@@ -119,21 +69,14 @@ static int print_top(const struct profile *p, unsigned int top)
 	}
 	printf("\n");
 	printf("%10s %7s %10s %7s  %s\n", "flat", "flat%", "cum", "cum%", "function");
-	for (size_t i = 0; i < n && i < top; i++)
+	for (size_t i = 0; i < t.n && i < top; i++)
 		printf("%10s %6.2f%% %10s %6.2f%%  %s\n",
-		       fmt_value(list[i]->flat, unit, a, sizeof(a)),
-		       total ? 100.0 * list[i]->flat / total : 0,
-		       fmt_value(list[i]->cum, unit, b, sizeof(b)),
-		       total ? 100.0 * list[i]->cum / total : 0, list[i]->name);
-	err = 0;
-out:
-	for (pos = 0; hmap__next(rows, &pos, NULL, NULL, &v);) {
-		free(((struct row *)v)->name);
-		free(v);
-	}
-	hmap__free(rows);
-	free(list);
-	return err;
+		       fmt_value(list[i]->self[0], unit, a, sizeof(a)),
+		       total ? 100.0 * list[i]->self[0] / total : 0,
+		       fmt_value(list[i]->cum[0], unit, b, sizeof(b)),
+		       total ? 100.0 * list[i]->cum[0] / total : 0, list[i]->name);
+	func_table__free(&t);
+	return 0;
 }
 
 static void report_usage(FILE *f)

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* Names of JIT'ed BPF programs for kernel frames, from the bpf() syscall (bpf_syms.h). */
 #include "bpf_syms.h"
 #include "util.h"
 

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* The per-boot minimal BTF the BPF program's CO-RE relocations need (btf_min.h). */
 #include "btf_min.h"
 #include "fileio.h"
 #include "util.h"

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* record's output file: pprof or folded, written whole or not at all (output.h). */
 #include "output.h"
 #include "model.h"
 #include "pprof.h"

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* What the process may do: capabilities and sysctls that decide what a capture gets. */
 #include "privileges.h"
 #include "fileio.h"
 #include "util.h"

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* The BPF session: program load, perf events per CPU, ring buffers, map draining. */
 #include "session.h"
 #include "btf_min.h"
 #include "fileio.h"

@@ -311,7 +311,8 @@ static int add_func(void *ctx, const char *name, enum frame_kind kind, bool leaf
 	return 0;
 }
 
-int func_table__add(struct func_table *t, const struct profile *p, int which)
+/* vi < 0: weigh samples by their count, and leave out those that have none */
+static int add_samples(struct func_table *t, const struct profile *p, int which, int64_t vi)
 {
 	struct func_walk fw = { .t = t, .which = which };
 	int r = 0;
@@ -319,8 +320,8 @@ int func_table__add(struct func_table *t, const struct profile *p, int which)
 	if (!t->index && !(t->index = hmap__new()))
 		return -ENOMEM;
 	for (size_t i = 0; i < p->nsamples && !r; i++) {
-		fw.w = profile__sample_count(p, &p->samples[i]);
-		if (fw.w <= 0)
+		fw.w = vi < 0 ? profile__sample_count(p, &p->samples[i]) : p->samples[i].values[vi];
+		if (vi < 0 ? fw.w <= 0 : fw.w == 0)
 			continue;
 		fw.stamp = i + 1;
 		t->total[which] += fw.w;
@@ -328,6 +329,16 @@ int func_table__add(struct func_table *t, const struct profile *p, int which)
 	}
 	free(fw.seen);
 	return r;
+}
+
+int func_table__add(struct func_table *t, const struct profile *p, int which)
+{
+	return add_samples(t, p, which, -1);
+}
+
+int func_table__add_values(struct func_table *t, const struct profile *p, int which, uint32_t vi)
+{
+	return vi < p->nsample_types ? add_samples(t, p, which, vi) : -EINVAL;
 }
 
 void func_table__free(struct func_table *t)

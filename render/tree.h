@@ -67,7 +67,10 @@ struct func_table {
 	struct hmap *index;
 };
 
+/* Add p's samples to side which (0 or 1), each weighing its sample count. 0 or -ENOMEM. */
 int func_table__add(struct func_table *t, const struct profile *p, int which);
+/* The same, each sample weighing its value at index vi (its own unit), negative ones too. */
+int func_table__add_values(struct func_table *t, const struct profile *p, int which, uint32_t vi);
 void func_table__free(struct func_table *t);
 
 /*
