@@ -9,13 +9,20 @@
 # every second; steady = the median of the second half), and the intervals delivered.
 # Not a test: the figures are for docs/benchmarks.md. Run as root after a build:
 #   tests/bench/agent.sh [SECONDS]     (AGENT_ARGS="..." adds options to the agent)
+# SCORCH=PATH runs another scorch binary (default build/scorch), BUILD_DIR=DIR takes the
+# workloads from DIR/tests (default: the directory of SCORCH); relative paths are taken from
+# where the script is started. tests/bench/agent-ab.sh runs it for two binaries in turn.
 set -euo pipefail
+cwd=$PWD
 cd "$(dirname "$0")/../.."
 source scripts/lib/common.sh
 secs=${1:-60}
 scorch=build/scorch
-busy=build/tests/unwind-workload-nofp
-short=build/tests/workload
+[ -z "${SCORCH:-}" ] || { scorch=$SCORCH; [[ $scorch = /* ]] || scorch=$cwd/$scorch; }
+build=$(dirname "$scorch")
+[ -z "${BUILD_DIR:-}" ] || { build=$BUILD_DIR; [[ $build = /* ]] || build=$cwd/$build; }
+busy=$build/tests/unwind-workload-nofp
+short=$build/tests/workload
 [ -x "$scorch" ] && [ -x "$busy" ] || { echo "build first (scripts/test or ninja -C build)"; exit 1; }
 tmp=$(mktemp -d)
 pids=()
