@@ -6,7 +6,8 @@
 # with the spread ((max - min) / median), then the ratios new/old. Not a test: no figure is
 # asserted. Run as root after a build:
 #   tests/bench/agent-ab.sh OLD_SCORCH NEW_SCORCH [SECONDS] [ROUNDS]   (default 60 s, 2 rounds)
-# AGENT_ARGS and WITH_OUTPUT_DIR are passed on to agent.sh.
+# AGENT_ARGS, WITH_OUTPUT_DIR and ISOLATE (the workloads alone, in a cgroup given to the agent:
+# much less noise on a shared machine) are passed on to agent.sh.
 set -euo pipefail
 cmdline="$0 $*"
 BENCH_CWD=$PWD
@@ -43,14 +44,23 @@ done
 # col WHICH FIELD: the figures of WHICH's runs in column FIELD of the results
 col() { awk -v w="$1" -v f="$2" '$1 == w { print $f }' "$tmp/results"; }
 cell() { printf '%s (%s%%)' "$(col "$1" "$2" | median)" "$(col "$1" "$2" | spread)"; }
-rat() { awk -v a="$(col new "$1" | median)" -v b="$(col old "$1" | median)" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
+rat() {
+	awk -v a="$(col new "$1" | median)" -v b="$(col old "$1" | median)" \
+		'BEGIN { printf "%.2f", b ? a / b : 0 }'
+}
+what="the whole machine"
+[ -z "${ISOLATE:-}" ] || what="only the workloads (ISOLATE=1)"
 echo
 echo "$cmdline"
-echo "($rounds rounds of tests/bench/agent.sh $secs: the whole machine at 99 Hz, 10 s intervals)"
-printf '%-7s %16s %16s %18s %18s %9s\n' binary "us/sample" "% of one core" "peak RSS KB" "steady RSS KB" samples
+echo "($rounds rounds of tests/bench/agent.sh $secs at 99 Hz, 10 s intervals, $what)"
+fmt='%-7s %16s %16s %18s %18s %9s\n'
+# shellcheck disable=SC2059 # the format is the table's, in one place
+printf "$fmt" binary "us/sample" "% of one core" "peak RSS KB" "steady RSS KB" samples
 for w in old new; do
-	printf '%-7s %16s %16s %18s %18s %9s\n' "$w" "$(cell $w 4)" "$(cell $w 5)" "$(cell $w 6)" \
-		"$(cell $w 7)" "$(col $w 8 | median)"
+	# shellcheck disable=SC2059
+	printf "$fmt" "$w" "$(cell $w 4)" "$(cell $w 5)" "$(cell $w 6)" "$(cell $w 7)" \
+		"$(col $w 8 | median)"
 done
-printf '%-7s %16s %16s %18s %18s %9s\n' new/old "$(rat 4)" "$(rat 5)" "$(rat 6)" "$(rat 7)" "$(rat 8)"
+# shellcheck disable=SC2059
+printf "$fmt" new/old "$(rat 4)" "$(rat 5)" "$(rat 6)" "$(rat 7)" "$(rat 8)"
 echo "(in parentheses: the spread over the rounds, (max - min) / median)"

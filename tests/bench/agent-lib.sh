@@ -32,7 +32,8 @@ bench_cleanup() {
 }
 
 free_port() {
-	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
 }
 
 # start_server: the test Parca server on a free port ($port), profiles received in $tmp/recv.jsonl
@@ -77,7 +78,9 @@ in_cgroup() {
 stop() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 # cpu_ns PID: the run time of all of PID's threads in ns (schedstat: not the 10 ms ticks of stat)
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d\n", s }'; }
+cpu_ns() {
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d\n", s }'
+}
 
 # wait_line FILE REGEX SECONDS [PID]: until a line of FILE matches REGEX (extended), at most
 # SECONDS, and only while PID lives; polls every 20 ms so that what is read right after (the
@@ -112,6 +115,13 @@ agent_start() {
 warm() { SCORCH_CACHE_DIR=$2 "$1" record -q -d 1 -o "$tmp/warm.pb.gz" >/dev/null 2>&1 || true; }
 
 # median of the numbers on stdin
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2); else print "nan" }'; }
+median() {
+	sort -g | awk '{ a[NR] = $1 }
+		END { if (!NR) print "nan"; else print NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
 # spread of the numbers on stdin: (max - min) / median, in %
-spread() { sort -g | awk '{ a[NR] = $1 } END { m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; if (NR && m) printf "%.0f\n", 100 * (a[NR] - a[1]) / m; else print "nan" }'; }
+spread() {
+	sort -g | awk '{ a[NR] = $1 }
+		END { m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+		      if (NR && m) printf "%.0f\n", 100 * (a[NR] - a[1]) / m; else print "nan" }'
+}

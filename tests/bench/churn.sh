@@ -32,7 +32,8 @@ build=${BUILD_DIR:-$(dirname "$new")}
 busy=$(abs_binary "$build/tests/unwind-workload-nofp")
 spin=$(abs_binary "$build/tests/workload")
 nint=$((secs / interval - 1))
-[ "$nint" -ge 1 ] || { echo "SECONDS ($secs) must be at least 2 intervals ($interval s)" >&2; exit 2; }
+[ "$nint" -ge 1 ] ||
+	{ echo "SECONDS ($secs) must be at least 2 intervals ($interval s)" >&2; exit 2; }
 
 bench_init
 start_server
@@ -72,7 +73,8 @@ run() {
 		procs=$((procs + p))
 	done
 	echo "$which $kase $round $((c1 - c0)) $samples $((procs / nint)) $started" >>"$tmp/results"
-	awk -v w="$which" -v k="$kase" -v r="$round" -v c=$((c1 - c0)) -v n="$samples" -v p=$((procs / nint)) 'BEGIN {
+	awk -v w="$which" -v k="$kase" -v r="$round" -v c=$((c1 - c0)) -v n="$samples" \
+		-v p=$((procs / nint)) 'BEGIN {
 		printf "round %d %s %-4s: %.3f s CPU, %d samples, %.1f us/sample, %d processes/interval\n",
 		       r, w, k, c / 1e9, n, n ? c / 1e3 / n : 0, p }'
 }
@@ -95,18 +97,27 @@ ratio_runs() {
 		END { for (i in r) if (u[i " few"]) print u[i " many"] / u[i " few"] }' "$tmp/results"
 }
 procs() { awk -v w="$1" -v k="$2" '$1 == w && $2 == k { print $6 }' "$tmp/results" | median; }
+# cell FIGURES...: the median of the figures printed by the command, with their spread
+cell() { printf '%.2f (%s%%)' "$("$@" | median)" "$("$@" | spread)"; }
+# rat CMD ARGS...: the median of CMD new ARGS over the median of CMD old ARGS
+rat() {
+	local f=$1; shift
+	awk -v a="$($f new "$@" | median)" -v b="$($f old "$@" | median)" \
+		'BEGIN { printf "%.2f", b ? a / b : 0 }'
+}
+fmt='%-7s %16s %16s %14s %15s %15s\n'
 echo
 echo "$cmdline"
-echo "($rounds rounds, ${secs} s per run, ${interval} s intervals, measured: intervals 2-$((nint + 1)), $rate processes/s in 'many')"
-printf '%-6s %14s %14s %12s %16s %16s\n' binary "few us/sample" "many us/sample" "many/few" "procs/int few" "procs/int many"
+echo "($rounds rounds, $secs s per run, $interval s intervals," \
+	"measured: intervals 2-$((nint + 1))," \
+	"$rate processes/s asked for in 'many')"
+# shellcheck disable=SC2059 # the format is the table's, in one place
+printf "$fmt" binary "few us/sample" "many us/sample" "many/few" "procs/int few" "procs/int many"
 for w in old new; do
-	printf '%-6s %8.1f (%s%%) %8.1f (%s%%) %6.2f (%s%%) %16s %16s\n' "$w" \
-		"$(col $w few | median)" "$(col $w few | spread)" "$(col $w many | median)" \
-		"$(col $w many | spread)" "$(ratio_runs $w | median)" "$(ratio_runs $w | spread)" \
+	# shellcheck disable=SC2059
+	printf "$fmt" "$w" "$(cell col $w few)" "$(cell col $w many)" "$(cell ratio_runs $w)" \
 		"$(procs $w few)" "$(procs $w many)"
 done
-printf '%-6s %14.2f %14.2f %12.2f\n' new/old \
-	"$(awk -v a="$(col new few | median)" -v b="$(col old few | median)" 'BEGIN { print a / b }')" \
-	"$(awk -v a="$(col new many | median)" -v b="$(col old many | median)" 'BEGIN { print a / b }')" \
-	"$(awk -v a="$(ratio_runs new | median)" -v b="$(ratio_runs old | median)" 'BEGIN { print a / b }')"
+# shellcheck disable=SC2059
+printf "$fmt" new/old "$(rat col few)" "$(rat col many)" "$(rat ratio_runs)"
 echo "(in parentheses: the spread over the rounds, (max - min) / median)"

@@ -45,7 +45,7 @@ check_pprof() {
 # run WHICH ROUND: one agent run of binary WHICH (old, new); appends
 # "WHICH ROUND KIND cpu_ns samples" per window to $tmp/results
 run() {
-	local which=$1 round=$2 bin log wl hport i k c0 c1 kind cu url code n
+	local which=$1 round=$2 bin log wl hport i k c0 c1 kind cu url code n bytes
 	bin=${!which}
 	log=$tmp/agent-$which-$round.log
 	cgroup_new "$which-$round"
@@ -81,9 +81,11 @@ run() {
 				{ echo "$which agent: $url answered '$code', not a gzip'ed pprof" >&2; exit 1; }
 		fi
 		echo "$which $round $kind $((c1 - c0)) $n" >>"$tmp/results"
-		awk -v w="$which" -v r="$round" -v k="$kind" -v c=$((c1 - c0)) -v n="$n" -v b="$(stat -c %s "$tmp/cap-$which-$round-$i.gz" 2>/dev/null || echo 0)" 'BEGIN {
-			printf "round %d %s %-7s: %.3f s CPU, %d samples, %.1f us/sample%s\n", r, w, k, c / 1e9,
-			       n, n ? c / 1e3 / n : 0, k == "base" ? "" : sprintf(", profile of %d bytes", b) }'
+		bytes=$(stat -c %s "$tmp/cap-$which-$round-$i.gz" 2>/dev/null || echo 0)
+		awk -v w="$which" -v r="$round" -v k="$kind" -v c=$((c1 - c0)) -v n="$n" -v b="$bytes" 'BEGIN {
+			printf "round %d %s %-7s: %.3f s CPU, %d samples, %.1f us/sample%s\n", r, w, k,
+			       c / 1e9, n, n ? c / 1e3 / n : 0,
+			       k == "base" ? "" : sprintf(", profile of %d bytes", b) }'
 		c0=$c1
 		# a spilled capture also ran into the next window: leave that one out too
 		if [ "$kind" = spilled ] && [ "$i" -lt $((2 * pairs)) ]; then
@@ -119,19 +121,27 @@ ratio_runs() {
 }
 count() { awk -v w="$1" -v k="$2" '$1 == w && $3 == k' "$tmp/results" | wc -l; }
 samples() { awk -v w="$1" -v k="$2" '$1 == w && $3 == k { print $5 }' "$tmp/results" | median; }
+# cell CMD ARGS...: the median of the figures CMD ARGS prints, with their spread
+cell() { printf '%.2f (%s%%)' "$("$@" | median)" "$("$@" | spread)"; }
+# rat CMD ARGS...: the median of CMD new ARGS over the median of CMD old ARGS
+rat() {
+	local f=$1; shift
+	awk -v a="$($f new "$@" | median)" -v b="$($f old "$@" | median)" \
+		'BEGIN { printf "%.2f", b ? a / b : 0 }'
+}
+fmt='%-7s %16s %18s %14s %15s %19s\n'
 echo
 echo "$cmdline"
-echo "($rounds rounds, $pairs base/capture pairs per run, ${secs} s windows (intervals), captures of ${cap} s, --unwind dwarf)"
-printf '%-7s %15s %18s %13s %14s %16s\n' binary "base us/sample" "capture us/sample" "capture/base" "samples/window" "captures (spilled)"
+echo "($rounds rounds, $pairs base/capture pairs per run, $secs s windows (intervals)," \
+	"captures of $cap s, --unwind dwarf)"
+# shellcheck disable=SC2059 # the format is the table's, in one place
+printf "$fmt" binary "base us/sample" "capture us/sample" "capture/base" "samples/window" \
+	"captures (spilled)"
 for w in old new; do
-	printf '%-7s %9.1f (%s%%) %12.1f (%s%%) %7.2f (%s%%) %14s %12s (%s)\n' "$w" \
-		"$(per_run $w base | median)" "$(per_run $w base | spread)" \
-		"$(per_run $w capture | median)" "$(per_run $w capture | spread)" \
-		"$(ratio_runs $w | median)" "$(ratio_runs $w | spread)" \
-		"$(samples $w base)" "$(count $w capture)" "$(count $w spilled)"
+	# shellcheck disable=SC2059
+	printf "$fmt" "$w" "$(cell per_run $w base)" "$(cell per_run $w capture)" \
+		"$(cell ratio_runs $w)" "$(samples $w base)" "$(count $w capture) ($(count $w spilled))"
 done
-printf '%-7s %15.2f %18.2f %13.2f\n' new/old \
-	"$(awk -v a="$(per_run new base | median)" -v b="$(per_run old base | median)" 'BEGIN { print a / b }')" \
-	"$(awk -v a="$(per_run new capture | median)" -v b="$(per_run old capture | median)" 'BEGIN { print a / b }')" \
-	"$(awk -v a="$(ratio_runs new | median)" -v b="$(ratio_runs old | median)" 'BEGIN { print a / b }')"
+# shellcheck disable=SC2059
+printf "$fmt" new/old "$(rat per_run base)" "$(rat per_run capture)" "$(rat ratio_runs)"
 echo "(in parentheses: the spread over the runs, (max - min) / median)"
