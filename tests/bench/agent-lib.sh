@@ -61,7 +61,8 @@ cgroup_remove() {
 	local _
 	[ -d "$CG_ROOT/$1" ] || return 0
 	for _ in $(seq 300); do
-		[ -s "$CG_ROOT/$1/cgroup.procs" ] || break
+		# (cgroup files have no size: read what they say)
+		grep -qx "populated 0" "$CG_ROOT/$1/cgroup.events" && break
 		sleep 0.1
 	done
 	rmdir "$CG_ROOT/$1" 2>/dev/null || echo "cannot remove cgroup '$CG_ROOT/$1'" >&2

@@ -33,7 +33,10 @@ cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	if [ -n "$cg" ]; then # once its last short process has exited (at most 30 s)
-		for _ in $(seq 300); do [ -s "$cgroot/$cg/cgroup.procs" ] || break; sleep 0.1; done
+		for _ in $(seq 300); do
+			grep -qx "populated 0" "$cgroot/$cg/cgroup.events" && break
+			sleep 0.1
+		done
 		rmdir "$cgroot/$cg" || true
 	fi
 	rm -rf "$tmp"
