@@ -37,7 +37,8 @@ for ((r = 1; r <= rounds; r++)); do
 			/^agent: / { samples = $4; intervals = $6 }
 			/^CPU / { cpu = $2; us = $4; pct = $6 }
 			/^RSS: / { peak = $3; steady = $(NF - 1) }
-			END { print w, r, cpu, us, pct, peak, steady, samples, intervals }' "$out" >>"$tmp/results"
+			END { print w, r, cpu, us, pct, peak, steady, samples, intervals }' \
+			"$out" >>"$tmp/results"
 	done
 done
 
@@ -46,7 +47,7 @@ col() { awk -v w="$1" -v f="$2" '$1 == w { print $f }' "$tmp/results"; }
 cell() { printf '%s (%s%%)' "$(col "$1" "$2" | median)" "$(col "$1" "$2" | spread)"; }
 rat() {
 	awk -v a="$(col new "$1" | median)" -v b="$(col old "$1" | median)" \
-		'BEGIN { printf "%.2f", b ? a / b : 0 }'
+		'BEGIN { if (a != "nan" && b + 0) printf "%.2f", a / b; else printf "-" }'
 }
 what="the whole machine"
 [ -z "${ISOLATE:-}" ] || what="only the workloads (ISOLATE=1)"

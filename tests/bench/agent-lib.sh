@@ -90,7 +90,10 @@ wait_line() {
 	local file=$1 re=$2 n=$(($3 * 50)) pid=${4:-} i
 	for ((i = 0; i < n; i++)); do
 		grep -qE "$re" "$file" 2>/dev/null && return 0
-		[ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || { grep -qE "$re" "$file" 2>/dev/null; return; }
+		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+			grep -qE "$re" "$file" 2>/dev/null
+			return
+		fi
 		sleep 0.02
 	done
 	return 1
@@ -107,7 +110,8 @@ interval_field() {
 agent_start() {
 	local bin=$1 log=$2 cg=$3; shift 3
 	"$bin" agent --remote-store-address "127.0.0.1:$port" --remote-store-insecure \
-		--spool-dir "$tmp/spool-$$-$RANDOM" --cgroup "$cg" -v "$@" ${AGENT_ARGS:-} 2>"$log" &
+		--spool-dir "$tmp/spool-$$-$RANDOM" --cgroup "$cg" -v "$@" ${AGENT_ARGS:-} \
+		2>"$log" &
 	agent=$!; pids+=("$agent")
 }
 
@@ -118,7 +122,8 @@ warm() { SCORCH_CACHE_DIR=$2 "$1" record -q -d 1 -o "$tmp/warm.pb.gz" >/dev/null
 # median of the numbers on stdin
 median() {
 	sort -g | awk '{ a[NR] = $1 }
-		END { if (!NR) print "nan"; else print NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+		END { if (!NR) print "nan"
+		      else print NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 # spread of the numbers on stdin: (max - min) / median, in %
 spread() {

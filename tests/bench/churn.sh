@@ -41,16 +41,17 @@ warm "$old" "$tmp/cache-old"
 warm "$new" "$tmp/cache-new"
 
 # run WHICH CASE ROUND: one agent run of binary WHICH (old, new) in CASE (few, many); appends
-# "WHICH CASE ROUND cpu_ns samples processes_per_interval started" to $tmp/results
+# "WHICH CASE ROUND cpu_ns samples processes_per_interval" to $tmp/results
 run() {
-	local which=$1 kase=$2 round=$3 bin cg log wl sp c0 c1 i s p samples=0 procs=0 started=0
+	local which=$1 kase=$2 round=$3 bin cg log wl sp c0 c1 i s p samples=0 procs=0
 	bin=${!which}
 	log=$tmp/agent-$which-$kase-$round.log
 	cgroup_new "$which-$kase-$round"
 	in_cgroup "$cg" "$busy" $((secs + 30)) >/dev/null & wl=$!; pids+=("$wl")
 	sp=
 	if [ "$kase" = many ]; then
-		in_cgroup "$cg" /usr/bin/python3 tests/bench/spawn.py --rate "$rate" --seconds $((secs + 30)) \
+		in_cgroup "$cg" /usr/bin/python3 tests/bench/spawn.py --rate "$rate" \
+			--seconds $((secs + 30)) \
 			-- "$spin" 1 >"$tmp/spawn-$which-$round.out" & sp=$!; pids+=("$sp")
 	fi
 	export SCORCH_CACHE_DIR=$tmp/cache-$which
@@ -62,7 +63,7 @@ run() {
 		{ echo "$which agent: no interval $((nint + 1)): $(cat "$log")" >&2; exit 1; }
 	c1=$(cpu_ns "$agent")
 	stop "$agent"
-	[ -z "$sp" ] || { stop "$sp"; started=$(awk '{ print $2 }' "$tmp/spawn-$which-$round.out"); }
+	[ -z "$sp" ] || stop "$sp"
 	stop "$wl"
 	cgroup_remove "$cg"
 	grep -E "warning|error" "$log" >&2 || true
@@ -72,10 +73,11 @@ run() {
 		samples=$((samples + s))
 		procs=$((procs + p))
 	done
-	echo "$which $kase $round $((c1 - c0)) $samples $((procs / nint)) $started" >>"$tmp/results"
+	echo "$which $kase $round $((c1 - c0)) $samples $((procs / nint))" >>"$tmp/results"
 	awk -v w="$which" -v k="$kase" -v r="$round" -v c=$((c1 - c0)) -v n="$samples" \
 		-v p=$((procs / nint)) 'BEGIN {
-		printf "round %d %s %-4s: %.3f s CPU, %d samples, %.1f us/sample, %d processes/interval\n",
+		printf "round %d %s %-4s: %.3f s CPU, %d samples, %.1f us/sample, " \
+		       "%d processes/interval\n",
 		       r, w, k, c / 1e9, n, n ? c / 1e3 / n : 0, p }'
 }
 
@@ -94,7 +96,8 @@ done
 col() { awk -v w="$1" -v k="$2" '$1 == w && $2 == k && $5 { print $4 / 1e3 / $5 }' "$tmp/results"; }
 ratio_runs() {
 	awk -v w="$1" '$1 == w && $5 { u[$3 " " $2] = $4 / 1e3 / $5; r[$3] = 1 }
-		END { for (i in r) if (u[i " few"]) print u[i " many"] / u[i " few"] }' "$tmp/results"
+		END { for (i in r) if (u[i " few"]) print u[i " many"] / u[i " few"] }' \
+		"$tmp/results"
 }
 procs() { awk -v w="$1" -v k="$2" '$1 == w && $2 == k { print $6 }' "$tmp/results" | median; }
 # cell FIGURES...: the median of the figures printed by the command, with their spread
@@ -103,7 +106,7 @@ cell() { printf '%.2f (%s%%)' "$("$@" | median)" "$("$@" | spread)"; }
 rat() {
 	local f=$1; shift
 	awk -v a="$($f new "$@" | median)" -v b="$($f old "$@" | median)" \
-		'BEGIN { printf "%.2f", b ? a / b : 0 }'
+		'BEGIN { if (a != "nan" && b + 0) printf "%.2f", a / b; else printf "-" }'
 }
 fmt='%-7s %16s %16s %14s %15s %15s\n'
 echo

@@ -12,7 +12,8 @@
 # OLD then NEW, the next NEW then OLD; the table gives medians over the runs and the spread
 # ((max - min) / median). Not a test: no figure is asserted. Run as root after a build:
 #   tests/bench/http-capture.sh OLD_SCORCH NEW_SCORCH [SECONDS] [ROUNDS]
-# The workload is taken from BUILD_DIR (default: the directory of NEW_SCORCH) for both binaries.
+# The workload is taken from BUILD_DIR (default: the directory of NEW_SCORCH) for both binaries;
+# CAPTURE_SECONDS sets the length of the captures instead.
 set -euo pipefail
 cmdline="$0 $*"
 BENCH_CWD=$PWD
@@ -25,7 +26,7 @@ secs=${3:-10}
 rounds=${4:-1}
 pairs=${PAIRS:-2}
 [ "$secs" -ge 4 ] || { echo "SECONDS ($secs) must be at least 4" >&2; exit 2; }
-cap=$((secs - 3))
+cap=${CAPTURE_SECONDS:-$((secs - 3))} # longer than SECONDS - 1 spills (to try that path)
 build=${BUILD_DIR:-$(dirname "$new")}
 [[ $build = /* ]] || build=$BENCH_CWD/$build
 busy=$(abs_binary "$build/tests/unwind-workload-nofp")
@@ -45,7 +46,7 @@ check_pprof() {
 # run WHICH ROUND: one agent run of binary WHICH (old, new); appends
 # "WHICH ROUND KIND cpu_ns samples" per window to $tmp/results
 run() {
-	local which=$1 round=$2 bin log wl hport i k c0 c1 kind cu url code n bytes
+	local which=$1 round=$2 bin log wl hport i k c0 c1 kind cu url code n bytes out
 	bin=${!which}
 	log=$tmp/agent-$which-$round.log
 	cgroup_new "$which-$round"
@@ -64,8 +65,9 @@ run() {
 		[ $((i % 2)) -eq 1 ] || kind=capture
 		cu=
 		if [ "$kind" = capture ]; then
-			curl -s -o "$tmp/cap-$which-$round-$i.gz" -w '%{http_code}' --max-time $((cap + 60)) \
-				"$url" >"$tmp/cap-$which-$round-$i.code" 2>/dev/null & cu=$!; pids+=("$cu")
+			out=$tmp/cap-$which-$round-$i
+			curl -s -o "$out.gz" -w '%{http_code}' --max-time $((cap + 60)) "$url" \
+				>"$out.code" 2>/dev/null & cu=$!; pids+=("$cu")
 		fi
 		wait_line "$log" "interval $k: " $((secs * 3 + 30)) "$agent" ||
 			{ echo "$which agent: no interval $k: $(cat "$log")" >&2; exit 1; }
@@ -76,15 +78,19 @@ run() {
 				kind=spilled # still running at the end of the window
 			fi
 			wait "$cu" || true
-			code=$(cat "$tmp/cap-$which-$round-$i.code")
-			[ "$code" = 200 ] && check_pprof "$tmp/cap-$which-$round-$i.gz" ||
-				{ echo "$which agent: $url answered '$code', not a gzip'ed pprof" >&2; exit 1; }
+			code=$(cat "$out.code")
+			if [ "$code" != 200 ] || ! check_pprof "$out.gz"; then
+				echo "$which agent: $url answered '$code', not a gzip'ed pprof" >&2
+				exit 1
+			fi
 		fi
 		echo "$which $round $kind $((c1 - c0)) $n" >>"$tmp/results"
-		bytes=$(stat -c %s "$tmp/cap-$which-$round-$i.gz" 2>/dev/null || echo 0)
-		awk -v w="$which" -v r="$round" -v k="$kind" -v c=$((c1 - c0)) -v n="$n" -v b="$bytes" 'BEGIN {
-			printf "round %d %s %-7s: %.3f s CPU, %d samples, %.1f us/sample%s\n", r, w, k,
-			       c / 1e9, n, n ? c / 1e3 / n : 0,
+		bytes=0
+		[ -z "$cu" ] || bytes=$(stat -c %s "$out.gz")
+		awk -v w="$which" -v r="$round" -v k="$kind" -v c=$((c1 - c0)) -v n="$n" \
+			-v b="$bytes" 'BEGIN {
+			printf "round %d %s %-7s: %.3f s CPU, %d samples, %.1f us/sample%s\n",
+			       r, w, k, c / 1e9, n, n ? c / 1e3 / n : 0,
 			       k == "base" ? "" : sprintf(", profile of %d bytes", b) }'
 		c0=$c1
 		# a spilled capture also ran into the next window: leave that one out too
@@ -93,7 +99,8 @@ run() {
 			wait_line "$log" "interval $k: " $((secs * 3 + 30)) "$agent" ||
 				{ echo "$which agent: no interval $k: $(cat "$log")" >&2; exit 1; }
 			c0=$(cpu_ns "$agent")
-			echo "$which $round after-spill $((c0 - c1)) $(interval_field "$log" "$k" 1)" >>"$tmp/results"
+			n=$(interval_field "$log" "$k" 1)
+			echo "$which $round after-spill $((c0 - c1)) $n" >>"$tmp/results"
 		fi
 	done
 	stop "$agent"
@@ -117,7 +124,8 @@ per_run() {
 ratio_runs() {
 	awk -v w="$1" '$1 == w { c[$2 " " $3] += $4; n[$2 " " $3] += $5; r[$2] = 1 }
 		END { for (i in r) if (n[i " base"] && n[i " capture"] && c[i " base"])
-			print (c[i " capture"] / n[i " capture"]) / (c[i " base"] / n[i " base"]) }' "$tmp/results"
+			print c[i " capture"] / n[i " capture"] / (c[i " base"] / n[i " base"]) }' \
+		"$tmp/results"
 }
 count() { awk -v w="$1" -v k="$2" '$1 == w && $3 == k' "$tmp/results" | wc -l; }
 samples() { awk -v w="$1" -v k="$2" '$1 == w && $3 == k { print $5 }' "$tmp/results" | median; }
@@ -127,7 +135,7 @@ cell() { printf '%.2f (%s%%)' "$("$@" | median)" "$("$@" | spread)"; }
 rat() {
 	local f=$1; shift
 	awk -v a="$($f new "$@" | median)" -v b="$($f old "$@" | median)" \
-		'BEGIN { printf "%.2f", b ? a / b : 0 }'
+		'BEGIN { if (a != "nan" && b + 0) printf "%.2f", a / b; else printf "-" }'
 }
 fmt='%-7s %16s %18s %14s %15s %19s\n'
 echo
@@ -140,7 +148,8 @@ printf "$fmt" binary "base us/sample" "capture us/sample" "capture/base" "sample
 for w in old new; do
 	# shellcheck disable=SC2059
 	printf "$fmt" "$w" "$(cell per_run $w base)" "$(cell per_run $w capture)" \
-		"$(cell ratio_runs $w)" "$(samples $w base)" "$(count $w capture) ($(count $w spilled))"
+		"$(cell ratio_runs $w)" "$(samples $w base)" \
+		"$(count $w capture) ($(count $w spilled))"
 done
 # shellcheck disable=SC2059
 printf "$fmt" new/old "$(rat per_run base)" "$(rat per_run capture)" "$(rat ratio_runs)"
