@@ -9,18 +9,45 @@
 # every second; steady = the median of the second half), and the intervals delivered.
 # Not a test: the figures are for docs/benchmarks.md. Run as root after a build:
 #   tests/bench/agent.sh [SECONDS]     (AGENT_ARGS="..." adds options to the agent)
+# SCORCH=PATH runs another scorch binary (default build/scorch), BUILD_DIR=DIR takes the
+# workloads from DIR/tests (default: the directory of SCORCH); relative paths are taken from
+# where the script is started. tests/bench/agent-ab.sh runs it for two binaries in turn.
+# ISOLATE=1 puts the workloads in a cgroup (v2) of their own and gives it to the agent
+# (--cgroup): the figures then leave out whatever else runs on the machine.
 set -euo pipefail
+cwd=$PWD
 cd "$(dirname "$0")/../.."
 source scripts/lib/common.sh
 secs=${1:-60}
 scorch=build/scorch
-busy=build/tests/unwind-workload-nofp
-short=build/tests/workload
+[ -z "${SCORCH:-}" ] || { scorch=$SCORCH; [[ $scorch = /* ]] || scorch=$cwd/$scorch; }
+build=$(dirname "$scorch")
+[ -z "${BUILD_DIR:-}" ] || { build=$BUILD_DIR; [[ $build = /* ]] || build=$cwd/$build; }
+busy=$build/tests/unwind-workload-nofp
+short=$build/tests/workload
 [ -x "$scorch" ] && [ -x "$busy" ] || { echo "build first (scripts/test or ninja -C build)"; exit 1; }
 tmp=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+cg=
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	if [ -n "$cg" ]; then # once its last short process has exited (at most 30 s)
+		for _ in $(seq 300); do
+			grep -qx "populated 0" "$cgroot/$cg/cgroup.events" && break
+			sleep 0.1
+		done
+		rmdir "$cgroot/$cg" || true
+	fi
+	rm -rf "$tmp"
+}
 trap cleanup EXIT
+if [ -n "${ISOLATE:-}" ]; then
+	cgroot=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+	[ -n "$cgroot" ] || { echo "ISOLATE: no cgroup2 mount"; exit 1; }
+	mkdir "$cgroot/scorch-bench-agent-$$"
+	cg=scorch-bench-agent-$$
+fi
 port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$tmp/stubs"
 /usr/bin/python3 tests/integration/parca_server.py --port "$port" --out "$tmp/recv.jsonl" \
@@ -29,12 +56,16 @@ for _ in $(seq 100); do grep -q listening "$tmp/server.log" && break; sleep 0.1;
 
 "$busy" $((secs + 10)) >/dev/null & pids+=($!)
 ( end=$((SECONDS + secs + 5)); while [ $SECONDS -lt $end ]; do "$short" 1 0.2 >/dev/null; sleep 0.3; done ) & pids+=($!)
+# the two just started (the loop's processes to come are its children: they start inside)
+if [ -n "$cg" ]; then
+	for p in "${pids[@]: -2}"; do echo "$p" >"$cgroot/$cg/cgroup.procs"; done
+fi
 sleep 1
 export SCORCH_CACHE_DIR=$tmp/cache
 "$scorch" record -q -d 1 -o "$tmp/warm.pb.gz" # kernel-symbol cache, as on a machine that runs it
 "$scorch" agent --remote-store-address "127.0.0.1:$port" --remote-store-insecure \
-	--spool-dir "$tmp/spool" ${WITH_OUTPUT_DIR:+--output-dir "$tmp/out"} --profiling-duration 10s ${AGENT_ARGS:-} \
-	2>"$tmp/agent.log" &
+	--spool-dir "$tmp/spool" ${WITH_OUTPUT_DIR:+--output-dir "$tmp/out"} --profiling-duration 10s \
+	${cg:+--cgroup "$cg"} ${AGENT_ARGS:-} 2>"$tmp/agent.log" &
 agent=$!; pids+=($agent)
 : >"$tmp/rss"
 for _ in $(seq "$secs"); do
