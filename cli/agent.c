@@ -11,29 +11,25 @@
 #include "capture_args.h"
 #include "cli.h"
 #include "config.h"
-#include "elf_file.h"
+#include "debuginfo.h"
 #include "fileio.h"
 #include "grpc.h"
 #include "hashmap.h"
 #include "http.h"
-#include "labels.h"
+#include "metrics.h"
 #include "model.h"
 #include "notify.h"
-#include "parca.pb-c.h"
-#include "parca_debuginfo.pb-c.h"
-#include "pb_budget.h"
 #include "pprof.h"
-#include "procfile.h"
 #include "profile.h"
+#include "request.h"
+#include "sender.h"
 #include "spool.h"
 #include "symbolizer.h"
 #include "unwind.h"
-#include "utf8.h"
 #include "util.h"
 #include "window.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -63,38 +59,15 @@
  * runs within MemoryMax=128M (docs/deploy), its own steady footprint about 30 MB.
  */
 #define AGENT_SYMBOL_BYTES ((size_t)32 << 20)
-#define WRITE_RAW_PATH "/parca.profilestore.v1alpha1.ProfileStoreService/WriteRaw"
-/* Retries back off from 1 s to 30 s (2 minutes after an authentication error), with jitter. */
-#define BACKOFF_MIN_MS 1000
-#define BACKOFF_MAX_MS 30000
-#define BACKOFF_AUTH_MS 120000
 /*
- * A message the server refuses this many times in a row, with a code that may be about the
- * message (INTERNAL, UNKNOWN, RESOURCE_EXHAUSTED...), is suspect: then every other attempt goes
- * to the newest message, and when the server takes that and refuses the suspect once more right
- * after, the suspect is dropped (counted as rejected, one error line), so nothing waits behind
- * a message that cannot be delivered. One or two such refusals happen with a healthy server (a
- * backend restarting behind its proxy, a storage write that failed once); three take 3.5-7 s
- * of backoff. The drop needs the newer message accepted between two refusals, so a server that
- * refuses everything (a broken store, a proxy answering 400) makes nothing drop: the spool
- * keeps it all, within its bound.
+ * At exit, the sender gets SENDER_EXIT_GRACE_MS (from the signal) to deliver what is spooled,
+ * then SENDER_EXIT_CANCEL_MS after cancelling its call; the debuginfo uploader, cancelled at
+ * once, is waited for as long: SIGTERM ends the agent within 5 s, whatever the network does.
  */
-#define POISON_STRIKES 3
-/*
- * At exit, the sender gets this long (from the signal) to deliver what is spooled; the rest
- * stays spooled. Then its call in progress is cancelled, and a thread not gone EXIT_CANCEL_MS
- * later (stuck in a system call) is abandoned: SIGTERM ends the agent within 5 s, whatever the
- * network does.
- */
-#define EXIT_GRACE_MS 2500
-#define EXIT_CANCEL_MS 1500
+#define EXIT_WAIT_NS ((SENDER_EXIT_GRACE_MS + SENDER_EXIT_CANCEL_MS) * 1000000ULL)
 /* /healthz fails when the main loop has not drained for 3 intervals, and never sooner than 5 s */
 #define STALL_INTERVALS 3
 #define STALL_MIN_NS 5000000000ULL
-
-struct label {
-	const char *name, *value;
-};
 
 static struct {
 	const char *address;
@@ -103,7 +76,7 @@ static struct {
 	const char *ca_file;
 	const char *node;
 	uint64_t duration_ns;
-	struct label labels[MAX_LABELS];
+	struct series_label labels[MAX_LABELS];
 	size_t nlabels;
 	const char *spool_dir;
 	uint64_t spool_max;
@@ -293,7 +266,7 @@ static int parse_args(int argc, char **argv)
 				return -EINVAL;
 			}
 			*eq = 0;
-			arg.labels[arg.nlabels++] = (struct label){ optarg, eq + 1 };
+			arg.labels[arg.nlabels++] = (struct series_label){ optarg, eq + 1 };
 			break;
 		case OPT_SPOOL_DIR:
 			arg.spool_dir = optarg;
@@ -418,697 +391,27 @@ static int parse_all(int argc, char **argv, char ***ret_config_args)
 	return 0;
 }
 
-/* ---- the sender thread: spool -> server, oldest first ---- */
-
-struct sender {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stop; /* finish: deliver what can be delivered before deadline_ns, then return */
-	uint64_t deadline_ns;
-	struct spool *spool;
-	struct grpc_client *client;
-	/* statistics, under lock */
-	uint64_t sent, failed, rejected;
-	int last_code;
-	char last_error[300];
-};
-
-/*
- * Sleep ms, or until told to stop; with for_work, also until new work arrives (a backoff is not
- * cut short by new profiles). true when stopping.
- */
-static bool sender_sleep(struct sender *s, uint64_t ms, bool for_work)
-{
-	struct timespec until;
-	bool stop;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&s->lock);
-	while (!s->stop && pthread_cond_timedwait(&s->wake, &s->lock, &until) == 0 && !for_work)
-		;
-	stop = s->stop;
-	pthread_mutex_unlock(&s->lock);
-	return stop;
-}
-
-/*
- * Whether a server's refusal may be about the message rather than about the server or the way
- * to it: not the codes of a server away, slow or refusing us (UNAVAILABLE, DEADLINE_EXCEEDED,
- * UNAUTHENTICATED, PERMISSION_DENIED), nor our own cancellation. INTERNAL is what grpcio and
- * grpc-go answer for a request they cannot decode (a proto3 string that is not UTF-8),
- * UNKNOWN what a handler that throws gives, RESOURCE_EXHAUSTED a message over the server's
- * size limit.
- */
-static bool may_be_the_message(int code)
-{
-	return code != GRPC_OK && code != GRPC_CANCELLED && code != GRPC_UNAVAILABLE &&
-	       code != GRPC_DEADLINE_EXCEEDED && code != GRPC_UNAUTHENTICATED &&
-	       code != GRPC_PERMISSION_DENIED;
-}
-
-static void *sender_main(void *data)
-{
-	struct sender *s = data;
-	uint64_t backoff = BACKOFF_MIN_MS, failures = 0, last_log = 0;
-	/* the oldest message's refusals that may be its own doing, in a row (see POISON_STRIKES) */
-	uint64_t strike_seq = 0;
-	unsigned int strikes = 0;
-	bool probed = false, probe_accepted = false;
-
-	pthread_setname_np(pthread_self(), "scorch-sender");
-
-	for (;;) {
-		struct grpc_result res;
-		uint8_t *msg;
-		size_t len;
-		uint64_t seq, call_seq, wait_ms;
-		bool stopping, probe = false;
-		int r;
-
-		pthread_mutex_lock(&s->lock);
-		stopping = s->stop;
-		pthread_mutex_unlock(&s->lock);
-		if (stopping && now_ns(CLOCK_MONOTONIC) >= s->deadline_ns)
-			break;
-		r = spool__oldest(s->spool, &seq, &msg, &len);
-		if (r) {
-			if (stopping)
-				break;
-			sender_sleep(s, 1000, true);
-			continue;
-		}
-		if (seq != strike_seq) {
-			strike_seq = seq;
-			strikes = 0;
-			probed = probe_accepted = false;
-		}
-		call_seq = seq;
-		/*
-		 * The oldest keeps being refused: the message or the server? Every other attempt
-		 * goes to the newest message instead, which the server takes if it is the message.
-		 */
-		if (strikes >= POISON_STRIKES && !probed && !probe_accepted) {
-			uint8_t *pmsg;
-			size_t plen;
-			uint64_t pseq;
-
-			if (!spool__newest(s->spool, &pseq, &pmsg, &plen)) {
-				if (pseq != seq) {
-					free(msg);
-					msg = pmsg;
-					len = plen;
-					call_seq = pseq;
-					probe = true;
-				} else {
-					free(pmsg);
-				}
-			}
-		}
-		probed = probe;
-		grpc_client__call(s->client, WRITE_RAW_PATH, msg, len, &res);
-		free(msg);
-		free(res.response);
-		pthread_mutex_lock(&s->lock);
-		if (res.code == GRPC_CANCELLED && s->stop) {
-			/* the exit grace is over: the message stays spooled for the next run */
-			pthread_mutex_unlock(&s->lock);
-			break;
-		}
-		s->last_code = res.code;
-		if (res.code != GRPC_OK)
-			snprintf(s->last_error, sizeof(s->last_error), "%s: %s",
-				 grpc_code_name(res.code), res.message);
-		pthread_mutex_unlock(&s->lock);
-		if (res.code == GRPC_OK) {
-			spool__remove(s->spool, call_seq);
-			pthread_mutex_lock(&s->lock);
-			s->sent++;
-			pthread_mutex_unlock(&s->lock);
-			if (failures)
-				log_info("remote store reachable again after %" PRIu64
-					 " failed attempts",
-					 failures);
-			failures = 0;
-			backoff = BACKOFF_MIN_MS;
-			/* the server takes messages now: the oldest is tried again at once */
-			probe_accepted = probe;
-			continue;
-		}
-		pthread_mutex_lock(&s->lock);
-		s->failed++;
-		pthread_mutex_unlock(&s->lock);
-		failures++;
-		if (res.code == GRPC_INVALID_ARGUMENT || res.code == GRPC_UNIMPLEMENTED) {
-			/* this message will never be accepted: it goes, and it is said */
-			log_error("remote store rejected a profile (%s: %s); dropped",
-				  grpc_code_name(res.code), res.message);
-			spool__remove(s->spool, call_seq);
-			pthread_mutex_lock(&s->lock);
-			s->rejected++;
-			pthread_mutex_unlock(&s->lock);
-			continue;
-		}
-		if (!probe && may_be_the_message(res.code)) {
-			strikes++;
-			if (probe_accepted) {
-				/*
-				 * Refused again right after the server took a newer message: this
-				 * one it will never take, and everything behind it would wait
-				 */
-				log_error(
-				    "remote store refused a profile %u times (%s: %s) while it "
-				    "accepts newer ones; dropped",
-				    strikes, grpc_code_name(res.code), res.message);
-				spool__remove(s->spool, call_seq);
-				pthread_mutex_lock(&s->lock);
-				s->rejected++;
-				pthread_mutex_unlock(&s->lock);
-				continue;
-			}
-		} else if (!probe) {
-			strikes = 0;
-		}
-		probe_accepted = false;
-		/* one line for the first failure, then at most one a minute */
-		if (failures == 1 || now_ns(CLOCK_MONOTONIC) - last_log > 60000000000ULL) {
-			if (res.code == GRPC_UNAUTHENTICATED || res.code == GRPC_PERMISSION_DENIED)
-				log_error("remote store refused the credentials (%s: %s): check "
-					  "--remote-store-bearer-token-file; profiles stay spooled",
-					  grpc_code_name(res.code), res.message);
-			else
-				log_warn("remote store unavailable (%s: %s); profiles are spooled "
-					 "and retried (%" PRIu64 " failed attempts)",
-					 grpc_code_name(res.code), res.message, failures);
-			last_log = now_ns(CLOCK_MONOTONIC);
-		}
-		if (res.code == GRPC_UNAUTHENTICATED || res.code == GRPC_PERMISSION_DENIED)
-			wait_ms = BACKOFF_AUTH_MS;
-		else
-			wait_ms = backoff;
-		/* jitter: between half and all of the wait, so a fleet does not retry in step */
-		wait_ms = wait_ms / 2 + (uint64_t)rand() % (wait_ms / 2 + 1);
-		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-		/* stopping: what could not be delivered now stays spooled for the next run */
-		if (stopping || sender_sleep(s, wait_ms, false))
-			break;
-	}
-	return NULL;
-}
-
-static void sender_wake(struct sender *s)
-{
-	pthread_mutex_lock(&s->lock);
-	pthread_cond_signal(&s->wake);
-	pthread_mutex_unlock(&s->lock);
-}
-
-/* ---- --debuginfo-upload: executables of the profiles to Parca's DebuginfoService ---- */
-
-#define DEBUGINFO_SERVICE "/parca.debuginfo.v1alpha1.DebuginfoService/"
-#define UPLOAD_CHUNK (1u << 20)
-#define UPLOAD_MAX_BYTES (2ULL << 30)
-#define UPLOAD_ATTEMPTS 3
-/* Memory a DebuginfoService answer may take to unpack (they are a few strings). */
-#define REPLY_BUDGET (1u << 20)
-/* Rate limit: a second's pause after each file sent (asking is cheap and not paced). */
-#define UPLOAD_PAUSE_MS 1000
-
-/* Files waiting to be uploaded, each with a descriptor held open. */
-#define UPLOAD_QUEUE_MAX 64
-
-struct upload_job {
-	char build_id[129];
-	char path[PATH_MAX]; /* as the process sees it: for messages only */
-	uint32_t pid;
-	int fd; /* the file the process mapped, opened through /proc/PID/map_files */
-};
-
-struct uploader {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stop;
-	struct upload_job *jobs;
-	size_t njobs, cap_jobs;
-	struct hmap *seen; /* build-id -> attempts (uintptr_t): each at most once per run */
-	struct grpc_client *client;
-	uint64_t uploaded, skipped, failed; /* under lock */
-	char why[512]; /* the reason of the last failure, when known (the thread's own) */
-};
-
-/* Tell the uploader to stop and cancel its transfer in progress: an upload waits for no one. */
-static void uploader_stop(struct uploader *u)
-{
-	pthread_mutex_lock(&u->lock);
-	u->stop = true;
-	pthread_cond_signal(&u->wake);
-	pthread_mutex_unlock(&u->lock);
-	grpc_client__cancel(u->client);
-}
-
-/*
- * Main thread: queue the files of a profile's mappings not seen before, each opened now
- * through the process's own mapping (while the process and its snapshot are there): what is
- * uploaded is the file the process mapped, never whatever a path names later. A file that
- * cannot be opened now is tried again when a later profile has it, unless it is not the mapped
- * file at all. Never blocks long.
- */
-static void uploader_queue(struct uploader *u, struct symbolizer *sym, const struct profile *p,
-			   uint32_t pid, uint32_t seq)
-{
-	pthread_mutex_lock(&u->lock);
-	for (size_t i = 0; i < p->nmappings; i++) {
-		const char *bid = profile__str(p, p->mappings[i].build_id);
-		const char *file = profile__str(p, p->mappings[i].filename);
-		struct upload_job *j;
-		int fd;
-
-		if (!bid[0] || file[0] != '/' || strlen(bid) >= sizeof(j->build_id) ||
-		    hmap__get(u->seen, bid, strlen(bid)) || u->njobs >= UPLOAD_QUEUE_MAX ||
-		    grow_array((void **)&u->jobs, &u->cap_jobs, u->njobs + 1, sizeof(*u->jobs)))
-			continue;
-		fd = symbolizer__open_mapped(sym, pid, seq, bid);
-		if (fd < 0) {
-			if ((fd == -ESTALE || fd == -EINVAL || fd == -EFBIG) &&
-			    !hmap__put(u->seen, bid, strlen(bid), (void *)(uintptr_t)1))
-				log_warn("debuginfo of '%s' (%s) not uploaded: %s", file, bid,
-					 fd == -ESTALE ? "not the file the process mapped"
-						       : proc_file__strerror(fd));
-			continue;
-		}
-		if (hmap__put(u->seen, bid, strlen(bid), (void *)(uintptr_t)1)) {
-			close(fd);
-			continue;
-		}
-		j = &u->jobs[u->njobs++];
-		snprintf(j->build_id, sizeof(j->build_id), "%s", bid);
-		snprintf(j->path, sizeof(j->path), "%s", file);
-		j->pid = pid;
-		j->fd = fd;
-	}
-	if (u->njobs)
-		pthread_cond_signal(&u->wake);
-	pthread_mutex_unlock(&u->lock);
-}
-
-/* FNV-1a 64 of the whole file, as hex: the hash the service wants with the size. */
-static int file_hash(int fd, char *ret, size_t size)
-{
-	uint64_t h = FNV1A64_INIT;
-	uint8_t buf[65536];
-	off_t off = 0;
-	ssize_t n;
-
-	while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
-		h = fnv1a64_bytes(h, buf, n);
-		off += n;
-	}
-	if (n < 0)
-		return -errno;
-	snprintf(ret, size, "fnv1a64:%016" PRIx64, h);
-	return 0;
-}
-
-/* A unary call with protobuf-c messages; the response unpacked by unpack (or NULL). */
-static int debuginfo_call(struct uploader *u, const char *method, const ProtobufCMessage *req,
-			  struct grpc_result *res)
-{
-	char path[128];
-	size_t len = protobuf_c_message_get_packed_size(req);
-	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
-
-	snprintf(path, sizeof(path), DEBUGINFO_SERVICE "%s", method);
-	if (!buf) {
-		memset(res, 0, sizeof(*res));
-		res->code = GRPC_INTERNAL;
-		return res->code;
-	}
-	protobuf_c_message_pack(req, buf);
-	if (grpc_client__call(u->client, path, buf, len, res))
-		snprintf(u->why, sizeof(u->why), "%s: %s: %s", method, grpc_code_name(res->code),
-			 res->message);
-	return res->code;
-}
-
-/* The whole flow for one file: 0 uploaded or not needed, else a gRPC code or -errno. */
-static int upload_one(struct uploader *u, const struct upload_job *j, bool *ret_uploaded)
-{
-	Parca__Debuginfo__V1alpha1__ShouldInitiateUploadRequest sreq =
-	    PARCA__DEBUGINFO__V1ALPHA1__SHOULD_INITIATE_UPLOAD_REQUEST__INIT;
-	Parca__Debuginfo__V1alpha1__InitiateUploadRequest ireq =
-	    PARCA__DEBUGINFO__V1ALPHA1__INITIATE_UPLOAD_REQUEST__INIT;
-	Parca__Debuginfo__V1alpha1__UploadInfo info = PARCA__DEBUGINFO__V1ALPHA1__UPLOAD_INFO__INIT;
-	Parca__Debuginfo__V1alpha1__UploadRequest ureq =
-	    PARCA__DEBUGINFO__V1ALPHA1__UPLOAD_REQUEST__INIT;
-	Parca__Debuginfo__V1alpha1__MarkUploadFinishedRequest mreq =
-	    PARCA__DEBUGINFO__V1ALPHA1__MARK_UPLOAD_FINISHED_REQUEST__INIT;
-	Parca__Debuginfo__V1alpha1__ShouldInitiateUploadResponse *sres;
-	Parca__Debuginfo__V1alpha1__InitiateUploadResponse *ires;
-	char hash[64], bid[129], upload_id[256] = "";
-	struct pb_budget sb, ib; /* the server's answers unpack within REPLY_BUDGET each */
-	struct grpc_result res;
-	struct stat st;
-	uint8_t *first = NULL;
-	size_t first_len;
-	int fd, r;
-
-	*ret_uploaded = false;
-	/* the mapped file, held since the profile was built; it must still be that build */
-	fd = dup(j->fd);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > UPLOAD_MAX_BYTES ||
-	    elf_build_id_of_fd(fd, bid, sizeof(bid)) || strcmp(bid, j->build_id)) {
-		close(fd);
-		return -ESTALE;
-	}
-	r = file_hash(fd, hash, sizeof(hash));
-	if (r) {
-		close(fd);
-		return r;
-	}
-	sreq.build_id = (char *)j->build_id;
-	sreq.hash = hash;
-	sreq.type = PARCA__DEBUGINFO__V1ALPHA1__DEBUGINFO_TYPE__DEBUGINFO_TYPE_EXECUTABLE;
-	sreq.build_id_type = PARCA__DEBUGINFO__V1ALPHA1__BUILD_IDTYPE__BUILD_ID_TYPE_GNU;
-	r = debuginfo_call(u, "ShouldInitiateUpload", &sreq.base, &res);
-	sres = r ? NULL
-		 : parca__debuginfo__v1alpha1__should_initiate_upload_response__unpack(
-		       pb_budget__init(&sb, REPLY_BUDGET), res.response_len, res.response);
-	free(res.response);
-	if (r || !sres) {
-		if (!r)
-			snprintf(u->why, sizeof(u->why), "ShouldInitiateUpload: %s",
-				 pb_budget__exceeded(&sb) ? "the answer needs more than 1 MB"
-							  : "an answer that does not decode");
-		close(fd);
-		return r ? r : GRPC_INTERNAL;
-	}
-	r = sres->should_initiate_upload;
-	parca__debuginfo__v1alpha1__should_initiate_upload_response__free_unpacked(sres,
-										   &sb.allocator);
-	if (!r) {
-		close(fd);
-		return 0; /* the server has it */
-	}
-	ireq.build_id = (char *)j->build_id;
-	ireq.size = st.st_size;
-	ireq.hash = hash;
-	ireq.type = sreq.type;
-	ireq.build_id_type = sreq.build_id_type;
-	r = debuginfo_call(u, "InitiateUpload", &ireq.base, &res);
-	ires = r ? NULL
-		 : parca__debuginfo__v1alpha1__initiate_upload_response__unpack(
-		       pb_budget__init(&ib, REPLY_BUDGET), res.response_len, res.response);
-	free(res.response);
-	if (r || !ires || !ires->upload_instructions) {
-		if (!r)
-			snprintf(u->why, sizeof(u->why), "InitiateUpload: %s",
-				 !ires && pb_budget__exceeded(&ib)
-				     ? "the answer needs more than 1 MB"
-				     : "no upload instructions");
-		if (ires)
-			parca__debuginfo__v1alpha1__initiate_upload_response__free_unpacked(
-			    ires, &ib.allocator);
-		close(fd);
-		return r ? r : GRPC_INTERNAL;
-	}
-	if (!ires->upload_instructions->upload_id ||
-	    strlen(ires->upload_instructions->upload_id) >= sizeof(upload_id)) {
-		/* the server's answer is bounded as a whole; its upload id is said to be short */
-		snprintf(u->why, sizeof(u->why),
-			 "InitiateUpload: an upload id of %zu bytes, over %zu",
-			 ires->upload_instructions->upload_id
-			     ? strlen(ires->upload_instructions->upload_id)
-			     : 0,
-			 sizeof(upload_id) - 1);
-		parca__debuginfo__v1alpha1__initiate_upload_response__free_unpacked(ires,
-										    &ib.allocator);
-		close(fd);
-		return -EPROTO;
-	}
-	snprintf(upload_id, sizeof(upload_id), "%s", ires->upload_instructions->upload_id);
-	if (ires->upload_instructions->upload_strategy ==
-	    PARCA__DEBUGINFO__V1ALPHA1__UPLOAD_INSTRUCTIONS__UPLOAD_STRATEGY__UPLOAD_STRATEGY_SIGNED_URL) {
-		/*
-		 * The file goes straight to the object store, then the upload is marked done. The
-		 * URL is the server's: https only (http on an insecure connection), never file://
-		 * or another protocol that would write or send the file elsewhere.
-		 */
-		char why[400];
-
-		r = ires->upload_instructions->signed_url && *ires->upload_instructions->signed_url
-			? grpc_client__put_file(u->client, ires->upload_instructions->signed_url,
-						fd, st.st_size, why, sizeof(why))
-			: -EINVAL;
-		parca__debuginfo__v1alpha1__initiate_upload_response__free_unpacked(ires,
-										    &ib.allocator);
-		close(fd);
-		if (r) {
-			snprintf(u->why, sizeof(u->why), "signed URL: %s%s",
-				 r == -EINVAL ? "none given" : why,
-				 r == -EPROTONOSUPPORT && !arg.insecure
-				     ? " (http only with --remote-store-insecure)"
-				     : "");
-			/* a refused URL is not asked again; a cancelled one is the exit */
-			if (r == -EPROTONOSUPPORT || r == -EINVAL)
-				return r;
-			return r == -ECANCELED ? GRPC_CANCELLED : GRPC_UNAVAILABLE;
-		}
-		goto finished;
-	}
-	parca__debuginfo__v1alpha1__initiate_upload_response__free_unpacked(ires, &ib.allocator);
-	info.build_id = (char *)j->build_id;
-	info.upload_id = upload_id;
-	info.type = sreq.type;
-	ureq.data_case = PARCA__DEBUGINFO__V1ALPHA1__UPLOAD_REQUEST__DATA_INFO;
-	ureq.info = &info;
-	first_len = parca__debuginfo__v1alpha1__upload_request__get_packed_size(&ureq);
-	first = malloc(first_len);
-	if (!first) {
-		close(fd);
-		return -ENOMEM;
-	}
-	parca__debuginfo__v1alpha1__upload_request__pack(&ureq, first);
-	r = grpc_client__upload(u->client, DEBUGINFO_SERVICE "Upload", first, first_len, fd,
-				st.st_size, 2 /* chunk_data */, UPLOAD_CHUNK, &res);
-	if (r)
-		snprintf(u->why, sizeof(u->why), "Upload: %s: %s", grpc_code_name(r), res.message);
-	free(first);
-	free(res.response);
-	close(fd);
-	if (r)
-		return r;
-finished:
-	mreq.build_id = (char *)j->build_id;
-	mreq.upload_id = upload_id;
-	mreq.type = sreq.type;
-	r = debuginfo_call(u, "MarkUploadFinished", &mreq.base, &res);
-	free(res.response);
-	if (!r)
-		*ret_uploaded = true;
-	return r;
-}
-
-static void *uploader_main(void *data)
-{
-	struct uploader *u = data;
-
-	pthread_setname_np(pthread_self(), "scorch-upload"); /* 15 characters at most */
-
-	pthread_mutex_lock(&u->lock);
-	while (!u->stop) {
-		struct upload_job j;
-		bool uploaded, requeued;
-		int r;
-
-		if (!u->njobs) {
-			pthread_cond_wait(&u->wake, &u->lock);
-			continue;
-		}
-		j = u->jobs[0];
-		memmove(u->jobs, u->jobs + 1, --u->njobs * sizeof(*u->jobs));
-		pthread_mutex_unlock(&u->lock);
-		u->why[0] = 0;
-		r = upload_one(u, &j, &uploaded);
-		pthread_mutex_lock(&u->lock);
-		requeued = false;
-		if (!r) {
-			u->uploaded += uploaded;
-			u->skipped += !uploaded;
-			if (uploaded && arg.verbose)
-				log_info("debuginfo of %s (%s) uploaded", j.path, j.build_id);
-		} else if (r == GRPC_CANCELLED && u->stop) {
-			log_info("debuginfo upload of %s (%s) abandoned: the agent is stopping",
-				 j.path, j.build_id);
-		} else {
-			uintptr_t tries =
-			    (uintptr_t)hmap__get(u->seen, j.build_id, strlen(j.build_id));
-
-			u->failed++;
-			log_warn("debuginfo upload of %s (%s) failed: %s", j.path, j.build_id,
-				 u->why[0] ? u->why
-				 : r < 0   ? strerror(-r)
-					   : grpc_code_name(r));
-			/* transient: tried again after the others, a few times */
-			if (r > 0 && grpc_code_is_transient(r) && tries < UPLOAD_ATTEMPTS &&
-			    !grow_array((void **)&u->jobs, &u->cap_jobs, u->njobs + 1,
-					sizeof(*u->jobs)) &&
-			    !hmap__put(u->seen, j.build_id, strlen(j.build_id),
-				       (void *)(tries + 1))) {
-				u->jobs[u->njobs++] = j;
-				requeued = true;
-			}
-		}
-		if (!requeued)
-			close(j.fd);
-		/* a pause after each file sent, and stop promptly */
-		if (!u->stop && (uploaded || r)) {
-			struct timespec until;
-
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += UPLOAD_PAUSE_MS / 1000;
-			while (!u->stop &&
-			       pthread_cond_timedwait(&u->wake, &u->lock, &until) != ETIMEDOUT)
-				;
-		}
-	}
-	for (size_t i = 0; i < u->njobs; i++)
-		close(u->jobs[i].fd);
-	u->njobs = 0;
-	pthread_mutex_unlock(&u->lock);
-	return NULL;
-}
-
 /* ---- one interval -> a WriteRaw request ---- */
-
-struct proc_info {
-	uint32_t pid, seq;
-	char comm[SCORCH_COMM_LEN + 1];
-};
-
-struct request_builder {
-	Parca__Profilestore__V1alpha1__WriteRawRequest req;
-	Parca__Profilestore__V1alpha1__RawProfileSeries **series;
-	size_t nseries, cap_series;
-	/* everything the request points at, freed together */
-	void **owned;
-	size_t nowned, cap_owned;
-};
-
-static void *own(struct request_builder *b, void *p)
-{
-	if (!p)
-		return NULL;
-	if (grow_array((void **)&b->owned, &b->cap_owned, b->nowned + 1, sizeof(*b->owned))) {
-		free(p);
-		return NULL;
-	}
-	b->owned[b->nowned++] = p;
-	return p;
-}
-
-static void builder_free(struct request_builder *b)
-{
-	for (size_t i = 0; i < b->nowned; i++)
-		free(b->owned[i]);
-	free(b->owned);
-}
-
-static int add_series(struct request_builder *b, const struct proc_info *p, const char *exe,
-		      const char *cgroup, void *pprof, size_t pprof_len)
-{
-	Parca__Profilestore__V1alpha1__RawProfileSeries *s = own(b, calloc(1, sizeof(*s)));
-	Parca__Profilestore__V1alpha1__LabelSet *ls = own(b, calloc(1, sizeof(*ls)));
-	Parca__Profilestore__V1alpha1__RawSample *rs = own(b, calloc(1, sizeof(*rs)));
-	Parca__Profilestore__V1alpha1__Label **labels =
-	    own(b, calloc(MAX_LABELS + 8, sizeof(*labels)));
-	Parca__Profilestore__V1alpha1__RawSample **samples = own(b, calloc(1, sizeof(*samples)));
-	struct label all[MAX_LABELS + 8];
-	char pid[16], cid[65];
-	size_t n = 0;
-
-	if (!s || !ls || !rs || !labels || !samples || !own(b, pprof))
-		return -ENOMEM;
-	snprintf(pid, sizeof(pid), "%u", p->pid);
-	all[n++] = (struct label){ "__name__", "parca_agent" };
-	all[n++] = (struct label){ "node", arg.node };
-	all[n++] = (struct label){ "pid", own(b, strdup(pid)) };
-	all[n++] = (struct label){ "comm", own(b, strdup(p->comm)) };
-	if (exe)
-		all[n++] = (struct label){ "executable", exe };
-	if (cgroup && *cgroup && strcmp(cgroup, "/"))
-		all[n++] = (struct label){ "cgroup", cgroup };
-	if (cgroup && cgroup_container_id(cgroup, cid))
-		all[n++] = (struct label){ "container_id", own(b, strdup(cid)) };
-	for (size_t i = 0; i < arg.nlabels; i++) {
-		bool dup = false;
-
-		/* an external label never replaces one of ours (Parca refuses duplicates) */
-		for (size_t k = 0; k < n; k++)
-			dup |= !strcmp(all[k].name, arg.labels[i].name);
-		if (!dup)
-			all[n++] = arg.labels[i];
-	}
-	for (size_t i = 0; i < n; i++) {
-		Parca__Profilestore__V1alpha1__Label *l = own(b, calloc(1, sizeof(*l)));
-		const char *value = all[i].value;
-
-		/*
-		 * Label.value is a proto3 string: a server refuses the whole request over one that
-		 * is not UTF-8, and a process names its own comm, executable and cgroup (and the
-		 * node name and --label values are only bytes too)
-		 */
-		if (value && !utf8_is_valid(value))
-			value = own(b, utf8_sanitize(value));
-		if (!l || !value)
-			return -ENOMEM;
-		parca__profilestore__v1alpha1__label__init(l);
-		l->name = (char *)all[i].name;
-		l->value = (char *)value;
-		labels[i] = l;
-	}
-	parca__profilestore__v1alpha1__label_set__init(ls);
-	ls->labels = labels;
-	ls->n_labels = n;
-	parca__profilestore__v1alpha1__raw_sample__init(rs);
-	rs->raw_profile.data = pprof;
-	rs->raw_profile.len = pprof_len;
-	samples[0] = rs;
-	parca__profilestore__v1alpha1__raw_profile_series__init(s);
-	s->labels = ls;
-	s->samples = samples;
-	s->n_samples = 1;
-	if (grow_array((void **)&b->series, &b->cap_series, b->nseries + 1, sizeof(*b->series)))
-		return -ENOMEM;
-	b->series[b->nseries++] = s;
-	return 0;
-}
 
 /*
  * The interval's WriteRaw request: one series per process, each a gzip'ed pprof of that
  * process's samples. *ret_len 0 (and no buffer) when there were no samples.
  */
 static int build_request(const struct process_profile *procs, size_t nprocs, struct symbolizer *sym,
-			 struct uploader *up, uint8_t **ret, size_t *ret_len, uint64_t *ret_series)
+			 struct debuginfo_uploader *up, uint8_t **ret, size_t *ret_len,
+			 uint64_t *ret_series)
 {
-	struct request_builder b = { 0 };
-	size_t len;
+	struct request_opts ro = { .node = arg.node, .extra = arg.labels, .nextra = arg.nlabels };
+	struct request *req = request__new(&ro);
 	int r = 0;
 
 	*ret = NULL;
 	*ret_len = 0;
 	*ret_series = 0;
+	if (!req)
+		return -ENOMEM;
 	for (size_t i = 0; !r && i < nprocs; i++) {
 		const struct process_profile *p = &procs[i];
-		struct proc_info pi = { .pid = p->pid, .seq = p->seq };
 		const char *exe = NULL, *cgroup = NULL;
 		void *pprof;
 		size_t plen;
@@ -1116,29 +419,17 @@ static int build_request(const struct process_profile *procs, size_t nprocs, str
 		/* the fastest gzip: these go out every interval, and the spool compresses again */
 		r = pprof__encode_level(p->profile, 1, &pprof, &plen);
 		if (up)
-			uploader_queue(up, sym, p->profile, p->pid, p->seq);
+			debuginfo_uploader__queue(up, sym, p->profile, p->pid, p->seq);
 		if (r)
 			break;
-		memcpy(pi.comm, p->comm, sizeof(pi.comm));
 		symbolizer__process_info(sym, p->pid, p->seq, &exe, &cgroup);
-		r = add_series(&b, &pi, exe, cgroup, pprof, plen);
+		r = request__add_series(req, p->pid, p->comm, exe, cgroup, pprof, plen);
 	}
-	if (!r && b.nseries) {
-		parca__profilestore__v1alpha1__write_raw_request__init(&b.req);
-		b.req.series = b.series;
-		b.req.n_series = b.nseries;
-		len = parca__profilestore__v1alpha1__write_raw_request__get_packed_size(&b.req);
-		*ret = malloc(len ? len : 1);
-		if (*ret) {
-			parca__profilestore__v1alpha1__write_raw_request__pack(&b.req, *ret);
-			*ret_len = len;
-			*ret_series = b.nseries;
-		} else {
-			r = -ENOMEM;
-		}
-	}
-	free(b.series);
-	builder_free(&b);
+	if (!r)
+		r = request__pack(req, ret, ret_len);
+	if (!r)
+		*ret_series = request__series(req);
+	request__free(req);
 	return r;
 }
 
@@ -1397,79 +688,28 @@ static void feed_watchdog(struct agent *a, struct notifier *n)
 		notify(n, "WATCHDOG=1");
 }
 
-struct page {
-	char *buf;
-	size_t len, cap;
-	bool failed;
-};
-
-static void __attribute__((format(printf, 2, 3))) put(struct page *p, const char *fmt, ...)
-{
-	va_list ap;
-	int n = 0;
-
-	for (;;) {
-		if (p->failed)
-			return;
-		if (p->cap - p->len < 2 &&
-		    grow_array((void **)&p->buf, &p->cap, p->len + 4096, 1)) {
-			p->failed = true;
-			return;
-		}
-		va_start(ap, fmt);
-		n = vsnprintf(p->buf + p->len, p->cap - p->len, fmt, ap);
-		va_end(ap);
-		if (n >= 0 && (size_t)n < p->cap - p->len)
-			break;
-		if (n < 0 || grow_array((void **)&p->buf, &p->cap, p->len + n + 1, 1)) {
-			p->failed = true;
-			return;
-		}
-	}
-	p->len += n;
-}
-
-/* One metric with its help and type lines. */
-static void metric(struct page *p, const char *name, const char *type, const char *help,
-		   uint64_t value)
-{
-	put(p, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type, name, value);
-}
-
 static char *http_metrics(void *ctx, const struct http_stats *hs)
 {
-	static const struct {
-		int stat;
-		const char *reason;
-	} stack_lost[] = {
-		{ SCORCH_STAT_LOST_KSTACK_FULL, "kernel_stack_map_full" },
-		{ SCORCH_STAT_LOST_USTACK_FULL, "user_stack_map_full" },
-		{ SCORCH_STAT_LOST_KSTACK_FAULT, "kernel_stack_fault" },
-		{ SCORCH_STAT_LOST_USTACK_FAULT, "user_stack_fault" },
-		{ SCORCH_STAT_LOST_USTACK_COPY, "sample_ring_full" },
-	};
 	struct agent *a = ctx;
-	struct page p = { 0 };
-	struct spool_stats ss = { 0 };
-	uint64_t st[SCORCH_STAT_MAX], ends[UNWIND_END_MAX], intervals, procs;
-	uint64_t sent = 0, failed = 0, rejected = 0;
+	struct metrics m = { .http = *hs };
+	uint64_t st[SCORCH_STAT_MAX];
 	struct rusage ru;
 	long pages = 0, rss_pages = 0;
 	FILE *f;
 
 	pthread_mutex_lock(&a->lock);
 	memcpy(st, a->stats, sizeof(st));
-	memcpy(ends, a->ends, sizeof(ends));
-	intervals = a->intervals;
-	procs = a->processes;
+	memcpy(m.unwind_ends, a->ends, sizeof(m.unwind_ends));
+	m.intervals = a->intervals;
+	m.tracked_processes = a->processes;
 	pthread_mutex_unlock(&a->lock);
 	if (a->sender) {
-		spool__stats(a->sender->spool, &ss);
-		pthread_mutex_lock(&a->sender->lock);
-		sent = a->sender->sent;
-		failed = a->sender->failed;
-		rejected = a->sender->rejected;
-		pthread_mutex_unlock(&a->sender->lock);
+		struct sender_stats ss;
+
+		sender__stats(a->sender, &ss, &m.spool);
+		m.profiles_sent = ss.sent;
+		m.send_failures = ss.failed;
+		m.profiles_rejected = ss.rejected;
 	}
 	getrusage(RUSAGE_SELF, &ru);
 	f = fopen("/proc/self/statm", "re");
@@ -1478,83 +718,32 @@ static char *http_metrics(void *ctx, const struct http_stats *hs)
 			rss_pages = 0;
 		fclose(f);
 	}
+	m.program_runs = st[SCORCH_STAT_RUNS];
+	m.samples = st[SCORCH_STAT_RECORDED];
+	m.idle_samples = st[SCORCH_STAT_IDLE];
+	m.filtered_samples = st[SCORCH_STAT_FILTERED];
+	m.lost_counts_full = st[SCORCH_STAT_LOST_COUNTS_FULL];
+	m.lost_kstack_full = st[SCORCH_STAT_LOST_KSTACK_FULL];
+	m.lost_ustack_full = st[SCORCH_STAT_LOST_USTACK_FULL];
+	m.lost_kstack_fault = st[SCORCH_STAT_LOST_KSTACK_FAULT];
+	m.lost_ustack_fault = st[SCORCH_STAT_LOST_USTACK_FAULT];
+	m.lost_ustack_copy = st[SCORCH_STAT_LOST_USTACK_COPY];
+	m.cpu_seconds = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+			(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+	m.resident_bytes = (uint64_t)rss_pages * (uint64_t)sysconf(_SC_PAGESIZE);
+	return metrics__format(&m);
+}
 
-	metric(&p, "scorch_program_runs_total", "counter",
-	       "Runs of the sampling program (the independent total).", st[SCORCH_STAT_RUNS]);
-	metric(&p, "scorch_samples_total", "counter", "Samples recorded.",
-	       st[SCORCH_STAT_RECORDED]);
-	metric(&p, "scorch_idle_samples_total", "counter", "Samples of idle CPUs, not profiled.",
-	       st[SCORCH_STAT_IDLE]);
-	metric(&p, "scorch_filtered_samples_total", "counter",
-	       "Samples of processes outside the -p filter.", st[SCORCH_STAT_FILTERED]);
-	put(&p,
-	    "# HELP scorch_samples_lost_total Samples dropped, by reason.\n"
-	    "# TYPE scorch_samples_lost_total counter\n"
-	    "scorch_samples_lost_total{reason=\"counts_map_full\"} %" PRIu64 "\n",
-	    st[SCORCH_STAT_LOST_COUNTS_FULL]);
-	put(&p, "# HELP scorch_stacks_lost_total Samples kept with a placeholder instead of a "
-		"stack, by reason.\n# TYPE scorch_stacks_lost_total counter\n");
-	for (size_t i = 0; i < ARRAY_SIZE(stack_lost); i++)
-		put(&p, "scorch_stacks_lost_total{reason=\"%s\"} %" PRIu64 "\n",
-		    stack_lost[i].reason, st[stack_lost[i].stat]);
-	put(&p, "# HELP scorch_user_stacks_unwound_total User stacks unwound with CFI, by how "
-		"the unwind ended.\n# TYPE scorch_user_stacks_unwound_total counter\n");
-	for (int i = UNWIND_END_COMPLETE; i < UNWIND_END_MAX; i++) {
-		char reason[64];
-
-		snprintf(reason, sizeof(reason), "%s", unwind_end_name(i));
-		for (char *c = reason; *c; c++)
-			*c = *c == ' ' ? '_' : *c;
-		put(&p, "scorch_user_stacks_unwound_total{end=\"%s\"} %" PRIu64 "\n", reason,
-		    ends[i]);
-	}
-	metric(&p, "scorch_intervals_total", "counter", "Profiling intervals closed.", intervals);
-	metric(&p, "scorch_profiles_sent_total", "counter",
-	       "Profiles (WriteRaw requests) delivered.", sent);
-	metric(&p, "scorch_profile_send_failures_total", "counter",
-	       "Failed attempts to deliver a profile.", failed);
-	metric(&p, "scorch_profiles_rejected_total", "counter",
-	       "Profiles the server refused as invalid, or kept refusing while it took newer "
-	       "ones, dropped.",
-	       rejected);
-	metric(&p, "scorch_profiles_spooled", "gauge", "Profiles waiting in the spool.",
-	       ss.entries);
-	metric(&p, "scorch_spool_bytes", "gauge", "Bytes in the spool.", ss.bytes);
-	metric(&p, "scorch_profiles_dropped_total", "counter",
-	       "Spooled profiles dropped to stay within --spool-max-bytes (or the memory bound "
-	       "while the disk refuses them).",
-	       ss.dropped);
-	metric(&p, "scorch_spool_write_failures_total", "counter",
-	       "Profiles the spool's disk refused, held in memory instead.", ss.write_failures);
-	metric(&p, "scorch_profiles_spooled_in_memory", "gauge",
-	       "Profiles waiting in memory until the spool's disk takes them.", ss.memory_entries);
-	metric(&p, "scorch_tracked_processes", "gauge", "Processes whose mappings the agent keeps.",
-	       procs);
-	put(&p,
-	    "# HELP process_cpu_seconds_total CPU time of the agent.\n"
-	    "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.3f\n",
-	    ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-		(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
-	metric(&p, "process_resident_memory_bytes", "gauge", "Resident memory of the agent.",
-	       (uint64_t)rss_pages * (uint64_t)sysconf(_SC_PAGESIZE));
-	metric(&p, "scorch_http_connections", "gauge", "Open connections to the HTTP endpoint.",
-	       hs->connections);
-	metric(&p, "scorch_http_connection_limit", "gauge",
-	       "Connections the HTTP endpoint takes at once (half of them from one address).",
-	       hs->connection_limit);
-	metric(&p, "scorch_http_unauthorized_total", "counter",
-	       "HTTP requests refused for a missing or wrong bearer token.", hs->unauthorized);
-	metric(&p, "scorch_http_busy_total", "counter",
-	       "HTTP requests refused (503) while every worker had a full queue.", hs->busy);
-	metric(&p, "scorch_http_errors_total", "counter",
-	       "HTTP connections closed on a protocol error or a limit (malformed, oversized or "
-	       "abandoned requests, the per-address connection limit).",
-	       hs->errors);
-	if (p.failed) {
-		free(p.buf);
-		return NULL;
-	}
-	return p.buf;
+/* Messages of the sender and the debuginfo uploader. */
+static void on_service_log(void *ctx, enum uploader_level level, const char *msg)
+{
+	(void)ctx;
+	if (level == UPLOADER_ERROR)
+		log_error("%s", msg);
+	else if (level == UPLOADER_WARN)
+		log_warn("%s", msg);
+	else
+		log_info("%s", msg);
 }
 
 static void on_symbolizer_warning(void *ctx, const char *msg)
@@ -1588,18 +777,6 @@ static void on_grpc_debug(void *ctx, const char *line)
 	log_info("grpc: %s", line);
 }
 
-/*
- * Join thread before deadline_ns (CLOCK_MONOTONIC): 0, or -ETIMEDOUT with the thread still
- * running (stuck in a system call the cancellation cannot reach).
- */
-static int join_by(pthread_t thread, uint64_t deadline_ns)
-{
-	struct timespec ts = { .tv_sec = deadline_ns / 1000000000ULL,
-			       .tv_nsec = deadline_ns % 1000000000ULL };
-
-	return -pthread_clockjoin_np(thread, NULL, CLOCK_MONOTONIC, &ts);
-}
-
 static char *read_token(const char *path)
 {
 	char *buf = NULL;
@@ -1621,33 +798,8 @@ static char *read_token(const char *path)
 	return buf;
 }
 
-/*
- * A spool whose disk refuses writes (full, failing, read-only) keeps profiles in memory: said
- * at once, then at most once a minute while it lasts, and when the disk takes them again.
- */
-static void spool_health(struct spool *spool, int put_result)
-{
-	static uint64_t last_log;
-	static bool failing;
-	struct spool_stats ss;
-
-	spool__stats(spool, &ss);
-	if (put_result == 1 &&
-	    (!failing || now_ns(CLOCK_MONOTONIC) - last_log > 60 * 1000000000ULL)) {
-		log_warn("cannot write to the spool (%s): %" PRIu64 " profiles (%" PRIu64
-			 " KB) held in memory until it can",
-			 strerror(ss.write_errno), ss.memory_entries, ss.memory_bytes / 1024);
-		last_log = now_ns(CLOCK_MONOTONIC);
-		failing = true;
-	} else if (failing && put_result == 0 && !ss.memory_entries) {
-		log_info("the spool's disk takes profiles again");
-		failing = false;
-	}
-}
-
 /* Close the interval: one request into the spool, one file into --output-dir. */
-/* Close the interval: one request into the spool, one file into --output-dir. */
-static void close_interval(struct agent *a, struct uploader *up, uint64_t start_real,
+static void close_interval(struct agent *a, struct debuginfo_uploader *up, uint64_t start_real,
 			   uint64_t start_mono, struct totals *t)
 {
 	struct build_opts bo = { .freq = arg.cap.freq,
@@ -1682,11 +834,8 @@ static void close_interval(struct agent *a, struct uploader *up, uint64_t start_
 		r = build_request(procs, nprocs, a->sym, up, &req, &len, &nseries);
 		if (r)
 			log_error("building the interval's profiles: %s", strerror(-r));
-		else if (len && (r = spool__put(snd->spool, req, len)) < 0)
+		else if ((r = sender__put(snd, req, len)) < 0)
 			log_error("cannot spool the interval's profiles: %s", strerror(-r));
-		else
-			sender_wake(snd);
-		spool_health(snd->spool, r);
 		free(req);
 		t->series += nseries;
 	}
@@ -1717,22 +866,20 @@ int cmd_agent(int argc, char **argv)
 				     .max_symbol_bytes = AGENT_SYMBOL_BYTES,
 				     .warn = on_symbolizer_warning };
 	struct sigaction sa = { .sa_handler = on_signal };
-	struct sender snd = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
+	struct spool *spool = NULL;
+	struct grpc_client *client = NULL, *up_client = NULL;
 	struct sender *sender = NULL;
 	struct capture *capture = NULL;
 	struct http_server *http = NULL;
 	struct notifier *notifier = NULL;
-	struct uploader up = { .lock = PTHREAD_MUTEX_INITIALIZER,
-			       .wake = PTHREAD_COND_INITIALIZER };
-	struct uploader *uploader = NULL;
-	bool up_started = false;
+	struct debuginfo_uploader *uploader = NULL;
 	struct agent a = { .lock = PTHREAD_MUTEX_INITIALIZER,
 			   .tap_done = PTHREAD_COND_INITIALIZER };
 	struct totals totals = { 0 };
 	uint64_t stats[SCORCH_STAT_MAX] = { 0 }, start_real, start_mono;
 	char hostname[256], err[512], *token = NULL, *http_token = NULL, **config_args = NULL;
 	int cgroup_fd = -1;
-	bool thread_started = false, sender_abandoned = false, uploader_abandoned = false;
+	bool sender_abandoned = false, uploader_abandoned = false;
 	uint64_t stop_ns = 0;
 	int r, ret = EXIT_RUNTIME;
 
@@ -1774,28 +921,25 @@ int cmd_agent(int argc, char **argv)
 				       .debug =
 					   getenv("SCORCH_GRPC_DEBUG") ? on_grpc_debug : NULL };
 
-		snd.spool = spool__open(arg.spool_dir, arg.spool_max);
-		if (!snd.spool) {
+		spool = spool__open(arg.spool_dir, arg.spool_max);
+		if (!spool) {
 			log_error("cannot open the spool '%s': %s", arg.spool_dir, strerror(errno));
 			goto out;
 		}
-		snd.client = grpc_client__new(&g);
-		if (!snd.client) {
+		client = grpc_client__new(&g);
+		if (!client) {
 			log_error("cannot set up the connection to '%s'%s", arg.address,
 				  arg.ca_file ? " (is the CA file readable?)" : "");
 			goto out;
 		}
-		sender = &snd;
 		if (arg.debuginfo_upload) {
 			/* a connection of its own: a large upload never delays a profile */
 			g.timeout_ms = 10000;
-			up.client = grpc_client__new(&g);
-			up.seen = hmap__new();
-			if (!up.client || !up.seen) {
+			up_client = grpc_client__new(&g);
+			if (!up_client) {
 				log_error("cannot set up the debuginfo uploader");
 				goto out;
 			}
-			uploader = &up;
 		}
 	} else if (arg.debuginfo_upload) {
 		log_error("--debuginfo-upload needs --remote-store-address");
@@ -1858,19 +1002,27 @@ int cmd_agent(int argc, char **argv)
 		log_error("out of memory");
 		goto out;
 	}
-	if (sender) {
-		if (pthread_create(&snd.thread, NULL, sender_main, &snd)) {
-			log_error("cannot start the sender thread");
+	if (client) {
+		struct sender_opts so = { .spool = spool, .client = client, .log = on_service_log };
+
+		sender = sender__start(&so, err, sizeof(err));
+		if (!sender) {
+			log_error("%s", err);
 			goto out;
 		}
-		thread_started = true;
+		a.sender = sender;
 	}
-	if (uploader) {
-		if (pthread_create(&up.thread, NULL, uploader_main, &up)) {
-			log_error("cannot start the debuginfo uploader thread");
+	if (up_client) {
+		struct debuginfo_opts dopts = { .client = up_client,
+						.insecure = arg.insecure,
+						.verbose = arg.verbose,
+						.log = on_service_log };
+
+		uploader = debuginfo_uploader__start(&dopts, err, sizeof(err));
+		if (!uploader) {
+			log_error("%s", err);
 			goto out;
 		}
-		up_started = true;
 	}
 	if (arg.http_address) {
 		struct http_handlers h = { .metrics = http_metrics,
@@ -1963,8 +1115,8 @@ int cmd_agent(int argc, char **argv)
 	/* the grace starts now; uploads are not worth waiting for */
 	stop_ns = now_ns(CLOCK_MONOTONIC);
 	notify(notifier, "STOPPING=1");
-	if (up_started)
-		uploader_stop(&up);
+	if (uploader)
+		debuginfo_uploader__stop(uploader);
 	/* the partial interval: every sample up to now, then delivered or spooled */
 	r = capture__finish(capture);
 	if (r)
@@ -1985,50 +1137,35 @@ out:
 	/* both threads are told to stop before either is waited for */
 	if (!stop_ns)
 		stop_ns = now_ns(CLOCK_MONOTONIC);
-	if (up_started)
-		uploader_stop(&up);
-	if (thread_started) {
-		pthread_mutex_lock(&snd.lock);
-		snd.stop = true;
-		snd.deadline_ns = stop_ns + EXIT_GRACE_MS * 1000000ULL;
-		pthread_cond_signal(&snd.wake);
-		pthread_mutex_unlock(&snd.lock);
-		if (join_by(snd.thread, snd.deadline_ns)) {
-			grpc_client__cancel(snd.client);
-			log_warn("the call to the remote store in progress at the end of the %u ms "
-				 "exit grace is cancelled; what is undelivered stays in the spool",
-				 EXIT_GRACE_MS);
-			if (join_by(snd.thread, snd.deadline_ns + EXIT_CANCEL_MS * 1000000ULL)) {
-				log_warn("the sender thread does not end (stuck in a system call): "
-					 "abandoned at exit; its profile stays in the spool");
-				sender_abandoned = true;
-			}
-		}
-	}
-	if (up_started) {
-		if (join_by(up.thread, stop_ns + (EXIT_GRACE_MS + EXIT_CANCEL_MS) * 1000000ULL)) {
-			log_warn("the debuginfo uploader does not end (stuck in a system call): "
-				 "abandoned at exit");
-			uploader_abandoned = true;
-		} else if (arg.verbose || up.failed) {
-			log_info("debuginfo: %" PRIu64 " files uploaded, %" PRIu64
-				 " the server had, %" PRIu64 " failed",
-				 up.uploaded, up.skipped, up.failed);
+	if (uploader)
+		debuginfo_uploader__stop(uploader);
+	if (sender)
+		sender_abandoned = sender__stop(sender, stop_ns);
+	if (uploader) {
+		uploader_abandoned = debuginfo_uploader__join(uploader, stop_ns + EXIT_WAIT_NS);
+		if (!uploader_abandoned) {
+			struct debuginfo_stats ds;
+
+			debuginfo_uploader__stats(uploader, &ds);
+			if (arg.verbose || ds.failed)
+				log_info("debuginfo: %" PRIu64 " files uploaded, %" PRIu64
+					 " the server had, %" PRIu64 " failed",
+					 ds.uploaded, ds.skipped, ds.failed);
 		}
 	}
 	/* what an abandoned thread may still touch is left alone: the exit takes it */
 	if (!uploader_abandoned) {
-		grpc_client__free(up.client);
-		hmap__free(up.seen);
-		free(up.jobs);
+		debuginfo_uploader__free(uploader);
+		grpc_client__free(up_client);
 	}
 	free(a.tap_buf);
 	if (ret == EXIT_OK) {
 		struct spool_stats ss = { 0 };
+		struct sender_stats sst = { 0 };
 
 		/* the spool's lock may be held by an abandoned sender */
-		if (snd.spool && !sender_abandoned)
-			spool__stats(snd.spool, &ss);
+		if (sender)
+			sender__stats(sender, &sst, sender_abandoned ? NULL : &ss);
 		log_info("stopped (%s): %" PRIu64 " intervals, %" PRIu64
 			 " samples; program runs %" PRIu64 " = recorded %" PRIu64 " + idle %" PRIu64
 			 " + filtered %" PRIu64 " + dropped %" PRIu64 "; profiles sent %" PRIu64
@@ -2038,7 +1175,7 @@ out:
 			 stop_signal == SIGINT ? "SIGINT" : "SIGTERM", totals.intervals,
 			 totals.samples, stats[SCORCH_STAT_RUNS], stats[SCORCH_STAT_RECORDED],
 			 stats[SCORCH_STAT_IDLE], stats[SCORCH_STAT_FILTERED],
-			 stats[SCORCH_STAT_LOST_COUNTS_FULL], snd.sent, snd.failed, snd.rejected,
+			 stats[SCORCH_STAT_LOST_COUNTS_FULL], sst.sent, sst.failed, sst.rejected,
 			 ss.entries, ss.bytes, ss.dropped);
 		if (ss.memory_entries)
 			log_error("%" PRIu64
@@ -2064,8 +1201,9 @@ out:
 		fflush(NULL);
 		_exit(ret);
 	}
-	grpc_client__free(snd.client);
-	spool__free(snd.spool);
+	sender__free(sender);
+	grpc_client__free(client);
+	spool__free(spool);
 	config__free_args(config_args); /* the settings pointed into it */
 	if (cgroup_fd >= 0)
 		close(cgroup_fd);
