@@ -241,6 +241,11 @@ static int open_perfmap(int rootfd, const struct sym_process *p)
 	return proc_file__open_at(rootfd, path, &o, NULL);
 }
 
+static uint64_t mapping_start(const void *m)
+{
+	return ((const struct sym_mapping *)m)->start;
+}
+
 static int cmp_mapping(const void *a, const void *b)
 {
 	const struct sym_mapping *x = a, *y = b;
@@ -719,19 +724,11 @@ static const struct sym_mapping *find_mapping(const struct symbolizer *s, uint32
 					      uint32_t seq, uint64_t addr)
 {
 	const struct sym_process *p = sym_get_process(s, pid, seq);
-	size_t lo = 0, hi;
+	size_t lo;
 
 	if (!p)
 		return NULL;
-	hi = p->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (p->maps[mid].start <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	lo = upper_bound(p->maps, p->n, sizeof(*p->maps), addr, mapping_start);
 	if (lo && addr < p->maps[lo - 1].end)
 		return &p->maps[lo - 1];
 	return NULL;
