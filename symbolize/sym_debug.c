@@ -5,13 +5,14 @@
  * debuglinks checked by build-id or CRC; and those fetched from debuginfod servers.
  */
 #include "symbolizer-internal.h"
+#include "dlib.h"
 #include "util.h"
 
-#include <dlfcn.h>
 #include <elf.h>
 #include <elfutils/debuginfod.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,34 +171,48 @@ struct debuginfod_api {
 	void *(*get_user_data)(debuginfod_client *c);
 };
 
+/*
+ * The library's functions, process-wide as the loaded library itself is: resolved once
+ * (pthread_once: symbolizers in several threads may ask at the same time) and only read after.
+ * The progress callback, given nothing but the client, reaches its budget through them.
+ */
+static struct debuginfod_api loaded;
+static pthread_once_t api_once = PTHREAD_ONCE_INIT;
+static int loaded_err;
+static char loaded_why[256]; /* why it could not be loaded */
+
+static void load_debuginfod(void)
+{
+	static const char *const names[] = { "libdebuginfod.so.1" };
+	const struct dlib_sym syms[] = {
+		{ "debuginfod_begin", &loaded.begin },
+		{ "debuginfod_end", &loaded.end },
+		{ "debuginfod_find_debuginfo", &loaded.find_debuginfo },
+		{ "debuginfod_set_progressfn", &loaded.set_progressfn },
+		{ "debuginfod_set_user_data", &loaded.set_user_data },
+		{ "debuginfod_get_user_data", &loaded.get_user_data },
+	};
+
+	loaded_err = dlib_load(names, ARRAY_SIZE(names), syms, ARRAY_SIZE(syms), loaded_why,
+			       sizeof(loaded_why));
+}
+
 static const struct debuginfod_api *debuginfod_api(void)
 {
-	static struct debuginfod_api api;
-	static bool tried, ok;
-	void *h;
-
-	if (tried)
-		return ok ? &api : NULL;
-	tried = true;
-	h = dlopen("libdebuginfod.so.1", RTLD_NOW | RTLD_LOCAL);
-	if (!h)
-		return NULL;
-	api.begin = (void *)dlsym(h, "debuginfod_begin");
-	api.end = (void *)dlsym(h, "debuginfod_end");
-	api.find_debuginfo = (void *)dlsym(h, "debuginfod_find_debuginfo");
-	api.set_progressfn = (void *)dlsym(h, "debuginfod_set_progressfn");
-	api.set_user_data = (void *)dlsym(h, "debuginfod_set_user_data");
-	api.get_user_data = (void *)dlsym(h, "debuginfod_get_user_data");
-	ok = api.begin && api.end && api.find_debuginfo && api.set_progressfn &&
-	     api.set_user_data && api.get_user_data;
-	return ok ? &api : NULL;
+	pthread_once(&api_once, load_debuginfod);
+	return loaded_err ? NULL : &loaded;
 }
 
 struct debuginfod_budget {
 	uint64_t deadline_ns;
 };
 
-/* Progress callback: a transfer past the deadline is abandoned. */
+/*
+ * Progress callback: a transfer past the deadline is abandoned. libdebuginfod calls it at least
+ * once a second while it waits (its transfer loop waits on libcurl one second at a time), from
+ * connecting to the last byte: the budget holds without setting DEBUGINFOD_TIMEOUT, which the
+ * client would read from the process's environment.
+ */
 static int debuginfod_progress(debuginfod_client *c, long a, long b)
 {
 	struct debuginfod_budget *budget = debuginfod_api()->get_user_data(c);
@@ -213,7 +228,6 @@ size_t symbolizer__fetch_debuginfo(struct symbolizer *s, double budget_s)
 	const struct debuginfod_api *api;
 	struct debuginfod_budget budget;
 	debuginfod_client *client;
-	char timeout[32];
 	size_t pos = 0, gained = 0;
 	void *v;
 
@@ -222,7 +236,7 @@ size_t symbolizer__fetch_debuginfo(struct symbolizer *s, double budget_s)
 	api = debuginfod_api();
 	if (!api) {
 		sym_warn(s, "DEBUGINFOD_URLS is set but libdebuginfod.so.1 cannot be loaded: %s",
-			 dlerror() ? dlerror() : "missing functions");
+			 loaded_why);
 		return 0;
 	}
 	client = api->begin();
@@ -253,12 +267,6 @@ size_t symbolizer__fetch_debuginfo(struct symbolizer *s, double budget_s)
 			break;
 		}
 		cf->debuginfod_tried = true;
-		/* the client reads its connection timeout from the environment on every query */
-		if (!s->user_debuginfod_timeout) {
-			snprintf(timeout, sizeof(timeout), "%d",
-				 (int)((budget.deadline_ns - now) / 1000000000ULL) + 1);
-			setenv("DEBUGINFOD_TIMEOUT", timeout, 1);
-		}
 		fd = api->find_debuginfo(client, (const unsigned char *)bid, 0, &path);
 		if (fd < 0) {
 			if (fd != -ENOENT)

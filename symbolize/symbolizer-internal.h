@@ -112,7 +112,6 @@ struct symbolizer {
 	bool perfmap_fds_warned;
 	struct elf_symbol_budget symbols; /* for the symbol tables of every file read */
 	bool symbols_warned; /* that the budget was hit, said once */
-	bool user_debuginfod_timeout; /* DEBUGINFOD_TIMEOUT was set by the user */
 	struct symbolizer_stats stats;
 };
 

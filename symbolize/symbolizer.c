@@ -137,7 +137,6 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 		s->opts.max_files = 4096;
 	s->symbols.max =
 	    s->opts.max_symbol_bytes ? s->opts.max_symbol_bytes : SYMBOL_BUDGET_DEFAULT;
-	s->user_debuginfod_timeout = getenv("DEBUGINFOD_TIMEOUT") != NULL;
 	{
 		struct stat st;
 
