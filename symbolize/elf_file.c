@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* Reading an ELF file once: segments, build-id, symbol tables, DWARF and CFI, bounded. */
 #include "elf_file.h"
 #include "gopclntab.h"
 #include "mapguard.h"

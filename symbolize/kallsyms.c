@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* Kernel symbols: parsing /proc/kallsyms, looking addresses up, the saved cache format. */
 #include "kallsyms.h"
 #include "util.h"
 

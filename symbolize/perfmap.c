@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* Parsing JIT perf maps within a memory budget, and looking addresses up in them. */
 #include "perfmap.h"
 #include "util.h"
 
