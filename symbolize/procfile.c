@@ -23,17 +23,11 @@
 /* Directories deep a walk may go. */
 #define MAX_DEPTH 256
 
-static bool force_walk;
 /*
  * openat2() refused once (ENOSYS, or a seccomp profile's EPERM): a fact of the process, which
  * the threads of several symbolizers may learn at once (hence atomic).
  */
 static bool no_openat2;
-
-void proc_file__force_walk(bool on)
-{
-	force_walk = on;
-}
 
 uint64_t proc_file__max_size(enum proc_file_kind kind)
 {
@@ -358,7 +352,7 @@ static int resolve(int rootfd, const char *path, bool nofollow, const struct pro
 	int fd = -1;
 
 	/* openat2() cannot be stopped at a FUSE directory on the way: the walk can */
-	if (!force_walk && !__atomic_load_n(&no_openat2, __ATOMIC_RELAXED) && !opts->navoid) {
+	if (!opts->walk && !__atomic_load_n(&no_openat2, __ATOMIC_RELAXED) && !opts->navoid) {
 		/* a race with a rename of ".." makes the kernel ask for a retry */
 		for (int tries = 0; tries < 8; tries++) {
 			fd = syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
