@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* Atomic files (a temporary beside the target, renamed over it) and private directories. */
 #include "fileio.h"
 
 #include <errno.h>

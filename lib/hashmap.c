@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* The hash table of hashmap.h: open addressing with linear probing over copied keys. */
 #include "hashmap.h"
 #include "util.h"
 

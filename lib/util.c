@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* Checked number and duration parsers, clocks, the boot id, hashes and array growth. */
 #include "util.h"
 
 #include <ctype.h>

@@ -61,6 +61,28 @@ uint64_t fnv1a64_words(uint64_t h, const uint64_t *w, size_t n);
 int fail_with(char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/*
+ * In an array of n elements of size bytes sorted by a key that key_of reads, how many lead it
+ * with a key at or below key (an upper bound): the last entry that starts at or before key is
+ * the one before that index, and there is none when it is 0. Inline so that key_of is inlined
+ * too: symbolizing and unwinding run it for every frame.
+ */
+static inline size_t upper_bound(const void *base, size_t n, size_t size, uint64_t key,
+				 uint64_t (*key_of)(const void *elem))
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (key_of((const char *)base + mid * size) <= key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* Grow *array (of *cap elements of size elem) to hold at least want; 0 or -ENOMEM. */
 int grow_array(void **array, size_t *cap, size_t want, size_t elem);
 

@@ -102,18 +102,15 @@ static void reread(struct bpf_syms *b)
 	qsort(b->syms, b->n, sizeof(*b->syms), cmp_start);
 }
 
+static uint64_t sym_start(const void *s)
+{
+	return ((const struct bpf_sym *)s)->start;
+}
+
 static const struct bpf_sym *find(const struct bpf_syms *b, uint64_t addr)
 {
-	size_t lo = 0, hi = b->n;
+	size_t lo = upper_bound(b->syms, b->n, sizeof(*b->syms), addr, sym_start);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (b->syms[mid].start <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	return lo && addr < b->syms[lo - 1].end ? &b->syms[lo - 1] : NULL;
 }
 

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* Reading folded stacks into the profile model, and telling pprof from folded input. */
 #include "folded.h"
 #include "fileio.h"
 #include "pprof.h"

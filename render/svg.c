@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* Writing a frame tree as an interactive flame graph SVG (script and style inline). */
 #include "svg.h"
 #include "util.h"
 

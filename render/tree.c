@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* Building frame trees and per-function totals from a profile. */
 #include "tree.h"
 #include "util.h"
 

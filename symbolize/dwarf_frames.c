@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* Inlined functions, files and lines at an address, from the DWARF scopes around it. */
 #include "dwarf_frames.h"
 
 #include <dwarf.h>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* Reading an ELF file once: segments, build-id, symbol tables, DWARF and CFI, bounded. */
 #include "elf_file.h"
 #include "gopclntab.h"
 #include "mapguard.h"
@@ -380,6 +381,11 @@ static void read_build_id(struct elf_file *f, Elf *elf)
 		return;
 	for (ssize_t i = 0; i < len; i++)
 		snprintf(f->build_id + 2 * i, 3, "%02x", id[i]);
+}
+
+static uint64_t sym_start(const void *s)
+{
+	return ((const struct elf_sym *)s)->start;
 }
 
 static int cmp_sym(const void *a, const void *b)
@@ -1235,8 +1241,8 @@ int elf_file__symbol(const struct elf_file *f, uint64_t vaddr, const char **ret_
 {
 	const struct gopclntab *go;
 	struct go_func fn;
-	size_t lo, hi;
 	const struct elf_sym *s;
+	size_t lo;
 
 	load_symbols(f);
 	/*
@@ -1250,16 +1256,7 @@ int elf_file__symbol(const struct elf_file *f, uint64_t vaddr, const char **ret_
 			*ret_start = fn.entry;
 		return 0;
 	}
-	lo = 0;
-	hi = f->nsyms;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (f->syms[mid].start <= vaddr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	lo = upper_bound(f->syms, f->nsyms, sizeof(*f->syms), vaddr, sym_start);
 	if (!lo)
 		return -ENOENT;
 	/*

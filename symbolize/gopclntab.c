@@ -6,6 +6,7 @@
  * varint-coded (value delta, pc delta) pairs starting from value -1 at the entry.
  */
 #include "gopclntab.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -142,23 +143,22 @@ static uint32_t entry_off(const struct gopclntab *t, uint64_t i)
 	return rd32(t->data + t->functab + i * 8);
 }
 
+/* The entry offset of a record of the function table (8 bytes: entry, then the record's). */
+static uint64_t functab_entry(const void *rec)
+{
+	return rd32(rec);
+}
+
 int gopclntab__func(const struct gopclntab *t, uint64_t vaddr, struct go_func *ret)
 {
-	uint64_t lo = 0, hi = t->nfunc, off, rec;
+	uint64_t lo, off, rec;
 	const uint8_t *f;
 
 	if (vaddr < t->text_start || vaddr - t->text_start > UINT32_MAX)
 		return -ENOENT;
 	off = vaddr - t->text_start;
 	/* the last function whose entry is at or below off */
-	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2;
-
-		if (entry_off(t, mid) <= off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	lo = upper_bound(t->data + t->functab, t->nfunc, 8, off, functab_entry);
 	if (!lo || off >= entry_off(t, lo))
 		return -ENOENT;
 	lo--;

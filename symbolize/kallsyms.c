@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* Kernel symbols: parsing /proc/kallsyms, looking addresses up, the saved cache format. */
 #include "kallsyms.h"
 #include "util.h"
 
@@ -162,19 +163,16 @@ struct kallsyms *kallsyms__load_filtered(const char *path, kallsyms_keep_fn keep
 	return kallsyms__parse_filtered(f, keep, ctx);
 }
 
+static uint64_t ksym_addr(const void *e)
+{
+	return ((const struct ksym_entry *)e)->addr;
+}
+
 int kallsyms__lookup(const struct kallsyms *k, uint64_t addr, struct ksym *ret)
 {
-	size_t lo = 0, hi = k->nsyms;
+	size_t lo = upper_bound(k->syms, k->nsyms, sizeof(*k->syms), addr, ksym_addr);
 	const struct ksym_entry *e;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (k->syms[mid].addr <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	if (!lo)
 		return -ENOENT;
 	e = &k->syms[lo - 1];

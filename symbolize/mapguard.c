@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* The SIGBUS guard of mapguard.h: guarded ranges and the handler that answers with zeros. */
 #include "mapguard.h"
 
 #include <errno.h>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* Parsing JIT perf maps within a memory budget, and looking addresses up in them. */
 #include "perfmap.h"
 #include "util.h"
 
@@ -205,19 +206,16 @@ size_t perfmap__count(const struct perfmap *m)
 	return m->n;
 }
 
+static uint64_t entry_start(const void *e)
+{
+	return ((const struct perfmap_entry *)e)->start;
+}
+
 const char *perfmap__lookup(const struct perfmap *m, uint64_t addr)
 {
 	const struct perfmap_entry *best = NULL;
-	size_t lo = 0, hi = m->n;
+	size_t lo = upper_bound(m->e, m->n, sizeof(*m->e), addr, entry_start);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (m->e[mid].start <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	/* entries may overlap when code is replaced: the latest line covering addr wins */
 	for (size_t i = lo, tries = 0; i-- > 0 && tries < 64; tries++)
 		if (addr < m->e[i].end && (!best || m->e[i].order > best->order))

@@ -23,13 +23,11 @@
 /* Directories deep a walk may go. */
 #define MAX_DEPTH 256
 
-static bool force_walk;
-static bool no_openat2; /* openat2() refused once (ENOSYS, or a seccomp profile's EPERM) */
-
-void proc_file__force_walk(bool on)
-{
-	force_walk = on;
-}
+/*
+ * openat2() refused once (ENOSYS, or a seccomp profile's EPERM): a fact of the process, which
+ * the threads of several symbolizers may learn at once (hence atomic).
+ */
+static bool no_openat2;
 
 uint64_t proc_file__max_size(enum proc_file_kind kind)
 {
@@ -354,7 +352,7 @@ static int resolve(int rootfd, const char *path, bool nofollow, const struct pro
 	int fd = -1;
 
 	/* openat2() cannot be stopped at a FUSE directory on the way: the walk can */
-	if (!force_walk && !no_openat2 && !opts->navoid) {
+	if (!opts->walk && !__atomic_load_n(&no_openat2, __ATOMIC_RELAXED) && !opts->navoid) {
 		/* a race with a rename of ".." makes the kernel ask for a retry */
 		for (int tries = 0; tries < 8; tries++) {
 			fd = syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
@@ -365,7 +363,7 @@ static int resolve(int rootfd, const char *path, bool nofollow, const struct pro
 			return fd;
 		if (errno != ENOSYS && errno != EPERM)
 			return -errno;
-		no_openat2 = true;
+		__atomic_store_n(&no_openat2, true, __ATOMIC_RELAXED);
 	}
 	return walk(rootfd, path, nofollow, opts);
 }

@@ -52,6 +52,11 @@ struct proc_open_opts {
 	 */
 	const dev_t *avoid;
 	size_t navoid;
+	/*
+	 * For tests: resolve the path component by component in user space, as on kernels (or
+	 * seccomp profiles) without openat2(), even where openat2() works.
+	 */
+	bool walk;
 };
 
 /*
@@ -87,11 +92,5 @@ int proc_file__open(const char *path, enum proc_file_kind kind, struct stat *ret
 uint64_t proc_file__max_size(enum proc_file_kind kind);
 /* A short reason for an error proc_file__open*() returned, for messages. */
 const char *proc_file__strerror(int err);
-
-/*
- * For tests: resolve paths component by component in user space, as on kernels (or seccomp
- * profiles) without openat2(), even where openat2() works.
- */
-void proc_file__force_walk(bool on);
 
 #endif

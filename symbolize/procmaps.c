@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* Parsing the lines of /proc/PID/maps. */
 #include "procmaps.h"
 #include "util.h"
 

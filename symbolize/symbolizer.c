@@ -1,96 +1,28 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-#include "symbolizer.h"
-#include "gopclntab.h"
+/*
+ * The symbolizer object: process snapshots (their executable mappings, perf maps, FUSE mounts,
+ * credentials), and resolving user addresses through them and the resolved-address cache.
+ */
+#include "symbolizer-internal.h"
 #include "dwarf_frames.h"
-#include "elf_file.h"
-#include "fileio.h"
-#include "hashmap.h"
+#include "gopclntab.h"
 #include "kallsyms.h"
 #include "perfmap.h"
-#include "procfile.h"
 #include "procmaps.h"
 #include "util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <libiberty/demangle.h>
-#include <sys/auxv.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <dlfcn.h>
-#include <elfutils/debuginfod.h>
-#include <time.h>
-#include <zlib.h>
+#include <unistd.h>
 
-/*
- * Where a file's debug information may be trusted: everywhere (0, 0), or only in the root a
- * process found it in, by that root directory's device and inode. A container may lay any debug
- * file in its own root; it must not name the code of processes elsewhere that map the same
- * file (the same image layer, the same host binary).
- */
-struct root_scope {
-	uint64_t dev, ino;
-};
-
-/* FUSE mounts of one process kept (more: that process's files are not opened at all). */
-#define FUSE_MOUNTS_MAX 32
-
-struct file_key {
-	uint64_t dev, ino;
-	struct root_scope scope;
-};
-
-struct cached_file {
-	struct elf_file *elf;
-	struct root_scope scope; /* its debug file came from inside this root */
-	mode_t mode; /* of the file: processes that could not read it get no symbols from it */
-	uid_t uid;
-	gid_t gid;
-	unsigned int refs;
-	uint64_t idle_since; /* the generation its last mapping went away in */
-	bool debuginfod_tried; /* asked of the debuginfod servers already */
-};
-
-struct sym_process {
-	struct sym_mapping *maps; /* sorted by start */
-	size_t n;
-	struct proc_creds creds; /* at the snapshot; creds.fsuid == UINT32_MAX when unknown */
-	struct root_scope scope; /* its root, or (0, 0) when it is ours */
-	dev_t fuse[FUSE_MOUNTS_MAX]; /* devices of its FUSE mounts: never touched */
-	size_t nfuse;
-	bool fuse_all; /* too many to keep: no file of it is read */
-	char *exe; /* /proc/PID/exe at the first snapshot, or NULL */
-	char *cgroup; /* from /proc/PID/cgroup, or NULL */
-	int perfmap_fd; /* the JIT's /tmp/perf-PID.map, held open, or -1 */
-	struct perfmap *perfmap; /* parsed on first use */
-	bool perfmap_tried;
-	struct stat perfmap_st; /* of the file when it was parsed */
-};
-
-/* How a file of p is opened: the bounds of kind, its FUSE mounts avoided. */
-static struct proc_open_opts opts_for(const struct sym_process *p, enum proc_file_kind kind)
-{
-	return (struct proc_open_opts){ .kind = kind,
-					.avoid = p ? p->fuse : NULL,
-					.navoid = p ? p->nfuse : 0 };
-}
-
-struct kernel_range {
-	uint64_t start, end;
-};
-
-struct proc_key {
-	uint32_t pid, seq;
-};
-
-/* The largest file a debuglink's CRC-32 is computed over. */
-#define DEBUGLINK_CRC_MAX (1ULL << 30)
 /* Demangled names and source paths kept before they are forgotten (at an expiry). */
 #define NAMES_MAX 65536
 /* Warnings about processes remembered, so that each is said once. */
@@ -119,44 +51,7 @@ struct cached_frame {
 	struct sym_line lines[];
 };
 
-struct symbolizer {
-	struct symbolizer_opts opts;
-	char proc_root[256];
-	struct hmap *files; /* file_key -> cached_file */
-	struct hmap *by_build_id; /* hex build-id -> cached_file, for every live file that has one */
-	struct hmap *procs; /* proc_key -> sym_process */
-	uint64_t generation; /* symbolizer__expire() calls so far */
-	/* the last process looked up: an unwind asks for the same one at every frame */
-	struct proc_key last_key;
-	const struct sym_process *last_proc;
-	struct hmap *elf_refs; /* elf_file* -> cached_file, for releasing */
-	struct kallsyms *kallsyms;
-	bool kallsyms_tried;
-	bool kallsyms_live; /* read from /proc now, not from the cache */
-	struct kallsyms *kextra; /* next to the cache: the live symbols outside its ranges */
-	uint64_t kextra_ns; /* when kextra was read */
-	struct kernel_range *trusted; /* where cached symbols can be trusted */
-	size_t ntrusted;
-	struct hmap *kmaps; /* module name -> sym_mapping */
-	struct hmap *demangled; /* mangled name -> demangled copy */
-	struct elf_file *vdso; /* our own vDSO image, the same in every 64-bit process */
-	uint64_t vdso_size;
-	bool vdso_tried;
-	struct hmap *paths; /* source paths, joined and normalized, interned */
-	struct hmap *frames; /* frame_key -> cached_frame: what an address of a file resolves to */
-	struct hmap *warned; /* (pid, message hash) warned about already */
-	size_t perfmap_bytes; /* held by the parsed perf maps of all processes */
-	struct root_scope own_root; /* the device and inode of our own root directory */
-	uint64_t unknown_roots; /* scopes given to processes whose root could not be read */
-	unsigned int perfmap_fds; /* perf maps held open */
-	bool perfmap_fds_warned;
-	struct elf_symbol_budget symbols; /* for the symbol tables of every file read */
-	bool symbols_warned; /* that the budget was hit, said once */
-	bool user_debuginfod_timeout; /* DEBUGINFOD_TIMEOUT was set by the user */
-	struct symbolizer_stats stats;
-};
-
-static void warn(struct symbolizer *s, const char *fmt, ...)
+void sym_warn(struct symbolizer *s, const char *fmt, ...)
 {
 	char buf[512];
 	va_list ap;
@@ -174,7 +69,6 @@ static void warn(struct symbolizer *s, const char *fmt, ...)
  * round while something stays unnamed, and a hostile one could otherwise fill the log.
  */
 static int reset_table(struct hmap **h, bool free_values);
-static int clear_frames(struct symbolizer *s);
 
 static void warn_process(struct symbolizer *s, uint32_t pid, const char *fmt, ...)
 {
@@ -197,7 +91,7 @@ static void warn_process(struct symbolizer *s, uint32_t pid, const char *fmt, ..
 	if (hmap__count(s->warned) >= WARNED_MAX && reset_table(&s->warned, false))
 		return;
 	hmap__put(s->warned, &key, sizeof(key), (void *)1);
-	warn(s, "pid %u: %s", pid, buf);
+	sym_warn(s, "pid %u: %s", pid, buf);
 }
 
 /*
@@ -215,15 +109,16 @@ static bool check_file(struct symbolizer *s, const struct sym_mapping *m)
 		return false;
 	if ((problems & ELF_WARN_SHRANK) && elf_file__warn_once(m->elf, ELF_WARN_SHRANK)) {
 		s->stats.files_shrank++;
-		warn(s, "'%s': file shrank while being read, keeping what was read", m->path);
+		sym_warn(s, "'%s': file shrank while being read, keeping what was read", m->path);
 		shrank = true;
 	}
 	if ((problems & ELF_WARN_BUDGET) && elf_file__warn_once(m->elf, ELF_WARN_BUDGET) &&
 	    !s->symbols_warned) {
 		s->symbols_warned = true;
-		warn(s, "'%s': symbol tables over their memory budget (%zu MiB for all files), %s",
-		     m->path, s->symbols.max >> 20,
-		     "keeping bare addresses for it and any other file past the budget");
+		sym_warn(s,
+			 "'%s': symbol tables over their memory budget (%zu MiB for all files), %s",
+			 m->path, s->symbols.max >> 20,
+			 "keeping bare addresses for it and any other file past the budget");
 	}
 	return shrank;
 }
@@ -242,7 +137,6 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 		s->opts.max_files = 4096;
 	s->symbols.max =
 	    s->opts.max_symbol_bytes ? s->opts.max_symbol_bytes : SYMBOL_BUDGET_DEFAULT;
-	s->user_debuginfod_timeout = getenv("DEBUGINFOD_TIMEOUT") != NULL;
 	{
 		struct stat st;
 
@@ -267,54 +161,13 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	return s;
 }
 
-/* The by-build-id key of a file: its build-id, and its root when its debug info is scoped. */
-#define BID_KEY_MAX (2 * 64 + 1 + 2 * 16 + 2)
-
-static size_t bid_key(const char *bid, const struct root_scope *scope, char *ret)
-{
-	if (!scope->dev && !scope->ino)
-		return snprintf(ret, BID_KEY_MAX, "%s", bid);
-	return snprintf(ret, BID_KEY_MAX, "%s@%" PRIx64 ":%" PRIx64, bid, scope->dev, scope->ino);
-}
-
-static bool scoped(const struct root_scope *scope)
-{
-	return scope->dev || scope->ino;
-}
-
-static void release_elf(struct symbolizer *s, struct elf_file *elf)
-{
-	struct cached_file *cf;
-	const char *bid;
-
-	if (!elf)
-		return;
-	cf = hmap__get(s->elf_refs, &elf, sizeof(elf));
-	if (!cf)
-		return;
-	cf->idle_since = s->generation;
-	if (--cf->refs)
-		return;
-	hmap__remove(s->elf_refs, &elf, sizeof(elf));
-	bid = elf_file__build_id(elf);
-	if (bid[0]) {
-		char k[BID_KEY_MAX];
-		size_t n = bid_key(bid, &cf->scope, k);
-
-		if (hmap__get(s->by_build_id, k, n) == cf)
-			hmap__remove(s->by_build_id, k, n);
-	}
-	elf_file__free(cf->elf);
-	free(cf);
-}
-
 static void free_process(struct symbolizer *s, struct sym_process *p)
 {
 	if (!p)
 		return;
 	for (size_t i = 0; i < p->n; i++) {
 		free(p->maps[i].path);
-		release_elf(s, p->maps[i].elf);
+		sym_release_elf(s, p->maps[i].elf);
 	}
 	if (p->perfmap_fd >= 0) {
 		close(p->perfmap_fd);
@@ -338,10 +191,10 @@ void symbolizer__free(struct symbolizer *s)
 		return;
 	for (pos = 0; s->procs && hmap__next(s->procs, &pos, NULL, NULL, &v);)
 		free_process(s, v);
-	release_elf(s, s->vdso);
+	sym_release_elf(s, s->vdso);
 	/* the cache holds one reference per cached file */
 	for (pos = 0; s->files && hmap__next(s->files, &pos, NULL, NULL, &v);)
-		release_elf(s, ((struct cached_file *)v)->elf);
+		sym_release_elf(s, ((struct cached_file *)v)->elf);
 	for (pos = 0; s->kmaps && hmap__next(s->kmaps, &pos, NULL, NULL, &v);) {
 		free(((struct sym_mapping *)v)->path);
 		free(v);
@@ -368,311 +221,6 @@ void symbolizer__free(struct symbolizer *s)
 }
 
 /*
- * Open the file behind a mapping from inside the process's own view of the filesystem: the
- * mapping itself (/proc/PID/map_files, which the kernel vouches for), else the path inside the
- * process's root, and then only if it is the file the maps line names (device and inode).
- */
-static int open_mapped_file(struct symbolizer *s, uint32_t pid, int rootfd,
-			    const struct sym_process *p, const struct procmap *m)
-{
-	const struct proc_open_opts o = opts_for(p, PROC_FILE_ELF);
-	char path[PATH_MAX + 300];
-	struct stat st;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%u/map_files/%" PRIx64 "-%" PRIx64, s->proc_root, pid,
-		 m->start, m->end);
-	fd = proc_file__open_link(path, &o, &st);
-	if (fd >= 0 || fd == -EINVAL || fd == -EFBIG || fd == -EREMOTE || rootfd < 0)
-		return fd;
-	fd = proc_file__open_at(rootfd, m->path, &o, &st);
-	if (fd >= 0 &&
-	    (st.st_dev != makedev(m->dev_major, m->dev_minor) || st.st_ino != m->inode)) {
-		close(fd);
-		return -ESTALE;
-	}
-	return fd;
-}
-
-/* CRC-32 of the first size bytes of fd (what fstat said when it was opened). */
-static uint32_t file_crc32(int fd, uint64_t size)
-{
-	unsigned char buf[65536];
-	uLong crc = crc32(0, NULL, 0);
-	uint64_t off = 0;
-	ssize_t n;
-
-	while (off < size &&
-	       (n = pread(fd, buf, size - off < sizeof(buf) ? size - off : sizeof(buf), off)) > 0) {
-		crc = crc32(crc, buf, n);
-		off += n;
-	}
-	return crc;
-}
-
-/*
- * Use the debug file at path if it exists, matches (CRC when given) and brings something: in
- * the process's root (rootfd, and then it must be a file the process could read), or, with
- * rootfd < 0, where scorch looks itself (the host's /usr/lib/debug, --debug-dir).
- */
-/*
- * Is the file a debuglink names the one it was made for? When both carry a build-id, they must
- * match, and that is enough. Otherwise its CRC-32 must, but a CRC reads the whole file: only
- * for an ELF file no larger than a debug file of a binary of bin_size plausibly is (a hostile
- * sparse file would keep the CRC, and the capture, busy for seconds).
- */
-static bool debuglink_matches(struct elf_file *e, int fd, const struct stat *st, uint32_t crc,
-			      uint64_t bin_size)
-{
-	const char *bid = elf_file__build_id(e);
-	uint64_t max = 16 * bin_size + (64ULL << 20);
-	char magic[4], cand[2 * 64 + 1];
-
-	if (pread(fd, magic, sizeof(magic), 0) != sizeof(magic) || memcmp(magic, ELFMAG, SELFMAG))
-		return false;
-	if (bid[0] && elf_build_id_of_fd(fd, cand, sizeof(cand)) == 0)
-		return !strcmp(bid, cand);
-	if ((uint64_t)st->st_size > max || (uint64_t)st->st_size > DEBUGLINK_CRC_MAX)
-		return false;
-	return file_crc32(fd, st->st_size) == crc;
-}
-
-static bool try_debug_file(struct symbolizer *s, struct elf_file *e, int rootfd,
-			   const struct sym_process *p, const char *path, const uint32_t *crc,
-			   uint64_t bin_size)
-{
-	struct proc_open_opts o = opts_for(p, PROC_FILE_DEBUG);
-	_cleanup_close_ int fd = -1;
-	struct stat st;
-
-	o.creds = p ? &p->creds : NULL;
-	fd = rootfd >= 0 ? proc_file__open_at(rootfd, path, &o, &st)
-			 : proc_file__open(path, PROC_FILE_DEBUG, &st);
-	if (fd < 0)
-		return false;
-	if ((crc && !debuglink_matches(e, fd, &st, *crc, bin_size)) ||
-	    elf_file__add_debug_file(e, fd, s->opts.debug_file_dwarf))
-		return false;
-	s->stats.debug_files++;
-	return true;
-}
-
-/* A .gnu_debuglink names a file, never a path: anything else is refused. */
-static bool valid_debuglink(const char *link)
-{
-	return link[0] && !strchr(link, '/') && strcmp(link, ".") && strcmp(link, "..");
-}
-
-enum debug_found { DEBUG_NONE, DEBUG_TRUSTED, DEBUG_IN_ROOT };
-
-/*
- * Separate debug info, found as gdb finds it: by build-id under .build-id/, then by the
- * .gnu_debuglink name beside the file, in its .debug/ and under the debug root. First where
- * scorch looks itself (the host's /usr/lib/debug: never beside a path of the process in our
- * root, which is not its file; then each --debug-dir), then in the process's own root (resolved
- * inside it, only what the process could read), which says where it was found.
- */
-static enum debug_found find_debug_file(struct symbolizer *s, struct elf_file *e, int rootfd,
-					const struct sym_process *p, const char *path,
-					uint64_t bin_size)
-{
-	static const char *const in_root[] = { "%s/%s", "%s/.debug/%s", "/usr/lib/debug%s/%s" };
-	const char *bid = elf_file__build_id(e), *link;
-	char cand[PATH_MAX * 2], bidpath[PATH_MAX], dir[PATH_MAX];
-	uint32_t crc;
-
-	if (elf_file__has_symtab(e) && (elf_file__has_dwarf(e) || !s->opts.debug_file_dwarf))
-		return DEBUG_NONE;
-	link = elf_file__debuglink(e, &crc);
-	if (link && (path[0] != '/' || !valid_debuglink(link)))
-		link = NULL;
-	dir[0] = 0;
-	if (link) {
-		snprintf(dir, sizeof(dir), "%s", path);
-		*strrchr(dir, '/') = 0;
-	}
-	bidpath[0] = 0;
-	if (strlen(bid) > 2)
-		snprintf(bidpath, sizeof(bidpath), ".build-id/%.2s/%s.debug", bid, bid + 2);
-	if (bidpath[0]) {
-		snprintf(cand, sizeof(cand), "/usr/lib/debug/%s", bidpath);
-		if (try_debug_file(s, e, -1, NULL, cand, NULL, 0))
-			return DEBUG_TRUSTED;
-		for (size_t d = 0; d < s->opts.ndebug_dirs; d++) {
-			snprintf(cand, sizeof(cand), "%s/%s", s->opts.debug_dirs[d], bidpath);
-			if (try_debug_file(s, e, -1, NULL, cand, NULL, 0))
-				return DEBUG_TRUSTED;
-		}
-	}
-	if (link) {
-		snprintf(cand, sizeof(cand), "/usr/lib/debug%s/%s", dir, link);
-		if (try_debug_file(s, e, -1, NULL, cand, &crc, bin_size))
-			return DEBUG_TRUSTED;
-		for (size_t d = 0; d < s->opts.ndebug_dirs; d++) {
-			snprintf(cand, sizeof(cand), "%s%s/%s", s->opts.debug_dirs[d], dir, link);
-			if (try_debug_file(s, e, -1, NULL, cand, &crc, bin_size))
-				return DEBUG_TRUSTED;
-		}
-	}
-	if (rootfd < 0)
-		return DEBUG_NONE;
-	if (bidpath[0]) {
-		snprintf(cand, sizeof(cand), "/usr/lib/debug/%s", bidpath);
-		if (try_debug_file(s, e, rootfd, p, cand, NULL, 0))
-			return DEBUG_IN_ROOT;
-	}
-	for (size_t i = 0; link && i < ARRAY_SIZE(in_root); i++) {
-		snprintf(cand, sizeof(cand), in_root[i], dir, link);
-		if (try_debug_file(s, e, rootfd, p, cand, &crc, bin_size))
-			return DEBUG_IN_ROOT;
-	}
-	return DEBUG_NONE;
-}
-
-/* A file already read: for every process, or for the processes of scope. NULL when none. */
-static struct cached_file *cached(const struct symbolizer *s, uint64_t dev, uint64_t ino,
-				  const struct root_scope *scope)
-{
-	struct file_key key = { dev, ino, { 0, 0 } };
-	struct cached_file *cf = hmap__get(s->files, &key, sizeof(key));
-
-	if (cf || !scoped(scope))
-		return cf;
-	key.scope = *scope;
-	return hmap__get(s->files, &key, sizeof(key));
-}
-
-/* A new reference to the ELF file behind fd, from the cache when possible. */
-static struct elf_file *get_elf(struct symbolizer *s, int fd, const char *name, int rootfd,
-				const struct sym_process *p, const struct root_scope *scope)
-{
-	static const struct root_scope everywhere;
-	struct cached_file *cf, *same;
-	char k[BID_KEY_MAX];
-	const char *bid;
-	struct file_key key;
-	struct stat st;
-	size_t klen;
-
-	if (fstat(fd, &st) < 0)
-		return NULL;
-	cf = cached(s, st.st_dev, st.st_ino, scope);
-	if (cf) {
-		cf->refs++;
-		return cf->elf;
-	}
-	cf = calloc(1, sizeof(*cf));
-	if (!cf)
-		return NULL;
-	cf->mode = st.st_mode;
-	cf->uid = st.st_uid;
-	cf->gid = st.st_gid;
-	cf->elf = elf_file__read(fd);
-	if (!cf->elf) {
-		free(cf);
-		return NULL;
-	}
-	elf_file__set_budget(cf->elf, &s->symbols);
-	/*
-	 * The same build under another path or inode (another container's copy of a library): the
-	 * file already read serves, unless this copy has the symbols that one lacks. One whose
-	 * debug info came from another root does not.
-	 */
-	bid = elf_file__build_id(cf->elf);
-	same = NULL;
-	if (bid[0]) {
-		klen = bid_key(bid, &everywhere, k);
-		same = hmap__get(s->by_build_id, k, klen);
-		if (!same && scoped(scope)) {
-			klen = bid_key(bid, scope, k);
-			same = hmap__get(s->by_build_id, k, klen);
-		}
-	}
-	if (same && (elf_file__has_symtab(same->elf) || !elf_file__has_symtab(cf->elf))) {
-		elf_file__free(cf->elf);
-		free(cf);
-		s->stats.files_shared++;
-		same->refs++; /* the caller's */
-		key = (struct file_key){ st.st_dev, st.st_ino, same->scope };
-		if (hmap__count(s->files) < s->opts.max_files &&
-		    hmap__put(s->files, &key, sizeof(key), same) == 0)
-			same->refs++;
-		return same->elf;
-	}
-	if (name[0] == '/' &&
-	    find_debug_file(s, cf->elf, rootfd, p, name, st.st_size) == DEBUG_IN_ROOT)
-		cf->scope = *scope;
-	if (elf_file__error(cf->elf)) {
-		s->stats.files_unreadable++;
-		warn(s, "'%s': %s, keeping bare addresses for what it lacks", name,
-		     elf_file__error(cf->elf));
-	}
-	cf->refs = 1; /* the caller's */
-	if (hmap__put(s->elf_refs, &cf->elf, sizeof(cf->elf), cf)) {
-		elf_file__free(cf->elf);
-		free(cf);
-		return NULL;
-	}
-	/* the build-id's entry is this file from now on (without memory, simply not shared) */
-	if (bid[0]) {
-		klen = bid_key(bid, &cf->scope, k);
-		hmap__put(s->by_build_id, k, klen, cf);
-	}
-	/* past the bound the file is owned by its mappings alone and freed with them */
-	key = (struct file_key){ st.st_dev, st.st_ino, cf->scope };
-	if (hmap__count(s->files) < s->opts.max_files &&
-	    hmap__put(s->files, &key, sizeof(key), cf) == 0) {
-		cf->refs++;
-		s->stats.files_cached++;
-	}
-	return cf->elf;
-}
-
-/*
- * The vDSO: the kernel maps the same image into every (64-bit) process, so ours serves for all
- * of them. Read once from our own memory; a new reference per mapping of the same size.
- */
-static struct elf_file *vdso_elf(struct symbolizer *s, uint64_t size)
-{
-	struct cached_file *cf;
-
-	if (!s->vdso_tried) {
-		uint64_t base = getauxval(AT_SYSINFO_EHDR), start = 0, end = 0;
-		char line[512];
-		FILE *f = fopen("/proc/self/maps", "re");
-		int fd;
-
-		s->vdso_tried = true;
-		while (f && fgets(line, sizeof(line), f))
-			if (strstr(line, "[vdso]") &&
-			    sscanf(line, "%" SCNx64 "-%" SCNx64, &start, &end) == 2)
-				break;
-		if (f)
-			fclose(f);
-		if (!base || base != start || end <= start)
-			return NULL;
-		fd = memfd_create("scorch-vdso", MFD_CLOEXEC);
-		if (fd < 0)
-			return NULL;
-		if (write(fd, (const void *)(uintptr_t)start, end - start) ==
-		    (ssize_t)(end - start)) {
-			s->vdso =
-			    get_elf(s, fd, "[vdso]", -1, NULL,
-				    &(struct root_scope){ 0 }); /* the symbolizer's reference */
-			s->vdso_size = end - start;
-		}
-		close(fd);
-	}
-	if (!s->vdso || size != s->vdso_size)
-		return NULL;
-	cf = hmap__get(s->elf_refs, &s->vdso, sizeof(s->vdso));
-	if (!cf)
-		return NULL;
-	cf->refs++;
-	return s->vdso;
-}
-
-/*
  * A JIT's perf map, /tmp/perf-NSPID.map in the process's own /tmp (resolved inside its root),
  * as perf takes it: a regular file, not a link, belonging to the process's user or to root, and
  * readable by the process. Opened while the process lives (its root is reachable only then) and
@@ -690,6 +238,11 @@ static int open_perfmap(int rootfd, const struct sym_process *p)
 		return -EACCES;
 	snprintf(path, sizeof(path), "/tmp/perf-%u.map", p->creds.nspid);
 	return proc_file__open_at(rootfd, path, &o, NULL);
+}
+
+static uint64_t mapping_start(const void *m)
+{
+	return ((const struct sym_mapping *)m)->start;
 }
 
 static int cmp_mapping(const void *a, const void *b)
@@ -823,7 +376,7 @@ void symbolizer__process_info(const struct symbolizer *s, uint32_t pid, uint32_t
 	*ret_cgroup = p ? p->cgroup : NULL;
 }
 
-static bool on_fuse(const struct sym_process *p, dev_t dev)
+bool sym_on_fuse(const struct sym_process *p, dev_t dev)
 {
 	if (p->fuse_all)
 		return true;
@@ -903,7 +456,7 @@ static void check_readable(struct symbolizer *s, uint32_t pid, const struct sym_
 	if (proc_creds__can_read(&p->creds, &st))
 		return;
 	warn_process(s, pid, "'%s': not readable by the process, keeping bare addresses", sm->path);
-	release_elf(s, sm->elf);
+	sym_release_elf(s, sm->elf);
 	sm->elf = NULL;
 	sm->build_id = "";
 }
@@ -963,8 +516,8 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 			goto nomem;
 		p->n++;
 		if (m->path[0] == '/') {
-			struct cached_file *cf =
-			    cached(s, makedev(m->dev_major, m->dev_minor), m->inode, &p->scope);
+			struct cached_file *cf = sym_cached_file(
+			    s, makedev(m->dev_major, m->dev_minor), m->inode, &p->scope);
 			int fd;
 
 			/*
@@ -979,12 +532,12 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 				check_readable(s, pid, p, sm);
 				continue;
 			}
-			if (on_fuse(p, makedev(m->dev_major, m->dev_minor))) {
+			if (sym_on_fuse(p, makedev(m->dev_major, m->dev_minor))) {
 				warn_process(s, pid, "'%s': %s, keeping bare addresses", m->path,
 					     proc_file__strerror(-EREMOTE));
 				continue;
 			}
-			fd = open_mapped_file(s, pid, rootfd, p, m);
+			fd = sym_open_mapped_file(s, pid, rootfd, p, m);
 			if (fd < 0) {
 				s->stats.files_unreadable++;
 				if (fd == -EINVAL || fd == -EFBIG || fd == -ESTALE ||
@@ -995,13 +548,13 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 							  : proc_file__strerror(fd));
 				continue;
 			}
-			sm->elf = get_elf(s, fd, m->path, rootfd, p, &p->scope);
+			sm->elf = sym_get_elf(s, fd, m->path, rootfd, p, &p->scope);
 			close(fd);
 			if (sm->elf)
 				sm->build_id = elf_file__build_id(sm->elf);
 			check_readable(s, pid, p, sm);
 		} else if (!strcmp(m->path, "[vdso]")) {
-			sm->elf = vdso_elf(s, m->end - m->start);
+			sm->elf = sym_vdso_elf(s, m->end - m->start);
 			if (sm->elf)
 				sm->build_id = elf_file__build_id(sm->elf);
 		} else if (!m->path[0] || !strncmp(m->path, "[anon", 5)) {
@@ -1011,10 +564,11 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 	/* executable anonymous memory: JIT'ed code, named by a perf map if any */
 	if (jit && s->perfmap_fds >= PERFMAP_FDS_MAX) {
 		if (!s->perfmap_fds_warned)
-			warn(s,
-			     "%u processes hold their perf maps open: those of more JIT processes "
-			     "are not read (their JIT frames stay unnamed)",
-			     PERFMAP_FDS_MAX);
+			sym_warn(
+			    s,
+			    "%u processes hold their perf maps open: those of more JIT processes "
+			    "are not read (their JIT frames stay unnamed)",
+			    PERFMAP_FDS_MAX);
 		s->perfmap_fds_warned = true;
 	} else if (jit) {
 		int fd = open_perfmap(rootfd, p);
@@ -1096,7 +650,7 @@ int symbolizer__inherit(struct symbolizer *s, uint32_t pid, uint32_t seq, uint32
 	return r;
 }
 
-static const struct sym_process *get_process(const struct symbolizer *s, uint32_t pid, uint32_t seq)
+const struct sym_process *sym_get_process(const struct symbolizer *s, uint32_t pid, uint32_t seq)
 {
 	struct symbolizer *memo = (struct symbolizer *)s; /* the memo only, never the tables */
 	struct proc_key key = { pid, seq };
@@ -1141,7 +695,7 @@ size_t symbolizer__expire(struct symbolizer *s, unsigned int idle_rounds)
 		struct cached_file *cf = hmap__remove(s->files, &keys[i], sizeof(keys[i]));
 
 		if (cf)
-			release_elf(s, cf->elf);
+			sym_release_elf(s, cf->elf);
 	}
 	free(keys);
 	/* resolved addresses are keyed by file ids, never reused: theirs simply stop matching */
@@ -1152,7 +706,7 @@ size_t symbolizer__expire(struct symbolizer *s, unsigned int idle_rounds)
 	 * holds them between two profiles.
 	 */
 	if (hmap__count(s->demangled) > NAMES_MAX || hmap__count(s->paths) > NAMES_MAX) {
-		if (!clear_frames(s)) {
+		if (!sym_clear_frames(s)) {
 			reset_table(&s->demangled, true);
 			reset_table(&s->paths, true);
 		}
@@ -1160,62 +714,20 @@ size_t symbolizer__expire(struct symbolizer *s, unsigned int idle_rounds)
 	return n;
 }
 
-int symbolizer__open_mapped(struct symbolizer *s, uint32_t pid, uint32_t seq, const char *build_id)
-{
-	const struct sym_process *p = get_process(s, pid, seq);
-	int r = -ENOENT;
-
-	if (!p)
-		return -ESRCH;
-	for (size_t i = 0; i < p->n; i++) {
-		const struct sym_mapping *m = &p->maps[i];
-		char path[PATH_MAX];
-		struct stat st;
-		int fd;
-
-		if (!m->elf || !m->ino || strcmp(m->build_id, build_id) || on_fuse(p, m->dev))
-			continue;
-		snprintf(path, sizeof(path), "%s/%u/map_files/%" PRIx64 "-%" PRIx64, s->proc_root,
-			 pid, m->start, m->end);
-		{
-			const struct proc_open_opts o = opts_for(p, PROC_FILE_ELF);
-
-			fd = proc_file__open_link(path, &o, &st);
-		}
-		if (fd < 0) {
-			r = fd == -ENOENT ? -ESRCH : fd;
-			continue;
-		}
-		if (st.st_dev == m->dev && st.st_ino == m->ino)
-			return fd;
-		close(fd);
-		r = -ESTALE;
-	}
-	return r;
-}
-
 bool symbolizer__has_process(const struct symbolizer *s, uint32_t pid, uint32_t seq)
 {
-	return get_process(s, pid, seq) != NULL;
+	return sym_get_process(s, pid, seq) != NULL;
 }
 
 static const struct sym_mapping *find_mapping(const struct symbolizer *s, uint32_t pid,
 					      uint32_t seq, uint64_t addr)
 {
-	const struct sym_process *p = get_process(s, pid, seq);
-	size_t lo = 0, hi;
+	const struct sym_process *p = sym_get_process(s, pid, seq);
+	size_t lo;
 
 	if (!p)
 		return NULL;
-	hi = p->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (p->maps[mid].start <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	lo = upper_bound(p->maps, p->n, sizeof(*p->maps), addr, mapping_start);
 	if (lo && addr < p->maps[lo - 1].end)
 		return &p->maps[lo - 1];
 	return NULL;
@@ -1269,141 +781,9 @@ static int reset_table(struct hmap **h, bool free_values)
 	return 0;
 }
 
-/* Empty the resolved-address cache; -ENOMEM leaves it as it was. */
-static int clear_frames(struct symbolizer *s)
+int sym_clear_frames(struct symbolizer *s)
 {
 	return reset_table(&s->frames, true);
-}
-
-/*
- * libdebuginfod, loaded when first needed: linked in, it brings libcurl and some thirty
- * libraries into every run (+5 MB of RSS and milliseconds of start-up), for a feature used only
- * when DEBUGINFOD_URLS is set. libdw loads it the same way.
- */
-struct debuginfod_api {
-	debuginfod_client *(*begin)(void);
-	void (*end)(debuginfod_client *c);
-	int (*find_debuginfo)(debuginfod_client *c, const unsigned char *id, int len, char **path);
-	void (*set_progressfn)(debuginfod_client *c, debuginfod_progressfn_t fn);
-	void (*set_user_data)(debuginfod_client *c, void *data);
-	void *(*get_user_data)(debuginfod_client *c);
-};
-
-static const struct debuginfod_api *debuginfod_api(void)
-{
-	static struct debuginfod_api api;
-	static bool tried, ok;
-	void *h;
-
-	if (tried)
-		return ok ? &api : NULL;
-	tried = true;
-	h = dlopen("libdebuginfod.so.1", RTLD_NOW | RTLD_LOCAL);
-	if (!h)
-		return NULL;
-	api.begin = (void *)dlsym(h, "debuginfod_begin");
-	api.end = (void *)dlsym(h, "debuginfod_end");
-	api.find_debuginfo = (void *)dlsym(h, "debuginfod_find_debuginfo");
-	api.set_progressfn = (void *)dlsym(h, "debuginfod_set_progressfn");
-	api.set_user_data = (void *)dlsym(h, "debuginfod_set_user_data");
-	api.get_user_data = (void *)dlsym(h, "debuginfod_get_user_data");
-	ok = api.begin && api.end && api.find_debuginfo && api.set_progressfn &&
-	     api.set_user_data && api.get_user_data;
-	return ok ? &api : NULL;
-}
-
-struct debuginfod_budget {
-	uint64_t deadline_ns;
-};
-
-/* Progress callback: a transfer past the deadline is abandoned. */
-static int debuginfod_progress(debuginfod_client *c, long a, long b)
-{
-	struct debuginfod_budget *budget = debuginfod_api()->get_user_data(c);
-
-	(void)a;
-	(void)b;
-	return now_ns(CLOCK_MONOTONIC) > budget->deadline_ns;
-}
-
-size_t symbolizer__fetch_debuginfo(struct symbolizer *s, double budget_s)
-{
-	const char *urls = getenv("DEBUGINFOD_URLS");
-	const struct debuginfod_api *api;
-	struct debuginfod_budget budget;
-	debuginfod_client *client;
-	char timeout[32];
-	size_t pos = 0, gained = 0;
-	void *v;
-
-	if (!urls || !*urls)
-		return 0;
-	api = debuginfod_api();
-	if (!api) {
-		warn(s, "DEBUGINFOD_URLS is set but libdebuginfod.so.1 cannot be loaded: %s",
-		     dlerror() ? dlerror() : "missing functions");
-		return 0;
-	}
-	client = api->begin();
-	if (!client) {
-		warn(s, "cannot start a debuginfod client: %s", strerror(errno));
-		return 0;
-	}
-	budget.deadline_ns = now_ns(CLOCK_MONOTONIC) + (uint64_t)(budget_s * 1e9);
-	api->set_user_data(client, &budget);
-	api->set_progressfn(client, debuginfod_progress);
-	while (hmap__next(s->files, &pos, NULL, NULL, &v)) {
-		struct cached_file *cf = v;
-		struct elf_file *e = cf->elf;
-		const char *bid = elf_file__build_id(e);
-		uint64_t now = now_ns(CLOCK_MONOTONIC);
-		char *path = NULL;
-		struct stat st;
-		int fd;
-
-		if (cf->debuginfod_tried || !bid[0] ||
-		    (elf_file__has_symtab(e) &&
-		     (elf_file__has_dwarf(e) || !s->opts.debug_file_dwarf)))
-			continue;
-		if (now >= budget.deadline_ns) {
-			warn(s, "debuginfod: out of time (%.0f s), some files keep bare addresses",
-			     budget_s);
-			break;
-		}
-		cf->debuginfod_tried = true;
-		/* the client reads its connection timeout from the environment on every query */
-		if (!s->user_debuginfod_timeout) {
-			snprintf(timeout, sizeof(timeout), "%d",
-				 (int)((budget.deadline_ns - now) / 1000000000ULL) + 1);
-			setenv("DEBUGINFOD_TIMEOUT", timeout, 1);
-		}
-		fd = api->find_debuginfo(client, (const unsigned char *)bid, 0, &path);
-		if (fd < 0) {
-			if (fd != -ENOENT)
-				s->stats.debuginfod_failed++;
-			free(path);
-			continue;
-		}
-		/* the server's file: as bounded as any other debug file */
-		if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
-		    (uint64_t)st.st_size > proc_file__max_size(PROC_FILE_DEBUG)) {
-			s->stats.debuginfod_failed++;
-		} else if (elf_file__add_debug_file(e, fd, s->opts.debug_file_dwarf) == 0) {
-			s->stats.debuginfod_fetched++;
-			s->stats.debug_files++;
-			gained++;
-		}
-		close(fd);
-		free(path);
-	}
-	api->end(client);
-	/* names resolved before may change now */
-	if (gained)
-		clear_frames(s);
-	if (s->stats.debuginfod_failed)
-		warn(s, "debuginfod: %zu queries failed (servers: %s)", s->stats.debuginfod_failed,
-		     urls);
-	return gained;
 }
 
 void symbolizer__unwind_stopped(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t pc,
@@ -1417,8 +797,9 @@ void symbolizer__unwind_stopped(struct symbolizer *s, uint32_t pid, uint32_t seq
 	check_file(s, m);
 	if (!(elf_file__problems(m->elf) & ELF_WARN_SHRANK) &&
 	    elf_file__warn_once(m->elf, ELF_WARN_UNWIND))
-		warn(s, "'%s': %s at offset %#" PRIx64 ", stacks through it are truncated there",
-		     m->path, why, pc - m->start + m->offset);
+		sym_warn(s,
+			 "'%s': %s at offset %#" PRIx64 ", stacks through it are truncated there",
+			 m->path, why, pc - m->start + m->offset);
 }
 
 bool symbolizer__keeps_frame_pointers(const struct symbolizer *s, uint32_t pid, uint32_t seq)
@@ -1466,8 +847,7 @@ static const char *demangle(struct symbolizer *s, const char *raw)
 	return d;
 }
 
-/* A name for the symbolizer's lifetime, kept once. */
-static const char *intern(struct symbolizer *s, const char *name)
+const char *sym_intern(struct symbolizer *s, const char *name)
 {
 	char *copy = hmap__get(s->paths, name, strlen(name));
 
@@ -1487,7 +867,7 @@ static const char *intern(struct symbolizer *s, const char *name)
  */
 static const char *keep_name(struct symbolizer *s, const char *name)
 {
-	const char *copy = name ? intern(s, name) : NULL;
+	const char *copy = name ? sym_intern(s, name) : NULL;
 
 	return copy ? copy : name;
 }
@@ -1501,11 +881,11 @@ static const char *source_path(struct symbolizer *s, const char *comp_dir, const
 	if (!file)
 		return NULL;
 	dwarf__source_path(comp_dir, file, buf, sizeof(buf));
-	copy = intern(s, buf);
+	copy = sym_intern(s, buf);
 	return copy ? copy : file;
 }
 
-static void set_symbol_only(struct symbolizer *s, struct sym_frame *ret, const char *name)
+void sym_set_symbol_only(struct symbolizer *s, struct sym_frame *ret, const char *name)
 {
 	ret->nlines = 1;
 	ret->lines[0] = (struct sym_line){ .function = demangle(s, name), .system_name = name };
@@ -1553,7 +933,7 @@ static int resolve_jit(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_
 	name = p->perfmap ? perfmap__lookup(p->perfmap, addr) : NULL;
 	if (!name)
 		return -ENOENT;
-	set_symbol_only(s, ret, name);
+	sym_set_symbol_only(s, ret, name);
 	return 0;
 }
 
@@ -1574,7 +954,7 @@ static int resolve_in_file(struct symbolizer *s, const struct sym_mapping *m, ui
 	/* DWARF names inlined functions and lines; the symbol table only the function */
 	dw = elf_file__dwarf(m->elf);
 	if (!dw && elf_file__has_dwarf(m->elf) && elf_file__warn_once(m->elf, ELF_WARN_DWARF))
-		warn(s, "'%s': corrupt DWARF, using the symbol table", m->path);
+		sym_warn(s, "'%s': corrupt DWARF, using the symbol table", m->path);
 	n = dwarf__frames(dw, vaddr, df, SYM_MAX_LINES);
 	for (int i = 0; i < n; i++) {
 		const char *raw = keep_name(s, df[i].linkage ? df[i].linkage : df[i].name);
@@ -1600,16 +980,16 @@ static int resolve_in_file(struct symbolizer *s, const struct sym_mapping *m, ui
 	}
 	if (!symbol)
 		return -ENOENT;
-	set_symbol_only(s, ret, symbol);
+	sym_set_symbol_only(s, ret, symbol);
 	/* without DWARF, Go's own table still has file and line (not the inlined calls) */
 	go = elf_file__gopclntab(m->elf);
 	if (go && gopclntab__func(go, vaddr, &fn) == 0 &&
 	    gopclntab__line(go, &fn, vaddr, &file, &line) == 0) {
-		ret->lines[0].file = intern(s, file);
+		ret->lines[0].file = sym_intern(s, file);
 		ret->lines[0].line = line;
 		/* the function's own file and first line: those of its entry */
 		if (gopclntab__line(go, &fn, fn.entry, &file, &line) == 0) {
-			ret->lines[0].decl_file = intern(s, file);
+			ret->lines[0].decl_file = sym_intern(s, file);
 			ret->lines[0].decl_line = line;
 		}
 	}
@@ -1637,7 +1017,7 @@ static int resolve_cached(struct symbolizer *s, const struct sym_mapping *m, uin
 	/* found shrunk by this very lookup: again, with what is left (its symbols) */
 	if (check_file(s, m))
 		r = resolve_in_file(s, m, vaddr, ret);
-	if (hmap__count(s->frames) >= FRAME_CACHE_MAX && clear_frames(s))
+	if (hmap__count(s->frames) >= FRAME_CACHE_MAX && sym_clear_frames(s))
 		return r;
 	cf = malloc(sizeof(*cf) + ret->nlines * sizeof(cf->lines[0]));
 	if (!cf)
@@ -1666,244 +1046,6 @@ int symbolizer__resolve_user(struct symbolizer *s, uint32_t pid, uint32_t seq, u
 	if (elf_file__offset_to_vaddr(m->elf, addr - m->start + m->offset, &vaddr))
 		return -ENOENT;
 	return resolve_cached(s, m, vaddr, ret);
-}
-
-static const struct sym_mapping *kernel_mapping(struct symbolizer *s, const char *module)
-{
-	struct sym_mapping *m = hmap__get(s->kmaps, module, strlen(module));
-	char name[256];
-
-	if (m)
-		return m;
-	m = calloc(1, sizeof(*m));
-	if (!m)
-		return NULL;
-	snprintf(name, sizeof(name), "[%s]", *module ? module : "kernel.kallsyms");
-	m->path = strdup(name);
-	m->build_id = "";
-	m->kernel = true;
-	kallsyms__module_range(s->kallsyms, module, &m->start, &m->end);
-	if (!m->path || hmap__put(s->kmaps, module, strlen(module), m)) {
-		free(m->path);
-		free(m);
-		return NULL;
-	}
-	return m;
-}
-
-static int add_trusted(struct symbolizer *s, uint64_t start, uint64_t end)
-{
-	struct kernel_range *r = realloc(s->trusted, (s->ntrusted + 1) * sizeof(*r));
-
-	if (!r)
-		return -ENOMEM;
-	s->trusted = r;
-	s->trusted[s->ntrusted++] = (struct kernel_range){ start, end };
-	return 0;
-}
-
-/*
- * The cache key: the boot id, and a hash of /proc/modules (names, sizes and load addresses), so
- * that a reboot or a module load or unload invalidates the cache. Also collects the module
- * ranges, where cached module symbols are trusted.
- */
-static int kernel_cache_key(struct symbolizer *s, char *key, size_t size)
-{
-	char path[300], boot_id[64] = "", *line = NULL;
-	uint64_t h = 0;
-	size_t cap = 0;
-	ssize_t n;
-	FILE *f;
-	int r;
-
-	r = read_boot_id(s->proc_root, boot_id, sizeof(boot_id));
-	if (r)
-		return r;
-	snprintf(path, sizeof(path), "%s/modules", s->proc_root);
-	f = fopen(path, "re"); /* absent when the kernel has no modules */
-	while (f && (n = getline(&line, &cap, f)) > 0) {
-		unsigned long long size, addr;
-		char name[64];
-
-		h = hash_bytes(line, n, h);
-		if (sscanf(line, "%63s %llu %*s %*s %*s %llx", name, &size, &addr) == 3 && addr &&
-		    add_trusted(s, addr, addr + size)) {
-			free(line);
-			fclose(f);
-			return -ENOMEM;
-		}
-	}
-	free(line);
-	if (f)
-		fclose(f);
-	snprintf(key, size, "%s/%016llx", boot_id, (unsigned long long)h);
-	return 0;
-}
-
-static struct kallsyms *read_cached_kallsyms(struct symbolizer *s, const char *key)
-{
-	char path[PATH_MAX];
-	struct kallsyms *k = NULL;
-	struct stat st;
-	int fd;
-
-	if (ensure_private_dir(s->opts.cache_dir))
-		return NULL;
-	snprintf(path, sizeof(path), "%s/kallsyms", s->opts.cache_dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return NULL;
-	/* only a file of our own: nobody else may feed us symbol names */
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-	    st.st_size > 0 && st.st_size < (1 << 28))
-		k = kallsyms__map_saved(fd, key);
-	close(fd);
-	return k;
-}
-
-/* Save atomically in a directory only we can write. */
-static void save_kallsyms(struct symbolizer *s, const struct kallsyms *k, const char *key)
-{
-	struct atomic_file a;
-	char path[PATH_MAX];
-	FILE *f;
-	int r;
-
-	if (ensure_private_dir(s->opts.cache_dir))
-		return;
-	snprintf(path, sizeof(path), "%s/kallsyms", s->opts.cache_dir);
-	if (atomic_file__open(&a, path, 0600))
-		return;
-	f = fdopen(dup(a.fd), "w");
-	r = f ? kallsyms__save(k, key, f) : -errno;
-	if (f && fclose(f) && !r)
-		r = -EIO;
-	if (r)
-		atomic_file__abort(&a);
-	else if (atomic_file__commit(&a) == 0)
-		s->stats.kernel_cache_saved = true;
-}
-
-static void kallsyms_path(const struct symbolizer *s, char *buf, size_t size)
-{
-	if (s->opts.kallsyms)
-		snprintf(buf, size, "%s", s->opts.kallsyms);
-	else
-		snprintf(buf, size, "%s/kallsyms", s->proc_root);
-}
-
-static int load_live_kallsyms(struct symbolizer *s)
-{
-	char path[300];
-	struct kallsyms *k;
-
-	kallsyms_path(s, path, sizeof(path));
-	k = kallsyms__load(path);
-	if (!k) {
-		warn(s, "cannot read kernel symbols from '%s': %s%s", path, strerror(errno),
-		     errno == EPERM ? " (kernel.kptr_restrict hides them)" : "");
-		return -errno;
-	}
-	kallsyms__free(s->kallsyms);
-	s->kallsyms = k;
-	s->kallsyms_live = true;
-	s->stats.kernel_from_proc = true;
-	return 0;
-}
-
-/* First kernel lookup: the cache when it is valid for this boot and these modules. */
-static void load_kernel_symbols(struct symbolizer *s)
-{
-	char key[128];
-	uint64_t start, end;
-	bool keyed;
-
-	s->kallsyms_tried = true;
-	keyed = s->opts.cache_dir && kernel_cache_key(s, key, sizeof(key)) == 0;
-	if (keyed) {
-		s->kallsyms = read_cached_kallsyms(s, key);
-		if (s->kallsyms) {
-			s->stats.kernel_from_cache = true;
-			if (kallsyms__core_text(s->kallsyms, &start, &end) == 0)
-				add_trusted(s, start, end);
-			kallsyms__release_pages(s->kallsyms);
-			return;
-		}
-	}
-	if (load_live_kallsyms(s) == 0 && keyed)
-		save_kallsyms(s, s->kallsyms, key);
-}
-
-/* Cached symbols name only core text and loaded modules: the rest (BPF, trampolines) changes. */
-static bool is_trusted(const struct symbolizer *s, uint64_t addr)
-{
-	for (size_t i = 0; i < s->ntrusted; i++)
-		if (addr >= s->trusted[i].start && addr < s->trusted[i].end)
-			return true;
-	return false;
-}
-
-static bool untrusted(uint64_t addr, void *ctx)
-{
-	return !is_trusted(ctx, addr);
-}
-
-/*
- * Live symbols outside the cached ranges (BPF programs, trampolines), read from /proc only for
- * them: the whole table would cost its megabytes again. Read again at most every ten minutes,
- * /proc/kallsyms takes tens of milliseconds of kernel time to produce.
- */
-static const struct kallsyms *untrusted_symbols(struct symbolizer *s)
-{
-	uint64_t now = now_ns(CLOCK_MONOTONIC);
-	struct kallsyms *k;
-	char path[300];
-
-	if (s->kextra_ns && now - s->kextra_ns < 600000000000ULL)
-		return s->kextra;
-	s->kextra_ns = now;
-	kallsyms_path(s, path, sizeof(path));
-	k = kallsyms__load_filtered(path, untrusted, s);
-	if (!k)
-		return s->kextra;
-	kallsyms__free(s->kextra);
-	s->kextra = k;
-	s->stats.kernel_from_proc = true;
-	return k;
-}
-
-int symbolizer__resolve_kernel(struct symbolizer *s, uint64_t addr, struct sym_frame *ret)
-{
-	const struct kallsyms *k;
-	struct ksym sym;
-	char name[128];
-	const char *kept;
-
-	ret->function = NULL;
-	ret->nlines = 0;
-	ret->mapping = NULL;
-	if (!s->kallsyms_tried)
-		load_kernel_symbols(s);
-	k = s->kallsyms;
-	if (k && !s->kallsyms_live && !is_trusted(s, addr)) {
-		if (s->opts.name_kernel &&
-		    s->opts.name_kernel(s->opts.name_kernel_ctx, addr, name, sizeof(name)) == 0 &&
-		    (kept = intern(s, name))) {
-			set_symbol_only(s, ret, kept);
-			ret->mapping = kernel_mapping(s, "bpf");
-			return 0;
-		}
-		k = untrusted_symbols(s);
-	}
-	if (!k)
-		return -ENOENT;
-	if (kallsyms__lookup(k, addr, &sym)) {
-		ret->mapping = kernel_mapping(s, "");
-		return -ENOENT;
-	}
-	set_symbol_only(s, ret, sym.name);
-	ret->mapping = kernel_mapping(s, sym.module);
-	return 0;
 }
 
 void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *ret)

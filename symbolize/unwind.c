@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* Unwinding user stacks: frame by frame through CFI, Go's table or frame pointers. */
 #include "unwind.h"
 #include "gopclntab.h"
 #include "elf_file.h"

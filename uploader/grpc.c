@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "grpc.h"
+#include "dlib.h"
 #include "fileio.h"
 #include "grpc-internal.h"
 #include "util.h"
@@ -8,7 +9,6 @@
 #define CURL_DISABLE_DEPRECATION
 #include <curl/curl.h>
 #include <ctype.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -43,27 +43,22 @@ static struct {
 static int load_curl(void)
 {
 	static const char *const names[] = { "libcurl.so.4", "libcurl-gnutls.so.4" };
+	const struct dlib_sym syms[] = {
+		{ "curl_global_init", &curl.global_init },
+		{ "curl_easy_init", &curl.easy_init },
+		{ "curl_easy_setopt", &curl.easy_setopt },
+		{ "curl_easy_perform", &curl.easy_perform },
+		{ "curl_easy_getinfo", &curl.easy_getinfo },
+		{ "curl_easy_cleanup", &curl.easy_cleanup },
+		{ "curl_easy_strerror", &curl.easy_strerror },
+		{ "curl_slist_append", &curl.slist_append },
+		{ "curl_slist_free_all", &curl.slist_free_all },
+	};
 	static bool loaded;
-	void *h = NULL;
 
 	if (loaded)
 		return 0;
-	for (size_t i = 0; !h && i < ARRAY_SIZE(names); i++)
-		h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-	if (!h)
-		return -ENOENT;
-	curl.global_init = (void *)dlsym(h, "curl_global_init");
-	curl.easy_init = (void *)dlsym(h, "curl_easy_init");
-	curl.easy_setopt = (void *)dlsym(h, "curl_easy_setopt");
-	curl.easy_perform = (void *)dlsym(h, "curl_easy_perform");
-	curl.easy_getinfo = (void *)dlsym(h, "curl_easy_getinfo");
-	curl.easy_cleanup = (void *)dlsym(h, "curl_easy_cleanup");
-	curl.easy_strerror = (void *)dlsym(h, "curl_easy_strerror");
-	curl.slist_append = (void *)dlsym(h, "curl_slist_append");
-	curl.slist_free_all = (void *)dlsym(h, "curl_slist_free_all");
-	if (!curl.global_init || !curl.easy_init || !curl.easy_setopt || !curl.easy_perform ||
-	    !curl.easy_getinfo || !curl.easy_cleanup || !curl.easy_strerror || !curl.slist_append ||
-	    !curl.slist_free_all)
+	if (dlib_load(names, ARRAY_SIZE(names), syms, ARRAY_SIZE(syms), NULL, 0))
 		return -ENOENT;
 	curl.global_init(CURL_GLOBAL_DEFAULT);
 	loaded = true;

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "http.h"
+#include "dlib.h"
 #include "util.h"
 
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -108,28 +108,24 @@ struct http_server {
 
 static int load_mhd(void)
 {
+	static const char *const names[] = { "libmicrohttpd.so.12" };
+	const struct dlib_sym syms[] = {
+		{ "MHD_start_daemon", &mhd.start_daemon },
+		{ "MHD_stop_daemon", &mhd.stop_daemon },
+		{ "MHD_get_daemon_info", &mhd.get_daemon_info },
+		{ "MHD_create_response_from_buffer", &mhd.create_response_from_buffer },
+		{ "MHD_queue_response", &mhd.queue_response },
+		{ "MHD_destroy_response", &mhd.destroy_response },
+		{ "MHD_add_response_header", &mhd.add_response_header },
+		{ "MHD_lookup_connection_value", &mhd.lookup_connection_value },
+		{ "MHD_suspend_connection", &mhd.suspend_connection },
+		{ "MHD_resume_connection", &mhd.resume_connection },
+	};
 	static bool loaded;
-	void *h;
 
 	if (loaded)
 		return 0;
-	h = dlopen("libmicrohttpd.so.12", RTLD_NOW | RTLD_LOCAL);
-	if (!h)
-		return -ENOENT;
-	mhd.start_daemon = (void *)dlsym(h, "MHD_start_daemon");
-	mhd.stop_daemon = (void *)dlsym(h, "MHD_stop_daemon");
-	mhd.get_daemon_info = (void *)dlsym(h, "MHD_get_daemon_info");
-	mhd.create_response_from_buffer = (void *)dlsym(h, "MHD_create_response_from_buffer");
-	mhd.queue_response = (void *)dlsym(h, "MHD_queue_response");
-	mhd.destroy_response = (void *)dlsym(h, "MHD_destroy_response");
-	mhd.add_response_header = (void *)dlsym(h, "MHD_add_response_header");
-	mhd.lookup_connection_value = (void *)dlsym(h, "MHD_lookup_connection_value");
-	mhd.suspend_connection = (void *)dlsym(h, "MHD_suspend_connection");
-	mhd.resume_connection = (void *)dlsym(h, "MHD_resume_connection");
-	if (!mhd.start_daemon || !mhd.stop_daemon || !mhd.get_daemon_info ||
-	    !mhd.create_response_from_buffer || !mhd.queue_response || !mhd.destroy_response ||
-	    !mhd.add_response_header || !mhd.lookup_connection_value || !mhd.suspend_connection ||
-	    !mhd.resume_connection)
+	if (dlib_load(names, ARRAY_SIZE(names), syms, ARRAY_SIZE(syms), NULL, 0))
 		return -ENOENT;
 	loaded = true;
 	return 0;

@@ -5,6 +5,7 @@
  * not used. The fixture is stripped of everything; its debug file brings symbols and DWARF.
  * MiniDebugInfo (.gnu_debugdata) brings the symbol table of a file stripped of everything.
  * A debuglink to a huge sparse file is not checksummed (it would take seconds).
+ * Asking debuginfod servers leaves the process's environment as it was.
  * Usage: test_debuginfo STRIPPED_FIXTURE DEBUG_FILE UNRELATED_FILE MINIDEBUG_FIXTURE
  *        STRIPPED_WITHOUT_BUILD_ID
  */
@@ -12,9 +13,13 @@
 #include "fixture_proc.h"
 #include "elf_file.h"
 #include "symbolizer.h"
+#include "util.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -118,6 +123,44 @@ static const char *resolve_shared(const char *first, const char *second, size_t 
 			fixture_finish(pid[i], o[i], in[i]);
 	symbolizer__free(s);
 	return name;
+}
+
+/*
+ * The time budget of symbolizer__fetch_debuginfo() is kept without DEBUGINFOD_TIMEOUT: setenv()
+ * in a library races with every getenv() of the process's other threads (the agent's). Our
+ * own libraries have no symbol tables: each is asked of a server that refuses connections (a
+ * port bound and never listened on).
+ */
+static void test_debuginfod_environment(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	struct symbolizer_stats st;
+	char url[64], cache[128];
+	struct symbolizer *s;
+	uint64_t start;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+	      getsockname(fd, (struct sockaddr *)&sin, &len) == 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", ntohs(sin.sin_port));
+	snprintf(cache, sizeof(cache), "%s/debuginfod-cache", tmp);
+	setenv("DEBUGINFOD_URLS", url, 1);
+	setenv("DEBUGINFOD_CACHE_PATH", cache, 1);
+	unsetenv("DEBUGINFOD_TIMEOUT");
+	s = symbolizer__new(NULL);
+	CHECK(s && symbolizer__snapshot(s, getpid(), 0) == 0);
+	start = now_ns(CLOCK_MONOTONIC);
+	CHECK_INT(symbolizer__fetch_debuginfo(s, 2), 0);
+	CHECK(now_ns(CLOCK_MONOTONIC) - start < 10000000000ULL);
+	symbolizer__stats(s, &st);
+	CHECK(st.debuginfod_failed > 0);
+	CHECK(getenv("DEBUGINFOD_TIMEOUT") == NULL);
+	symbolizer__free(s);
+	unsetenv("DEBUGINFOD_URLS");
+	unsetenv("DEBUGINFOD_CACHE_PATH");
+	close(fd);
 }
 
 int main(int argc, char **argv)
@@ -247,6 +290,7 @@ int main(int argc, char **argv)
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		CHECK(t1.tv_sec - t0.tv_sec < 3);
 	}
+	test_debuginfod_environment();
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 	if (system(cmd) != 0)

@@ -65,10 +65,12 @@ static const char *read_at(int rootfd, const char *path, const struct proc_open_
 	return buf;
 }
 
-static void cases(int rootfd, const char *mode)
+static void cases(int rootfd, const char *mode, bool walk)
 {
-	const struct proc_open_opts elf = { .kind = PROC_FILE_ELF };
-	const struct proc_open_opts perfmap = { .kind = PROC_FILE_PERFMAP, .nofollow = true };
+	const struct proc_open_opts elf = { .kind = PROC_FILE_ELF, .walk = walk };
+	const struct proc_open_opts perfmap = { .kind = PROC_FILE_PERFMAP,
+						.nofollow = true,
+						.walk = walk };
 	char outside[PATH_MAX * 2];
 	int err;
 
@@ -112,11 +114,13 @@ static void cases(int rootfd, const char *mode)
 	CHECK_STR(read_at(rootfd, "/tmp/perf-2.map", &perfmap, &err), "1000 10 jit\n");
 }
 
-static void owners(int rootfd)
+static void owners(int rootfd, bool walk)
 {
 	struct proc_creds owner = { .uid = 12345, .fsuid = 12345, .fsgid = 12345 };
 	struct proc_creds other = { .uid = 54321, .fsuid = 54321, .fsgid = 54321 };
-	struct proc_open_opts o = { .kind = PROC_FILE_PERFMAP, .nofollow = true, .owner = true };
+	struct proc_open_opts o = {
+		.kind = PROC_FILE_PERFMAP, .nofollow = true, .owner = true, .walk = walk
+	};
 	char path[PATH_MAX * 2];
 	int err;
 
@@ -213,18 +217,16 @@ int main(void)
 	snprintf(root, sizeof(root), "%s/root", top);
 	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	CHECK(rootfd >= 0);
-	cases(rootfd, "openat2");
+	cases(rootfd, "openat2", false);
 	/* a magic link of /proc is not followed: it would lead anywhere */
 	fd = open("/", O_PATH | O_DIRECTORY);
 	snprintf(path, sizeof(path), "/proc/self/root%s/secret", top);
 	CHECK(proc_file__open_at(fd, path, &(struct proc_open_opts){ .kind = PROC_FILE_ELF },
 				 NULL) < 0);
 	close(fd);
-	owners(rootfd);
-	proc_file__force_walk(true);
-	cases(rootfd, "walk");
-	owners(rootfd);
-	proc_file__force_walk(false);
+	owners(rootfd, false);
+	cases(rootfd, "walk", true);
+	owners(rootfd, true);
 	/* a device to avoid (a FUSE mount's): nothing on it is looked into, even its root */
 	{
 		struct stat st;

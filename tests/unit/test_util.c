@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Checked parsers and the hash table. */
+/* Checked parsers, the hash table, file helpers and the upper-bound search. */
 #include "check.h"
 #include "fileio.h"
 #include "hashmap.h"
@@ -43,6 +43,73 @@ static void test_parse_duration(void)
 	CHECK_INT(parse_duration_ns("10x", &ns), -EINVAL);
 	CHECK_INT(parse_duration_ns("", &ns), -EINVAL);
 	CHECK_INT(parse_duration_ns("1e300", &ns), -ERANGE);
+}
+
+/* An element larger than its key, the key not first: the search must step by the size. */
+struct ub_elem {
+	uint32_t tag;
+	uint64_t start;
+};
+
+static uint64_t ub_start(const void *e)
+{
+	return ((const struct ub_elem *)e)->start;
+}
+
+static size_t ub_linear(const struct ub_elem *a, size_t n, uint64_t key)
+{
+	size_t count = 0;
+
+	for (size_t i = 0; i < n; i++)
+		count += a[i].start <= key;
+	return count;
+}
+
+static void test_upper_bound(void)
+{
+	struct ub_elem a[] = { { 1, 10 }, { 2, 20 }, { 3, 20 }, { 4, 20 }, { 5, 30 } };
+	struct ub_elem small[6];
+	const size_t n = ARRAY_SIZE(a);
+	unsigned int arrays = 0;
+
+	CHECK_INT(upper_bound(NULL, 0, sizeof(a[0]), 5, ub_start), 0);
+	CHECK_INT(upper_bound(a, n, sizeof(a[0]), 0, ub_start), 0);
+	CHECK_INT(upper_bound(a, n, sizeof(a[0]), 9, ub_start), 0);
+	CHECK_INT(upper_bound(a, n, sizeof(a[0]), 10, ub_start), 1);
+	CHECK_INT(upper_bound(a, n, sizeof(a[0]), 19, ub_start), 1);
+	/* equal keys: past the last of them, so that the entry before is the latest */
+	CHECK_INT(upper_bound(a, n, sizeof(a[0]), 20, ub_start), 4);
+	CHECK_INT(a[upper_bound(a, n, sizeof(a[0]), 25, ub_start) - 1].tag, 4);
+	CHECK_INT(upper_bound(a, n, sizeof(a[0]), 30, ub_start), 5);
+	CHECK_INT(upper_bound(a, n, sizeof(a[0]), UINT64_MAX, ub_start), 5);
+	CHECK_INT(upper_bound(a, 1, sizeof(a[0]), 10, ub_start), 1);
+
+	/* every non-decreasing array of up to 6 keys from 0..3 (as a base-4 counter), every key */
+	for (size_t len = 0; len <= ARRAY_SIZE(small); len++) {
+		unsigned int combos = 1;
+
+		for (size_t i = 0; i < len; i++)
+			combos *= 4;
+		for (unsigned int c = 0; c < combos; c++) {
+			unsigned int v = c;
+			bool sorted = true;
+
+			for (size_t i = 0; i < len; i++, v /= 4) {
+				small[i] = (struct ub_elem){ (uint32_t)i, v % 4 };
+				sorted = sorted && (!i || small[i - 1].start <= small[i].start);
+			}
+			if (!sorted)
+				continue;
+			arrays++;
+			for (uint64_t key = 0; key <= 4; key++)
+				CHECK_INT(upper_bound(small, len, sizeof(small[0]), key, ub_start),
+					  ub_linear(small, len, key));
+			CHECK_INT(upper_bound(small, len, sizeof(small[0]), UINT64_MAX, ub_start),
+				  len);
+		}
+	}
+	/* C(len + 3, 3) non-decreasing arrays of each length: 1 + 4 + 10 + 20 + 35 + 56 + 84 */
+	CHECK_INT(arrays, 210);
 }
 
 static void test_hmap(void)
@@ -162,6 +229,7 @@ int main(void)
 	test_fnv();
 	test_parse_duration();
 	test_hmap();
+	test_upper_bound();
 	test_fileio();
 	return check_done("test_util");
 }
