@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* The agent's --config FILE: YAML keys turned into the command line's long options. */
 #include "config.h"
 #include "util.h"
 

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* Unary gRPC calls over libcurl (HTTP/2, h2c or TLS), bounded and redacted (grpc.h). */
 #include "grpc.h"
 #include "dlib.h"
 #include "fileio.h"

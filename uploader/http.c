@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* The agent's HTTP endpoint on libmicrohttpd: /metrics, /healthz, /debug/pprof/profile. */
 #include "http.h"
 #include "dlib.h"
 #include "util.h"

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/* The on-disk spool of undelivered requests: zstd files, oldest first, bounded (spool.h). */
 #include "spool.h"
 #include "fileio.h"
 #include "util.h"
