@@ -315,8 +315,15 @@ int build_profiles(const struct window *w, struct symbolizer *sym, const struct 
 		group[i] = part - 1;
 	}
 	parts = calloc(nprocs ? nprocs : 1, sizeof(*parts));
-	if (!parts || profile__split(all, group, nprocs, parts))
+	if (!parts)
 		goto fail;
+	if (nprocs == 1 && !ret_all) {
+		/* one process: its profile is the window's, no copy */
+		parts[0] = all;
+		all = NULL;
+	} else if (profile__split(all, group, nprocs, parts)) {
+		goto fail;
+	}
 	for (size_t i = 0; i < nprocs; i++)
 		procs[i].profile = parts[i];
 	hmap__free(index);

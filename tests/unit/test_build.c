@@ -230,6 +230,22 @@ int main(void)
 	CHECK_INT(window__clear(w), 0);
 	CHECK_INT(window__samples(w), 0);
 	CHECK(!window__stack(w, 200));
+	/* one process: its profile is the window's whole */
+	memcpy(st->ip, kernel_pcs, sizeof(kernel_pcs));
+	CHECK_INT(ops->stack(ops->ctx, 100, st), 0);
+	k = key(other, other, "other", 100, SCORCH_STACK_NONE);
+	CHECK_INT(ops->sample(ops->ctx, &k, 2), 0);
+	CHECK_INT(build_profiles(w, sym, &(struct build_opts){ .freq = 100 }, NULL, &procs, &nprocs),
+		  0);
+	CHECK_INT(nprocs, 1);
+	if (nprocs == 1) {
+		CHECK_INT(procs[0].pid, other);
+		CHECK_INT(procs[0].profile->nsamples, 1);
+		CHECK_INT(procs[0].profile->samples[0].values[0], 2);
+		sample_names(procs[0].profile, &procs[0].profile->samples[0], names, sizeof(names));
+		CHECK_STR(names, "kfunc_a;kfunc_b");
+	}
+	process_profiles__free(procs, nprocs);
 	profile__free(p);
 	window__free(w);
 	window__free(w2);
