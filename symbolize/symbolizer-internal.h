@@ -105,6 +105,8 @@ struct symbolizer {
 	struct hmap *paths; /* source paths, joined and normalized, interned */
 	struct hmap *frames; /* frame_key -> cached_frame: what an address of a file resolves to */
 	struct hmap *warned; /* (pid, message hash) warned about already */
+	/* FUSE devices per (mount namespace, root), while the mount table stays the same */
+	struct hmap *mounts; /* mounts_key -> mounts_entry */
 	size_t perfmap_bytes; /* held by the parsed perf maps of all processes */
 	struct root_scope own_root; /* the device and inode of our own root directory */
 	uint64_t unknown_roots; /* scopes given to processes whose root could not be read */

@@ -12,6 +12,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <libiberty/demangle.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -152,8 +154,9 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	s->frames = hmap__new();
 	s->by_build_id = hmap__new();
 	s->warned = hmap__new();
+	s->mounts = hmap__new();
 	if (!s->files || !s->procs || !s->elf_refs || !s->kmaps || !s->demangled || !s->paths ||
-	    !s->frames || !s->by_build_id || !s->warned) {
+	    !s->frames || !s->by_build_id || !s->warned || !s->mounts) {
 		symbolizer__free(s);
 		errno = ENOMEM;
 		return NULL;
@@ -181,6 +184,8 @@ static void free_process(struct symbolizer *s, struct sym_process *p)
 	free(p->cgroup);
 	free(p);
 }
+
+static void forget_mount_tables(struct symbolizer *s);
 
 void symbolizer__free(struct symbolizer *s)
 {
@@ -214,6 +219,8 @@ void symbolizer__free(struct symbolizer *s)
 		free(v);
 	hmap__free(s->frames);
 	hmap__free(s->warned);
+	forget_mount_tables(s);
+	hmap__free(s->mounts);
 	kallsyms__free(s->kallsyms);
 	kallsyms__free(s->kextra);
 	free(s->trusted);
@@ -394,15 +401,13 @@ bool sym_on_fuse(const struct sym_process *p, dev_t dev)
  * file up there waiting, uninterruptibly: scorch never does. With more than FUSE_MOUNTS_MAX of
  * them, or an unreadable mountinfo with any doubt, every device is considered one.
  */
-static void read_fuse_mounts(struct symbolizer *s, uint32_t pid, struct sym_process *p)
+/* Parse one mountinfo file into p's FUSE devices. */
+static void parse_fuse_mounts(struct symbolizer *s, uint32_t pid, FILE *f, struct sym_process *p)
 {
-	char path[300], *line = NULL;
+	char *line = NULL;
 	size_t cap = 0;
-	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%u/mountinfo", s->proc_root, pid);
-	f = fopen(path, "re");
-	while (f && getline(&line, &cap, f) > 0) {
+	while (getline(&line, &cap, f) > 0) {
 		unsigned int major, minor;
 		char *sep = strstr(line, " - ");
 
@@ -418,8 +423,139 @@ static void read_fuse_mounts(struct symbolizer *s, uint32_t pid, struct sym_proc
 		p->fuse[p->nfuse++] = makedev(major, minor);
 	}
 	free(line);
-	if (f)
-		fclose(f);
+}
+
+/*
+ * What a process sees of the mounts depends on its mount namespace and its root (mountinfo
+ * leaves out what lies outside the root): processes that share both share the answer. It is
+ * kept with the mountinfo file it came from, which the kernel marks (POLLPRI) when the table
+ * changes; a change means reading it again. Most new processes of a machine are in a
+ * namespace seen before, and mountinfo was the costliest file of their snapshots.
+ */
+#define MOUNT_TABLES_MAX 256
+
+struct mounts_key {
+	uint64_t ns; /* the mount namespace's inode */
+	uint64_t root; /* hash of the root's path, as /proc/PID/root names it */
+};
+
+struct mounts_entry {
+	int fd;
+	dev_t fuse[FUSE_MOUNTS_MAX];
+	size_t nfuse;
+	bool fuse_all;
+};
+
+static void forget_mount_tables(struct symbolizer *s)
+{
+	size_t pos = 0;
+	void *v;
+
+	while (s->mounts && hmap__next(s->mounts, &pos, NULL, NULL, &v)) {
+		close(((struct mounts_entry *)v)->fd);
+		free(v);
+	}
+	hmap__free(s->mounts);
+	s->mounts = hmap__new();
+}
+
+/* The key of pid's mount table: 0, or -errno when its links cannot be read. */
+static int mounts_key_of(struct symbolizer *s, uint32_t pid, struct mounts_key *ret)
+{
+	char path[300], link[PATH_MAX];
+	unsigned long long ns;
+	ssize_t n;
+
+	memset(ret, 0, sizeof(*ret));
+	snprintf(path, sizeof(path), "%s/%u/ns/mnt", s->proc_root, pid);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return -errno;
+	link[n] = 0;
+	if (sscanf(link, "mnt:[%llu]", &ns) != 1)
+		return -EINVAL;
+	ret->ns = ns;
+	/* the link's text, never the directory: a root on FUSE is not to be touched */
+	snprintf(path, sizeof(path), "%s/%u/root", s->proc_root, pid);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return -errno;
+	ret->root = hash_bytes(link, n, 0);
+	return 0;
+}
+
+/* A table kept and still current: copied into p. */
+static bool known_mounts(struct symbolizer *s, const struct mounts_key *key,
+			 struct sym_process *p)
+{
+	struct mounts_entry *e = hmap__get(s->mounts, key, sizeof(*key));
+	struct pollfd pfd;
+
+	if (!e)
+		return false;
+	pfd = (struct pollfd){ .fd = e->fd, .events = POLLPRI };
+	if (poll(&pfd, 1, 0) != 0 || pfd.revents) {
+		/* changed (or cannot tell): read again */
+		close(e->fd);
+		free(hmap__remove(s->mounts, key, sizeof(*key)));
+		return false;
+	}
+	memcpy(p->fuse, e->fuse, e->nfuse * sizeof(*e->fuse));
+	p->nfuse = e->nfuse;
+	p->fuse_all = e->fuse_all;
+	return true;
+}
+
+/*
+ * The devices of the FUSE filesystems a process sees (/proc/PID/mountinfo, whose lines read
+ * "ID PARENT MAJOR:MINOR ROOT MOUNTPOINT OPTIONS... - TYPE SOURCE SUPER-OPTIONS"). A process
+ * that can mount FUSE (root in a container, or any user where fuse.conf allows others) runs the
+ * daemon that answers for those files, and a daemon that never answers leaves whoever looks a
+ * file up there waiting, uninterruptibly: scorch never does. With more than FUSE_MOUNTS_MAX of
+ * them, every device is considered one.
+ */
+static void read_fuse_mounts(struct symbolizer *s, uint32_t pid, struct sym_process *p)
+{
+	struct mounts_key key;
+	struct mounts_entry *e;
+	char path[300];
+	bool keyed = mounts_key_of(s, pid, &key) == 0;
+	int fd, copy;
+	FILE *f;
+
+	if (keyed && known_mounts(s, &key, p))
+		return;
+	snprintf(path, sizeof(path), "%s/%u/mountinfo", s->proc_root, pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	s->stats.mount_tables_read++;
+	/* read through a copy: the descriptor stays open, to be polled for changes */
+	copy = dup(fd);
+	f = copy >= 0 ? fdopen(copy, "re") : NULL;
+	if (!f) {
+		if (copy >= 0)
+			close(copy);
+		close(fd);
+		return;
+	}
+	parse_fuse_mounts(s, pid, f, p);
+	fclose(f);
+	e = keyed ? calloc(1, sizeof(*e)) : NULL;
+	if (!e) {
+		close(fd);
+		return;
+	}
+	if (hmap__count(s->mounts) >= MOUNT_TABLES_MAX)
+		forget_mount_tables(s);
+	e->fd = fd;
+	memcpy(e->fuse, p->fuse, p->nfuse * sizeof(*p->fuse));
+	e->nfuse = p->nfuse;
+	e->fuse_all = p->fuse_all;
+	if (!s->mounts || hmap__put(s->mounts, &key, sizeof(key), e)) {
+		close(fd);
+		free(e);
+	}
 }
 
 /*

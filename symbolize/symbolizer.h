@@ -86,6 +86,7 @@ struct symbolizer_stats {
 	size_t debuginfod_fetched, debuginfod_failed; /* debug files asked of debuginfod servers */
 	size_t files_shared; /* files read again under another path, kept once by build-id */
 	size_t inherited; /* forked processes given their parent's mappings */
+	size_t mount_tables_read; /* mountinfo files read (others' mount tables were known) */
 	size_t files_live; /* files in the cache now */
 	size_t files_expired; /* dropped by symbolizer__expire() */
 	size_t files_shrank; /* files found shrunk (truncated) while they were read */
