@@ -485,8 +485,7 @@ static int mounts_key_of(struct symbolizer *s, uint32_t pid, struct mounts_key *
 }
 
 /* A table kept and still current: copied into p. */
-static bool known_mounts(struct symbolizer *s, const struct mounts_key *key,
-			 struct sym_process *p)
+static bool known_mounts(struct symbolizer *s, const struct mounts_key *key, struct sym_process *p)
 {
 	struct mounts_entry *e = hmap__get(s->mounts, key, sizeof(*key));
 	struct pollfd pfd;

@@ -235,8 +235,8 @@ int main(void)
 	CHECK_INT(ops->stack(ops->ctx, 100, st), 0);
 	k = key(other, other, "other", 100, SCORCH_STACK_NONE);
 	CHECK_INT(ops->sample(ops->ctx, &k, 2), 0);
-	CHECK_INT(build_profiles(w, sym, &(struct build_opts){ .freq = 100 }, NULL, &procs, &nprocs),
-		  0);
+	CHECK_INT(
+	    build_profiles(w, sym, &(struct build_opts){ .freq = 100 }, NULL, &procs, &nprocs), 0);
 	CHECK_INT(nprocs, 1);
 	if (nprocs == 1) {
 		CHECK_INT(procs[0].pid, other);
