@@ -131,3 +131,12 @@ spread() {
 		END { m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
 		      if (NR && m) printf "%.0f\n", 100 * (a[NR] - a[1]) / m; else print "nan" }'
 }
+
+# cell CMD ARGS...: the median of the figures CMD ARGS prints, with their spread
+cell() { printf '%.2f (%s%%)' "$("$@" | median)" "$("$@" | spread)"; }
+# rat CMD ARGS...: the median of CMD new ARGS over the median of CMD old ARGS
+rat() {
+	local f=$1; shift
+	awk -v a="$($f new "$@" | median)" -v b="$($f old "$@" | median)" \
+		'BEGIN { if (a != "nan" && b + 0) printf "%.2f", a / b; else printf "-" }'
+}

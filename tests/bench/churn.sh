@@ -100,14 +100,6 @@ ratio_runs() {
 		"$tmp/results"
 }
 procs() { awk -v w="$1" -v k="$2" '$1 == w && $2 == k { print $6 }' "$tmp/results" | median; }
-# cell FIGURES...: the median of the figures printed by the command, with their spread
-cell() { printf '%.2f (%s%%)' "$("$@" | median)" "$("$@" | spread)"; }
-# rat CMD ARGS...: the median of CMD new ARGS over the median of CMD old ARGS
-rat() {
-	local f=$1; shift
-	awk -v a="$($f new "$@" | median)" -v b="$($f old "$@" | median)" \
-		'BEGIN { if (a != "nan" && b + 0) printf "%.2f", a / b; else printf "-" }'
-}
 fmt='%-7s %16s %16s %14s %15s %15s\n'
 echo
 echo "$cmdline"

@@ -129,14 +129,6 @@ ratio_runs() {
 }
 count() { awk -v w="$1" -v k="$2" '$1 == w && $3 == k' "$tmp/results" | wc -l; }
 samples() { awk -v w="$1" -v k="$2" '$1 == w && $3 == k { print $5 }' "$tmp/results" | median; }
-# cell CMD ARGS...: the median of the figures CMD ARGS prints, with their spread
-cell() { printf '%.2f (%s%%)' "$("$@" | median)" "$("$@" | spread)"; }
-# rat CMD ARGS...: the median of CMD new ARGS over the median of CMD old ARGS
-rat() {
-	local f=$1; shift
-	awk -v a="$($f new "$@" | median)" -v b="$($f old "$@" | median)" \
-		'BEGIN { if (a != "nan" && b + 0) printf "%.2f", a / b; else printf "-" }'
-}
 fmt='%-7s %16s %18s %14s %15s %19s\n'
 echo
 echo "$cmdline"
