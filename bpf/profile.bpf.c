@@ -3,6 +3,12 @@
  * Sampling program: runs on every cpu-clock perf_event overflow, stores the kernel and user stacks
  * by content hash and counts samples per (process, thread, comm, stacks). Maps are double-buffered
  * so user space can drain one half while the program writes the other.
+ *
+ * Two builds of the sampling program share the maps: on_sample for kernels with bpf_loop()
+ * (5.17) and bpf_task_pt_regs() (5.15), compat_sample for 5.10 and later, with bounded loops
+ * and the user registers read from the top of the task's kernel stack. User space probes the
+ * kernel and loads one of them. Both count, key and store exactly the same way: nothing here
+ * uses an atomic that returns a value (5.12), so the one definition serves every kernel.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -170,16 +176,23 @@ static long hash_step(__u32 i, void *ctx)
 
 /*
  * FNV-1a over 64-bit words; the result never collides with the placeholder ids. bpf_loop() has
- * the verifier check the step once rather than once per possible frame.
+ * the verifier check the step once rather than once per possible frame; without it (compat), a
+ * bounded loop over the same step.
  */
-static __always_inline __u64 stack_hash(const struct scorch_stack *st)
+static __always_inline __u64 stack_hash(const struct scorch_stack *st, const bool compat)
 {
 	struct hash_state s = { .st = st, .h = 0xcbf29ce484222325ULL };
 	__u32 nr = st->nr;
 
 	if (nr > SCORCH_MAX_STACK_DEPTH)
 		nr = SCORCH_MAX_STACK_DEPTH;
-	bpf_loop(nr, hash_step, &s, 0);
+	if (compat) {
+		for (__u32 i = 0; i < SCORCH_MAX_STACK_DEPTH; i++)
+			if (i >= nr || hash_step(i, &s))
+				break;
+	} else {
+		bpf_loop(nr, hash_step, &s, 0);
+	}
 	s.h ^= nr;
 	if (s.h < SCORCH_STACK_FIRST_REAL)
 		s.h += SCORCH_STACK_FIRST_REAL;
@@ -190,7 +203,8 @@ static __always_inline __u64 stack_hash(const struct scorch_stack *st)
  * Capture one stack into the stacks map and return its id, or a placeholder. An empty stack
  * (kernel stack of a sample taken in user mode, user stack of a kernel thread) is NONE.
  */
-static __always_inline __u64 capture_stack(void *ctx, void *stacks, __u32 slot, __u64 flags)
+static __always_inline __u64 capture_stack(void *ctx, void *stacks, __u32 slot, __u64 flags,
+					   const bool compat)
 {
 	struct scorch_stack *st = bpf_map_lookup_elem(&scratch, &slot);
 	long ret;
@@ -205,7 +219,7 @@ static __always_inline __u64 capture_stack(void *ctx, void *stacks, __u32 slot, 
 		return SCORCH_STACK_NONE;
 	st->nr = ret / sizeof(__u64);
 	st->pad = 0;
-	id = stack_hash(st);
+	id = stack_hash(st, compat);
 	ret = bpf_map_update_elem(stacks, &id, st, BPF_NOEXIST);
 	if (ret && ret != -EEXIST)
 		return SCORCH_STACK_LOST_FULL;
@@ -223,23 +237,78 @@ static long capture_step(__u32 i, void *data)
 	struct capture_state *c = data;
 
 	i &= 1;
-	c->ids[i] = capture_stack(c->ctx, c->stacks, i, i ? BPF_F_USER_STACK : 0);
+	c->ids[i] = capture_stack(c->ctx, c->stacks, i, i ? BPF_F_USER_STACK : 0, false);
 	return 0;
 }
 
-/* The generation of this process, asking user space for a snapshot on its first sample. */
+/*
+ * The sample's kernel stack and (unless kthread_or_lost) its user stack into c->ids. With
+ * bpf_loop() the capture is one body the verifier checks once; compat writes it out twice.
+ */
+static __always_inline void capture_stacks(struct capture_state *c, bool kthread_or_lost,
+					   const bool compat)
+{
+	if (!compat) {
+		bpf_loop(kthread_or_lost ? 1 : 2, capture_step, c, 0);
+		return;
+	}
+	c->ids[0] = capture_stack(c->ctx, c->stacks, 0, 0, true);
+	if (!kthread_or_lost)
+		c->ids[1] = capture_stack(c->ctx, c->stacks, 1, BPF_F_USER_STACK, true);
+}
+
+/*
+ * A new process generation number. The add returns nothing (an atomic that returns a value needs
+ * 5.12) and the read after it may see other CPUs' adds too: two processes can then share a
+ * number, which is harmless as a process is known by (pid, number); what matters, that a pid's
+ * next image gets a number its earlier ones never had, holds as the counter only grows.
+ */
+static __always_inline __u32 new_seq(void)
+{
+	__sync_fetch_and_add(&next_proc_seq, 1);
+	return *(volatile __u32 *)&next_proc_seq;
+}
+
+/* Ask user space to snapshot (pid, seq): 0, or -1 when the event ring is full. */
+static __always_inline int notify_new(__u32 pid, __u32 seq)
+{
+	struct scorch_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	__u32 *parent;
+
+	if (!e) {
+		stat_inc(SCORCH_STAT_PROC_EVENT_LOST);
+		return -1;
+	}
+	e->type = SCORCH_EVENT_PROC_NEW;
+	e->pid = pid;
+	e->seq = seq;
+	parent = bpf_map_lookup_elem(&forked, &pid);
+	e->parent = parent ? *parent : 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/*
+ * The generation of this process, asking user space for a snapshot on its first sample. The CPU
+ * whose insert creates the entry (BPF_NOEXIST: one wins) asks, once. After an exec, or when the
+ * ring was full, the flag is set without an atomic: two CPUs may then both ask, and a second
+ * snapshot of the same image only costs its reading.
+ */
 static __always_inline __u32 proc_generation(__u32 pid)
 {
 	struct scorch_proc *p = bpf_map_lookup_elem(&procs, &pid);
-	struct scorch_event *e;
-	__u32 *parent;
 
 	if (!p) {
-		struct scorch_proc np = {
-			.seq = __sync_fetch_and_add(&next_proc_seq, 1) + 1,
-		};
+		struct scorch_proc np = { .seq = new_seq(), .notified = 1 };
 
-		bpf_map_update_elem(&procs, &pid, &np, BPF_NOEXIST);
+		if (bpf_map_update_elem(&procs, &pid, &np, BPF_NOEXIST) == 0) {
+			if (notify_new(pid, np.seq)) {
+				p = bpf_map_lookup_elem(&procs, &pid);
+				if (p && p->seq == np.seq)
+					p->notified = 0; /* try again on the next sample */
+			}
+			return np.seq;
+		}
 		p = bpf_map_lookup_elem(&procs, &pid);
 		if (!p) {
 			/* procs full: user space snapshots (pid, 0) when it drains */
@@ -247,20 +316,11 @@ static __always_inline __u32 proc_generation(__u32 pid)
 			return 0;
 		}
 	}
-	if (p->notified || __sync_val_compare_and_swap(&p->notified, 0, 1) != 0)
+	if (p->notified)
 		return p->seq;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		p->notified = 0; /* try again on the next sample */
-		stat_inc(SCORCH_STAT_PROC_EVENT_LOST);
-		return p->seq;
-	}
-	e->type = SCORCH_EVENT_PROC_NEW;
-	e->pid = pid;
-	e->seq = p->seq;
-	parent = bpf_map_lookup_elem(&forked, &pid);
-	e->parent = parent ? *parent : 0;
-	bpf_ringbuf_submit(e, 0);
+	p->notified = 1;
+	if (notify_new(pid, p->seq))
+		p->notified = 0;
 	return p->seq;
 }
 
@@ -302,19 +362,38 @@ struct x86_regs {
 	    flags, sp, ss;
 };
 
+/*
+ * x86-64 keeps the user registers of a task in the kernel at the top of its kernel stack
+ * (task_pt_regs(): THREAD_SIZE above task->stack, 16 KiB without KASAN, as Debian builds it), which
+ * bpf_task_pt_regs() gives from 5.15 on. compat reads them from there itself.
+ */
+#define SCORCH_THREAD_SIZE (4096 << 2)
+
 /* The user registers of the sampled task: the sample's own, or those saved at kernel entry. */
-static __always_inline int user_regs(struct bpf_perf_event_data *ctx, struct x86_regs *r)
+static __always_inline int user_regs(struct bpf_perf_event_data *ctx, struct x86_regs *r,
+				     const bool compat)
 {
 	const struct x86_regs *sampled = (const void *)ctx;
+	struct task_struct *task;
+	void *stack;
 
 	if (sampled->cs & 3) {
 		__builtin_memcpy(r, sampled, sizeof(*r));
 		return 0;
 	}
-	if (!have_task_btf)
+	if (!compat) {
+		if (!have_task_btf)
+			return -1;
+		return bpf_probe_read_kernel(r, sizeof(*r),
+					     (void *)bpf_task_pt_regs(bpf_get_current_task_btf()));
+	}
+	task = (struct task_struct *)bpf_get_current_task();
+	stack = BPF_CORE_READ(task, stack);
+	if (!stack || bpf_probe_read_kernel(r, sizeof(*r),
+					    stack + SCORCH_THREAD_SIZE - sizeof(struct x86_regs)))
 		return -1;
-	return bpf_probe_read_kernel(r, sizeof(*r),
-				     (void *)bpf_task_pt_regs(bpf_get_current_task_btf()));
+	/* not user registers (another stack layout): none rather than wrong ones */
+	return (r->cs & 3) == 3 ? 0 : -1;
 }
 
 /*
@@ -322,7 +401,7 @@ static __always_inline int user_regs(struct bpf_perf_event_data *ctx, struct x86
  * space, which unwinds it with the call frame information. 0, or -1 when it could not be sent.
  */
 static __always_inline int send_raw(struct bpf_perf_event_data *ctx,
-				    const struct scorch_sample_key *key)
+				    const struct scorch_sample_key *key, const bool compat)
 {
 	__u32 cpu = bpf_get_smp_processor_id(), got;
 	struct copy_state c = {};
@@ -339,13 +418,19 @@ static __always_inline int send_raw(struct bpf_perf_event_data *ctx,
 		stat_inc(SCORCH_STAT_LOST_KSTACK_FAULT);
 	raw->kernel_nr = ret > 0 ? ret / sizeof(__u64) : 0;
 	raw->pad = 0;
-	if (user_regs(ctx, &r)) {
+	if (user_regs(ctx, &r, compat)) {
 		__builtin_memset(&r, 0, sizeof(r));
 	} else {
 		c.raw = raw;
 		c.sp = r.sp - SCORCH_RED_ZONE;
 		c.want = stack_copy;
-		bpf_loop(stack_copy / SCORCH_PAGE_SIZE + 2, copy_step, &c, 0);
+		if (compat) {
+			for (__u32 i = 0; i < SCORCH_MAX_STACK_COPY / SCORCH_PAGE_SIZE + 2; i++)
+				if (copy_step(i, &c))
+					break;
+		} else {
+			bpf_loop(stack_copy / SCORCH_PAGE_SIZE + 2, copy_step, &c, 0);
+		}
 	}
 	raw->regs[0] = r.ax;
 	raw->regs[1] = r.dx;
@@ -390,7 +475,8 @@ static __always_inline bool wants_copy(const struct scorch_sample_key *key)
 	return !seq || *seq != key->proc_seq;
 }
 
-static __always_inline int record(struct bpf_perf_event_data *ctx, void *counts, void *stacks)
+static __always_inline int record(struct bpf_perf_event_data *ctx, void *counts, void *stacks,
+				  const bool compat)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u64 id = bpf_get_current_pid_tgid();
@@ -410,7 +496,7 @@ static __always_inline int record(struct bpf_perf_event_data *ctx, void *counts,
 		key.proc_seq = proc_generation(key.pid);
 
 	if (wants_copy(&key)) {
-		if (send_raw(ctx, &key) == 0) {
+		if (send_raw(ctx, &key, compat) == 0) {
 			stat_inc(SCORCH_STAT_RECORDED);
 			stat_inc(SCORCH_STAT_COPIED);
 			return 0;
@@ -422,7 +508,7 @@ static __always_inline int record(struct bpf_perf_event_data *ctx, void *counts,
 	cap.ctx = ctx;
 	cap.stacks = stacks;
 	/* kernel stack, then (not for kernel threads) the user stack: one body to verify */
-	bpf_loop(key.flags & SCORCH_SAMPLE_KTHREAD || copy_lost ? 1 : 2, capture_step, &cap, 0);
+	capture_stacks(&cap, key.flags & SCORCH_SAMPLE_KTHREAD || copy_lost, compat);
 	key.kstack = cap.ids[0];
 	key.ustack = copy_lost ? SCORCH_STACK_LOST_COPY : cap.ids[1];
 
@@ -460,8 +546,7 @@ static __always_inline int record(struct bpf_perf_event_data *ctx, void *counts,
 	return 0;
 }
 
-SEC("perf_event")
-int on_sample(struct bpf_perf_event_data *ctx)
+static __always_inline int sample(struct bpf_perf_event_data *ctx, const bool compat)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32, half;
@@ -482,7 +567,19 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	stacks_half = bpf_map_lookup_elem(&stacks, &half);
 	if (!counts_half || !stacks_half)
 		return 0;
-	return record(ctx, counts_half, stacks_half);
+	return record(ctx, counts_half, stacks_half, compat);
+}
+
+SEC("perf_event")
+int on_sample(struct bpf_perf_event_data *ctx)
+{
+	return sample(ctx, false);
+}
+
+SEC("perf_event")
+int compat_sample(struct bpf_perf_event_data *ctx)
+{
+	return sample(ctx, true);
 }
 
 SEC("raw_tp/sched_process_fork")
@@ -511,7 +608,7 @@ int BPF_PROG(on_exec, struct task_struct *p)
 	bpf_map_delete_elem(&forked, &pid);
 	if (!bpf_map_lookup_elem(&procs, &pid))
 		return 0;
-	np.seq = __sync_fetch_and_add(&next_proc_seq, 1) + 1;
+	np.seq = new_seq();
 	bpf_map_update_elem(&procs, &pid, &np, BPF_ANY);
 	bpf_map_delete_elem(&fp_procs, &pid);
 	return 0;

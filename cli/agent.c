@@ -1056,6 +1056,14 @@ int cmd_agent(int argc, char **argv)
 		 arg.duration_ns / 1e9, arg.address ? ", to " : "", arg.address ? arg.address : "",
 		 arg.output_dir ? ", files in " : "", arg.output_dir ? arg.output_dir : "");
 
+	{
+		const char *why, *prog = capture__program(capture, &why);
+
+		if (strcmp(prog, "current"))
+			log_info("BPF program: %s%s%s", prog, *why ? ", as the kernel lacks " : "",
+				 why);
+	}
+
 	start_real = now_ns(CLOCK_REALTIME);
 	start_mono = now_ns(CLOCK_MONOTONIC);
 	__atomic_store_n(&a.last_drain_ns, capture__last_drain(capture), __ATOMIC_RELAXED);

@@ -227,6 +227,24 @@ int capture_args__parse(struct capture_args *a, unsigned int set, int c, const c
 	}
 }
 
+/*
+ * SCORCH_BPF_PROGRAM=compat (or current) makes the capture load that build of the BPF program
+ * whatever the kernel offers: the tests run the compat program on new kernels this way.
+ */
+static enum session_program bpf_program_choice(void)
+{
+	const char *v = getenv("SCORCH_BPF_PROGRAM");
+
+	if (!v || !*v || !strcmp(v, "auto"))
+		return SESSION_PROGRAM_AUTO;
+	if (!strcmp(v, "compat"))
+		return SESSION_PROGRAM_COMPAT;
+	if (!strcmp(v, "current"))
+		return SESSION_PROGRAM_CURRENT;
+	log_warn("ignoring SCORCH_BPF_PROGRAM='%s': use auto, current or compat", v);
+	return SESSION_PROGRAM_AUTO;
+}
+
 void capture_args__to_opts(const struct capture_args *a, struct capture_opts *o)
 {
 	o->freq = a->freq;
@@ -238,6 +256,7 @@ void capture_args__to_opts(const struct capture_args *a, struct capture_opts *o)
 	o->debug_dirs = a->debug_dirs;
 	o->ndebug_dirs = a->ndebug_dirs;
 	o->debug_lines = a->debug_lines;
+	o->program = bpf_program_choice();
 }
 
 int parse_unwind_option(const char *s, int *ret)

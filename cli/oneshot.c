@@ -352,6 +352,12 @@ void oneshot__summary(const struct oneshot *o, const struct capture_args *a, con
 			" complete), %" PRIu64 " with frame pointers in the kernel\n",
 			st[SCORCH_STAT_COPIED], ends[UNWIND_END_COMPLETE],
 			st[SCORCH_STAT_RECORDED] - st[SCORCH_STAT_COPIED]);
+	if (a->verbose) {
+		const char *why, *prog = capture__program(o->capture, &why);
+
+		fprintf(stderr, "scorch: BPF program: %s%s%s\n", prog,
+			*why ? ", as the kernel lacks " : "", why);
+	}
 	if (a->verbose)
 		fprintf(stderr,
 			"scorch: symbol tables: %.1f MB kept, %zu files over their budget (bare "

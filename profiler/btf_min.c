@@ -13,11 +13,13 @@
 #include <unistd.h>
 
 /* What bpf/profile.bpf.c reads with BPF_CORE_READ(); keep in step with it. */
+#define WANTED_MEMBERS_MAX 6
+
 static const struct {
 	const char *name;
-	const char *members[4];
+	const char *members[WANTED_MEMBERS_MAX];
 } wanted[] = {
-	{ "task_struct", { "flags", "tgid", "signal" } },
+	{ "task_struct", { "flags", "tgid", "signal", "stack" } },
 	{ "signal_struct", { "live" } },
 };
 
@@ -77,7 +79,7 @@ static int copy_composite(struct copier *c, __u32 id, const struct btf_type *t)
 
 	c->busy[id] = 1;
 	if (only) {
-		for (; n < 4 && only[n]; n++) {
+		for (; n < WANTED_MEMBERS_MAX && only[n]; n++) {
 			if (find_member(c->src, t, only[n], 0, &bits[n], &bitfield[n], &types[n]))
 				return -ENOENT;
 			names[n] = only[n];

@@ -67,6 +67,7 @@ struct capture *capture__new(const struct capture_opts *opts, char *err, size_t 
 				   .counts_entries = opts->counts_entries,
 				   .stacks_entries = opts->stacks_entries,
 				   .unwind = opts->unwind,
+				   .program = opts->program,
 				   .stack_copy = opts->stack_copy,
 				   .sample_ring_bytes = opts->sample_ring_bytes,
 				   .on_event = on_event,
@@ -225,6 +226,11 @@ int capture__next_interval(struct capture *c, struct window *w)
 struct symbolizer *capture__symbolizer(const struct capture *c)
 {
 	return c->sym;
+}
+
+const char *capture__program(const struct capture *c, const char **ret_why)
+{
+	return session__program(c->sess, ret_why);
 }
 
 unsigned int capture__ncpus(const struct capture *c)

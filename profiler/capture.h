@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "profile.h"
+#include "session.h"
 
 struct capture;
 struct symbolizer;
@@ -28,6 +29,7 @@ struct capture_opts {
 	int cgroup_fd; /* > 0: only this cgroup v2 directory and below */
 	enum scorch_unwind unwind;
 	uint32_t stack_copy;
+	enum session_program program; /* which build of the BPF program; AUTO: as the kernel allows */
 	const char *btf_path; /* --btf, or NULL */
 	const char *kernel_btf; /* NULL: /sys/kernel/btf/vmlinux */
 	uint32_t counts_entries, stacks_entries, sample_ring_bytes; /* 0: sized by the session */
@@ -76,6 +78,8 @@ int capture__next_interval(struct capture *c, struct window *w);
 
 struct symbolizer *capture__symbolizer(const struct capture *c);
 unsigned int capture__ncpus(const struct capture *c);
+/* The build of the BPF program that runs, and what the kernel lacks (session__program()). */
+const char *capture__program(const struct capture *c, const char **ret_why);
 /* The BPF program's statistics, summed over CPUs. */
 int capture__stats(struct capture *c, uint64_t ret[SCORCH_STAT_MAX]);
 /* When the maps were last drained (CLOCK_MONOTONIC). */

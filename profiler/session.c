@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #define MAX_CPUS 4096
@@ -35,6 +36,8 @@ struct session {
 	uint64_t *stack_ids;
 	struct scorch_stack *stacks;
 	uint32_t batch;
+	bool compat; /* compat_sample runs */
+	char compat_why[512]; /* what the kernel lacks for on_sample, when AUTO chose compat */
 };
 
 static int seterr(char *err, size_t len, int code, const char *fmt, ...)
@@ -170,6 +173,139 @@ fail:
 	return NULL;
 }
 
+/*
+ * What the sampling program needs of the kernel, each with the release that brought it: the
+ * probes (libbpf loads a tiny program or map for each) say what a kernel has, backports
+ * included, where a version number would not.
+ */
+enum need_kind { NEED_PROG, NEED_MAP, NEED_HELPER };
+
+struct kernel_need {
+	enum need_kind kind;
+	int id;
+	enum bpf_prog_type prog; /* for helpers: the program type that calls it */
+	const char *what, *since;
+};
+
+#define HELPER(fn, type, since)                                                                    \
+	{                                                                                          \
+		NEED_HELPER, BPF_FUNC_##fn, type, #fn "()", since                                  \
+	}
+
+static const struct kernel_need base_needs[] = {
+	{ NEED_PROG, BPF_PROG_TYPE_PERF_EVENT, 0, "BPF programs on perf events", "4.9" },
+	{ NEED_PROG, BPF_PROG_TYPE_RAW_TRACEPOINT, 0, "raw tracepoint programs", "4.17" },
+	{ NEED_MAP, BPF_MAP_TYPE_RINGBUF, 0, "BPF ring buffers", "5.8" },
+	{ NEED_MAP, BPF_MAP_TYPE_ARRAY_OF_MAPS, 0, "arrays of maps", "4.12" },
+	{ NEED_MAP, BPF_MAP_TYPE_LRU_HASH, 0, "LRU hash maps", "4.10" },
+	{ NEED_MAP, BPF_MAP_TYPE_PERCPU_ARRAY, 0, "per-CPU arrays", "4.6" },
+	{ NEED_MAP, BPF_MAP_TYPE_CGROUP_ARRAY, 0, "cgroup arrays", "4.8" },
+	HELPER(get_stack, BPF_PROG_TYPE_PERF_EVENT, "4.18"),
+	HELPER(probe_read_user, BPF_PROG_TYPE_PERF_EVENT, "5.5"),
+	HELPER(probe_read_kernel, BPF_PROG_TYPE_PERF_EVENT, "5.5"),
+	HELPER(ringbuf_output, BPF_PROG_TYPE_PERF_EVENT, "5.8"),
+	HELPER(ringbuf_reserve, BPF_PROG_TYPE_PERF_EVENT, "5.8"),
+	HELPER(ringbuf_query, BPF_PROG_TYPE_PERF_EVENT, "5.8"),
+	HELPER(current_task_under_cgroup, BPF_PROG_TYPE_PERF_EVENT, "4.9"),
+	HELPER(get_current_task, BPF_PROG_TYPE_PERF_EVENT, "4.8"),
+	HELPER(ringbuf_reserve, BPF_PROG_TYPE_RAW_TRACEPOINT, "5.8"),
+};
+
+/* What on_sample needs beyond the base; without any of them compat_sample runs. */
+static const struct kernel_need current_needs[] = {
+	HELPER(loop, BPF_PROG_TYPE_PERF_EVENT, "5.17"),
+	HELPER(task_pt_regs, BPF_PROG_TYPE_PERF_EVENT, "5.15"),
+	HELPER(get_current_task_btf, BPF_PROG_TYPE_PERF_EVENT, "5.11"),
+};
+
+/* 1 when the kernel has it, 0 when it has not, < 0 when the probe could not tell (privileges) */
+static int kernel_has(const struct kernel_need *n)
+{
+	switch (n->kind) {
+	case NEED_PROG:
+		return libbpf_probe_bpf_prog_type(n->id, NULL);
+	case NEED_MAP:
+		return libbpf_probe_bpf_map_type(n->id, NULL);
+	case NEED_HELPER:
+		return libbpf_probe_bpf_helper(n->prog, n->id, NULL);
+	}
+	return -EINVAL;
+}
+
+/*
+ * Names what of needs[] the kernel lacks in buf ("a (5.8), b (5.5)"), or "" when nothing is
+ * known to be missing. Returns how many are missing.
+ */
+static size_t kernel_lacks(const struct kernel_need *needs, size_t n, char *buf, size_t len)
+{
+	size_t missing = 0, pos = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (kernel_has(&needs[i]) != 0)
+			continue;
+		if (pos < len)
+			pos += snprintf(buf + pos, len - pos, "%s%s (%s)", missing ? ", " : "",
+					needs[i].what, needs[i].since);
+		missing++;
+	}
+	return missing;
+}
+
+static const char *kernel_release(char *buf, size_t len)
+{
+	struct utsname u;
+
+	if (uname(&u))
+		return "?";
+	snprintf(buf, len, "%s", u.release);
+	return buf;
+}
+
+/*
+ * Decide which program to load, or explain in one line why this kernel cannot run scorch.
+ * 0 or -errno.
+ */
+static int choose_program(struct session *s, const struct session_opts *opts, char *err,
+			  size_t errlen)
+{
+	char lacks[512], rel[65];
+
+	if (!opts->btf_path &&
+	    access(opts->kernel_btf ? opts->kernel_btf : "/sys/kernel/btf/vmlinux", F_OK))
+		return seterr(
+		    err, errlen, ENOTSUP,
+		    "the kernel (%s) has no BTF ('%s'): needs CONFIG_DEBUG_INFO_BTF, or --btf",
+		    kernel_release(rel, sizeof(rel)),
+		    opts->kernel_btf ? opts->kernel_btf : "/sys/kernel/btf/vmlinux");
+	if (kernel_lacks(base_needs, ARRAY_SIZE(base_needs), lacks, sizeof(lacks)))
+		return seterr(
+		    err, errlen, ENOTSUP,
+		    "this kernel (%s) cannot run scorch, which needs Linux 5.10 or later: "
+		    "it lacks %s",
+		    kernel_release(rel, sizeof(rel)), lacks);
+	if (opts->program == SESSION_PROGRAM_COMPAT) {
+		s->compat = true;
+		return 0;
+	}
+	if (!kernel_lacks(current_needs, ARRAY_SIZE(current_needs), lacks, sizeof(lacks)))
+		return 0;
+	if (opts->program == SESSION_PROGRAM_CURRENT)
+		return seterr(err, errlen, ENOTSUP,
+			      "the current BPF program cannot run on this kernel (%s): it lacks %s",
+			      kernel_release(rel, sizeof(rel)), lacks);
+	s->compat = true;
+	snprintf(s->compat_why, sizeof(s->compat_why), "%s", lacks);
+	return 0;
+}
+
+const char *session__program(const struct session *s, const char **ret_why)
+{
+	if (ret_why)
+		*ret_why = s->compat_why;
+	return s->compat ? "compat" : "current";
+}
+
 /* Open the skeleton with BTF for CO-RE from btf_path (NULL: the kernel's), size, load. */
 static int open_and_load(struct session *s, const struct session_opts *opts, const char *btf_path)
 {
@@ -212,6 +348,9 @@ static int open_and_load(struct session *s, const struct session_opts *opts, con
 	/* samples of the idle task and kernel threads never copy: no BTF needed for them */
 	s->skel->rodata->have_task_btf =
 	    access(opts->kernel_btf ? opts->kernel_btf : "/sys/kernel/btf/vmlinux", F_OK) == 0;
+	/* one of the two builds of the sampling program is loaded (and verified) */
+	bpf_program__set_autoload(s->skel->progs.on_sample, !s->compat);
+	bpf_program__set_autoload(s->skel->progs.compat_sample, s->compat);
 	if (opts->unwind != SCORCH_UNWIND_FP) {
 		uint32_t ring = sample_ring_size(opts, s->ncpus);
 
@@ -248,6 +387,8 @@ struct session *session__open(const struct session_opts *opts, char *err, size_t
 		goto fail;
 	}
 	s->nposs = r;
+	if (choose_program(s, opts, err, errlen))
+		goto fail;
 
 	r = open_and_load(s, opts, opts->btf_path ? opts->btf_path : min_btf);
 	if (r && min_btf && r != -EPERM) {
@@ -329,7 +470,8 @@ struct session *session__open(const struct session_opts *opts, char *err, size_t
 			goto fail;
 		}
 		s->perf_fds[c] = fd;
-		s->links[c] = bpf_program__attach_perf_event(s->skel->progs.on_sample, fd);
+		s->links[c] = bpf_program__attach_perf_event(
+		    s->compat ? s->skel->progs.compat_sample : s->skel->progs.on_sample, fd);
 		if (!s->links[c]) {
 			code = errno;
 			seterr(err, errlen, code, "cannot attach to the perf event on CPU %u: %s",

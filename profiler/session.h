@@ -12,6 +12,17 @@
 
 struct session;
 
+/*
+ * Which build of the sampling program runs: the current one needs bpf_loop() (5.17) and
+ * bpf_task_pt_regs() (5.15); compat runs on 5.10 and later with the same results. AUTO takes
+ * the current one when the kernel has what it needs.
+ */
+enum session_program {
+	SESSION_PROGRAM_AUTO,
+	SESSION_PROGRAM_CURRENT,
+	SESSION_PROGRAM_COMPAT,
+};
+
 struct session_opts {
 	unsigned int freq; /* samples per second per CPU */
 	const pid_t *pids; /* only these processes (all threads); NULL: all */
@@ -32,6 +43,7 @@ struct session_opts {
 	uint32_t sample_ring_bytes; /* sample ring buffer size; 0: from freq, CPUs, stack_copy */
 	/* Called from session__poll() for every sample whose user stack is to be unwound. */
 	void (*on_raw_sample)(void *ctx, const struct scorch_raw_sample *raw);
+	enum session_program program;
 };
 
 /* On failure returns NULL with errno set and a one-line reason in err. */
@@ -62,5 +74,10 @@ int session__drain(struct session *s, const struct drain_ops *ops, bool final);
 /* Sum of the per-CPU statistics. */
 int session__stats(struct session *s, uint64_t ret[SCORCH_STAT_MAX]);
 unsigned int session__ncpus(const struct session *s);
+/*
+ * The build of the program that runs ("current" or "compat") and, for compat chosen by AUTO,
+ * what the kernel lacks ("bpf_loop, bpf_task_pt_regs"); "" otherwise.
+ */
+const char *session__program(const struct session *s, const char **ret_why);
 
 #endif

@@ -22,6 +22,7 @@ check_run() {
 # no losses with the normal sizes
 "$SCORCH" record -v -d 2 --format folded -o "$TMP/a.folded" -- "$WORKLOAD" 2 1 >/dev/null 2>"$TMP/err"
 check_run "normal maps"
+check_program "$TMP/err"
 [ "$DROPPED" -eq 0 ] && ! grep -q "stacks lost" "$TMP/err" && ok "normal maps: nothing lost" || fail "losses with normal maps: $(head -1 "$TMP/err")"
 
 # a stack map of 4 entries: samples kept, stacks replaced by placeholders, each counted (user

@@ -33,6 +33,7 @@ start_agent "$TMP/a.log"
 sleep 4.5
 stop_agent; rc=$?
 [ "$rc" -eq 0 ] && ok "agent stopped by SIGTERM, exit 0" || fail "agent exit $rc: $(cat "$TMP/a.log")"
+check_program "$TMP/a.log"
 intervals=$(sed -n 's/.*stopped (SIGTERM): \([0-9]*\) intervals.*/\1/p' "$TMP/a.log")
 read -r runs rec idle filt drop < <(sed -n 's/.*program runs \([0-9]*\) = recorded \([0-9]*\) + idle \([0-9]*\) + filtered \([0-9]*\) + dropped \([0-9]*\);.*/\1 \2 \3 \4 \5/p' "$TMP/a.log")
 n=$(wc -l <"$TMP/a.jsonl")

@@ -9,6 +9,7 @@ require_bpf
 run() { "$SCORCH" record -v -d 3 --format folded -o "$TMP/$1.folded" -- "$WORKLOAD" 2 0.9 >/dev/null 2>"$TMP/$1.err"; }
 
 run cold
+check_program "$TMP/cold.err"
 grep -q "kernel symbols from /proc/kallsyms (saved to the cache)" "$TMP/cold.err" && ok "first capture fills the cache" ||
 	fail "first capture: $(grep 'kernel symbols' "$TMP/cold.err")"
 [ -f "$SCORCH_CACHE_DIR/kallsyms" ] && [ "$(stat -c %a "$SCORCH_CACHE_DIR")" = 700 ] &&

@@ -101,6 +101,7 @@ grep -q right_after "$TMP/nr.folded" && fail "a return address was named as the 
 # About 10 of ~200 samples were left as unmapped pcs without them.
 "$SCORCH" record -v --format folded -o "$TMP/fe.folded" -- "$FORKEXEC" 300 6 /bin/sleep 0.02 \
 	>/dev/null 2>"$TMP/fe.err"
+check_program "$TMP/fe.err"
 n=$(folded_total "$TMP/fe.folded")
 spin=$(awk '/;child_spin(;|$| )/ { s += $NF } END { print s + 0 }' "$TMP/fe.folded")
 lost=$(awk '/unmapped pc/ { s += $NF } END { print s + 0 }' "$TMP/fe.folded")

@@ -45,4 +45,16 @@ folded_total() { awk '{ s += $NF } END { print s + 0 }' "$1"; }
 # pct PART WHOLE -> percentage with one decimal
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b ? 100 * a / b : 0 }'; }
 # within VALUE EXPECTED TOLERANCE -> true when |value - expected| <= tolerance
+# check_program LOG: the run that wrote LOG (record -v, or the agent) ran the BPF program that
+# SCORCH_BPF_PROGRAM asks for (the -compat runs of the tests), or the current one
+check_program() {
+	local want=${SCORCH_BPF_PROGRAM:-current}
+	[ "$want" = auto ] && want=current
+	if grep -qE "BPF program: $want" "$1" ||
+		{ [ "$want" = current ] && ! grep -q "BPF program: " "$1"; }; then
+		ok "BPF program: $want"
+	else
+		fail "not the $want BPF program: $(grep "BPF program" "$1" || echo none named)"
+	fi
+}
 within() { awk -v v="$1" -v e="$2" -v t="$3" 'BEGIN { d = v - e; if (d < 0) d = -d; exit !(d <= t) }'; }

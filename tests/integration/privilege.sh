@@ -234,6 +234,7 @@ fi
 for _ in $(seq 100); do grep -q loaded "$TMP/bpf.out" && break; sleep 0.05; done
 as_scorch "${CAPS[@]}" -- "$SCORCH" record -v -p "$BPID" -d 1.5 --format folded -o "$S/bpf.folded" 2>"$TMP/err" || true
 kill "$BPID"
+check_program "$TMP/err"
 named=$(grep -cE '(^|;)bpf_prog_[0-9a-f]{16}_scorch_spin_\[k\]' "$S/bpf.folded" || true)
 grep -q '^scorch: kernel symbols from the cache, then /proc/kallsyms' "$TMP/err" && [ "$named" -gt 0 ] &&
 	ok "BPF program named in $named stacks without CAP_SYS_ADMIN" ||

@@ -23,6 +23,7 @@ record() {
 for v in fp nofp; do
 	wl=$UNWIND_DIR/unwind-workload-$v
 	record "$v-auto" "$wl" 4 --
+	check_program "$TMP/err"
 	if python3 "$CHECK" "$TMP/$v-auto.folded" 99 >"$TMP/check" 2>&1; then
 		ok "$v build, default unwinding: $(head -1 "$TMP/check")"
 	else
