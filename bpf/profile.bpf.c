@@ -150,6 +150,16 @@ struct {
 	__type(value, __u32);
 } fp_procs SEC(".maps");
 
+/*
+ * bpf_map_update_elem()'s result as the int it is. Before 6.4 the map operations returned int
+ * and the verifier calls them directly: only the low 32 bits of the result are set, so a 64-bit
+ * compare with -EEXIST fails (6.1 took every "already there" for "map full").
+ */
+static __always_inline int map_update(void *map, const void *key, const void *value, __u64 flags)
+{
+	return (int)bpf_map_update_elem(map, key, value, flags);
+}
+
 static __always_inline void stat_inc(__u32 which)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &which);
@@ -208,6 +218,7 @@ static __always_inline __u64 capture_stack(void *ctx, void *stacks, __u32 slot, 
 {
 	struct scorch_stack *st = bpf_map_lookup_elem(&scratch, &slot);
 	long ret;
+	int err;
 	__u64 id;
 
 	if (!st)
@@ -220,8 +231,8 @@ static __always_inline __u64 capture_stack(void *ctx, void *stacks, __u32 slot, 
 	st->nr = ret / sizeof(__u64);
 	st->pad = 0;
 	id = stack_hash(st, compat);
-	ret = bpf_map_update_elem(stacks, &id, st, BPF_NOEXIST);
-	if (ret && ret != -EEXIST)
+	err = map_update(stacks, &id, st, BPF_NOEXIST);
+	if (err && err != -EEXIST)
 		return SCORCH_STACK_LOST_FULL;
 	return id;
 }
@@ -301,7 +312,7 @@ static __always_inline __u32 proc_generation(__u32 pid)
 	if (!p) {
 		struct scorch_proc np = { .seq = new_seq(), .notified = 1 };
 
-		if (bpf_map_update_elem(&procs, &pid, &np, BPF_NOEXIST) == 0) {
+		if (map_update(&procs, &pid, &np, BPF_NOEXIST) == 0) {
 			if (notify_new(pid, np.seq)) {
 				p = bpf_map_lookup_elem(&procs, &pid);
 				if (p && p->seq == np.seq)
@@ -483,9 +494,8 @@ static __always_inline int record(struct bpf_perf_event_data *ctx, void *counts,
 	struct scorch_sample_key key = {};
 	struct capture_state cap = {};
 	__u64 one = 1, *cnt;
-	long ret;
-
 	bool copy_lost = false;
+	int ret;
 
 	key.pid = id >> 32;
 	key.tid = (__u32)id;
@@ -517,7 +527,7 @@ static __always_inline int record(struct bpf_perf_event_data *ctx, void *counts,
 		__sync_fetch_and_add(cnt, 1);
 		ret = 0;
 	} else {
-		ret = bpf_map_update_elem(counts, &key, &one, BPF_NOEXIST);
+		ret = map_update(counts, &key, &one, BPF_NOEXIST);
 		if (ret == -EEXIST) {
 			/* another CPU inserted the same key first */
 			cnt = bpf_map_lookup_elem(counts, &key);
