@@ -366,7 +366,8 @@ case ${RUN_IN_GUEST_ACCEL:-auto} in
 kvm) QEMU_ARGS+=(-accel kvm -cpu host) ;;
 tcg) QEMU_ARGS+=(-accel tcg,thread=multi -cpu max) ;;
 auto)
-	if kvm_works; then
+	# its stderr too: bash reports there a QEMU that aborted
+	if kvm_works 2>/dev/null; then
 		QEMU_ARGS+=(-accel kvm -cpu host)
 	else
 		QEMU_ARGS+=(-accel tcg,thread=multi -cpu max)
