@@ -9,10 +9,12 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/membarrier.h>
 #include <linux/perf_event.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
 #include <sys/stat.h>
@@ -306,6 +308,30 @@ const char *session__program(const struct session *s, const char **ret_why)
 	return s->compat ? "compat" : "current";
 }
 
+/*
+ * Why perf_event_open() was refused. Debian's and Ubuntu's kernels add
+ * kernel.perf_event_paranoid=3 (their default), at which only CAP_SYS_ADMIN may open perf
+ * events: CAP_PERFMON is not enough there.
+ */
+static const char *perf_denied_hint(int code)
+{
+	char buf[16] = "";
+	int fd;
+
+	if (code != EACCES && code != EPERM)
+		return "";
+	fd = open("/proc/sys/kernel/perf_event_paranoid", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (read(fd, buf, sizeof(buf) - 1) < 0)
+			buf[0] = 0;
+		close(fd);
+	}
+	if (atoi(buf) >= 3)
+		return " (kernel.perf_event_paranoid is 3 or more, where this kernel may want "
+		       "CAP_SYS_ADMIN: with CAP_PERFMON, set it to 2)";
+	return " (needs CAP_PERFMON)";
+}
+
 /* Open the skeleton with BTF for CO-RE from btf_path (NULL: the kernel's), size, load. */
 static int open_and_load(struct session *s, const struct session_opts *opts, const char *btf_path)
 {
@@ -465,8 +491,7 @@ struct session *session__open(const struct session_opts *opts, char *err, size_t
 			code = errno;
 			seterr(err, errlen, code,
 			       "cannot open a cpu-clock perf event on CPU %u: %s%s", c,
-			       strerror(code),
-			       code == EACCES || code == EPERM ? " (needs CAP_PERFMON)" : "");
+			       strerror(code), perf_denied_hint(code));
 			goto fail;
 		}
 		s->perf_fds[c] = fd;

@@ -571,8 +571,11 @@ enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code,
 		if (!found) {
 			/* only code that has no ELF file to describe it is trusted to keep rbp */
 			e = r == -ENODATA ? step_fp(&fs) : UNWIND_END_NO_CFI;
-			/* the dynamic loader's entry has no CFI: reaching it is the end */
-			if (r == 0 && !exact && elf_file__is_entry(elf, vaddr))
+			/*
+			 * the dynamic loader's entry has no CFI: reaching it is the end, and so is
+			 * a sample of a process still there (taken as its exec returns)
+			 */
+			if (r == 0 && elf_file__is_entry(elf, vaddr))
 				e = UNWIND_END_COMPLETE;
 		}
 		if (e)

@@ -4,10 +4,12 @@
 profile: every sample must carry the complete chain from its thread's first frame to the leaf.
 
 Usage: check_chains.py FOLDED MIN_CORRECT_PERCENT [DEPTH]
-With DEPTH other than the default the split is printed, not checked (short deep runs).
+With DEPTH other than the default the split is printed, not checked (short deep runs), and so
+it is with CHAINS_SPLIT=0 in the environment (an emulated CPU, where the clock is a device).
 Prints the share of correct chains and the CPU share of each task; exits 1 when the share of
 correct chains or a task's share (within 6 points of the known split) is off.
 """
+import os
 import re
 import sys
 
@@ -61,7 +63,21 @@ def tail_ok(task, rest):
     return False
 
 
+# the dynamic loader before main: its entry (unnamed in a stripped ld.so) calls _dl_start; a
+# whole chain of its own, sampled more often where startup is slow (a TCG guest)
+LOADER = ["ld-linux-*", "_dl_start"]
+
+
+# a process or thread at its first instructions (a sample as its exec or clone returns): the
+# first frame is the whole chain
+FIRST = [["_start"], ["__clone3"], ["clone3"]]
+
+
 def chain_ok(frames):
+    if len(frames) >= 2 and all(name_is(f, p) for f, p in zip(frames, LOADER)):
+        return True, None
+    if frames in FIRST:
+        return True, None
     for root in ROOTS:
         n = len(root)
         if len(frames) < n or not all(name_is(f, p) for f, p in zip(frames, root)):
@@ -88,6 +104,7 @@ def main():
     path, minimum = sys.argv[1], float(sys.argv[2])
     if len(sys.argv) > 3:
         DEPTH[0] = int(sys.argv[3])
+    check_split = DEPTH[0] == 24 and os.environ.get("CHAINS_SPLIT") != "0"
     total = correct = 0
     tasks = dict.fromkeys(SPLIT, 0)
     bad = []
@@ -114,7 +131,7 @@ def main():
     failed = share < minimum
     for t, want in SPLIT.items():
         got = 100.0 * tasks[t] / worked if worked else 0
-        flag = "" if abs(got - want) <= 6 or DEPTH[0] != 24 else "  <- off"
+        flag = "" if abs(got - want) <= 6 or not check_split else "  <- off"
         failed |= bool(flag)
         print(f"  {t:10} {got:5.1f} % (expected {want} %){flag}")
     for count, stack in sorted(bad, reverse=True)[:5]:

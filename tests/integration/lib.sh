@@ -44,7 +44,6 @@ folded_total() { awk '{ s += $NF } END { print s + 0 }' "$1"; }
 
 # pct PART WHOLE -> percentage with one decimal
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b ? 100 * a / b : 0 }'; }
-# within VALUE EXPECTED TOLERANCE -> true when |value - expected| <= tolerance
 # check_program LOG: the run that wrote LOG (record -v, or the agent) ran the BPF program that
 # SCORCH_BPF_PROGRAM asks for (the -compat runs of the tests), or the current one
 check_program() {
@@ -57,4 +56,5 @@ check_program() {
 		fail "not the $want BPF program: $(grep "BPF program" "$1" || echo none named)"
 	fi
 }
+# within VALUE EXPECTED TOLERANCE -> true when |value - expected| <= tolerance
 within() { awk -v v="$1" -v e="$2" -v t="$3" 'BEGIN { d = v - e; if (d < 0) d = -d; exit !(d <= t) }'; }

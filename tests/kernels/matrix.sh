@@ -3,8 +3,9 @@
 # commands in it, each with its own timeout, exit status and output, from the tree's top
 # directory.
 #
-#   tests/kernels/matrix.sh [-c CMD]... [-t TEST]... [-f FILE] [-b BUILDDIR] [-T SECONDS] [KERNEL...]
+#   tests/kernels/matrix.sh [-v] [-c CMD]... [-t TEST]... [-f FILE] [-b BUILDDIR] [-T SECONDS] [KERNEL...]
 #
+#   -v          also print the output of the commands that passed
 #   -c CMD      a shell command (repeatable)
 #   -t TEST     a meson integration test, run in the guest as meson would run it:
 #               meson test -C BUILDDIR --no-rebuild --suite integration TEST (repeatable)
@@ -29,16 +30,18 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 RUN_IN_GUEST=$TOP/tests/kernels/run-in-guest.sh
 
 usage() {
-	sed -n '5,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+	sed -n '5,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 
 NAMES=() CMDS=()
 build=build
 cmd_timeout=600
+verbose=
 tests=()
-while getopts c:t:f:b:T:h opt; do
+while getopts vc:t:f:b:T:h opt; do
 	case $opt in
+	v) verbose=1 ;;
 	c) NAMES+=("$OPTARG") CMDS+=("$OPTARG") ;;
 	t) tests+=("$OPTARG") ;;
 	f)
@@ -115,6 +118,7 @@ for k in "${KERNELS[@]}"; do
 			failed=$((failed + 1))
 		elif [ "$status" -eq 0 ]; then
 			echo "ok $k ${NAMES[$i]}"
+			[ -z "$verbose" ] || sed 's/^/    /' "$dir/$i.out"
 			passed=$((passed + 1))
 		else
 			why=""

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# What the kernel matrix checks on each kernel (run inside a guest by tests/kernels/matrix.sh,
+# from the top of the tree; also runs on the host): the BPF program that fits the kernel loads,
+# FP and FP-less stacks of the unwinding workload come out whole, every program run is
+# accounted for, a command (-- CMD) and its short-lived children are profiled, the agent sends
+# its intervals to the test gRPC server, and the least-privilege capabilities suffice.
+#   tests/kernels/guest-checks.sh [--guest] [BUILDDIR]
+# --guest: in a TCG guest of tests/kernels (what depends on the emulated CPU's speed relaxed).
+# Under TCG user space runs ~20x slower than on hardware while the kernel samples at the same
+# rate, so copied stacks get a larger ring (SCORCH_SAMPLE_RING) for the chain checks: what is
+# checked is the kernel's side, the same as on the host. Losses, where they happen, must be
+# accounted for all the same.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+IN_GUEST=
+[ "${1:-}" = --guest ] && { IN_GUEST=1; shift; }
+BUILD=$(realpath "${1:-build}")
+SCORCH=$BUILD/scorch
+WORKLOAD=$BUILD/tests/workload
+UNWIND_DIR=$BUILD/tests
+source tests/integration/lib.sh
+require_bpf
+CHECK=tests/integration/check_chains.py
+kernel=$(uname -r)
+echo "kernel $kernel"
+
+# 1. the build of the program: current where the kernel has bpf_loop() and bpf_task_pt_regs()
+"$SCORCH" record -v -d 1 --format folded -o "$TMP/p.folded" >/dev/null 2>"$TMP/p.err" ||
+	{ fail "record on $kernel: $(cat "$TMP/p.err")"; finish; }
+prog=$(sed -n 's/^scorch: BPF program: \([a-z]*\).*/\1/p' "$TMP/p.err")
+IFS=.- read -r major minor _ <<<"$kernel"
+want=compat
+[ "$major" -gt 5 ] || { [ "$major" -eq 5 ] && [ "$minor" -ge 17 ]; } && want=current
+[ "$prog" = "$want" ] && ok "$(grep 'BPF program' "$TMP/p.err" | sed 's/^scorch: //')" ||
+	fail "BPF program '$prog', expected $want: $(cat "$TMP/p.err")"
+if [ "$prog" = compat ]; then
+	rc=0
+	SCORCH_BPF_PROGRAM=current "$SCORCH" record -d 1 -o "$TMP/c.pb.gz" 2>"$TMP/c.err" || rc=$?
+	[ "$rc" -eq 1 ] && [ "$(wc -l <"$TMP/c.err")" -eq 1 ] &&
+		grep -q "the current BPF program cannot run on this kernel.*: it lacks" "$TMP/c.err" &&
+		ok "current program refused in one line: $(cat "$TMP/c.err")" ||
+		fail "current program on $kernel: rc $rc: $(cat "$TMP/c.err")"
+fi
+
+# 2. stacks of a workload of known shape, with and without frame pointers, each sample checked
+# (in a guest its CPU split is not: the guest's clock is an emulated HPET, read by a system call,
+# which makes clock_work heavier)
+export SCORCH_SAMPLE_RING=$((64 << 20))
+[ -n "$IN_GUEST" ] && export CHAINS_SPLIT=0
+for v in fp nofp; do
+	"$SCORCH" record -v --format folded -o "$TMP/$v.folded" -- "$UNWIND_DIR/unwind-workload-$v" 4 \
+		>/dev/null 2>"$TMP/$v.err" || fail "record of the $v workload: $(cat "$TMP/$v.err")"
+	if python3 "$CHECK" "$TMP/$v.folded" 99 >"$TMP/$v.check" 2>&1; then
+		ok "$v build: $(head -1 "$TMP/$v.check")"
+	else
+		fail "$v build: $(cat "$TMP/$v.check") $(cat "$TMP/$v.err")"
+	fi
+done
+unset SCORCH_SAMPLE_RING CHAINS_SPLIT
+
+# 3. accounting: runs = recorded + idle + filtered + dropped, and the profile holds the recorded
+"$SCORCH" record -v -d 3 --format folded -o "$TMP/a.folded" -- "$WORKLOAD" 2 1 >/dev/null 2>"$TMP/a.err"
+read -r runs rec idle filt drop < <(sed -n 's/.*program runs \([0-9]*\) = recorded \([0-9]*\) + idle \([0-9]*\) + filtered \([0-9]*\) + dropped (counts map full) \([0-9]*\)/\1 \2 \3 \4 \5/p' "$TMP/a.err")
+total=$(folded_total "$TMP/a.folded")
+[ -n "${runs:-}" ] && [ "$runs" -eq $((rec + idle + filt + drop)) ] && [ "$total" -eq "$rec" ] &&
+	[ "$rec" -gt 100 ] &&
+	ok "accounting: $runs runs = $rec + $idle + $filt + $drop, the profile holds $total" ||
+	fail "accounting: runs ${runs:-?} rec ${rec:-?} idle ${idle:-?} filtered ${filt:-?} dropped ${drop:-?}, profile $total: $(cat "$TMP/a.err")"
+hot=$(folded_count "$TMP/a.folded" hot_a)
+[ "$hot" -gt 0 ] && ok "-- COMMAND: $hot samples in the command's hot_a" ||
+	fail "-- COMMAND: no samples in hot_a: $(head -5 "$TMP/a.folded")"
+grep -q "command exited with status 0" "$TMP/a.err" && ok "-- COMMAND: its exit status reported" ||
+	fail "-- COMMAND: no exit status: $(cat "$TMP/a.err")"
+
+# 4. short-lived processes: eight of 0.25 s of CPU each, one after the other, each profiled
+# from its first sample and named after it exited (the fork-exec fixture of command.sh, whose
+# children exec a program that is gone within milliseconds, needs a machine faster than TCG)
+"$SCORCH" record -v --format folded -o "$TMP/s.folded" -- \
+	sh -c 'for i in 1 2 3 4 5 6 7 8; do "$0" 1 0.25; done' "$WORKLOAD" >/dev/null 2>"$TMP/s.err"
+n=$(folded_total "$TMP/s.folded")
+hot=$(folded_count "$TMP/s.folded" hot_a)
+procs=$(sed -n 's/.* on [0-9]* CPUs, \([0-9]*\) processes.*/\1/p' "$TMP/s.err")
+lost=$(awk '/unmapped pc/ { s += $NF } END { print s + 0 }' "$TMP/s.folded")
+[ "$hot" -gt 50 ] && [ "${procs:-0}" -ge 8 ] && [ $((lost * 100)) -le $((n * 5)) ] &&
+	ok "short-lived processes: ${procs:-?} processes, $hot of $n samples in hot_a, $lost unmapped" ||
+	fail "short-lived processes: ${procs:-?} processes, $hot in hot_a of $n, $lost unmapped: $(cat "$TMP/s.err")"
+
+# 5. the agent's intervals reach the test gRPC server, holding every recorded sample
+source tests/integration/parca_lib.sh
+"$WORKLOAD" 1 600 >/dev/null & wl=$!; PIDS+=("$wl")
+start_server "$TMP/a.jsonl"
+"$SCORCH" agent --remote-store-address "$ADDR" --remote-store-insecure --profiling-duration 2s \
+	--spool-dir "$TMP/spool" -v 2>"$TMP/agent.log" & agent=$!; PIDS+=("$agent")
+wait_for "$TMP/agent.log" "interval 3: " 180 || fail "agent: no third interval: $(cat "$TMP/agent.log")"
+kill -TERM "$agent"; rc=0; wait "$agent" || rc=$?
+kill "$wl"
+read -r runs rec idle filt drop < <(sed -n 's/.*program runs \([0-9]*\) = recorded \([0-9]*\) + idle \([0-9]*\) + filtered \([0-9]*\) + dropped \([0-9]*\);.*/\1 \2 \3 \4 \5/p' "$TMP/agent.log")
+nreq=$(wc -l <"$TMP/a.jsonl")
+got=$($PY -c "import json
+print(sum(s['samples'] for l in open('$TMP/a.jsonl') for s in json.loads(l)['series']))")
+mine=$($PY -c "import json
+print(sum(s['samples'] for l in open('$TMP/a.jsonl') for s in json.loads(l)['series']
+          if s['labels'].get('pid') == '$wl' and 'hot_a' in s['functions']))")
+[ "$rc" -eq 0 ] && [ "$nreq" -ge 3 ] && [ -n "${rec:-}" ] && [ "$got" -eq "$rec" ] &&
+	[ "$runs" -eq $((rec + idle + filt + drop)) ] && [ "$mine" -gt 0 ] &&
+	ok "agent: $nreq intervals received, $got samples = recorded, $mine of the workload's" ||
+	fail "agent: exit $rc, $nreq requests, $got samples received, recorded ${rec:-?}, runs ${runs:-?}, workload $mine: $(tail -5 "$TMP/agent.log")"
+stop_server
+
+# 6. least privilege: a uid of its own with the capabilities of the systemd unit
+read -r -a CAPS < <(sed -n 's/^AmbientCapabilities=//p' docs/deploy/scorch-agent.service)
+caps=-all
+for c in "${CAPS[@]}"; do c=${c#CAP_}; caps+=",+${c,,}"; done
+SUID=$((40000 + RANDOM % 20000))
+chmod 755 "$TMP"
+mkdir -m 700 "$TMP/priv" && chown "$SUID:$SUID" "$TMP/priv"
+# as_scorch CMD...: CMD as that uid with exactly those capabilities, bounded in time
+as_scorch() {
+	setpriv --reuid="$SUID" --regid="$SUID" --clear-groups --inh-caps="$caps" \
+		--ambient-caps="$caps" --bounding-set="$caps" env SCORCH_CACHE_DIR="$TMP/priv/cache" \
+		timeout -s KILL 300 "$@"
+}
+paranoid=$(cat /proc/sys/kernel/perf_event_paranoid)
+if [ "$paranoid" -ge 3 ]; then
+	# Debian's kernels: level 3, their default, wants CAP_SYS_ADMIN; the error says what to do
+	rc=0
+	as_scorch "$SCORCH" record -d 1 -o "$TMP/priv/y.pb.gz" 2>"$TMP/priv3.err" || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		ok "perf_event_paranoid=$paranoid: CAP_PERFMON suffices on this kernel"
+	elif grep -q "perf_event_paranoid is 3 or more.*set it to 2" "$TMP/priv3.err"; then
+		ok "perf_event_paranoid=$paranoid: refused, saying why: $(cat "$TMP/priv3.err")"
+	else
+		fail "perf_event_paranoid=$paranoid: rc $rc: $(cat "$TMP/priv3.err")"
+	fi
+	sysctl -qw kernel.perf_event_paranoid=2
+fi
+rc=0
+"$WORKLOAD" 1 600 >/dev/null & wl=$!; PIDS+=("$wl")
+as_scorch "$SCORCH" record -d 2 --format folded -o "$TMP/priv/x.folded" 2>"$TMP/priv.err" || rc=$?
+sysctl -qw kernel.perf_event_paranoid="$paranoid"
+kill "$wl"
+hot=0
+[ -f "$TMP/priv/x.folded" ] && hot=$(folded_count "$TMP/priv/x.folded" hot_a)
+[ "$rc" -eq 0 ] && [ "$hot" -gt 0 ] &&
+	ok "least privilege (${CAPS[*]}, perf_event_paranoid=2): $hot samples in the workload's hot_a" ||
+	fail "least privilege (${CAPS[*]}): rc $rc: $(cat "$TMP/priv.err")"
+finish
