@@ -148,10 +148,13 @@ static void unwind_everywhere(struct elf_file *e, int *ret_complete)
 		/* every other pc through the rule cache */
 		struct unwind_cache *use = (v / 7) & 1 ? cache : NULL;
 
+		enum unwind_end end;
+
 		in.regs[UNWIND_REG_SP] = in.base + 128;
 		in.regs[UNWIND_REG_PC] = v;
-		*ret_complete +=
-		    unwind_stack(&in, code_self, NULL, use, pcs, 16, &nr) == UNWIND_END_COMPLETE;
+		end = unwind_stack(&in, code_self, NULL, use, pcs, 16, &nr);
+		/* a pc at the entry is a whole stack of one frame, whatever the tables say */
+		*ret_complete += end == UNWIND_END_COMPLETE && !elf_file__is_entry(e, v);
 	}
 	unwind_cache__free(cache);
 }
