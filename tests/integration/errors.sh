@@ -53,6 +53,7 @@ expect 1 "cannot start 'no-such-command-scorch'" record "${o[@]}" -- no-such-com
 touch "$TMP/not-executable"
 expect 1 "cannot start '$TMP/not-executable': Permission denied" record "${o[@]}" -- "$TMP/not-executable"
 SCORCH_KERNEL_BTF=/nonexistent/vmlinux expect 1 "the kernel has no BTF" record -d 1 "${o[@]}"
+SCORCH_KERNEL_BTF=/nonexistent/vmlinux expect 1 "the kernel \\(.*\\) has no BTF" agent --output-dir "$TMP/x"
 expect 1 "cannot read BTF file '/nonexistent/btf'" record --btf /nonexistent/btf -d 1 "${o[@]}"
 
 # without privileges: an unprivileged user, and root with every capability dropped
