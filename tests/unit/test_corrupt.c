@@ -131,6 +131,12 @@ static int code_self(void *ctx, uint64_t pc, struct elf_file **ret_elf, uint64_t
 }
 
 /* Unwind through every part of a file's code over an empty stack: never crashes. */
+/*
+ * Unwind from every 7th pc of e's code: *ret_complete counts whole stacks away from the entry,
+ * entry_complete those at the entry (the process's first instructions: whole, CFI or not).
+ */
+static int entry_complete;
+
 static void unwind_everywhere(struct elf_file *e, int *ret_complete)
 {
 	uint64_t lo, hi, pcs[16], stack[64] = { 0 };
@@ -139,6 +145,7 @@ static void unwind_everywhere(struct elf_file *e, int *ret_complete)
 	uint32_t nr;
 
 	*ret_complete = 0;
+	entry_complete = 0;
 	code_file = e;
 	if (elf_file__exec_range(e, &lo, &hi))
 		return;
@@ -155,6 +162,7 @@ static void unwind_everywhere(struct elf_file *e, int *ret_complete)
 		end = unwind_stack(&in, code_self, NULL, use, pcs, 16, &nr);
 		/* a pc at the entry is a whole stack of one frame, whatever the tables say */
 		*ret_complete += end == UNWIND_END_COMPLETE && !elf_file__is_entry(e, v);
+		entry_complete += end == UNWIND_END_COMPLETE && elf_file__is_entry(e, v);
 	}
 	unwind_cache__free(cache);
 }
@@ -300,6 +308,7 @@ int main(int argc, char **argv)
 	if (e) {
 		unwind_everywhere(e, &complete);
 		CHECK_INT(complete, 0);
+		CHECK(entry_complete > 0);
 	}
 	elf_file__free(e);
 	warnings = 0;
