@@ -469,6 +469,21 @@ static enum unwind_end step_cached(struct frame_state *fs, struct unwind_cache *
 }
 
 /*
+ * Whether the stack is still the one the kernel builds for a new process: argc at sp, then
+ * argc argv pointers into the stack above, then the NULL that ends them.
+ */
+static bool at_process_start(const struct frame_state *fs)
+{
+	uint64_t sp = fs->regs[UNWIND_REG_SP], argc, argv0, end;
+
+	if (read_stack(fs->in, sp, &argc) || argc == 0 || argc > 4096 ||
+	    read_stack(fs->in, sp + 8, &argv0) || argv0 <= sp + 8 * (argc + 1) ||
+	    read_stack(fs->in, sp + 8 * (argc + 1), &end))
+		return false;
+	return end == 0;
+}
+
+/*
  * Step through a frame with the frame pointer, for code without CFI (JIT): the saved frame
  * pointer at rbp, the return address above it.
  */
@@ -572,10 +587,12 @@ enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code,
 			/* only code that has no ELF file to describe it is trusted to keep rbp */
 			e = r == -ENODATA ? step_fp(&fs) : UNWIND_END_NO_CFI;
 			/*
-			 * the dynamic loader's entry has no CFI: reaching it is the end, and so is
-			 * a sample of a process still there (taken as its exec returns)
+			 * the dynamic loader's entry has no CFI: reaching it is the end, and so is a
+			 * process sampled there before it ran (its exec returning), which the stack
+			 * says; a library's e_entry may name any of its functions
 			 */
-			if (r == 0 && elf_file__is_entry(elf, vaddr))
+			if (r == 0 && elf_file__is_entry(elf, vaddr) &&
+			    (!exact || at_process_start(&fs)))
 				e = UNWIND_END_COMPLETE;
 		}
 		if (e)

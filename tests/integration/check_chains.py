@@ -68,15 +68,15 @@ def tail_ok(task, rest):
 LOADER = ["ld-linux-*", "_dl_start"]
 
 
-# a process or thread at its first instructions (a sample as its exec or clone returns): the
-# first frame is the whole chain
-FIRST = [["_start"], ["__clone3"], ["clone3"]]
+# a process or thread at its first instructions (a sample as its exec or clone returns, in
+# the loader's entry, unnamed, or at _start): the first frame is the whole chain
+FIRST = [["ld-linux-*"], ["_start"], ["__clone3"], ["clone3"]]
 
 
 def chain_ok(frames):
     if len(frames) >= 2 and all(name_is(f, p) for f, p in zip(frames, LOADER)):
         return True, None
-    if frames in FIRST:
+    if any(len(frames) == 1 and name_is(frames[0], p[0]) for p in FIRST):
         return True, None
     for root in ROOTS:
         n = len(root)

@@ -25,8 +25,9 @@ probe() {
 	echo "lo $(ip -o link show lo | grep -c 'UP')"
 	echo "btf $([ -r /sys/kernel/btf/vmlinux ] && echo yes || echo no)"
 	echo "procsubst $(cat <(echo works))"
+	echo "hosttmp $(cat "$HOSTFILE" 2>/dev/null || echo missing)"
 	local m
-	for m in /proc:proc /sys:sysfs /dev:devtmpfs /dev/pts:devpts /dev/shm:tmpfs /tmp:tmpfs \
+	for m in /proc:proc /sys:sysfs /dev:devtmpfs /dev/pts:devpts /dev/shm:tmpfs /tmp:overlay \
 		/run:tmpfs /sys/fs/cgroup:cgroup2 /sys/fs/bpf:bpf; do
 		echo "mount ${m%%:*} $(findmnt -n -o FSTYPE --mountpoint "${m%%:*}" || echo none)"
 	done
@@ -38,9 +39,12 @@ probe() {
 
 OUT=$TMP/out
 mkdir "$OUT"
+# a file under the host's /tmp, where a fresh clone may live
+HOSTFILE=$TMP/host-file
+echo from-host >"$HOSTFILE"
 cd "$TOP"
 rc=0
-CI=true TRICKY=$'a b \'c" $d\nline' UNLISTED=x OUT=$OUT RUN_IN_GUEST_ENV="TRICKY OUT" \
+CI=true TRICKY=$'a b \'c" $d\nline' UNLISTED=x OUT=$OUT HOSTFILE=$HOSTFILE RUN_IN_GUEST_ENV="TRICKY OUT HOSTFILE" \
 	RUN_IN_GUEST_OUTDIR=$OUT "$RIG" "$KERNEL" bash -c "$(declare -f probe); probe" \
 	>"$TMP/stdout" 2>"$TMP/stderr" || rc=$?
 val() { awk -v k="$1" '$1 == k { $1 = ""; sub(/^ /, ""); print; exit }' "$TMP/stdout"; }
@@ -62,7 +66,9 @@ TRICKY_EXPECTED=$'a b \'c" $d\nline'
 [ "$(val lo)" = 1 ] && ok "loopback up" || fail "loopback not up"
 [ "$(val btf)" = yes ] && ok "kernel BTF readable" || fail "no /sys/kernel/btf/vmlinux"
 [ "$(val procsubst)" = works ] && ok "process substitution (/dev/fd)" || fail "no /dev/fd"
-for m in /proc:proc /sys:sysfs /dev:devtmpfs /dev/pts:devpts /dev/shm:tmpfs /tmp:tmpfs \
+[ "$(val hosttmp)" = from-host ] && ok "the host's /tmp seen in the guest" ||
+	fail "host file under /tmp: '$(val hosttmp)'"
+for m in /proc:proc /sys:sysfs /dev:devtmpfs /dev/pts:devpts /dev/shm:tmpfs /tmp:overlay \
 	/run:tmpfs /sys/fs/cgroup:cgroup2 /sys/fs/bpf:bpf; do
 	got=$(awk -v p="${m%%:*}" '$1 == "mount" && $2 == p { print $3 }' "$TMP/stdout")
 	[ "$got" = "${m#*:}" ] && ok "${m%%:*} is ${m#*:}" || fail "${m%%:*} is '$got', not ${m#*:}"

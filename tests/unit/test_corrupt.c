@@ -131,12 +131,6 @@ static int code_self(void *ctx, uint64_t pc, struct elf_file **ret_elf, uint64_t
 }
 
 /* Unwind through every part of a file's code over an empty stack: never crashes. */
-/*
- * Unwind from every 7th pc of e's code: *ret_complete counts whole stacks away from the entry,
- * entry_complete those at the entry (the process's first instructions: whole, CFI or not).
- */
-static int entry_complete;
-
 static void unwind_everywhere(struct elf_file *e, int *ret_complete)
 {
 	uint64_t lo, hi, pcs[16], stack[64] = { 0 };
@@ -145,7 +139,6 @@ static void unwind_everywhere(struct elf_file *e, int *ret_complete)
 	uint32_t nr;
 
 	*ret_complete = 0;
-	entry_complete = 0;
 	code_file = e;
 	if (elf_file__exec_range(e, &lo, &hi))
 		return;
@@ -155,16 +148,42 @@ static void unwind_everywhere(struct elf_file *e, int *ret_complete)
 		/* every other pc through the rule cache */
 		struct unwind_cache *use = (v / 7) & 1 ? cache : NULL;
 
-		enum unwind_end end;
-
 		in.regs[UNWIND_REG_SP] = in.base + 128;
 		in.regs[UNWIND_REG_PC] = v;
-		end = unwind_stack(&in, code_self, NULL, use, pcs, 16, &nr);
-		/* a pc at the entry is a whole stack of one frame, whatever the tables say */
-		*ret_complete += end == UNWIND_END_COMPLETE && !elf_file__is_entry(e, v);
-		entry_complete += end == UNWIND_END_COMPLETE && elf_file__is_entry(e, v);
+		*ret_complete +=
+		    unwind_stack(&in, code_self, NULL, use, pcs, 16, &nr) == UNWIND_END_COMPLETE;
 	}
 	unwind_cache__free(cache);
+}
+
+/*
+ * The sampled pc at e's entry: a process that has not run yet (argc, argv, NULL at sp) is a
+ * whole stack of one frame, tables or not (*ret_start); another stack there is not (a library's
+ * e_entry may name any of its functions: *ret_other).
+ */
+static void unwind_at_entry(struct elf_file *e, enum unwind_end *ret_start,
+			    enum unwind_end *ret_other)
+{
+	uint64_t lo, hi, entry = 0, pcs[4], stack[64] = { 0 };
+	struct unwind_input in = { .stack = (const uint8_t *)stack, .len = sizeof(stack) };
+	uint32_t nr;
+
+	*ret_start = *ret_other = UNWIND_END_DEPTH;
+	code_file = e;
+	if (elf_file__exec_range(e, &lo, &hi))
+		return;
+	for (uint64_t v = lo; v < hi && !entry; v++)
+		if (elf_file__is_entry(e, v))
+			entry = v;
+	in.base = 0x7ff000000000ULL;
+	in.regs[UNWIND_REG_PC] = entry;
+	in.regs[UNWIND_REG_SP] = in.base + 64;
+	stack[8] = 0x401000; /* a return address, not argc */
+	*ret_other = unwind_stack(&in, code_self, NULL, NULL, pcs, 4, &nr);
+	stack[8] = 1; /* argc, argv[0] above, NULL */
+	stack[9] = in.base + 200;
+	stack[10] = 0;
+	*ret_start = unwind_stack(&in, code_self, NULL, NULL, pcs, 4, &nr);
 }
 
 /* Run a (runnable) broken copy and symbolize the address it prints, twice. */
@@ -306,9 +325,13 @@ int main(int argc, char **argv)
 	}
 	e = read_file(path);
 	if (e) {
+		enum unwind_end start, other;
+
 		unwind_everywhere(e, &complete);
 		CHECK_INT(complete, 0);
-		CHECK(entry_complete > 0);
+		unwind_at_entry(e, &start, &other);
+		CHECK_INT(start, UNWIND_END_COMPLETE);
+		CHECK(other != UNWIND_END_COMPLETE);
 	}
 	elf_file__free(e);
 	warnings = 0;
