@@ -26,8 +26,9 @@ probe() {
 	echo "btf $([ -r /sys/kernel/btf/vmlinux ] && echo yes || echo no)"
 	echo "procsubst $(cat <(echo works))"
 	echo "hosttmp $(cat "$HOSTFILE" 2>/dev/null || echo missing)"
+	echo "tmpfs $(findmnt -n -o FSTYPE --target /tmp)"
 	local m
-	for m in /proc:proc /sys:sysfs /dev:devtmpfs /dev/pts:devpts /dev/shm:tmpfs /tmp:overlay \
+	for m in /proc:proc /sys:sysfs /dev:devtmpfs /dev/pts:devpts /dev/shm:tmpfs \
 		/run:tmpfs /sys/fs/cgroup:cgroup2 /sys/fs/bpf:bpf; do
 		echo "mount ${m%%:*} $(findmnt -n -o FSTYPE --mountpoint "${m%%:*}" || echo none)"
 	done
@@ -66,9 +67,10 @@ TRICKY_EXPECTED=$'a b \'c" $d\nline'
 [ "$(val lo)" = 1 ] && ok "loopback up" || fail "loopback not up"
 [ "$(val btf)" = yes ] && ok "kernel BTF readable" || fail "no /sys/kernel/btf/vmlinux"
 [ "$(val procsubst)" = works ] && ok "process substitution (/dev/fd)" || fail "no /dev/fd"
+[ "$(val tmpfs)" = overlay ] && ok "/tmp is in the overlay" || fail "/tmp is '$(val tmpfs)', not overlay"
 [ "$(val hosttmp)" = from-host ] && ok "the host's /tmp seen in the guest" ||
 	fail "host file under /tmp: '$(val hosttmp)'"
-for m in /proc:proc /sys:sysfs /dev:devtmpfs /dev/pts:devpts /dev/shm:tmpfs /tmp:overlay \
+for m in /proc:proc /sys:sysfs /dev:devtmpfs /dev/pts:devpts /dev/shm:tmpfs \
 	/run:tmpfs /sys/fs/cgroup:cgroup2 /sys/fs/bpf:bpf; do
 	got=$(awk -v p="${m%%:*}" '$1 == "mount" && $2 == p { print $3 }' "$TMP/stdout")
 	[ "$got" = "${m#*:}" ] && ok "${m%%:*} is ${m#*:}" || fail "${m%%:*} is '$got', not ${m#*:}"
