@@ -4,6 +4,7 @@
  * line of instructions across their span, and the code-object reader over a memory image
  * made of the same input. Input: a byte choosing the version, four of first line, the table.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,7 @@ static int image_read(void *ctx, uint64_t addr, void *buf, size_t len)
 	const struct image *m = ctx;
 
 	if (addr < BASE || addr - BASE > m->n || len > m->n - (addr - BASE))
-		return -14; /* -EFAULT */
+		return -EFAULT;
 	memcpy(buf, m->p + (addr - BASE), len);
 	return 0;
 }
