@@ -10,8 +10,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Start path; returns its pid (or -1) with its output in *ret_out and its stdin in *ret_in. */
-static inline pid_t fixture_start(const char *path, FILE **ret_out, int *ret_in)
+/*
+ * Start argv[0] with argv; returns its pid (or -1) with its output in *ret_out and its stdin in
+ * *ret_in.
+ */
+static inline pid_t fixture_start_argv(char *const argv[], FILE **ret_out, int *ret_in)
 {
 	int out[2], in[2];
 	pid_t pid;
@@ -24,7 +27,7 @@ static inline pid_t fixture_start(const char *path, FILE **ret_out, int *ret_in)
 		dup2(out[1], 1);
 		close(in[1]);
 		close(out[0]);
-		execl(path, path, (char *)NULL);
+		execv(argv[0], argv);
 		_exit(127);
 	}
 	close(in[0]);
@@ -35,6 +38,14 @@ static inline pid_t fixture_start(const char *path, FILE **ret_out, int *ret_in)
 }
 
 /* Let it exit (its stdin closes) without reaping it: it stays a zombie for the caller. */
+/* Start path without arguments, as fixture_start_argv(). */
+static inline pid_t fixture_start(const char *path, FILE **ret_out, int *ret_in)
+{
+	char *const argv[] = { (char *)path, NULL };
+
+	return fixture_start_argv(argv, ret_out, ret_in);
+}
+
 static inline void fixture_release(FILE *out, int in)
 {
 	close(in);

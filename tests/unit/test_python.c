@@ -9,6 +9,7 @@
  * usage: test_python PY_TABLES_SCRIPT PYTHON3.11 [OTHER_PYTHON...]
  */
 #include "check.h"
+#include "fixture_proc.h"
 #include "python.h"
 #include "util.h"
 
@@ -266,25 +267,14 @@ static void test_live_child(const char *python)
 {
 	const struct py_layout *l = NULL;
 	struct child_code codes[4];
-	int in[2], out[2], ncodes = 0, status, minor = 0;
+	char *const argv[] = { (char *)python, "-c", (char *)child_src, NULL };
+	int in = -1, ncodes = 0, status, minor = 0;
 	char line[20000];
+	FILE *f = NULL;
 	pid_t pid;
-	FILE *f;
 
-	CHECK(pipe(in) == 0 && pipe(out) == 0);
-	pid = fork();
-	if (pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close(in[1]);
-		close(out[0]);
-		execl(python, python, "-c", child_src, (char *)NULL);
-		_exit(127);
-	}
+	pid = fixture_start_argv(argv, &f, &in);
 	CHECK(pid > 0);
-	close(in[0]);
-	close(out[1]);
-	f = fdopen(out[0], "r");
 	if (f && fgets(line, sizeof(line), f))
 		minor = atoi(line);
 	l = py_layout__for_version(3, minor);
@@ -353,7 +343,7 @@ static void test_live_child(const char *python)
 
 	if (f)
 		fclose(f);
-	close(in[1]); /* the child's stdin ends: it exits */
+	close(in); /* the child's stdin ends: it exits */
 	CHECK_INT(waitpid(pid, &status, 0), pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
