@@ -150,6 +150,40 @@ struct {
 	__type(value, __u32);
 } fp_procs SEC(".maps");
 
+/* Python processes (pid -> where their interpreter keeps threads and frames), from user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct scorch_py_proc);
+} py_procs SEC(".maps");
+
+/* The thread state found for a thread (tid -> pid and PyThreadState address): checked on use. */
+struct py_thread {
+	__u32 pid, seq;
+	__u64 tstate;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct py_thread);
+} py_threads SEC(".maps");
+
+/* Per CPU: the Python stack being walked, and the frame read last. */
+struct py_scratch {
+	struct scorch_stack st;
+	__u8 frame[SCORCH_PY_FRAME_READ];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct py_scratch);
+} py_scratch SEC(".maps");
+
 /*
  * bpf_map_update_elem()'s result as the int it is. Before 6.4 the map operations returned int
  * and the verifier calls them directly: only the low 32 bits of the result are set, so a 64-bit
@@ -209,6 +243,18 @@ static __always_inline __u64 stack_hash(const struct scorch_stack *st, const boo
 	return s.h;
 }
 
+/* Keep a stack in the stacks map under its content hash: the id, or LOST_FULL. */
+static __always_inline __u64 store_stack(void *stacks, const struct scorch_stack *st,
+					 const bool compat)
+{
+	__u64 id = stack_hash(st, compat);
+	int err = map_update(stacks, &id, st, BPF_NOEXIST);
+
+	if (err && err != -EEXIST)
+		return SCORCH_STACK_LOST_FULL;
+	return id;
+}
+
 /*
  * Capture one stack into the stacks map and return its id, or a placeholder. An empty stack
  * (kernel stack of a sample taken in user mode, user stack of a kernel thread) is NONE.
@@ -218,8 +264,6 @@ static __always_inline __u64 capture_stack(void *ctx, void *stacks, __u32 slot, 
 {
 	struct scorch_stack *st = bpf_map_lookup_elem(&scratch, &slot);
 	long ret;
-	int err;
-	__u64 id;
 
 	if (!st)
 		return SCORCH_STACK_LOST_FAULT;
@@ -230,11 +274,7 @@ static __always_inline __u64 capture_stack(void *ctx, void *stacks, __u32 slot, 
 		return SCORCH_STACK_NONE;
 	st->nr = ret / sizeof(__u64);
 	st->pad = 0;
-	id = stack_hash(st, compat);
-	err = map_update(stacks, &id, st, BPF_NOEXIST);
-	if (err && err != -EEXIST)
-		return SCORCH_STACK_LOST_FULL;
-	return id;
+	return store_stack(stacks, st, compat);
 }
 
 struct capture_state {
@@ -335,6 +375,216 @@ static __always_inline __u32 proc_generation(__u32 pid)
 	return p->seq;
 }
 
+/* ---- CPython ---- */
+
+/* Threads of an interpreter looked at, and interpreters, before giving up on a thread. */
+#define PY_THREAD_STEPS 128
+/* Frames kept: one word of the stack stays for the truncation marker. */
+#define PY_MAX_FRAMES (SCORCH_MAX_STACK_DEPTH - 1)
+/*
+ * Bounds a word's index for the verifier: indexes stay below PY_MAX_FRAMES + 1, and the mask's
+ * one slot beyond the stack's ip[] is still inside the scratch value (its frame buffer).
+ */
+#define PY_INDEX_MASK 127
+
+/* A pointer of the target, 0 when it cannot be read (the helper zeroes what it fails to read). */
+static __always_inline __u64 read_ptr(__u64 addr)
+{
+	__u64 v;
+
+	bpf_probe_read_user(&v, sizeof(v), (const void *)addr);
+	return v;
+}
+
+struct tstate_walk {
+	const struct scorch_py_proc *pp;
+	__u64 want; /* the thread's pthread_self() */
+	__u64 interp, ts, found;
+};
+
+/* One step through the interpreters' thread lists: 1 stops (found, or nothing left). */
+static long tstate_step(__u32 i, void *data)
+{
+	struct tstate_walk *w = data;
+	const struct scorch_py_proc *pp = w->pp;
+
+	if (!w->ts) {
+		if (!w->interp)
+			return 1;
+		w->ts = read_ptr(w->interp + pp->interp_threads_head);
+		w->interp = read_ptr(w->interp + pp->interp_next);
+		return 0;
+	}
+	if (read_ptr(w->ts + pp->tstate_thread_id) == w->want) {
+		w->found = w->ts;
+		return 1;
+	}
+	w->ts = read_ptr(w->ts + pp->tstate_next);
+	return 0;
+}
+
+/*
+ * The PyThreadState of the sampled thread: the one remembered for it when it still names this
+ * thread, else found in the interpreters' thread lists by its thread id, which is the thread's
+ * pthread_self(): on x86-64 its fs base, a number of its own address space, the same in any pid
+ * namespace. 0 when there is none.
+ */
+static __always_inline __u64 py_tstate(const struct scorch_py_proc *pp, __u32 pid, __u32 tid,
+				       const bool compat)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct tstate_walk w = { .pp = pp };
+	struct py_thread *t, nt;
+
+	w.want = BPF_CORE_READ(task, thread.fsbase);
+	if (!w.want)
+		return 0;
+	t = bpf_map_lookup_elem(&py_threads, &tid);
+	if (t && t->pid == pid && t->seq == pp->seq && t->tstate &&
+	    read_ptr(t->tstate + pp->tstate_thread_id) == w.want)
+		return t->tstate;
+	w.interp = read_ptr(pp->runtime + pp->runtime_interp_head);
+	if (compat) {
+		for (__u32 i = 0; i < PY_THREAD_STEPS; i++)
+			if (tstate_step(i, &w))
+				break;
+	} else {
+		bpf_loop(PY_THREAD_STEPS, tstate_step, &w, 0);
+	}
+	if (!w.found)
+		return 0;
+	nt = (struct py_thread){ .pid = pid, .seq = pp->seq, .tstate = w.found };
+	bpf_map_update_elem(&py_threads, &tid, &nt, BPF_ANY);
+	return w.found;
+}
+
+struct frame_walk {
+	const struct scorch_py_proc *pp;
+	struct py_scratch *s;
+	__u64 frame;
+	__u32 n;
+	bool unreadable;
+};
+
+static __always_inline __u64 field_u64(const struct py_scratch *s, __u16 off)
+{
+	return *(const __u64 *)(s->frame + (off & (SCORCH_PY_FRAME_READ - 8)));
+}
+
+/* One frame into the stack: 1 stops (no frame left, the stack full, or a read failed). */
+static long frame_step(__u32 i, void *data)
+{
+	struct frame_walk *w = data;
+	const struct scorch_py_proc *pp = w->pp;
+	struct py_scratch *s = w->s;
+	__u64 code, instr, word, off = SCORCH_PY_OFFSET_MASK;
+	__u32 size = pp->frame_size, n = w->n;
+	__u8 owner;
+
+	if (!w->frame || n >= PY_MAX_FRAMES)
+		return 1;
+	if (size > SCORCH_PY_FRAME_READ)
+		size = SCORCH_PY_FRAME_READ;
+	if (bpf_probe_read_user(s->frame, size, (const void *)w->frame)) {
+		w->unreadable = true;
+		return 1;
+	}
+	code = field_u64(s, pp->frame_code);
+	w->frame = field_u64(s, pp->frame_previous);
+	if (pp->frames >= SCORCH_PY_FRAMES_312) {
+		owner = s->frame[pp->frame_entry & (SCORCH_PY_FRAME_READ - 1)];
+		if (owner == pp->owner_cstack) {
+			/*
+			 * The shim a C call of the interpreter starts with: a marker, which user
+			 * space turns into the entry bit of the frame before it (a word per step
+			 * keeps the count the same on every path: the compat build's loop stays
+			 * small for the verifier)
+			 */
+			s->st.ip[n & PY_INDEX_MASK] = SCORCH_PY_MARK_SHIM;
+			w->n = n + 1;
+			return 0;
+		}
+	}
+	if (pp->frames == SCORCH_PY_FRAMES_310) {
+		/* f_lasti: an int, the instruction index (code units), -1 before the first */
+		__s32 lasti =
+		    *(const __s32 *)(s->frame + (pp->frame_instr & (SCORCH_PY_FRAME_READ - 4)));
+
+		if (lasti >= 0 && lasti < SCORCH_PY_OFFSET_MASK)
+			off = lasti;
+	} else {
+		instr = field_u64(s, pp->frame_instr);
+		if (instr >= code + pp->code_adaptive &&
+		    (instr - code - pp->code_adaptive) / 2 < SCORCH_PY_OFFSET_MASK)
+			off = (instr - code - pp->code_adaptive) / 2;
+	}
+	if (!code || (code & 7) || code >> 47) {
+		w->unreadable = true;
+		return 1;
+	}
+	word = code << SCORCH_PY_ADDR_SHIFT | off << 1;
+	if (pp->frames == SCORCH_PY_FRAMES_310 ||
+	    (pp->frames == SCORCH_PY_FRAMES_311 &&
+	     s->frame[pp->frame_entry & (SCORCH_PY_FRAME_READ - 1)]))
+		word |= SCORCH_PY_ENTRY;
+	s->st.ip[n & PY_INDEX_MASK] = word;
+	w->n = n + 1;
+	return 0;
+}
+
+/*
+ * Walk the sampled thread's Python frames into the per-CPU scratch stack: NULL when the process
+ * is not a known Python process, or the thread runs no Python code now.
+ */
+static __always_inline struct scorch_stack *py_walk(__u32 pid, __u32 tid, __u32 seq,
+						    const bool compat)
+{
+	const struct scorch_py_proc *pp = bpf_map_lookup_elem(&py_procs, &pid);
+	struct frame_walk w = {};
+	__u32 zero = 0;
+	__u64 ts;
+
+	if (!pp || pp->seq != seq)
+		return NULL;
+	w.s = bpf_map_lookup_elem(&py_scratch, &zero);
+	if (!w.s)
+		return NULL;
+	w.pp = pp;
+	ts = py_tstate(pp, pid, tid, compat);
+	if (!ts) {
+		stat_inc(SCORCH_STAT_PY_NO_THREAD);
+		return NULL;
+	}
+	w.frame = read_ptr(ts + pp->tstate_frame);
+	if (w.frame && pp->cframe_current_frame != SCORCH_PY_NO_FIELD)
+		w.frame = read_ptr(w.frame + pp->cframe_current_frame);
+	if (compat) {
+		for (__u32 i = 0; i < PY_MAX_FRAMES; i++)
+			if (frame_step(i, &w))
+				break;
+	} else {
+		bpf_loop(PY_MAX_FRAMES, frame_step, &w, 0);
+	}
+	if (w.unreadable) {
+		w.s->st.ip[w.n & PY_INDEX_MASK] = SCORCH_PY_MARK_UNREADABLE;
+		w.n++;
+		stat_inc(SCORCH_STAT_PY_UNREADABLE);
+	} else if (w.frame) {
+		w.s->st.ip[w.n & PY_INDEX_MASK] = SCORCH_PY_MARK_TRUNCATED;
+		w.n++;
+		stat_inc(SCORCH_STAT_PY_TRUNCATED);
+	} else if (w.n) {
+		stat_inc(SCORCH_STAT_PY_WALKED);
+	}
+	if (!w.n) {
+		stat_inc(SCORCH_STAT_PY_IDLE);
+		return NULL;
+	}
+	w.s->st.nr = w.n;
+	w.s->st.pad = 0;
+	return &w.s->st;
+}
+
 struct copy_state {
 	struct scorch_raw_sample *raw;
 	__u64 sp;
@@ -412,7 +662,8 @@ static __always_inline int user_regs(struct bpf_perf_event_data *ctx, struct x86
  * space, which unwinds it with the call frame information. 0, or -1 when it could not be sent.
  */
 static __always_inline int send_raw(struct bpf_perf_event_data *ctx,
-				    const struct scorch_sample_key *key, const bool compat)
+				    const struct scorch_sample_key *key,
+				    const struct scorch_stack *py, const bool compat)
 {
 	__u32 cpu = bpf_get_smp_processor_id(), got;
 	struct copy_state c = {};
@@ -428,7 +679,9 @@ static __always_inline int send_raw(struct bpf_perf_event_data *ctx,
 	if (ret < 0)
 		stat_inc(SCORCH_STAT_LOST_KSTACK_FAULT);
 	raw->kernel_nr = ret > 0 ? ret / sizeof(__u64) : 0;
-	raw->pad = 0;
+	raw->py_nr = 0;
+	if (py && !bpf_probe_read_kernel(raw->py, sizeof(raw->py), py->ip))
+		raw->py_nr = py->nr > SCORCH_MAX_STACK_DEPTH ? SCORCH_MAX_STACK_DEPTH : py->nr;
 	if (user_regs(ctx, &r, compat)) {
 		__builtin_memset(&r, 0, sizeof(r));
 	} else {
@@ -493,6 +746,7 @@ static __always_inline int record(struct bpf_perf_event_data *ctx, void *counts,
 	__u64 id = bpf_get_current_pid_tgid();
 	struct scorch_sample_key key = {};
 	struct capture_state cap = {};
+	struct scorch_stack *py = NULL;
 	__u64 one = 1, *cnt;
 	bool copy_lost = false;
 	int ret;
@@ -502,11 +756,13 @@ static __always_inline int record(struct bpf_perf_event_data *ctx, void *counts,
 	if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
 		key.flags |= SCORCH_SAMPLE_KTHREAD;
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
-	if (!(key.flags & SCORCH_SAMPLE_KTHREAD))
+	if (!(key.flags & SCORCH_SAMPLE_KTHREAD)) {
 		key.proc_seq = proc_generation(key.pid);
+		py = py_walk(key.pid, key.tid, key.proc_seq, compat);
+	}
 
 	if (wants_copy(&key)) {
-		if (send_raw(ctx, &key, compat) == 0) {
+		if (send_raw(ctx, &key, py, compat) == 0) {
 			stat_inc(SCORCH_STAT_RECORDED);
 			stat_inc(SCORCH_STAT_COPIED);
 			return 0;
@@ -521,6 +777,8 @@ static __always_inline int record(struct bpf_perf_event_data *ctx, void *counts,
 	capture_stacks(&cap, key.flags & SCORCH_SAMPLE_KTHREAD || copy_lost, compat);
 	key.kstack = cap.ids[0];
 	key.ustack = copy_lost ? SCORCH_STACK_LOST_COPY : cap.ids[1];
+	if (py)
+		key.pystack = store_stack(stacks, py, compat);
 
 	cnt = bpf_map_lookup_elem(counts, &key);
 	if (cnt) {
@@ -644,6 +902,7 @@ int BPF_PROG(on_exit, struct task_struct *p)
 	seq = proc->seq;
 	bpf_map_delete_elem(&procs, &pid);
 	bpf_map_delete_elem(&fp_procs, &pid);
+	bpf_map_delete_elem(&py_procs, &pid);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e)
 		return 0; /* user space only uses this to free memory early */

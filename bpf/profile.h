@@ -28,6 +28,12 @@ enum scorch_stat {
 	SCORCH_STAT_LOST_USTACK_COPY, /* sample ring full: user stack not copied (placeholder) */
 	SCORCH_STAT_PROC_EVENT_LOST, /* ring buffer full: a process snapshot request was lost */
 	SCORCH_STAT_COPIED, /* recorded samples whose user stack went to user space to unwind */
+	/* Python (a process in the py_procs map): each sample of such a process is one of these */
+	SCORCH_STAT_PY_WALKED, /* interpreter frames walked, the whole chain */
+	SCORCH_STAT_PY_TRUNCATED, /* walked, cut at the depth limit */
+	SCORCH_STAT_PY_UNREADABLE, /* walked until a frame could not be read */
+	SCORCH_STAT_PY_NO_THREAD, /* no thread state of this thread (not a Python thread, or yet) */
+	SCORCH_STAT_PY_IDLE, /* the thread state has no current frame (runs no Python code) */
 	SCORCH_STAT_MAX,
 };
 
@@ -47,6 +53,7 @@ struct scorch_sample_key {
 	__u32 flags; /* SCORCH_SAMPLE_* */
 	__u64 kstack; /* content hash of the kernel stack in the stacks map, or a placeholder */
 	__u64 ustack; /* content hash of the user stack, or a placeholder */
+	__u64 pystack; /* content hash of the Python frames (a stack of SCORCH_PY_* words), or NONE */
 	char comm[SCORCH_COMM_LEN]; /* thread name at the time of the sample */
 };
 
@@ -78,6 +85,59 @@ struct scorch_event {
 	__u32 parent; /* PROC_NEW: tgid it was forked from when it has not exec'ed since, or 0 */
 };
 
+/*
+ * CPython. The program walks the sampled thread's interpreter frames with the offsets user
+ * space found for the process (py_procs map) and records one word per frame, the innermost
+ * first: the code object's address (8-aligned, below 2^47) shifted left by 17, the instruction
+ * offset in 2-byte code units in bits 1-19, and SCORCH_PY_ENTRY on the outermost frame of each
+ * C call of the interpreter loop. Words with code address 0 are markers.
+ */
+#define SCORCH_PY_ENTRY 0x1ULL
+#define SCORCH_PY_OFFSET_MASK 0x7ffffULL /* this offset means: unknown */
+#define SCORCH_PY_ADDR_SHIFT 17
+#define SCORCH_PY_MARK_TRUNCATED (1ULL << 1) /* more frames than a stack holds */
+#define SCORCH_PY_MARK_UNREADABLE (2ULL << 1) /* the next frame could not be read */
+#define SCORCH_PY_MARK_SHIM (3ULL << 1) /* 3.12+: the frame before it is an entry frame */
+static inline __u64 scorch_py_word_code(__u64 w)
+{
+	return (w >> 20) << 3;
+}
+static inline __u32 scorch_py_word_offset(__u64 w)
+{
+	return (w >> 1) & SCORCH_PY_OFFSET_MASK;
+}
+
+/* How a version chains its frames (scorch_py_proc.frames). */
+enum scorch_py_frames {
+	SCORCH_PY_FRAMES_310 =
+	    1, /* PyFrameObject from tstate, f_lasti in code units; one C call each */
+	SCORCH_PY_FRAMES_311 = 2, /* tstate->cframe->current_frame, prev_instr, is_entry */
+	SCORCH_PY_FRAMES_312 = 3, /* as 3.11, entries marked by shim frames owned by the C stack */
+	SCORCH_PY_FRAMES_313 = 4, /* tstate->current_frame, instr_ptr, shim frames */
+};
+
+#define SCORCH_PY_FRAME_READ 128 /* bytes of a frame read at once: its fields lie below */
+#define SCORCH_PY_NO_FIELD 0xffff
+
+/* Value of the py_procs map: where a Python process keeps its threads and frames. */
+struct scorch_py_proc {
+	__u32 seq; /* the process generation these are for */
+	__u8 frames; /* enum scorch_py_frames */
+	__u8 owner_cstack; /* owner value of shim frames (3.12 and later) */
+	__u16 frame_size; /* bytes read per frame, <= SCORCH_PY_FRAME_READ */
+	__u64 runtime; /* address of _PyRuntime */
+	/* byte offsets */
+	__u16 runtime_interp_head; /* _PyRuntimeState.interpreters.head */
+	__u16 interp_next, interp_threads_head;
+	__u16 tstate_next, tstate_thread_id; /* thread_id: pthread_self(), the thread's fs base */
+	__u16 tstate_frame; /* frame (3.10), cframe (3.11, 3.12), current_frame (3.13) */
+	__u16 cframe_current_frame; /* 3.11, 3.12; SCORCH_PY_NO_FIELD otherwise */
+	__u16 frame_code, frame_previous, frame_instr; /* within the frame_size bytes read */
+	__u16 frame_entry; /* is_entry (3.11) or owner (3.12+); SCORCH_PY_NO_FIELD for 3.10 */
+	__u16 code_adaptive; /* PyCodeObject.co_code_adaptive (3.11+) */
+	__u16 pad;
+};
+
 /* How user stacks are unwound (the unwind_mode constant of the program). */
 enum scorch_unwind {
 	SCORCH_UNWIND_FP = 0, /* frame pointers, in the kernel */
@@ -106,9 +166,10 @@ struct scorch_raw_sample {
 	__u32 kernel_nr; /* valid entries of kernel_ip[] */
 	__u32 stack_len; /* bytes of stack[] copied from regs[7] (the user sp) - RED_ZONE up */
 	__u32 stack_want; /* bytes the copy was asked for (stack_len is less at a mapping's end) */
-	__u32 pad;
+	__u32 py_nr; /* valid entries of py[] */
 	__u64 regs[SCORCH_NREGS];
 	__u64 kernel_ip[SCORCH_MAX_STACK_DEPTH];
+	__u64 py[SCORCH_MAX_STACK_DEPTH]; /* the Python frames (SCORCH_PY_* words) */
 	__u8 stack[SCORCH_MAX_STACK_COPY + SCORCH_PAGE_SIZE];
 };
 

@@ -338,8 +338,13 @@ void oneshot__summary(const struct oneshot *o, const struct capture_args *a, con
 	fprintf(stderr, "scorch: %" PRIu64 " samples, %" PRIu64 " lost%s%s%s%s\n",
 		st[SCORCH_STAT_RECORDED], ndropped, dropped, stacks[0] ? "; stacks lost" : "",
 		stacks, truncated);
-	fprintf(stderr, "scorch: %.1f s on %u CPUs, %zu processes, written to %s\n", o->secs,
-		capture__ncpus(o->capture), ss.processes, path);
+	fprintf(stderr, "scorch: %.1f s on %u CPUs, %zu processes", o->secs,
+		capture__ncpus(o->capture), ss.processes);
+	if (ss.python_processes)
+		fprintf(stderr, " (%zu Python%s)", ss.python_processes,
+			ss.python_unsupported ? ", some of a version without interpreter frames"
+					      : "");
+	fprintf(stderr, ", written to %s\n", path);
 	if (a->verbose)
 		fprintf(stderr,
 			"scorch: program runs %" PRIu64 " = recorded %" PRIu64 " + idle %" PRIu64
@@ -352,6 +357,17 @@ void oneshot__summary(const struct oneshot *o, const struct capture_args *a, con
 			" complete), %" PRIu64 " with frame pointers in the kernel\n",
 			st[SCORCH_STAT_COPIED], ends[UNWIND_END_COMPLETE],
 			st[SCORCH_STAT_RECORDED] - st[SCORCH_STAT_COPIED]);
+	if (a->verbose && ss.python_processes)
+		fprintf(
+		    stderr,
+		    "scorch: python: %zu processes (%zu of a version scorch cannot walk); stacks "
+		    "walked %" PRIu64 ", truncated %" PRIu64 ", unreadable %" PRIu64
+		    ", thread without Python state %" PRIu64 ", idle %" PRIu64
+		    "; code objects read %zu, refused %zu\n",
+		    ss.python_processes, ss.python_unsupported, st[SCORCH_STAT_PY_WALKED],
+		    st[SCORCH_STAT_PY_TRUNCATED], st[SCORCH_STAT_PY_UNREADABLE],
+		    st[SCORCH_STAT_PY_NO_THREAD], st[SCORCH_STAT_PY_IDLE], ss.python_code_read,
+		    ss.python_code_failed);
 	if (a->verbose) {
 		const char *why, *prog = capture__program(o->capture, &why);
 

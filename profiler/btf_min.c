@@ -19,8 +19,9 @@ static const struct {
 	const char *name;
 	const char *members[WANTED_MEMBERS_MAX];
 } wanted[] = {
-	{ "task_struct", { "flags", "tgid", "signal", "stack" } },
+	{ "task_struct", { "flags", "tgid", "signal", "stack", "thread" } },
 	{ "signal_struct", { "live" } },
+	{ "thread_struct", { "fsbase" } },
 };
 
 struct copier {

@@ -6,6 +6,7 @@
 #include "model.h"
 #include "profile.h"
 #include "symbolizer.h"
+#include "python.h"
 #include "elf_file.h"
 #include "unwind.h"
 #include "util.h"
@@ -22,8 +23,13 @@ struct builder {
 
 struct loc_key {
 	uint32_t pid, seq; /* 0, 0 for kernel addresses and placeholders */
-	uint64_t addr;
+	uint64_t addr; /* or a Python stack word without its entry bit */
+	uint32_t python; /* addr is a Python stack word */
+	uint32_t pad;
 };
+
+/* The C function that runs Python frames: its frames are replaced by them. */
+#define PY_EVAL_FUNCTION "_PyEval_EvalFrameDefault"
 
 static uint64_t mapping_id(struct builder *b, const struct sym_mapping *m)
 {
@@ -57,7 +63,7 @@ static uint64_t mapping_id(struct builder *b, const struct sym_mapping *m)
  */
 static uint64_t placeholder(struct builder *b, uint64_t which, bool kernel)
 {
-	struct loc_key key = { 0, 0, which | (kernel ? PLACEHOLDER_KERNEL : 0) };
+	struct loc_key key = { 0, 0, which | (kernel ? PLACEHOLDER_KERNEL : 0), 0, 0 };
 	uint64_t id = (uintptr_t)hmap__get(b->locations, &key, sizeof(key));
 	struct prof_line line = { 0 };
 	char name[64];
@@ -83,7 +89,7 @@ static uint64_t placeholder(struct builder *b, uint64_t which, bool kernel)
 
 static uint64_t location(struct builder *b, bool kernel, uint32_t pid, uint32_t seq, uint64_t addr)
 {
-	struct loc_key key = { kernel ? 0 : pid, kernel ? 0 : seq, addr };
+	struct loc_key key = { kernel ? 0 : pid, kernel ? 0 : seq, addr, 0, 0 };
 	uint64_t id = (uintptr_t)hmap__get(b->locations, &key, sizeof(key));
 	struct prof_line lines[SYM_MAX_LINES];
 	struct sym_frame f;
@@ -117,15 +123,127 @@ static uint64_t location(struct builder *b, bool kernel, uint32_t pid, uint32_t 
 	return id;
 }
 
+/* A named frame without a mapping: a Python placeholder. */
+static uint64_t named_location(struct builder *b, uint64_t which, const char *name)
+{
+	struct loc_key key = { 0, 0, which, 1, 0 };
+	uint64_t id = (uintptr_t)hmap__get(b->locations, &key, sizeof(key));
+	struct prof_line line = { 0 };
+
+	if (id)
+		return id;
+	line.function = profile__function(b->p, name, name, "", 0);
+	if (!line.function)
+		return 0;
+	id = profile__location(b->p, 0, 0, &line, 1);
+	if (id)
+		hmap__put(b->locations, &key, sizeof(key), (void *)(uintptr_t)id);
+	return id;
+}
+
+/*
+ * The location of a Python frame: qualified name, plain name, file, first line and the line of
+ * its instruction, without a mapping (the code object is the interpreter's data, not code).
+ */
+static uint64_t python_location(struct builder *b, uint32_t pid, uint32_t seq, uint64_t word)
+{
+	struct loc_key key = { pid, seq, word & ~SCORCH_PY_ENTRY, 1, 0 };
+	uint64_t id, code = scorch_py_word_code(word);
+	struct prof_line line = { 0 };
+	struct py_frame f;
+
+	if (!code)
+		return named_location(b, key.addr,
+				      key.addr == SCORCH_PY_MARK_TRUNCATED
+					  ? "[truncated: python depth limit]"
+					  : "[python frame unreadable]");
+	id = (uintptr_t)hmap__get(b->locations, &key, sizeof(key));
+	if (id)
+		return id;
+	if (symbolizer__python_frame(b->sym, pid, code, scorch_py_word_offset(word), &f))
+		return named_location(b, SCORCH_PY_MARK_UNREADABLE, "[python frame unreadable]");
+	line.function = profile__function(b->p, f.qualname, f.name, f.filename, f.firstlineno);
+	if (!line.function)
+		return 0;
+	line.line = f.line > 0 ? f.line : 0;
+	id = profile__location(b->p, 0, 0, &line, 1);
+	if (id && hmap__put(b->locations, &key, sizeof(key), (void *)(uintptr_t)id))
+		return 0;
+	return id;
+}
+
+/* Is the location's outermost function the interpreter loop? */
+static bool is_eval_frame(const struct builder *b, uint64_t loc)
+{
+	const struct prof_location *l = &b->p->locations[loc - 1];
+	const struct prof_function *fn;
+
+	if (!l->nlines || !l->mapping)
+		return false;
+	fn = &b->p->functions[l->lines[l->nlines - 1].function - 1];
+	return !strcmp(profile__str(b->p, fn->name), PY_EVAL_FUNCTION);
+}
+
+/*
+ * Replace each interpreter-loop frame of the native frames locs[0, *n) (leaf first) by the
+ * Python frames that C call ran: the stack's words up to the next entry word. Python frames left
+ * over (native frames cut short) go after the last native frame, as its callers. 3.12's shim
+ * markers make the word before them an entry.
+ */
+static int splice_python(struct builder *b, const struct collected_stack *py, uint32_t pid,
+			 uint32_t seq, uint64_t *locs, uint32_t *n)
+{
+	uint64_t words[SCORCH_MAX_STACK_DEPTH], out[SCORCH_MAX_STACK_DEPTH + UNWIND_MAX_FRAMES + 4];
+	uint32_t nw = 0, no = 0, wi = 0;
+
+	for (uint32_t i = 0; i < py->nr && i < SCORCH_MAX_STACK_DEPTH; i++) {
+		if (py->ip[i] == SCORCH_PY_MARK_SHIM) {
+			if (nw)
+				words[nw - 1] |= SCORCH_PY_ENTRY;
+			continue;
+		}
+		words[nw++] = py->ip[i];
+	}
+	if (*n + nw > ARRAY_SIZE(out))
+		return 0; /* cannot happen with the bounds of both stacks; keep the native one */
+	for (uint32_t i = 0; i < *n; i++) {
+		if (wi >= nw || !is_eval_frame(b, locs[i])) {
+			out[no++] = locs[i];
+			continue;
+		}
+		/* this call's frames: up to its entry frame, or a marker ending the walk */
+		while (wi < nw) {
+			uint64_t w = words[wi++], l = python_location(b, pid, seq, w);
+
+			if (!l)
+				return -ENOMEM;
+			out[no++] = l;
+			if (w & SCORCH_PY_ENTRY || !scorch_py_word_code(w))
+				break;
+		}
+	}
+	while (wi < nw) {
+		uint64_t l = python_location(b, pid, seq, words[wi++]);
+
+		if (!l)
+			return -ENOMEM;
+		out[no++] = l;
+	}
+	memcpy(locs, out, no * sizeof(*out));
+	*n = no;
+	return 0;
+}
+
 /*
  * Append one stack's locations, leaf first. The first pc is where the sample hit; every other
  * one is a return address and is looked up at pc - 1, inside the call instruction.
  */
 static int add_stack(struct builder *b, const struct window *w, uint64_t id, bool kernel,
-		     uint32_t pid, uint32_t seq, uint64_t *locs, uint32_t *n)
+		     uint32_t pid, uint32_t seq, uint64_t pystack, uint64_t *locs, uint32_t *n)
 {
-	const struct collected_stack *st;
-	uint32_t end;
+	const struct collected_stack *st, *py = kernel ? NULL : window__stack(w, pystack);
+	uint32_t end, first = *n, nn;
+	int err;
 
 	if (id == SCORCH_STACK_NONE)
 		return 0;
@@ -148,6 +266,13 @@ static int add_stack(struct builder *b, const struct window *w, uint64_t id, boo
 		if (!l)
 			return -ENOMEM;
 		locs[(*n)++] = l;
+	}
+	if (py && py->nr) {
+		nn = *n - first;
+		err = splice_python(b, py, pid, seq, locs + first, &nn);
+		if (err)
+			return err;
+		*n = first + nn;
 	}
 	/* a user stack cut short ends in a frame saying why, never in a wrong caller */
 	end = st->end;
@@ -172,7 +297,7 @@ struct origin {
 static struct profile *build(const struct window *w, struct symbolizer *sym,
 			     const struct build_opts *opts, struct origin **ret_origins)
 {
-	uint64_t locs[SCORCH_MAX_STACK_DEPTH + UNWIND_MAX_FRAMES + 4];
+	uint64_t locs[2 * SCORCH_MAX_STACK_DEPTH + UNWIND_MAX_FRAMES + 4];
 	const struct scorch_sample_key *key;
 	struct builder b = { .sym = sym };
 	struct origin *origins = NULL;
@@ -205,10 +330,10 @@ static struct profile *build(const struct window *w, struct symbolizer *sym,
 		int64_t values[2];
 		uint32_t n = 0;
 
-		err = add_stack(&b, w, key->kstack, true, 0, 0, locs, &n);
+		err = add_stack(&b, w, key->kstack, true, 0, 0, 0, locs, &n);
 		if (!err)
-			err =
-			    add_stack(&b, w, key->ustack, false, key->pid, key->proc_seq, locs, &n);
+			err = add_stack(&b, w, key->ustack, false, key->pid, key->proc_seq,
+					key->pystack, locs, &n);
 		if (err)
 			goto fail;
 		memcpy(comm, key->comm, SCORCH_COMM_LEN);

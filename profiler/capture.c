@@ -46,6 +46,13 @@ static void use_frame_pointers(void *ctx, uint32_t pid, uint32_t seq, bool keeps
 	session__use_frame_pointers(c->sess, pid, seq, keeps);
 }
 
+static void use_python(void *ctx, uint32_t pid, const struct scorch_py_proc *py)
+{
+	struct capture *c = ctx;
+
+	session__set_python(c->sess, pid, py);
+}
+
 struct capture *capture__new(const struct capture_opts *opts, char *err, size_t errlen)
 {
 	struct symbolizer_opts sopts = { .warn = opts->warn,
@@ -99,6 +106,7 @@ struct capture *capture__new(const struct capture_opts *opts, char *err, size_t 
 	}
 	if (opts->unwind == SCORCH_UNWIND_AUTO)
 		collector__set_fp_hook(c->col, use_frame_pointers, c);
+	collector__set_py_hook(c->col, use_python, c);
 	c->last_drain = now_ns(CLOCK_MONOTONIC);
 	return c;
 fail:

@@ -2,6 +2,7 @@
 /* Samples from the BPF session into windows: copied stacks unwound, process snapshots kept. */
 #include "collect.h"
 #include "hashmap.h"
+#include "python.h"
 #include "symbolizer.h"
 #include "unwind.h"
 #include "util.h"
@@ -22,6 +23,9 @@ struct collector {
 	struct drain_ops ops;
 	collector_fp_fn fp_hook;
 	void *fp_ctx;
+	collector_py_fn py_hook;
+	void *py_ctx;
+	struct hmap *py_read; /* (pid, code address) read or checked this round */
 	uint64_t pcs[UNWIND_MAX_FRAMES];
 	struct unwind_cache *unwind_cache;
 	/* (pid, seq) of processes that exited: this interval's, and the previous one's */
@@ -53,13 +57,81 @@ static int on_stack(void *ctx, uint64_t id, const struct scorch_stack *st)
 	return 0;
 }
 
-/* Snapshot a process, and tell the auto unwinder when its code keeps frame pointers. */
+/* The BPF program's view of a Python layout: offsets it reads, each below 64 KiB. */
+static int py_offsets(const struct py_layout *l, uint32_t seq, uint64_t runtime,
+		      struct scorch_py_proc *ret)
+{
+	const uint32_t *fields[] = { &l->runtime_interp_head, &l->interp_next,
+				     &l->interp_threads_head, &l->tstate_next,
+				     &l->tstate_thread_id,    &l->tstate_frame,
+				     &l->code_adaptive };
+
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
+		if (*fields[i] >= PY_NO_FIELD)
+			return -EINVAL;
+	if (l->frame_size > SCORCH_PY_FRAME_READ || l->frame_code + 8 > l->frame_size ||
+	    l->frame_previous + 8 > l->frame_size || l->frame_instr + 4 > l->frame_size ||
+	    (l->frame_entry != PY_NO_FIELD && l->frame_entry >= l->frame_size))
+		return -EINVAL;
+	*ret = (struct scorch_py_proc){
+		.seq = seq,
+		.frames = l->frames,
+		.owner_cstack = l->owner_cstack,
+		.frame_size = l->frame_size,
+		.runtime = runtime,
+		.runtime_interp_head = l->runtime_interp_head,
+		.interp_next = l->interp_next,
+		.interp_threads_head = l->interp_threads_head,
+		.tstate_next = l->tstate_next,
+		.tstate_thread_id = l->tstate_thread_id,
+		.tstate_frame = l->tstate_frame,
+		.cframe_current_frame = l->cframe_current_frame,
+		.frame_code = l->frame_code,
+		.frame_previous = l->frame_previous,
+		.frame_instr = l->frame_instr,
+		.frame_entry = l->frame_entry,
+		.code_adaptive = l->code_adaptive,
+	};
+	return 0;
+}
+
+/*
+ * Snapshot a process; tell the auto unwinder when its code keeps frame pointers, and the BPF
+ * program where a Python process keeps its frames.
+ */
 static void snapshot(struct collector *c, uint32_t pid, uint32_t seq)
 {
+	struct scorch_py_proc pp;
+	struct sym_python py;
+
 	symbolizer__snapshot(c->sym, pid, seq);
 	/* every snapshot decides anew: a library loaded since may lack frame pointers */
 	if (c->fp_hook)
 		c->fp_hook(c->fp_ctx, pid, seq, symbolizer__keeps_frame_pointers(c->sym, pid, seq));
+	if (c->py_hook && !symbolizer__python(c->sym, pid, seq, &py) && py.layout &&
+	    !py_offsets(py.layout, seq, py.runtime, &pp))
+		c->py_hook(c->py_ctx, pid, &pp);
+}
+
+/*
+ * Read the code objects of a Python stack while the process lives (it may be gone when the
+ * profile is built), each once per drain round: a read also checks that an object cached
+ * earlier is still the same one.
+ */
+static void read_python(struct collector *c, uint32_t pid, uint32_t seq, const uint64_t *words,
+			uint32_t nr)
+{
+	for (uint32_t i = 0; i < nr; i++) {
+		struct {
+			uint32_t pid, pad;
+			uint64_t code;
+		} k = { pid, 0, scorch_py_word_code(words[i]) };
+
+		if (!k.code || hmap__get(c->py_read, &k, sizeof(k)))
+			continue;
+		symbolizer__python_read(c->sym, pid, seq, k.code);
+		hmap__put(c->py_read, &k, sizeof(k), c);
+	}
 }
 
 /*
@@ -109,7 +181,12 @@ static int add_count(struct collector *c, const struct scorch_sample_key *key, u
 		if (r < 0)
 			err = r;
 		if (r == 1 && !checked) {
+			const struct collected_stack *py =
+			    window__stack(c->windows[i], key->pystack);
+
 			ensure_mappings(c, c->windows[i], key);
+			if (py)
+				read_python(c, key->pid, key->proc_seq, py->ip, py->nr);
 			checked = true;
 		}
 	}
@@ -137,7 +214,7 @@ void collector__raw_sample(struct collector *c, const struct scorch_raw_sample *
 {
 	struct scorch_sample_key key = raw->key;
 	struct code_ctx cc = { c->sym, key.pid, key.proc_seq };
-	uint32_t pk[2] = { key.pid, key.proc_seq }, nr = 0;
+	uint32_t pk[2] = { key.pid, key.proc_seq }, nr = 0, pynr;
 	struct unwind_input in;
 	enum unwind_end end;
 	const uint64_t *kip;
@@ -164,6 +241,10 @@ void collector__raw_sample(struct collector *c, const struct scorch_raw_sample *
 	key.ustack = stack_hash(c->pcs, nr, end);
 	kip = (const uint64_t *)raw->kernel_ip;
 	key.kstack = raw->kernel_nr ? stack_hash(kip, raw->kernel_nr, 0) : SCORCH_STACK_NONE;
+	pynr = raw->py_nr > SCORCH_MAX_STACK_DEPTH ? SCORCH_MAX_STACK_DEPTH : raw->py_nr;
+	key.pystack = pynr ? stack_hash((const uint64_t *)raw->py, pynr, 0) : SCORCH_STACK_NONE;
+	if (pynr)
+		read_python(c, key.pid, key.proc_seq, (const uint64_t *)raw->py, pynr);
 	for (size_t i = 0; i < c->nwindows; i++) {
 		struct window *w = c->windows[i];
 		struct scorch_sample_key k = key;
@@ -175,6 +256,11 @@ void collector__raw_sample(struct collector *c, const struct scorch_raw_sample *
 		if (k.kstack != SCORCH_STACK_NONE &&
 		    window__put_stack(w, k.kstack, kip, raw->kernel_nr, UNWIND_END_UNKNOWN))
 			k.kstack = SCORCH_STACK_LOST_FULL;
+		/* without memory for them the sample keeps its native frames */
+		if (k.pystack != SCORCH_STACK_NONE &&
+		    window__put_stack(w, k.pystack, (const uint64_t *)raw->py, pynr,
+				      UNWIND_END_UNKNOWN))
+			k.pystack = SCORCH_STACK_NONE;
 		/* without memory it is not counted: the summary reports the shortfall */
 		window__count(w, &k, 1);
 	}
@@ -205,6 +291,12 @@ void collector__set_fp_hook(struct collector *c, collector_fp_fn fn, void *ctx)
 	c->fp_ctx = ctx;
 }
 
+void collector__set_py_hook(struct collector *c, collector_py_fn fn, void *ctx)
+{
+	c->py_hook = fn;
+	c->py_ctx = ctx;
+}
+
 struct collector *collector__new(struct symbolizer *sym)
 {
 	struct collector *c = calloc(1, sizeof(*c));
@@ -214,8 +306,9 @@ struct collector *collector__new(struct symbolizer *sym)
 	c->sym = sym;
 	c->reread = hmap__new();
 	c->stale = hmap__new();
+	c->py_read = hmap__new();
 	c->unwind_cache = unwind_cache__new(UNWIND_CACHE_RULES);
-	if (!c->reread || !c->stale || !c->unwind_cache) {
+	if (!c->reread || !c->stale || !c->py_read || !c->unwind_cache) {
 		collector__free(c);
 		errno = ENOMEM;
 		return NULL;
@@ -230,6 +323,7 @@ void collector__free(struct collector *c)
 		return;
 	hmap__free(c->reread);
 	hmap__free(c->stale);
+	hmap__free(c->py_read);
 	unwind_cache__free(c->unwind_cache);
 	free(c->exits[0]);
 	free(c->exits[1]);
@@ -294,6 +388,12 @@ void collector__next_round(struct collector *c)
 	}
 	hmap__free(c->reread);
 	c->reread = fresh;
+	/* code objects are checked again in the new round; without memory, not before the next */
+	fresh = hmap__new();
+	if (fresh) {
+		hmap__free(c->py_read);
+		c->py_read = fresh;
+	}
 	while (hmap__next(c->stale, &pos, &k, NULL, NULL)) {
 		const uint32_t *pk = k;
 

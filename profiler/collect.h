@@ -23,6 +23,12 @@ struct window;
 /* Auto unwinding: called after each snapshot with whether all of the process's code keeps frame pointers. */
 typedef void (*collector_fp_fn)(void *ctx, uint32_t pid, uint32_t seq, bool keeps);
 
+/*
+ * Python: called after a snapshot finds a CPython interpreter scorch can walk, with where the
+ * BPF program finds its threads and frames.
+ */
+typedef void (*collector_py_fn)(void *ctx, uint32_t pid, const struct scorch_py_proc *py);
+
 struct collector *collector__new(struct symbolizer *sym);
 void collector__free(struct collector *c);
 /*
@@ -34,6 +40,7 @@ void collector__detach(struct collector *c, struct window *w);
 /* The drain callbacks to pass to session__drain(). */
 const struct drain_ops *collector__drain_ops(struct collector *c);
 void collector__set_fp_hook(struct collector *c, collector_fp_fn fn, void *ctx);
+void collector__set_py_hook(struct collector *c, collector_py_fn fn, void *ctx);
 /* Unwind a sample whose user stack was copied, and count it in every window. */
 void collector__raw_sample(struct collector *c, const struct scorch_raw_sample *raw);
 /* Handle a process event from the ring buffer (snapshot new processes). */

@@ -536,6 +536,13 @@ int session__use_frame_pointers(struct session *s, uint32_t pid, uint32_t seq, b
 	return 0;
 }
 
+int session__set_python(struct session *s, uint32_t pid, const struct scorch_py_proc *py)
+{
+	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.py_procs), &pid, py, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
 int session__poll(struct session *s, int timeout_ms)
 {
 	int r = ring_buffer__poll(s->rb, timeout_ms);

@@ -88,6 +88,8 @@ struct elf_file {
 	uint64_t text_vaddr; /* address of .text */
 	struct gopclntab *gopclntab; /* opened on first use */
 	bool gopclntab_tried;
+	bool py_checked; /* the dynamic symbols were searched for CPython's */
+	uint64_t py_runtime, py_version; /* their addresses, 0 when absent */
 };
 
 /* Source of elf_file ids. */
@@ -861,6 +863,69 @@ static void check_frame_pointers(struct elf_file *f, Elf *elf)
 			break;
 		}
 	}
+}
+
+/*
+ * CPython's exported data: _PyRuntime (every version scorch knows) and Py_Version (3.11+), from
+ * the dynamic symbol table, where an interpreter or libpython exports them. Searched once.
+ */
+static void find_python(struct elf_file *f)
+{
+	Elf *elf = f->own.elf;
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	f->py_checked = true;
+	while (elf && (scn = elf_nextscn(elf, scn))) {
+		Elf_Data *data, *strs;
+		Elf_Scn *str_scn;
+		GElf_Shdr str_sh;
+		size_t n;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNSYM || !sh.sh_entsize)
+			continue;
+		data = elf_getdata(scn, NULL);
+		str_scn = elf_getscn(elf, sh.sh_link);
+		if (!data || !str_scn || !gelf_getshdr(str_scn, &str_sh) ||
+		    str_sh.sh_type != SHT_STRTAB)
+			return;
+		strs = elf_getdata(str_scn, NULL);
+		if (!strs || !strs->d_buf)
+			return;
+		n = sh.sh_size / sh.sh_entsize;
+		for (size_t i = 0; i < n && i < ELF_MAX_SYMBOLS; i++) {
+			const char *name;
+			GElf_Sym sym;
+
+			if (!gelf_getsym(data, i, &sym))
+				return;
+			if (GELF_ST_TYPE(sym.st_info) != STT_OBJECT || sym.st_shndx == SHN_UNDEF ||
+			    !sym.st_value || sym.st_name >= strs->d_size)
+				continue;
+			name = (const char *)strs->d_buf + sym.st_name;
+			if (strnlen(name, strs->d_size - sym.st_name) == strs->d_size - sym.st_name)
+				continue;
+			if (!strcmp(name, "_PyRuntime"))
+				f->py_runtime = sym.st_value;
+			else if (!strcmp(name, "Py_Version") && sym.st_size >= 4)
+				f->py_version = sym.st_value;
+		}
+		return;
+	}
+}
+
+int elf_file__python(const struct elf_file *cf, uint64_t *ret_runtime, uint64_t *ret_version)
+{
+	struct elf_file *f = (struct elf_file *)cf; /* lazily filled: logically const */
+
+	if (!f->py_checked)
+		find_python(f);
+	/* zeros read from a file that shrank meanwhile: nothing found */
+	if (file_map__tripped(&f->own) || !f->py_runtime)
+		return -ENOENT;
+	*ret_runtime = f->py_runtime;
+	*ret_version = f->py_version;
+	return 0;
 }
 
 bool elf_file__keeps_frame_pointers(const struct elf_file *f)

@@ -103,6 +103,13 @@ bool elf_file__is_entry(const struct elf_file *f, uint64_t vaddr);
 /* Does the file's code keep frame pointers (judged from its functions' prologues)? */
 bool elf_file__keeps_frame_pointers(const struct elf_file *f);
 
+/*
+ * CPython's _PyRuntime and Py_Version (0 when absent: before 3.11) as the file's dynamic symbol
+ * table exports them, at their virtual addresses. 0, or -ENOENT when the file exports no
+ * _PyRuntime.
+ */
+int elf_file__python(const struct elf_file *f, uint64_t *ret_runtime, uint64_t *ret_version);
+
 /* Go's function table (.gopclntab), opened on first use; NULL when there is none. */
 const struct gopclntab *elf_file__gopclntab(const struct elf_file *f);
 

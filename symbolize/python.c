@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -49,6 +50,22 @@ static const struct py_layout layouts[] = {
 	    .state_ready = 1u << 7, /* state.ready:1 after interned:2 kind:3 compact:1 ascii:1 */
 	    .bytes_size = PY_BYTES_SIZE,
 	    .bytes_data = PY_BYTES_DATA,
+	    /* Include/internal/pycore_runtime.h, pycore_interp.h, cpython/pystate.h, cpython/frameobject.h of 3.10 */
+	    .frames = 1,
+	    .runtime_interp_head = 32,
+	    .interp_next = 0,
+	    .interp_threads_head = 8,
+	    .tstate_next = 8,
+	    .tstate_thread_id = 176,
+	    .tstate_frame = 24,
+	    .cframe_current_frame = PY_NO_FIELD,
+	    .frame_code = 32,
+	    .frame_previous = 24,
+	    .frame_instr = 96,
+	    .frame_entry = PY_NO_FIELD,
+	    .frame_size = 100,
+	    .code_adaptive = 0,
+	    .owner_cstack = 0,
 	},
 	{
 	    /* v3.11.7, Include/cpython/code.h: _PyCode_DEF(1) */
@@ -68,6 +85,22 @@ static const struct py_layout layouts[] = {
 	    .state_ready = 1u << 7,
 	    .bytes_size = PY_BYTES_SIZE,
 	    .bytes_data = PY_BYTES_DATA,
+	    /* pycore_runtime.h, pycore_interp.h, cpython/pystate.h (_PyCFrame), pycore_frame.h of 3.11 */
+	    .frames = 2,
+	    .runtime_interp_head = 40,
+	    .interp_next = 0,
+	    .interp_threads_head = 16,
+	    .tstate_next = 8,
+	    .tstate_thread_id = 152,
+	    .tstate_frame = 56,
+	    .cframe_current_frame = 8,
+	    .frame_code = 32,
+	    .frame_previous = 48,
+	    .frame_instr = 56,
+	    .frame_entry = 68,
+	    .frame_size = 72,
+	    .code_adaptive = 184,
+	    .owner_cstack = 0,
 	},
 	{
 	    /* v3.12.1, Include/cpython/code.h: _PyCode_DEF(1) */
@@ -88,6 +121,22 @@ static const struct py_layout layouts[] = {
 	    .state_ready = 0,
 	    .bytes_size = PY_BYTES_SIZE,
 	    .bytes_data = PY_BYTES_DATA,
+	    /* as 3.11; _PyInterpreterFrame reordered, entries are shim frames owned by the C stack */
+	    .frames = 3,
+	    .runtime_interp_head = 40,
+	    .interp_next = 0,
+	    .interp_threads_head = 72,
+	    .tstate_next = 8,
+	    .tstate_thread_id = 136,
+	    .tstate_frame = 56,
+	    .cframe_current_frame = 0,
+	    .frame_code = 0,
+	    .frame_previous = 8,
+	    .frame_instr = 56,
+	    .frame_entry = 70,
+	    .frame_size = 72,
+	    .code_adaptive = 192,
+	    .owner_cstack = 3,
 	},
 	{
 	    /* v3.13.0, Include/cpython/code.h: _PyCode_DEF(1), same head as 3.12 */
@@ -107,6 +156,22 @@ static const struct py_layout layouts[] = {
 	    .state_ready = 0,
 	    .bytes_size = PY_BYTES_SIZE,
 	    .bytes_data = PY_BYTES_DATA,
+	    /* 3.13.0-3.13.5; a running 3.13 gives these in its _Py_DebugOffsets too */
+	    .frames = 4,
+	    .runtime_interp_head = 632,
+	    .interp_next = 7264,
+	    .interp_threads_head = 7344,
+	    .tstate_next = 8,
+	    .tstate_thread_id = 152,
+	    .tstate_frame = 72,
+	    .cframe_current_frame = PY_NO_FIELD,
+	    .frame_code = 0,
+	    .frame_previous = 8,
+	    .frame_instr = 56,
+	    .frame_entry = 70,
+	    .frame_size = 72,
+	    .code_adaptive = 200,
+	    .owner_cstack = 3,
 	},
 };
 
@@ -116,6 +181,109 @@ const struct py_layout *py_layout__for_version(int major, int minor)
 		if (layouts[i].major == major && layouts[i].minor == minor)
 			return &layouts[i];
 	return NULL;
+}
+
+/*
+ * 3.13's _Py_DebugOffsets (Include/internal/pycore_runtime.h of 3.13): char cookie[8], uint64_t
+ * version, uint64_t free_threaded, then sub-structs of uint64_t offsets. Byte positions of the
+ * ones read, within the struct.
+ */
+enum {
+	DBG_VERSION = 8,
+	DBG_FREE_THREADED = 16,
+	DBG_INTERPRETERS_HEAD = 40,
+	DBG_INTERP_NEXT = 64,
+	DBG_INTERP_THREADS_HEAD = 72,
+	DBG_TSTATE_NEXT = 168,
+	DBG_TSTATE_CURRENT_FRAME = 184,
+	DBG_TSTATE_THREAD_ID = 192,
+	DBG_FRAME_PREVIOUS = 232,
+	DBG_FRAME_EXECUTABLE = 240,
+	DBG_FRAME_INSTR_PTR = 248,
+	DBG_FRAME_OWNER = 264,
+	DBG_CODE_FILENAME = 280,
+	DBG_CODE_NAME = 288,
+	DBG_CODE_QUALNAME = 296,
+	DBG_CODE_LINETABLE = 304,
+	DBG_CODE_FIRSTLINENO = 312,
+	DBG_CODE_ADAPTIVE = 344,
+	DBG_OB_TYPE = 360,
+	DBG_TP_NAME = 376,
+};
+
+/* Offsets beyond this are not a 3.13 struct's (its _PyRuntimeState is ~280 KB in all). */
+#define DBG_OFFSET_MAX (1u << 19)
+#define FRAME_READ_MAX 128 /* SCORCH_PY_FRAME_READ: what the BPF program reads of a frame */
+
+static int dbg_field(const uint8_t *buf, size_t pos, uint32_t max, uint32_t *ret)
+{
+	uint64_t v;
+
+	memcpy(&v, buf + pos, sizeof(v));
+	if (v >= max)
+		return -EINVAL;
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+int py_layout__from_debug_offsets(const struct py_layout *base, const uint8_t *buf, size_t len,
+				  uint64_t version_hex, struct py_layout *ret)
+{
+	static const struct {
+		uint16_t pos;
+		uint16_t field; /* offsetof(struct py_layout, ...) */
+		uint32_t max;
+	} map[] = {
+#define F(p, f, m) { p, offsetof(struct py_layout, f), m }
+		F(DBG_INTERPRETERS_HEAD, runtime_interp_head, 0xffff),
+		F(DBG_INTERP_NEXT, interp_next, 0xffff),
+		F(DBG_INTERP_THREADS_HEAD, interp_threads_head, 0xffff),
+		F(DBG_TSTATE_NEXT, tstate_next, 0xffff),
+		F(DBG_TSTATE_CURRENT_FRAME, tstate_frame, 0xffff),
+		F(DBG_TSTATE_THREAD_ID, tstate_thread_id, 0xffff),
+		F(DBG_FRAME_PREVIOUS, frame_previous, FRAME_READ_MAX - 8),
+		F(DBG_FRAME_EXECUTABLE, frame_code, FRAME_READ_MAX - 8),
+		F(DBG_FRAME_INSTR_PTR, frame_instr, FRAME_READ_MAX - 8),
+		F(DBG_FRAME_OWNER, frame_entry, FRAME_READ_MAX - 1),
+		F(DBG_CODE_FILENAME, co_filename, 0xffff),
+		F(DBG_CODE_NAME, co_name, 0xffff),
+		F(DBG_CODE_QUALNAME, co_qualname, 0xffff),
+		F(DBG_CODE_LINETABLE, co_linetable, 0xffff),
+		F(DBG_CODE_FIRSTLINENO, co_firstlineno, 0xffff),
+		F(DBG_CODE_ADAPTIVE, code_adaptive, 0xffff),
+		F(DBG_OB_TYPE, ob_type, 0xffff),
+		F(DBG_TP_NAME, tp_name, 0xffff),
+#undef F
+	};
+	struct py_layout l;
+	uint64_t version, free_threaded;
+	uint32_t end = 0;
+
+	if (!base || !buf || len < PY_DEBUG_OFFSETS_SIZE || memcmp(buf, "xdebugpy", 8))
+		return -EINVAL;
+	memcpy(&version, buf + DBG_VERSION, sizeof(version));
+	memcpy(&free_threaded, buf + DBG_FREE_THREADED, sizeof(free_threaded));
+	/* the struct is only stable within a minor version; the free-threaded build is another */
+	if (version >> 16 != (uint64_t)(base->major << 8 | base->minor) ||
+	    version >> 16 != version_hex >> 16 || free_threaded || base->frames != 4)
+		return -EINVAL;
+	l = *base;
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
+		uint32_t *field = (uint32_t *)((char *)&l + map[i].field);
+
+		if (dbg_field(buf, map[i].pos, map[i].max < DBG_OFFSET_MAX ? map[i].max : 0, field))
+			return -EINVAL;
+	}
+	end = l.frame_previous + 8;
+	if (l.frame_code + 8 > end)
+		end = l.frame_code + 8;
+	if (l.frame_instr + 8 > end)
+		end = l.frame_instr + 8;
+	if (l.frame_entry + 1 > end)
+		end = l.frame_entry + 1;
+	l.frame_size = (end + 7) & ~7u; /* the struct is 8-aligned */
+	*ret = l;
+	return 0;
 }
 
 /* ---- line tables ---- */
@@ -724,7 +892,9 @@ int py_code_cache__resolve(struct py_code_cache *c, pid_t pid, const struct py_l
 	if (e) {
 		/* the object may have been freed and its address reused: compare what it holds */
 		err = read_head(l, read, ctx, code_addr, &head);
-		if (!err && e->layout == l && !memcmp(&head, &e->head, sizeof(head))) {
+		/* a process that is gone cannot have changed its objects: what was read stays */
+		if ((!err && e->layout == l && !memcmp(&head, &e->head, sizeof(head))) ||
+		    err == -ESRCH) {
 			c->stats.hits++;
 			fill_frame(e, instr_offset, &c->stats, ret_frame);
 			return 0;
@@ -764,6 +934,18 @@ int py_code_cache__resolve(struct py_code_cache *c, pid_t pid, const struct py_l
 		entry_free(e);
 		return err;
 	}
+	fill_frame(e, instr_offset, &c->stats, ret_frame);
+	return 0;
+}
+
+int py_code_cache__lookup(struct py_code_cache *c, pid_t pid, uint64_t code_addr,
+			  uint32_t instr_offset, struct py_frame *ret_frame)
+{
+	struct cache_key key = { .pid = pid, .addr = code_addr };
+	struct cache_entry *e = c ? hmap__get(c->map, &key, sizeof(key)) : NULL;
+
+	if (!e)
+		return -ENOENT;
 	fill_frame(e, instr_offset, &c->stats, ret_frame);
 	return 0;
 }

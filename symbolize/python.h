@@ -26,10 +26,40 @@ struct py_layout {
 	uint32_t unicode_compact_data; /* sizeof(PyCompactUnicodeObject): other compact strings */
 	uint32_t state_ready; /* mask of the "ready" bit (3.10, 3.11), 0 when it does not exist */
 	uint32_t bytes_size, bytes_data; /* PyBytesObject.ob_base.ob_size, ob_sval */
+
+	/*
+	 * The frame walk of the BPF program (bpf/profile.h, struct scorch_py_proc): how frames
+	 * chain (SCORCH_PY_FRAMES_*: 1 3.10, 2 3.11, 3 3.12, 4 3.13) and the offsets it reads.
+	 * PY_NO_FIELD where a version has no such field.
+	 */
+	uint32_t frames;
+	uint32_t runtime_interp_head; /* _PyRuntimeState.interpreters.head */
+	uint32_t interp_next, interp_threads_head; /* PyInterpreterState */
+	uint32_t tstate_next, tstate_thread_id; /* PyThreadState; thread_id is pthread_self() */
+	uint32_t tstate_frame; /* frame (3.10), cframe (3.11, 3.12), current_frame (3.13) */
+	uint32_t cframe_current_frame; /* _PyCFrame.current_frame (3.11, 3.12) */
+	uint32_t frame_code, frame_previous, frame_instr; /* the frame struct of the version */
+	uint32_t frame_entry; /* is_entry (3.11) or owner (3.12+) */
+	uint32_t frame_size; /* bytes of the frame struct that hold these fields */
+	uint32_t code_adaptive; /* PyCodeObject.co_code_adaptive (3.11+) */
+	uint32_t owner_cstack; /* FRAME_OWNED_BY_CSTACK (3.12+) */
 };
+
+#define PY_NO_FIELD 0xffffu
 
 /* The layout of CPython major.minor, or NULL when scorch does not know that version. */
 const struct py_layout *py_layout__for_version(int major, int minor);
+
+#define PY_DEBUG_OFFSETS_SIZE 584 /* the 3.13 _Py_DebugOffsets that scorch reads */
+/*
+ * 3.13 and later publish their offsets at the start of _PyRuntime (_Py_DebugOffsets, cookie
+ * "xdebugpy", then PY_VERSION_HEX): the layout for those bytes read from the process, based
+ * on base (the version's compiled-in layout) with every offset the struct gives taken from it.
+ * 0; -EINVAL when the cookie, version or an offset is not what a 3.13 interpreter writes (an
+ * offset past the bound its struct can have, or one the BPF program cannot read).
+ */
+int py_layout__from_debug_offsets(const struct py_layout *base, const uint8_t *buf, size_t len,
+				  uint64_t version_hex, struct py_layout *ret);
 
 /*
  * The line of the instruction at offset (in code units of 2 bytes, for every version: 3.10's
@@ -98,6 +128,12 @@ void py_code_cache__forget_pid(struct py_code_cache *c, pid_t pid);
 int py_code_cache__resolve(struct py_code_cache *c, pid_t pid, const struct py_layout *l,
 			   py_read_fn read, void *ctx, uint64_t code_addr, uint32_t instr_offset,
 			   struct py_frame *ret_frame);
+/*
+ * The same from what the cache holds, without reading the target (a process gone, or a code
+ * object checked earlier this round): 0, or -ENOENT when it was never read.
+ */
+int py_code_cache__lookup(struct py_code_cache *c, pid_t pid, uint64_t code_addr,
+			  uint32_t instr_offset, struct py_frame *ret_frame);
 void py_code_cache__stats(const struct py_code_cache *c, struct py_code_cache_stats *ret);
 
 #endif

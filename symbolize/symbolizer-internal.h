@@ -61,6 +61,10 @@ struct sym_process {
 	struct perfmap *perfmap; /* parsed on first use */
 	bool perfmap_tried;
 	struct stat perfmap_st; /* of the file when it was parsed */
+	/* CPython, looked for on first use (sym_python.c) */
+	bool py_checked, py_found;
+	struct sym_python py;
+	struct py_layout *py_layout; /* the process's own (3.13+: from its debug offsets) */
 };
 
 /* How a file of p is opened: the bounds of kind, its FUSE mounts avoided. */
@@ -114,6 +118,7 @@ struct symbolizer {
 	bool perfmap_fds_warned;
 	struct elf_symbol_budget symbols; /* for the symbol tables of every file read */
 	bool symbols_warned; /* that the budget was hit, said once */
+	struct py_code_cache *pycode; /* code objects of Python processes, made on first use */
 	struct symbolizer_stats stats;
 };
 
@@ -125,6 +130,9 @@ int sym_clear_frames(struct symbolizer *s);
 const struct sym_process *sym_get_process(const struct symbolizer *s, uint32_t pid, uint32_t seq);
 /* Is dev one of p's FUSE mounts (or are they too many to tell)? */
 bool sym_on_fuse(const struct sym_process *p, dev_t dev);
+/* A warning about a process, once per process and message. */
+void sym_warn_process(struct symbolizer *s, uint32_t pid, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* A name for the symbolizer's lifetime, kept once; NULL without memory. */
 const char *sym_intern(struct symbolizer *s, const char *name);
 /* A frame named by a symbol alone (no lines). */
@@ -151,5 +159,10 @@ enum debug_found { DEBUG_NONE, DEBUG_TRUSTED, DEBUG_IN_ROOT };
 enum debug_found sym_find_debug_file(struct symbolizer *s, struct elf_file *e, int rootfd,
 				     const struct sym_process *p, const char *path,
 				     uint64_t bin_size);
+
+/* sym_python.c: CPython processes */
+/* Forget what was read of pid's code objects. */
+void sym_python_forget(struct symbolizer *s, uint32_t pid);
+void sym_python_free(struct symbolizer *s);
 
 #endif

@@ -72,7 +72,7 @@ void sym_warn(struct symbolizer *s, const char *fmt, ...)
  */
 static int reset_table(struct hmap **h, bool free_values);
 
-static void warn_process(struct symbolizer *s, uint32_t pid, const char *fmt, ...)
+void sym_warn_process(struct symbolizer *s, uint32_t pid, const char *fmt, ...)
 {
 	char buf[512];
 	struct {
@@ -182,6 +182,7 @@ static void free_process(struct symbolizer *s, struct sym_process *p)
 	free(p->maps);
 	free(p->exe);
 	free(p->cgroup);
+	free(p->py_layout);
 	free(p);
 }
 
@@ -205,6 +206,7 @@ void symbolizer__free(struct symbolizer *s)
 		free(v);
 	}
 	hmap__free(s->procs);
+	sym_python_free(s);
 	hmap__free(s->files);
 	hmap__free(s->elf_refs);
 	hmap__free(s->by_build_id);
@@ -415,8 +417,9 @@ static void parse_fuse_mounts(struct symbolizer *s, uint32_t pid, FILE *f, struc
 		    sscanf(line, "%*u %*u %u:%u", &major, &minor) != 2)
 			continue;
 		if (p->nfuse == FUSE_MOUNTS_MAX) {
-			warn_process(s, pid, "more than %d FUSE mounts: none of its files are read",
-				     FUSE_MOUNTS_MAX);
+			sym_warn_process(s, pid,
+					 "more than %d FUSE mounts: none of its files are read",
+					 FUSE_MOUNTS_MAX);
 			p->fuse_all = true;
 			break;
 		}
@@ -590,7 +593,8 @@ static void check_readable(struct symbolizer *s, uint32_t pid, const struct sym_
 	st.st_gid = cf->gid;
 	if (proc_creds__can_read(&p->creds, &st))
 		return;
-	warn_process(s, pid, "'%s': not readable by the process, keeping bare addresses", sm->path);
+	sym_warn_process(s, pid, "'%s': not readable by the process, keeping bare addresses",
+			 sm->path);
 	sym_release_elf(s, sm->elf);
 	sm->elf = NULL;
 	sm->build_id = "";
@@ -668,8 +672,8 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 				continue;
 			}
 			if (sym_on_fuse(p, makedev(m->dev_major, m->dev_minor))) {
-				warn_process(s, pid, "'%s': %s, keeping bare addresses", m->path,
-					     proc_file__strerror(-EREMOTE));
+				sym_warn_process(s, pid, "'%s': %s, keeping bare addresses",
+						 m->path, proc_file__strerror(-EREMOTE));
 				continue;
 			}
 			fd = sym_open_mapped_file(s, pid, rootfd, p, m);
@@ -677,7 +681,7 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 				s->stats.files_unreadable++;
 				if (fd == -EINVAL || fd == -EFBIG || fd == -ESTALE ||
 				    fd == -EREMOTE)
-					warn_process(
+					sym_warn_process(
 					    s, pid, "'%s': %s, keeping bare addresses", m->path,
 					    fd == -ESTALE ? "not the file the process mapped"
 							  : proc_file__strerror(fd));
@@ -712,7 +716,7 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 			p->perfmap_fd = fd;
 			s->perfmap_fds++;
 		} else if (fd != -ENOENT && fd != -EACCES)
-			warn_process(s, pid, "perf map refused: %s", proc_file__strerror(fd));
+			sym_warn_process(s, pid, "perf map refused: %s", proc_file__strerror(fd));
 	}
 	if (rootfd >= 0)
 		close(rootfd);
@@ -958,8 +962,13 @@ void symbolizer__drop_process(struct symbolizer *s, uint32_t pid, uint32_t seq)
 {
 	struct proc_key key = { pid, seq };
 
+	struct sym_process *p;
+
 	s->last_proc = NULL;
-	free_process(s, hmap__remove(s->procs, &key, sizeof(key)));
+	p = hmap__remove(s->procs, &key, sizeof(key));
+	if (p && p->py_found)
+		sym_python_forget(s, pid);
+	free_process(s, p);
 }
 
 /* C++ (Itanium ABI) and Rust names for display, with libiberty's demangler; cached. */
@@ -1057,7 +1066,7 @@ static int resolve_jit(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_
 		if (p->perfmap) {
 			s->perfmap_bytes += perfmap__memory(p->perfmap);
 			if (perfmap__truncated(p->perfmap) || perfmap__skipped(p->perfmap))
-				warn_process(
+				sym_warn_process(
 				    s, pid,
 				    "perf map cut short (%zu lines too long; bounds: 64 MB "
 				    "read, %u MB kept for a process, %u MB for all)",

@@ -15,6 +15,8 @@
 
 struct symbolizer;
 struct elf_file;
+struct py_layout;
+struct py_frame;
 
 struct symbolizer_opts {
 	const char *proc_root; /* default "/proc" */
@@ -95,6 +97,9 @@ struct symbolizer_stats {
 	bool kernel_from_cache; /* kernel symbols came from the cache */
 	bool kernel_from_proc; /* kernel symbols were read from /proc/kallsyms */
 	bool kernel_cache_saved; /* ... and saved to the cache */
+	size_t python_processes; /* processes found running CPython */
+	size_t python_unsupported; /* ... of a version scorch cannot walk */
+	size_t python_code_read, python_code_failed; /* code objects read, and refused */
 };
 
 struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts);
@@ -173,5 +178,33 @@ int symbolizer__resolve_user(struct symbolizer *s, uint32_t pid, uint32_t seq, u
 int symbolizer__resolve_kernel(struct symbolizer *s, uint64_t addr, struct sym_frame *ret);
 
 void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *ret);
+
+/* A CPython interpreter in a process. */
+struct sym_python {
+	int major, minor;
+	uint64_t version_hex; /* PY_VERSION_HEX, or major.minor alone when read from a name */
+	uint64_t runtime; /* address of _PyRuntime in the process */
+	const struct py_layout *layout; /* NULL: a version scorch cannot walk */
+};
+
+/*
+ * Is (pid, seq) running CPython: the executable or a library exporting _PyRuntime, the version
+ * from Py_Version (3.11+) or the file's name (3.10). Found once per snapshot; a version scorch
+ * does not know is warned about once per process. 0; -ENOENT (not Python), -ESRCH (no
+ * snapshot).
+ */
+int symbolizer__python(struct symbolizer *s, uint32_t pid, uint32_t seq, struct sym_python *ret);
+/*
+ * Read the code object at code of the live process (pid, seq) into the cache, or check that the
+ * one cached there is unchanged: a sample's code objects are read while the process runs.
+ * 0 or a negative errno (the object is not a code object, the process is gone).
+ */
+int symbolizer__python_read(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t code);
+/*
+ * Name, file and line of the code object at code, instruction offset (code units), as read
+ * before: 0, or -ENOENT when it never was. Strings valid until the next call on s.
+ */
+int symbolizer__python_frame(struct symbolizer *s, uint32_t pid, uint64_t code, uint32_t offset,
+			     struct py_frame *ret);
 
 #endif

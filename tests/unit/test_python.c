@@ -339,13 +339,33 @@ static void test_live_child(const char *python)
 	py_code_cache__stats(cache, &st);
 	CHECK_INT(st.misses, !!l);
 	CHECK_INT(st.hits, !!l);
-	py_code_cache__free(cache);
 
 	if (f)
 		fclose(f);
 	close(in); /* the child's stdin ends: it exits */
 	CHECK_INT(waitpid(pid, &status, 0), pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	/*
+	 * Gone, the process cannot have changed its objects: what was read stays usable, by a
+	 * resolve whose check read fails with ESRCH and by a lookup; what was not read is unknown.
+	 */
+	for (int i = 0; l && i < 2; i++) {
+		memset(&fr, 0, sizeof(fr));
+		CHECK_INT(i ? py_code_cache__lookup(cache, pid, codes[0].addr, codes[0].unit, &fr)
+			    : py_code_cache__resolve(cache, pid, l, py_read_process, &pid,
+						     codes[0].addr, codes[0].unit, &fr),
+			  0);
+		CHECK_STR(fr.qualname ? fr.qualname : "", codes[0].qualname);
+		CHECK_INT(fr.line, codes[0].line);
+	}
+	CHECK_INT(py_code_cache__resolve(cache, pid, l, py_read_process, &pid, codes[1].addr,
+					 codes[1].unit, &fr),
+		  -ESRCH);
+	CHECK_INT(py_code_cache__lookup(cache, pid, codes[1].addr, codes[1].unit, &fr), -ENOENT);
+	CHECK_INT(py_code_cache__lookup(cache, pid + 1, codes[0].addr, codes[0].unit, &fr),
+		  -ENOENT);
+	py_code_cache__free(cache);
 
 	/* the process is gone: a read fails with its errno, not a crash */
 	struct py_code_info info;

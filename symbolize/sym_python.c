@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * CPython processes in the symbolizer: finding the interpreter in a snapshot (which file exports
+ * _PyRuntime, which version it is) and naming the code objects the BPF program recorded.
+ * Everything read from the process is outside input, checked by python.c.
+ */
+#include "symbolizer-internal.h"
+#include "python.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The version in a file name: python3.10, libpython3.10.so.1.0 (3.10 has no Py_Version). */
+static int version_from_name(const char *path, int *ret_major, int *ret_minor)
+{
+	const char *base = strrchr(path, '/'), *v;
+	int major, minor, n = 0;
+
+	base = base ? base + 1 : path;
+	v = strstr(base, "python");
+	if (!v || sscanf(v, "python%d.%d%n", &major, &minor, &n) != 2 || !n || major != 3 ||
+	    minor < 0 || minor > 99)
+		return -ENOENT;
+	*ret_major = major;
+	*ret_minor = minor;
+	return 0;
+}
+
+static void detect(struct symbolizer *s, uint32_t pid, struct sym_process *p)
+{
+	pid_t tpid = (pid_t)pid;
+	struct sym_python py = { 0 };
+	const struct sym_mapping *m = NULL;
+	uint64_t rt = 0, ver = 0, bias = 0, vaddr;
+	uint32_t hex;
+
+	p->py_checked = true;
+	for (size_t i = 0; i < p->n; i++) {
+		m = &p->maps[i];
+		if (m->kernel || !m->elf || elf_file__python(m->elf, &rt, &ver))
+			continue;
+		if (elf_file__offset_to_vaddr(m->elf, m->offset, &vaddr) || vaddr > m->start)
+			continue;
+		bias = m->start - vaddr;
+		break;
+	}
+	if (!rt || !m)
+		return;
+	p->py_found = true;
+	s->stats.python_processes++;
+	py.runtime = bias + rt;
+	if (ver && !py_read_process(&tpid, bias + ver, &hex, sizeof(hex))) {
+		py.version_hex = hex;
+		py.major = hex >> 24;
+		py.minor = (hex >> 16) & 0xff;
+	} else if (!version_from_name(m->path, &py.major, &py.minor)) {
+		py.version_hex = (uint64_t)py.major << 24 | (uint64_t)py.minor << 16;
+	}
+	py.layout = py_layout__for_version(py.major, py.minor);
+	if (py.layout && py.layout->frames == 4) {
+		/* 3.13: the offsets the interpreter publishes win over the compiled-in ones */
+		uint8_t buf[PY_DEBUG_OFFSETS_SIZE];
+
+		p->py_layout = malloc(sizeof(*p->py_layout));
+		if (!p->py_layout || py_read_process(&tpid, py.runtime, buf, sizeof(buf)) ||
+		    py_layout__from_debug_offsets(py.layout, buf, sizeof(buf), py.version_hex,
+						  p->py_layout)) {
+			free(p->py_layout);
+			p->py_layout = NULL;
+			py.layout = NULL;
+			sym_warn_process(
+			    s, pid,
+			    "python %d.%d: no readable _Py_DebugOffsets in _PyRuntime, "
+			    "interpreter frames not supported",
+			    py.major, py.minor);
+		} else {
+			py.layout = p->py_layout;
+		}
+	} else if (!py.layout) {
+		if (py.major)
+			sym_warn_process(s, pid, "python %d.%d: interpreter frames not supported",
+					 py.major, py.minor);
+		else
+			sym_warn_process(s, pid,
+					 "'%s' exports _PyRuntime but no version could be read: "
+					 "interpreter frames not supported",
+					 m->path);
+	}
+	if (!py.layout)
+		s->stats.python_unsupported++;
+	p->py = py;
+}
+
+int symbolizer__python(struct symbolizer *s, uint32_t pid, uint32_t seq, struct sym_python *ret)
+{
+	struct sym_process *p = (struct sym_process *)sym_get_process(s, pid, seq);
+
+	if (!p)
+		return -ESRCH;
+	if (!p->py_checked)
+		detect(s, pid, p);
+	if (!p->py_found)
+		return -ENOENT;
+	*ret = p->py;
+	return 0;
+}
+
+int symbolizer__python_read(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t code)
+{
+	struct sym_python py;
+	struct py_frame f;
+	pid_t tpid = (pid_t)pid;
+	int r = symbolizer__python(s, pid, seq, &py);
+
+	if (r)
+		return r;
+	if (!py.layout)
+		return -EOPNOTSUPP;
+	if (!s->pycode) {
+		s->pycode = py_code_cache__new(0);
+		if (!s->pycode)
+			return -ENOMEM;
+	}
+	r = py_code_cache__resolve(s->pycode, tpid, py.layout, py_read_process, &tpid, code, 0, &f);
+	if (r)
+		s->stats.python_code_failed++;
+	else
+		s->stats.python_code_read++;
+	return r;
+}
+
+int symbolizer__python_frame(struct symbolizer *s, uint32_t pid, uint64_t code, uint32_t offset,
+			     struct py_frame *ret)
+{
+	return py_code_cache__lookup(s->pycode, (pid_t)pid, code, offset, ret);
+}
+
+void sym_python_forget(struct symbolizer *s, uint32_t pid)
+{
+	py_code_cache__forget_pid(s->pycode, (pid_t)pid);
+}
+
+void sym_python_free(struct symbolizer *s)
+{
+	py_code_cache__free(s->pycode);
+	s->pycode = NULL;
+}
