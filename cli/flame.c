@@ -283,7 +283,8 @@ static int collect_frame(void *ctx, const char *name, enum frame_kind kind, bool
 	ns->names[ns->n] = strdup(name);
 	if (!ns->names[ns->n])
 		return -ENOMEM;
-	ns->kinds[ns->n++] = kind;
+	/* the difference pprof has no mapping of Python's: its frames are named code there */
+	ns->kinds[ns->n++] = kind == FRAME_PYTHON ? FRAME_USER : kind;
 	return 0;
 }
 

@@ -340,10 +340,12 @@ void oneshot__summary(const struct oneshot *o, const struct capture_args *a, con
 		stacks, truncated);
 	fprintf(stderr, "scorch: %.1f s on %u CPUs, %zu processes", o->secs,
 		capture__ncpus(o->capture), ss.processes);
-	if (ss.python_processes)
-		fprintf(stderr, " (%zu Python%s)", ss.python_processes,
-			ss.python_unsupported ? ", some of a version without interpreter frames"
-					      : "");
+	if (ss.python_processes) {
+		fprintf(stderr, " (%zu Python", ss.python_processes);
+		if (ss.python_unsupported)
+			fprintf(stderr, ", %zu without interpreter frames", ss.python_unsupported);
+		fprintf(stderr, ")");
+	}
 	fprintf(stderr, ", written to %s\n", path);
 	if (a->verbose)
 		fprintf(stderr,

@@ -187,6 +187,7 @@ static int add_count(struct collector *c, const struct scorch_sample_key *key, u
 			ensure_mappings(c, c->windows[i], key);
 			if (py)
 				read_python(c, key->pid, key->proc_seq, py->ip, py->nr);
+			symbolizer__python_sampled(c->sym, key->pid, key->proc_seq, py != NULL);
 			checked = true;
 		}
 	}
@@ -245,6 +246,7 @@ void collector__raw_sample(struct collector *c, const struct scorch_raw_sample *
 	key.pystack = pynr ? stack_hash((const uint64_t *)raw->py, pynr, 0) : SCORCH_STACK_NONE;
 	if (pynr)
 		read_python(c, key.pid, key.proc_seq, (const uint64_t *)raw->py, pynr);
+	symbolizer__python_sampled(c->sym, key.pid, key.proc_seq, pynr > 0);
 	for (size_t i = 0; i < c->nwindows; i++) {
 		struct window *w = c->windows[i];
 		struct scorch_sample_key k = key;

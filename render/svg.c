@@ -204,6 +204,10 @@ static void kind_color(const char *name, enum frame_kind kind, char *buf, size_t
 		snprintf(buf, size, "#%02x%02x%02x", (int)(70 + 50 * a), (int)(150 + 50 * b),
 			 (int)(205 + 40 * a));
 		break;
+	case FRAME_PYTHON: /* violets */
+		snprintf(buf, size, "#%02x%02x%02x", (int)(150 + 50 * a), (int)(110 + 40 * b),
+			 (int)(210 + 40 * a));
+		break;
 	case FRAME_JIT: /* greens */
 		snprintf(buf, size, "#%02x%02x%02x", (int)(70 + 60 * a), (int)(180 + 50 * b),
 			 (int)(70 + 40 * b));

@@ -36,6 +36,14 @@ enum frame_kind profile__frame_kind(const struct profile *p, const struct prof_l
 	if (line >= loc->nlines || !loc->lines[line].function ||
 	    loc->lines[line].function > p->nfunctions)
 		return FRAME_JIT; /* no symbol: a bare address */
+	if (!m) {
+		const char *src = profile__str(p, p->functions[loc->lines[line].function - 1].filename);
+		size_t n = strlen(src);
+
+		/* Python frames: scripts, and the importer's frozen modules ("<frozen ...>") */
+		if ((n > 3 && !strcmp(src + n - 3, ".py")) || !strncmp(src, "<frozen ", 8))
+			return FRAME_PYTHON;
+	}
 	if (!strcmp(file, "[jit]") || !strncmp(file, "[anon", 5) || !strncmp(file, "//anon", 6) ||
 	    !strncmp(file, "/tmp/perf-", 10) || !strncmp(file, "/memfd:", 7))
 		return FRAME_JIT;

@@ -15,6 +15,7 @@ enum frame_kind {
 	FRAME_USER, /* native code with a symbol */
 	FRAME_KERNEL,
 	FRAME_JIT, /* JIT'ed or unknown code: no symbol, anonymous memory, perf maps */
+	FRAME_PYTHON, /* an interpreter's frame: no mapping, a function of a .py file */
 };
 
 /* The count a sample stands for (see above). */

@@ -56,6 +56,7 @@ static const struct py_layout layouts[] = {
 	    .interp_next = 0,
 	    .interp_threads_head = 8,
 	    .tstate_next = 8,
+	    .tstate_interp = 16, /* after prev and next, in every version */
 	    .tstate_thread_id = 176,
 	    .tstate_frame = 24,
 	    .cframe_current_frame = PY_NO_FIELD,
@@ -91,6 +92,7 @@ static const struct py_layout layouts[] = {
 	    .interp_next = 0,
 	    .interp_threads_head = 16,
 	    .tstate_next = 8,
+	    .tstate_interp = 16, /* after prev and next, in every version */
 	    .tstate_thread_id = 152,
 	    .tstate_frame = 56,
 	    .cframe_current_frame = 8,
@@ -127,6 +129,7 @@ static const struct py_layout layouts[] = {
 	    .interp_next = 0,
 	    .interp_threads_head = 72,
 	    .tstate_next = 8,
+	    .tstate_interp = 16, /* after prev and next, in every version */
 	    .tstate_thread_id = 136,
 	    .tstate_frame = 56,
 	    .cframe_current_frame = 0,
@@ -162,6 +165,7 @@ static const struct py_layout layouts[] = {
 	    .interp_next = 7264,
 	    .interp_threads_head = 7344,
 	    .tstate_next = 8,
+	    .tstate_interp = 16, /* after prev and next, in every version */
 	    .tstate_thread_id = 152,
 	    .tstate_frame = 72,
 	    .cframe_current_frame = PY_NO_FIELD,
@@ -284,6 +288,31 @@ int py_layout__from_debug_offsets(const struct py_layout *base, const uint8_t *b
 	l.frame_size = (end + 7) & ~7u; /* the struct is 8-aligned */
 	*ret = l;
 	return 0;
+}
+
+static bool is_object_ptr(uint64_t p);
+
+int py_runtime__check(const struct py_layout *l, py_read_fn read, void *ctx, uint64_t runtime)
+{
+	uint64_t interp = 0, ts = 0, back = 0;
+	int err;
+
+	if (!l || !read || !is_object_ptr(runtime))
+		return -EINVAL;
+	err = read(ctx, runtime + l->runtime_interp_head, &interp, sizeof(interp));
+	if (err || !interp)
+		return err;
+	if (!is_object_ptr(interp))
+		return -EINVAL;
+	err = read(ctx, interp + l->interp_threads_head, &ts, sizeof(ts));
+	if (err || !ts)
+		return err == -EFAULT ? -EINVAL : err;
+	if (!is_object_ptr(ts))
+		return -EINVAL;
+	err = read(ctx, ts + l->tstate_interp, &back, sizeof(back));
+	if (err)
+		return err == -EFAULT ? -EINVAL : err;
+	return back == interp ? 0 : -EINVAL;
 }
 
 /* ---- line tables ---- */

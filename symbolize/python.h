@@ -36,6 +36,7 @@ struct py_layout {
 	uint32_t runtime_interp_head; /* _PyRuntimeState.interpreters.head */
 	uint32_t interp_next, interp_threads_head; /* PyInterpreterState */
 	uint32_t tstate_next, tstate_thread_id; /* PyThreadState; thread_id is pthread_self() */
+	uint32_t tstate_interp; /* PyThreadState.interp: the interpreter it belongs to */
 	uint32_t tstate_frame; /* frame (3.10), cframe (3.11, 3.12), current_frame (3.13) */
 	uint32_t cframe_current_frame; /* _PyCFrame.current_frame (3.11, 3.12) */
 	uint32_t frame_code, frame_previous, frame_instr; /* the frame struct of the version */
@@ -76,6 +77,13 @@ typedef int (*py_read_fn)(void *ctx, uint64_t addr, void *buf, size_t len);
 
 /* A py_read_fn over process_vm_readv(2); ctx points to the pid_t. A short read is -EFAULT. */
 int py_read_process(void *ctx, uint64_t addr, void *buf, size_t len);
+
+/*
+ * Does the interpreter state at runtime (the address of _PyRuntime) hold together: its first
+ * interpreter and that one's first thread state pointing back at it? 0 (also while they do not
+ * exist yet: an interpreter starting up), -EINVAL, or the read's error.
+ */
+int py_runtime__check(const struct py_layout *l, py_read_fn read, void *ctx, uint64_t runtime);
 
 #define PY_STR_MAX 1024 /* bytes of a decoded string with its NUL; longer ones end in "…" */
 #define PY_LINETABLE_MAX (64 * 1024)

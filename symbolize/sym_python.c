@@ -28,6 +28,27 @@ static int version_from_name(const char *path, int *ret_major, int *ret_minor)
 	return 0;
 }
 
+/*
+ * Something that only looks like Python, or a corrupted interpreter: native stacks and one
+ * warning. -EINVAL when found so.
+ */
+static int check_runtime(struct symbolizer *s, uint32_t pid, struct sym_process *p)
+{
+	pid_t tpid = (pid_t)pid;
+	int err = py_runtime__check(p->py.layout, py_read_process, &tpid, p->py.runtime);
+
+	if (!err || err == -ESRCH)
+		return 0;
+	sym_warn_process(s, pid,
+			 "python %d.%d: _PyRuntime holds no valid interpreter state%s%s: "
+			 "interpreter frames off, native stacks only",
+			 p->py.major, p->py.minor, err == -EINVAL ? "" : ", ",
+			 err == -EINVAL ? "" : strerror(-err));
+	p->py.layout = NULL;
+	s->stats.python_unsupported++;
+	return -EINVAL;
+}
+
 static void detect(struct symbolizer *s, uint32_t pid, struct sym_process *p)
 {
 	pid_t tpid = (pid_t)pid;
@@ -88,9 +109,11 @@ static void detect(struct symbolizer *s, uint32_t pid, struct sym_process *p)
 					 "interpreter frames not supported",
 					 m->path);
 	}
+	p->py = py;
+	if (py.layout && check_runtime(s, pid, p))
+		return;
 	if (!py.layout)
 		s->stats.python_unsupported++;
-	p->py = py;
 }
 
 int symbolizer__python(struct symbolizer *s, uint32_t pid, uint32_t seq, struct sym_python *ret)
@@ -105,6 +128,25 @@ int symbolizer__python(struct symbolizer *s, uint32_t pid, uint32_t seq, struct 
 		return -ENOENT;
 	*ret = p->py;
 	return 0;
+}
+
+/* Samples without Python frames after which a Python process is checked again. */
+#define PY_RECHECK_AFTER 32
+
+int symbolizer__python_sampled(struct symbolizer *s, uint32_t pid, uint32_t seq, bool frames)
+{
+	struct sym_process *p = (struct sym_process *)sym_get_process(s, pid, seq);
+
+	if (!p || !p->py_found || !p->py.layout || p->py_seen || p->py_rechecked)
+		return 0;
+	if (frames) {
+		p->py_seen = true;
+		return 0;
+	}
+	if (++p->py_empty < PY_RECHECK_AFTER)
+		return 0;
+	p->py_rechecked = true;
+	return check_runtime(s, pid, p);
 }
 
 int symbolizer__python_read(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t code)

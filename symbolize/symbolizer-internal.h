@@ -63,6 +63,9 @@ struct sym_process {
 	struct stat perfmap_st; /* of the file when it was parsed */
 	/* CPython, looked for on first use (sym_python.c) */
 	bool py_checked, py_found;
+	bool py_rechecked; /* checked again after samples without Python frames */
+	uint32_t py_empty; /* samples without Python frames, before the first with them */
+	bool py_seen; /* a sample with Python frames came */
 	struct sym_python py;
 	struct py_layout *py_layout; /* the process's own (3.13+: from its debug offsets) */
 };

@@ -195,6 +195,13 @@ struct sym_python {
  */
 int symbolizer__python(struct symbolizer *s, uint32_t pid, uint32_t seq, struct sym_python *ret);
 /*
+ * A sample of (pid, seq) came with (frames) or without Python frames. A Python process whose
+ * samples keep coming without any is checked again (its interpreter may have been starting up
+ * at the snapshot, or only look like one): found broken, it is warned about and gets native
+ * stacks alone. 0, or -EINVAL when it was found broken just now.
+ */
+int symbolizer__python_sampled(struct symbolizer *s, uint32_t pid, uint32_t seq, bool frames);
+/*
  * Read the code object at code of the live process (pid, seq) into the cache, or check that the
  * one cached there is unchanged: a sample's code objects are read while the process runs.
  * 0 or a negative errno (the object is not a code object, the process is gone).

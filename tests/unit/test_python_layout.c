@@ -31,6 +31,7 @@ static void test_311_against_headers(void)
 	CHECK_INT(l->interp_next, offsetof(PyInterpreterState, next));
 	CHECK_INT(l->interp_threads_head, offsetof(PyInterpreterState, threads.head));
 	CHECK_INT(l->tstate_next, offsetof(PyThreadState, next));
+	CHECK_INT(l->tstate_interp, offsetof(PyThreadState, interp));
 	CHECK_INT(l->tstate_thread_id, offsetof(PyThreadState, thread_id));
 	CHECK_INT(l->tstate_frame, offsetof(PyThreadState, cframe));
 	CHECK_INT(l->cframe_current_frame, offsetof(_PyCFrame, current_frame));
@@ -136,9 +137,64 @@ static void test_debug_offsets(void)
 		  -EINVAL);
 }
 
+/* A fake address space: [MEM_BASE, MEM_BASE + sizeof(mem)) reads from mem, the rest faults. */
+#define MEM_BASE 0x10000000ULL
+static uint8_t mem[16384];
+
+static int mem_read(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	(void)ctx;
+	if (addr < MEM_BASE || addr - MEM_BASE > sizeof(mem) ||
+	    len > sizeof(mem) - (addr - MEM_BASE))
+		return -EFAULT;
+	memcpy(buf, mem + (addr - MEM_BASE), len);
+	return 0;
+}
+
+static void put_ptr(uint64_t at, uint64_t v)
+{
+	memcpy(mem + (at - MEM_BASE), &v, sizeof(v));
+}
+
+static void test_runtime_check(void)
+{
+	const uint64_t rt = MEM_BASE, interp = MEM_BASE + 1024, ts = MEM_BASE + 12288;
+
+	for (int minor = 10; minor <= 13; minor++) {
+		const struct py_layout *l = py_layout__for_version(3, minor);
+
+		CHECK(l != NULL);
+		if (!l)
+			continue;
+		memset(mem, 0, sizeof(mem));
+		/* starting up: no interpreter yet, then no thread yet */
+		CHECK_INT(py_runtime__check(l, mem_read, NULL, rt), 0);
+		put_ptr(rt + l->runtime_interp_head, interp);
+		CHECK_INT(py_runtime__check(l, mem_read, NULL, rt), 0);
+		/* a thread state pointing back at its interpreter */
+		put_ptr(interp + l->interp_threads_head, ts);
+		put_ptr(ts + l->tstate_interp, interp);
+		CHECK_INT(py_runtime__check(l, mem_read, NULL, rt), 0);
+		/* not pointing back, pointers into nowhere or not pointers */
+		put_ptr(ts + l->tstate_interp, interp + 8);
+		CHECK_INT(py_runtime__check(l, mem_read, NULL, rt), -EINVAL);
+		put_ptr(ts + l->tstate_interp, interp);
+		put_ptr(interp + l->interp_threads_head, 0x7f0000000000ULL);
+		CHECK_INT(py_runtime__check(l, mem_read, NULL, rt), -EINVAL);
+		put_ptr(interp + l->interp_threads_head, 0x4141414141414141ULL);
+		CHECK_INT(py_runtime__check(l, mem_read, NULL, rt), -EINVAL);
+		put_ptr(rt + l->runtime_interp_head, interp + 3);
+		CHECK_INT(py_runtime__check(l, mem_read, NULL, rt), -EINVAL);
+		/* the runtime itself unreadable: the read's error */
+		CHECK_INT(py_runtime__check(l, mem_read, NULL, 0x20000000ULL), -EFAULT);
+	}
+	CHECK_INT(py_runtime__check(NULL, mem_read, NULL, rt), -EINVAL);
+}
+
 int main(void)
 {
 	test_311_against_headers();
 	test_debug_offsets();
+	test_runtime_check();
 	return check_done("python_layout");
 }

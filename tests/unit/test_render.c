@@ -5,6 +5,7 @@
 #include "pprof.h"
 #include "svg.h"
 #include "tree.h"
+#include "util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -51,6 +52,25 @@ static void test_folded(void)
 		  FRAME_KERNEL);
 	CHECK_INT(profile__frame_kind(p, &p->locations[p->samples[3].locs[0] - 1], 0), FRAME_JIT);
 	CHECK_INT(profile__frame_kind(p, &p->locations[p->samples[0].locs[0] - 1], 0), FRAME_USER);
+	/* an interpreter's frames: no mapping, a function of a .py file or a frozen module */
+	{
+		struct prof_line pl = { .line = 12 };
+		const char *files[] = { "/srv/app.py", "<frozen importlib._bootstrap>", "x.pyc",
+					"" };
+		const enum frame_kind want[] = { FRAME_PYTHON, FRAME_PYTHON, FRAME_USER,
+						 FRAME_USER };
+
+		for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+			uint64_t loc;
+
+			pl.function = profile__function(p, "Ranker.key", "key", files[i], 10);
+			loc = profile__location(p, 0, 0, &pl, 1);
+			CHECK(loc != 0);
+			if (loc)
+				CHECK_INT(profile__frame_kind(p, &p->locations[loc - 1], 0),
+					  want[i]);
+		}
+	}
 	profile__frame_name(p, &p->locations[p->samples[4].locs[1] - 1], 0, name, sizeof(name));
 	CHECK_STR(name, "operator new(unsigned long)"); /* spaces inside frames stay */
 	profile__free(p);
