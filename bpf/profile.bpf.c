@@ -171,10 +171,17 @@ struct {
 	__type(value, struct py_thread);
 } py_threads SEC(".maps");
 
-/* Per CPU: the Python stack being walked, and the frame read last. */
+/*
+ * Per CPU: the Python stack being walked, the head of the thread state, and a window of the
+ * memory frames lie in: from the start of a frame's page to its end. 3.11 and later push
+ * their frames one after the other in the thread's data stack, so one read brings a frame and
+ * the callers below it in its page (each read costs far more than its bytes).
+ */
+#define PY_WINDOW (SCORCH_PAGE_SIZE + 2 * SCORCH_PY_FRAME_READ)
 struct py_scratch {
 	struct scorch_stack st;
-	__u8 frame[SCORCH_PY_FRAME_READ];
+	__u8 tstate[SCORCH_PY_TSTATE_READ];
+	__u8 win[PY_WINDOW];
 };
 
 struct {
@@ -396,6 +403,9 @@ static __always_inline __u64 read_ptr(__u64 addr)
 	return v;
 }
 
+struct py_scratch;
+static __always_inline __u64 tstate_u64(const struct py_scratch *s, __u16 off);
+
 struct tstate_walk {
 	const struct scorch_py_proc *pp;
 	__u64 want; /* the thread's pthread_self() */
@@ -430,19 +440,23 @@ static long tstate_step(__u32 i, void *data)
  * namespace. 0 when there is none.
  */
 static __always_inline __u64 py_tstate(const struct scorch_py_proc *pp, __u32 pid, __u32 tid,
-				       const bool compat)
+				       struct py_scratch *s, const bool compat)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct tstate_walk w = { .pp = pp };
 	struct py_thread *t, nt;
+	__u64 ts = 0;
 
 	w.want = BPF_CORE_READ(task, thread.fsbase);
 	if (!w.want)
 		return 0;
 	t = bpf_map_lookup_elem(&py_threads, &tid);
-	if (t && t->pid == pid && t->seq == pp->seq && t->tstate &&
-	    read_ptr(t->tstate + pp->tstate_thread_id) == w.want)
-		return t->tstate;
+	if (t && t->pid == pid && t->seq == pp->seq)
+		ts = t->tstate;
+	/* one read for the check and the frame pointer: the head of the thread state */
+	if (ts && !bpf_probe_read_user(s->tstate, sizeof(s->tstate), (const void *)ts) &&
+	    tstate_u64(s, pp->tstate_thread_id) == w.want)
+		return ts;
 	w.interp = read_ptr(pp->runtime + pp->runtime_interp_head);
 	if (compat) {
 		for (__u32 i = 0; i < PY_THREAD_STEPS; i++)
@@ -451,7 +465,7 @@ static __always_inline __u64 py_tstate(const struct scorch_py_proc *pp, __u32 pi
 	} else {
 		bpf_loop(PY_THREAD_STEPS, tstate_step, &w, 0);
 	}
-	if (!w.found)
+	if (!w.found || bpf_probe_read_user(s->tstate, sizeof(s->tstate), (const void *)w.found))
 		return 0;
 	nt = (struct py_thread){ .pid = pid, .seq = pp->seq, .tstate = w.found };
 	bpf_map_update_elem(&py_threads, &tid, &nt, BPF_ANY);
@@ -462,13 +476,26 @@ struct frame_walk {
 	const struct scorch_py_proc *pp;
 	struct py_scratch *s;
 	__u64 frame;
+	__u64 win_lo, win_hi; /* the memory in s->win: [win_lo, win_hi) */
 	__u32 n;
 	bool unreadable;
 };
 
-static __always_inline __u64 field_u64(const struct py_scratch *s, __u16 off)
+static __always_inline __u64 tstate_u64(const struct py_scratch *s, __u16 off)
 {
-	return *(const __u64 *)(s->frame + (off & (SCORCH_PY_FRAME_READ - 8)));
+	return *(const __u64 *)(s->tstate + (off & (SCORCH_PY_TSTATE_READ - 8)));
+}
+
+/* A field of the frame at off in the window (both bounded for the verifier). */
+static __always_inline __u64 win_u64(const struct py_scratch *s, __u32 off, __u16 field)
+{
+	return *(const __u64 *)(s->win + (off & (SCORCH_PAGE_SIZE - 1)) +
+				(field & (SCORCH_PY_FRAME_READ - 8)));
+}
+
+static __always_inline __u8 win_u8(const struct py_scratch *s, __u32 off, __u16 field)
+{
+	return s->win[(off & (SCORCH_PAGE_SIZE - 1)) + (field & (SCORCH_PY_FRAME_READ - 1))];
 }
 
 /* One frame into the stack: 1 stops (no frame left, the stack full, or a read failed). */
@@ -477,43 +504,47 @@ static long frame_step(__u32 i, void *data)
 	struct frame_walk *w = data;
 	const struct scorch_py_proc *pp = w->pp;
 	struct py_scratch *s = w->s;
-	__u64 code, instr, word, off = SCORCH_PY_OFFSET_MASK;
-	__u32 size = pp->frame_size, n = w->n;
-	__u8 owner;
+	__u64 code, instr, word, off = SCORCH_PY_OFFSET_MASK, f = w->frame;
+	__u32 size = pp->frame_size & (2 * SCORCH_PY_FRAME_READ - 1), n = w->n, at;
 
-	if (!w->frame || n >= PY_MAX_FRAMES)
+	if (!f || n >= PY_MAX_FRAMES)
 		return 1;
-	if (size > SCORCH_PY_FRAME_READ)
-		size = SCORCH_PY_FRAME_READ;
-	if (bpf_probe_read_user(s->frame, size, (const void *)w->frame)) {
-		w->unreadable = true;
-		return 1;
-	}
-	code = field_u64(s, pp->frame_code);
-	w->frame = field_u64(s, pp->frame_previous);
-	if (pp->frames >= SCORCH_PY_FRAMES_312) {
-		owner = s->frame[pp->frame_entry & (SCORCH_PY_FRAME_READ - 1)];
-		if (owner == pp->owner_cstack) {
-			/*
-			 * The shim a C call of the interpreter starts with: a marker, which user
-			 * space turns into the entry bit of the frame before it (a word per step
-			 * keeps the count the same on every path: the compat build's loop stays
-			 * small for the verifier)
-			 */
-			s->st.ip[n & PY_INDEX_MASK] = SCORCH_PY_MARK_SHIM;
-			w->n = n + 1;
-			return 0;
+	if (f < w->win_lo || f + size > w->win_hi) {
+		/* this frame's page up to its end: its callers in the same page come with it */
+		__u64 lo = f & ~(__u64)(SCORCH_PAGE_SIZE - 1);
+		__u32 len = (f & (SCORCH_PAGE_SIZE - 1)) + size;
+
+		if (bpf_probe_read_user(s->win, len, (const void *)lo)) {
+			w->unreadable = true;
+			return 1;
 		}
+		w->win_lo = lo;
+		w->win_hi = lo + len;
+	}
+	at = f - w->win_lo;
+	code = win_u64(s, at, pp->frame_code);
+	w->frame = win_u64(s, at, pp->frame_previous);
+	if (pp->frames >= SCORCH_PY_FRAMES_312 &&
+	    win_u8(s, at, pp->frame_entry) == pp->owner_cstack) {
+		/*
+		 * The shim a C call of the interpreter starts with: a marker, which user space
+		 * turns into the entry bit of the frame before it (a word per step keeps the
+		 * count the same on every path: the compat build's loop stays small for the
+		 * verifier)
+		 */
+		s->st.ip[n & PY_INDEX_MASK] = SCORCH_PY_MARK_SHIM;
+		w->n = n + 1;
+		return 0;
 	}
 	if (pp->frames == SCORCH_PY_FRAMES_310) {
 		/* f_lasti: an int, the instruction index (code units), -1 before the first */
 		__s32 lasti =
-		    *(const __s32 *)(s->frame + (pp->frame_instr & (SCORCH_PY_FRAME_READ - 4)));
+		    (__s32)(win_u64(s, at, pp->frame_instr & ~7) >> (pp->frame_instr & 4) * 8);
 
 		if (lasti >= 0 && lasti < SCORCH_PY_OFFSET_MASK)
 			off = lasti;
 	} else {
-		instr = field_u64(s, pp->frame_instr);
+		instr = win_u64(s, at, pp->frame_instr);
 		if (instr >= code + pp->code_adaptive &&
 		    (instr - code - pp->code_adaptive) / 2 < SCORCH_PY_OFFSET_MASK)
 			off = (instr - code - pp->code_adaptive) / 2;
@@ -524,8 +555,7 @@ static long frame_step(__u32 i, void *data)
 	}
 	word = code << SCORCH_PY_ADDR_SHIFT | off << 1;
 	if (pp->frames == SCORCH_PY_FRAMES_310 ||
-	    (pp->frames == SCORCH_PY_FRAMES_311 &&
-	     s->frame[pp->frame_entry & (SCORCH_PY_FRAME_READ - 1)]))
+	    (pp->frames == SCORCH_PY_FRAMES_311 && win_u8(s, at, pp->frame_entry)))
 		word |= SCORCH_PY_ENTRY;
 	s->st.ip[n & PY_INDEX_MASK] = word;
 	w->n = n + 1;
@@ -550,12 +580,12 @@ static __always_inline struct scorch_stack *py_walk(__u32 pid, __u32 tid, __u32 
 	if (!w.s)
 		return NULL;
 	w.pp = pp;
-	ts = py_tstate(pp, pid, tid, compat);
+	ts = py_tstate(pp, pid, tid, w.s, compat);
 	if (!ts) {
 		stat_inc(SCORCH_STAT_PY_NO_THREAD);
 		return NULL;
 	}
-	w.frame = read_ptr(ts + pp->tstate_frame);
+	w.frame = tstate_u64(w.s, pp->tstate_frame);
 	if (w.frame && pp->cframe_current_frame != SCORCH_PY_NO_FIELD)
 		w.frame = read_ptr(w.frame + pp->cframe_current_frame);
 	if (compat) {

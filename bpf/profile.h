@@ -117,6 +117,7 @@ enum scorch_py_frames {
 };
 
 #define SCORCH_PY_FRAME_READ 128 /* bytes of a frame read at once: its fields lie below */
+#define SCORCH_PY_TSTATE_READ 256 /* bytes of a thread state read: its thread id and frame */
 #define SCORCH_PY_NO_FIELD 0xffff
 
 /* Value of the py_procs map: where a Python process keeps its threads and frames. */

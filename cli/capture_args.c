@@ -14,6 +14,7 @@ enum {
 	OPT_BTF = 0x1000,
 	OPT_DEBUG_DIR,
 	OPT_DEBUG_LINES,
+	OPT_NO_PYTHON,
 	OPT_UNWIND,
 	OPT_STACK_COPY,
 	OPT_DEBUGINFOD_TIMEOUT,
@@ -47,6 +48,11 @@ static const struct capture_option {
 	  CAPTURE_SET_ONE_SHOT,
 	  "      --debug-lines      lines and inlined functions from separate debug files too\n"
 	  "                         (by default only their symbols: DWARF costs memory)\n" },
+	{ { "no-python", no_argument, NULL, OPT_NO_PYTHON },
+	  CAPTURE_SET_ONE_SHOT | CAPTURE_SET_AGENT,
+	  "      --no-python        do not walk CPython's interpreter frames (Python programs\n"
+	  "                         then show the interpreter's C functions only)\n",
+	  "      --no-python                        no Python frames, the interpreter's C only\n" },
 	{ { "debuginfod-timeout", required_argument, NULL, OPT_DEBUGINFOD_TIMEOUT },
 	  CAPTURE_SET_ONE_SHOT,
 	  "      --debuginfod-timeout TIME\n"
@@ -196,6 +202,9 @@ int capture_args__parse(struct capture_args *a, unsigned int set, int c, const c
 	case OPT_DEBUG_LINES:
 		a->debug_lines = true;
 		return 1;
+	case OPT_NO_PYTHON:
+		a->no_python = true;
+		return 1;
 	case OPT_UNWIND:
 		if (parse_unwind_option(value, &unwind))
 			return -EINVAL;
@@ -256,6 +265,7 @@ void capture_args__to_opts(const struct capture_args *a, struct capture_opts *o)
 	o->debug_dirs = a->debug_dirs;
 	o->ndebug_dirs = a->ndebug_dirs;
 	o->debug_lines = a->debug_lines;
+	o->no_python = a->no_python;
 	o->program = bpf_program_choice();
 }
 

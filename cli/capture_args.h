@@ -32,6 +32,7 @@ struct capture_args {
 	const char *debug_dirs[CAPTURE_MAX_DEBUG_DIRS];
 	size_t ndebug_dirs;
 	bool debug_lines;
+	bool no_python; /* --no-python */
 	enum scorch_unwind unwind;
 	uint32_t stack_copy;
 	uint64_t debuginfod_ns; /* 0: never ask */

@@ -106,7 +106,8 @@ struct capture *capture__new(const struct capture_opts *opts, char *err, size_t 
 	}
 	if (opts->unwind == SCORCH_UNWIND_AUTO)
 		collector__set_fp_hook(c->col, use_frame_pointers, c);
-	collector__set_py_hook(c->col, use_python, c);
+	if (!opts->no_python)
+		collector__set_py_hook(c->col, use_python, c);
 	c->last_drain = now_ns(CLOCK_MONOTONIC);
 	return c;
 fail:

@@ -41,6 +41,7 @@ struct capture_opts {
 	const char *const *debug_dirs;
 	size_t ndebug_dirs;
 	bool debug_lines;
+	bool no_python; /* CPython's frames are not walked */
 	size_t max_symbol_bytes; /* 0: the symbolizer's default */
 	const char *cache_dir; /* kernel symbols and BTF kept per boot; NULL: none */
 	/* the symbolizer's one-line warnings (a process's files it cannot use) */

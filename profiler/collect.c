@@ -69,6 +69,9 @@ static int py_offsets(const struct py_layout *l, uint32_t seq, uint64_t runtime,
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
 		if (*fields[i] >= PY_NO_FIELD)
 			return -EINVAL;
+	if (l->tstate_thread_id + 8 > SCORCH_PY_TSTATE_READ ||
+	    l->tstate_frame + 8 > SCORCH_PY_TSTATE_READ)
+		return -EINVAL;
 	if (l->frame_size > SCORCH_PY_FRAME_READ || l->frame_code + 8 > l->frame_size ||
 	    l->frame_previous + 8 > l->frame_size || l->frame_instr + 4 > l->frame_size ||
 	    (l->frame_entry != PY_NO_FIELD && l->frame_entry >= l->frame_size))
