@@ -165,6 +165,9 @@ static uint64_t python_location(struct builder *b, uint32_t pid, uint32_t seq, u
 	line.function = profile__function(b->p, f.qualname, f.name, f.filename, f.firstlineno);
 	if (!line.function)
 		return 0;
+	/* before its first instruction a frame is at its first line, as CPython reports it */
+	if (scorch_py_word_offset(word) == SCORCH_PY_OFFSET_MASK)
+		f.line = f.firstlineno;
 	line.line = f.line > 0 ? f.line : 0;
 	id = profile__location(b->p, 0, 0, &line, 1);
 	if (id && hmap__put(b->locations, &key, sizeof(key), (void *)(uintptr_t)id))
@@ -186,15 +189,18 @@ static bool is_eval_frame(const struct builder *b, uint64_t loc)
 
 /*
  * Replace each interpreter-loop frame of the native frames locs[0, *n) (leaf first) by the
- * Python frames that C call ran: the stack's words up to the next entry word. Python frames left
- * over (native frames cut short) go after the last native frame, as its callers. 3.12's shim
- * markers make the word before them an entry.
+ * Python frames that C call ran: the stack's words split at entry words into one group per
+ * call (3.12's shim markers make the word before them an entry). Calls and groups are paired
+ * from the root when the native stack is whole: at the leaf a call may have started before its
+ * first frame exists, and a loop frame without frames is dropped. A native stack cut short
+ * pairs from the leaf, and the groups left over go after its last frame, as its callers.
  */
 static int splice_python(struct builder *b, const struct collected_stack *py, uint32_t pid,
-			 uint32_t seq, uint64_t *locs, uint32_t *n)
+			 uint32_t seq, bool whole, uint64_t *locs, uint32_t *n)
 {
 	uint64_t words[SCORCH_MAX_STACK_DEPTH], out[SCORCH_MAX_STACK_DEPTH + UNWIND_MAX_FRAMES + 4];
-	uint32_t nw = 0, no = 0, wi = 0;
+	uint32_t group_end[SCORCH_MAX_STACK_DEPTH + 1], evals[UNWIND_MAX_FRAMES + 4];
+	uint32_t nw = 0, ng = 0, ne = 0, no = 0, g0, skip, gi, wi = 0;
 
 	for (uint32_t i = 0; i < py->nr && i < SCORCH_MAX_STACK_DEPTH; i++) {
 		if (py->ip[i] == SCORCH_PY_MARK_SHIM) {
@@ -204,26 +210,46 @@ static int splice_python(struct builder *b, const struct collected_stack *py, ui
 		}
 		words[nw++] = py->ip[i];
 	}
+	/* groups: [group_end[g - 1], group_end[g]), leaf first */
+	for (uint32_t i = 0; i < nw; i++)
+		if (words[i] & SCORCH_PY_ENTRY || i == nw - 1 || !scorch_py_word_code(words[i]))
+			group_end[ng++] = i + 1;
+	for (uint32_t i = 0; i < *n && ne < ARRAY_SIZE(evals); i++)
+		if (is_eval_frame(b, locs[i]))
+			evals[ne++] = i;
 	if (*n + nw > ARRAY_SIZE(out))
 		return 0; /* cannot happen with the bounds of both stacks; keep the native one */
-	for (uint32_t i = 0; i < *n; i++) {
-		if (wi >= nw || !is_eval_frame(b, locs[i])) {
+	/*
+	 * Root-aligned: the ne - ng loop frames nearest the leaf get no group, or the leaf-most
+	 * one takes the ng - ne extra groups. Leaf-aligned: the first ng loop frames take one each.
+	 */
+	skip = whole && ne > ng ? ne - ng : 0;
+	g0 = whole && ng > ne ? ng - ne : 0; /* groups the first paired loop frame takes besides */
+	gi = 0;
+	for (uint32_t i = 0, e = 0; i < *n; i++) {
+		uint32_t upto;
+
+		if (e >= ne || evals[e] != i) {
 			out[no++] = locs[i];
 			continue;
 		}
-		/* this call's frames: up to its entry frame, or a marker ending the walk */
-		while (wi < nw) {
-			uint64_t w = words[wi++], l = python_location(b, pid, seq, w);
+		e++;
+		if (e <= skip)
+			continue; /* an interpreter call without frames yet */
+		if (gi >= ng)
+			continue; /* leaf-aligned, more loop frames than groups */
+		upto = gi + (gi == 0 ? g0 : 0);
+		for (; wi < group_end[upto]; wi++) {
+			uint64_t l = python_location(b, pid, seq, words[wi]);
 
 			if (!l)
 				return -ENOMEM;
 			out[no++] = l;
-			if (w & SCORCH_PY_ENTRY || !scorch_py_word_code(w))
-				break;
 		}
+		gi = upto + 1;
 	}
-	while (wi < nw) {
-		uint64_t l = python_location(b, pid, seq, words[wi++]);
+	for (; wi < nw; wi++) {
+		uint64_t l = python_location(b, pid, seq, words[wi]);
 
 		if (!l)
 			return -ENOMEM;
@@ -269,7 +295,10 @@ static int add_stack(struct builder *b, const struct window *w, uint64_t id, boo
 	}
 	if (py && py->nr) {
 		nn = *n - first;
-		err = splice_python(b, py, pid, seq, locs + first, &nn);
+		/* a user stack unwound to its start, or walked by the kernel */
+		err = splice_python(b, py, pid, seq,
+				    st->end == UNWIND_END_COMPLETE || st->end == UNWIND_END_UNKNOWN,
+				    locs + first, &nn);
 		if (err)
 			return err;
 		*n = first + nn;
