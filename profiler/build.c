@@ -187,20 +187,35 @@ static bool is_eval_frame(const struct builder *b, uint64_t loc)
 	return !strcmp(profile__str(b->p, fn->name), PY_EVAL_FUNCTION);
 }
 
+/* The locations of words[*wi, upto) onto out[*no...]: 0 or -ENOMEM. */
+static int emit_python(struct builder *b, uint32_t pid, uint32_t seq, const uint64_t *words,
+		       uint32_t *wi, uint32_t upto, uint64_t *out, uint32_t *no)
+{
+	for (; *wi < upto; (*wi)++) {
+		uint64_t l = python_location(b, pid, seq, words[*wi]);
+
+		if (!l)
+			return -ENOMEM;
+		out[(*no)++] = l;
+	}
+	return 0;
+}
+
 /*
  * Replace each interpreter-loop frame of the native frames locs[0, *n) (leaf first) by the
  * Python frames that C call ran: the stack's words split at entry words into one group per
  * call (3.12's shim markers make the word before them an entry). Calls and groups are paired
  * from the root when the native stack is whole: at the leaf a call may have started before its
- * first frame exists, and a loop frame without frames is dropped. A native stack cut short
- * pairs from the leaf, and the groups left over go after its last frame, as its callers.
+ * first frame exists (a loop frame without frames is dropped), or its loop frame may have no
+ * name (its groups stay at the leaf). A native stack cut short pairs from the leaf, and the
+ * groups left over go after its last frame, as its callers.
  */
 static int splice_python(struct builder *b, const struct collected_stack *py, uint32_t pid,
 			 uint32_t seq, bool whole, uint64_t *locs, uint32_t *n)
 {
 	uint64_t words[SCORCH_MAX_STACK_DEPTH], out[SCORCH_MAX_STACK_DEPTH + UNWIND_MAX_FRAMES + 4];
 	uint32_t group_end[SCORCH_MAX_STACK_DEPTH + 1], evals[UNWIND_MAX_FRAMES + 4];
-	uint32_t nw = 0, ng = 0, ne = 0, no = 0, g0, skip, gi, wi = 0;
+	uint32_t nw = 0, ng = 0, ne = 0, no = 0, skip, gi, wi = 0;
 
 	for (uint32_t i = 0; i < py->nr && i < SCORCH_MAX_STACK_DEPTH; i++) {
 		if (py->ip[i] == SCORCH_PY_MARK_SHIM) {
@@ -219,16 +234,20 @@ static int splice_python(struct builder *b, const struct collected_stack *py, ui
 			evals[ne++] = i;
 	if (*n + nw > ARRAY_SIZE(out))
 		return 0; /* cannot happen with the bounds of both stacks; keep the native one */
-	/*
-	 * Root-aligned: the ne - ng loop frames nearest the leaf get no group, or the leaf-most
-	 * one takes the ng - ne extra groups. Leaf-aligned: the first ng loop frames take one each.
-	 */
+	/* root-aligned, the ne - ng loop frames nearest the leaf get no group; leaf-aligned, the
+	 * first ng loop frames take one each */
 	skip = whole && ne > ng ? ne - ng : 0;
-	g0 = whole && ng > ne ? ng - ne : 0; /* groups the first paired loop frame takes besides */
 	gi = 0;
+	if (whole && ng > ne) {
+		/*
+		 * More calls than loop frames found: the leaf's loop frame had no name (its cold
+		 * part, in a stripped interpreter). The leaf-most groups stay at the leaf.
+		 */
+		if (emit_python(b, pid, seq, words, &wi, group_end[ng - ne - 1], out, &no))
+			return -ENOMEM;
+		gi = ng - ne;
+	}
 	for (uint32_t i = 0, e = 0; i < *n; i++) {
-		uint32_t upto;
-
 		if (e >= ne || evals[e] != i) {
 			out[no++] = locs[i];
 			continue;
@@ -238,23 +257,11 @@ static int splice_python(struct builder *b, const struct collected_stack *py, ui
 			continue; /* an interpreter call without frames yet */
 		if (gi >= ng)
 			continue; /* leaf-aligned, more loop frames than groups */
-		upto = gi + (gi == 0 ? g0 : 0);
-		for (; wi < group_end[upto]; wi++) {
-			uint64_t l = python_location(b, pid, seq, words[wi]);
-
-			if (!l)
-				return -ENOMEM;
-			out[no++] = l;
-		}
-		gi = upto + 1;
-	}
-	for (; wi < nw; wi++) {
-		uint64_t l = python_location(b, pid, seq, words[wi]);
-
-		if (!l)
+		if (emit_python(b, pid, seq, words, &wi, group_end[gi++], out, &no))
 			return -ENOMEM;
-		out[no++] = l;
 	}
+	if (emit_python(b, pid, seq, words, &wi, nw, out, &no))
+		return -ENOMEM;
 	memcpy(locs, out, no * sizeof(*out));
 	*n = no;
 	return 0;

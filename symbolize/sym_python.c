@@ -28,6 +28,14 @@ static int version_from_name(const char *path, int *ret_major, int *ret_minor)
 	return 0;
 }
 
+/* A Python process without interpreter frames, counted once per image. */
+static void count_unsupported(struct symbolizer *s, struct sym_process *p)
+{
+	if (!p->py_counted_unsupported)
+		s->stats.python_unsupported++;
+	p->py_counted_unsupported = true;
+}
+
 /*
  * Something that only looks like Python, or a corrupted interpreter: native stacks and one
  * warning. -EINVAL when found so.
@@ -45,7 +53,7 @@ static int check_runtime(struct symbolizer *s, uint32_t pid, struct sym_process 
 			 p->py.major, p->py.minor, err == -EINVAL ? "" : ", ",
 			 err == -EINVAL ? "" : strerror(-err));
 	p->py.layout = NULL;
-	s->stats.python_unsupported++;
+	count_unsupported(s, p);
 	return -EINVAL;
 }
 
@@ -70,7 +78,9 @@ static void detect(struct symbolizer *s, uint32_t pid, struct sym_process *p)
 	if (!rt || !m)
 		return;
 	p->py_found = true;
-	s->stats.python_processes++;
+	if (!p->py_counted)
+		s->stats.python_processes++;
+	p->py_counted = true;
 	py.runtime = bias + rt;
 	if (ver && !py_read_process(&tpid, bias + ver, &hex, sizeof(hex))) {
 		py.version_hex = hex;
@@ -113,7 +123,7 @@ static void detect(struct symbolizer *s, uint32_t pid, struct sym_process *p)
 	if (py.layout && check_runtime(s, pid, p))
 		return;
 	if (!py.layout)
-		s->stats.python_unsupported++;
+		count_unsupported(s, p);
 }
 
 int symbolizer__python(struct symbolizer *s, uint32_t pid, uint32_t seq, struct sym_python *ret)

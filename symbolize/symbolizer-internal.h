@@ -63,6 +63,8 @@ struct sym_process {
 	struct stat perfmap_st; /* of the file when it was parsed */
 	/* CPython, looked for on first use (sym_python.c) */
 	bool py_checked, py_found;
+	/* counted in the stats (by an earlier snapshot of the same image), and as unsupported */
+	bool py_counted, py_counted_unsupported;
 	bool py_rechecked; /* checked again after samples without Python frames */
 	uint32_t py_empty; /* samples without Python frames, before the first with them */
 	bool py_seen; /* a sample with Python frames came */

@@ -743,10 +743,14 @@ static int store_snapshot(struct symbolizer *s, uint32_t pid, uint32_t seq, stru
 		free_process(s, p);
 		return -ENOMEM;
 	}
-	if (old)
+	if (old) {
+		/* the same image read again */
+		p->py_counted = old->py_counted;
+		p->py_counted_unsupported = old->py_counted_unsupported;
 		free_process(s, old);
-	else
+	} else {
 		s->stats.processes++;
+	}
 	return 0;
 }
 

@@ -100,6 +100,7 @@ def main():
     ap.add_argument("--big-response", type=int, default=0)
     ap.add_argument("--refuse-nth", type=int, default=0)
     ap.add_argument("--refuse-all", action="store_true")
+    ap.add_argument("--save-dir", help="also write each accepted profile there (NNNNNN.pb)")
     args = ap.parse_args()
     if args.signed_url_template or args.stall_put or args.put_redirect_url:
         args.signed_url = True
@@ -111,6 +112,7 @@ def main():
 
     lock = threading.Lock()
     counter = [0]
+    saved = [0]
     distinct = {}  # sha256 of a request -> its rank among the distinct ones
     attempts_file = args.out + ".attempts"
 
@@ -138,6 +140,12 @@ def main():
                     data = gzip.decompress(data)
                 prof = profile_pb2.Profile()
                 prof.ParseFromString(data)
+                if args.save_dir:
+                    with lock:
+                        saved[0] += 1
+                        path = os.path.join(args.save_dir, "%06d.pb" % saved[0])
+                    with open(path, "wb") as f:
+                        f.write(data)
                 why = check_pprof(prof)
                 if why:
                     context.abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid profile: " + why)

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# CPython programs profiled by their Python functions, file and line, mixed with native frames
+# (Debian's python3.11): the workload of known shape through record and through the agent to
+# the test gRPC server; --no-python; a 200 ms program; an interpreter copied into another mount
+# namespace; programs that only look like Python (native stacks, one warning).
+source "${TESTLIB:?run the integration tests through meson test}"
+require_bpf
+source "$(dirname "$0")/parca_lib.sh"
+PY311=/usr/bin/python3.11
+[ -x "$PY311" ] || { fail "$PY311 missing (python3.11 is in SCORCH_PACKAGES)"; finish; }
+HERE=$(cd "$(dirname "$0")" && pwd)
+PYWORK=$HERE/../fixtures/pywork.py
+CHECK=$HERE/check_python.py
+
+# 1. record: >= 95 % exact chains, the split within 5 points, lines as dis says (-F 999: a 5
+# point bound on a few hundred samples would be two sigma of sampling noise)
+"$SCORCH" record -v -F 999 -o "$TMP/py.pb.gz" -- "$PY311" "$PYWORK" 4 "$TMP/truth.json" \
+	>"$TMP/py.out" 2>"$TMP/py.err" || fail "record exit $?: $(tail -3 "$TMP/py.err")"
+check_program "$TMP/py.err"
+if $PY "$CHECK" "$TMP/py.pb.gz" "$TMP/truth.json" >"$TMP/check.out"; then
+	ok "record: the workload's Python chains, split and lines"
+else
+	fail "record: $(grep FAIL "$TMP/check.out" | head -3)"
+fi
+sed 's/^/    /' "$TMP/check.out"
+walked=$(sed -n 's/.*python: .*stacks walked \([0-9]*\).*/\1/p' "$TMP/py.err")
+[ "${walked:-0}" -gt 1000 ] && ok "-v counts $walked Python stacks walked" ||
+	fail "-v: no Python stacks counted: $(grep python "$TMP/py.err")"
+grep -q "processes (1 Python)" "$TMP/py.err" && ok "the summary counts one Python process" ||
+	fail "summary: $(grep processes "$TMP/py.err")"
+grep -i "warning.*python" "$TMP/py.err" && fail "warnings: $(grep warning "$TMP/py.err")" ||
+	ok "no warning about a supported interpreter"
+# an independent reader: go tool pprof names the Python functions with their files
+gopprof -traces "$TMP/py.pb.gz" >"$TMP/gop.out" 2>"$TMP/gop.err" || true
+if grep -q "Ranker.key" "$TMP/gop.out"; then
+	ok "go tool pprof reads the Python frames"
+else
+	fail "go tool pprof: $(head -3 "$TMP/gop.err")"
+fi
+
+# 2. --no-python: the interpreter's C alone
+"$SCORCH" record -F 499 --no-python -o "$TMP/nopy.pb.gz" -- "$PY311" "$PYWORK" 2 \
+	"$TMP/truth2.json" >/dev/null 2>"$TMP/nopy.err" || fail "record --no-python exit $?"
+if $PY "$CHECK" --expect-native-only "$TMP/nopy.pb.gz" "$TMP/truth2.json" >"$TMP/c2.out"; then
+	ok "--no-python: native frames only"
+else
+	fail "--no-python: $(grep FAIL "$TMP/c2.out" | head -2)"
+fi
+
+# 3. a program that runs for 200 ms
+cat >"$TMP/short.py" <<'PY'
+import time
+def short_spin(end):
+    x = 0
+    while time.monotonic() < end:
+        x += 1
+    return x
+short_spin(time.monotonic() + 0.2)
+PY
+"$SCORCH" record -F 999 --format folded -o "$TMP/short.folded" -- "$PY311" "$TMP/short.py" \
+	2>"$TMP/short.err" || fail "record of a short program exit $?"
+total=$(folded_total "$TMP/short.folded")
+hit=$(folded_count "$TMP/short.folded" short_spin)
+if [ "$total" -ge 100 ] && [ "$((hit * 100))" -ge "$((total * 80))" ]; then
+	ok "200 ms program: $hit of $total samples in short_spin"
+else
+	fail "200 ms program: $hit of $total samples in short_spin"
+fi
+
+# 4. the interpreter copied into a mount namespace of its own (invisible from here)
+mkdir -p "$TMP/private"
+cp "$PYWORK" "$TMP/pywork-ns.py"
+unshare --mount --propagation private --fork --kill-child sh -c \
+	"mount -t tmpfs scorch-test '$TMP/private' && cp '$PY311' '$TMP/private/nspython' &&
+	 exec '$TMP/private/nspython' '$TMP/pywork-ns.py' 30 '$TMP/truth-ns.json'" \
+	>"$TMP/ns.out" 2>&1 & PIDS+=($!)
+wait_for "$TMP/ns.out" '^ready ' 30 || fail "the namespaced interpreter did not start: $(cat "$TMP/ns.out")"
+nspid=$(sed -n 's/^ready //p' "$TMP/ns.out")
+if [ -n "$nspid" ]; then
+	PIDS=("$nspid" "${PIDS[@]}")
+	[ ! -e "$TMP/private/nspython" ] && ok "interpreter invisible outside its namespace" ||
+		fail "interpreter visible from the host: not a test of namespaces"
+	"$SCORCH" record -F 999 -d 2 -p "$nspid" --format folded -o "$TMP/ns.folded" 2>"$TMP/nsrec.err" ||
+		fail "record -p exit $?"
+	n=$(folded_count "$TMP/ns.folded" "Ranker.key")
+	[ "$n" -gt 0 ] && ok "Python frames inside another mount namespace ($n in Ranker.key)" ||
+		fail "no Python frames in the namespace: $(head -c 300 "$TMP/ns.folded")"
+	kill "$nspid" 2>/dev/null || true
+fi
+
+# 5. only looks like Python: native stacks, one warning
+for fake in fakepy:"python 3.11: _PyRuntime holds no valid interpreter state" \
+	fakepy39:"python 3.9: interpreter frames not supported"; do
+	bin=$UNWIND_DIR/${fake%%:*} want=${fake#*:}
+	"$SCORCH" record -F 499 -o "$TMP/fake.pb.gz" -- "$bin" 1.5 >/dev/null 2>"$TMP/fake.err" ||
+		fail "record ${fake%%:*} exit $?"
+	n=$(grep -c "warning" "$TMP/fake.err" || true)
+	if [ "$n" -eq 1 ] && grep -q "$want" "$TMP/fake.err"; then
+		ok "${fake%%:*}: one warning ($want)"
+	else
+		fail "${fake%%:*}: $n warnings: $(grep warning "$TMP/fake.err")"
+	fi
+	gopprof -traces "$TMP/fake.pb.gz" >"$TMP/gop.out" 2>&1 || true
+	if $PY "$CHECK" --expect-native-only "$TMP/fake.pb.gz" >"$TMP/c3.out" &&
+		grep -q fake_spin "$TMP/gop.out"; then
+		ok "${fake%%:*}: native stacks (fake_spin)"
+	else
+		fail "${fake%%:*}: $(grep FAIL "$TMP/c3.out" | head -2)"
+	fi
+done
+
+# 6. the agent to the test gRPC server: the same checks over the profiles it uploaded
+mkdir -p "$TMP/saved"
+: >"$TMP/a.jsonl"
+start_server "$TMP/a.jsonl" --save-dir "$TMP/saved"
+"$SCORCH" agent --remote-store-address "$ADDR" --remote-store-insecure --profiling-duration 1s \
+	-F 999 --spool-dir "$TMP/spool" --node test-node 2>"$TMP/agent.log" & AGENT_PID=$!
+PIDS+=("$AGENT_PID")
+wait_for "$TMP/agent.log" "capturing|profiling|started" 30 ||
+	fail "agent did not start: $(head -3 "$TMP/agent.log")"
+"$PY311" "$PYWORK" 4 "$TMP/truth-agent.json" >"$TMP/pa.out"
+# every sample of the workload is in an interval that ends after it exits: two more intervals
+n0=$(wc -l <"$TMP/a.jsonl" 2>/dev/null || echo 0)
+for _ in $(seq 100); do
+	[ "$(wc -l <"$TMP/a.jsonl")" -ge $((n0 + 2)) ] && break
+	sleep 0.2
+done
+kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || true
+if $PY "$CHECK" "$TMP/saved" "$TMP/truth-agent.json" >"$TMP/c4.out"; then
+	ok "agent: the workload's Python chains, split and lines in its uploads"
+else
+	fail "agent: $(grep FAIL "$TMP/c4.out" | head -3)"
+fi
+sed 's/^/    /' "$TMP/c4.out"
+stop_server
+finish
