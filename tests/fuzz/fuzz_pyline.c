@@ -2,7 +2,8 @@
 /*
  * libFuzzer harness: CPython line tables (3.10 pairs, 3.11+ location tables) asked for the
  * line of instructions across their span, and the code-object reader over a memory image
- * made of the same input. Input: a byte choosing the version, four of first line, the table.
+ * made of the same input, which also stands for a _PyRuntime (its interpreter checked) and a
+ * 3.13 _Py_DebugOffsets. Input: a byte choosing the version, four of first line, the table.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -58,6 +59,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		py_line_for_offset(l->minor, info.linetable, info.linetable_len, info.firstlineno,
 				   0, &line);
 		py_code_info__clear(&info);
+	}
+	py_runtime__check(l, image_read, &m, BASE);
+	if (len >= PY_DEBUG_OFFSETS_SIZE) {
+		struct py_layout out;
+
+		py_layout__from_debug_offsets(py_layout__for_version(3, 13), copy, len,
+					      (uint64_t)first, &out);
 	}
 	free(copy);
 	return 0;

@@ -3,7 +3,8 @@
 # from the top of the tree; also runs on the host): the BPF program that fits the kernel loads,
 # FP and FP-less stacks of the unwinding workload come out whole, every program run is
 # accounted for, a command (-- CMD) and its short-lived children are profiled, the agent sends
-# its intervals to the test gRPC server, and the least-privilege capabilities suffice.
+# its intervals to the test gRPC server, the least-privilege capabilities suffice, and
+# python3.11's interpreter frames are walked (also with those capabilities).
 #   tests/kernels/guest-checks.sh [--guest] [BUILDDIR]
 # --guest: in a TCG guest of tests/kernels (what depends on the emulated CPU's speed relaxed).
 # Under TCG user space runs ~20x slower than on hardware (more on a busy host) while the kernel
@@ -15,8 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 IN_GUEST=
-CHAINS_MIN=99 UNMAPPED_MAX=5
-[ "${1:-}" = --guest ] && { IN_GUEST=1 CHAINS_MIN=97 UNMAPPED_MAX=10; shift; }
+CHAINS_MIN=99 UNMAPPED_MAX=5 PY_SPLIT_TOL=5
+[ "${1:-}" = --guest ] && { IN_GUEST=1 CHAINS_MIN=97 UNMAPPED_MAX=10 PY_SPLIT_TOL=10; shift; }
 BUILD=$(realpath "${1:-build}")
 SCORCH=$BUILD/scorch
 WORKLOAD=$BUILD/tests/workload
@@ -110,7 +111,17 @@ print(sum(s['samples'] for l in open('$TMP/a.jsonl') for s in json.loads(l)['ser
 	fail "agent: exit $rc, $nreq requests, $got samples received, recorded ${rec:-?}, runs ${runs:-?}, workload $mine: $(tail -5 "$TMP/agent.log")"
 stop_server
 
-# 6. least privilege: a uid of its own with the capabilities of the systemd unit
+# 6. Python: the interpreter's frames walked by this kernel's build of the program
+"$SCORCH" record -v -F 499 -o "$TMP/py.pb.gz" -- /usr/bin/python3.11 tests/fixtures/pywork.py 4 \
+	"$TMP/truth.json" >/dev/null 2>"$TMP/py.err" || fail "record of python3.11: $(cat "$TMP/py.err")"
+if python3 tests/integration/check_python.py --split-tol "$PY_SPLIT_TOL" "$TMP/py.pb.gz" \
+	"$TMP/truth.json" >"$TMP/py.check" 2>&1; then
+	ok "python3.11: $(grep -E '^ok: (chains|split)' "$TMP/py.check" | cut -c5- | tr '\n' ' ')"
+else
+	fail "python3.11: $(grep FAIL "$TMP/py.check" | head -3) $(grep python "$TMP/py.err")"
+fi
+
+# 7. least privilege: a uid of its own with the capabilities of the systemd unit
 read -r -a CAPS < <(sed -n 's/^AmbientCapabilities=//p' docs/deploy/scorch-agent.service)
 caps=-all
 for c in "${CAPS[@]}"; do c=${c#CAP_}; caps+=",+${c,,}"; done
@@ -139,12 +150,16 @@ if [ "$paranoid" -ge 3 ]; then
 fi
 rc=0
 "$WORKLOAD" 1 600 >/dev/null & wl=$!; PIDS+=("$wl")
+/usr/bin/python3.11 tests/fixtures/pywork.py 60 "$TMP/truth-priv.json" >"$TMP/pyp.out" & pyp=$!
+PIDS+=("$pyp")
+wait_for "$TMP/pyp.out" '^ready ' 60 || fail "python3.11 did not start: $(cat "$TMP/pyp.out")"
 as_scorch "$SCORCH" record -d 2 --format folded -o "$TMP/priv/x.folded" 2>"$TMP/priv.err" || rc=$?
 sysctl -qw kernel.perf_event_paranoid="$paranoid"
-kill "$wl"
-hot=0
-[ -f "$TMP/priv/x.folded" ] && hot=$(folded_count "$TMP/priv/x.folded" hot_a)
-[ "$rc" -eq 0 ] && [ "$hot" -gt 0 ] &&
-	ok "least privilege (${CAPS[*]}, perf_event_paranoid=2): $hot samples in the workload's hot_a" ||
-	fail "least privilege (${CAPS[*]}): rc $rc: $(cat "$TMP/priv.err")"
+kill "$wl" "$pyp"
+hot=0 key=0
+[ -f "$TMP/priv/x.folded" ] && hot=$(folded_count "$TMP/priv/x.folded" hot_a) &&
+	key=$(folded_count "$TMP/priv/x.folded" Ranker.key)
+[ "$rc" -eq 0 ] && [ "$hot" -gt 0 ] && [ "$key" -gt 0 ] &&
+	ok "least privilege (${CAPS[*]}, perf_event_paranoid=2): $hot samples in the workload's hot_a, $key in python's Ranker.key" ||
+	fail "least privilege (${CAPS[*]}): rc $rc, hot_a $hot, Ranker.key $key: $(cat "$TMP/priv.err")"
 finish
