@@ -453,10 +453,21 @@ static __always_inline __u64 py_tstate(const struct scorch_py_proc *pp, __u32 pi
 	t = bpf_map_lookup_elem(&py_threads, &tid);
 	if (t && t->pid == pid && t->seq == pp->seq)
 		ts = t->tstate;
-	/* one read for the check and the frame pointer: the head of the thread state */
+	/* one read for the checks and the frame pointer: the head of the thread state */
 	if (ts && !bpf_probe_read_user(s->tstate, sizeof(s->tstate), (const void *)ts) &&
-	    tstate_u64(s, pp->tstate_thread_id) == w.want)
-		return ts;
+	    tstate_u64(s, pp->tstate_thread_id) == w.want) {
+		/*
+		 * A thread state freed (PyGILState_Release on a thread that lives on) may keep
+		 * its thread id: it must still be linked, its predecessor's next (or, first in
+		 * the list, its interpreter's head) naming it
+		 */
+		__u64 prev = tstate_u64(s, 0), link;
+
+		link = prev ? read_ptr(prev + pp->tstate_next)
+			    : read_ptr(tstate_u64(s, pp->tstate_interp) + pp->interp_threads_head);
+		if (link == ts)
+			return ts;
+	}
 	w.interp = read_ptr(pp->runtime + pp->runtime_interp_head);
 	if (compat) {
 		for (__u32 i = 0; i < PY_THREAD_STEPS; i++)
@@ -465,6 +476,8 @@ static __always_inline __u64 py_tstate(const struct scorch_py_proc *pp, __u32 pi
 	} else {
 		bpf_loop(PY_THREAD_STEPS, tstate_step, &w, 0);
 	}
+	if (!w.found && (w.ts || w.interp))
+		stat_inc(SCORCH_STAT_PY_THREADS_CUT);
 	if (!w.found || bpf_probe_read_user(s->tstate, sizeof(s->tstate), (const void *)w.found))
 		return 0;
 	nt = (struct py_thread){ .pid = pid, .seq = pp->seq, .tstate = w.found };
@@ -509,6 +522,11 @@ static long frame_step(__u32 i, void *data)
 
 	if (!f || n >= PY_MAX_FRAMES)
 		return 1;
+	if (f >> 47) {
+		/* not a user address (and f + size could wrap) */
+		w->unreadable = true;
+		return 1;
+	}
 	if (f < w->win_lo || f + size > w->win_hi) {
 		/* this frame's page up to its end: its callers in the same page come with it */
 		__u64 lo = f & ~(__u64)(SCORCH_PAGE_SIZE - 1);

@@ -33,6 +33,7 @@ enum scorch_stat {
 	SCORCH_STAT_PY_TRUNCATED, /* walked, cut at the depth limit */
 	SCORCH_STAT_PY_UNREADABLE, /* walked until a frame could not be read */
 	SCORCH_STAT_PY_NO_THREAD, /* no thread state of this thread (not a Python thread, or yet) */
+	SCORCH_STAT_PY_THREADS_CUT, /* ... of those, the thread lists were longer than the search */
 	SCORCH_STAT_PY_IDLE, /* the thread state has no current frame (runs no Python code) */
 	SCORCH_STAT_MAX,
 };
@@ -131,12 +132,12 @@ struct scorch_py_proc {
 	__u16 runtime_interp_head; /* _PyRuntimeState.interpreters.head */
 	__u16 interp_next, interp_threads_head;
 	__u16 tstate_next, tstate_thread_id; /* thread_id: pthread_self(), the thread's fs base */
+	__u16 tstate_interp; /* PyThreadState.interp (prev is at 0) */
 	__u16 tstate_frame; /* frame (3.10), cframe (3.11, 3.12), current_frame (3.13) */
 	__u16 cframe_current_frame; /* 3.11, 3.12; SCORCH_PY_NO_FIELD otherwise */
 	__u16 frame_code, frame_previous, frame_instr; /* within the frame_size bytes read */
 	__u16 frame_entry; /* is_entry (3.11) or owner (3.12+); SCORCH_PY_NO_FIELD for 3.10 */
 	__u16 code_adaptive; /* PyCodeObject.co_code_adaptive (3.11+) */
-	__u16 pad;
 };
 
 /* How user stacks are unwound (the unwind_mode constant of the program). */

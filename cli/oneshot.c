@@ -3,6 +3,7 @@
 #include "oneshot.h"
 #include "build.h"
 #include "capture.h"
+#include "collect.h"
 #include "child.h"
 #include "cli.h"
 #include "model.h"
@@ -359,17 +360,27 @@ void oneshot__summary(const struct oneshot *o, const struct capture_args *a, con
 			" complete), %" PRIu64 " with frame pointers in the kernel\n",
 			st[SCORCH_STAT_COPIED], ends[UNWIND_END_COMPLETE],
 			st[SCORCH_STAT_RECORDED] - st[SCORCH_STAT_COPIED]);
-	if (a->verbose && ss.python_processes)
-		fprintf(
-		    stderr,
-		    "scorch: python: %zu processes (%zu of a version scorch cannot walk); stacks "
-		    "walked %" PRIu64 ", truncated %" PRIu64 ", unreadable %" PRIu64
-		    ", thread without Python state %" PRIu64 ", idle %" PRIu64
-		    "; code objects read %zu, refused %zu\n",
-		    ss.python_processes, ss.python_unsupported, st[SCORCH_STAT_PY_WALKED],
-		    st[SCORCH_STAT_PY_TRUNCATED], st[SCORCH_STAT_PY_UNREADABLE],
-		    st[SCORCH_STAT_PY_NO_THREAD], st[SCORCH_STAT_PY_IDLE], ss.python_code_read,
-		    ss.python_code_failed);
+	if (a->verbose && ss.python_processes) {
+		struct collector_stats cs;
+
+		capture__collector_stats(o->capture, &cs);
+		fprintf(stderr,
+			"scorch: python: %zu processes (%zu not walked: a version or state scorch "
+			"cannot walk)",
+			ss.python_processes, ss.python_unsupported);
+		if (cs.python_refused || cs.python_map_full)
+			fprintf(stderr, " (%" PRIu64 " refused offsets, %" PRIu64 " map full)",
+				cs.python_refused, cs.python_map_full);
+		fprintf(stderr,
+			"; stacks walked %" PRIu64 ", truncated %" PRIu64 ", unreadable %" PRIu64
+			", thread without Python state %" PRIu64 " (thread list cut %" PRIu64
+			"), idle %" PRIu64
+			"; code objects read %zu, refused %zu, over the budget %" PRIu64 "\n",
+			st[SCORCH_STAT_PY_WALKED], st[SCORCH_STAT_PY_TRUNCATED],
+			st[SCORCH_STAT_PY_UNREADABLE], st[SCORCH_STAT_PY_NO_THREAD],
+			st[SCORCH_STAT_PY_THREADS_CUT], st[SCORCH_STAT_PY_IDLE],
+			ss.python_code_read, ss.python_code_failed, cs.python_read_budget);
+	}
 	if (a->verbose) {
 		const char *why, *prog = capture__program(o->capture, &why);
 

@@ -57,6 +57,23 @@ static uint64_t mapping_id(struct builder *b, const struct sym_mapping *m)
 #define PLACEHOLDER_KERNEL 0x100
 #define PLACEHOLDER_TRUNCATED 0x200
 
+/* A frame of that name without a mapping, kept under key: a placeholder. */
+static uint64_t named_location(struct builder *b, const struct loc_key *key, const char *name)
+{
+	uint64_t id = (uintptr_t)hmap__get(b->locations, key, sizeof(*key));
+	struct prof_line line = { 0 };
+
+	if (id)
+		return id;
+	line.function = profile__function(b->p, name, name, "", 0);
+	if (!line.function)
+		return 0;
+	id = profile__location(b->p, 0, 0, &line, 1);
+	if (id)
+		hmap__put(b->locations, key, sizeof(*key), (void *)(uintptr_t)id);
+	return id;
+}
+
 /*
  * A frame standing for what could not be recorded, so its samples keep their CPU time: a lost
  * stack, or the end of a user stack cut short.
@@ -65,7 +82,6 @@ static uint64_t placeholder(struct builder *b, uint64_t which, bool kernel)
 {
 	struct loc_key key = { 0, 0, which | (kernel ? PLACEHOLDER_KERNEL : 0), 0, 0 };
 	uint64_t id = (uintptr_t)hmap__get(b->locations, &key, sizeof(key));
-	struct prof_line line = { 0 };
 	char name[64];
 
 	if (id)
@@ -78,13 +94,7 @@ static uint64_t placeholder(struct builder *b, uint64_t which, bool kernel)
 			 which == SCORCH_STACK_LOST_FULL   ? "stack map full"
 			 : which == SCORCH_STACK_LOST_COPY ? "sample ring full"
 							   : "read fault");
-	line.function = profile__function(b->p, name, name, "", 0);
-	if (!line.function)
-		return 0;
-	id = profile__location(b->p, 0, 0, &line, 1);
-	if (id)
-		hmap__put(b->locations, &key, sizeof(key), (void *)(uintptr_t)id);
-	return id;
+	return named_location(b, &key, name);
 }
 
 static uint64_t location(struct builder *b, bool kernel, uint32_t pid, uint32_t seq, uint64_t addr)
@@ -123,24 +133,6 @@ static uint64_t location(struct builder *b, bool kernel, uint32_t pid, uint32_t 
 	return id;
 }
 
-/* A named frame without a mapping: a Python placeholder. */
-static uint64_t named_location(struct builder *b, uint64_t which, const char *name)
-{
-	struct loc_key key = { 0, 0, which, 1, 0 };
-	uint64_t id = (uintptr_t)hmap__get(b->locations, &key, sizeof(key));
-	struct prof_line line = { 0 };
-
-	if (id)
-		return id;
-	line.function = profile__function(b->p, name, name, "", 0);
-	if (!line.function)
-		return 0;
-	id = profile__location(b->p, 0, 0, &line, 1);
-	if (id)
-		hmap__put(b->locations, &key, sizeof(key), (void *)(uintptr_t)id);
-	return id;
-}
-
 /*
  * The location of a Python frame: qualified name, plain name, file, first line and the line of
  * its instruction, without a mapping (the code object is the interpreter's data, not code).
@@ -152,16 +144,23 @@ static uint64_t python_location(struct builder *b, uint32_t pid, uint32_t seq, u
 	struct prof_line line = { 0 };
 	struct py_frame f;
 
-	if (!code)
-		return named_location(b, key.addr,
+	if (!code) {
+		/* markers: the same for every process */
+		struct loc_key mark = { 0, 0, key.addr, 1, 0 };
+
+		return named_location(b, &mark,
 				      key.addr == SCORCH_PY_MARK_TRUNCATED
 					  ? "[truncated: python depth limit]"
 					  : "[python frame unreadable]");
+	}
 	id = (uintptr_t)hmap__get(b->locations, &key, sizeof(key));
 	if (id)
 		return id;
-	if (symbolizer__python_frame(b->sym, pid, code, scorch_py_word_offset(word), &f))
-		return named_location(b, SCORCH_PY_MARK_UNREADABLE, "[python frame unreadable]");
+	if (symbolizer__python_frame(b->sym, pid, seq, code, scorch_py_word_offset(word), &f)) {
+		struct loc_key mark = { 0, 0, SCORCH_PY_MARK_UNREADABLE, 1, 0 };
+
+		return named_location(b, &mark, "[python frame unreadable]");
+	}
 	line.function = profile__function(b->p, f.qualname, f.name, f.filename, f.firstlineno);
 	if (!line.function)
 		return 0;
@@ -300,12 +299,17 @@ static int add_stack(struct builder *b, const struct window *w, uint64_t id, boo
 			return -ENOMEM;
 		locs[(*n)++] = l;
 	}
-	if (py && py->nr) {
+	/* a process found broken since its samples were walked keeps its native frames */
+	if (py && py->nr && symbolizer__python_usable(b->sym, pid, seq)) {
 		nn = *n - first;
-		/* a user stack unwound to its start, or walked by the kernel */
-		err = splice_python(b, py, pid, seq,
-				    st->end == UNWIND_END_COMPLETE || st->end == UNWIND_END_UNKNOWN,
-				    locs + first, &nn);
+		/*
+		 * Paired from the root only when both stacks are whole: a native stack unwound
+		 * to its start (or walked by the kernel), Python frames not cut by a marker
+		 */
+		bool whole = (st->end == UNWIND_END_COMPLETE || st->end == UNWIND_END_UNKNOWN) &&
+			     scorch_py_word_code(py->ip[py->nr - 1]) != 0;
+
+		err = splice_python(b, py, pid, seq, whole, locs + first, &nn);
 		if (err)
 			return err;
 		*n = first + nn;

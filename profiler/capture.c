@@ -46,11 +46,11 @@ static void use_frame_pointers(void *ctx, uint32_t pid, uint32_t seq, bool keeps
 	session__use_frame_pointers(c->sess, pid, seq, keeps);
 }
 
-static void use_python(void *ctx, uint32_t pid, const struct scorch_py_proc *py)
+static int use_python(void *ctx, uint32_t pid, const struct scorch_py_proc *py)
 {
 	struct capture *c = ctx;
 
-	session__set_python(c->sess, pid, py);
+	return session__set_python(c->sess, pid, py);
 }
 
 struct capture *capture__new(const struct capture_opts *opts, char *err, size_t errlen)
@@ -230,6 +230,11 @@ int capture__next_interval(struct capture *c, struct window *w)
 	if (!r)
 		collector__end_interval(c->col);
 	return r;
+}
+
+void capture__collector_stats(const struct capture *c, struct collector_stats *ret)
+{
+	collector__stats(c->col, ret);
 }
 
 struct symbolizer *capture__symbolizer(const struct capture *c)

@@ -78,6 +78,8 @@ void capture__close_window(struct capture *c, struct window *w);
 int capture__next_interval(struct capture *c, struct window *w);
 
 struct symbolizer *capture__symbolizer(const struct capture *c);
+struct collector_stats;
+void capture__collector_stats(const struct capture *c, struct collector_stats *ret);
 unsigned int capture__ncpus(const struct capture *c);
 /* The build of the BPF program that runs, and what the kernel lacks (session__program()). */
 const char *capture__program(const struct capture *c, const char **ret_why);

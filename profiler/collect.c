@@ -25,7 +25,8 @@ struct collector {
 	void *fp_ctx;
 	collector_py_fn py_hook;
 	void *py_ctx;
-	struct hmap *py_read; /* (pid, code address) read or checked this round */
+	struct hmap *py_read; /* (pid, code address) read or checked this round; reads per pid */
+	struct collector_stats stats;
 	uint64_t pcs[UNWIND_MAX_FRAMES];
 	struct unwind_cache *unwind_cache;
 	/* (pid, seq) of processes that exited: this interval's, and the previous one's */
@@ -64,13 +65,20 @@ static int py_offsets(const struct py_layout *l, uint32_t seq, uint64_t runtime,
 	const uint32_t *fields[] = { &l->runtime_interp_head, &l->interp_next,
 				     &l->interp_threads_head, &l->tstate_next,
 				     &l->tstate_thread_id,    &l->tstate_frame,
-				     &l->code_adaptive };
+				     &l->tstate_interp,	      &l->code_adaptive };
 
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
 		if (*fields[i] >= PY_NO_FIELD)
 			return -EINVAL;
+	/* the program reads 8-byte fields at 8-byte offsets (3.10's int f_lasti at 4) */
+	if (l->tstate_next % 8 || l->tstate_thread_id % 8 || l->tstate_frame % 8 ||
+	    l->interp_next % 8 || l->interp_threads_head % 8 || l->runtime_interp_head % 8 ||
+	    l->frame_code % 8 || l->frame_previous % 8 || l->frame_instr % 4 ||
+	    (l->cframe_current_frame != PY_NO_FIELD && l->cframe_current_frame % 8))
+		return -EINVAL;
 	if (l->tstate_thread_id + 8 > SCORCH_PY_TSTATE_READ ||
-	    l->tstate_frame + 8 > SCORCH_PY_TSTATE_READ)
+	    l->tstate_frame + 8 > SCORCH_PY_TSTATE_READ ||
+	    l->tstate_interp + 8 > SCORCH_PY_TSTATE_READ || l->tstate_interp % 8)
 		return -EINVAL;
 	if (l->frame_size > SCORCH_PY_FRAME_READ || l->frame_code + 8 > l->frame_size ||
 	    l->frame_previous + 8 > l->frame_size || l->frame_instr + 4 > l->frame_size ||
@@ -87,6 +95,7 @@ static int py_offsets(const struct py_layout *l, uint32_t seq, uint64_t runtime,
 		.interp_threads_head = l->interp_threads_head,
 		.tstate_next = l->tstate_next,
 		.tstate_thread_id = l->tstate_thread_id,
+		.tstate_interp = l->tstate_interp,
 		.tstate_frame = l->tstate_frame,
 		.cframe_current_frame = l->cframe_current_frame,
 		.frame_code = l->frame_code,
@@ -111,10 +120,26 @@ static void snapshot(struct collector *c, uint32_t pid, uint32_t seq)
 	/* every snapshot decides anew: a library loaded since may lack frame pointers */
 	if (c->fp_hook)
 		c->fp_hook(c->fp_ctx, pid, seq, symbolizer__keeps_frame_pointers(c->sym, pid, seq));
-	if (c->py_hook && !symbolizer__python(c->sym, pid, seq, &py) && py.layout &&
-	    !py_offsets(py.layout, seq, py.runtime, &pp))
-		c->py_hook(c->py_ctx, pid, &pp);
+	if (!c->py_hook || symbolizer__python(c->sym, pid, seq, &py) || !py.layout)
+		return;
+	if (py_offsets(py.layout, seq, py.runtime, &pp)) {
+		/* a 3.13 interpreter's own offsets that the BPF program cannot read */
+		c->stats.python_refused++;
+		return;
+	}
+	if (c->py_hook(c->py_ctx, pid, &pp))
+		c->stats.python_map_full++;
 }
+
+/* A Python process found broken after its offsets went to the program: walk it no more. */
+static void python_sampled(struct collector *c, uint32_t pid, uint32_t seq, bool frames)
+{
+	if (symbolizer__python_sampled(c->sym, pid, seq, frames) && c->py_hook)
+		c->py_hook(c->py_ctx, pid, NULL);
+}
+
+/* New code objects read per process and drain round: a hostile process gets no more. */
+#define PY_READS_PER_ROUND 512
 
 /*
  * Read the code objects of a Python stack while the process lives (it may be gone when the
@@ -124,17 +149,26 @@ static void snapshot(struct collector *c, uint32_t pid, uint32_t seq)
 static void read_python(struct collector *c, uint32_t pid, uint32_t seq, const uint64_t *words,
 			uint32_t nr)
 {
+	struct py_read_key {
+		uint32_t pid, count; /* count 1: the key of the process's reads this round */
+		uint64_t code;
+	} quota = { pid, 1, 0 };
+	uintptr_t reads = (uintptr_t)hmap__get(c->py_read, &quota, sizeof(quota));
+
 	for (uint32_t i = 0; i < nr; i++) {
-		struct {
-			uint32_t pid, pad;
-			uint64_t code;
-		} k = { pid, 0, scorch_py_word_code(words[i]) };
+		struct py_read_key k = { pid, 0, scorch_py_word_code(words[i]) };
 
 		if (!k.code || hmap__get(c->py_read, &k, sizeof(k)))
 			continue;
+		if (reads >= PY_READS_PER_ROUND) {
+			c->stats.python_read_budget++;
+			continue;
+		}
 		symbolizer__python_read(c->sym, pid, seq, k.code);
 		hmap__put(c->py_read, &k, sizeof(k), c);
+		reads++;
 	}
+	hmap__put(c->py_read, &quota, sizeof(quota), (void *)reads);
 }
 
 /*
@@ -190,7 +224,7 @@ static int add_count(struct collector *c, const struct scorch_sample_key *key, u
 			ensure_mappings(c, c->windows[i], key);
 			if (py)
 				read_python(c, key->pid, key->proc_seq, py->ip, py->nr);
-			symbolizer__python_sampled(c->sym, key->pid, key->proc_seq, py != NULL);
+			python_sampled(c, key->pid, key->proc_seq, py != NULL);
 			checked = true;
 		}
 	}
@@ -249,7 +283,7 @@ void collector__raw_sample(struct collector *c, const struct scorch_raw_sample *
 	key.pystack = pynr ? stack_hash((const uint64_t *)raw->py, pynr, 0) : SCORCH_STACK_NONE;
 	if (pynr)
 		read_python(c, key.pid, key.proc_seq, (const uint64_t *)raw->py, pynr);
-	symbolizer__python_sampled(c->sym, key.pid, key.proc_seq, pynr > 0);
+	python_sampled(c, key.pid, key.proc_seq, pynr > 0);
 	for (size_t i = 0; i < c->nwindows; i++) {
 		struct window *w = c->windows[i];
 		struct scorch_sample_key k = key;
@@ -300,6 +334,11 @@ void collector__set_py_hook(struct collector *c, collector_py_fn fn, void *ctx)
 {
 	c->py_hook = fn;
 	c->py_ctx = ctx;
+}
+
+void collector__stats(const struct collector *c, struct collector_stats *ret)
+{
+	*ret = c->stats;
 }
 
 struct collector *collector__new(struct symbolizer *sym)

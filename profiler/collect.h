@@ -25,9 +25,17 @@ typedef void (*collector_fp_fn)(void *ctx, uint32_t pid, uint32_t seq, bool keep
 
 /*
  * Python: called after a snapshot finds a CPython interpreter scorch can walk, with where the
- * BPF program finds its threads and frames.
+ * BPF program finds its threads and frames, or with NULL when it is not to be walked any more.
+ * 0, or a negative errno (the program's map is full).
  */
-typedef void (*collector_py_fn)(void *ctx, uint32_t pid, const struct scorch_py_proc *py);
+typedef int (*collector_py_fn)(void *ctx, uint32_t pid, const struct scorch_py_proc *py);
+
+/* What the collector refused, for -v and the agent's metrics. */
+struct collector_stats {
+	uint64_t python_refused; /* interpreters whose offsets the BPF program cannot read */
+	uint64_t python_map_full; /* Python processes not walked: the program's map was full */
+	uint64_t python_read_budget; /* code objects not read in a round: past a process's budget */
+};
 
 struct collector *collector__new(struct symbolizer *sym);
 void collector__free(struct collector *c);
@@ -41,6 +49,7 @@ void collector__detach(struct collector *c, struct window *w);
 const struct drain_ops *collector__drain_ops(struct collector *c);
 void collector__set_fp_hook(struct collector *c, collector_fp_fn fn, void *ctx);
 void collector__set_py_hook(struct collector *c, collector_py_fn fn, void *ctx);
+void collector__stats(const struct collector *c, struct collector_stats *ret);
 /* Unwind a sample whose user stack was copied, and count it in every window. */
 void collector__raw_sample(struct collector *c, const struct scorch_raw_sample *raw);
 /* Handle a process event from the ring buffer (snapshot new processes). */

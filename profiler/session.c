@@ -525,7 +525,11 @@ int session__add_pid(struct session *s, pid_t pid)
 int session__use_frame_pointers(struct session *s, uint32_t pid, uint32_t seq, bool keeps)
 {
 	int fd = bpf_map__fd(s->skel->maps.fp_procs);
+	uint32_t cur;
 
+	/* as for Python: an older generation's late snapshot leaves a newer one's decision */
+	if (!bpf_map_lookup_elem(fd, &pid, &cur) && cur > seq)
+		return 0;
 	if (!keeps) {
 		/* usually absent: most processes map code without frame pointers */
 		bpf_map_delete_elem(fd, &pid);
@@ -538,7 +542,19 @@ int session__use_frame_pointers(struct session *s, uint32_t pid, uint32_t seq, b
 
 int session__set_python(struct session *s, uint32_t pid, const struct scorch_py_proc *py)
 {
-	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.py_procs), &pid, py, BPF_ANY))
+	int fd = bpf_map__fd(s->skel->maps.py_procs);
+
+	struct scorch_py_proc cur;
+
+	if (!py)
+		return bpf_map_delete_elem(fd, &pid) && errno != ENOENT ? -errno : 0;
+	/*
+	 * A snapshot of an older generation, read late (its event came after the new image's
+	 * samples), must not replace the newer one's: generations only grow
+	 */
+	if (!bpf_map_lookup_elem(fd, &pid, &cur) && cur.seq > py->seq)
+		return 0;
+	if (bpf_map_update_elem(fd, &pid, py, BPF_ANY))
 		return -errno;
 	return 0;
 }

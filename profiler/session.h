@@ -53,7 +53,10 @@ void session__free(struct session *s);
 int session__add_pid(struct session *s, pid_t pid);
 /* auto unwinding: samples of this process generation use frame pointers from now on, or not. */
 int session__use_frame_pointers(struct session *s, uint32_t pid, uint32_t seq, bool keeps);
-/* Walk the Python frames of pid (py->seq: that generation only) with these offsets. 0 or -errno. */
+/*
+ * Walk the Python frames of pid (py->seq: that generation only) with these offsets, or (py NULL)
+ * no more. 0 or -errno (E2BIG: the map is full).
+ */
 int session__set_python(struct session *s, uint32_t pid, const struct scorch_py_proc *py);
 /* Wait up to timeout_ms for process events, then dispatch them and every queued sample. */
 int session__poll(struct session *s, int timeout_ms);

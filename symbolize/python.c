@@ -236,27 +236,29 @@ int py_layout__from_debug_offsets(const struct py_layout *base, const uint8_t *b
 	static const struct {
 		uint16_t pos;
 		uint16_t field; /* offsetof(struct py_layout, ...) */
-		uint32_t max;
+		uint32_t max; /* the offset stays below */
+		uint32_t align; /* and is a multiple of: what the BPF program and reader assume */
 	} map[] = {
-#define F(p, f, m) { p, offsetof(struct py_layout, f), m }
-		F(DBG_INTERPRETERS_HEAD, runtime_interp_head, 0xffff),
-		F(DBG_INTERP_NEXT, interp_next, 0xffff),
-		F(DBG_INTERP_THREADS_HEAD, interp_threads_head, 0xffff),
-		F(DBG_TSTATE_NEXT, tstate_next, 0xffff),
-		F(DBG_TSTATE_CURRENT_FRAME, tstate_frame, 0xffff),
-		F(DBG_TSTATE_THREAD_ID, tstate_thread_id, 0xffff),
-		F(DBG_FRAME_PREVIOUS, frame_previous, FRAME_READ_MAX - 8),
-		F(DBG_FRAME_EXECUTABLE, frame_code, FRAME_READ_MAX - 8),
-		F(DBG_FRAME_INSTR_PTR, frame_instr, FRAME_READ_MAX - 8),
-		F(DBG_FRAME_OWNER, frame_entry, FRAME_READ_MAX - 1),
-		F(DBG_CODE_FILENAME, co_filename, 0xffff),
-		F(DBG_CODE_NAME, co_name, 0xffff),
-		F(DBG_CODE_QUALNAME, co_qualname, 0xffff),
-		F(DBG_CODE_LINETABLE, co_linetable, 0xffff),
-		F(DBG_CODE_FIRSTLINENO, co_firstlineno, 0xffff),
-		F(DBG_CODE_ADAPTIVE, code_adaptive, 0xffff),
-		F(DBG_OB_TYPE, ob_type, 0xffff),
-		F(DBG_TP_NAME, tp_name, 0xffff),
+#define F(p, f, m, a) { p, offsetof(struct py_layout, f), m, a }
+		F(DBG_INTERPRETERS_HEAD, runtime_interp_head, 0xffff, 8),
+		F(DBG_INTERP_NEXT, interp_next, 0xffff, 8),
+		F(DBG_INTERP_THREADS_HEAD, interp_threads_head, 0xffff, 8),
+		F(DBG_TSTATE_NEXT, tstate_next, 0xffff, 8),
+		F(DBG_TSTATE_CURRENT_FRAME, tstate_frame, 0xffff, 8),
+		F(DBG_TSTATE_THREAD_ID, tstate_thread_id, 0xffff, 8),
+		F(DBG_FRAME_PREVIOUS, frame_previous, FRAME_READ_MAX - 8, 8),
+		F(DBG_FRAME_EXECUTABLE, frame_code, FRAME_READ_MAX - 8, 8),
+		F(DBG_FRAME_INSTR_PTR, frame_instr, FRAME_READ_MAX - 8, 8),
+		F(DBG_FRAME_OWNER, frame_entry, FRAME_READ_MAX - 1, 1),
+		F(DBG_CODE_FILENAME, co_filename, 0xffff, 8),
+		F(DBG_CODE_NAME, co_name, 0xffff, 8),
+		F(DBG_CODE_QUALNAME, co_qualname, 0xffff, 8),
+		F(DBG_CODE_LINETABLE, co_linetable, 0xffff, 8),
+		F(DBG_CODE_FIRSTLINENO, co_firstlineno, 0xffff, 4),
+		F(DBG_CODE_ADAPTIVE, code_adaptive, 0xffff, 1),
+		/* PyObject_HEAD: the type after the reference count, in every build but one */
+		F(DBG_OB_TYPE, ob_type, PY_OB_TYPE + 1, 8),
+		F(DBG_TP_NAME, tp_name, 0xffff, 8),
 #undef F
 	};
 	struct py_layout l;
@@ -275,7 +277,9 @@ int py_layout__from_debug_offsets(const struct py_layout *base, const uint8_t *b
 	for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
 		uint32_t *field = (uint32_t *)((char *)&l + map[i].field);
 
-		if (dbg_field(buf, map[i].pos, map[i].max < DBG_OFFSET_MAX ? map[i].max : 0, field))
+		if (dbg_field(buf, map[i].pos, map[i].max < DBG_OFFSET_MAX ? map[i].max : 0,
+			      field) ||
+		    *field % map[i].align)
 			return -EINVAL;
 	}
 	end = l.frame_previous + 8;
@@ -575,6 +579,9 @@ static int read_str(const struct py_layout *l, py_read_fn read, void *ctx, uint6
 	uint64_t data_addr;
 	int err;
 
+	/* every field read from head lies inside what is read */
+	size = size > l->ob_type + 8 ? size : l->ob_type + 8;
+	size = size > l->unicode_length + 8 ? size : l->unicode_length + 8;
 	if (!is_object_ptr(addr) || size > sizeof(head))
 		return -EINVAL;
 	err = read_at(read, ctx, addr, head, size);
@@ -665,6 +672,7 @@ static int read_head(const struct py_layout *l, py_read_fn read, void *ctx, uint
 	end = end > l->co_name + 8 ? end : l->co_name + 8;
 	end = end > l->co_qualname + 8 ? end : l->co_qualname + 8;
 	end = end > l->co_firstlineno + 4 ? end : l->co_firstlineno + 4;
+	end = end > l->ob_type + 8 ? end : l->ob_type + 8;
 	if (end > sizeof(buf))
 		return -EINVAL;
 	err = read_at(read, ctx, addr, buf, end);
@@ -777,12 +785,13 @@ void py_code_info__clear(struct py_code_info *info)
 
 struct cache_key {
 	int32_t pid;
-	uint32_t pad;
+	uint32_t gen; /* the process image: after an exec (or a pid reused) another one */
 	uint64_t addr;
 };
 
 struct cache_entry {
-	const struct py_layout *layout;
+	struct py_layout
+	    layout; /* a copy: a process's own (3.13) lives only as long as its snapshot */
 	struct code_head head; /* what the object held when it was read: checked on each use */
 	char *qualname, *name, *filename;
 	int firstlineno;
@@ -792,9 +801,16 @@ struct cache_entry {
 
 struct py_code_cache {
 	struct hmap *map;
-	size_t max_entries;
+	size_t max_entries, max_bytes;
+	size_t bytes; /* held by the entries' strings and line tables */
 	struct py_code_cache_stats stats;
 };
+
+static size_t entry_bytes(const struct cache_entry *e)
+{
+	return sizeof(*e) + strlen(e->qualname) + strlen(e->name) + strlen(e->filename) + 3 +
+	       e->linetable_len;
+}
 
 static void entry_free(struct cache_entry *e)
 {
@@ -819,7 +835,8 @@ struct py_code_cache *py_code_cache__new(size_t max_entries)
 		errno = ENOMEM;
 		return NULL;
 	}
-	c->max_entries = max_entries ? max_entries : 4096;
+	c->max_entries = max_entries ? max_entries : 16384;
+	c->max_bytes = PY_CODE_CACHE_BYTES;
 	return c;
 }
 
@@ -833,6 +850,7 @@ static void cache_clear(struct py_code_cache *c)
 		entry_free(value);
 	hmap__free(c->map);
 	c->map = NULL;
+	c->bytes = 0;
 }
 
 void py_code_cache__free(struct py_code_cache *c)
@@ -843,7 +861,16 @@ void py_code_cache__free(struct py_code_cache *c)
 	free(c);
 }
 
-void py_code_cache__forget_pid(struct py_code_cache *c, pid_t pid)
+static void drop_entry(struct py_code_cache *c, const struct cache_key *key)
+{
+	struct cache_entry *e = hmap__remove(c->map, key, sizeof(*key));
+
+	if (e)
+		c->bytes -= entry_bytes(e);
+	entry_free(e);
+}
+
+void py_code_cache__forget_pid(struct py_code_cache *c, pid_t pid, uint32_t gen)
 {
 	struct cache_key keys[64];
 	size_t n;
@@ -858,10 +885,11 @@ void py_code_cache__forget_pid(struct py_code_cache *c, pid_t pid)
 
 		n = 0;
 		while (n < ARRAY_SIZE(keys) && hmap__next(c->map, &pos, &key, &len, &value))
-			if (((const struct cache_key *)key)->pid == pid)
+			if (((const struct cache_key *)key)->pid == pid &&
+			    ((const struct cache_key *)key)->gen == gen)
 				memcpy(&keys[n++], key, sizeof(keys[0]));
 		for (size_t i = 0; i < n; i++)
-			entry_free(hmap__remove(c->map, &keys[i], sizeof(keys[i])));
+			drop_entry(c, &keys[i]);
 	} while (n == ARRAY_SIZE(keys));
 }
 
@@ -870,7 +898,7 @@ static void fill_frame(const struct cache_entry *e, uint32_t instr_offset,
 {
 	int line;
 
-	if (py_line_for_offset(e->layout->minor, e->linetable, e->linetable_len, e->firstlineno,
+	if (py_line_for_offset(e->layout.minor, e->linetable, e->linetable_len, e->firstlineno,
 			       instr_offset, &line)) {
 		stats->bad_table++;
 		line = -1;
@@ -889,7 +917,7 @@ static struct cache_entry *entry_new(const struct py_layout *l, const struct py_
 
 	if (!e)
 		return NULL;
-	e->layout = l;
+	e->layout = *l;
 	e->head = *head;
 	e->qualname = strdup(info->qualname);
 	e->name = strdup(info->name);
@@ -905,11 +933,11 @@ static struct cache_entry *entry_new(const struct py_layout *l, const struct py_
 	return e;
 }
 
-int py_code_cache__resolve(struct py_code_cache *c, pid_t pid, const struct py_layout *l,
-			   py_read_fn read, void *ctx, uint64_t code_addr, uint32_t instr_offset,
-			   struct py_frame *ret_frame)
+int py_code_cache__resolve(struct py_code_cache *c, pid_t pid, uint32_t gen,
+			   const struct py_layout *l, py_read_fn read, void *ctx,
+			   uint64_t code_addr, uint32_t instr_offset, struct py_frame *ret_frame)
 {
-	struct cache_key key = { .pid = pid, .addr = code_addr };
+	struct cache_key key = { .pid = pid, .gen = gen, .addr = code_addr };
 	_cleanup_free_ struct py_code_info *info = NULL;
 	struct cache_entry *e;
 	struct code_head head;
@@ -922,14 +950,15 @@ int py_code_cache__resolve(struct py_code_cache *c, pid_t pid, const struct py_l
 		/* the object may have been freed and its address reused: compare what it holds */
 		err = read_head(l, read, ctx, code_addr, &head);
 		/* a process that is gone cannot have changed its objects: what was read stays */
-		if ((!err && e->layout == l && !memcmp(&head, &e->head, sizeof(head))) ||
+		if ((!err && !memcmp(&e->layout, l, sizeof(*l)) &&
+		     !memcmp(&head, &e->head, sizeof(head))) ||
 		    err == -ESRCH) {
 			c->stats.hits++;
 			fill_frame(e, instr_offset, &c->stats, ret_frame);
 			return 0;
 		}
 		c->stats.stale++;
-		entry_free(hmap__remove(c->map, &key, sizeof(key)));
+		drop_entry(c, &key);
 		if (err)
 			return err;
 	}
@@ -946,7 +975,7 @@ int py_code_cache__resolve(struct py_code_cache *c, pid_t pid, const struct py_l
 		py_code_info__clear(info);
 		return -ENOMEM;
 	}
-	if (hmap__count(c->map) >= c->max_entries) {
+	if (hmap__count(c->map) >= c->max_entries || c->bytes + entry_bytes(e) > c->max_bytes) {
 		/* full: start over (cheaper than LRU bookkeeping; hot code objects come back) */
 		struct hmap *fresh = hmap__new();
 
@@ -963,14 +992,15 @@ int py_code_cache__resolve(struct py_code_cache *c, pid_t pid, const struct py_l
 		entry_free(e);
 		return err;
 	}
+	c->bytes += entry_bytes(e);
 	fill_frame(e, instr_offset, &c->stats, ret_frame);
 	return 0;
 }
 
-int py_code_cache__lookup(struct py_code_cache *c, pid_t pid, uint64_t code_addr,
+int py_code_cache__lookup(struct py_code_cache *c, pid_t pid, uint32_t gen, uint64_t code_addr,
 			  uint32_t instr_offset, struct py_frame *ret_frame)
 {
-	struct cache_key key = { .pid = pid, .addr = code_addr };
+	struct cache_key key = { .pid = pid, .gen = gen, .addr = code_addr };
 	struct cache_entry *e = c ? hmap__get(c->map, &key, sizeof(key)) : NULL;
 
 	if (!e)

@@ -122,25 +122,32 @@ struct py_code_cache_stats {
 
 struct py_code_cache;
 
-/* A cache of at most max_entries code objects (0: 4096). NULL with errno ENOMEM. */
+/* What the entries' strings and line tables may hold in all; more and the cache starts over. */
+#define PY_CODE_CACHE_BYTES (64u << 20)
+
+/*
+ * A cache of at most max_entries code objects (0: 16384) and PY_CODE_CACHE_BYTES, keyed by
+ * process, image generation (gen: a process after an exec, or a reused pid, is another) and
+ * address. NULL with errno ENOMEM.
+ */
 struct py_code_cache *py_code_cache__new(size_t max_entries);
 void py_code_cache__free(struct py_code_cache *c);
-/* Forget a process's entries (it exited or exec'ed). */
-void py_code_cache__forget_pid(struct py_code_cache *c, pid_t pid);
+/* Forget a process image's entries (it exited or exec'ed). */
+void py_code_cache__forget_pid(struct py_code_cache *c, pid_t pid, uint32_t gen);
 
 /*
  * Name, file and line of code_addr at instr_offset (code units) in process pid. A cached entry
  * is used only after a read of the code object's fields shows it unchanged. 0 or an error of
  * py_code__read().
  */
-int py_code_cache__resolve(struct py_code_cache *c, pid_t pid, const struct py_layout *l,
-			   py_read_fn read, void *ctx, uint64_t code_addr, uint32_t instr_offset,
-			   struct py_frame *ret_frame);
+int py_code_cache__resolve(struct py_code_cache *c, pid_t pid, uint32_t gen,
+			   const struct py_layout *l, py_read_fn read, void *ctx,
+			   uint64_t code_addr, uint32_t instr_offset, struct py_frame *ret_frame);
 /*
  * The same from what the cache holds, without reading the target (a process gone, or a code
  * object checked earlier this round): 0, or -ENOENT when it was never read.
  */
-int py_code_cache__lookup(struct py_code_cache *c, pid_t pid, uint64_t code_addr,
+int py_code_cache__lookup(struct py_code_cache *c, pid_t pid, uint32_t gen, uint64_t code_addr,
 			  uint32_t instr_offset, struct py_frame *ret_frame);
 void py_code_cache__stats(const struct py_code_cache *c, struct py_code_cache_stats *ret);
 

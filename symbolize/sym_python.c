@@ -140,6 +140,13 @@ int symbolizer__python(struct symbolizer *s, uint32_t pid, uint32_t seq, struct 
 	return 0;
 }
 
+bool symbolizer__python_usable(struct symbolizer *s, uint32_t pid, uint32_t seq)
+{
+	struct sym_python py;
+
+	return !symbolizer__python(s, pid, seq, &py) && py.layout;
+}
+
 /* Samples without Python frames after which a Python process is checked again. */
 #define PY_RECHECK_AFTER 32
 
@@ -175,7 +182,8 @@ int symbolizer__python_read(struct symbolizer *s, uint32_t pid, uint32_t seq, ui
 		if (!s->pycode)
 			return -ENOMEM;
 	}
-	r = py_code_cache__resolve(s->pycode, tpid, py.layout, py_read_process, &tpid, code, 0, &f);
+	r = py_code_cache__resolve(s->pycode, tpid, seq, py.layout, py_read_process, &tpid, code, 0,
+				   &f);
 	if (r)
 		s->stats.python_code_failed++;
 	else
@@ -183,15 +191,20 @@ int symbolizer__python_read(struct symbolizer *s, uint32_t pid, uint32_t seq, ui
 	return r;
 }
 
-int symbolizer__python_frame(struct symbolizer *s, uint32_t pid, uint64_t code, uint32_t offset,
-			     struct py_frame *ret)
+int symbolizer__python_frame(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t code,
+			     uint32_t offset, struct py_frame *ret)
 {
-	return py_code_cache__lookup(s->pycode, (pid_t)pid, code, offset, ret);
+	int r = py_code_cache__lookup(s->pycode, (pid_t)pid, seq, code, offset, ret);
+
+	/* not read while draining (the cache started over since): read it now if it still runs */
+	if (r == -ENOENT && !symbolizer__python_read(s, pid, seq, code))
+		r = py_code_cache__lookup(s->pycode, (pid_t)pid, seq, code, offset, ret);
+	return r;
 }
 
-void sym_python_forget(struct symbolizer *s, uint32_t pid)
+void sym_python_forget(struct symbolizer *s, uint32_t pid, uint32_t seq)
 {
-	py_code_cache__forget_pid(s->pycode, (pid_t)pid);
+	py_code_cache__forget_pid(s->pycode, (pid_t)pid, seq);
 }
 
 void sym_python_free(struct symbolizer *s)

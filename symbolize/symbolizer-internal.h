@@ -166,8 +166,8 @@ enum debug_found sym_find_debug_file(struct symbolizer *s, struct elf_file *e, i
 				     uint64_t bin_size);
 
 /* sym_python.c: CPython processes */
-/* Forget what was read of pid's code objects. */
-void sym_python_forget(struct symbolizer *s, uint32_t pid);
+/* Forget what was read of the code objects of (pid, seq). */
+void sym_python_forget(struct symbolizer *s, uint32_t pid, uint32_t seq);
 void sym_python_free(struct symbolizer *s);
 
 #endif

@@ -971,7 +971,7 @@ void symbolizer__drop_process(struct symbolizer *s, uint32_t pid, uint32_t seq)
 	s->last_proc = NULL;
 	p = hmap__remove(s->procs, &key, sizeof(key));
 	if (p && p->py_found)
-		sym_python_forget(s, pid);
+		sym_python_forget(s, pid, seq);
 	free_process(s, p);
 }
 

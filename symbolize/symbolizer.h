@@ -194,6 +194,8 @@ struct sym_python {
  * snapshot).
  */
 int symbolizer__python(struct symbolizer *s, uint32_t pid, uint32_t seq, struct sym_python *ret);
+/* Are the Python frames of (pid, seq) to be named (a version walked, not found broken)? */
+bool symbolizer__python_usable(struct symbolizer *s, uint32_t pid, uint32_t seq);
 /*
  * A sample of (pid, seq) came with (frames) or without Python frames. A Python process whose
  * samples keep coming without any is checked again (its interpreter may have been starting up
@@ -209,9 +211,10 @@ int symbolizer__python_sampled(struct symbolizer *s, uint32_t pid, uint32_t seq,
 int symbolizer__python_read(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t code);
 /*
  * Name, file and line of the code object at code, instruction offset (code units), as read
- * before: 0, or -ENOENT when it never was. Strings valid until the next call on s.
+ * before (or now, when it was not and the process still runs): 0, or a negative errno.
+ * Strings valid until the next call on s.
  */
-int symbolizer__python_frame(struct symbolizer *s, uint32_t pid, uint64_t code, uint32_t offset,
-			     struct py_frame *ret);
+int symbolizer__python_frame(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t code,
+			     uint32_t offset, struct py_frame *ret);
 
 #endif

@@ -23,7 +23,8 @@ def varint(buf, i):
 
 
 def fields(buf):
-    """(field number, value) pairs; length-delimited values are bytes."""
+    """(field number, value) pairs; length-delimited values are bytes. A value that runs past
+    its message is refused: a profile cut short must not pass for a smaller one."""
     i = 0
     while i < len(buf):
         key, i = varint(buf, i)
@@ -32,13 +33,16 @@ def fields(buf):
             v, i = varint(buf, i)
         elif wire == 2:
             n, i = varint(buf, i)
+            if i + n > len(buf):
+                raise ValueError(f"field {num}: {n} bytes past the end of its message")
             v, i = buf[i:i + n], i + n
-        elif wire == 1:
-            v, i = int.from_bytes(buf[i:i + 8], "little"), i + 8
-        elif wire == 5:
-            v, i = int.from_bytes(buf[i:i + 4], "little"), i + 4
+        elif wire in (1, 5):
+            n = 8 if wire == 1 else 4
+            if i + n > len(buf):
+                raise ValueError(f"field {num}: fixed value past the end of its message")
+            v, i = int.from_bytes(buf[i:i + n], "little"), i + n
         else:
-            raise ValueError(f"wire type {wire}")
+            raise ValueError(f"field {num}: wire type {wire}")
         yield num, v
 
 

@@ -37,7 +37,7 @@ import sys
 import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from pprof_folded import ints, varint  # noqa: E402
+from pprof_folded import fields, ints  # noqa: E402
 
 EVAL_FRAME = "_PyEval_EvalFrameDefault"
 MAX_PROFILES = 10000  # files read from a directory
@@ -46,30 +46,6 @@ MAX_SHOWN = 5  # examples printed under a failed check
 
 class ProfileError(Exception):
     pass
-
-
-def fields(buf):
-    """pprof_folded.fields(), refusing a value that runs past its message: a profile cut
-    short must not pass for a smaller one."""
-    i = 0
-    while i < len(buf):
-        key, i = varint(buf, i)
-        num, wire = key >> 3, key & 7
-        if wire == 0:
-            v, i = varint(buf, i)
-        elif wire == 2:
-            n, i = varint(buf, i)
-            if i + n > len(buf):
-                raise ValueError(f"field {num}: {n} bytes past the end of its message")
-            v, i = buf[i:i + n], i + n
-        elif wire in (1, 5):
-            n = 8 if wire == 1 else 4
-            if i + n > len(buf):
-                raise ValueError(f"field {num}: fixed value past the end of its message")
-            v, i = int.from_bytes(buf[i:i + n], "little"), i + n
-        else:
-            raise ValueError(f"field {num}: wire type {wire}")
-        yield num, v
 
 
 class Frame:

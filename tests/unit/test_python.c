@@ -329,7 +329,7 @@ static void test_live_child(const char *python)
 	struct py_frame fr;
 
 	for (int round = 0; l && round < 2; round++) {
-		CHECK_INT(py_code_cache__resolve(cache, pid, l, py_read_process, &pid,
+		CHECK_INT(py_code_cache__resolve(cache, pid, 0, l, py_read_process, &pid,
 						 codes[0].addr, codes[0].unit, &fr),
 			  0);
 		CHECK_STR(fr.qualname, codes[0].qualname);
@@ -352,18 +352,19 @@ static void test_live_child(const char *python)
 	 */
 	for (int i = 0; l && i < 2; i++) {
 		memset(&fr, 0, sizeof(fr));
-		CHECK_INT(i ? py_code_cache__lookup(cache, pid, codes[0].addr, codes[0].unit, &fr)
-			    : py_code_cache__resolve(cache, pid, l, py_read_process, &pid,
-						     codes[0].addr, codes[0].unit, &fr),
-			  0);
+		CHECK_INT(
+		    i ? py_code_cache__lookup(cache, pid, 0, codes[0].addr, codes[0].unit, &fr)
+		      : py_code_cache__resolve(cache, pid, 0, l, py_read_process, &pid,
+					       codes[0].addr, codes[0].unit, &fr),
+		    0);
 		CHECK_STR(fr.qualname ? fr.qualname : "", codes[0].qualname);
 		CHECK_INT(fr.line, codes[0].line);
 	}
-	CHECK_INT(py_code_cache__resolve(cache, pid, l, py_read_process, &pid, codes[1].addr,
+	CHECK_INT(py_code_cache__resolve(cache, pid, 0, l, py_read_process, &pid, codes[1].addr,
 					 codes[1].unit, &fr),
 		  -ESRCH);
-	CHECK_INT(py_code_cache__lookup(cache, pid, codes[1].addr, codes[1].unit, &fr), -ENOENT);
-	CHECK_INT(py_code_cache__lookup(cache, pid + 1, codes[0].addr, codes[0].unit, &fr),
+	CHECK_INT(py_code_cache__lookup(cache, pid, 0, codes[1].addr, codes[1].unit, &fr), -ENOENT);
+	CHECK_INT(py_code_cache__lookup(cache, pid + 1, 0, codes[0].addr, codes[0].unit, &fr),
 		  -ENOENT);
 	py_code_cache__free(cache);
 
@@ -655,10 +656,10 @@ static void test_cache(const struct py_layout *l)
 
 	fake_code(&f, l);
 	CHECK(c != NULL);
-	CHECK_INT(py_code_cache__resolve(c, 7, l, fake_read, &f, CODE, 1, &fr), 0);
+	CHECK_INT(py_code_cache__resolve(c, 7, 0, l, fake_read, &f, CODE, 1, &fr), 0);
 	CHECK_STR(fr.filename, "/srv/app.py");
 	CHECK_INT(fr.firstlineno, 41);
-	CHECK_INT(py_code_cache__resolve(c, 7, l, fake_read, &f, CODE, 1, &fr), 0);
+	CHECK_INT(py_code_cache__resolve(c, 7, 0, l, fake_read, &f, CODE, 1, &fr), 0);
 	py_code_cache__stats(c, &st);
 	CHECK_INT(st.hits, 1);
 	CHECK_INT(st.misses, 1);
@@ -666,7 +667,7 @@ static void test_cache(const struct py_layout *l)
 	/* the object was freed and another code object took its address: not trusted */
 	set64f(&f, CODE + l->co_filename, S_QUAL);
 	memcpy(at(&f, CODE + l->co_firstlineno), &(int32_t){ 7 }, 4);
-	CHECK_INT(py_code_cache__resolve(c, 7, l, fake_read, &f, CODE, 0, &fr), 0);
+	CHECK_INT(py_code_cache__resolve(c, 7, 0, l, fake_read, &f, CODE, 0, &fr), 0);
 	CHECK_STR(fr.filename, "Outer.method"); /* the str at S_QUAL */
 	CHECK_INT(fr.firstlineno, 7);
 	py_code_cache__stats(c, &st);
@@ -675,26 +676,54 @@ static void test_cache(const struct py_layout *l)
 
 	/* now it is garbage: an error, and the stale entry is gone */
 	set64f(&f, CODE + l->co_name, 0x3);
-	CHECK_INT(py_code_cache__resolve(c, 7, l, fake_read, &f, CODE, 0, &fr), -EINVAL);
+	CHECK_INT(py_code_cache__resolve(c, 7, 0, l, fake_read, &f, CODE, 0, &fr), -EINVAL);
 	fake_code(&f, l);
 
 	/* the same address in other processes is another entry; the third one evicts */
 	for (pid_t pid = 1; pid <= 3; pid++)
-		CHECK_INT(py_code_cache__resolve(c, pid, l, fake_read, &f, CODE, 0, &fr), 0);
+		CHECK_INT(py_code_cache__resolve(c, pid, 0, l, fake_read, &f, CODE, 0, &fr), 0);
 	py_code_cache__stats(c, &st);
 	CHECK_INT(st.evicted, 2);
-	CHECK_INT(py_code_cache__resolve(c, 3, l, fake_read, &f, CODE, 0, &fr), 0);
+	CHECK_INT(py_code_cache__resolve(c, 3, 0, l, fake_read, &f, CODE, 0, &fr), 0);
 	py_code_cache__stats(c, &st);
 	CHECK_INT(st.hits, 2);
-	py_code_cache__forget_pid(c, 3);
-	CHECK_INT(py_code_cache__resolve(c, 3, l, fake_read, &f, CODE, 0, &fr), 0);
+	py_code_cache__forget_pid(c, 3, 0);
+	CHECK_INT(py_code_cache__resolve(c, 3, 0, l, fake_read, &f, CODE, 0, &fr), 0);
 	py_code_cache__stats(c, &st);
 	CHECK_INT(st.hits, 2); /* forgotten: read again */
+
+	/* another image of the same pid (an exec, a reused pid) is another entry */
+	py_code_cache__stats(c, &st);
+	{
+		uint64_t misses = st.misses;
+
+		CHECK_INT(py_code_cache__resolve(c, 3, 1, l, fake_read, &f, CODE, 0, &fr), 0);
+		py_code_cache__stats(c, &st);
+		CHECK_INT(st.misses, misses + 1);
+		py_code_cache__forget_pid(c, 3, 0);
+		CHECK_INT(py_code_cache__lookup(c, 3, 1, CODE, 0, &fr), 0);
+		CHECK_INT(py_code_cache__lookup(c, 3, 0, CODE, 0, &fr), -ENOENT);
+	}
+
+	/* the layout is copied: the caller's may go away (a 3.13 process's own, read again) */
+	{
+		struct py_layout *copy = malloc(sizeof(*copy));
+
+		CHECK(copy != NULL);
+		if (copy) {
+			*copy = *l;
+			CHECK_INT(
+			    py_code_cache__resolve(c, 11, 0, copy, fake_read, &f, CODE, 1, &fr), 0);
+			free(copy);
+			CHECK_INT(py_code_cache__lookup(c, 11, 0, CODE, 1, &fr), 0);
+			CHECK_STR(fr.name, "method");
+		}
+	}
 
 	/* a malformed line table still names the function; the line is -1 and counted */
 	set64f(&f, LT + l->bytes_data, 0x01);
 	set64f(&f, LT + l->bytes_size, 1);
-	CHECK_INT(py_code_cache__resolve(c, 9, l, fake_read, &f, CODE, 0, &fr), 0);
+	CHECK_INT(py_code_cache__resolve(c, 9, 0, l, fake_read, &f, CODE, 0, &fr), 0);
 	CHECK_INT(fr.line, -1);
 	CHECK_STR(fr.name, "method");
 	py_code_cache__stats(c, &st);
