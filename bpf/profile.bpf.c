@@ -79,6 +79,18 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
+/* The stack ids capture_step() finds (see struct walk_out for why not on the stack). */
+struct capture_out {
+	__u64 ids[2]; /* kernel, user */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct capture_out);
+} capture_outs SEC(".maps");
+
 /* Two scratch stacks per CPU (kernel, user): too large for the BPF stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -178,10 +190,23 @@ struct {
  * the callers below it in its page (each read costs far more than its bytes).
  */
 #define PY_WINDOW (SCORCH_PAGE_SIZE + 2 * SCORCH_PY_FRAME_READ)
+/*
+ * What a bpf_loop() callback changes lives in map memory, not on the caller's stack: the
+ * verifiers before 6.7 check a callback as if it ran once and keep, for the caller's stack
+ * after the loop, the values from before it; a branch on them was then dropped as dead code
+ * (6.1 took every thread state found for one not found).
+ */
+struct walk_out {
+	__u64 interp, ts, found; /* tstate_step */
+	__u64 frame, win_lo, win_hi; /* frame_step: the memory in win is [win_lo, win_hi) */
+	__u32 n, unreadable;
+};
+
 struct py_scratch {
 	struct scorch_stack st;
 	__u8 tstate[SCORCH_PY_TSTATE_READ];
 	__u8 win[PY_WINDOW];
+	struct walk_out out;
 };
 
 struct {
@@ -287,7 +312,7 @@ static __always_inline __u64 capture_stack(void *ctx, void *stacks, __u32 slot, 
 struct capture_state {
 	void *ctx;
 	void *stacks;
-	__u64 ids[2]; /* kernel, user */
+	struct capture_out *out;
 };
 
 static long capture_step(__u32 i, void *data)
@@ -295,24 +320,25 @@ static long capture_step(__u32 i, void *data)
 	struct capture_state *c = data;
 
 	i &= 1;
-	c->ids[i] = capture_stack(c->ctx, c->stacks, i, i ? BPF_F_USER_STACK : 0, false);
+	c->out->ids[i] = capture_stack(c->ctx, c->stacks, i, i ? BPF_F_USER_STACK : 0, false);
 	return 0;
 }
 
 /*
- * The sample's kernel stack and (unless kthread_or_lost) its user stack into c->ids. With
+ * The sample's kernel stack and (unless kthread_or_lost) its user stack into c->out->ids. With
  * bpf_loop() the capture is one body the verifier checks once; compat writes it out twice.
  */
 static __always_inline void capture_stacks(struct capture_state *c, bool kthread_or_lost,
 					   const bool compat)
 {
+	c->out->ids[0] = c->out->ids[1] = SCORCH_STACK_NONE;
 	if (!compat) {
 		bpf_loop(kthread_or_lost ? 1 : 2, capture_step, c, 0);
 		return;
 	}
-	c->ids[0] = capture_stack(c->ctx, c->stacks, 0, 0, true);
+	c->out->ids[0] = capture_stack(c->ctx, c->stacks, 0, 0, true);
 	if (!kthread_or_lost)
-		c->ids[1] = capture_stack(c->ctx, c->stacks, 1, BPF_F_USER_STACK, true);
+		c->out->ids[1] = capture_stack(c->ctx, c->stacks, 1, BPF_F_USER_STACK, true);
 }
 
 /*
@@ -409,7 +435,7 @@ static __always_inline __u64 tstate_u64(const struct py_scratch *s, __u16 off);
 struct tstate_walk {
 	const struct scorch_py_proc *pp;
 	__u64 want; /* the thread's pthread_self() */
-	__u64 interp, ts, found;
+	struct walk_out *o; /* interp, ts, found */
 };
 
 /* One step through the interpreters' thread lists: 1 stops (found, or nothing left). */
@@ -417,19 +443,20 @@ static long tstate_step(__u32 i, void *data)
 {
 	struct tstate_walk *w = data;
 	const struct scorch_py_proc *pp = w->pp;
+	struct walk_out *o = w->o;
 
-	if (!w->ts) {
-		if (!w->interp)
+	if (!o->ts) {
+		if (!o->interp)
 			return 1;
-		w->ts = read_ptr(w->interp + pp->interp_threads_head);
-		w->interp = read_ptr(w->interp + pp->interp_next);
+		o->ts = read_ptr(o->interp + pp->interp_threads_head);
+		o->interp = read_ptr(o->interp + pp->interp_next);
 		return 0;
 	}
-	if (read_ptr(w->ts + pp->tstate_thread_id) == w->want) {
-		w->found = w->ts;
+	if (read_ptr(o->ts + pp->tstate_thread_id) == w->want) {
+		o->found = o->ts;
 		return 1;
 	}
-	w->ts = read_ptr(w->ts + pp->tstate_next);
+	o->ts = read_ptr(o->ts + pp->tstate_next);
 	return 0;
 }
 
@@ -443,7 +470,7 @@ static __always_inline __u64 py_tstate(const struct scorch_py_proc *pp, __u32 pi
 				       struct py_scratch *s, const bool compat)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct tstate_walk w = { .pp = pp };
+	struct tstate_walk w = { .pp = pp, .o = &s->out };
 	struct py_thread *t, nt;
 	__u64 ts = 0;
 
@@ -468,7 +495,8 @@ static __always_inline __u64 py_tstate(const struct scorch_py_proc *pp, __u32 pi
 		if (link == ts)
 			return ts;
 	}
-	w.interp = read_ptr(pp->runtime + pp->runtime_interp_head);
+	s->out.interp = read_ptr(pp->runtime + pp->runtime_interp_head);
+	s->out.ts = s->out.found = 0;
 	if (compat) {
 		for (__u32 i = 0; i < PY_THREAD_STEPS; i++)
 			if (tstate_step(i, &w))
@@ -476,22 +504,19 @@ static __always_inline __u64 py_tstate(const struct scorch_py_proc *pp, __u32 pi
 	} else {
 		bpf_loop(PY_THREAD_STEPS, tstate_step, &w, 0);
 	}
-	if (!w.found && (w.ts || w.interp))
+	ts = s->out.found;
+	if (!ts && (s->out.ts || s->out.interp))
 		stat_inc(SCORCH_STAT_PY_THREADS_CUT);
-	if (!w.found || bpf_probe_read_user(s->tstate, sizeof(s->tstate), (const void *)w.found))
+	if (!ts || bpf_probe_read_user(s->tstate, sizeof(s->tstate), (const void *)ts))
 		return 0;
-	nt = (struct py_thread){ .pid = pid, .seq = pp->seq, .tstate = w.found };
+	nt = (struct py_thread){ .pid = pid, .seq = pp->seq, .tstate = ts };
 	bpf_map_update_elem(&py_threads, &tid, &nt, BPF_ANY);
-	return w.found;
+	return ts;
 }
 
 struct frame_walk {
 	const struct scorch_py_proc *pp;
-	struct py_scratch *s;
-	__u64 frame;
-	__u64 win_lo, win_hi; /* the memory in s->win: [win_lo, win_hi) */
-	__u32 n;
-	bool unreadable;
+	struct py_scratch *s; /* the walk's state in s->out */
 };
 
 static __always_inline __u64 tstate_u64(const struct py_scratch *s, __u16 off)
@@ -517,31 +542,32 @@ static long frame_step(__u32 i, void *data)
 	struct frame_walk *w = data;
 	const struct scorch_py_proc *pp = w->pp;
 	struct py_scratch *s = w->s;
-	__u64 code, instr, word, off = SCORCH_PY_OFFSET_MASK, f = w->frame;
-	__u32 size = pp->frame_size & (2 * SCORCH_PY_FRAME_READ - 1), n = w->n, at;
+	struct walk_out *o = &s->out;
+	__u64 code, instr, word, off = SCORCH_PY_OFFSET_MASK, f = o->frame;
+	__u32 size = pp->frame_size & (2 * SCORCH_PY_FRAME_READ - 1), n = o->n, at;
 
 	if (!f || n >= PY_MAX_FRAMES)
 		return 1;
 	if (f >> 47) {
 		/* not a user address (and f + size could wrap) */
-		w->unreadable = true;
+		o->unreadable = 1;
 		return 1;
 	}
-	if (f < w->win_lo || f + size > w->win_hi) {
+	if (f < o->win_lo || f + size > o->win_hi) {
 		/* this frame's page up to its end: its callers in the same page come with it */
 		__u64 lo = f & ~(__u64)(SCORCH_PAGE_SIZE - 1);
 		__u32 len = (f & (SCORCH_PAGE_SIZE - 1)) + size;
 
 		if (bpf_probe_read_user(s->win, len, (const void *)lo)) {
-			w->unreadable = true;
+			o->unreadable = 1;
 			return 1;
 		}
-		w->win_lo = lo;
-		w->win_hi = lo + len;
+		o->win_lo = lo;
+		o->win_hi = lo + len;
 	}
-	at = f - w->win_lo;
+	at = f - o->win_lo;
 	code = win_u64(s, at, pp->frame_code);
-	w->frame = win_u64(s, at, pp->frame_previous);
+	o->frame = win_u64(s, at, pp->frame_previous);
 	if (pp->frames >= SCORCH_PY_FRAMES_312 &&
 	    win_u8(s, at, pp->frame_entry) == pp->owner_cstack) {
 		/*
@@ -551,7 +577,7 @@ static long frame_step(__u32 i, void *data)
 		 * verifier)
 		 */
 		s->st.ip[n & PY_INDEX_MASK] = SCORCH_PY_MARK_SHIM;
-		w->n = n + 1;
+		o->n = n + 1;
 		return 0;
 	}
 	if (pp->frames == SCORCH_PY_FRAMES_310) {
@@ -568,7 +594,7 @@ static long frame_step(__u32 i, void *data)
 			off = (instr - code - pp->code_adaptive) / 2;
 	}
 	if (!code || (code & 7) || code >> 47) {
-		w->unreadable = true;
+		o->unreadable = 1;
 		return 1;
 	}
 	word = code << SCORCH_PY_ADDR_SHIFT | off << 1;
@@ -576,7 +602,7 @@ static long frame_step(__u32 i, void *data)
 	    (pp->frames == SCORCH_PY_FRAMES_311 && win_u8(s, at, pp->frame_entry)))
 		word |= SCORCH_PY_ENTRY;
 	s->st.ip[n & PY_INDEX_MASK] = word;
-	w->n = n + 1;
+	o->n = n + 1;
 	return 0;
 }
 
@@ -589,7 +615,8 @@ static __always_inline struct scorch_stack *py_walk(__u32 pid, __u32 tid, __u32 
 {
 	const struct scorch_py_proc *pp = bpf_map_lookup_elem(&py_procs, &pid);
 	struct frame_walk w = {};
-	__u32 zero = 0;
+	struct walk_out *o;
+	__u32 zero = 0, n;
 	__u64 ts;
 
 	if (!pp || pp->seq != seq)
@@ -603,9 +630,12 @@ static __always_inline struct scorch_stack *py_walk(__u32 pid, __u32 tid, __u32 
 		stat_inc(SCORCH_STAT_PY_NO_THREAD);
 		return NULL;
 	}
-	w.frame = tstate_u64(w.s, pp->tstate_frame);
-	if (w.frame && pp->cframe_current_frame != SCORCH_PY_NO_FIELD)
-		w.frame = read_ptr(w.frame + pp->cframe_current_frame);
+	o = &w.s->out;
+	o->frame = tstate_u64(w.s, pp->tstate_frame);
+	if (o->frame && pp->cframe_current_frame != SCORCH_PY_NO_FIELD)
+		o->frame = read_ptr(o->frame + pp->cframe_current_frame);
+	o->win_lo = o->win_hi = 0;
+	o->n = o->unreadable = 0;
 	if (compat) {
 		for (__u32 i = 0; i < PY_MAX_FRAMES; i++)
 			if (frame_step(i, &w))
@@ -613,22 +643,25 @@ static __always_inline struct scorch_stack *py_walk(__u32 pid, __u32 tid, __u32 
 	} else {
 		bpf_loop(PY_MAX_FRAMES, frame_step, &w, 0);
 	}
-	if (w.unreadable) {
-		w.s->st.ip[w.n & PY_INDEX_MASK] = SCORCH_PY_MARK_UNREADABLE;
-		w.n++;
+	n = o->n;
+	if (n > PY_MAX_FRAMES)
+		return NULL; /* cannot happen: the step stops there */
+	if (o->unreadable) {
+		w.s->st.ip[n & PY_INDEX_MASK] = SCORCH_PY_MARK_UNREADABLE;
+		n++;
 		stat_inc(SCORCH_STAT_PY_UNREADABLE);
-	} else if (w.frame) {
-		w.s->st.ip[w.n & PY_INDEX_MASK] = SCORCH_PY_MARK_TRUNCATED;
-		w.n++;
+	} else if (o->frame) {
+		w.s->st.ip[n & PY_INDEX_MASK] = SCORCH_PY_MARK_TRUNCATED;
+		n++;
 		stat_inc(SCORCH_STAT_PY_TRUNCATED);
-	} else if (w.n) {
+	} else if (n) {
 		stat_inc(SCORCH_STAT_PY_WALKED);
 	}
-	if (!w.n) {
+	if (!n) {
 		stat_inc(SCORCH_STAT_PY_IDLE);
 		return NULL;
 	}
-	w.s->st.nr = w.n;
+	w.s->st.nr = n;
 	w.s->st.pad = 0;
 	return &w.s->st;
 }
@@ -796,6 +829,7 @@ static __always_inline int record(struct bpf_perf_event_data *ctx, void *counts,
 	struct capture_state cap = {};
 	struct scorch_stack *py = NULL;
 	__u64 one = 1, *cnt;
+	__u32 zero = 0;
 	bool copy_lost = false;
 	int ret;
 
@@ -821,10 +855,13 @@ static __always_inline int record(struct bpf_perf_event_data *ctx, void *counts,
 
 	cap.ctx = ctx;
 	cap.stacks = stacks;
+	cap.out = bpf_map_lookup_elem(&capture_outs, &zero);
+	if (!cap.out)
+		return 0;
 	/* kernel stack, then (not for kernel threads) the user stack: one body to verify */
 	capture_stacks(&cap, key.flags & SCORCH_SAMPLE_KTHREAD || copy_lost, compat);
-	key.kstack = cap.ids[0];
-	key.ustack = copy_lost ? SCORCH_STACK_LOST_COPY : cap.ids[1];
+	key.kstack = cap.out->ids[0];
+	key.ustack = copy_lost ? SCORCH_STACK_LOST_COPY : cap.out->ids[1];
 	if (py)
 		key.pystack = store_stack(stacks, py, compat);
 
