@@ -174,6 +174,7 @@ struct {
 struct py_thread {
 	__u32 pid, seq;
 	__u64 tstate;
+	__u64 prev; /* its prev field when found: malloc's free() writes there */
 };
 
 struct {
@@ -472,29 +473,25 @@ static __always_inline __u64 py_tstate(const struct scorch_py_proc *pp, __u32 pi
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct tstate_walk w = { .pp = pp, .o = &s->out };
 	struct py_thread *t, nt;
-	__u64 ts = 0;
+	__u64 ts = 0, prev = 0;
 
 	w.want = BPF_CORE_READ(task, thread.fsbase);
 	if (!w.want)
 		return 0;
 	t = bpf_map_lookup_elem(&py_threads, &tid);
-	if (t && t->pid == pid && t->seq == pp->seq)
+	if (t && t->pid == pid && t->seq == pp->seq) {
 		ts = t->tstate;
-	/* one read for the checks and the frame pointer: the head of the thread state */
-	if (ts && !bpf_probe_read_user(s->tstate, sizeof(s->tstate), (const void *)ts) &&
-	    tstate_u64(s, pp->tstate_thread_id) == w.want) {
-		/*
-		 * A thread state freed (PyGILState_Release on a thread that lives on) may keep
-		 * its thread id: it must still be linked, its predecessor's next (or, first in
-		 * the list, its interpreter's head) naming it
-		 */
-		__u64 prev = tstate_u64(s, 0), link;
-
-		link = prev ? read_ptr(prev + pp->tstate_next)
-			    : read_ptr(tstate_u64(s, pp->tstate_interp) + pp->interp_threads_head);
-		if (link == ts)
-			return ts;
+		prev = t->prev;
 	}
+	/*
+	 * One read for the checks and the frame pointer: the head of the thread state. A thread
+	 * state freed (PyGILState_Release on a thread that lives on) may keep its thread id, not
+	 * its prev field, where free() keeps its list: prev must be what it was when found (a
+	 * thread started or ended before it changes it too, and it is looked for again).
+	 */
+	if (ts && !bpf_probe_read_user(s->tstate, sizeof(s->tstate), (const void *)ts) &&
+	    tstate_u64(s, pp->tstate_thread_id) == w.want && tstate_u64(s, 0) == prev)
+		return ts;
 	s->out.interp = read_ptr(pp->runtime + pp->runtime_interp_head);
 	s->out.ts = s->out.found = 0;
 	if (compat) {
@@ -509,7 +506,9 @@ static __always_inline __u64 py_tstate(const struct scorch_py_proc *pp, __u32 pi
 		stat_inc(SCORCH_STAT_PY_THREADS_CUT);
 	if (!ts || bpf_probe_read_user(s->tstate, sizeof(s->tstate), (const void *)ts))
 		return 0;
-	nt = (struct py_thread){ .pid = pid, .seq = pp->seq, .tstate = ts };
+	nt = (struct py_thread){
+		.pid = pid, .seq = pp->seq, .tstate = ts, .prev = tstate_u64(s, 0)
+	};
 	bpf_map_update_elem(&py_threads, &tid, &nt, BPF_ANY);
 	return ts;
 }
@@ -554,13 +553,22 @@ static long frame_step(__u32 i, void *data)
 		return 1;
 	}
 	if (f < o->win_lo || f + size > o->win_hi) {
-		/* this frame's page up to its end: its callers in the same page come with it */
-		__u64 lo = f & ~(__u64)(SCORCH_PAGE_SIZE - 1);
-		__u32 len = (f & (SCORCH_PAGE_SIZE - 1)) + size;
+		/*
+		 * The page's worth of memory that ends with this frame: its callers below come
+		 * with it. Where the memory below is not mapped (a chunk's start), this frame's
+		 * page up to its end.
+		 */
+		__u64 lo = f + size - SCORCH_PAGE_SIZE;
+		__u32 len = SCORCH_PAGE_SIZE;
 
-		if (bpf_probe_read_user(s->win, len, (const void *)lo)) {
-			o->unreadable = 1;
-			return 1;
+		if (f + size < SCORCH_PAGE_SIZE ||
+		    bpf_probe_read_user(s->win, len, (const void *)lo)) {
+			lo = f & ~(__u64)(SCORCH_PAGE_SIZE - 1);
+			len = (f & (SCORCH_PAGE_SIZE - 1)) + size;
+			if (bpf_probe_read_user(s->win, len, (const void *)lo)) {
+				o->unreadable = 1;
+				return 1;
+			}
 		}
 		o->win_lo = lo;
 		o->win_hi = lo + len;

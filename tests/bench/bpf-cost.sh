@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
-scorch=build/scorch
+scorch=${SCORCH_BIN:-build/scorch}
 [ -x "$scorch" ] || { echo "build first (ninja -C build)" >&2; exit 1; }
 tmp=$(mktemp -d)
 wl=
@@ -36,13 +36,13 @@ one() {
 		/usr/bin/python3.11 tests/bench/pyspin.py $((secs + 30)) & wl=$!
 		/usr/bin/python3.11 tests/bench/pyspin.py $((secs + 30)) & wl2=$!
 		[ "$unwind" = py-off ] && extra=(--no-python)
-		extra+=(--unwind dwarf) ;;
+		extra+=(--unwind dwarf ${PY_STACK_COPY:+--stack-copy "$PY_STACK_COPY"}) ;;
 	*)
 		build/tests/unwind-workload-$kind $((secs + 30)) >/dev/null & wl=$!
 		extra=(--unwind "$unwind") ;;
 	esac
 	sysctl -qw kernel.bpf_stats_enabled=1
-	SCORCH_BPF_PROGRAM=$prog "$scorch" record -q "${extra[@]}" -d "$secs" \
+	SCORCH_BPF_PROGRAM=$prog "$scorch" record -q ${BENCH_FREQ:+-F "$BENCH_FREQ"} "${extra[@]}" -d "$secs" \
 		-o "$tmp/out.pb.gz" 2>"$tmp/err" & local rec=$!
 	# the program's figures just before the capture ends (bounded wait for it to load)
 	for ((i = 0; i < secs * 10 + 100; i++)); do
@@ -67,5 +67,5 @@ one() {
 
 printf '%-24s %-8s %-6s %13s %15s\n' kernel program unwind runs cost
 for prog in current compat; do
-	for unwind in fp dwarf py-off py; do one "$prog" "$unwind"; done
+	for unwind in ${UNWINDS:-fp dwarf py-off py}; do one "$prog" "$unwind"; done
 done
