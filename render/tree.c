@@ -37,7 +37,8 @@ enum frame_kind profile__frame_kind(const struct profile *p, const struct prof_l
 	    loc->lines[line].function > p->nfunctions)
 		return FRAME_JIT; /* no symbol: a bare address */
 	if (!m) {
-		const char *src = profile__str(p, p->functions[loc->lines[line].function - 1].filename);
+		const char *src =
+		    profile__str(p, p->functions[loc->lines[line].function - 1].filename);
 		size_t n = strlen(src);
 
 		/* Python frames: scripts, and the importer's frozen modules ("<frozen ...>") */
