@@ -48,6 +48,29 @@ else
 	fail "--no-python: $(grep FAIL "$TMP/c2.out" | head -2)"
 fi
 
+# 2b. flame graphs draw Python frames in a colour of their own; diffs compare them by name
+"$SCORCH" flame "$TMP/py.pb.gz" -o "$TMP/py.svg" 2>"$TMP/flame.err" || fail "flame exit $?"
+if $PY - "$TMP/py.svg" >"$TMP/colors.out" <<'PYCHK'; then
+import re, sys
+svg = open(sys.argv[1]).read()
+frames = re.findall(r'<g><title>([^\n<]*)\n[^<]*</title><rect [^>]*fill="#([0-9a-f]{6})"', svg)
+def violet(c):
+    r, g, b = (int(c[i:i + 2], 16) for i in (0, 2, 4))
+    return b > r > g
+py = [c for n, c in frames if n in ("Ranker.key", "Ranker.rank", "recurse", "spin")]
+native = [c for n, c in frames if n.startswith(("PyObject_", "_PyEval", "__clone3"))]
+print(f"{len(py)} Python frames, {sum(map(violet, py))} violet; {len(native)} native, "
+      f"{sum(map(violet, native))} violet")
+sys.exit(0 if py and native and all(map(violet, py)) and not any(map(violet, native)) else 1)
+PYCHK
+	ok "flame graph: $(cat "$TMP/colors.out")"
+else
+	fail "flame graph colours: $(cat "$TMP/colors.out")"
+fi
+"$SCORCH" diff "$TMP/nopy.pb.gz" "$TMP/py.pb.gz" >"$TMP/diff.out" 2>&1 || true
+grep -qE '[+][0-9.]+.*Ranker\.key' "$TMP/diff.out" && ok "diff: Ranker.key appears in the after profile" ||
+	fail "diff: $(head -12 "$TMP/diff.out")"
+
 # 3. a program that runs for 200 ms
 cat >"$TMP/short.py" <<'PY'
 import time
