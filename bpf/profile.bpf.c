@@ -188,7 +188,8 @@ struct {
  * Per CPU: the Python stack being walked, the head of the thread state, and a window of the
  * memory frames lie in: from the start of a frame's page to its end. 3.11 and later push
  * their frames one after the other in the thread's data stack, so one read brings a frame and
- * the callers below it in its page (each read costs far more than its bytes).
+ * the callers below it in its page (each read costs far more than its bytes). 3.10's frames are
+ * objects of their own on the heap: a read each.
  */
 #define PY_WINDOW (SCORCH_PAGE_SIZE + 2 * SCORCH_PY_FRAME_READ)
 /*
@@ -226,6 +227,77 @@ static __always_inline int map_update(void *map, const void *key, const void *va
 {
 	return (int)bpf_map_update_elem(map, key, value, flags);
 }
+
+/*
+ * Built with -Dbpf_timing=true (tests/bench/py-walk-cost.sh): the time the program spends per
+ * CPU, walking Python frames and in whole runs by whether the run walked any, read with bpftool.
+ * Without it the calls below compile to nothing.
+ */
+#ifdef SCORCH_BPF_TIMING
+struct scorch_timing {
+	__u64 walk_ns, walks; /* py_walk() of the runs that found a Python stack */
+	__u64 py_ns, py_runs; /* whole runs with a Python stack */
+	__u64 other_ns, other_runs; /* whole runs without one */
+	__u64 last_py; /* this run walked one */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scorch_timing);
+} timing SEC(".maps");
+
+static __always_inline __u64 time_now(void)
+{
+	return bpf_ktime_get_ns();
+}
+
+static __always_inline void time_walk(__u64 start, bool walked)
+{
+	__u32 zero = 0;
+	struct scorch_timing *t = bpf_map_lookup_elem(&timing, &zero);
+
+	if (!t)
+		return;
+	t->last_py = walked;
+	if (walked) {
+		t->walk_ns += bpf_ktime_get_ns() - start;
+		t->walks++;
+	}
+}
+
+static __always_inline void time_run(__u64 start)
+{
+	__u32 zero = 0;
+	struct scorch_timing *t = bpf_map_lookup_elem(&timing, &zero);
+	__u64 ns = bpf_ktime_get_ns() - start;
+
+	if (!t)
+		return;
+	if (t->last_py) {
+		t->py_ns += ns;
+		t->py_runs++;
+	} else {
+		t->other_ns += ns;
+		t->other_runs++;
+	}
+	t->last_py = 0;
+}
+#else
+static __always_inline __u64 time_now(void)
+{
+	return 0;
+}
+
+static __always_inline void time_walk(__u64 start, bool walked)
+{
+}
+
+static __always_inline void time_run(__u64 start)
+{
+}
+#endif
 
 static __always_inline void stat_inc(__u32 which)
 {
@@ -475,7 +547,11 @@ static __always_inline __u64 py_tstate(const struct scorch_py_proc *pp, __u32 pi
 	struct py_thread *t, nt;
 	__u64 ts = 0, prev = 0;
 
-	w.want = BPF_CORE_READ(task, thread.fsbase);
+	/* the BTF pointer's field is a plain load; the helper copy costs ~0.1 us */
+	if (!compat && have_task_btf)
+		w.want = bpf_get_current_task_btf()->thread.fsbase;
+	else
+		w.want = BPF_CORE_READ(task, thread.fsbase);
 	if (!w.want)
 		return 0;
 	t = bpf_map_lookup_elem(&py_threads, &tid);
@@ -554,21 +630,20 @@ static long frame_step(__u32 i, void *data)
 	}
 	if (f < o->win_lo || f + size > o->win_hi) {
 		/*
-		 * The page's worth of memory that ends with this frame: its callers below come
-		 * with it. Where the memory below is not mapped (a chunk's start), this frame's
-		 * page up to its end.
+		 * The frame's page up to the frame's end: the callers below it in that page come
+		 * with it. Never below the page: a data stack chunk starts a mapping, and a read
+		 * that faults costs several times what a page costs.
 		 */
-		__u64 lo = f + size - SCORCH_PAGE_SIZE;
-		__u32 len = SCORCH_PAGE_SIZE;
+		__u64 lo = f & ~(__u64)(SCORCH_PAGE_SIZE - 1);
+		__u32 len = (f & (SCORCH_PAGE_SIZE - 1)) + size;
 
-		if (f + size < SCORCH_PAGE_SIZE ||
-		    bpf_probe_read_user(s->win, len, (const void *)lo)) {
-			lo = f & ~(__u64)(SCORCH_PAGE_SIZE - 1);
-			len = (f & (SCORCH_PAGE_SIZE - 1)) + size;
-			if (bpf_probe_read_user(s->win, len, (const void *)lo)) {
-				o->unreadable = 1;
-				return 1;
-			}
+		if (pp->frames == SCORCH_PY_FRAMES_310) {
+			lo = f;
+			len = size;
+		}
+		if (bpf_probe_read_user(s->win, len, (const void *)lo)) {
+			o->unreadable = 1;
+			return 1;
 		}
 		o->win_lo = lo;
 		o->win_hi = lo + len;
@@ -769,8 +844,13 @@ static __always_inline int send_raw(struct bpf_perf_event_data *ctx,
 		stat_inc(SCORCH_STAT_LOST_KSTACK_FAULT);
 	raw->kernel_nr = ret > 0 ? ret / sizeof(__u64) : 0;
 	raw->py_nr = 0;
-	if (py && !bpf_probe_read_kernel(raw->py, sizeof(raw->py), py->ip))
-		raw->py_nr = py->nr > SCORCH_MAX_STACK_DEPTH ? SCORCH_MAX_STACK_DEPTH : py->nr;
+	if (py) {
+		/* the words walked only: the rest of py[] is not read */
+		__u32 nr = py->nr > SCORCH_MAX_STACK_DEPTH ? SCORCH_MAX_STACK_DEPTH : py->nr;
+
+		if (!bpf_probe_read_kernel(raw->py, nr * sizeof(raw->py[0]), py->ip))
+			raw->py_nr = nr;
+	}
 	if (user_regs(ctx, &r, compat)) {
 		__builtin_memset(&r, 0, sizeof(r));
 	} else {
@@ -847,8 +927,12 @@ static __always_inline int record(struct bpf_perf_event_data *ctx, void *counts,
 		key.flags |= SCORCH_SAMPLE_KTHREAD;
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	if (!(key.flags & SCORCH_SAMPLE_KTHREAD)) {
+		__u64 start;
+
 		key.proc_seq = proc_generation(key.pid);
+		start = time_now();
 		py = py_walk(key.pid, key.tid, key.proc_seq, compat);
+		time_walk(start, py != NULL);
 	}
 
 	if (wants_copy(&key)) {
@@ -909,9 +993,10 @@ static __always_inline int record(struct bpf_perf_event_data *ctx, void *counts,
 
 static __always_inline int sample(struct bpf_perf_event_data *ctx, const bool compat)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 start = time_now(), id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32, half;
 	void *counts_half, *stacks_half;
+	int ret;
 
 	stat_inc(SCORCH_STAT_RUNS);
 	if (id == 0) {
@@ -928,7 +1013,9 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, const bool co
 	stacks_half = bpf_map_lookup_elem(&stacks, &half);
 	if (!counts_half || !stacks_half)
 		return 0;
-	return record(ctx, counts_half, stacks_half, compat);
+	ret = record(ctx, counts_half, stacks_half, compat);
+	time_run(start); /* the runs that recorded a sample */
+	return ret;
 }
 
 SEC("perf_event")

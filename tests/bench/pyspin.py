@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""The Python workload of tests/bench/bpf-cost.sh: a loop 20 Python frames deep, for SECONDS."""
+"""The Python workload of tests/bench/bpf-cost.sh and py-walk-cost.sh: a loop DEPTH Python
+frames deep (20 unless given), for SECONDS."""
 import sys
 import time
 
@@ -14,4 +15,5 @@ def deep(n, end):
     return x
 
 
-deep(19, time.monotonic() + float(sys.argv[1]))
+depth = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+deep(depth - 1, time.monotonic() + float(sys.argv[1]))
