@@ -375,11 +375,13 @@ void oneshot__summary(const struct oneshot *o, const struct capture_args *a, con
 			"; stacks walked %" PRIu64 ", truncated %" PRIu64 ", unreadable %" PRIu64
 			", thread without Python state %" PRIu64 " (thread list cut %" PRIu64
 			"), idle %" PRIu64
-			"; code objects read %zu, refused %zu, over the budget %" PRIu64 "\n",
+			"; code objects read %zu, refused %zu (%zu of an exited process), over the "
+			"budget %" PRIu64 "\n",
 			st[SCORCH_STAT_PY_WALKED], st[SCORCH_STAT_PY_TRUNCATED],
 			st[SCORCH_STAT_PY_UNREADABLE], st[SCORCH_STAT_PY_NO_THREAD],
 			st[SCORCH_STAT_PY_THREADS_CUT], st[SCORCH_STAT_PY_IDLE],
-			ss.python_code_read, ss.python_code_failed, cs.python_read_budget);
+			ss.python_code_read, ss.python_code_failed, ss.python_code_gone,
+			cs.python_read_budget);
 	}
 	if (a->verbose) {
 		const char *why, *prog = capture__program(o->capture, &why);

@@ -186,7 +186,9 @@ int symbolizer__python_read(struct symbolizer *s, uint32_t pid, uint32_t seq, ui
 				   &f);
 	if (r)
 		s->stats.python_code_failed++;
-	else
+	if (r == -ESRCH)
+		s->stats.python_code_gone++;
+	else if (!r)
 		s->stats.python_code_read++;
 	return r;
 }

@@ -100,6 +100,7 @@ struct symbolizer_stats {
 	size_t python_processes; /* processes found running CPython */
 	size_t python_unsupported; /* ... of a version scorch cannot walk */
 	size_t python_code_read, python_code_failed; /* code objects read, and refused */
+	size_t python_code_gone; /* ... of those refused, the process had exited (ESRCH) */
 };
 
 struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts);
