@@ -165,16 +165,32 @@ for fake in fakepy:"python 3.11: _PyRuntime holds no valid interpreter state" \
 	fi
 done
 
-# 6. the agent to the test gRPC server: the same checks over the profiles it uploaded
+# 6. the agent to the test gRPC server: the same checks over the profiles it uploaded, and
+# over a profile taken from its /debug/pprof/profile while the workload runs
 mkdir -p "$TMP/saved"
 : >"$TMP/a.jsonl"
 start_server "$TMP/a.jsonl" --save-dir "$TMP/saved"
+HTTP_PORT=$(free_port)
 "$SCORCH" agent --remote-store-address "$ADDR" --remote-store-insecure --profiling-duration 1s \
-	-F 999 --spool-dir "$TMP/spool" --node test-node 2>"$TMP/agent.log" & AGENT_PID=$!
+	-F 999 --spool-dir "$TMP/spool" --node test-node --http-address "127.0.0.1:$HTTP_PORT" \
+	2>"$TMP/agent.log" & AGENT_PID=$!
 PIDS+=("$AGENT_PID")
 wait_for "$TMP/agent.log" "capturing|profiling|started" 30 ||
 	fail "agent did not start: $(head -3 "$TMP/agent.log")"
-"$PY311" "$PYWORK" 4 "$TMP/truth-agent.json" >"$TMP/pa.out"
+"$PY311" "$PYWORK" 5 "$TMP/truth-agent.json" >"$TMP/pa.out" & PYW_PID=$!
+PIDS+=("$PYW_PID")
+# a 2 s capture inside the workload's 5 s, once its workers run
+wait_for "$TMP/pa.out" "^ready" 30 || fail "pywork did not start: $(cat "$TMP/pa.out")"
+code=$(curl -s --max-time 30 -o "$TMP/http.pb.gz" -w '%{http_code}' \
+	"http://127.0.0.1:$HTTP_PORT/debug/pprof/profile?seconds=2" || true)
+wait "$PYW_PID" || fail "pywork exit $?"
+if [ "$code" = 200 ] &&
+	$PY "$CHECK" "$TMP/http.pb.gz" "$TMP/truth-agent.json" >"$TMP/c5.out"; then
+	ok "agent: /debug/pprof/profile has the workload's Python chains, split and lines"
+else
+	fail "agent: /debug/pprof/profile: HTTP $code, $(grep FAIL "$TMP/c5.out" 2>/dev/null | head -3)"
+fi
+sed 's/^/    /' "$TMP/c5.out" 2>/dev/null || true
 # every sample of the workload is in an interval that ends after it exits: two more intervals
 n0=$(wc -l <"$TMP/a.jsonl" 2>/dev/null || echo 0)
 for _ in $(seq 100); do
