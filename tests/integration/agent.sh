@@ -25,7 +25,9 @@ py_check() { $PY -c "import json, sys
 reqs = [json.loads(l) for l in open('$1')]
 $2"; }
 
-"$WORKLOAD" 1 60 >/dev/null & wl=$!; PIDS+=("$wl")
+# lives until the test ends it: the checks below take 40 s, 80 s and more on a busy machine, and
+# the debuginfo ones profile it by pid
+"$WORKLOAD" 1 900 >/dev/null & wl=$!; PIDS+=("$wl")
 
 # 1. every interval arrives, labelled, decodable, and holds every recorded sample
 start_server "$TMP/a.jsonl"
@@ -264,6 +266,7 @@ calls() { grep "\"$1\"" "$TMP/i.jsonl.debuginfo" | grep -c "\"$bid\"" || true; }
 cmp -s "$TMP/stubs/debuginfo/$bid" "$(readlink -f "$WORKLOAD")" && ok "uploaded file identical to the executable" || fail "uploaded file differs or is missing"
 # the same with the signed-URL strategy: an HTTP PUT to the URL the server gives
 rm -rf "$TMP/stubs/debuginfo" "$TMP/spool"
+kill -0 "$wl" 2>/dev/null || fail "the workload $wl has exited before the signed-URL check"
 start_server "$TMP/j.jsonl" --signed-url
 start_agent "$TMP/j.log" --debuginfo-upload -p "$wl"
 wait_finished "$TMP/j.jsonl.debuginfo"
