@@ -10,7 +10,7 @@
 #   tests/bench/py-walk-cost.sh [SECONDS] [DEPTHS...]
 # BUILDS="before=DIR after=DIR" compares meson build directories (each configured with
 # -Dbpf_timing=true, of any checkout) row by row in the same invocation; ROUNDS=N repeats
-# each pair of rows N times.
+# each pair of rows N times; PROGRAMS="current" or MODES="py-off" run only those.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-6}
@@ -68,12 +68,11 @@ PY
 echo "kernel $(uname -r), $secs s per row at 999 Hz, figures in us per run"
 printf '%-8s %-8s %5s %-6s %7s %6s %8s %6s %8s %6s\n' build program depth mode walks walk \
 	runs-py run runs-no run
-for prog in current compat; do
+for prog in ${PROGRAMS:-current compat}; do
 	for depth in $depths; do
 		for ((r = 0; r < ${ROUNDS:-1}; r++)); do
 			for b in $builds; do
-				one "$b" "$prog" "$depth" py
-				one "$b" "$prog" "$depth" py-off
+				for mode in ${MODES:-py py-off}; do one "$b" "$prog" "$depth" "$mode"; done
 			done
 		done
 	done
