@@ -515,7 +515,9 @@ static __always_inline __u64 stack_ptr(const struct scorch_raw_sample *raw, __u6
 		return read_ptr(addr);
 	base = raw->regs[7] - SCORCH_RED_ZONE;
 	off = addr - base;
-	if (addr >= base && off + sizeof(__u64) <= raw->stack_len && !(off & 7))
+	/* addr comes from the target: no sum that could wrap */
+	if (addr >= base && off < raw->stack_len && raw->stack_len - off >= sizeof(__u64) &&
+	    !(off & 7))
 		return *(const __u64 *)(raw->stack + (off & (SCORCH_MAX_STACK_COPY - 8)));
 	return read_ptr(addr);
 }
@@ -925,6 +927,7 @@ static __always_inline int send_raw(struct bpf_perf_event_data *ctx, struct scor
 		if (!bpf_probe_read_kernel(raw->py, nr * sizeof(raw->py[0]), py->ip))
 			raw->py_nr = nr;
 	}
+	/* copy_user() bounded it; read back from map memory, the verifier needs the bound again */
 	if (got > SCORCH_MAX_STACK_COPY)
 		got = SCORCH_MAX_STACK_COPY;
 	size = SCORCH_RAW_SAMPLE_HEADER + got;
