@@ -18,6 +18,13 @@ struct procmap {
 
 /* Parse every line; malformed lines are skipped and counted in *ret_bad if given. */
 int procmaps__parse(FILE *f, struct procmap **ret, size_t *ret_n, size_t *ret_bad);
+/* The same, keeping only the executable mappings (the others are not parsed). */
+int procmaps__parse_exec(FILE *f, struct procmap **ret, size_t *ret_n, size_t *ret_bad);
+/*
+ * The executable mappings from fd, an open /proc/PID/maps, with the PROCMAP_QUERY ioctl:
+ * -ENOTTY on a kernel without it (before 6.11), another -errno when the query failed.
+ */
+int procmaps__query_exec(int fd, struct procmap **ret, size_t *ret_n);
 void procmaps__free(struct procmap *maps, size_t n);
 
 static inline bool procmap__is_exec(const struct procmap *m)

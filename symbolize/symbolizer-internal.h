@@ -50,7 +50,12 @@ struct cached_file {
 struct sym_process {
 	struct sym_mapping *maps; /* sorted by start */
 	size_t n;
-	struct proc_creds creds; /* at the snapshot; creds.fsuid == UINT32_MAX when unknown */
+	/*
+	 * At the snapshot, read only when something needs them (a file not readable by all, a
+	 * file opened on its behalf, its perf map); creds.fsuid == UINT32_MAX when unknown.
+	 */
+	struct proc_creds creds;
+	bool creds_read;
 	struct root_scope scope; /* its root, or (0, 0) when it is ours */
 	dev_t fuse[FUSE_MOUNTS_MAX]; /* devices of its FUSE mounts: never touched */
 	size_t nfuse;
@@ -91,6 +96,7 @@ struct proc_key {
 struct symbolizer {
 	struct symbolizer_opts opts;
 	char proc_root[256];
+	bool no_procmap_query; /* the kernel lacks PROCMAP_QUERY: maps are read as text */
 	struct hmap *files; /* file_key -> cached_file */
 	struct hmap *by_build_id; /* hex build-id -> cached_file, for every live file that has one */
 	struct hmap *procs; /* proc_key -> sym_process */
@@ -131,6 +137,7 @@ struct symbolizer {
 void sym_warn(struct symbolizer *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Empty the resolved-address cache; -ENOMEM leaves it as it was. */
 int sym_clear_frames(struct symbolizer *s);
+int sym_read_exec_maps(struct symbolizer *s, uint32_t pid, struct procmap **ret, size_t *ret_n);
 /* The snapshot of (pid, seq), or NULL; the last one looked up is remembered. */
 const struct sym_process *sym_get_process(const struct symbolizer *s, uint32_t pid, uint32_t seq);
 /* Is dev one of p's FUSE mounts (or are they too many to tell)? */

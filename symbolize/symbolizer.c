@@ -576,22 +576,46 @@ static struct root_scope root_scope_of(struct symbolizer *s, int rootfd)
 	return (struct root_scope){ st.st_dev, st.st_ino };
 }
 
+/* Unknown credentials: nothing is opened on the process's behalf but what it mapped. */
+static struct proc_creds unknown_creds(uint32_t pid)
+{
+	return (struct proc_creds){
+		.uid = UINT32_MAX, .fsuid = UINT32_MAX, .fsgid = UINT32_MAX, .nspid = pid
+	};
+}
+
+/*
+ * A process's credentials (/proc/PID/status), read once and only when asked for: most
+ * snapshots need none, and status is the costliest of the files a snapshot would read.
+ */
+static const struct proc_creds *creds_of(struct symbolizer *s, uint32_t pid, struct sym_process *p)
+{
+	if (p->creds_read)
+		return &p->creds;
+	p->creds_read = true;
+	if (proc_creds__read(s->proc_root, pid, &p->creds))
+		p->creds = unknown_creds(pid);
+	return &p->creds;
+}
+
 /*
  * An executable the process can run but not read (mode 0711) gives it no symbols: scorch would
- * otherwise read, and show or upload, what the process itself may not.
+ * otherwise read, and show or upload, what the process itself may not. A file any user may
+ * read (o+r) needs no look at who the process is: an owner its own bits deny could still
+ * read it as another user.
  */
-static void check_readable(struct symbolizer *s, uint32_t pid, const struct sym_process *p,
+static void check_readable(struct symbolizer *s, uint32_t pid, struct sym_process *p,
 			   struct sym_mapping *sm)
 {
 	struct cached_file *cf = sm->elf ? hmap__get(s->elf_refs, &sm->elf, sizeof(sm->elf)) : NULL;
 	struct stat st = { 0 };
 
-	if (!cf || cf->elf == s->vdso)
+	if (!cf || cf->elf == s->vdso || (cf->mode & S_IROTH))
 		return;
 	st.st_mode = cf->mode;
 	st.st_uid = cf->uid;
 	st.st_gid = cf->gid;
-	if (proc_creds__can_read(&p->creds, &st))
+	if (proc_creds__can_read(creds_of(s, pid, p), &st))
 		return;
 	sym_warn_process(s, pid, "'%s': not readable by the process, keeping bare addresses",
 			 sm->path);
@@ -600,40 +624,62 @@ static void check_readable(struct symbolizer *s, uint32_t pid, const struct sym_
 	sm->build_id = "";
 }
 
+/*
+ * The executable mappings of a live process (-ESRCH when it is gone): asked for alone where
+ * the kernel can (6.11), else the other lines are skipped unparsed. A query refused for another
+ * reason (a name longer than a path, a process without memory) is answered by the text.
+ */
+int sym_read_exec_maps(struct symbolizer *s, uint32_t pid, struct procmap **ret, size_t *ret_n)
+{
+	char path[300];
+	int err, mapsfd;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%u/maps", s->proc_root, pid);
+	mapsfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (mapsfd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	err = s->no_procmap_query ? -ENOTTY : procmaps__query_exec(mapsfd, ret, ret_n);
+	if (err == -ENOTTY)
+		s->no_procmap_query = true;
+	if (!err) {
+		close(mapsfd);
+		return 0;
+	}
+	f = fdopen(mapsfd, "re");
+	if (!f) {
+		err = -errno;
+		close(mapsfd);
+		return err;
+	}
+	err = procmaps__parse_exec(f, ret, ret_n, NULL);
+	fclose(f);
+	return err;
+}
+
 /* The executable mappings of a live process, in a new record not stored yet. */
 static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process **ret)
 {
 	struct procmap *maps = NULL;
 	struct sym_process *p;
-	char path[300];
 	size_t n = 0;
 	int err, rootfd = -1;
 	bool jit = false;
-	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%u/maps", s->proc_root, pid);
-	f = fopen(path, "re");
-	if (!f) {
+	err = sym_read_exec_maps(s, pid, &maps, &n);
+	if (err && err != -ENOMEM)
 		s->stats.snapshots_failed++;
-		return errno == ENOENT ? -ESRCH : -errno;
-	}
-	err = procmaps__parse(f, &maps, &n, NULL);
-	fclose(f);
 	if (err)
 		return err;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		goto nomem;
 	p->perfmap_fd = -1;
+	/* unknown until read (creds_of()): whatever forgot to ask is refused, never let through */
+	p->creds = unknown_creds(pid);
 	p->maps = calloc(n + 1, sizeof(*p->maps));
 	if (!p->maps)
 		goto nomem;
-	if (proc_creds__read(s->proc_root, pid, &p->creds)) {
-		/* unknown: nothing is opened on its behalf but what it mapped */
-		p->creds = (struct proc_creds){
-			.uid = UINT32_MAX, .fsuid = UINT32_MAX, .fsgid = UINT32_MAX, .nspid = pid
-		};
-	}
 	read_fuse_mounts(s, pid, p);
 	rootfd = p->fuse_all ? -1 : proc_root__open(s->proc_root, pid);
 	p->scope = root_scope_of(s, rootfd);
@@ -676,6 +722,7 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 						 m->path, proc_file__strerror(-EREMOTE));
 				continue;
 			}
+			creds_of(s, pid, p); /* the file and its debug files open as the process */
 			fd = sym_open_mapped_file(s, pid, rootfd, p, m);
 			if (fd < 0) {
 				s->stats.files_unreadable++;
@@ -710,7 +757,10 @@ static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process 
 			    PERFMAP_FDS_MAX);
 		s->perfmap_fds_warned = true;
 	} else if (jit) {
-		int fd = open_perfmap(rootfd, p);
+		int fd;
+
+		creds_of(s, pid, p); /* its perf map is named by its own pid */
+		fd = open_perfmap(rootfd, p);
 
 		if (fd >= 0) {
 			p->perfmap_fd = fd;
