@@ -366,8 +366,8 @@ void oneshot__summary(const struct oneshot *o, const struct capture_args *a, con
 		capture__collector_stats(o->capture, &cs);
 		fprintf(stderr,
 			"scorch: python: %zu processes (%zu not walked: a version or state scorch "
-			"cannot walk)",
-			ss.python_processes, ss.python_unsupported);
+			"cannot walk; %zu had exec'ed another program)",
+			ss.python_processes, ss.python_unsupported, ss.python_image_gone);
 		if (cs.python_refused || cs.python_map_full)
 			fprintf(stderr, " (%" PRIu64 " refused offsets, %" PRIu64 " map full)",
 				cs.python_refused, cs.python_map_full);

@@ -36,6 +36,25 @@ static void count_unsupported(struct symbolizer *s, struct sym_process *p)
 	p->py_counted_unsupported = true;
 }
 
+/* The mapping of the file that exports _PyRuntime (and where it is, its file's addresses). */
+static const struct sym_mapping *python_mapping(const struct sym_process *p, uint64_t *ret_rt,
+						uint64_t *ret_ver, uint64_t *ret_bias)
+{
+	uint64_t vaddr;
+
+	for (size_t i = 0; i < p->n; i++) {
+		const struct sym_mapping *m = &p->maps[i];
+
+		if (m->kernel || !m->elf || elf_file__python(m->elf, ret_rt, ret_ver))
+			continue;
+		if (elf_file__offset_to_vaddr(m->elf, m->offset, &vaddr) || vaddr > m->start)
+			continue;
+		*ret_bias = m->start - vaddr;
+		return m;
+	}
+	return NULL;
+}
+
 /*
  * Something that only looks like Python, or a corrupted interpreter: native stacks and one
  * warning. -EINVAL when found so.
@@ -44,9 +63,21 @@ static int check_runtime(struct symbolizer *s, uint32_t pid, struct sym_process 
 {
 	pid_t tpid = (pid_t)pid;
 	int err = py_runtime__check(p->py.layout, py_read_process, &tpid, p->py.runtime);
+	const struct sym_mapping *m;
+	uint64_t rt = 0, ver = 0, bias = 0;
 
 	if (!err || err == -ESRCH)
 		return 0;
+	/*
+	 * A fork of a Python program that exec'ed another since its snapshot (as subprocess does)
+	 * has no interpreter any more, and nothing wrong to be said of the one it had.
+	 */
+	m = python_mapping(p, &rt, &ver, &bias);
+	if (!m || !sym_still_mapped(s, pid, m)) {
+		p->py.layout = NULL;
+		s->stats.python_image_gone++;
+		return 0;
+	}
 	sym_warn_process(s, pid,
 			 "python %d.%d: _PyRuntime holds no valid interpreter state%s%s: "
 			 "interpreter frames off, native stacks only",
@@ -61,20 +92,12 @@ static void detect(struct symbolizer *s, uint32_t pid, struct sym_process *p)
 {
 	pid_t tpid = (pid_t)pid;
 	struct sym_python py = { 0 };
-	const struct sym_mapping *m = NULL;
-	uint64_t rt = 0, ver = 0, bias = 0, vaddr;
+	uint64_t rt = 0, ver = 0, bias = 0;
+	const struct sym_mapping *m;
 	uint32_t hex;
 
 	p->py_checked = true;
-	for (size_t i = 0; i < p->n; i++) {
-		m = &p->maps[i];
-		if (m->kernel || !m->elf || elf_file__python(m->elf, &rt, &ver))
-			continue;
-		if (elf_file__offset_to_vaddr(m->elf, m->offset, &vaddr) || vaddr > m->start)
-			continue;
-		bias = m->start - vaddr;
-		break;
-	}
+	m = python_mapping(p, &rt, &ver, &bias);
 	if (!rt || !m)
 		return;
 	p->py_found = true;

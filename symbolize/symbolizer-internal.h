@@ -138,6 +138,7 @@ void sym_warn(struct symbolizer *s, const char *fmt, ...) __attribute__((format(
 /* Empty the resolved-address cache; -ENOMEM leaves it as it was. */
 int sym_clear_frames(struct symbolizer *s);
 int sym_read_exec_maps(struct symbolizer *s, uint32_t pid, struct procmap **ret, size_t *ret_n);
+bool sym_still_mapped(struct symbolizer *s, uint32_t pid, const struct sym_mapping *m);
 /* The snapshot of (pid, seq), or NULL; the last one looked up is remembered. */
 const struct sym_process *sym_get_process(const struct symbolizer *s, uint32_t pid, uint32_t seq);
 /* Is dev one of p's FUSE mounts (or are they too many to tell)? */

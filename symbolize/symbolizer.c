@@ -657,6 +657,26 @@ int sym_read_exec_maps(struct symbolizer *s, uint32_t pid, struct procmap **ret,
 	return err;
 }
 
+/*
+ * Whether the process still maps m's file where its snapshot saw it: not after an exec, which
+ * leaves none of the old mappings. False when its maps cannot be read.
+ */
+bool sym_still_mapped(struct symbolizer *s, uint32_t pid, const struct sym_mapping *m)
+{
+	struct procmap *maps = NULL;
+	bool same = false;
+	size_t n = 0;
+
+	if (sym_read_exec_maps(s, pid, &maps, &n))
+		return false;
+	for (size_t j = 0; j < n && !same; j++)
+		same = maps[j].start == m->start && maps[j].end == m->end &&
+		       maps[j].offset == m->offset && maps[j].inode == m->ino &&
+		       makedev(maps[j].dev_major, maps[j].dev_minor) == m->dev;
+	procmaps__free(maps, n);
+	return same;
+}
+
 /* The executable mappings of a live process, in a new record not stored yet. */
 static int read_snapshot(struct symbolizer *s, uint32_t pid, struct sym_process **ret)
 {

@@ -99,6 +99,7 @@ struct symbolizer_stats {
 	bool kernel_cache_saved; /* ... and saved to the cache */
 	size_t python_processes; /* processes found running CPython */
 	size_t python_unsupported; /* ... of a version scorch cannot walk */
+	size_t python_image_gone; /* ... found running another program when checked (exec) */
 	size_t python_code_read, python_code_failed; /* code objects read, and refused */
 	size_t python_code_gone; /* ... of those refused, the process had exited (ESRCH) */
 };

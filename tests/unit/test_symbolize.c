@@ -9,6 +9,7 @@
 #include "fixture_proc.h"
 #include "elf_file.h"
 #include "symbolizer.h"
+#include "symbolizer-internal.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -215,6 +216,68 @@ static void check_inherit(void)
 	symbolizer__free(s);
 }
 
+/*
+ * A process still maps a file where its snapshot saw it after a fork, and no longer after an
+ * exec: how a Python program's fork that exec'ed another is told from a broken interpreter.
+ */
+static void check_still_mapped(void)
+{
+	struct symbolizer_opts opts = { 0 };
+	struct symbolizer *s = symbolizer__new(&opts);
+	struct sym_frame fr = { 0 };
+	char path[64], exe[256] = "";
+	pid_t forked, execed;
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK_INT(symbolizer__snapshot(s, getpid(), 1), 0);
+	CHECK_INT(
+	    symbolizer__resolve_user(s, getpid(), 1, (uint64_t)(uintptr_t)&check_still_mapped, &fr),
+	    0);
+	CHECK(fr.mapping && fr.mapping->ino);
+	if (!fr.mapping) {
+		symbolizer__free(s);
+		return;
+	}
+	CHECK(sym_still_mapped(s, getpid(), fr.mapping));
+	forked = fork();
+	if (forked == 0) {
+		pause();
+		_exit(0);
+	}
+	execed = fork();
+	if (execed == 0) {
+		execl("/bin/sleep", "sleep", "5", (char *)NULL);
+		_exit(127);
+	}
+	CHECK(forked > 0 && execed > 0);
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)execed);
+	for (int i = 0; i < 200 && !strstr(exe, "sleep"); i++) {
+		ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+
+		exe[n > 0 ? n : 0] = 0;
+		usleep(5000);
+	}
+	CHECK(strstr(exe, "sleep") != NULL);
+	if (forked > 0)
+		CHECK(sym_still_mapped(s, forked, fr.mapping));
+	if (execed > 0)
+		CHECK(!sym_still_mapped(s, execed, fr.mapping));
+	if (forked > 0) {
+		kill(forked, SIGKILL);
+		waitpid(forked, NULL, 0);
+	}
+	if (execed > 0) {
+		kill(execed, SIGKILL);
+		waitpid(execed, NULL, 0);
+	}
+	/* gone: its maps say nothing */
+	if (execed > 0)
+		CHECK(!sym_still_mapped(s, execed, fr.mapping));
+	symbolizer__free(s);
+}
+
 static void copy_file(const char *from, const char *to)
 {
 	char buf[65536];
@@ -327,6 +390,7 @@ int main(int argc, char **argv)
 	}
 	check_not_elf();
 	check_inherit();
+	check_still_mapped();
 	check_path_fallback();
 	return check_done("test_symbolize");
 }
