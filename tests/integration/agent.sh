@@ -51,10 +51,14 @@ for i, s in enumerate(wl):
     l = s['labels']
     assert l['__name__'] == 'parca_agent' and l['node'] == 'test-node' and l['team'] == 'perf', l
     assert l['comm'] == 'workload' and l['executable'] == '$(readlink -f "$WORKLOAD")', l
-    assert 'hot_a' in s['functions'] and 'worker' in s['functions'], s['functions']
+    # hot_a and hot_b take turns in slices of the workload's CPU time: an interval the busy
+    # machine gave few samples may have only one of them
+    f = s['functions']
+    assert 'worker' in f and ('hot_a' in f or 'hot_b' in f), f
     # every full 1 s interval of a busy thread has its samples (~99 on an idle machine, fewer
     # when others compete for the CPUs; the last interval is partial)
     assert s['duration_nanos'] > 0 and (s['samples'] > 5 or i == len(wl) - 1), s
+assert 'hot_a' in max(wl, key=lambda s: s['samples'])['functions'], wl
 times = [r['series'][0]['time_nanos'] for r in reqs]
 assert times == sorted(times) and len(set(times)) == len(times), times
 " 2>"$TMP/err" && ok "labels, functions and time of every workload series" || fail "series: $(cat "$TMP/err")"
