@@ -354,12 +354,18 @@ void oneshot__summary(const struct oneshot *o, const struct capture_args *a, con
 			" + filtered %" PRIu64 " + dropped (counts map full) %" PRIu64 "\n",
 			st[SCORCH_STAT_RUNS], st[SCORCH_STAT_RECORDED], st[SCORCH_STAT_IDLE],
 			st[SCORCH_STAT_FILTERED], st[SCORCH_STAT_LOST_COUNTS_FULL]);
-	if (a->verbose)
+	if (a->verbose) {
+		struct collector_stats cs;
+
+		capture__collector_stats(o->capture, &cs);
 		fprintf(stderr,
 			"scorch: user stacks: %" PRIu64 " unwound with CFI in user space (%" PRIu64
-			" complete), %" PRIu64 " with frame pointers in the kernel\n",
-			st[SCORCH_STAT_COPIED], ends[UNWIND_END_COMPLETE],
+			" complete; %" PRIu64
+			" also by frame pointers through code without CFI), %" PRIu64
+			" with frame pointers in the kernel\n",
+			st[SCORCH_STAT_COPIED], ends[UNWIND_END_COMPLETE], cs.fp_fallback,
 			st[SCORCH_STAT_RECORDED] - st[SCORCH_STAT_COPIED]);
+	}
 	if (a->verbose && ss.python_processes) {
 		struct collector_stats cs;
 

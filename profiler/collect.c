@@ -253,6 +253,7 @@ void collector__raw_sample(struct collector *c, const struct scorch_raw_sample *
 	struct scorch_sample_key key = raw->key;
 	struct code_ctx cc = { c->sym, key.pid, key.proc_seq };
 	uint32_t pk[2] = { key.pid, key.proc_seq }, nr = 0, pynr;
+	struct unwind_detail d;
 	struct unwind_input in;
 	enum unwind_end end;
 	const uint64_t *kip;
@@ -265,14 +266,19 @@ void collector__raw_sample(struct collector *c, const struct scorch_raw_sample *
 	in.stack = raw->stack;
 	in.base = raw->regs[UNWIND_REG_SP] - SCORCH_RED_ZONE;
 	in.len = raw->stack_len;
-	end = unwind_stack(&in, code_at, &cc, c->unwind_cache, c->pcs, UNWIND_MAX_FRAMES, &nr);
-	/* code mapped after the snapshot (dlopen, JIT): read the mappings again, once a round */
-	if (end == UNWIND_END_UNMAPPED && !hmap__get(c->reread, pk, sizeof(pk))) {
+	end = unwind_stack(&in, code_at, &cc, c->unwind_cache, c->pcs, UNWIND_MAX_FRAMES, &nr, &d);
+	/*
+	 * code mapped after the snapshot (dlopen, JIT): read the mappings again, once a round;
+	 * also when the pc outside them came after a guess that was taken back for it
+	 */
+	if (d.unmapped && !hmap__get(c->reread, pk, sizeof(pk))) {
 		snapshot(c, key.pid, key.proc_seq);
 		hmap__put(c->reread, pk, sizeof(pk), c);
 		end = unwind_stack(&in, code_at, &cc, c->unwind_cache, c->pcs, UNWIND_MAX_FRAMES,
-				   &nr);
+				   &nr, &d);
 	}
+	/* stacks that went through code without CFI by its frame pointers */
+	c->stats.fp_fallback += d.fp > 0;
 	if ((end == UNWIND_END_NO_CFI || end == UNWIND_END_BAD_CFI) && nr > 0)
 		symbolizer__unwind_stopped(c->sym, key.pid, key.proc_seq, c->pcs[nr - 1],
 					   unwind_end_name(end));

@@ -35,6 +35,7 @@ struct collector_stats {
 	uint64_t python_refused; /* interpreters whose offsets the BPF program cannot read */
 	uint64_t python_map_full; /* Python processes not walked: the program's map was full */
 	uint64_t python_read_budget; /* code objects not read in a round: past a process's budget */
+	uint64_t fp_fallback; /* user stacks unwound in part without CFI (frame pointers, JIT) */
 };
 
 struct collector *collector__new(struct symbolizer *sym);

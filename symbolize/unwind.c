@@ -484,12 +484,14 @@ static bool at_process_start(const struct frame_state *fs)
 }
 
 /*
- * Step through a frame with the frame pointer, for code without CFI (JIT): the saved frame
- * pointer at rbp, the return address above it.
+ * Step through a frame with the frame pointer, for code without CFI: the saved frame pointer
+ * at rbp, the return address above it. Only a plausible frame: rbp in the stack at or above
+ * sp, the saved one further up (or 0, the outermost frame), and a return address in code.
  */
-static enum unwind_end step_fp(struct frame_state *fs)
+static enum unwind_end step_fp(struct frame_state *fs, unwind_code_fn code, void *ctx)
 {
-	uint64_t bp = fs->regs[UNWIND_REG_BP], ra, saved_bp;
+	uint64_t bp = fs->regs[UNWIND_REG_BP], ra, saved_bp, vaddr;
+	struct elf_file *elf;
 	enum unwind_end e;
 
 	if (bp < fs->regs[UNWIND_REG_SP] || bp & 7)
@@ -499,10 +501,49 @@ static enum unwind_end step_fp(struct frame_state *fs)
 		e = read_stack(fs->in, bp + 8, &ra);
 	if (e)
 		return e == UNWIND_END_COPY ? e : UNWIND_END_NO_CFI;
+	if ((saved_bp && saved_bp <= bp) || !ra || code(ctx, ra - 1, &elf, &vaddr) == -ENOENT)
+		return UNWIND_END_NO_CFI;
 	fs->regs[UNWIND_REG_BP] = saved_bp;
 	fs->regs[UNWIND_REG_SP] = bp + 16;
 	fs->regs[UNWIND_REG_PC] = ra;
 	return 0;
+}
+
+/*
+ * A function's first instruction, sampled (the leaf's exact pc): nothing pushed yet, the
+ * return address at sp, if it is one (in code). The frame pointer is still the caller's,
+ * which following it would skip.
+ */
+static enum unwind_end step_at_entry(struct frame_state *fs, unwind_code_fn code, void *ctx)
+{
+	uint64_t sp = fs->regs[UNWIND_REG_SP], ra, vaddr;
+	enum unwind_end e = read_stack(fs->in, sp, &ra);
+	struct elf_file *elf;
+
+	if (e)
+		return e == UNWIND_END_COPY ? e : UNWIND_END_NO_CFI;
+	if (!ra || code(ctx, ra - 1, &elf, &vaddr) == -ENOENT)
+		return UNWIND_END_NO_CFI;
+	fs->regs[UNWIND_REG_SP] = sp + 8;
+	fs->regs[UNWIND_REG_PC] = ra;
+	return 0;
+}
+
+/*
+ * Code in an ELF file without CFI at this pc (V8's embedded builtins, hand-written assembly,
+ * code built without unwind tables): at a function's entry by its return address, else by the
+ * frame pointer, which such code often keeps. A guess, which unwind_stack() keeps only if the
+ * rest of the stack does not end in garbage.
+ */
+static enum unwind_end step_without_cfi(struct frame_state *fs, unwind_code_fn code, void *ctx,
+					const struct elf_file *elf, uint64_t vaddr, bool exact)
+{
+	const char *name;
+	uint64_t start;
+
+	if (exact && elf_file__symbol(elf, vaddr, &name, &start) == 0 && start == vaddr)
+		return step_at_entry(fs, code, ctx);
+	return step_fp(fs, code, ctx);
 }
 
 /*
@@ -545,13 +586,15 @@ static enum unwind_end step_go(struct frame_state *fs, const struct elf_file *el
 
 enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code, void *ctx,
 			     struct unwind_cache *cache, uint64_t *pcs, uint32_t max,
-			     uint32_t *ret_nr)
+			     uint32_t *ret_nr, struct unwind_detail *ret_detail)
 {
 	struct frame_state fs = { .in = in };
 	/* the sampled pc and the pc after a signal frame are exact, return addresses are not */
 	bool exact = true;
 	enum unwind_end e = UNWIND_END_DEPTH;
-	uint32_t n = 0;
+	uint32_t n = 0, guessed = 0; /* frames before the first step taken without CFI */
+	uint32_t fp = 0, fp_guessed = 0; /* steps taken without CFI, those before the guess */
+	bool unmapped;
 
 	memcpy(fs.regs, in->regs, sizeof(fs.regs));
 	if (!in->regs[UNWIND_REG_PC] || !in->regs[UNWIND_REG_SP]) {
@@ -583,17 +626,23 @@ enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code,
 			e = step_cfi(&fs, frame, &signal);
 			free(frame);
 		}
-		if (!found) {
-			/* only code that has no ELF file to describe it is trusted to keep rbp */
-			e = r == -ENODATA ? step_fp(&fs) : UNWIND_END_NO_CFI;
+		if (!found && r == 0 && elf_file__is_entry(elf, vaddr) &&
+		    (!exact || at_process_start(&fs))) {
 			/*
 			 * the dynamic loader's entry has no CFI: reaching it is the end, and so is a
 			 * process sampled there before it ran (its exec returning), which the stack
 			 * says; a library's e_entry may name any of its functions
 			 */
-			if (r == 0 && elf_file__is_entry(elf, vaddr) &&
-			    (!exact || at_process_start(&fs)))
-				e = UNWIND_END_COMPLETE;
+			e = UNWIND_END_COMPLETE;
+		} else if (!found) {
+			/* JIT code keeps rbp (V8, the JVM with PreserveFramePointer); ELF code may */
+			if (r == 0 && !guessed) {
+				guessed = n;
+				fp_guessed = fp;
+			}
+			e = r == -ENODATA ? step_fp(&fs, code, ctx)
+					  : step_without_cfi(&fs, code, ctx, elf, vaddr, exact);
+			fp += !e;
 		}
 		if (e)
 			break;
@@ -612,6 +661,20 @@ enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code,
 		exact = signal;
 		e = UNWIND_END_DEPTH;
 	}
+	/*
+	 * A guess that led into garbage (a pc in no code, a frame down the stack, CFI that cannot
+	 * be evaluated there) was wrong, or its frames cannot be told from wrong ones: the stack
+	 * ends where its CFI did, as without the guess.
+	 */
+	unmapped = e == UNWIND_END_UNMAPPED;
+	if (guessed &&
+	    (e == UNWIND_END_UNMAPPED || e == UNWIND_END_BAD_STACK || e == UNWIND_END_BAD_CFI)) {
+		n = guessed;
+		e = UNWIND_END_NO_CFI;
+		fp = fp_guessed;
+	}
 	*ret_nr = n;
+	if (ret_detail)
+		*ret_detail = (struct unwind_detail){ .fp = fp, .unmapped = unmapped };
 	return e;
 }

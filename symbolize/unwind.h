@@ -8,6 +8,7 @@
 #ifndef SCORCH_UNWIND_H
 #define SCORCH_UNWIND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,11 +65,18 @@ void unwind_cache__free(struct unwind_cache *c);
 /*
  * Unwind: pcs[0] is the sampled pc, the others are return addresses. Go functions are stepped
  * with the frame sizes of Go's own table (.gopclntab), other code with its CFI; frames without
- * either are followed through the frame pointer only where the code has no ELF file (JIT).
- * Never fails: the end says how far it got.
+ * either (JIT code, V8's builtins, assembly) by the frame pointer when the frame it names is
+ * plausible, or at a function's first instruction by the return address at sp. Such a step in
+ * an ELF file is a guess, taken back when the rest of the stack ends in garbage. Never fails:
+ * the end says how far it got, *ret_detail (optional) how.
  */
+struct unwind_detail {
+	uint32_t fp; /* frames kept that were stepped without CFI (frame pointer, entry) */
+	bool unmapped; /* a pc outside the known code was met, also in a guess taken back */
+};
+
 enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code, void *ctx,
 			     struct unwind_cache *cache, uint64_t *pcs, uint32_t max,
-			     uint32_t *ret_nr);
+			     uint32_t *ret_nr, struct unwind_detail *ret_detail);
 
 #endif

@@ -33,8 +33,8 @@ static void unwind_at(struct elf_file *e, uint64_t vaddr)
 	in.regs[UNWIND_REG_PC] = vaddr;
 	struct unwind_cache *cache = unwind_cache__new(64);
 
-	unwind_stack(&in, code_at, e, NULL, pcs, 64, &nr);
-	unwind_stack(&in, code_at, e, cache, pcs, 64, &nr);
+	unwind_stack(&in, code_at, e, NULL, pcs, 64, &nr, NULL);
+	unwind_stack(&in, code_at, e, cache, pcs, 64, &nr, NULL);
 	unwind_cache__free(cache);
 }
 

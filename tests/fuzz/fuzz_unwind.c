@@ -63,7 +63,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in.len = size > nregs ? size - nregs : 0;
 	in.base = in.regs[UNWIND_REG_SP] - 128;
 	/* the cache lives across inputs, as in a capture; half the inputs go around it */
-	unwind_stack(&in, code_at, NULL, size & 1 ? cache : NULL, pcs, UNWIND_MAX_FRAMES, &nr);
+	unwind_stack(&in, code_at, NULL, size & 1 ? cache : NULL, pcs, UNWIND_MAX_FRAMES, &nr,
+		     NULL);
 	if (nr > UNWIND_MAX_FRAMES)
 		__builtin_trap();
 	return 0;

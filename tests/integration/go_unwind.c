@@ -61,7 +61,7 @@ int main(int argc, char **argv)
 	in.base = 0x7ffc00000000ULL;
 	in.regs[UNWIND_REG_SP] = in.base;
 	in.regs[UNWIND_REG_PC] = eh.e_entry;
-	CHECK_INT(unwind_stack(&in, code_at, elf, NULL, pcs, 8, &nr), UNWIND_END_COMPLETE);
+	CHECK_INT(unwind_stack(&in, code_at, elf, NULL, pcs, 8, &nr, NULL), UNWIND_END_COMPLETE);
 	CHECK_INT(nr, 1);
 	CHECK_INT(pcs[0], eh.e_entry);
 	elf_end(e);

@@ -38,7 +38,7 @@ for b in stripped pie cgo full; do
 	whole=$(awk '/^runtime\.goexit;runtime\.main;main\.main;main\.burn[AB];main\.spin/ { s += $NF }
 		END { print s + 0 }' "$TMP/$b.folded")
 	a=$(folded_count "$TMP/$b.folded" main.burnA)
-	line=$(grep -o 'user stacks: [0-9]* unwound with CFI in user space ([0-9]* complete)' "$TMP/$b.err" || true)
+	line=$(grep -o 'user stacks: [0-9]* unwound with CFI in user space ([0-9]* complete' "$TMP/$b.err" || true)
 	read -r unwound complete < <(sed -E 's/[^0-9]*([0-9]+)[^0-9]*([0-9]+).*/\1 \2/' <<<"${line:-x 0 0}")
 	echo "$b: $total samples, $burn in main.burnA/B, $whole with the whole chain, burnA $(pct "$a" "$burn")%; $line"
 	[ "$burn" -gt 200 ] && [ "$whole" -ge $((burn * 97 / 100)) ] &&

@@ -150,8 +150,8 @@ static void unwind_everywhere(struct elf_file *e, int *ret_complete)
 
 		in.regs[UNWIND_REG_SP] = in.base + 128;
 		in.regs[UNWIND_REG_PC] = v;
-		*ret_complete +=
-		    unwind_stack(&in, code_self, NULL, use, pcs, 16, &nr) == UNWIND_END_COMPLETE;
+		*ret_complete += unwind_stack(&in, code_self, NULL, use, pcs, 16, &nr, NULL) ==
+				 UNWIND_END_COMPLETE;
 	}
 	unwind_cache__free(cache);
 }
@@ -179,11 +179,11 @@ static void unwind_at_entry(struct elf_file *e, enum unwind_end *ret_start,
 	in.regs[UNWIND_REG_PC] = entry;
 	in.regs[UNWIND_REG_SP] = in.base + 64;
 	stack[8] = 0x401000; /* a return address, not argc */
-	*ret_other = unwind_stack(&in, code_self, NULL, NULL, pcs, 4, &nr);
+	*ret_other = unwind_stack(&in, code_self, NULL, NULL, pcs, 4, &nr, NULL);
 	stack[8] = 1; /* argc, argv[0] above, NULL */
 	stack[9] = in.base + 200;
 	stack[10] = 0;
-	*ret_start = unwind_stack(&in, code_self, NULL, NULL, pcs, 4, &nr);
+	*ret_start = unwind_stack(&in, code_self, NULL, NULL, pcs, 4, &nr, NULL);
 }
 
 /* Run a (runnable) broken copy and symbolize the address it prints, twice. */

@@ -251,7 +251,7 @@ static void unwind_through(struct elf_file *e)
 	for (uint64_t v = lo; v < hi; v += 5) {
 		in.regs[UNWIND_REG_SP] = in.base + 128;
 		in.regs[UNWIND_REG_PC] = v;
-		unwind_stack(&in, code_self, NULL, NULL, pcs, 16, &nr);
+		unwind_stack(&in, code_self, NULL, NULL, pcs, 16, &nr, NULL);
 	}
 }
 

@@ -15,6 +15,7 @@
 #include "unwind.h"
 
 #include <elf.h>
+#include <elfutils/libdw.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -102,6 +103,55 @@ __attribute__((noinline)) static void level1(void)
 	sink++;
 }
 
+void unwind_nocfi_middle(void (*fn)(void));
+
+__attribute__((noinline)) static void after_nocfi(void)
+{
+	capture();
+	sink++;
+}
+
+/*
+ * The registers at the very first instruction of a function without CFI (this assembly has no
+ * .cfi directives), then the stack copied by a C function it jumps to, which returns to its
+ * caller: the unwinder sees a leaf at its entry, nothing pushed yet.
+ */
+uint64_t entry_regs[UNWIND_NREGS];
+void entry_capture(void);
+void entry_copy(void);
+__asm__(".text\n"
+	".globl entry_capture\n"
+	".type entry_capture, @function\n"
+	"entry_capture:\n"
+	"	lea entry_capture(%rip), %rax\n"
+	"	mov %rax, entry_regs+128(%rip)\n"
+	"	mov %rsp, entry_regs+56(%rip)\n"
+	"	mov %rbp, entry_regs+48(%rip)\n"
+	"	mov %rbx, entry_regs+24(%rip)\n"
+	"	mov %r12, entry_regs+96(%rip)\n"
+	"	mov %r13, entry_regs+104(%rip)\n"
+	"	mov %r14, entry_regs+112(%rip)\n"
+	"	mov %r15, entry_regs+120(%rip)\n"
+	"	jmp entry_copy\n"
+	".size entry_capture, .-entry_capture\n");
+
+static struct unwind_input at_entry;
+static uint8_t entry_stack[COPY_BYTES];
+
+void entry_copy(void)
+{
+	uint64_t top;
+	size_t len;
+
+	memcpy(at_entry.regs, entry_regs, sizeof(entry_regs));
+	at_entry.base = entry_regs[UNWIND_REG_SP] - 128;
+	top = mapping_end(entry_regs[UNWIND_REG_SP]);
+	len = top - at_entry.base < COPY_BYTES ? top - at_entry.base : COPY_BYTES;
+	copy_raw(entry_stack, at_entry.base, len);
+	at_entry.stack = entry_stack;
+	at_entry.len = len;
+}
+
 static int code_at(void *ctx, uint64_t pc, struct elf_file **elf, uint64_t *vaddr)
 {
 	(void)ctx;
@@ -122,12 +172,15 @@ static void test_self_unwind(void)
 					    "level1",  "test_self_unwind", "main" };
 	uint64_t pcs[UNWIND_MAX_FRAMES];
 	uint32_t nr = 0, i;
+	struct unwind_detail d = { 99, true };
 	enum unwind_end end;
 	bool saw_start = false;
 
 	level1();
-	end = unwind_stack(&captured, code_at, NULL, NULL, pcs, UNWIND_MAX_FRAMES, &nr);
+	end = unwind_stack(&captured, code_at, NULL, NULL, pcs, UNWIND_MAX_FRAMES, &nr, &d);
 	CHECK_STR(unwind_end_name(end), "complete");
+	CHECK_INT(d.fp, 0); /* all of it by CFI */
+	CHECK(!d.unmapped);
 	CHECK(nr >= 7);
 	for (i = 0; i < nr && i < 6; i++)
 		CHECK_STR(name_of(i ? pcs[i] - 1 : pcs[i]), want[i]);
@@ -148,7 +201,7 @@ static void test_self_unwind(void)
 
 		for (int round = 0; round < 2; round++) {
 			end = unwind_stack(&captured, code_at, NULL, c, again, UNWIND_MAX_FRAMES,
-					   &nr2);
+					   &nr2, NULL);
 			CHECK_STR(unwind_end_name(end), "complete");
 			CHECK_INT(nr2, nr);
 			CHECK(!memcmp(again, pcs, nr * sizeof(pcs[0])));
@@ -156,16 +209,87 @@ static void test_self_unwind(void)
 		/* a cache of 2 rules: emptied again and again, still the same frames */
 		unwind_cache__free(c);
 		c = unwind_cache__new(2);
-		end = unwind_stack(&captured, code_at, NULL, c, again, UNWIND_MAX_FRAMES, &nr2);
+		end =
+		    unwind_stack(&captured, code_at, NULL, c, again, UNWIND_MAX_FRAMES, &nr2, NULL);
 		CHECK_INT(nr2, nr);
 		CHECK(!memcmp(again, pcs, nr * sizeof(pcs[0])));
 		unwind_cache__free(c);
 	}
 
 	/* the same at a depth cap: exactly max frames, the end says so */
-	end = unwind_stack(&captured, code_at, NULL, NULL, pcs, 3, &nr);
+	end = unwind_stack(&captured, code_at, NULL, NULL, pcs, 3, &nr, NULL);
 	CHECK_STR(unwind_end_name(end), "depth limit");
 	CHECK_INT(nr, 3);
+}
+
+/* The names of pcs[0..n), the first exact, the others return addresses. */
+static void check_names(const uint64_t *pcs, uint32_t nr, const char *const *want, size_t n)
+{
+	CHECK(nr > n);
+	for (uint32_t i = 0; i < nr && i < n; i++)
+		CHECK_STR(name_of(i ? pcs[i] - 1 : pcs[i]), want[i]);
+	if (nr)
+		CHECK_STR(name_of(pcs[nr - 1] - 1), "_start");
+}
+
+/*
+ * Code without CFI: through a function that keeps its frame pointer (as V8's builtins do), and
+ * from a leaf sampled at its first instruction, to _start and complete. A guess that leads
+ * into garbage is taken back: the stack ends where the CFI did, as without it.
+ */
+static void test_without_cfi(void)
+{
+	static const char *const through[] = { "capture", "after_nocfi", "unwind_nocfi_middle",
+					       "test_without_cfi", "main" };
+	static const char *const entry[] = { "entry_capture", "test_without_cfi", "main" };
+	uint64_t pcs[UNWIND_MAX_FRAMES], fake[64] = { 0 }, base = (uint64_t)(uintptr_t)fake;
+	struct unwind_input in = { .stack = (const uint8_t *)fake,
+				   .base = base,
+				   .len = sizeof(fake) };
+	uint32_t nr = 0;
+	struct unwind_detail d = { 99, true };
+	enum unwind_end end;
+	struct elf_file *elf;
+	Dwarf_Frame *frame;
+	uint64_t vaddr;
+
+	unwind_nocfi_middle(after_nocfi);
+	end = unwind_stack(&captured, code_at, NULL, NULL, pcs, UNWIND_MAX_FRAMES, &nr, &d);
+	CHECK_STR(unwind_end_name(end), "complete");
+	check_names(pcs, nr, through, 5);
+	CHECK_INT(d.fp, 1);
+	/* the fixture really has no CFI */
+	CHECK_INT(code_at(NULL, (uint64_t)(uintptr_t)unwind_nocfi_middle + 4, &elf, &vaddr), 0);
+	frame = NULL;
+	CHECK(elf_file__cfi(elf) == NULL || dwarf_cfi_addrframe(elf_file__cfi(elf), vaddr, &frame));
+	free(frame);
+
+	entry_capture();
+	end = unwind_stack(&at_entry, code_at, NULL, cache, pcs, UNWIND_MAX_FRAMES, &nr, &d);
+	CHECK_STR(unwind_end_name(end), "complete");
+	check_names(pcs, nr, entry, 3);
+	CHECK_INT(d.fp, 1);
+
+	/*
+	 * In the middle of the function, rbp names a frame whose return address is the second
+	 * byte of level3 (CFA = sp + 8 there), and what lies at that sp is no code: taken back.
+	 */
+	in.regs[UNWIND_REG_PC] = (uint64_t)(uintptr_t)unwind_nocfi_middle + 4;
+	in.regs[UNWIND_REG_SP] = base;
+	in.regs[UNWIND_REG_BP] = base + 16;
+	fake[2] = base + 48;
+	fake[3] = (uint64_t)(uintptr_t)level3 + 1;
+	fake[4] = 0x1234;
+	end = unwind_stack(&in, code_at, NULL, NULL, pcs, UNWIND_MAX_FRAMES, &nr, &d);
+	CHECK_STR(unwind_end_name(end), "no unwind info");
+	CHECK_INT(nr, 1);
+	CHECK_INT(d.fp, 0);
+	CHECK(d.unmapped); /* said, for the caller to read the maps again */
+	/* a saved frame pointer below the frame is no frame */
+	fake[2] = base + 8;
+	end = unwind_stack(&in, code_at, NULL, NULL, pcs, UNWIND_MAX_FRAMES, &nr, NULL);
+	CHECK_STR(unwind_end_name(end), "no unwind info");
+	CHECK_INT(nr, 1);
 }
 
 static void test_bad_input(void)
@@ -177,20 +301,20 @@ static void test_bad_input(void)
 
 	/* a copy that holds only capture()'s frame: the caller's frame is out of reach */
 	in.len = 128 + 8;
-	end = unwind_stack(&in, code_at, NULL, cache, pcs, UNWIND_MAX_FRAMES, &nr);
+	end = unwind_stack(&in, code_at, NULL, cache, pcs, UNWIND_MAX_FRAMES, &nr, NULL);
 	CHECK_STR(unwind_end_name(end), "stack copy exhausted");
 	CHECK(nr >= 1 && nr <= 2);
 
 	/* no registers (a sample without user state) */
 	memset(in.regs, 0, sizeof(in.regs));
-	end = unwind_stack(&in, code_at, NULL, cache, pcs, UNWIND_MAX_FRAMES, &nr);
+	end = unwind_stack(&in, code_at, NULL, cache, pcs, UNWIND_MAX_FRAMES, &nr, NULL);
 	CHECK_STR(unwind_end_name(end), "no user registers");
 	CHECK_INT(nr, 0);
 
 	/* a pc in no mapping */
 	in = captured;
 	in.regs[UNWIND_REG_PC] = 0x10;
-	end = unwind_stack(&in, code_at, NULL, cache, pcs, UNWIND_MAX_FRAMES, &nr);
+	end = unwind_stack(&in, code_at, NULL, cache, pcs, UNWIND_MAX_FRAMES, &nr, NULL);
 	CHECK_STR(unwind_end_name(end), "unmapped pc");
 	CHECK_INT(nr, 1);
 
@@ -207,7 +331,7 @@ static void test_bad_input(void)
 			memcpy(junk + i, &captured.regs[UNWIND_REG_PC], 8);
 		in.stack = junk;
 		in.len = sizeof(junk);
-		end = unwind_stack(&in, code_at, NULL, cache, pcs, 64, &nr);
+		end = unwind_stack(&in, code_at, NULL, cache, pcs, 64, &nr, NULL);
 		CHECK(nr <= 64 && end < UNWIND_END_MAX);
 	}
 }
@@ -257,7 +381,8 @@ static void test_loader_entry(void)
 	in.regs[UNWIND_REG_SP] = in.base + 128;
 	in.regs[UNWIND_REG_PC] = base + target; /* the first instruction of _dl_start */
 	stack[16] = base + entry + 8; /* at sp: the return address into _start */
-	CHECK_STR(unwind_end_name(unwind_stack(&in, code_at, NULL, NULL, pcs, 8, &nr)), "complete");
+	CHECK_STR(unwind_end_name(unwind_stack(&in, code_at, NULL, NULL, pcs, 8, &nr, NULL)),
+		  "complete");
 	CHECK_INT(nr, 2);
 }
 
@@ -292,6 +417,7 @@ int main(int argc, char **argv)
 	cache = unwind_cache__new(1024);
 	test_self_unwind();
 	test_bad_input();
+	test_without_cfi();
 	test_frame_pointer_files(argv + 1);
 	test_loader_entry();
 	unwind_cache__free(cache);
