@@ -9,7 +9,7 @@ require_bpf
 source "$(dirname "${BASH_SOURCE[0]}")/parca_lib.sh"
 
 # start_agent LOG [ARGS...]: the agent in the background, 1 s intervals, private spool
-# (cleartext unless TLS=1)
+# (cleartext unless TLS=1), returning once it profiles
 start_agent() {
 	local log=$1; shift
 	local tls=(--remote-store-insecure)
@@ -17,6 +17,9 @@ start_agent() {
 	"$SCORCH" agent --remote-store-address "$ADDR" ${tls[@]+"${tls[@]}"} --profiling-duration 1s \
 		--spool-dir "$TMP/spool" --node test-node --label team=perf "$@" 2>"$log" &
 	AGENT_PID=$!; PIDS+=("$AGENT_PID")
+	# running once its program is loaded and attached (seconds for the compat build on a busy
+	# machine): the waits below count intervals from there
+	wait_for "$log" "scorch: info: profiling " 60 || true
 }
 stop_agent() { kill -TERM "$AGENT_PID"; wait "$AGENT_PID"; }
 
@@ -98,24 +101,44 @@ unshare -m sh -c 'mount -t tmpfs -o size=64k tmpfs "$1" && mkdir "$1/spool" &&
 	--profiling-duration 1s --spool-dir "$TMP/small/spool" --node test-node \
 	--http-address "127.0.0.1:$FULL_PORT" 2>"$TMP/full.log" &
 AGENT_PID=$!; PIDS+=("$AGENT_PID")
-sleep 3.2
+# until_true SECONDS CMD...: CMD succeeds within SECONDS (polled every 0.2 s), else false
+until_true() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.2
+	done
+}
+full_metrics() {
+	metrics=$(curl -s "http://127.0.0.1:$FULL_PORT/metrics")
+	in_mem=$(awk '$1 == "scorch_profiles_spooled_in_memory" { print $2 }' <<<"$metrics")
+	refused=$(awk '$1 == "scorch_spool_write_failures_total" { print $2 }' <<<"$metrics")
+	[ "${in_mem:-0}" -ge 2 ]
+}
+# two intervals refused by the disk (the compat program takes seconds to load on a busy
+# machine: a condition, not a fixed wait)
+until_true 60 full_metrics || true
 held=$(grep -c "cannot write to the spool (No space left on device)" "$TMP/full.log" || true)
-metrics=$(curl -s "http://127.0.0.1:$FULL_PORT/metrics")
-in_mem=$(awk '$1 == "scorch_profiles_spooled_in_memory" { print $2 }' <<<"$metrics")
-refused=$(awk '$1 == "scorch_spool_write_failures_total" { print $2 }' <<<"$metrics")
 [ "${in_mem:-0}" -ge 2 ] && [ "${refused:-0}" -ge "$in_mem" ] &&
 	ok "/metrics: $refused profiles refused by the disk, $in_mem waiting in memory" ||
 	fail "/metrics while the disk is full: in memory '${in_mem:-}', refused '${refused:-}'"
 start_server "$TMP/full.jsonl"
-sleep 4.5 # the sender's backoff is at most 4 s after three failures
-delivered=$(cat "$TMP/full.jsonl" 2>/dev/null | wc -l)
+# the sender's backoff is at most 4 s after three failures
+delivered_3() { delivered=$(cat "$TMP/full.jsonl" 2>/dev/null | wc -l); [ "$delivered" -ge 3 ]; }
+until_true 60 delivered_3 || true
 stop_server
 # space again (the filler seen through the agent's root), and a second outage
 rm -f "/proc/$AGENT_PID/root$TMP/small/filler"
-sleep 2.2
-on_disk=$(ls "/proc/$AGENT_PID/root$TMP/small/spool" 2>/dev/null | wc -l)
+spooled_again() {
+	on_disk=$(ls "/proc/$AGENT_PID/root$TMP/small/spool" 2>/dev/null | wc -l)
+	[ "$on_disk" -ge 1 ] && grep -q "the spool's disk takes profiles again" "$TMP/full.log"
+}
+until_true 60 spooled_again || true
 start_server "$TMP/full.jsonl"
-sleep 4.5
+# until the spool is delivered (empty)
+spool_empty() { [ -z "$(ls "/proc/$AGENT_PID/root$TMP/small/spool" 2>/dev/null)" ]; }
+until_true 60 spool_empty || true
 stop_agent
 intervals=$(sed -n 's/.*stopped (SIGTERM): \([0-9]*\) intervals.*/\1/p' "$TMP/full.log")
 [ "$held" -ge 1 ] && [ "$delivered" -ge 3 ] &&
