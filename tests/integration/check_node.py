@@ -34,7 +34,9 @@ def js_function(name):
     return m.group(1) if m else None
 
 
-def samples_of(path, tid):
+def samples_of(path, tid=None):
+    """(frames leaf first, count) of thread tid's samples; with tid None, (frames, count, tid)
+    of every sample."""
     data = open(path, "rb").read()
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
@@ -67,12 +69,13 @@ def samples_of(path, tid):
                 label = dict(fields(x))
                 if strings[label.get(1, 0)] == "thread_id":
                     thread = label.get(3, 0)
-        if thread != tid:
+        if tid is not None and thread != tid:
             continue
         frames = []  # leaf first, inlined functions as frames of their own
         for lid in locs:
             frames += [strings[functions.get(f, 0)] or "??" for f in locations.get(lid, [])]
-        out.append((frames, values[0] if values else 0))
+        count = values[0] if values else 0
+        out.append((frames, count) if tid is not None else (frames, count, thread))
     return out
 
 

@@ -12,7 +12,7 @@ NODEWORK=$HERE/../fixtures/nodework.js
 
 # its perf map is /tmp/perf-PID.map, the test's to remove
 cleanup_map() { [ -z "${nodepid:-}" ] || rm -f "/tmp/perf-$nodepid.map"; }
-trap cleanup_map EXIT
+trap 'cleanup_map; cleanup' EXIT
 
 "$SCORCH" record -v -F 499 -o "$TMP/node.pb.gz" -- "$NODE" --perf-basic-prof "$NODEWORK" 4 \
 	>"$TMP/node.out" 2>"$TMP/node.err" || fail "record exit $?: $(tail -3 "$TMP/node.err")"
