@@ -319,6 +319,49 @@ static void format_truncations(const uint64_t *ends, char *buf, size_t size)
 	}
 }
 
+/* -v: the files whose frames were stepped otherwise than by CFI alone, at most this many. */
+#define UNWOUND_SHOWN 8
+
+struct unwound_report {
+	size_t cfi_only, other;
+	char text[UNWOUND_SHOWN * 160];
+	size_t len;
+};
+
+static void add_unwound(void *ctx, const char *path, const uint64_t *n)
+{
+	struct unwound_report *r = ctx;
+	int w;
+
+	if (!n[UNWIND_BY_FP] && !n[UNWIND_BY_GO]) {
+		r->cfi_only++;
+		return;
+	}
+	if (r->other++ >= UNWOUND_SHOWN || r->len >= sizeof(r->text))
+		return;
+	w = snprintf(r->text + r->len, sizeof(r->text) - r->len,
+		     "; %.100s: CFI %" PRIu64 ", frame pointers %" PRIu64 ", Go table %" PRIu64,
+		     path, n[UNWIND_BY_CFI], n[UNWIND_BY_FP], n[UNWIND_BY_GO]);
+	if (w > 0)
+		r->len +=
+		    (size_t)w < sizeof(r->text) - r->len ? (size_t)w : sizeof(r->text) - r->len;
+}
+
+/* One line: how many files were unwound by CFI alone, and the frames of the others by method. */
+static void print_unwound_files(const struct symbolizer *sym)
+{
+	struct unwound_report r = { 0 };
+
+	symbolizer__unwound_files(sym, add_unwound, &r);
+	if (!r.cfi_only && !r.other)
+		return;
+	fprintf(stderr, "scorch: unwound frames by file: %zu files by CFI alone%s", r.cfi_only,
+		r.text);
+	if (r.other > UNWOUND_SHOWN)
+		fprintf(stderr, "; %zu more files", r.other - UNWOUND_SHOWN);
+	fputc('\n', stderr);
+}
+
 void oneshot__summary(const struct oneshot *o, const struct capture_args *a, const char *path)
 {
 	const struct symbolizer *sym = capture__symbolizer(o->capture);
@@ -365,6 +408,7 @@ void oneshot__summary(const struct oneshot *o, const struct capture_args *a, con
 			" with frame pointers in the kernel\n",
 			st[SCORCH_STAT_COPIED], ends[UNWIND_END_COMPLETE], cs.fp_fallback,
 			st[SCORCH_STAT_RECORDED] - st[SCORCH_STAT_COPIED]);
+		print_unwound_files(sym);
 	}
 	if (a->verbose && ss.python_processes) {
 		struct collector_stats cs;

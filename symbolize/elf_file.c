@@ -90,6 +90,7 @@ struct elf_file {
 	bool gopclntab_tried;
 	bool py_checked; /* the dynamic symbols were searched for CPython's */
 	uint64_t py_runtime, py_version; /* their addresses, 0 when absent */
+	uint64_t unwound[UNWIND_BY_MAX]; /* frames stepped, by how */
 };
 
 /* Source of elf_file ids. */
@@ -98,6 +99,17 @@ static uint64_t next_id;
 uint64_t elf_file__id(const struct elf_file *f)
 {
 	return f->id;
+}
+
+void elf_file__count_unwound(struct elf_file *f, enum unwind_method how)
+{
+	if (f && how < UNWIND_BY_MAX)
+		f->unwound[how]++;
+}
+
+const uint64_t *elf_file__unwound(const struct elf_file *f)
+{
+	return f->unwound;
 }
 
 bool elf_file__warn_once(struct elf_file *f, enum elf_warning what)

@@ -3,6 +3,8 @@
 #ifndef SCORCH_ELF_H
 #define SCORCH_ELF_H
 
+#include "unwind.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -100,6 +102,11 @@ int elf_file__exec_range(const struct elf_file *f, uint64_t *ret_lo, uint64_t *r
 struct Dwarf_CFI_s *elf_file__cfi(struct elf_file *f);
 /* Is vaddr in the file's entry code (the first frame of a process, CFI or not)? */
 bool elf_file__is_entry(const struct elf_file *f, uint64_t vaddr);
+/* How the unwinder stepped through the file's frames, counted per file. */
+void elf_file__count_unwound(struct elf_file *f, enum unwind_method how);
+/* UNWIND_BY_MAX counts, by enum unwind_method. */
+const uint64_t *elf_file__unwound(const struct elf_file *f);
+
 /* Does the file's code keep frame pointers (judged from its functions' prologues)? */
 bool elf_file__keeps_frame_pointers(const struct elf_file *f);
 

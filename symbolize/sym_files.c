@@ -58,7 +58,22 @@ void sym_release_elf(struct symbolizer *s, struct elf_file *elf)
 			hmap__remove(s->by_build_id, k, n);
 	}
 	elf_file__free(cf->elf);
+	free(cf->path);
 	free(cf);
+}
+
+void symbolizer__unwound_files(const struct symbolizer *s, sym_unwound_fn fn, void *ctx)
+{
+	size_t pos = 0;
+	void *v;
+
+	while (hmap__next(s->elf_refs, &pos, NULL, NULL, &v)) {
+		const struct cached_file *cf = v;
+		const uint64_t *n = elf_file__unwound(cf->elf);
+
+		if (n[UNWIND_BY_CFI] || n[UNWIND_BY_FP] || n[UNWIND_BY_GO])
+			fn(ctx, cf->path ? cf->path : "?", n);
+	}
 }
 
 /*
@@ -165,8 +180,10 @@ struct elf_file *sym_get_elf(struct symbolizer *s, int fd, const char *name, int
 			 elf_file__error(cf->elf));
 	}
 	cf->refs = 1; /* the caller's */
+	cf->path = strdup(name);
 	if (hmap__put(s->elf_refs, &cf->elf, sizeof(cf->elf), cf)) {
 		elf_file__free(cf->elf);
+		free(cf->path);
 		free(cf);
 		return NULL;
 	}

@@ -38,6 +38,7 @@ struct file_key {
 
 struct cached_file {
 	struct elf_file *elf;
+	char *path; /* as the first process to map it named it; NULL without memory */
 	struct root_scope scope; /* its debug file came from inside this root */
 	mode_t mode; /* of the file: processes that could not read it get no symbols from it */
 	uid_t uid;

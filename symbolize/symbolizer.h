@@ -180,6 +180,12 @@ int symbolizer__resolve_user(struct symbolizer *s, uint32_t pid, uint32_t seq, u
 int symbolizer__resolve_kernel(struct symbolizer *s, uint64_t addr, struct sym_frame *ret);
 
 void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *ret);
+/*
+ * Every file held now whose frames were unwound, with its frames by enum unwind_method
+ * (unwind.h: CFI, frame pointers where it has none, Go's table).
+ */
+typedef void (*sym_unwound_fn)(void *ctx, const char *path, const uint64_t *counts);
+void symbolizer__unwound_files(const struct symbolizer *s, sym_unwound_fn fn, void *ctx);
 
 /* A CPython interpreter in a process. */
 struct sym_python {

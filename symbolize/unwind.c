@@ -290,6 +290,7 @@ struct rule {
  */
 struct rule_slot {
 	uint64_t file, vaddr; /* file 0: empty (file ids start at 1) */
+	bool none; /* no CFI covers the address (libdw's search for it is the slow one) */
 	struct rule rule;
 };
 
@@ -433,6 +434,21 @@ static enum unwind_end step_rule(struct frame_state *fs, const struct rule *rule
 }
 
 /* Step with the cached rule of (file, vaddr), computing and keeping it on first sight. */
+/* Keep a rule (NULL: none covers the address) in *slot, emptying the table when it is full. */
+static void keep_rule(struct unwind_cache *cache, struct rule_slot **slot, uint64_t file,
+		      uint64_t vaddr, const struct rule *rule)
+{
+	if (cache->n >= cache->max) {
+		memset(cache->slots, 0, cache->cap * sizeof(*cache->slots));
+		cache->n = 0;
+		*slot = rule_slot(cache, file, vaddr);
+	}
+	**slot = (struct rule_slot){ .file = file, .vaddr = vaddr, .none = !rule };
+	if (rule)
+		(*slot)->rule = *rule;
+	cache->n++;
+}
+
 static enum unwind_end step_cached(struct frame_state *fs, struct unwind_cache *cache,
 				   struct elf_file *elf, uint64_t vaddr, Dwarf_CFI *cfi,
 				   bool *ret_signal, bool *ret_found)
@@ -444,23 +460,21 @@ static enum unwind_end step_cached(struct frame_state *fs, struct unwind_cache *
 	enum unwind_end e;
 
 	*ret_found = true;
+	if (slot->file && slot->none) {
+		*ret_found = false;
+		return UNWIND_END_NO_CFI;
+	}
 	if (slot->file)
 		return step_rule(fs, &slot->rule);
 	if (dwarf_cfi_addrframe(cfi, vaddr, &frame) != 0) {
+		/* code without CFI (V8's builtins) is sampled again and again: remember it */
+		keep_rule(cache, &slot, file, vaddr, NULL);
 		*ret_found = false;
 		return UNWIND_END_NO_CFI;
 	}
 	if (compile_rule(frame, &rule)) {
 		free(frame);
-		if (cache->n >= cache->max) {
-			memset(cache->slots, 0, cache->cap * sizeof(*cache->slots));
-			cache->n = 0;
-			slot = rule_slot(cache, file, vaddr);
-		}
-		slot->file = file;
-		slot->vaddr = vaddr;
-		slot->rule = rule;
-		cache->n++;
+		keep_rule(cache, &slot, file, vaddr, &rule);
 		return step_rule(fs, &slot->rule);
 	}
 	e = step_cfi(fs, frame, ret_signal);
@@ -595,6 +609,11 @@ enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code,
 	uint32_t n = 0, guessed = 0; /* frames before the first step taken without CFI */
 	uint32_t fp = 0, fp_guessed = 0; /* steps taken without CFI, those before the guess */
 	bool unmapped;
+	/* how each frame was stepped, counted per file for the frames that stay */
+	struct step {
+		struct elf_file *elf;
+		enum unwind_method how;
+	} steps[UNWIND_MAX_FRAMES];
 
 	memcpy(fs.regs, in->regs, sizeof(fs.regs));
 	if (!in->regs[UNWIND_REG_PC] || !in->regs[UNWIND_REG_SP]) {
@@ -607,6 +626,7 @@ enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code,
 		struct Dwarf_CFI_s *cfi;
 		Dwarf_Frame *frame = NULL;
 		bool signal = false, found = false;
+		enum unwind_method how;
 		int r;
 
 		pcs[n++] = pc;
@@ -618,7 +638,13 @@ enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code,
 		/* Go code by the runtime's table: authoritative, and no DWARF to load */
 		if (r == 0)
 			e = step_go(&fs, elf, elf_file__gopclntab(elf), vaddr, &found);
-		cfi = r == 0 && !found ? elf_file__cfi(elf) : NULL;
+		how = UNWIND_BY_GO;
+		if (r == 0 && !found) {
+			cfi = elf_file__cfi(elf);
+			how = UNWIND_BY_CFI;
+		} else {
+			cfi = NULL;
+		}
 		if (cfi && cache) {
 			e = step_cached(&fs, cache, elf, vaddr, cfi, &signal, &found);
 		} else if (cfi && dwarf_cfi_addrframe(cfi, vaddr, &frame) == 0) {
@@ -643,7 +669,10 @@ enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code,
 			e = r == -ENODATA ? step_fp(&fs, code, ctx)
 					  : step_without_cfi(&fs, code, ctx, elf, vaddr, exact);
 			fp += !e;
+			how = UNWIND_BY_FP;
 		}
+		if (n <= UNWIND_MAX_FRAMES)
+			steps[n - 1] = (struct step){ r == 0 ? elf : NULL, how };
 		if (e)
 			break;
 		pc = fs.regs[UNWIND_REG_PC];
@@ -673,6 +702,8 @@ enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code,
 		e = UNWIND_END_NO_CFI;
 		fp = fp_guessed;
 	}
+	for (uint32_t i = 0; i + 1 < n && i < UNWIND_MAX_FRAMES; i++)
+		elf_file__count_unwound(steps[i].elf, steps[i].how);
 	*ret_nr = n;
 	if (ret_detail)
 		*ret_detail = (struct unwind_detail){ .fp = fp, .unmapped = unmapped };

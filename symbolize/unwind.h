@@ -37,6 +37,9 @@ enum unwind_end {
 	UNWIND_END_MAX,
 };
 
+/* How a frame was stepped: by CFI, by the frame pointer where there is none, by Go's table. */
+enum unwind_method { UNWIND_BY_CFI, UNWIND_BY_FP, UNWIND_BY_GO, UNWIND_BY_MAX };
+
 /* A short description of an end, for [truncated: ...] frames and the summary. */
 const char *unwind_end_name(enum unwind_end end);
 

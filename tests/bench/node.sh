@@ -16,7 +16,7 @@ secs=${1:-10}
 rounds=${2:-3}
 scorch=build/scorch
 cwork=build/tests/unwind-workload-nofp
-nodework=tests/fixtures/nodework.js
+nodework=$PWD/tests/fixtures/nodework.js
 node=$(command -v node || command -v nodejs)
 [ -x "$scorch" ] && [ -x "$cwork" ] || { echo "build first (scripts/test or ninja -C build)"; exit 1; }
 tmp=$(mktemp -d)
@@ -34,7 +34,8 @@ timed() {
 }
 # start_node: the workload for the whole round; $wl is its pid
 start_node() {
-	"$node" --perf-basic-prof "$nodework" $((secs * 3 + 10)) >"$tmp/node.out" &
+	# in $tmp: with --perf-basic-prof V8 also writes isolate-*-v8.log where it runs
+	(cd "$tmp" && exec "$node" --perf-basic-prof "$nodework" $((secs * 3 + 10)) >"$tmp/node.out") &
 	wl=$!; pids+=("$wl")
 	for _ in $(seq 100); do [ -s "$tmp/node.out" ] && break; sleep 0.1; done
 	sleep 1 # past start-up: main_loop runs
@@ -42,12 +43,15 @@ start_node() {
 start_c() { "$cwork" $((secs * 3 + 10)) >/dev/null & wl=$!; pids+=("$wl"); sleep 0.5; }
 stop() { kill "$wl" 2>/dev/null || true; wait "$wl" 2>/dev/null || true; }
 us() { awk -v c="$1" -v n="$2" 'BEGIN { printf "%.1f", n ? 1e6 * c / n : 0 }'; }
-# share of complete stacks (outermost frame _start) of thread $2 in perf script output $1
+# share of complete stacks of thread $2 in perf script output $1: the outermost frame _start,
+# or __libc_start_call_main (Debian's libc keeps no frame pointers, so perf's walk by them
+# cannot get further: it counts as complete for perf)
 perf_complete() {
 	awk -v tid="$2" '
 	/^[^ \t]/ { keep = 0; for (i = 1; i <= NF; i++) if ($i ~ "^" tid "/" tid "$" || $i == tid) keep = 1
 		    last = ""; next }
-	/^$/ { if (keep && last != "") { n++; if (last == "_start") ok++ } keep = 0; last = ""; next }
+	/^$/ { if (keep && last != "") { n++; if (last == "_start" || last == "__libc_start_call_main") ok++ }
+	       keep = 0; last = ""; next }
 	keep { last = $2; sub(/\+0x[0-9a-f]+$/, "", last) }
 	END { printf "%.1f", n ? 100 * ok / n : 0 }' "$1"
 }

@@ -14,8 +14,9 @@ NODEWORK=$HERE/../fixtures/nodework.js
 cleanup_map() { [ -z "${nodepid:-}" ] || rm -f "/tmp/perf-$nodepid.map"; }
 trap 'cleanup_map; cleanup' EXIT
 
-"$SCORCH" record -v -F 499 -o "$TMP/node.pb.gz" -- "$NODE" --perf-basic-prof "$NODEWORK" 4 \
-	>"$TMP/node.out" 2>"$TMP/node.err" || fail "record exit $?: $(tail -3 "$TMP/node.err")"
+# in $TMP: with --perf-basic-prof V8 also writes isolate-*-v8.log where it runs
+(cd "$TMP" && "$SCORCH" record -v -F 499 -o "$TMP/node.pb.gz" -- "$NODE" --perf-basic-prof \
+	"$NODEWORK" 4 >"$TMP/node.out" 2>"$TMP/node.err") || fail "record exit $?: $(tail -3 "$TMP/node.err")"
 nodepid=$(head -1 "$TMP/node.out")
 check_program "$TMP/node.err"
 if [[ "$nodepid" =~ ^[0-9]+$ ]] &&

@@ -265,10 +265,19 @@ static void test_without_cfi(void)
 	free(frame);
 
 	entry_capture();
-	end = unwind_stack(&at_entry, code_at, NULL, cache, pcs, UNWIND_MAX_FRAMES, &nr, &d);
-	CHECK_STR(unwind_end_name(end), "complete");
-	check_names(pcs, nr, entry, 3);
-	CHECK_INT(d.fp, 1);
+	/* twice through the rule cache: the second time its "no CFI here" entry answers */
+	for (int round = 0; round < 2; round++) {
+		end =
+		    unwind_stack(&at_entry, code_at, NULL, cache, pcs, UNWIND_MAX_FRAMES, &nr, &d);
+		CHECK_STR(unwind_end_name(end), "complete");
+		check_names(pcs, nr, entry, 3);
+		CHECK_INT(d.fp, 1);
+		end =
+		    unwind_stack(&captured, code_at, NULL, cache, pcs, UNWIND_MAX_FRAMES, &nr, &d);
+		CHECK_STR(unwind_end_name(end), "complete");
+		check_names(pcs, nr, through, 5);
+		CHECK_INT(d.fp, 1);
+	}
 
 	/*
 	 * In the middle of the function, rbp names a frame whose return address is the second
