@@ -31,6 +31,11 @@ sed 's/^/    /' "$TMP/check.out"
 n=$(grep -cE "warning: '[^']*node[^']*': no unwind info" "$TMP/node.err" || true)
 [ "$n" -le 1 ] && ok "$n warning(s) about node's unwind info" ||
 	fail "$n warnings about node's unwind info: $(grep warning "$TMP/node.err" | head -3)"
+# -v: how node's frames were stepped, once for the file, and the stacks that needed it
+line=$(grep -o "unwound frames by file: .*" "$TMP/node.err" || true)
+grep -qE "node[^;]*: CFI [0-9]+, frame pointers [1-9]" <<<"$line" &&
+	grep -qE "complete; [1-9][0-9]* also by frame pointers" "$TMP/node.err" &&
+	ok "-v: ${line:0:160}" || fail "-v: no frame-pointer frames in node: ${line:-none}"
 # an independent reader names the JS frames
 gopprof -traces "$TMP/node.pb.gz" >"$TMP/gop.out" 2>"$TMP/gop.err" || true
 if grep -qE "(JS|LazyCompile):[*~^+]?main_loop" "$TMP/gop.out"; then
