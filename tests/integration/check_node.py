@@ -12,9 +12,10 @@ Only the samples of thread PID (node's main thread, which runs the JS) count. On
   complete   >= MIN_COMPLETE_PERCENT (default 95) of the main thread's samples end at _start
              with no [truncated: ...] frame
   chains     in the complete samples, _start comes first, then node's C++ (node::Start), V8's
-             entry (Builtins_JSEntry) and main_loop, root first; alpha and the sort (beta,
-             a Builtins_*Sort* frame or cmp) each take >= 10 % of main_loop's samples, and
-             every cmp sits below a builtin (the sort's) that sits below main_loop
+             C++ (v8::...) and main_loop, root first; alpha and the sort (beta, a
+             Builtins_*Sort* frame or cmp) each take >= 10 % of main_loop's samples, and every
+             cmp sits below a builtin (the sort's: named, or unnamed in a libnode without
+             .symtab as Debian's) that sits below main_loop
 """
 import gzip
 import os
@@ -73,7 +74,9 @@ def samples_of(path, tid=None):
             continue
         frames = []  # leaf first, inlined functions as frames of their own
         for lid in locs:
-            frames += [strings[functions.get(f, 0)] or "??" for f in locations.get(lid, [])]
+            # a frame without a name (a builtin of a libnode without .symtab) stays a frame
+            frames += [strings[functions.get(f, 0)] or "??"
+                       for f in locations.get(lid, [])] or ["[unnamed]"]
         count = values[0] if values else 0
         out.append((frames, count) if tid is not None else (frames, count, thread))
     return out
@@ -120,16 +123,18 @@ def main():
             continue
         loop_done += c
         root = list(reversed(f))
-        order = [root.index(x) if x in root else -1 for x in ("node::Start(int, char**)",
-                                                                "Builtins_JSEntry")]
+        start = next((i for i, x in enumerate(root) if x.startswith("node::Start(")), -1)
+        v8 = next((i for i, x in enumerate(root) if x.startswith("v8::")), -1)
         loop = len(f) - 1 - js.index("main_loop")  # the outermost main_loop, root first
-        ok = order[0] > 0 and order[0] < order[1] < loop
+        ok = 0 < start < v8 < loop
         if "alpha" in js:
             alpha += c
             ok = ok and js.index("alpha") < js.index("main_loop")
         if "cmp" in js:
+            # the sort's builtin: named from node's .symtab, or an unnamed frame where libnode
+            # has none (Debian's)
             i, j = js.index("cmp"), js.index("main_loop")
-            ok = ok and any(x.startswith("Builtins_") for x in f[i + 1:j])
+            ok = ok and any(x.startswith("Builtins_") or x == "[unnamed]" for x in f[i + 1:j])
         if "cmp" in js or "beta" in js or any("Sort" in x for x in f if x.startswith("Builtins_")):
             sort += c
         if not ok:
