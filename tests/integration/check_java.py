@@ -21,7 +21,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from check_node import samples_of  # noqa: E402
+from check_node import Report, check_complete, samples_of  # noqa: E402
 
 
 def main():
@@ -37,32 +37,11 @@ def main():
     tid = max(own, key=own.get) if own else None
     samples = [(f, c) for f, c, t in every if t == tid]
     total = sum(c for _, c in samples)
-    failed = False
-
-    def report(good, what):
-        nonlocal failed
-        print(("ok: " if good else "FAIL: ") + what)
-        failed |= not good
-
+    report = Report()
     mine = own.get(tid, 0)
     report(total >= 100 and mine >= 0.8 * total,
            f"samples: {total} of thread {tid}, {mine} in JavaWork's methods")
-
-    def is_complete(f):
-        return (f and f[-1] in ("__clone3", "clone3", "clone")
-                and not any(x.startswith("[truncated") for x in f))
-
-    done = sum(c for f, c in samples if is_complete(f))
-    pct = 100.0 * done / total if total else 0
-    report(pct >= min_complete,
-           f"complete: {done} of {total} samples ({pct:.2f} %, minimum {min_complete:g} %)")
-    ends = {}
-    for f, c in samples:
-        if not is_complete(f):
-            end = next((x for x in f if x.startswith("[truncated")), "root " + (f[-1] if f else "?"))
-            ends[end] = ends.get(end, 0) + c
-    for end, c in sorted(ends.items(), key=lambda kv: -kv[1])[:5]:
-        print(f"    not complete: {c} x {end}")
+    is_complete = check_complete(report, samples, ("__clone3", "clone3", "clone"), min_complete)
     wrong, alpha, sort, java = [], 0, 0, 0
     for f, c in samples:
         if not is_complete(f) or not any("JavaWork." in x for x in f):
@@ -83,7 +62,7 @@ def main():
            f"(each >= 10 %), {len(wrong)} out of order")
     for w in wrong[:3]:
         print("    " + w)
-    return 1 if failed else 0
+    return 1 if report.failed else 0
 
 
 if __name__ == "__main__":

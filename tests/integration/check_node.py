@@ -82,30 +82,25 @@ def samples_of(path, tid=None):
     return out
 
 
-def main():
-    if len(sys.argv) < 3:
-        print(__doc__)
-        return 2
-    path, tid = sys.argv[1], int(sys.argv[2])
-    min_complete = float(sys.argv[3]) if len(sys.argv) > 3 else 95.0
-    samples = samples_of(path, tid)
-    total = sum(c for _, c in samples)
-    failed = False
+class Report:
+    """One "ok:" or "FAIL:" line per check; failed once any check failed."""
 
-    def report(good, what):
-        nonlocal failed
+    def __init__(self):
+        self.failed = False
+
+    def __call__(self, good, what):
         print(("ok: " if good else "FAIL: ") + what)
-        failed |= not good
+        self.failed |= not good
 
-    in_loop = [(f, c) for f, c in samples if "main_loop" in map(js_function, f)]
-    looped = sum(c for _, c in in_loop)
-    report(total >= 100 and looped >= 0.8 * total,
-           f"samples: {total} of the main thread, {looped} in main_loop")
+
+def check_complete(report, samples, roots, min_complete):
+    """The share of samples ending at one of roots with no [truncated: ...] frame, checked,
+    with the commonest other ends listed; the predicate is returned."""
     def is_complete(f):
-        return f and f[-1] == "_start" and not any(x.startswith("[truncated") for x in f)
+        return bool(f) and f[-1] in roots and not any(x.startswith("[truncated") for x in f)
 
-    complete = [(f, c) for f, c in samples if is_complete(f)]
-    done = sum(c for _, c in complete)
+    total = sum(c for _, c in samples)
+    done = sum(c for f, c in samples if is_complete(f))
     pct = 100.0 * done / total if total else 0
     report(pct >= min_complete,
            f"complete: {done} of {total} samples ({pct:.2f} %, minimum {min_complete:g} %)")
@@ -116,6 +111,24 @@ def main():
             ends[end] = ends.get(end, 0) + c
     for end, c in sorted(ends.items(), key=lambda kv: -kv[1])[:5]:
         print(f"    not complete: {c} x {end}")
+    return is_complete
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__)
+        return 2
+    path, tid = sys.argv[1], int(sys.argv[2])
+    min_complete = float(sys.argv[3]) if len(sys.argv) > 3 else 95.0
+    samples = samples_of(path, tid)
+    total = sum(c for _, c in samples)
+    report = Report()
+    in_loop = [(f, c) for f, c in samples if "main_loop" in map(js_function, f)]
+    looped = sum(c for _, c in in_loop)
+    report(total >= 100 and looped >= 0.8 * total,
+           f"samples: {total} of the main thread, {looped} in main_loop")
+    is_complete = check_complete(report, samples, ("_start",), min_complete)
+    complete = [(f, c) for f, c in samples if is_complete(f)]
     wrong, alpha, sort, loop_done = [], 0, 0, 0
     for f, c in complete:
         js = [js_function(x) for x in f]
@@ -144,7 +157,7 @@ def main():
            f"{sort} (each >= 10 %), {len(wrong)} out of order")
     for w in wrong[:3]:
         print("    " + w)
-    return 1 if failed else 0
+    return 1 if report.failed else 0
 
 
 if __name__ == "__main__":

@@ -54,14 +54,27 @@ __attribute__((no_sanitize("address"))) static void copy_raw(uint8_t *to, uint64
 		to[i] = p[i];
 }
 
+/* The stack of in's registers, from the red zone below sp up, into buf (COPY_BYTES). */
+static void copy_stack(struct unwind_input *in, uint8_t *buf)
+{
+	uint64_t top;
+	size_t len;
+
+	in->base = in->regs[UNWIND_REG_SP] - 128;
+	top = mapping_end(in->regs[UNWIND_REG_SP]);
+	len = top - in->base < COPY_BYTES ? top - in->base : COPY_BYTES;
+	copy_raw(buf, in->base, len);
+	in->stack = buf;
+	in->len = len;
+}
+
 /*
  * Take pc, sp and the callee-saved registers in one go (they must agree with each other),
  * then copy the stack from the red zone up, as the BPF program does.
  */
 __attribute__((noinline)) static void capture(void)
 {
-	uint64_t *r = captured.regs, top;
-	size_t len;
+	uint64_t *r = captured.regs;
 
 	__asm__ volatile("lea 0(%%rip), %%rax\n\t"
 			 "mov %%rax, 128(%0)\n\t"
@@ -75,12 +88,7 @@ __attribute__((noinline)) static void capture(void)
 			 :
 			 : "r"(r)
 			 : "rax", "memory");
-	captured.base = r[UNWIND_REG_SP] - 128;
-	top = mapping_end(r[UNWIND_REG_SP]);
-	len = top - captured.base < COPY_BYTES ? top - captured.base : COPY_BYTES;
-	copy_raw(stack_copy, captured.base, len);
-	captured.stack = stack_copy;
-	captured.len = len;
+	copy_stack(&captured, stack_copy);
 }
 
 static volatile int sink;
@@ -140,16 +148,8 @@ static uint8_t entry_stack[COPY_BYTES];
 
 void entry_copy(void)
 {
-	uint64_t top;
-	size_t len;
-
 	memcpy(at_entry.regs, entry_regs, sizeof(entry_regs));
-	at_entry.base = entry_regs[UNWIND_REG_SP] - 128;
-	top = mapping_end(entry_regs[UNWIND_REG_SP]);
-	len = top - at_entry.base < COPY_BYTES ? top - at_entry.base : COPY_BYTES;
-	copy_raw(entry_stack, at_entry.base, len);
-	at_entry.stack = entry_stack;
-	at_entry.len = len;
+	copy_stack(&at_entry, entry_stack);
 }
 
 static int code_at(void *ctx, uint64_t pc, struct elf_file **elf, uint64_t *vaddr)
