@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Unwind rules kept (~320 bytes each: a half-empty table of 160-byte slots): the hot ones. */
 #define UNWIND_CACHE_RULES 2048
@@ -172,6 +173,27 @@ static void read_python(struct collector *c, uint32_t pid, uint32_t seq, const u
 }
 
 /*
+ * Copied stacks are unwound as they come, within a drain round of a second: a JIT compiles
+ * into new code within it (V8 in its first second), so a process whose stack met a pc outside
+ * its maps may have them read again once every REREAD_NS, not once a round. A process cannot
+ * make that more often than 20 times a second. The table's value is the time of the last read.
+ */
+#define REREAD_NS 50000000ULL
+
+static bool may_reread(struct collector *c, const uint32_t *pk, uint64_t now)
+{
+	void *last = hmap__get(c->reread, pk, 2 * sizeof(*pk));
+
+	return !last || now - (uint64_t)(uintptr_t)last >= REREAD_NS;
+}
+
+static void reread(struct collector *c, const uint32_t *pk, uint64_t now)
+{
+	snapshot(c, pk[0], pk[1]);
+	hmap__put(c->reread, pk, 2 * sizeof(*pk), (void *)(uintptr_t)(now ? now : 1));
+}
+
+/*
  * Make sure the symbolizer knows the mappings behind a user stack: snapshot a process seen for
  * the first time, and re-read one whose stack hits an address its snapshot cannot name (a
  * library or JIT code mapped after the snapshot). A process is re-read at most once per drain
@@ -184,8 +206,7 @@ static void ensure_mappings(struct collector *c, const struct window *w,
 	uint32_t pk[2] = { key->pid, key->proc_seq };
 
 	if (!symbolizer__has_process(c->sym, key->pid, key->proc_seq)) {
-		snapshot(c, key->pid, key->proc_seq);
-		hmap__put(c->reread, pk, sizeof(pk), c);
+		reread(c, pk, now_ns(CLOCK_MONOTONIC));
 		return;
 	}
 	for (uint32_t i = 0; st && i < st->nr; i++) {
@@ -195,8 +216,7 @@ static void ensure_mappings(struct collector *c, const struct window *w,
 			hmap__put(c->stale, pk, sizeof(pk), c);
 			return;
 		}
-		snapshot(c, key->pid, key->proc_seq);
-		hmap__put(c->reread, pk, sizeof(pk), c);
+		reread(c, pk, now_ns(CLOCK_MONOTONIC));
 		return;
 	}
 }
@@ -258,22 +278,19 @@ void collector__raw_sample(struct collector *c, const struct scorch_raw_sample *
 	enum unwind_end end;
 	const uint64_t *kip;
 
-	if (!symbolizer__has_process(c->sym, key.pid, key.proc_seq)) {
-		snapshot(c, key.pid, key.proc_seq);
-		hmap__put(c->reread, pk, sizeof(pk), c);
-	}
+	if (!symbolizer__has_process(c->sym, key.pid, key.proc_seq))
+		reread(c, pk, now_ns(CLOCK_MONOTONIC));
 	memcpy(in.regs, raw->regs, sizeof(in.regs));
 	in.stack = raw->stack;
 	in.base = raw->regs[UNWIND_REG_SP] - SCORCH_RED_ZONE;
 	in.len = raw->stack_len;
 	end = unwind_stack(&in, code_at, &cc, c->unwind_cache, c->pcs, UNWIND_MAX_FRAMES, &nr, &d);
 	/*
-	 * code mapped after the snapshot (dlopen, JIT): read the mappings again, once a round;
-	 * also when the pc outside them came after a guess that was taken back for it
+	 * code mapped after the snapshot (dlopen, JIT): read the mappings again (at most every
+	 * REREAD_NS); also when the pc outside them came after a guess that was taken back for it
 	 */
-	if (d.unmapped && !hmap__get(c->reread, pk, sizeof(pk))) {
-		snapshot(c, key.pid, key.proc_seq);
-		hmap__put(c->reread, pk, sizeof(pk), c);
+	if (d.unmapped && may_reread(c, pk, now_ns(CLOCK_MONOTONIC))) {
+		reread(c, pk, now_ns(CLOCK_MONOTONIC));
 		end = unwind_stack(&in, code_at, &cc, c->unwind_cache, c->pcs, UNWIND_MAX_FRAMES,
 				   &nr, &d);
 	}
@@ -447,8 +464,7 @@ void collector__next_round(struct collector *c)
 	while (hmap__next(c->stale, &pos, &k, NULL, NULL)) {
 		const uint32_t *pk = k;
 
-		snapshot(c, pk[0], pk[1]);
-		hmap__put(c->reread, pk, 2 * sizeof(*pk), c);
+		reread(c, pk, now_ns(CLOCK_MONOTONIC));
 	}
 	hmap__free(c->stale);
 	c->stale = fresh_stale;

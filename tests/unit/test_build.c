@@ -14,6 +14,8 @@
 #include "window.h"
 
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define K1 0xffffffff81000100ULL /* in kfunc_a */
@@ -84,6 +86,59 @@ static int find_sample(const struct profile *p, int64_t pid, int64_t tid)
 		    label_num(p, &p->samples[i], "thread_id") == tid)
 			return i;
 	return -1;
+}
+
+/* A copied stack of one frame at pc, for collector__raw_sample(). */
+static void raw_at(struct scorch_raw_sample *raw, uint32_t pid, uint64_t pc)
+{
+	memset(raw, 0, SCORCH_RAW_SAMPLE_HEADER + 256);
+	raw->key = key(pid, pid, "jit", SCORCH_STACK_NONE, 0);
+	raw->regs[UNWIND_REG_PC] = pc;
+	raw->regs[UNWIND_REG_SP] = 0x7ff000001000ULL;
+	raw->stack_len = raw->stack_want = 256;
+}
+
+/*
+ * Code mapped after a process's snapshot (a JIT's): a copied stack whose pc lies there has the
+ * maps read again, also within a drain round, but not sooner than 50 ms after the last read.
+ */
+static void check_reread(uint32_t me)
+{
+	struct symbolizer *sym = symbolizer__new(&(struct symbolizer_opts){ 0 });
+	struct collector *col = collector__new(sym);
+	struct window *w = window__new();
+	struct scorch_raw_sample *raw = calloc(1, sizeof(*raw));
+	void *jit1 = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *jit2 = MAP_FAILED;
+	const uint64_t *ends;
+
+	CHECK(sym && col && w && raw && jit1 != MAP_FAILED);
+	if (!sym || !col || !w || !raw || jit1 == MAP_FAILED)
+		return;
+	CHECK_INT(collector__attach(col, w), 0);
+	/* the first sample of the process: its snapshot, which knows no jit2 */
+	raw_at(raw, me, (uint64_t)(uintptr_t)jit1 + 16);
+	collector__raw_sample(col, raw);
+	jit2 = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(jit2 != MAP_FAILED);
+	raw_at(raw, me, (uint64_t)(uintptr_t)jit2 + 16);
+	/* at once: the maps were just read, so not again (a process cannot have them read more) */
+	collector__raw_sample(col, raw);
+	ends = window__unwind_ends(w);
+	CHECK_INT(ends[UNWIND_END_UNMAPPED], 1);
+	/* later in the same round: read again, and the code is found (no frame pointer: no CFI) */
+	usleep(60000);
+	collector__raw_sample(col, raw);
+	ends = window__unwind_ends(w);
+	CHECK_INT(ends[UNWIND_END_UNMAPPED], 1);
+	CHECK_INT(ends[UNWIND_END_NO_CFI], 2);
+	munmap(jit1, 4096);
+	if (jit2 != MAP_FAILED)
+		munmap(jit2, 4096);
+	free(raw);
+	window__free(w);
+	collector__free(col);
+	symbolizer__free(sym);
 }
 
 int main(void)
@@ -254,5 +309,6 @@ int main(void)
 	free(st);
 	unlink(ksyms);
 	rmdir(dir);
+	check_reread(me);
 	return check_done("test_build");
 }
