@@ -2,7 +2,8 @@
 # Benchmark of unwinding through code without CFI: scorch's CPU per sample on the Node.js
 # workload (tests/fixtures/nodework.js under node --perf-basic-prof: JIT code and V8's builtins,
 # followed by frame pointers) against the C workload without frame pointers
-# (tests/fixtures/unwind_workload.c, CFI all the way), and perf record -g (frame pointers, as
+# (tests/fixtures/unwind_workload.c, CFI all the way; two threads at 249 Hz, the same sample
+# count), and perf record -g (frame pointers, as
 # perf follows JIT code) + perf script on the same Node process. Each tool profiles one process
 # by pid (-p), so its CPU is its own; prints samples, CPU seconds, CPU per sample and the share
 # of the main thread's stacks that are complete (down to _start), then the ratios.
@@ -80,7 +81,8 @@ for r in $(seq 1 "$rounds"); do
 	printf "$fmt" "$r" "perf -g node" "$p_n" "$p_cpu" "$p_us" "$(perf_complete "$tmp/perf.txt" "$wl")"
 
 	start_c
-	c_cpu=$(timed "$scorch" record -F 499 -p "$wl" -d "$secs" -o "$tmp/c.pb.gz")
+	# two threads at half the rate: the node run's sample count
+	c_cpu=$(timed "$scorch" record -F 249 -p "$wl" -d "$secs" -o "$tmp/c.pb.gz")
 	stop
 	c_n=$(python3 tests/pprof_folded.py "$tmp/c.pb.gz" | awk '{ s += $NF } END { print s + 0 }')
 	c_us=$(us "$c_cpu" "$c_n")

@@ -38,7 +38,7 @@ grep -qE "node[^;]*: CFI [0-9]+, frame pointers [1-9]" <<<"$line" &&
 	ok "-v: ${line:0:160}" || fail "-v: no frame-pointer frames in node: ${line:-none}"
 # an independent reader names the JS frames
 gopprof -traces "$TMP/node.pb.gz" >"$TMP/gop.out" 2>"$TMP/gop.err" || true
-if grep -qE "(JS|LazyCompile):[*~^+]?main_loop" "$TMP/gop.out"; then
+if grep -qE "(JS|LazyCompile|Function):[*~^+]?main_loop" "$TMP/gop.out"; then
 	ok "go tool pprof reads the JS frames"
 else
 	fail "go tool pprof: $(head -3 "$TMP/gop.err")"
