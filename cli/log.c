@@ -9,37 +9,53 @@
 #include <stdio.h>
 #include <string.h>
 
+/*
+ * One message, one line: what a process or a server chose (a path, a comm, an error text) can
+ * hold control characters, which are written as \xNN, so it can neither start a line that
+ * looks like scorch's own nor send escape sequences to a terminal. Longer than 4 KB: cut.
+ */
+static void log_line(const char *prefix, const char *fmt, va_list ap)
+{
+	char buf[4096];
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+
+	fputs(prefix, stderr);
+	for (const unsigned char *c = (const unsigned char *)buf; n > 0 && *c; c++) {
+		if (*c < 0x20 || *c == 0x7f)
+			fprintf(stderr, "\\x%02x", *c);
+		else
+			fputc(*c, stderr);
+	}
+	if (n >= (int)sizeof(buf))
+		fputs("...", stderr);
+	fputc('\n', stderr);
+}
+
 void log_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("scorch: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	log_line("scorch: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void log_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("scorch: warning: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	log_line("scorch: warning: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void log_info(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("scorch: info: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	log_line("scorch: info: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /*

@@ -331,6 +331,7 @@ struct unwound_report {
 static void add_unwound(void *ctx, const char *path, const uint64_t *n)
 {
 	struct unwound_report *r = ctx;
+	char name[101];
 	int w;
 
 	if (!n[UNWIND_BY_FP] && !n[UNWIND_BY_GO]) {
@@ -339,9 +340,14 @@ static void add_unwound(void *ctx, const char *path, const uint64_t *n)
 	}
 	if (r->other++ >= UNWOUND_SHOWN || r->len >= sizeof(r->text))
 		return;
+	/* the path is the process's to choose: no control character reaches the terminal */
+	snprintf(name, sizeof(name), "%s", path);
+	for (char *c = name; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	w = snprintf(r->text + r->len, sizeof(r->text) - r->len,
-		     "; %.100s: CFI %" PRIu64 ", frame pointers %" PRIu64 ", Go table %" PRIu64,
-		     path, n[UNWIND_BY_CFI], n[UNWIND_BY_FP], n[UNWIND_BY_GO]);
+		     "; %s: CFI %" PRIu64 ", frame pointers %" PRIu64 ", Go table %" PRIu64, name,
+		     n[UNWIND_BY_CFI], n[UNWIND_BY_FP], n[UNWIND_BY_GO]);
 	if (w > 0)
 		r->len +=
 		    (size_t)w < sizeof(r->text) - r->len ? (size_t)w : sizeof(r->text) - r->len;

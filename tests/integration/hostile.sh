@@ -268,6 +268,24 @@ done
 	ok "an execute-only binary: bare addresses" || fail "execute-only: $(head -2 "$TMP/xonly-711.folded")"
 has xonly-755 spin_here && ok "the same binary readable: named" ||
 	fail "readable binary not named: $(head -2 "$TMP/xonly-755.folded")"
+# its name, which the warning quotes, is the process's to choose: an escape sequence and a line
+# of its own are written as \xNN, never as they are
+evil=$TMP/xonly/$'spin\e[31m\nscorch: warning: forged'
+install -m 711 "$HOSTILE_SPIN_SYMBOLS" "$evil"
+(cd "$TMP/xonly" && exec setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$evil" 30 \
+	>"$TMP/evil.out") &
+PIDS+=($!)
+wait_for "$TMP/evil.out" '^pid' 10
+xpid=$(sed -n 's/^pid //p' "$TMP/evil.out")
+timeout -k 5 60 "$SCORCH" record -p "$xpid" -d 1 -o "$TMP/evil.pb.gz" 2>"$TMP/evil.log"
+kill "$xpid" 2>/dev/null
+if grep -q $'\e' "$TMP/evil.log" || grep -q '^scorch: warning: forged' "$TMP/evil.log"; then
+	fail "a control character of a file name reached the log: $(grep -a spin "$TMP/evil.log" | cat -v)"
+elif grep -q 'spin\\x1b\[31m' "$TMP/evil.log"; then
+	ok "control characters of a file name escaped in the log: $(grep -m1 'x1b' "$TMP/evil.log" | cut -c1-120)"
+else
+	fail "no warning about the execute-only file: $(cat -v "$TMP/evil.log" | head -3)"
+fi
 
 # 9. The debuginfo upload: what reaches the server is the file the process mapped, never a host
 # file. (a) The process replaces its binary (inside its root) by a link to a root-only host file
