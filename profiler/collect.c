@@ -259,19 +259,31 @@ static int on_sample(void *ctx, const struct scorch_sample_key *key, uint64_t co
 struct code_ctx {
 	struct symbolizer *sym;
 	uint32_t pid, seq;
+	struct sym_code_mapping last; /* the mapping of the last frame: most callers share it */
 };
 
 static int code_at(void *ctx, uint64_t pc, struct elf_file **ret_elf, uint64_t *ret_vaddr)
 {
 	struct code_ctx *cc = ctx;
 
-	return symbolizer__code_at(cc->sym, cc->pid, cc->seq, pc, ret_elf, ret_vaddr);
+	if (!cc->last.elf || pc < cc->last.start || pc >= cc->last.end) {
+		int r = symbolizer__code_mapping(cc->sym, cc->pid, cc->seq, pc, &cc->last);
+
+		if (r) {
+			cc->last.elf = NULL;
+			return r;
+		}
+	}
+	if (sym_code_mapping__vaddr(&cc->last, pc, ret_vaddr))
+		return -ENOENT;
+	*ret_elf = cc->last.elf;
+	return 0;
 }
 
 void collector__raw_sample(struct collector *c, const struct scorch_raw_sample *raw)
 {
 	struct scorch_sample_key key = raw->key;
-	struct code_ctx cc = { c->sym, key.pid, key.proc_seq };
+	struct code_ctx cc = { c->sym, key.pid, key.proc_seq, { 0 } };
 	uint32_t pk[2] = { key.pid, key.proc_seq }, nr = 0, pynr;
 	struct unwind_detail d;
 	struct unwind_input in;
@@ -291,6 +303,7 @@ void collector__raw_sample(struct collector *c, const struct scorch_raw_sample *
 	 */
 	if (d.unmapped && may_reread(c, pk, now_ns(CLOCK_MONOTONIC))) {
 		reread(c, pk, now_ns(CLOCK_MONOTONIC));
+		cc.last.elf = NULL; /* a new snapshot: the old one's mappings are gone */
 		end = unwind_stack(&in, code_at, &cc, c->unwind_cache, c->pcs, UNWIND_MAX_FRAMES,
 				   &nr, &d);
 	}

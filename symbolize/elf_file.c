@@ -1296,6 +1296,9 @@ const struct gopclntab *elf_file__gopclntab(const struct elf_file *cf)
 	size_t size;
 	const char *raw;
 
+	/* most files are no Go: that is known without a look at the mapping (cheap per frame) */
+	if (f->gopclntab_tried && !f->gopclntab)
+		return NULL;
 	if (shrank_under(f, f->own.elf))
 		return NULL;
 	if (f->gopclntab_tried)

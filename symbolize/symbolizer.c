@@ -961,8 +961,8 @@ bool symbolizer__covers(const struct symbolizer *s, uint32_t pid, uint32_t seq, 
 	return p && p->perfmap_fd >= 0;
 }
 
-int symbolizer__code_at(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t addr,
-			struct elf_file **ret_elf, uint64_t *ret_vaddr)
+int symbolizer__code_mapping(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t addr,
+			     struct sym_code_mapping *ret)
 {
 	const struct sym_mapping *m = find_mapping(s, pid, seq, addr);
 
@@ -972,9 +972,27 @@ int symbolizer__code_at(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64
 		return -ENODATA;
 	/* the unwinder reads the file's call frame information next: a shrink it met is said */
 	check_file(s, m);
-	if (elf_file__offset_to_vaddr(m->elf, addr - m->start + m->offset, ret_vaddr))
+	*ret = (struct sym_code_mapping){ m->start, m->end, m->offset, m->elf };
+	return 0;
+}
+
+int sym_code_mapping__vaddr(const struct sym_code_mapping *m, uint64_t addr, uint64_t *ret_vaddr)
+{
+	return elf_file__offset_to_vaddr(m->elf, addr - m->start + m->offset, ret_vaddr) ? -ENOENT
+											 : 0;
+}
+
+int symbolizer__code_at(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t addr,
+			struct elf_file **ret_elf, uint64_t *ret_vaddr)
+{
+	struct sym_code_mapping m;
+	int r = symbolizer__code_mapping(s, pid, seq, addr, &m);
+
+	if (r)
+		return r;
+	if (sym_code_mapping__vaddr(&m, addr, ret_vaddr))
 		return -ENOENT;
-	*ret_elf = m->elf;
+	*ret_elf = m.elf;
 	return 0;
 }
 

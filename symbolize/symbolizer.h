@@ -146,6 +146,20 @@ bool symbolizer__covers(const struct symbolizer *s, uint32_t pid, uint32_t seq, 
  */
 int symbolizer__code_at(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t addr,
 			struct elf_file **ret_elf, uint64_t *ret_vaddr);
+/*
+ * The same for a whole mapping: the ELF file mapped at [start, end) from file offset 'offset',
+ * for an unwinder that steps through many frames of one file (the code of addr in it is at
+ * sym_code_mapping__vaddr()). What symbolizer__code_at() returns
+ * for any address of the range is what this says of it, as long as the snapshot is kept.
+ */
+struct sym_code_mapping {
+	uint64_t start, end, offset;
+	struct elf_file *elf;
+};
+int symbolizer__code_mapping(struct symbolizer *s, uint32_t pid, uint32_t seq, uint64_t addr,
+			     struct sym_code_mapping *ret);
+/* The virtual address in m->elf of the code at addr, which m covers: 0, or -ENOENT. */
+int sym_code_mapping__vaddr(const struct sym_code_mapping *m, uint64_t addr, uint64_t *ret_vaddr);
 /* Does every executable mapping of (pid, seq) have an ELF file that keeps frame pointers? */
 bool symbolizer__keeps_frame_pointers(const struct symbolizer *s, uint32_t pid, uint32_t seq);
 /*

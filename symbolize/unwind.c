@@ -450,12 +450,13 @@ static void keep_rule(struct unwind_cache *cache, struct rule_slot **slot, uint6
 }
 
 static enum unwind_end step_cached(struct frame_state *fs, struct unwind_cache *cache,
-				   struct elf_file *elf, uint64_t vaddr, Dwarf_CFI *cfi,
-				   bool *ret_signal, bool *ret_found)
+				   struct elf_file *elf, uint64_t vaddr, bool *ret_signal,
+				   bool *ret_found)
 {
 	uint64_t file = elf_file__id(elf);
 	struct rule_slot *slot = rule_slot(cache, file, vaddr);
 	Dwarf_Frame *frame = NULL;
+	Dwarf_CFI *cfi;
 	struct rule rule;
 	enum unwind_end e;
 
@@ -464,8 +465,14 @@ static enum unwind_end step_cached(struct frame_state *fs, struct unwind_cache *
 		*ret_found = false;
 		return UNWIND_END_NO_CFI;
 	}
+	/* a rule kept is a copy: the file is not read again (nor checked for a shrink) */
 	if (slot->file)
 		return step_rule(fs, &slot->rule);
+	cfi = elf_file__cfi(elf);
+	if (!cfi) {
+		*ret_found = false;
+		return UNWIND_END_NO_CFI;
+	}
 	if (dwarf_cfi_addrframe(cfi, vaddr, &frame) != 0) {
 		/* code without CFI (V8's builtins) is sampled again and again: remember it */
 		keep_rule(cache, &slot, file, vaddr, NULL);
@@ -640,17 +647,15 @@ enum unwind_end unwind_stack(const struct unwind_input *in, unwind_code_fn code,
 			e = step_go(&fs, elf, elf_file__gopclntab(elf), vaddr, &found);
 		how = UNWIND_BY_GO;
 		if (r == 0 && !found) {
-			cfi = elf_file__cfi(elf);
 			how = UNWIND_BY_CFI;
-		} else {
-			cfi = NULL;
-		}
-		if (cfi && cache) {
-			e = step_cached(&fs, cache, elf, vaddr, cfi, &signal, &found);
-		} else if (cfi && dwarf_cfi_addrframe(cfi, vaddr, &frame) == 0) {
-			found = true;
-			e = step_cfi(&fs, frame, &signal);
-			free(frame);
+			if (cache) {
+				e = step_cached(&fs, cache, elf, vaddr, &signal, &found);
+			} else if ((cfi = elf_file__cfi(elf)) &&
+				   dwarf_cfi_addrframe(cfi, vaddr, &frame) == 0) {
+				found = true;
+				e = step_cfi(&fs, frame, &signal);
+				free(frame);
+			}
 		}
 		if (!found && r == 0 && elf_file__is_entry(elf, vaddr) &&
 		    (!exact || at_process_start(&fs))) {
