@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The BPF session: program load, perf events per CPU, ring buffers, map draining. */
 #include "session.h"
+#include "sample_ring.h"
 #include "btf_min.h"
 #include "fileio.h"
 #include "util.h"
@@ -12,11 +13,14 @@
 #include <fcntl.h>
 #include <linux/membarrier.h>
 #include <linux/perf_event.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -26,7 +30,9 @@
 
 struct session {
 	struct profile_bpf *skel;
-	struct ring_buffer *rb;
+	struct ring_buffer *rb; /* process events */
+	struct sample_ring *samples; /* copied stacks */
+	int epfd; /* both: the events' epoll descriptor and the sample ring */
 	int *perf_fds;
 	struct bpf_link **links;
 	unsigned int ncpus, nposs;
@@ -105,23 +111,36 @@ static int handle_raw_sample(void *ctx, void *data, size_t size)
 
 /*
  * The sample ring holds about an eighth of a second of samples whose stacks are copied whole
- * (at least 1 MB): user space is woken when half of it is used, and reads it at least every
- * 100 ms (record) or 250 ms (agent) anyway.
+ * (at least 1 MB), and at most SAMPLE_RING_BUDGET: the rate of samples is what grows with the
+ * CPUs (10,000 a second on 100 CPUs at 99 Hz, or 2 at 4999 Hz), and a ring sized for it would
+ * grow to 64 MB, mapped twice (both count in RSS). 8 MB is 25 ms of the worst case (every
+ * stack copied whole at 10,000 samples a second) and 100-200 ms of stacks of a few KB; user
+ * space is woken when half of it is used, reads it at least every 100 ms (record) or 250 ms
+ * (agent) anyway, and also while it waits for a grace period in each drain. What does not fit
+ * is counted (SCORCH_STAT_LOST_USTACK_COPY: "sample ring full").
  */
+#define SAMPLE_RING_BUDGET (16u << 20)
+
 static uint32_t sample_ring_size(const struct session_opts *opts, unsigned int ncpus)
 {
-	/* 1/8 s of samples at most: the data pages are mapped twice, and both count in RSS */
 	uint64_t want =
 	    (uint64_t)opts->freq * ncpus * (SCORCH_RAW_SAMPLE_HEADER + opts->stack_copy) / 8;
 	uint32_t size = 4096;
 
 	if (want < (1u << 20))
 		want = 1u << 20;
+	if (want > SAMPLE_RING_BUDGET)
+		want = SAMPLE_RING_BUDGET;
 	if (opts->sample_ring_bytes)
 		want = opts->sample_ring_bytes;
 	while (size < want && size < (256u << 20))
 		size <<= 1;
 	return size;
+}
+
+static void on_ring_sample(void *ctx, const void *data, size_t size)
+{
+	handle_raw_sample(ctx, (void *)data, size);
 }
 
 static int handle_event(void *ctx, void *data, size_t size)
@@ -401,6 +420,7 @@ struct session *session__open(const struct session_opts *opts, char *err, size_t
 		return NULL;
 	}
 	s->opts = *opts;
+	s->epfd = -1;
 	libbpf_set_print(libbpf_quiet);
 	r = online_cpus(online, MAX_CPUS, &s->ncpus);
 	if (r) {
@@ -453,9 +473,23 @@ struct session *session__open(const struct session_opts *opts, char *err, size_t
 		goto fail;
 	}
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), handle_event, s, NULL);
-	if (!s->rb ||
-	    (opts->unwind != SCORCH_UNWIND_FP &&
-	     ring_buffer__add(s->rb, bpf_map__fd(s->skel->maps.samples), handle_raw_sample, s))) {
+	if (s->rb && opts->unwind != SCORCH_UNWIND_FP) {
+		struct epoll_event ev = { .events = EPOLLIN };
+
+		s->samples = sample_ring__new(
+		    bpf_map__fd(s->skel->maps.samples), bpf_map__max_entries(s->skel->maps.samples),
+		    SCORCH_RAW_SAMPLE_HEADER + SCORCH_MAX_STACK_COPY, on_ring_sample, s);
+		s->epfd = s->samples ? epoll_create1(EPOLL_CLOEXEC) : -1;
+		if (s->epfd < 0 ||
+		    epoll_ctl(s->epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(s->rb), &ev) ||
+		    epoll_ctl(s->epfd, EPOLL_CTL_ADD, sample_ring__fd(s->samples), &ev)) {
+			code = errno;
+			seterr(err, errlen, code, "cannot open the sample ring: %s",
+			       strerror(code));
+			goto fail;
+		}
+	}
+	if (!s->rb) {
 		code = errno;
 		seterr(err, errlen, code, "cannot open the ring buffers: %s", strerror(code));
 		goto fail;
@@ -561,13 +595,21 @@ int session__set_python(struct session *s, uint32_t pid, const struct scorch_py_
 
 int session__poll(struct session *s, int timeout_ms)
 {
-	int r = ring_buffer__poll(s->rb, timeout_ms);
+	struct epoll_event ev[2];
+	int r;
 
+	if (s->samples)
+		r = epoll_wait(s->epfd, ev, 2, timeout_ms) < 0 ? -errno : 0;
+	else
+		r = ring_buffer__poll(s->rb, timeout_ms);
 	if (r == -EINTR)
 		r = 0;
-	/* samples are queued without a wakeup: read whatever is there */
+	/* samples are queued without a wakeup: read whatever is there, events first */
 	if (r >= 0)
 		r = ring_buffer__consume(s->rb);
+	/* (-EBADMSG, a record the kernel cannot have written, skips what was queued) */
+	if (r >= 0 && s->samples)
+		sample_ring__consume(s->samples);
 	return r == -EINTR ? 0 : r < 0 ? r : 0;
 }
 
@@ -583,6 +625,40 @@ static void wait_for_programs(void)
 		return;
 	/* nohz_full kernels refuse it; a program runs for microseconds */
 	usleep(20000);
+}
+
+static void *barrier_main(void *arg)
+{
+	wait_for_programs();
+	__atomic_store_n((bool *)arg, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * The same wait, reading the rings meanwhile. The grace period takes 5-15 ms, in which the
+ * programs go on writing copied stacks: at 10,000 samples a second (100 CPUs at 99 Hz) that
+ * is a few MB, so a ring sized by a memory budget (sample_ring_size()) would overflow in
+ * every drain if nobody read it. A helper thread waits (all signals blocked: they stay the
+ * main thread's) while this thread reads the rings every millisecond.
+ */
+static void wait_for_programs_reading(struct session *s)
+{
+	sigset_t all, old;
+	pthread_t t;
+	bool done = false;
+	int r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = s->rb ? pthread_create(&t, NULL, barrier_main, &done) : -1;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r) {
+		wait_for_programs();
+		return;
+	}
+	while (!__atomic_load_n(&done, __ATOMIC_ACQUIRE))
+		session__poll(s, 1);
+	pthread_join(t, NULL);
 }
 
 void session__stop(struct session *s)
@@ -652,7 +728,7 @@ int session__drain(struct session *s, const struct drain_ops *ops, bool final)
 		return r ? r : drain_half(s, !old, ops);
 	}
 	__atomic_store_n(&s->skel->bss->active, !old, __ATOMIC_SEQ_CST);
-	wait_for_programs();
+	wait_for_programs_reading(s);
 	return drain_half(s, old, ops);
 }
 
@@ -683,6 +759,9 @@ void session__free(struct session *s)
 	if (s->links)
 		session__stop(s);
 	ring_buffer__free(s->rb);
+	sample_ring__free(s->samples);
+	if (s->epfd >= 0)
+		close(s->epfd);
 	profile_bpf__destroy(s->skel);
 	free(s->perf_fds);
 	free(s->links);
