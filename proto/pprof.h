@@ -48,7 +48,7 @@ int pprof__refuse_sample(size_t i, char *err, size_t errlen);
 
 /* pprof: serialize (gzip-compressed) into a malloc'ed buffer, or parse any pprof (gzip or raw). */
 int pprof__encode(const struct profile *p, bool gzip, void **ret_buf, size_t *ret_len);
-/* The same with a gzip level: 0 none, 1 fastest ... 9 smallest (pprof__encode uses 6). */
+/* The same with a gzip level: 0 none, 1 fastest ... 9 smallest (pprof__encode uses 1). */
 int pprof__encode_level(const struct profile *p, int level, void **ret_buf, size_t *ret_len);
 /*
  * Parse, within pprof__limits(len); on error returns a negative errno and, if err is given, a
