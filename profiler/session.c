@@ -26,7 +26,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#define MAX_CPUS 4096
+#define MAX_CPUS 65536 /* a sanity bound: the kernel's NR_CPUS is at most 8192 */
 
 struct session {
 	struct profile_bpf *skel;
@@ -35,6 +35,7 @@ struct session {
 	int epfd; /* both: the events' epoll descriptor and the sample ring */
 	int *perf_fds;
 	struct bpf_link **links;
+	uint64_t *clock; /* per CPU: the event's count at the last refresh (session__refresh_cpus) */
 	unsigned int ncpus, nposs;
 	bool stopped;
 	struct session_opts opts;
@@ -407,32 +408,110 @@ static int open_and_load(struct session *s, const struct session_opts *opts, con
 	return profile_bpf__load(s->skel);
 }
 
+/* Open the sampling event of CPU c and attach the program to it: 0, or -errno with err set. */
+static int attach_cpu(struct session *s, unsigned int c, char *err, size_t errlen)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.config = PERF_COUNT_SW_CPU_CLOCK,
+		.size = sizeof(attr),
+		.freq = 1,
+		.sample_freq = s->opts.freq,
+	};
+	int fd, code;
+
+	fd = syscall(__NR_perf_event_open, &attr, -1, c, -1, PERF_FLAG_FD_CLOEXEC);
+	if (fd < 0) {
+		code = errno;
+		return seterr(err, errlen, code,
+			      "cannot open a cpu-clock perf event on CPU %u: %s%s", c,
+			      strerror(code), perf_denied_hint(code));
+	}
+	s->perf_fds[c] = fd;
+	s->links[c] = bpf_program__attach_perf_event(
+	    s->compat ? s->skel->progs.compat_sample : s->skel->progs.on_sample, fd);
+	if (!s->links[c]) {
+		code = errno;
+		close(fd);
+		s->perf_fds[c] = -1;
+		return seterr(err, errlen, code, "cannot attach to the perf event on CPU %u: %s", c,
+			      strerror(code));
+	}
+	return 0;
+}
+
+int session__refresh_cpus(struct session *s)
+{
+	_cleanup_free_ bool *online = calloc(s->nposs, sizeof(*online));
+	unsigned int n = 0;
+	uint64_t count = 0;
+	char err[256];
+	int added = 0;
+
+	if (!online)
+		return -ENOMEM;
+	if (s->stopped || online_cpus(online, s->nposs, &n))
+		return 0;
+	for (unsigned int c = 0; c < s->nposs; c++) {
+		count = 0;
+		if (!online[c])
+			continue;
+		if (s->perf_fds[c] < 0) {
+			/* online since the last look (or refused then): a failure is tried again */
+			if (attach_cpu(s, c, err, sizeof(err)) == 0)
+				added++;
+		} else if (read(s->perf_fds[c], &count, sizeof(count)) == sizeof(count) &&
+			   count == s->clock[c]) {
+			/*
+			 * A cpu-clock event counts the nanoseconds it runs, idle or not: one that
+			 * stood still since the last look was taken off its CPU, which going
+			 * offline does for good (perf_event_exit_cpu() detaches it from the CPU's
+			 * context). A new one replaces it.
+			 */
+			bpf_link__destroy(s->links[c]); /* closes the event too */
+			s->links[c] = NULL;
+			s->perf_fds[c] = -1;
+			if (attach_cpu(s, c, err, sizeof(err)) == 0)
+				added++;
+			count = 0;
+		}
+		s->clock[c] = count;
+	}
+	s->ncpus = n;
+	return added;
+}
+
 struct session *session__open(const struct session_opts *opts, char *err, size_t errlen)
 {
 	_cleanup_free_ char *min_btf = opts->btf_path ? NULL : min_btf_path(opts);
-	_cleanup_free_ bool *online = calloc(MAX_CPUS, sizeof(*online));
+	_cleanup_free_ bool *online = NULL;
 	struct session *s = calloc(1, sizeof(*s));
 	int r, code;
 
-	if (!s || !online) {
-		free(s);
+	if (!s) {
 		seterr(err, errlen, ENOMEM, "out of memory");
 		return NULL;
 	}
 	s->opts = *opts;
 	s->epfd = -1;
 	libbpf_set_print(libbpf_quiet);
-	r = online_cpus(online, MAX_CPUS, &s->ncpus);
+	/* the kernel's limit for this boot: per-CPU state for every CPU that may come online */
+	r = libbpf_num_possible_cpus();
+	if (r <= 0 || r > MAX_CPUS) {
+		seterr(err, errlen, r <= 0 ? -r : E2BIG, "cannot count possible CPUs");
+		goto fail;
+	}
+	s->nposs = r;
+	online = calloc(s->nposs, sizeof(*online));
+	if (!online) {
+		seterr(err, errlen, ENOMEM, "out of memory");
+		goto fail;
+	}
+	r = online_cpus(online, s->nposs, &s->ncpus);
 	if (r) {
 		seterr(err, errlen, -r, "cannot read online CPUs: %s", strerror(-r));
 		goto fail;
 	}
-	r = libbpf_num_possible_cpus();
-	if (r <= 0) {
-		seterr(err, errlen, -r, "cannot count possible CPUs");
-		goto fail;
-	}
-	s->nposs = r;
 	if (choose_program(s, opts, err, errlen))
 		goto fail;
 
@@ -500,44 +579,19 @@ struct session *session__open(const struct session_opts *opts, char *err, size_t
 	s->counts = calloc(s->batch, sizeof(*s->counts));
 	s->stack_ids = calloc(s->batch, sizeof(*s->stack_ids));
 	s->stacks = calloc(s->batch, sizeof(*s->stacks));
-	s->perf_fds = calloc(MAX_CPUS, sizeof(int));
-	s->links = calloc(MAX_CPUS, sizeof(*s->links));
-	if (!s->keys || !s->counts || !s->stack_ids || !s->stacks || !s->perf_fds || !s->links) {
+	s->perf_fds = calloc(s->nposs, sizeof(int));
+	s->links = calloc(s->nposs, sizeof(*s->links));
+	s->clock = calloc(s->nposs, sizeof(*s->clock));
+	if (!s->keys || !s->counts || !s->stack_ids || !s->stacks || !s->perf_fds || !s->links ||
+	    !s->clock) {
 		seterr(err, errlen, ENOMEM, "out of memory");
 		goto fail;
 	}
-	for (unsigned int c = 0; c < MAX_CPUS; c++)
+	for (unsigned int c = 0; c < s->nposs; c++)
 		s->perf_fds[c] = -1;
-	for (unsigned int c = 0; c < MAX_CPUS; c++) {
-		struct perf_event_attr attr = {
-			.type = PERF_TYPE_SOFTWARE,
-			.config = PERF_COUNT_SW_CPU_CLOCK,
-			.size = sizeof(attr),
-			.freq = 1,
-			.sample_freq = opts->freq,
-		};
-		int fd;
-
-		if (!online[c])
-			continue;
-		fd = syscall(__NR_perf_event_open, &attr, -1, c, -1, PERF_FLAG_FD_CLOEXEC);
-		if (fd < 0) {
-			code = errno;
-			seterr(err, errlen, code,
-			       "cannot open a cpu-clock perf event on CPU %u: %s%s", c,
-			       strerror(code), perf_denied_hint(code));
+	for (unsigned int c = 0; c < s->nposs; c++)
+		if (online[c] && attach_cpu(s, c, err, errlen))
 			goto fail;
-		}
-		s->perf_fds[c] = fd;
-		s->links[c] = bpf_program__attach_perf_event(
-		    s->compat ? s->skel->progs.compat_sample : s->skel->progs.on_sample, fd);
-		if (!s->links[c]) {
-			code = errno;
-			seterr(err, errlen, code, "cannot attach to the perf event on CPU %u: %s",
-			       c, strerror(code));
-			goto fail;
-		}
-	}
 	return s;
 fail:
 	code = errno;
@@ -665,11 +719,13 @@ void session__stop(struct session *s)
 {
 	if (s->stopped)
 		return;
-	for (unsigned int c = 0; c < MAX_CPUS && s->links; c++) {
-		bpf_link__destroy(s->links[c]);
-		s->links[c] = NULL;
-		if (s->perf_fds[c] >= 0)
+	for (unsigned int c = 0; c < s->nposs && s->links; c++) {
+		/* a link closes its event; an event without one is closed here */
+		if (s->links[c])
+			bpf_link__destroy(s->links[c]);
+		else if (s->perf_fds[c] >= 0)
 			close(s->perf_fds[c]);
+		s->links[c] = NULL;
 		s->perf_fds[c] = -1;
 	}
 	wait_for_programs();
@@ -727,6 +783,8 @@ int session__drain(struct session *s, const struct drain_ops *ops, bool final)
 		r = drain_half(s, old, ops);
 		return r ? r : drain_half(s, !old, ops);
 	}
+	/* CPUs brought online since the last drain are sampled from now on */
+	session__refresh_cpus(s);
 	__atomic_store_n(&s->skel->bss->active, !old, __ATOMIC_SEQ_CST);
 	wait_for_programs_reading(s);
 	return drain_half(s, old, ops);
@@ -765,6 +823,7 @@ void session__free(struct session *s)
 	profile_bpf__destroy(s->skel);
 	free(s->perf_fds);
 	free(s->links);
+	free(s->clock);
 	free(s->keys);
 	free(s->counts);
 	free(s->stack_ids);

@@ -80,6 +80,13 @@ int session__drain(struct session *s, const struct drain_ops *ops, bool final);
 int session__stats(struct session *s, uint64_t ret[SCORCH_STAT_MAX]);
 unsigned int session__ncpus(const struct session *s);
 /*
+ * CPU hotplug, at each drain: a CPU online now without an event gets one (it came online, or
+ * was offline when the session opened), and so does one whose event stood still since the
+ * last look (going offline takes a CPU's events off it for good, even when it comes back).
+ * The number of CPUs (re)attached, or -ENOMEM.
+ */
+int session__refresh_cpus(struct session *s);
+/*
  * The build of the program that runs ("current" or "compat") and, for compat chosen by AUTO,
  * what the kernel lacks ("bpf_loop, bpf_task_pt_regs"); "" otherwise.
  */

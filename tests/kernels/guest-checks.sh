@@ -3,8 +3,9 @@
 # from the top of the tree; also runs on the host): the BPF program that fits the kernel loads,
 # FP and FP-less stacks of the unwinding workload come out whole, every program run is
 # accounted for, a command (-- CMD) and its short-lived children are profiled, the agent sends
-# its intervals to the test gRPC server, the least-privilege capabilities suffice, and
-# python3.11's interpreter frames are walked (also with those capabilities).
+# its intervals to the test gRPC server, the least-privilege capabilities suffice,
+# python3.11's interpreter frames are walked (also with those capabilities), and (in a guest)
+# CPUs brought online during a capture are sampled.
 #   tests/kernels/guest-checks.sh [--guest] [BUILDDIR]
 # --guest: in a TCG guest of tests/kernels (what depends on the emulated CPU's speed relaxed).
 # Under TCG user space runs ~20x slower than on hardware (more on a busy host) while the kernel
@@ -164,4 +165,35 @@ hot=0 key=0
 [ "$rc" -eq 0 ] && [ "$hot" -gt 0 ] && [ "$key" -gt 0 ] &&
 	ok "least privilege (${CAPS[*]}, perf_event_paranoid=2): $hot samples in the workload's hot_a, $key in python's worker()" ||
 	fail "least privilege (${CAPS[*]}): rc $rc, hot_a $hot, worker $key: $(cat "$TMP/priv.err")"
+
+# 8. CPU hotplug (in a guest only: its CPUs are ours to take offline): a CPU offline when the
+# capture starts is sampled once it comes online, and again after going offline and back
+# (offline turns a CPU's events off for good). Two copies of the workload pinned to CPU 1, one
+# after each return, named apart.
+cpu1=/sys/devices/system/cpu/cpu1/online
+if [ -n "$IN_GUEST" ] && [ -w "$cpu1" ]; then
+	cp "$WORKLOAD" "$TMP/hotplug_a"
+	cp "$WORKLOAD" "$TMP/hotplug_b"
+	echo 0 >"$cpu1"
+	"$SCORCH" record -v -d 60 -o "$TMP/hp.pb.gz" 2>"$TMP/hp.err" & hp=$!; PIDS+=("$hp")
+	# the capture runs once its perf events are open
+	for ((i = 0; i < 600; i++)); do
+		ls -l "/proc/$hp/fd" 2>/dev/null | grep -q 'perf_event' && break
+		sleep 0.1
+	done
+	echo 1 >"$cpu1"
+	taskset -c 1 "$TMP/hotplug_a" 1 3 >/dev/null
+	echo 0 >"$cpu1"
+	echo 1 >"$cpu1"
+	taskset -c 1 "$TMP/hotplug_b" 1 3 >/dev/null
+	kill -INT "$hp"
+	wait "$hp" || fail "hotplug capture: $(cat "$TMP/hp.err")"
+	a=$(python3 tests/pprof_folded.py "$TMP/hp.pb.gz" '^hotplug_a$' | folded_total /dev/stdin)
+	b=$(python3 tests/pprof_folded.py "$TMP/hp.pb.gz" '^hotplug_b$' | folded_total /dev/stdin)
+	# 3 s each at 99 Hz, of which up to 1 s (the next drain) before CPU 1 is sampled again
+	[ "$a" -ge 60 ] && [ "$b" -ge 60 ] &&
+		ok "CPU hotplug: $a samples on CPU 1 after it came online, $b after it went offline and back" ||
+		fail "CPU hotplug: $a and $b samples on CPU 1 (60 each expected): $(cat "$TMP/hp.err")"
+	echo 1 >"$cpu1"
+fi
 finish
