@@ -36,6 +36,7 @@ struct session {
 	int *perf_fds;
 	struct bpf_link **links;
 	uint64_t *clock; /* per CPU: the event's count at the last refresh (session__refresh_cpus) */
+	struct barrier_thread *barrier; /* waits for grace periods (wait_for_programs_reading) */
 	unsigned int ncpus, nposs;
 	bool stopped;
 	struct session_opts opts;
@@ -114,11 +115,12 @@ static int handle_raw_sample(void *ctx, void *data, size_t size)
  * The sample ring holds about an eighth of a second of samples whose stacks are copied whole
  * (at least 1 MB), and at most SAMPLE_RING_BUDGET: the rate of samples is what grows with the
  * CPUs (10,000 a second on 100 CPUs at 99 Hz, or 2 at 4999 Hz), and a ring sized for it would
- * grow to 64 MB, mapped twice (both count in RSS). 8 MB is 25 ms of the worst case (every
- * stack copied whole at 10,000 samples a second) and 100-200 ms of stacks of a few KB; user
- * space is woken when half of it is used, reads it at least every 100 ms (record) or 250 ms
- * (agent) anyway, and also while it waits for a grace period in each drain. What does not fit
- * is counted (SCORCH_STAT_LOST_USTACK_COPY: "sample ring full").
+ * grow to 64 MB. 16 MB (mapped once: sample_ring.c) is 50 ms of the worst case (every stack
+ * copied whole at 10,000 samples a second) and 200-400 ms of stacks of a few KB: room for the
+ * first samples of each file, which load its CFI. User space is woken when half of it is used,
+ * reads it at least every 100 ms (record) or 250 ms (agent) anyway, and also while it waits
+ * for a grace period in each drain. What does not fit is counted
+ * (SCORCH_STAT_LOST_USTACK_COPY: "sample ring full").
  */
 #define SAMPLE_RING_BUDGET (16u << 20)
 
@@ -466,7 +468,8 @@ int session__refresh_cpus(struct session *s)
 			 * A cpu-clock event counts the nanoseconds it runs, idle or not: one that
 			 * stood still since the last look was taken off its CPU, which going
 			 * offline does for good (perf_event_exit_cpu() detaches it from the CPU's
-			 * context). A new one replaces it.
+			 * context). A new one replaces it. (The read asks that CPU for its count:
+			 * one interrupt a second per CPU.)
 			 */
 			bpf_link__destroy(s->links[c]); /* closes the event too */
 			s->links[c] = NULL;
@@ -681,38 +684,98 @@ static void wait_for_programs(void)
 	usleep(20000);
 }
 
+/*
+ * A helper thread that waits for grace periods on request, for as long as the session lives
+ * (one thread a drain cost more to create and end than the wait itself).
+ */
+struct barrier_thread {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	unsigned long requested, done; /* done: read without the lock */
+	bool quit;
+};
+
 static void *barrier_main(void *arg)
 {
-	wait_for_programs();
-	__atomic_store_n((bool *)arg, true, __ATOMIC_RELEASE);
+	struct barrier_thread *b = arg;
+
+	pthread_mutex_lock(&b->lock);
+	for (;;) {
+		while (b->requested == b->done && !b->quit)
+			pthread_cond_wait(&b->wake, &b->lock);
+		if (b->quit)
+			break;
+		pthread_mutex_unlock(&b->lock);
+		wait_for_programs();
+		pthread_mutex_lock(&b->lock);
+		__atomic_store_n(&b->done, b->done + 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&b->lock);
 	return NULL;
+}
+
+static struct barrier_thread *barrier_thread__new(void)
+{
+	struct barrier_thread *b = calloc(1, sizeof(*b));
+	sigset_t all, old;
+	int r;
+
+	if (!b)
+		return NULL;
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->wake, NULL);
+	/* all signals blocked: they stay the main thread's */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&b->thread, NULL, barrier_main, b);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r) {
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+static void barrier_thread__free(struct barrier_thread *b)
+{
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->lock);
+	b->quit = true;
+	pthread_cond_signal(&b->wake);
+	pthread_mutex_unlock(&b->lock);
+	pthread_join(b->thread, NULL);
+	pthread_mutex_destroy(&b->lock);
+	pthread_cond_destroy(&b->wake);
+	free(b);
 }
 
 /*
  * The same wait, reading the rings meanwhile. The grace period takes 5-15 ms, in which the
  * programs go on writing copied stacks: at 10,000 samples a second (100 CPUs at 99 Hz) that
  * is a few MB, so a ring sized by a memory budget (sample_ring_size()) would overflow in
- * every drain if nobody read it. A helper thread waits (all signals blocked: they stay the
- * main thread's) while this thread reads the rings every millisecond.
+ * every drain if nobody read it. The helper thread waits while this one reads the rings every
+ * millisecond.
  */
 static void wait_for_programs_reading(struct session *s)
 {
-	sigset_t all, old;
-	pthread_t t;
-	bool done = false;
-	int r;
+	struct barrier_thread *b;
+	unsigned long target;
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = s->rb ? pthread_create(&t, NULL, barrier_main, &done) : -1;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r) {
+	if (!s->barrier && s->rb)
+		s->barrier = barrier_thread__new();
+	b = s->barrier;
+	if (!b) {
 		wait_for_programs();
 		return;
 	}
-	while (!__atomic_load_n(&done, __ATOMIC_ACQUIRE))
+	pthread_mutex_lock(&b->lock);
+	target = ++b->requested;
+	pthread_cond_signal(&b->wake);
+	pthread_mutex_unlock(&b->lock);
+	while (__atomic_load_n(&b->done, __ATOMIC_ACQUIRE) < target)
 		session__poll(s, 1);
-	pthread_join(t, NULL);
 }
 
 void session__stop(struct session *s)
@@ -816,6 +879,7 @@ void session__free(struct session *s)
 		return;
 	if (s->links)
 		session__stop(s);
+	barrier_thread__free(s->barrier);
 	ring_buffer__free(s->rb);
 	sample_ring__free(s->samples);
 	if (s->epfd >= 0)
