@@ -112,7 +112,7 @@ static int handle_raw_sample(void *ctx, void *data, size_t size)
 }
 
 /*
- * The sample ring holds about an eighth of a second of samples whose stacks are copied whole
+ * The sample ring holds up to an eighth of a second of samples whose stacks are copied whole
  * (at least 1 MB), and at most SAMPLE_RING_BUDGET: the rate of samples is what grows with the
  * CPUs (10,000 a second on 100 CPUs at 99 Hz, or 2 at 4999 Hz), and a ring sized for it would
  * grow to 64 MB. 16 MB (mapped once: sample_ring.c) is 50 ms of the worst case (every stack
@@ -134,9 +134,14 @@ static uint32_t sample_ring_size(const struct session_opts *opts, unsigned int n
 		want = 1u << 20;
 	if (want > SAMPLE_RING_BUDGET)
 		want = SAMPLE_RING_BUDGET;
-	if (opts->sample_ring_bytes)
-		want = opts->sample_ring_bytes;
-	while (size < want && size < (256u << 20))
+	if (opts->sample_ring_bytes) {
+		/* asked for: at least that much */
+		while (size < opts->sample_ring_bytes && size < (256u << 20))
+			size <<= 1;
+		return size;
+	}
+	/* the power of two at or below: 1/8 s of whole copies is generous already */
+	while ((uint64_t)size * 2 <= want)
 		size <<= 1;
 	return size;
 }

@@ -14,6 +14,9 @@
 # where the script is started. tests/bench/agent-ab.sh runs it for two binaries in turn.
 # ISOLATE=1 puts the workloads in a cgroup (v2) of their own and gives it to the agent
 # (--cgroup): the figures then leave out whatever else runs on the machine.
+# SOAK=1 adds what else a real machine runs: a Python process 20 frames deep all along
+# (tests/bench/pyspin.py) and a node process (tests/fixtures/nodework.js, --perf-basic-prof,
+# a ~90 MB binary whose files the agent loads and releases) started anew every 5 s.
 set -euo pipefail
 cwd=$PWD
 cd "$(dirname "$0")/../.."
@@ -56,9 +59,19 @@ for _ in $(seq 100); do grep -q listening "$tmp/server.log" && break; sleep 0.1;
 
 "$busy" $((secs + 10)) >/dev/null & pids+=($!)
 ( end=$((SECONDS + secs + 5)); while [ $SECONDS -lt $end ]; do "$short" 1 0.2 >/dev/null; sleep 0.3; done ) & pids+=($!)
-# the two just started (the loop's processes to come are its children: they start inside)
+nstarted=2
+if [ -n "${SOAK:-}" ]; then
+	/usr/bin/python3.11 tests/bench/pyspin.py $((secs + 10)) 20 >/dev/null & pids+=($!)
+	# node writes its v8 log to the cwd ($tmp); its perf map, /tmp/perf-PID.map, goes when it exits
+	( cd "$tmp" && end=$((SECONDS + secs + 5)); while [ $SECONDS -lt $end ]; do
+		out=$(node --perf-basic-prof "$OLDPWD/tests/fixtures/nodework.js" 4)
+		rm -f /tmp/perf-"${out%%$'\n'*}".map; sleep 1
+	done ) & pids+=($!)
+	nstarted=4
+fi
+# the ones just started (the loops' processes to come are their children: they start inside)
 if [ -n "$cg" ]; then
-	for p in "${pids[@]: -2}"; do echo "$p" >"$cgroot/$cg/cgroup.procs"; done
+	for p in "${pids[@]: -$nstarted}"; do echo "$p" >"$cgroot/$cg/cgroup.procs"; done
 fi
 sleep 1
 export SCORCH_CACHE_DIR=$tmp/cache
