@@ -999,9 +999,11 @@ static void load_symbols(const struct elf_file *cf)
 	if (read_sections(f, f->own.elf, &dwarf, true) == -ENOMEM)
 		f->error = "out of memory reading symbols";
 	check_frame_pointers(f, f->own.elf);
-	/* the DWARF handle is this mapping: its pages are wanted again soon */
-	if (f->elf != f->own.elf)
-		file_map__drop_pages(&f->own);
+	/*
+	 * The symbol tables' pages are read once (node's: 10 MB): drop them now, also when the
+	 * DWARF is this mapping's (what of it is read later comes back from the page cache).
+	 */
+	file_map__drop_pages(&f->own);
 }
 
 int elf_build_id_of_fd(int fd, char *ret, size_t size)
