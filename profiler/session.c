@@ -97,18 +97,18 @@ static int online_cpus(bool *online, unsigned int max, unsigned int *ret_n)
 	return n ? 0 : -ENOENT;
 }
 
-static int handle_raw_sample(void *ctx, void *data, size_t size)
+/* A record of the sample ring (sample_ring_fn). */
+static void handle_raw_sample(void *ctx, const void *data, size_t size)
 {
 	struct session *s = ctx;
-	struct scorch_raw_sample *raw = data;
+	const struct scorch_raw_sample *raw = data;
 
 	/* the program sends the header and stack_len bytes of stack: anything else is not ours */
 	if (size < SCORCH_RAW_SAMPLE_HEADER || raw->stack_len > size - SCORCH_RAW_SAMPLE_HEADER ||
 	    raw->kernel_nr > SCORCH_MAX_STACK_DEPTH)
-		return 0;
+		return;
 	if (s->opts.on_raw_sample)
 		s->opts.on_raw_sample(s->opts.ctx, raw);
-	return 0;
 }
 
 /*
@@ -144,11 +144,6 @@ static uint32_t sample_ring_size(const struct session_opts *opts, unsigned int n
 	while ((uint64_t)size * 2 <= want)
 		size <<= 1;
 	return size;
-}
-
-static void on_ring_sample(void *ctx, const void *data, size_t size)
-{
-	handle_raw_sample(ctx, (void *)data, size);
 }
 
 static int handle_event(void *ctx, void *data, size_t size)
@@ -565,7 +560,7 @@ struct session *session__open(const struct session_opts *opts, char *err, size_t
 
 		s->samples = sample_ring__new(
 		    bpf_map__fd(s->skel->maps.samples), bpf_map__max_entries(s->skel->maps.samples),
-		    SCORCH_RAW_SAMPLE_HEADER + SCORCH_MAX_STACK_COPY, on_ring_sample, s);
+		    SCORCH_RAW_SAMPLE_HEADER + SCORCH_MAX_STACK_COPY, handle_raw_sample, s);
 		s->epfd = s->samples ? epoll_create1(EPOLL_CLOEXEC) : -1;
 		if (s->epfd < 0 ||
 		    epoll_ctl(s->epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(s->rb), &ev) ||
