@@ -340,7 +340,7 @@ static int parse_all(int argc, char **argv, char ***ret_config_args)
 		"cgroup",
 		NULL,
 	};
-	static const char *const flag_keys[] = { "remote-store-insecure", "verbose",
+	static const char *const flag_keys[] = { "remote-store-insecure", "verbose", "debug-lines",
 						 "debuginfo-upload", NULL };
 	static const char *const map_keys[] = { "labels", NULL };
 	const char *config = NULL;
@@ -348,6 +348,8 @@ static int parse_all(int argc, char **argv, char ***ret_config_args)
 	int cargc = 0, r;
 
 	capture_args__init(&arg.cap);
+	/* Parca symbolizes what the agent uploads: lines here only when asked */
+	arg.cap.debug_lines = false;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--"))
 			break;

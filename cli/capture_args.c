@@ -14,6 +14,7 @@ enum {
 	OPT_BTF = 0x1000,
 	OPT_DEBUG_DIR,
 	OPT_DEBUG_LINES,
+	OPT_NO_DEBUG_LINES,
 	OPT_NO_PYTHON,
 	OPT_UNWIND,
 	OPT_STACK_COPY,
@@ -44,10 +45,18 @@ static const struct capture_option {
 	{ { "debug-dir", required_argument, NULL, OPT_DEBUG_DIR },
 	  CAPTURE_SET_ONE_SHOT,
 	  "      --debug-dir DIR    also look for separate debug files under DIR (repeatable)\n" },
-	{ { "debug-lines", no_argument, NULL, OPT_DEBUG_LINES },
+	{ { "no-debug-lines", no_argument, NULL, OPT_NO_DEBUG_LINES },
 	  CAPTURE_SET_ONE_SHOT,
-	  "      --debug-lines      lines and inlined functions from separate debug files too\n"
-	  "                         (by default only their symbols: DWARF costs memory)\n" },
+	  "      --no-debug-lines   only symbols from separate debug files, not their lines and\n"
+	  "                         inlined functions (read one compilation unit at a time)\n" },
+	{ { "debug-lines", no_argument, NULL, OPT_DEBUG_LINES },
+	  CAPTURE_SET_ONE_SHOT | CAPTURE_SET_AGENT,
+	  "      --debug-lines      lines from separate debug files (the default)\n",
+	  "      --debug-lines                      lines and inlined functions from separate\n"
+	  "                                         debug files here, also for\n"
+	  "                                         /debug/pprof/profile (off: the server\n"
+	  "                                         symbolizes uploaded debuginfo, and memory\n"
+	  "                                         stays flat)\n" },
 	{ { "no-python", no_argument, NULL, OPT_NO_PYTHON },
 	  CAPTURE_SET_ONE_SHOT | CAPTURE_SET_AGENT,
 	  "      --no-python        do not walk CPython's interpreter frames (Python programs\n"
@@ -87,6 +96,8 @@ void capture_args__init(struct capture_args *a)
 	a->unwind = SCORCH_UNWIND_AUTO;
 	a->stack_copy = 32768;
 	a->debuginfod_ns = 15000000000ULL;
+	/* the agent turns it off: see its --debug-lines */
+	a->debug_lines = true;
 }
 
 int capture_args__options(unsigned int set, struct option *opts, size_t max, char *shortopts,
@@ -201,6 +212,9 @@ int capture_args__parse(struct capture_args *a, unsigned int set, int c, const c
 		return 1;
 	case OPT_DEBUG_LINES:
 		a->debug_lines = true;
+		return 1;
+	case OPT_NO_DEBUG_LINES:
+		a->debug_lines = false;
 		return 1;
 	case OPT_NO_PYTHON:
 		a->no_python = true;

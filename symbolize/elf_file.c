@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Reading an ELF file once: segments, build-id, symbol tables, DWARF and CFI, bounded. */
 #include "elf_file.h"
+#include "dwarf_lazy.h"
 #include "gopclntab.h"
 #include "mapguard.h"
 #include "util.h"
@@ -69,6 +70,9 @@ struct elf_file {
 	uint32_t debuglink_crc;
 	Dwarf *dwarf; /* opened on first use */
 	bool dwarf_tried;
+	struct dwarf_lazy *lazy; /* the DWARF a unit at a time, opened on first use; or NULL */
+	bool lazy_tried;
+	int lazy_err; /* why not: -ENOENT (libdw reads it whole), -EBADMSG, -ENOMEM */
 	bool has_cfi; /* .eh_frame or .debug_frame with contents */
 	uint64_t debug_info_size; /* of the .debug_info that f->elf holds */
 	Elf *cfi_elf; /* own.elf, for its call frame information; or NULL */
@@ -378,6 +382,7 @@ void elf_file__free(struct elf_file *f)
 		dwarf_cfi_end(f->cfi);
 	if (f->dwarf)
 		dwarf_end(f->dwarf);
+	dwarf_lazy__free(f->lazy);
 	gopclntab__free(f->gopclntab);
 	file_map__close(&f->debug);
 	file_map__close(&f->own);
@@ -1217,6 +1222,42 @@ struct Dwarf *elf_file__dwarf(struct elf_file *f)
 		}
 	}
 	return f->dwarf;
+}
+
+int elf_file__dwarf_at(struct elf_file *f, uint64_t vaddr, struct Dwarf **ret)
+{
+	int r;
+
+	*ret = NULL;
+	if (!f->elf || shrank_under(f, f->elf))
+		return 0;
+	if (!f->lazy_tried) {
+		f->lazy_tried = true;
+		f->lazy = dwarf_lazy__open(f->elf, &f->lazy_err);
+	}
+	if (f->lazy) {
+		r = dwarf_lazy__at(f->lazy, vaddr, ret);
+	} else if (f->lazy_err != -ENOENT) {
+		r = f->lazy_err;
+	} else {
+		*ret = elf_file__dwarf(f);
+		r = *ret ? 0 : -EBADMSG;
+	}
+	/* what was read from a file that shrank meanwhile is zeros: no answer, not a corrupt one */
+	if (shrank_under(f, f->elf)) {
+		*ret = NULL;
+		return 0;
+	}
+	return r;
+}
+
+size_t elf_file__dwarf_bytes(const struct elf_file *f)
+{
+	struct dwarf_lazy_stats st = { 0 };
+
+	if (f->lazy)
+		dwarf_lazy__stats(f->lazy, &st);
+	return st.bytes;
 }
 
 const char *elf_file__error(const struct elf_file *f)

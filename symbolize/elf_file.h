@@ -78,6 +78,15 @@ bool elf_file__has_dwarf(const struct elf_file *f);
  * its unit headers do not hold together (elf_file__has_dwarf() still says it has some).
  */
 struct Dwarf *elf_file__dwarf(struct elf_file *f);
+/*
+ * A libdw handle holding the DWARF that covers vaddr, valid until the next call for the file:
+ * with .debug_aranges only the unit at vaddr is read (dwarf_lazy.h), else the file whole as
+ * elf_file__dwarf(). 0 and *ret (NULL: no DWARF there, or the file shrank under it), -EBADMSG
+ * when the DWARF is corrupt, -ENOMEM.
+ */
+int elf_file__dwarf_at(struct elf_file *f, uint64_t vaddr, struct Dwarf **ret);
+/* Memory the unit-at-a-time reader holds for the file. */
+size_t elf_file__dwarf_bytes(const struct elf_file *f);
 
 /* Problems a file is warned about at most once. */
 enum elf_warning {

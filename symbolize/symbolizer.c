@@ -1188,8 +1188,8 @@ static int resolve_in_file(struct symbolizer *s, const struct sym_mapping *m, ui
 	elf_file__symbol(m->elf, vaddr, &symbol, NULL);
 	symbol = keep_name(s, symbol);
 	/* DWARF names inlined functions and lines; the symbol table only the function */
-	dw = elf_file__dwarf(m->elf);
-	if (!dw && elf_file__has_dwarf(m->elf) && elf_file__warn_once(m->elf, ELF_WARN_DWARF))
+	if (elf_file__dwarf_at(m->elf, vaddr, &dw) == -EBADMSG &&
+	    elf_file__warn_once(m->elf, ELF_WARN_DWARF))
 		sym_warn(s, "'%s': corrupt DWARF, using the symbol table", m->path);
 	n = dwarf__frames(dw, vaddr, df, SYM_MAX_LINES);
 	for (int i = 0; i < n; i++) {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * libFuzzer harness: an ELF file's segments, build-id, symbols and DWARF, then lookups, and
- * unwinding through its call frame information (garbage .eh_frame) over a fixed stack.
+ * libFuzzer harness: an ELF file's segments, build-id, symbols and DWARF (read a unit at a time
+ * and whole), then lookups, and unwinding through its call frame information (garbage
+ * .eh_frame) over a fixed stack.
  */
 #include <stdint.h>
 #include <sys/mman.h>
@@ -58,9 +59,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	elf_file__build_id(e);
 	for (uint64_t off = 0; off < 0x3000; off += 0x400) {
 		struct dwarf_frame frames[16];
+		struct Dwarf *dw;
 
 		if (elf_file__offset_to_vaddr(e, off, &v) == 0) {
 			elf_file__symbol(e, v, &name, &start);
+			/* a unit at a time (aranges, sliced sections), then the file whole */
+			if (elf_file__dwarf_at(e, v, &dw) == 0)
+				dwarf__frames(dw, v, frames, 16);
 			dwarf__frames(elf_file__dwarf(e), v, frames, 16);
 			unwind_at(e, v);
 		}

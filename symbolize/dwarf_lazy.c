@@ -1,0 +1,794 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+
+#include "dwarf_lazy.h"
+#include "util.h"
+
+/* deflate's window: a stream resumes at a block boundary given the 32 KB before it */
+#define ZWIN 32768u
+/* Checkpoints at least this far apart, and at most ZCHECK_MAX of them for a section. */
+#define ZSPAN_MIN (256u << 10)
+#define ZCHECK_MAX 32u
+/* A section shared by all units is inflated whole; past this the file is not read lazily. */
+#define SHARED_MAX (256ull << 20)
+/* One unit, or one abbreviation table, larger than this is refused as corrupt. */
+#define UNIT_MAX (64u << 20)
+/* A cursor's ring and zlib's inflate state (its own window and tables) */
+#define ZCURSOR_BYTES (ZWIN + 7168u + ZWIN)
+/* Units kept open at once; the oldest goes first. All go when they hold more than this. */
+#define UNITS_KEPT 128u
+#define UNITS_BYTES_MAX (32u << 20)
+/* A sliced section inflating to more than this is refused (a deflate bomb costs CPU). */
+#define SLICED_MAX (1ull << 30)
+/* Address ranges read from .debug_aranges, at most */
+#define ARANGES_MAX (4u << 20)
+
+/* A point where inflating can resume: output offset, input offset, pending bits, window. */
+struct zcheck {
+	uint64_t out;
+	size_t in;
+	int bits;
+	unsigned char *window; /* the ZWIN bytes before out; NULL at the start */
+};
+
+/* A section read in pieces: plain bytes, or a raw deflate stream with checkpoints. */
+struct zsec {
+	const unsigned char *in;
+	size_t in_len;
+	uint64_t size; /* of the section's contents */
+	bool deflated;
+	struct zcheck *ck; /* sorted by out; ck[0] is the start */
+	size_t nck;
+	uint64_t span;
+	uint64_t inflated; /* bytes produced, all reads together */
+	/* the cursor: the stream where the last read stopped, its last ZWIN bytes in ring */
+	bool live;
+	z_stream s;
+	unsigned char *ring;
+	size_t head; /* next byte of ring to fill */
+	uint64_t pos, start; /* output offset of the cursor, and where it last resumed */
+};
+
+struct arange {
+	uint64_t lo, hi; /* [lo, hi) */
+	uint64_t unit; /* offset of its unit in .debug_info */
+	unsigned int addr_size;
+};
+
+struct unit {
+	uint64_t off;
+	bool bad;
+	Elf *elf;
+	Dwarf *dw;
+	unsigned char *info, *abbrev, *aranges;
+	size_t bytes;
+};
+
+/* Sections all units share, as the ELF of each unit names them. */
+enum shared_sec {
+	SH_LINE,
+	SH_LINE_STR,
+	SH_STR,
+	SH_STR_OFFSETS,
+	SH_ADDR,
+	SH_RANGES,
+	SH_RNGLISTS,
+	SH_MAX,
+};
+
+static const char *const shared_names[SH_MAX] = {
+	[SH_LINE] = ".debug_line",	   [SH_LINE_STR] = ".debug_line_str",
+	[SH_STR] = ".debug_str",	   [SH_STR_OFFSETS] = ".debug_str_offsets",
+	[SH_ADDR] = ".debug_addr",	   [SH_RANGES] = ".debug_ranges",
+	[SH_RNGLISTS] = ".debug_rnglists",
+};
+
+struct dwarf_lazy {
+	Elf *elf;
+	unsigned char ident_class, ident_data;
+	GElf_Half machine;
+	struct zsec info, abbrev;
+	Elf_Data *shared[SH_MAX];
+	struct arange *ar;
+	size_t nar;
+	struct unit units[UNITS_KEPT];
+	size_t nunits, next_evict;
+	size_t bytes, shared_bytes; /* all held; of that, the shared sections and address map */
+	uint64_t opened;
+};
+
+/* ---- sections read in pieces ---- */
+
+static void zsec__free(struct zsec *z)
+{
+	if (z->ring) {
+		inflateEnd(&z->s);
+		free(z->ring);
+	}
+	for (size_t i = 0; i < z->nck; i++)
+		free(z->ck[i].window);
+	free(z->ck);
+	*z = (struct zsec){ 0 };
+}
+
+/*
+ * The section's contents as the file has them: plain, or an ELF compression header and then a
+ * zlib stream, whose deflate data is read from checkpoints. -ENOENT: not a form read here.
+ */
+static int zsec__init(struct zsec *z, Elf_Scn *scn, unsigned char elf_class)
+{
+	Elf_Data *raw = elf_rawdata(scn, NULL);
+	size_t hdr = elf_class == ELFCLASS32 ? sizeof(Elf32_Chdr) : sizeof(Elf64_Chdr);
+	const unsigned char *p;
+	GElf_Shdr sh;
+	GElf_Chdr ch;
+
+	*z = (struct zsec){ 0 };
+	if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS || !raw || !raw->d_buf)
+		return -ENOENT;
+	if (!(sh.sh_flags & SHF_COMPRESSED)) {
+		z->in = raw->d_buf;
+		z->in_len = z->size = raw->d_size;
+		return 0;
+	}
+	if (!gelf_getchdr(scn, &ch) || ch.ch_type != ELFCOMPRESS_ZLIB || raw->d_size < hdr + 2 ||
+	    raw->d_size - hdr > UINT32_MAX)
+		return -ENOENT;
+	/* the zlib header (RFC 1950): deflate, no preset dictionary, its check sum right */
+	p = (const unsigned char *)raw->d_buf + hdr;
+	if ((p[0] & 0x0f) != 8 || (p[0] >> 4) > 7 || (p[1] & 0x20) || ((p[0] << 8) | p[1]) % 31)
+		return -EBADMSG;
+	if (ch.ch_size > SLICED_MAX)
+		return -EFBIG;
+	z->in = p + 2;
+	z->in_len = raw->d_size - hdr - 2;
+	z->size = ch.ch_size;
+	z->deflated = true;
+	z->span = z->size / ZCHECK_MAX > ZSPAN_MIN ? z->size / ZCHECK_MAX + 1 : ZSPAN_MIN;
+	z->ck = calloc(1, sizeof(*z->ck));
+	if (!z->ck)
+		return -ENOMEM;
+	z->nck = 1;
+	return 0;
+}
+
+static uint64_t zcheck_out(const void *e)
+{
+	return ((const struct zcheck *)e)->out;
+}
+
+/* Remember where the stream stands (a block boundary): window is the ring, newest at head. */
+static void zsec__checkpoint(struct zsec *z, uint64_t out, size_t in, int bits,
+			     const unsigned char *ring, size_t head)
+{
+	struct zcheck *ck;
+	unsigned char *w;
+
+	if (z->nck > ZCHECK_MAX || out < z->ck[z->nck - 1].out + z->span)
+		return;
+	w = malloc(ZWIN);
+	ck = w ? realloc(z->ck, (z->nck + 1) * sizeof(*z->ck)) : NULL;
+	if (!ck) {
+		free(w); /* no checkpoint: slower, not wrong */
+		return;
+	}
+	z->ck = ck;
+	memcpy(w, ring + head, ZWIN - head);
+	memcpy(w + ZWIN - head, ring, head);
+	z->ck[z->nck++] = (struct zcheck){ .out = out, .in = in, .bits = bits, .window = w };
+}
+
+/* Start inflating at the checkpoint c: the cursor is at c->out. */
+static int zsec__resume(struct zsec *z, const struct zcheck *c)
+{
+	if (c->in > z->in_len || (c->bits && !c->in))
+		return -EBADMSG;
+	if (!z->ring) {
+		z->ring = malloc(ZWIN);
+		if (!z->ring || inflateInit2(&z->s, -15) != Z_OK) {
+			free(z->ring);
+			z->ring = NULL;
+			return -ENOMEM;
+		}
+	} else if (inflateReset(&z->s) != Z_OK) {
+		return -EBADMSG;
+	}
+	if (c->bits)
+		inflatePrime(&z->s, c->bits, z->in[c->in - 1] >> (8 - c->bits));
+	if (c->window)
+		inflateSetDictionary(&z->s, c->window, ZWIN);
+	z->s.next_in = (unsigned char *)z->in + c->in;
+	z->s.avail_in = (uInt)(z->in_len - c->in);
+	z->pos = z->start = c->out;
+	z->head = 0;
+	z->live = true;
+	return 0;
+}
+
+/*
+ * Copy [off, off + len) of the section into buf: 0, -EBADMSG (outside it, corrupt), -ENOMEM.
+ * A deflated section is inflated from the cursor where the last read stopped when that is
+ * at or before off and no checkpoint is nearer, else from the last checkpoint before off.
+ */
+static int zsec__read(struct zsec *z, uint64_t off, void *buf, size_t len)
+{
+	const struct zcheck *c;
+	uint64_t end = off + len;
+	int r = 0, zr;
+
+	if (off > z->size || len > z->size - off)
+		return -EBADMSG;
+	if (!z->deflated) {
+		memcpy(buf, z->in + off, len);
+		return 0;
+	}
+	c = &z->ck[upper_bound(z->ck, z->nck, sizeof(*z->ck), off, zcheck_out) - 1];
+	if (!z->live || z->pos > off || c->out > z->pos) {
+		r = zsec__resume(z, c);
+		if (r)
+			return r;
+	}
+	while (z->pos < end) {
+		uint64_t lo, hi, got;
+		uInt room;
+
+		if (z->head == ZWIN)
+			z->head = 0;
+		z->s.next_out = z->ring + z->head;
+		/* no further than asked: the next read may start right there */
+		room =
+		    end - z->pos < ZWIN - z->head ? (uInt)(end - z->pos) : (uInt)(ZWIN - z->head);
+		z->s.avail_out = room;
+		zr = inflate(&z->s, Z_BLOCK);
+		got = room - z->s.avail_out;
+		lo = z->pos > off ? z->pos : off;
+		hi = z->pos + got < end ? z->pos + got : end;
+		if (lo < hi)
+			memcpy((unsigned char *)buf + (lo - off), z->ring + z->head + (lo - z->pos),
+			       hi - lo);
+		z->pos += got;
+		z->head += got;
+		z->inflated += got;
+		if (z->pos > z->size || zr == Z_NEED_DICT || zr == Z_DATA_ERROR ||
+		    zr == Z_MEM_ERROR || zr == Z_STREAM_ERROR ||
+		    (zr == Z_STREAM_END && z->pos < end) || (zr == Z_BUF_ERROR && !got)) {
+			r = zr == Z_MEM_ERROR ? -ENOMEM : -EBADMSG;
+			z->live = false;
+			break;
+		}
+		/* at the end of a block that is not the last, past a whole window since resuming */
+		if ((z->s.data_type & 128) && !(z->s.data_type & 64) && z->pos - z->start >= ZWIN)
+			zsec__checkpoint(z, z->pos, (size_t)(z->s.next_in - z->in),
+					 z->s.data_type & 7, z->ring, z->head);
+	}
+	return r;
+}
+
+/* ---- the address map ---- */
+
+static uint64_t read_uint(const unsigned char *p, unsigned int n, bool swap)
+{
+	uint64_t v = 0;
+
+	for (unsigned int i = 0; i < n; i++)
+		v |= (uint64_t)p[swap ? n - 1 - i : i] << (8 * i);
+	return v;
+}
+
+static uint64_t arange_lo(const void *e)
+{
+	return ((const struct arange *)e)->lo;
+}
+
+static int cmp_arange(const void *a, const void *b)
+{
+	const struct arange *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* .debug_aranges: sets of (address, length) tuples, each naming its unit. */
+static int parse_aranges(struct dwarf_lazy *dl, const unsigned char *p, size_t size, bool swap)
+{
+	size_t pos = 0, cap = 0;
+
+	while (pos < size) {
+		uint64_t len, unit;
+		unsigned int off_size = 4, addr_size, seg;
+		size_t set = pos, set_end, tuple;
+
+		if (size - pos < 4)
+			return -EBADMSG;
+		len = read_uint(p + pos, 4, swap);
+		pos += 4;
+		if (len == 0xffffffff) {
+			if (size - pos < 8)
+				return -EBADMSG;
+			len = read_uint(p + pos, 8, swap);
+			pos += 8;
+			off_size = 8;
+		}
+		if (len > size - pos || len < 2 + off_size + 2)
+			return -EBADMSG;
+		set_end = pos + len;
+		if (read_uint(p + pos, 2, swap) != 2)
+			return -EBADMSG;
+		unit = read_uint(p + pos + 2, off_size, swap);
+		addr_size = p[pos + 2 + off_size];
+		seg = p[pos + 3 + off_size];
+		if ((addr_size != 4 && addr_size != 8) || seg)
+			return -EBADMSG;
+		tuple = 2 * addr_size;
+		pos += 4 + off_size;
+		/* the tuples start at a multiple of their size from the set's start */
+		pos = set + (pos - set + tuple - 1) / tuple * tuple;
+		for (; pos + tuple <= set_end; pos += tuple) {
+			uint64_t lo = read_uint(p + pos, addr_size, swap);
+			uint64_t n = read_uint(p + pos + addr_size, addr_size, swap);
+
+			if (!lo && !n)
+				break;
+			if (!n || lo + n < lo)
+				continue;
+			if (dl->nar >= ARANGES_MAX)
+				return -EFBIG;
+			if (grow_array((void **)&dl->ar, &cap, dl->nar + 1, sizeof(*dl->ar)))
+				return -ENOMEM;
+			dl->ar[dl->nar++] = (struct arange){ lo, lo + n, unit, addr_size };
+		}
+		pos = set_end;
+	}
+	if (!dl->nar)
+		return -ENOENT;
+	qsort(dl->ar, dl->nar, sizeof(*dl->ar), cmp_arange);
+	dl->bytes += cap * sizeof(*dl->ar);
+	return 0;
+}
+
+/* A section all units share, inflated once (by libelf, as libdw itself would). */
+static int load_shared(Elf_Scn *scn, Elf_Data **ret)
+{
+	GElf_Shdr sh;
+	GElf_Chdr ch;
+	Elf_Data *d;
+
+	if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
+		return 0;
+	if (sh.sh_flags & SHF_COMPRESSED) {
+		if (!gelf_getchdr(scn, &ch) || ch.ch_type != ELFCOMPRESS_ZLIB)
+			return -ENOENT;
+		if (ch.ch_size > SHARED_MAX)
+			return -ENOENT;
+		if (elf_compress(scn, 0, 0) < 0)
+			return -EBADMSG;
+	} else if (sh.sh_size > SHARED_MAX) {
+		return -ENOENT;
+	}
+	d = elf_getdata(scn, NULL);
+	if (d && d->d_buf && d->d_size)
+		*ret = d;
+	return 0;
+}
+
+static bool swapped(unsigned char data)
+{
+	static const uint16_t one = 1;
+
+	return (data == ELFDATA2LSB) != (*(const unsigned char *)&one == 1);
+}
+
+struct dwarf_lazy *dwarf_lazy__open(Elf *elf, int *ret_err)
+{
+	struct dwarf_lazy *dl = calloc(1, sizeof(*dl));
+	Elf_Scn *scn = NULL, *info = NULL, *abbrev = NULL, *aranges = NULL;
+	Elf_Data *ar = NULL;
+	size_t shstrndx;
+	GElf_Ehdr eh;
+	int r = -ENOENT;
+
+	if (!dl) {
+		*ret_err = -ENOMEM;
+		return NULL;
+	}
+	dl->elf = elf;
+	if (!gelf_getehdr(elf, &eh) || elf_getshdrstrndx(elf, &shstrndx))
+		goto fail;
+	dl->ident_class = eh.e_ident[EI_CLASS];
+	dl->ident_data = eh.e_ident[EI_DATA];
+	dl->machine = eh.e_machine;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(elf, shstrndx, sh.sh_name)))
+			continue;
+		/* GNU's .zdebug_ form and split units: libdw reads those whole */
+		if (!strncmp(name, ".zdebug_", 8) ||
+		    (strstr(name, ".dwo") && !strncmp(name, ".debug_", 7)))
+			goto fail;
+		if (!strcmp(name, ".debug_info"))
+			info = scn;
+		else if (!strcmp(name, ".debug_abbrev"))
+			abbrev = scn;
+		else if (!strcmp(name, ".debug_aranges"))
+			aranges = scn;
+		else if (!strcmp(name, ".debug_types"))
+			goto fail;
+		for (int i = 0; i < SH_MAX; i++) {
+			if (strcmp(name, shared_names[i]))
+				continue;
+			if (dl->shared[i]) {
+				r = -EBADMSG;
+				goto fail;
+			}
+			r = load_shared(scn, &dl->shared[i]);
+			if (r)
+				goto fail;
+			r = -ENOENT;
+		}
+	}
+	if (!info || !abbrev || !aranges)
+		goto fail;
+	r = load_shared(aranges, &ar);
+	if (r || !ar)
+		goto fail;
+	r = parse_aranges(dl, ar->d_buf, ar->d_size, swapped(dl->ident_data));
+	if (r)
+		goto fail;
+	r = zsec__init(&dl->info, info, dl->ident_class);
+	if (!r)
+		r = zsec__init(&dl->abbrev, abbrev, dl->ident_class);
+	if (r)
+		goto fail;
+	for (int i = 0; i < SH_MAX; i++)
+		if (dl->shared[i])
+			dl->bytes += dl->shared[i]->d_size;
+	dl->shared_bytes = dl->bytes;
+	*ret_err = 0;
+	return dl;
+fail:
+	dwarf_lazy__free(dl);
+	*ret_err = r;
+	return NULL;
+}
+
+/* ---- units ---- */
+
+static void unit__close(struct dwarf_lazy *dl, struct unit *u)
+{
+	if (u->dw)
+		dwarf_end(u->dw);
+	if (u->elf)
+		elf_end(u->elf);
+	free(u->info);
+	free(u->abbrev);
+	free(u->aranges);
+	dl->bytes -= u->bytes;
+	*u = (struct unit){ 0 };
+}
+
+void dwarf_lazy__free(struct dwarf_lazy *dl)
+{
+	if (!dl)
+		return;
+	for (size_t i = 0; i < dl->nunits; i++)
+		unit__close(dl, &dl->units[i]);
+	zsec__free(&dl->info);
+	zsec__free(&dl->abbrev);
+	free(dl->ar);
+	free(dl);
+}
+
+static uint64_t read_uleb(const unsigned char *p, size_t size, size_t *pos, bool *ok)
+{
+	uint64_t v = 0;
+
+	for (unsigned int shift = 0; *pos < size; shift += 7) {
+		unsigned char b = p[(*pos)++];
+
+		if (shift < 64)
+			v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return v;
+	}
+	*ok = false;
+	return 0;
+}
+
+/*
+ * The extent of the abbreviation table at off: declarations (code, tag, children, then
+ * attribute and form pairs up to 0, 0; an implicit constant adds a value) up to code 0.
+ * Read in growing pieces. 0 and *ret_len, or -EBADMSG, -ENOMEM.
+ */
+static int read_abbrev(struct zsec *z, uint64_t off, unsigned char **ret, size_t *ret_len)
+{
+	size_t want = 4096, have = 0;
+
+	*ret = NULL;
+	while (off < z->size) {
+		size_t n = z->size - off < want ? (size_t)(z->size - off) : want, pos = 0;
+		unsigned char *buf = realloc(*ret, n);
+		bool ok = true;
+		int r;
+
+		if (!buf)
+			return -ENOMEM;
+		*ret = buf;
+		/* what was read already stays: the cursor goes on from there */
+		r = zsec__read(z, off + have, buf + have, n - have);
+		if (r)
+			return r;
+		have = n;
+		while (ok && pos < n) {
+			if (!read_uleb(buf, n, &pos, &ok)) {
+				if (ok) {
+					*ret_len = pos;
+					return 0;
+				}
+				break;
+			}
+			read_uleb(buf, n, &pos, &ok); /* tag */
+			pos++; /* children */
+			while (ok && pos <= n) {
+				uint64_t name = read_uleb(buf, n, &pos, &ok);
+				uint64_t form = read_uleb(buf, n, &pos, &ok);
+
+				if (form == DW_FORM_implicit_const)
+					read_uleb(buf, n, &pos,
+						  &ok); /* its value: the length is the same */
+				if (!name && !form)
+					break;
+			}
+		}
+		if (n == z->size - off || want >= UNIT_MAX)
+			return -EBADMSG;
+		want *= 4;
+	}
+	return -EBADMSG;
+}
+
+static void write_uint(unsigned char *p, unsigned int n, uint64_t v, bool swap)
+{
+	for (unsigned int i = 0; i < n; i++)
+		p[swap ? n - 1 - i : i] = (unsigned char)(v >> (8 * i));
+}
+
+/* An .debug_aranges holding the unit's own ranges, the unit at offset 0. */
+static unsigned char *unit_aranges(const struct dwarf_lazy *dl, uint64_t unit, bool swap,
+				   size_t *ret_len)
+{
+	unsigned int as = 8;
+	size_t n = 0, len, pos, head;
+	unsigned char *p;
+
+	for (size_t i = 0; i < dl->nar; i++)
+		if (dl->ar[i].unit == unit) {
+			n++;
+			as = dl->ar[i].addr_size;
+		}
+	/* 4 length, 2 version, 4 unit offset, 1 address size, 1 segment size: 12, then padding */
+	head = (12 + 2 * as - 1) / (2 * as) * (2 * as);
+	len = head + (n + 1) * 2 * as;
+	p = calloc(1, len);
+	if (!p)
+		return NULL;
+	write_uint(p, 4, len - 4, swap);
+	write_uint(p + 4, 2, 2, swap);
+	p[10] = (unsigned char)as;
+	pos = head;
+	for (size_t i = 0; i < dl->nar; i++) {
+		if (dl->ar[i].unit != unit)
+			continue;
+		write_uint(p + pos, as, dl->ar[i].lo, swap);
+		write_uint(p + pos + as, as, dl->ar[i].hi - dl->ar[i].lo, swap);
+		pos += 2 * as;
+	}
+	*ret_len = len;
+	return p;
+}
+
+static int add_section(Elf *e, size_t name_off, void *buf, size_t size, GElf_Word type)
+{
+	Elf_Scn *scn = elf_newscn(e);
+	Elf_Data *d = scn ? elf_newdata(scn) : NULL;
+	GElf_Shdr sh;
+
+	if (!d || !gelf_getshdr(scn, &sh))
+		return -ENOMEM;
+	d->d_buf = buf;
+	d->d_size = size;
+	d->d_type = ELF_T_BYTE;
+	d->d_align = 1;
+	d->d_version = EV_CURRENT;
+	sh.sh_name = name_off;
+	sh.sh_type = type;
+	sh.sh_size = size;
+	sh.sh_addralign = 1;
+	return gelf_update_shdr(scn, &sh) ? 0 : -ENOMEM;
+}
+
+/* The units' section names: the unit's own three, the shared ones, the name table's own. */
+static const char unit_names[] = "\0.debug_info\0.debug_abbrev\0.debug_aranges\0.debug_line\0"
+				 ".debug_line_str\0.debug_str\0.debug_str_offsets\0.debug_addr\0"
+				 ".debug_ranges\0.debug_rnglists\0.shstrtab";
+
+/*
+ * An ELF in memory for one unit: its own .debug_info, .debug_abbrev and .debug_aranges, the
+ * shared sections pointing at the file's; then libdw opened on it. Nothing is ever written.
+ */
+static int unit__elf(struct dwarf_lazy *dl, struct unit *u, size_t info_len, size_t abbrev_len,
+		     size_t aranges_len)
+{
+	void *bufs[3] = { u->info, u->abbrev, u->aranges };
+	size_t lens[3] = { info_len, abbrev_len, aranges_len };
+	size_t name_off[3 + SH_MAX + 1], pos = 1, nscn;
+	int fd, r = 0;
+	GElf_Ehdr eh;
+
+	/* the names in unit_names come in the order of the sections below */
+	for (int i = 0; i < 3 + SH_MAX + 1; i++) {
+		name_off[i] = pos;
+		pos += strlen(unit_names + pos) + 1;
+	}
+	/* libelf wants a descriptor for a new ELF (never written through), libdw a directory */
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	u->elf = elf_begin(fd, ELF_C_WRITE, NULL);
+	if (!u->elf || !gelf_newehdr(u->elf, dl->ident_class) || !gelf_getehdr(u->elf, &eh)) {
+		r = -ENOMEM;
+		goto out;
+	}
+	eh.e_ident[EI_DATA] = dl->ident_data;
+	eh.e_type = ET_REL;
+	eh.e_machine = dl->machine;
+	eh.e_version = EV_CURRENT;
+	for (int i = 0; i < 3 && !r; i++)
+		r = add_section(u->elf, name_off[i], bufs[i], lens[i], SHT_PROGBITS);
+	for (int i = 0; i < SH_MAX && !r; i++)
+		if (dl->shared[i])
+			r = add_section(u->elf, name_off[3 + i], dl->shared[i]->d_buf,
+					dl->shared[i]->d_size, SHT_PROGBITS);
+	if (!r)
+		r = add_section(u->elf, name_off[3 + SH_MAX], (void *)unit_names,
+				sizeof(unit_names), SHT_STRTAB);
+	/* the name table is the last section */
+	if (!r && (elf_getshdrnum(u->elf, &nscn) || !nscn))
+		r = -ENOMEM;
+	if (r)
+		goto out;
+	eh.e_shstrndx = (GElf_Half)(nscn - 1);
+	if (!gelf_update_ehdr(u->elf, &eh)) {
+		r = -ENOMEM;
+		goto out;
+	}
+	u->dw = dwarf_begin_elf(u->elf, DWARF_C_READ, NULL);
+	if (!u->dw)
+		r = -EBADMSG;
+out:
+	close(fd);
+	return r;
+}
+
+/* Read the unit at off out of the file and open it. */
+static int unit__open(struct dwarf_lazy *dl, struct unit *u, uint64_t off)
+{
+	bool swap = swapped(dl->ident_data);
+	unsigned char hdr[24];
+	size_t hlen = 4, info_len, abbrev_len = 0, aranges_len = 0, abbrev_at;
+	uint64_t len, abbrev_off;
+	unsigned int off_size = 4, version;
+	int r;
+
+	u->off = off;
+	r = zsec__read(&dl->info, off, hdr, 4);
+	if (r)
+		return r;
+	len = read_uint(hdr, 4, swap);
+	if (len == 0xffffffff) {
+		r = zsec__read(&dl->info, off + 4, hdr + 4, 8);
+		if (r)
+			return r;
+		len = read_uint(hdr + 4, 8, swap);
+		hlen = 12;
+		off_size = 8;
+	} else if (len >= 0xfffffff0) {
+		return -EBADMSG;
+	}
+	if (len > UNIT_MAX || len < 2 + 1 + off_size || len > dl->info.size - off - hlen)
+		return -EBADMSG;
+	info_len = hlen + (size_t)len;
+	u->info = malloc(info_len);
+	if (!u->info)
+		return -ENOMEM;
+	memcpy(u->info, hdr, hlen);
+	r = zsec__read(&dl->info, off + hlen, u->info + hlen, info_len - hlen);
+	if (r)
+		return r;
+	version = (unsigned int)read_uint(u->info + hlen, 2, swap);
+	if (version < 2 || version > 5)
+		return -EBADMSG;
+	if (version == 5) {
+		/* unit type, address size, abbreviation offset: a full compilation unit only */
+		if (u->info[hlen + 2] != DW_UT_compile || len < 2 + 2 + off_size)
+			return -EBADMSG;
+		abbrev_at = hlen + 4;
+	} else {
+		abbrev_at = hlen + 2;
+	}
+	abbrev_off = read_uint(u->info + abbrev_at, off_size, swap);
+	r = read_abbrev(&dl->abbrev, abbrev_off, &u->abbrev, &abbrev_len);
+	if (r)
+		return r;
+	/* in the unit's own ELF its table is the whole .debug_abbrev */
+	write_uint(u->info + abbrev_at, off_size, 0, swap);
+	u->aranges = unit_aranges(dl, off, swap, &aranges_len);
+	if (!u->aranges)
+		return -ENOMEM;
+	u->bytes = info_len + abbrev_len + aranges_len;
+	dl->bytes += u->bytes;
+	return unit__elf(dl, u, info_len, abbrev_len, aranges_len);
+}
+
+int dwarf_lazy__at(struct dwarf_lazy *dl, uint64_t vaddr, Dwarf **ret)
+{
+	size_t i = upper_bound(dl->ar, dl->nar, sizeof(*dl->ar), vaddr, arange_lo);
+	struct unit *u;
+	uint64_t off;
+	int r;
+
+	*ret = NULL;
+	if (!i || vaddr >= dl->ar[i - 1].hi)
+		return 0;
+	off = dl->ar[i - 1].unit;
+	for (size_t k = 0; k < dl->nunits; k++) {
+		if (dl->units[k].off != off)
+			continue;
+		if (dl->units[k].bad)
+			return -EBADMSG;
+		*ret = dl->units[k].dw;
+		return 0;
+	}
+	if (dl->bytes - dl->shared_bytes > UNITS_BYTES_MAX) {
+		for (size_t k = 0; k < dl->nunits; k++)
+			unit__close(dl, &dl->units[k]);
+		dl->nunits = dl->next_evict = 0;
+	}
+	if (dl->nunits < UNITS_KEPT) {
+		u = &dl->units[dl->nunits++];
+	} else {
+		u = &dl->units[dl->next_evict];
+		dl->next_evict = (dl->next_evict + 1) % UNITS_KEPT;
+		unit__close(dl, u);
+	}
+	dl->opened++;
+	r = unit__open(dl, u, off);
+	if (r) {
+		unit__close(dl, u);
+		u->off = off;
+		u->bad = true;
+		return r;
+	}
+	*ret = u->dw;
+	return 0;
+}
+
+void dwarf_lazy__stats(const struct dwarf_lazy *dl, struct dwarf_lazy_stats *ret)
+{
+	*ret = (struct dwarf_lazy_stats){
+		.bytes = dl->bytes +
+			 (dl->info.nck + dl->abbrev.nck) * (ZWIN + sizeof(struct zcheck)) +
+			 ((dl->info.ring != NULL) + (dl->abbrev.ring != NULL)) * ZCURSOR_BYTES,
+		.inflated = dl->info.inflated + dl->abbrev.inflated,
+		.opened = dl->opened,
+	};
+}
