@@ -450,6 +450,12 @@ void oneshot__summary(const struct oneshot *o, const struct capture_args *a, con
 			"scorch: symbol tables: %.1f MB kept, %zu files over their budget (bare "
 			"addresses), %zu files shrank while read\n",
 			ss.symbol_bytes / 1e6, ss.symbols_over_budget, ss.files_shrank);
+	if (a->verbose && ss.dwarf_files)
+		fprintf(stderr,
+			"scorch: DWARF by compilation unit: %zu files, %zu units read (%.1f MB "
+			"inflated for them), %.1f MB held\n",
+			ss.dwarf_files, ss.dwarf_units, ss.dwarf_inflated / 1e6,
+			ss.dwarf_bytes / 1e6);
 	if (a->verbose && (ss.debuginfod_fetched || ss.debuginfod_failed))
 		fprintf(stderr, "scorch: debuginfod: %zu debug files fetched, %zu queries failed\n",
 			ss.debuginfod_fetched, ss.debuginfod_failed);

@@ -1251,13 +1251,12 @@ int elf_file__dwarf_at(struct elf_file *f, uint64_t vaddr, struct Dwarf **ret)
 	return r;
 }
 
-size_t elf_file__dwarf_bytes(const struct elf_file *f)
+bool elf_file__dwarf_stats(const struct elf_file *f, struct dwarf_lazy_stats *ret)
 {
-	struct dwarf_lazy_stats st = { 0 };
-
-	if (f->lazy)
-		dwarf_lazy__stats(f->lazy, &st);
-	return st.bytes;
+	if (!f || !f->lazy)
+		return false;
+	dwarf_lazy__stats(f->lazy, ret);
+	return true;
 }
 
 const char *elf_file__error(const struct elf_file *f)

@@ -3,6 +3,7 @@
 #ifndef SCORCH_ELF_H
 #define SCORCH_ELF_H
 
+#include "dwarf_lazy.h"
 #include "unwind.h"
 
 #include <stdbool.h>
@@ -85,8 +86,8 @@ struct Dwarf *elf_file__dwarf(struct elf_file *f);
  * when the DWARF is corrupt, -ENOMEM.
  */
 int elf_file__dwarf_at(struct elf_file *f, uint64_t vaddr, struct Dwarf **ret);
-/* Memory the unit-at-a-time reader holds for the file. */
-size_t elf_file__dwarf_bytes(const struct elf_file *f);
+/* What the unit-at-a-time reader did and holds for the file; false when it has none. */
+bool elf_file__dwarf_stats(const struct elf_file *f, struct dwarf_lazy_stats *ret);
 
 /* Problems a file is warned about at most once. */
 enum elf_warning {

@@ -1286,9 +1286,22 @@ int symbolizer__resolve_user(struct symbolizer *s, uint32_t pid, uint32_t seq, u
 
 void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *ret)
 {
+	void *v;
+
 	*ret = s->stats;
 	ret->symbol_bytes = s->symbols.used;
 	ret->symbols_over_budget = s->symbols.refused;
 	ret->live_processes = hmap__count(s->procs);
 	ret->files_live = hmap__count(s->files);
+	ret->dwarf_files = ret->dwarf_units = ret->dwarf_inflated = ret->dwarf_bytes = 0;
+	for (size_t pos = 0; hmap__next(s->files, &pos, NULL, NULL, &v);) {
+		struct dwarf_lazy_stats ds;
+
+		if (!elf_file__dwarf_stats(((const struct cached_file *)v)->elf, &ds))
+			continue;
+		ret->dwarf_files++;
+		ret->dwarf_units += ds.opened;
+		ret->dwarf_inflated += ds.inflated;
+		ret->dwarf_bytes += ds.bytes;
+	}
 }

@@ -94,6 +94,10 @@ struct symbolizer_stats {
 	size_t files_shrank; /* files found shrunk (truncated) while they were read */
 	size_t symbol_bytes; /* held by the symbol tables of the files kept now */
 	size_t symbols_over_budget; /* files left with bare addresses by max_symbol_bytes */
+	/* DWARF read a compilation unit at a time (dwarf_lazy.h), over the files kept now */
+	size_t dwarf_files, dwarf_units; /* files read so, units opened in them */
+	uint64_t dwarf_inflated; /* bytes inflated out of their .debug_info and .debug_abbrev */
+	size_t dwarf_bytes; /* held for them */
 	bool kernel_from_cache; /* kernel symbols came from the cache */
 	bool kernel_from_proc; /* kernel symbols were read from /proc/kallsyms */
 	bool kernel_cache_saved; /* ... and saved to the cache */
