@@ -120,7 +120,7 @@ static void agent_usage(FILE *f)
 	    "                                         send 'authorization: Bearer <token>'\n"
 	    "      --remote-store-ca-file FILE        trust this CA besides the system's\n"
 	    "      --node NAME                        the node label (default: the hostname)\n"
-	    "      --profiling-duration TIME          interval (default 10s; 500ms, 10s, 1m)\n"
+	    "      --profiling-duration TIME          interval (default 10s; 500ms, 1m30s)\n"
 	    "      --label KEY=VALUE                  external label on every series (repeatable)\n"
 	    "      --debuginfo-upload                 upload executables with a build-id that\n"
 	    "                                         appear in profiles to Parca's\n"

@@ -33,7 +33,7 @@ static const struct capture_option {
 	  "  -F, --freq HZ                          samples per second per CPU (default 99)\n" },
 	{ { "duration", required_argument, NULL, 'd' },
 	  CAPTURE_SET_ONE_SHOT,
-	  "  -d, --duration TIME    stop after TIME: seconds, or with a unit (500ms, 10s, 1m)\n" },
+	  "  -d, --duration TIME    stop after TIME: seconds, or as Go writes it (1m30s)\n" },
 	{ { "pid", required_argument, NULL, 'p' },
 	  CAPTURE_SET_ONE_SHOT | CAPTURE_SET_AGENT,
 	  "  -p, --pid PID[,PID...] profile only these processes, all their threads,\n"
@@ -232,7 +232,7 @@ int capture_args__parse(struct capture_args *a, unsigned int set, int c, const c
 		if (parse_duration_ns(value, &a->debuginfod_ns)) {
 			log_error(
 			    "invalid debuginfod timeout '%s': seconds, or a number with a unit "
-			    "(500ms, 10s, 1m)",
+			    "(500ms, 10s, 1m30s)",
 			    value);
 			return -EINVAL;
 		}

@@ -31,32 +31,62 @@ int parse_u64(const char *s, int base, uint64_t min, uint64_t max, uint64_t *ret
 
 int parse_duration_ns(const char *s, uint64_t *ret_ns)
 {
+	/* longest first where one unit starts another ("ms" before "m") */
 	static const struct {
-		const char *suffix;
+		const char *unit;
 		double ns;
-	} units[] = { { "ns", 1 },	 { "us", 1e3 },	      { "ms", 1e6 }, { "s", 1e9 },
-		      { "m", 60 * 1e9 }, { "h", 3600 * 1e9 }, { "", 1e9 } };
-	double v;
+	} units[] = { { "ns", 1 },   { "us", 1e3 }, { "\xc2\xb5s", 1e3 }, { "\xce\xbcs", 1e3 },
+		      { "ms", 1e6 }, { "s", 1e9 },  { "m", 60 * 1e9 },	  { "h", 3600 * 1e9 } };
+	double total = 0, v;
+	const char *p = s;
 	char *end;
 
 	if (!s || !*s || !(isdigit((unsigned char)*s) || *s == '.'))
 		return -EINVAL;
+	/* a plain number: seconds */
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || end == s || !isfinite(v) || v < 0)
-		return -EINVAL;
-	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
-		double ns;
-
-		if (strcmp(end, units[i].suffix) != 0)
-			continue;
-		ns = v * units[i].ns;
-		if (ns > 1e18)
+	if (end != s && !*end) {
+		if (errno || !isfinite(v) || v < 0)
+			return errno == ERANGE ? -ERANGE : -EINVAL;
+		if (v * 1e9 > 1e18)
 			return -ERANGE;
-		*ret_ns = (uint64_t)ns;
+		*ret_ns = (uint64_t)(v * 1e9);
 		return 0;
 	}
-	return -EINVAL;
+	/* Go's syntax: one or more decimal numbers, each with its unit ("1h30m", "2.5s") */
+	while (*p) {
+		const char *start = p;
+		size_t i, len = 0;
+
+		v = 0;
+		while (isdigit((unsigned char)*p))
+			v = v * 10 + (*p++ - '0');
+		if (*p == '.') {
+			double scale = 0.1;
+
+			p++;
+			while (isdigit((unsigned char)*p)) {
+				v += (*p++ - '0') * scale;
+				scale /= 10;
+			}
+		}
+		if (p == start || (p == start + 1 && *start == '.'))
+			return -EINVAL;
+		for (i = 0; i < ARRAY_SIZE(units); i++) {
+			len = strlen(units[i].unit);
+			if (!strncmp(p, units[i].unit, len))
+				break;
+		}
+		if (i == ARRAY_SIZE(units))
+			return -EINVAL;
+		p += len;
+		total += v * units[i].ns;
+		if (!isfinite(total) || total > 1e18)
+			return -ERANGE;
+	}
+	*ret_ns = (uint64_t)total;
+	return 0;
 }
 
 uint64_t now_ns(int clock)

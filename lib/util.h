@@ -40,7 +40,11 @@ static inline void closep(int *fd)
 
 /* Parse a whole string as an unsigned number in [min, max]; 0 or -EINVAL/-ERANGE. */
 int parse_u64(const char *s, int base, uint64_t min, uint64_t max, uint64_t *ret);
-/* Parse a duration: "10", "2.5", "500ms", "10s", "1m", "1h". Seconds when there is no unit. */
+/*
+ * Parse a duration: a plain number of seconds ("10", "2.5"), or Go's syntax, numbers each with
+ * a unit of ns, us (µs), ms, s, m, h, one after another ("500ms", "1m30s", "1h", "1.5h").
+ * 0, -EINVAL, or -ERANGE past 10^18 ns.
+ */
 int parse_duration_ns(const char *s, uint64_t *ret_ns);
 
 uint64_t now_ns(int clock);

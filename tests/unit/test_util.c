@@ -43,6 +43,30 @@ static void test_parse_duration(void)
 	CHECK_INT(parse_duration_ns("10x", &ns), -EINVAL);
 	CHECK_INT(parse_duration_ns("", &ns), -EINVAL);
 	CHECK_INT(parse_duration_ns("1e300", &ns), -ERANGE);
+	/* Go's time.ParseDuration syntax */
+	CHECK_INT(parse_duration_ns("1m30s", &ns), 0);
+	CHECK_INT(ns, 90000000000ULL);
+	CHECK_INT(parse_duration_ns("250ms", &ns), 0);
+	CHECK_INT(ns, 250000000ULL);
+	CHECK_INT(parse_duration_ns("1h", &ns), 0);
+	CHECK_INT(ns, 3600000000000ULL);
+	CHECK_INT(parse_duration_ns("1.5h", &ns), 0);
+	CHECK_INT(ns, 5400000000000ULL);
+	CHECK_INT(parse_duration_ns("2h45m10.5s", &ns), 0);
+	CHECK_INT(ns, 9910500000000ULL);
+	CHECK_INT(parse_duration_ns("10us", &ns), 0);
+	CHECK_INT(ns, 10000ULL);
+	CHECK_INT(parse_duration_ns("10\xc2\xb5s", &ns), 0);
+	CHECK_INT(ns, 10000ULL);
+	CHECK_INT(parse_duration_ns("3ns", &ns), 0);
+	CHECK_INT(ns, 3ULL);
+	CHECK_INT(parse_duration_ns("1m30", &ns), -EINVAL);
+	CHECK_INT(parse_duration_ns("1.s", &ns), 0);
+	CHECK_INT(ns, 1000000000ULL);
+	CHECK_INT(parse_duration_ns(".s", &ns), -EINVAL);
+	CHECK_INT(parse_duration_ns("1d", &ns), -EINVAL);
+	CHECK_INT(parse_duration_ns("1e3s", &ns), -EINVAL);
+	CHECK_INT(parse_duration_ns("100000000h", &ns), -ERANGE);
 }
 
 /* An element larger than its key, the key not first: the search must step by the size. */
