@@ -30,6 +30,7 @@ struct graph_args {
 	const char *title;
 	unsigned int width;
 	bool inverted;
+	const char *sample_index; /* --sample-index, or NULL: the profile's default */
 };
 
 static int parse_width(const char *s, unsigned int *ret)
@@ -71,9 +72,19 @@ static int write_svg(const struct ftree *t, const struct svg_opts *o, const char
 static int render_profile(const struct profile *p, const char *what, const struct graph_args *g)
 {
 	struct svg_opts o = { .title = g->title, .width = g->width, .inverted = g->inverted };
-	struct ftree *t = ftree__from_profile(p);
+	struct ftree *t;
+	struct weigh w;
+	char err[256];
 	int r;
 
+	if (profile__choose_value(p, g->sample_index, &w, err, sizeof(err))) {
+		log_error("%s: %s", what, err);
+		return EXIT_USAGE;
+	}
+	/* frames as wide as their samples where the values count them (CPU time), else values */
+	w.counts = w.countable;
+	o.weigh = &w;
+	t = ftree__from_profile_by(p, &w);
 	if (!t || ftree__sort(t)) {
 		ftree__free(t);
 		log_error("out of memory");
@@ -123,6 +134,9 @@ static void flame_usage(FILE *f)
 	      "\n"
 	      "Options:\n"
 	      "  -o, --output FILE   the SVG (default flame.svg; - for standard output)\n"
+	      "      --sample-index NAME|N\n"
+	      "                      the sample type to draw (alloc_space, 0, ...; default: the\n"
+	      "                      profile's default type, else its last, as go tool pprof)\n"
 	      "      --title TEXT    the graph's title\n"
 	      "      --inverted      an icicle graph: roots at the top\n"
 	      "      --width PIXELS  default 1200\n"
@@ -155,9 +169,10 @@ static int flame_capture(const struct capture_args *ca, char **cmd, const struct
 
 int cmd_flame(int argc, char **argv)
 {
-	enum { OPT_TITLE = 0x100, OPT_WIDTH, OPT_INVERTED, OPT_FORMAT };
+	enum { OPT_TITLE = 0x100, OPT_WIDTH, OPT_INVERTED, OPT_FORMAT, OPT_SAMPLE_INDEX };
 	struct option opts[32] = {
 		{ "output", required_argument, NULL, 'o' },
+		{ "sample-index", required_argument, NULL, OPT_SAMPLE_INDEX },
 		{ "title", required_argument, NULL, OPT_TITLE },
 		{ "width", required_argument, NULL, OPT_WIDTH },
 		{ "inverted", no_argument, NULL, OPT_INVERTED },
@@ -210,6 +225,9 @@ int cmd_flame(int argc, char **argv)
 		case OPT_FORMAT:
 			log_error("flame writes SVG: --format is for 'scorch record'");
 			return EXIT_USAGE;
+		case OPT_SAMPLE_INDEX:
+			g.sample_index = optarg;
+			break;
 		case 'h':
 			flame_usage(stdout);
 			return EXIT_OK;
@@ -242,7 +260,7 @@ int cmd_flame(int argc, char **argv)
 /* ---- diff ---- */
 
 struct diff_args {
-	struct graph_args g;
+	struct graph_args g; /* g.sample_index: the type compared, chosen in each profile */
 	const char *pprof;
 	unsigned int top;
 	double fail_pct;
@@ -295,9 +313,9 @@ static void clear_stack(struct named_stack *ns)
 	ns->n = 0;
 }
 
-/* Add src's samples to out by frame name, each value times scale; base samples labelled. */
-static int add_named(struct profile *out, const struct profile *src, double scale, bool base,
-		     uint64_t mappings[3])
+/* Add src's samples to out by frame name, each weight times scale; base samples labelled. */
+static int add_named(struct profile *out, const struct profile *src, const struct weigh *w,
+		     double scale, bool base, uint64_t mappings[3])
 {
 	struct named_stack ns = { 0 };
 	uint64_t *locs = NULL;
@@ -306,7 +324,7 @@ static int add_named(struct profile *out, const struct profile *src, double scal
 
 	for (size_t i = 0; i < src->nsamples && !r; i++) {
 		struct prof_label label = { 0 };
-		int64_t value = llround(profile__sample_count(src, &src->samples[i]) * scale);
+		int64_t value = llround(weigh__sample(src, w, &src->samples[i]) * scale);
 
 		if (!value)
 			continue;
@@ -345,7 +363,8 @@ static int add_named(struct profile *out, const struct profile *src, double scal
 }
 
 static int write_diff_pprof(const struct profile *base, const struct profile *new,
-			    double base_total, double new_total, const char *path)
+			    const struct weigh w[2], double base_total, double new_total,
+			    const char *path)
 {
 	struct profile *out = profile__new();
 	struct prof_mapping um = { .has_functions = true }, km = { .has_functions = true },
@@ -355,7 +374,9 @@ static int write_diff_pprof(const struct profile *base, const struct profile *ne
 	size_t len;
 	int r = -ENOMEM;
 
-	if (!out || profile__add_sample_type(out, "samples", "count"))
+	/* counts stay counts; other values keep their type and unit */
+	if (!out || profile__add_sample_type(out, w[1].counts ? "samples" : w[1].type,
+					     w[1].counts ? "count" : w[1].unit))
 		goto done;
 	/* the first mapping is what go tool pprof calls the file: NEW's, when it names one */
 	um.filename = profile__intern(
@@ -372,9 +393,9 @@ static int write_diff_pprof(const struct profile *base, const struct profile *ne
 	out->comments[0] = profile__intern(
 	    out, "scorch diff: NEW's samples minus BASE's scaled to NEW's total (pprof::base)");
 	out->ncomments = 1;
-	r = add_named(out, new, 1, false, mappings);
+	r = add_named(out, new, &w[1], 1, false, mappings);
 	if (!r)
-		r = add_named(out, base, base_total > 0 ? -new_total / base_total : 0, true,
+		r = add_named(out, base, &w[0], base_total > 0 ? -new_total / base_total : 0, true,
 			      mappings);
 	if (!r)
 		r = pprof__encode(out, true, &buf, &len);
@@ -389,13 +410,14 @@ done:
 static void diff_usage(FILE *f)
 {
 	fputs("Usage: scorch diff BASE NEW [--top N] [-o diff.svg] [--pprof OUT]\n"
-	      "                   [--fail-on-regression POINTS]\n"
+	      "                   [--fail-on-regression POINTS] [--sample-index NAME|N]\n"
 	      "\n"
 	      "Compare two profiles of the same program (pprof or folded stacks). Totals differ,\n"
 	      "so shares are compared: the functions whose self or cumulative share of the\n"
 	      "samples changed, largest change first, in percentage points. '*' marks a change\n"
 	      "sampling noise does not explain: a two-proportion z-test on the sample counts,\n"
-	      "Bonferroni-corrected for the number of tests, at 5 %.\n"
+	      "Bonferroni-corrected for the number of tests, at 5 %. Values that are not\n"
+	      "sample counts (a heap profile's bytes) are compared by share without a test.\n"
 	      "\n"
 	      "Options:\n"
 	      "  -n, --top N                    how many functions (default 20)\n"
@@ -405,6 +427,9 @@ static void diff_usage(FILE *f)
 	      "                                 to NEW's total), for go tool pprof\n"
 	      "      --fail-on-regression PTS   exit 3 when a function's self share grew by more\n"
 	      "                                 than PTS points and significantly\n"
+	      "      --sample-index NAME|N      the sample type compared (default: each\n"
+	      "                                 profile's default type, else its last); both\n"
+	      "                                 profiles must have it\n"
 	      "      --title TEXT, --width PIXELS, --inverted   as for scorch flame\n"
 	      "  -h, --help                     show this help\n"
 	      "\n"
@@ -416,9 +441,10 @@ static void diff_usage(FILE *f)
 
 static int parse_diff_args(int argc, char **argv, struct diff_args *a, const char **paths)
 {
-	enum { OPT_PPROF = 0x100, OPT_FAIL, OPT_TITLE, OPT_WIDTH, OPT_INVERTED };
+	enum { OPT_PPROF = 0x100, OPT_FAIL, OPT_TITLE, OPT_WIDTH, OPT_INVERTED, OPT_SAMPLE_INDEX };
 	static const struct option opts[] = {
 		{ "top", required_argument, NULL, 'n' },
+		{ "sample-index", required_argument, NULL, OPT_SAMPLE_INDEX },
 		{ "output", required_argument, NULL, 'o' },
 		{ "pprof", required_argument, NULL, OPT_PPROF },
 		{ "fail-on-regression", required_argument, NULL, OPT_FAIL },
@@ -472,6 +498,9 @@ static int parse_diff_args(int argc, char **argv, struct diff_args *a, const cha
 		case OPT_INVERTED:
 			a->g.inverted = true;
 			break;
+		case OPT_SAMPLE_INDEX:
+			a->g.sample_index = optarg;
+			break;
 		case 'h':
 			diff_usage(stdout);
 			return -1;
@@ -498,8 +527,9 @@ int cmd_diff(int argc, char **argv)
 	struct ftree *t = NULL;
 	size_t nrows = 0, ntests;
 	int ret = EXIT_RUNTIME, r;
-	bool regression = false;
-	char err[256];
+	bool regression = false, counts;
+	struct weigh w[2];
+	char err[256], tb[2][48];
 
 	r = parse_diff_args(argc, argv, &a, paths);
 	if (r)
@@ -509,7 +539,31 @@ int cmd_diff(int argc, char **argv)
 			log_error("'%s': %s", paths[i], err);
 			goto out;
 		}
-		if (func_table__add(&ft, p[i], i))
+		if (profile__choose_value(p[i], a.g.sample_index, &w[i], err, sizeof(err))) {
+			log_error("'%s': %s", paths[i], err);
+			goto out;
+		}
+	}
+	/*
+	 * shares of different things do not compare (CPU time against bytes); samples do, counted
+	 * or as CPU time (a folded file against a pprof)
+	 */
+	if (!(w[0].of_samples && w[1].of_samples) &&
+	    (strcmp(w[0].type, w[1].type) || strcmp(w[0].unit, w[1].unit))) {
+		log_error("BASE's sample type is %s/%s, NEW's %s/%s: choose one both have with "
+			  "--sample-index",
+			  w[0].type, w[0].unit, w[1].type, w[1].unit);
+		goto out;
+	}
+	counts = w[0].countable && w[1].countable;
+	if (a.fail_on && !counts) {
+		log_error("--fail-on-regression needs sample counts to test; %s is in %s",
+			  w[1].type, w[1].unit);
+		goto out;
+	}
+	for (int i = 0; i < 2; i++) {
+		w[i].counts = counts;
+		if (func_table__add_by(&ft, p[i], i, &w[i]))
 			goto nomem;
 	}
 	if (ft.total[0] <= 0 || ft.total[1] <= 0) {
@@ -530,11 +584,13 @@ int cmd_diff(int argc, char **argv)
 		c->dself = 100 * (fr->self[1] / ft.total[1] - fr->self[0] / ft.total[0]);
 		c->dcum = 100 * (fr->cum[1] / ft.total[1] - fr->cum[0] / ft.total[0]);
 		c->sself =
+		    counts &&
 		    two_proportion_p(fr->self[0], ft.total[0], fr->self[1], ft.total[1]) * ntests <
-		    0.05;
+			0.05;
 		c->scum =
+		    counts &&
 		    two_proportion_p(fr->cum[0], ft.total[0], fr->cum[1], ft.total[1]) * ntests <
-		    0.05;
+			0.05;
 		if (fabs(c->dself) >= 0.005 || fabs(c->dcum) >= 0.005)
 			nrows++;
 		if (a.fail_on && c->dself > a.fail_pct && c->sself) {
@@ -548,12 +604,21 @@ int cmd_diff(int argc, char **argv)
 		}
 	}
 	qsort(rows, nrows, sizeof(*rows), cmp_change);
-	printf("BASE %s: %.0f samples; NEW %s: %.0f samples\n", paths[0], ft.total[0], paths[1],
-	       ft.total[1]);
-	printf(
-	    "Shares of all samples, in percent; changes in points. * significant (two-proportion "
-	    "z-test, Bonferroni over %zu tests, 5 %%)\n",
-	    ntests);
+	if (counts) {
+		printf("BASE %s: %.0f samples; NEW %s: %.0f samples\n", paths[0], ft.total[0],
+		       paths[1], ft.total[1]);
+		printf("Shares of all samples, in percent; changes in points. * significant "
+		       "(two-proportion z-test, Bonferroni over %zu tests, 5 %%)\n",
+		       ntests);
+	} else {
+		printf("BASE %s: %s of %s; NEW %s: %s\n", paths[0],
+		       format_value(ft.total[0], w[0].unit, tb[0], sizeof(tb[0])), w[0].type,
+		       paths[1], format_value(ft.total[1], w[1].unit, tb[1], sizeof(tb[1])));
+		printf(
+		    "Shares of all %s, in percent; changes in points (values, not sample counts: "
+		    "no significance test)\n",
+		    w[1].type);
+	}
 	if (!nrows)
 		printf("No function's share changed.\n");
 	else
@@ -572,10 +637,11 @@ int cmd_diff(int argc, char **argv)
 		struct svg_opts o = { .title = a.g.title,
 				      .width = a.g.width,
 				      .inverted = a.g.inverted,
-				      .diff = true };
+				      .diff = true,
+				      .weigh = &w[1] };
 
-		t = ftree__from_profile(p[1]);
-		if (!t || ftree__add_base(t, p[0]) || ftree__sort(t))
+		t = ftree__from_profile_by(p[1], &w[1]);
+		if (!t || ftree__add_base_by(t, p[0], &w[0]) || ftree__sort(t))
 			goto nomem;
 		r = write_svg(t, &o, a.g.output);
 		if (r) {
@@ -584,7 +650,7 @@ int cmd_diff(int argc, char **argv)
 		}
 	}
 	if (a.pprof) {
-		r = write_diff_pprof(p[0], p[1], ft.total[0], ft.total[1], a.pprof);
+		r = write_diff_pprof(p[0], p[1], w, ft.total[0], ft.total[1], a.pprof);
 		if (r) {
 			log_error("cannot write '%s': %s", a.pprof, strerror(-r));
 			goto out;

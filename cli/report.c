@@ -5,6 +5,7 @@
 #include "folded.h"
 #include "pprof.h"
 #include "tree.h"
+#include "utf8.h"
 #include "util.h"
 
 #include <errno.h>
@@ -24,23 +25,30 @@ static int cmp_flat(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-/* A value in its unit, as people read it: nanoseconds as seconds. */
-static const char *fmt_value(int64_t v, const char *unit, char *buf, size_t size)
+/* The same as JSON, raw values in the sample type's unit, for scripts. */
+static void print_json(const struct weigh *w, int64_t total, struct func_row **list, size_t n,
+		       unsigned int top)
 {
-	if (!strcmp(unit, "nanoseconds"))
-		snprintf(buf, size, "%.2fs", v / 1e9);
-	else
-		snprintf(buf, size, "%" PRId64, v);
-	return buf;
+	printf("{\"sample_type\":");
+	utf8_json_string(stdout, w->type);
+	printf(",\"unit\":");
+	utf8_json_string(stdout, w->unit);
+	printf(",\"total\":%" PRId64 ",\"functions\":[", total);
+	for (size_t i = 0; i < n && i < top; i++) {
+		printf("%s{\"name\":", i ? "," : "");
+		utf8_json_string(stdout, list[i]->name);
+		printf(",\"flat\":%.0f,\"cum\":%.0f}", list[i]->self[0], list[i]->cum[0]);
+	}
+	printf("]}\n");
 }
 
-static int print_top(const struct profile *p, unsigned int top)
+static int print_top(const struct profile *p, const struct weigh *w, unsigned int top, bool json)
 {
-	uint32_t vi = profile__default_value(p);
+	uint32_t vi = w->vi;
 	struct func_table t = { 0 };
 	_cleanup_free_ struct func_row **list = NULL;
 	int64_t total = 0;
-	char a[32], b[32];
+	char a[48], b[48];
 	const char *unit;
 	int err;
 
@@ -56,9 +64,14 @@ static int print_top(const struct profile *p, unsigned int top)
 	qsort(list, t.n, sizeof(*list), cmp_flat);
 	for (size_t i = 0; i < p->nsamples; i++)
 		total += p->samples[i].values[vi];
+	if (json) {
+		print_json(w, total, list, t.n, top);
+		func_table__free(&t);
+		return 0;
+	}
 	unit = profile__str(p, p->sample_types[vi].unit);
 	printf("Type: %s, total %s", profile__str(p, p->sample_types[vi].type),
-	       fmt_value(total, unit, a, sizeof(a)));
+	       format_value(total, unit, a, sizeof(a)));
 	if (profile__value_index(p, "samples") >= 0 &&
 	    (int)vi != profile__value_index(p, "samples")) {
 		int64_t n = 0;
@@ -71,9 +84,9 @@ static int print_top(const struct profile *p, unsigned int top)
 	printf("%10s %7s %10s %7s  %s\n", "flat", "flat%", "cum", "cum%", "function");
 	for (size_t i = 0; i < t.n && i < top; i++)
 		printf("%10s %6.2f%% %10s %6.2f%%  %s\n",
-		       fmt_value(list[i]->self[0], unit, a, sizeof(a)),
+		       format_value(list[i]->self[0], unit, a, sizeof(a)),
 		       total ? 100.0 * list[i]->self[0] / total : 0,
-		       fmt_value(list[i]->cum[0], unit, b, sizeof(b)),
+		       format_value(list[i]->cum[0], unit, b, sizeof(b)),
 		       total ? 100.0 * list[i]->cum[0] / total : 0, list[i]->name);
 	func_table__free(&t);
 	return 0;
@@ -81,14 +94,19 @@ static int print_top(const struct profile *p, unsigned int top)
 
 static void report_usage(FILE *f)
 {
-	fputs("Usage: scorch report PROFILE [--top N]\n"
+	fputs("Usage: scorch report PROFILE [--top N] [--sample-index NAME|N]\n"
 	      "\n"
 	      "Print the functions with the most self (flat) time, with their cumulative time.\n"
 	      "PROFILE is any pprof file, gzip-compressed or not, or folded stacks.\n"
 	      "\n"
 	      "Options:\n"
-	      "  -n, --top N   how many functions (default 20)\n"
-	      "  -h, --help    show this help\n"
+	      "  -n, --top N                 how many functions (default 20)\n"
+	      "      --json                  one JSON object: sample_type, unit, total and the\n"
+	      "                              functions (name, flat, cum) in that unit\n"
+	      "      --sample-index NAME|N   the sample type shown (alloc_space, 0, ...;\n"
+	      "                              default: the profile's default type, else its\n"
+	      "                              last, as go tool pprof)\n"
+	      "  -h, --help                  show this help\n"
 	      "\n"
 	      "Examples:\n"
 	      "  scorch report profile.pb.gz\n"
@@ -98,13 +116,19 @@ static void report_usage(FILE *f)
 
 int cmd_report(int argc, char **argv)
 {
+	enum { OPT_SAMPLE_INDEX = 0x100, OPT_JSON };
 	static const struct option opts[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ "top", required_argument, NULL, 'n' },
+		{ "sample-index", required_argument, NULL, OPT_SAMPLE_INDEX },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	unsigned int top = 20;
 	struct profile *p = NULL;
+	const char *sample_index = NULL;
+	bool json = false;
+	struct weigh w;
 	char err[256];
 	int c, r;
 
@@ -120,6 +144,12 @@ int cmd_report(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			top = v;
+			break;
+		case OPT_SAMPLE_INDEX:
+			sample_index = optarg;
+			break;
+		case OPT_JSON:
+			json = true;
 			break;
 		case 'h':
 			report_usage(stdout);
@@ -137,7 +167,12 @@ int cmd_report(int argc, char **argv)
 		log_error("'%s': %s", argv[optind], err);
 		return EXIT_RUNTIME;
 	}
-	r = print_top(p, top);
+	if (profile__choose_value(p, sample_index, &w, err, sizeof(err))) {
+		log_error("'%s': %s", argv[optind], err);
+		profile__free(p);
+		return EXIT_RUNTIME;
+	}
+	r = print_top(p, &w, top, json);
 	profile__free(p);
 	if (r) {
 		log_error("out of memory");

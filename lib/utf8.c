@@ -116,3 +116,23 @@ size_t utf8_trim_partial(const char *str, size_t len)
 	need = s[start] >= 0xf0 ? 4 : s[start] >= 0xe0 ? 3 : 2;
 	return start + need > len ? start : len;
 }
+
+int utf8_json_string(FILE *f, const char *s)
+{
+	char *clean = utf8_sanitize(s ? s : "");
+
+	if (!clean)
+		return -ENOMEM;
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)clean; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+	free(clean);
+	return 0;
+}

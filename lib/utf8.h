@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /*
  * Whether s is well-formed UTF-8 as Unicode defines it (Table 3-7): no stray continuation
@@ -30,5 +31,11 @@ char *utf8_sanitize(const char *s);
  * was cut at len bytes (snprintf into a buffer too small), the cut at a character boundary.
  */
 size_t utf8_trim_partial(const char *s, size_t len);
+
+/*
+ * s as a JSON string, quotes included, to f: ill-formed UTF-8 as U+FFFD, quotes, backslashes
+ * and control characters escaped. 0, or -ENOMEM.
+ */
+int utf8_json_string(FILE *f, const char *s);
 
 #endif

@@ -89,6 +89,61 @@ int parse_duration_ns(const char *s, uint64_t *ret_ns)
 	return 0;
 }
 
+const char *format_value(double v, const char *unit, char *buf, size_t size)
+{
+	static const char *const bytes[] = { "B", "kB", "MB", "GB", "TB", "PB" };
+	static const struct {
+		const char *unit;
+		double ns;
+	} times[] = { { "nanoseconds", 1 },
+		      { "microseconds", 1e3 },
+		      { "milliseconds", 1e6 },
+		      { "seconds", 1e9 } };
+	double a = fabs(v);
+
+	if (!unit)
+		unit = "";
+	if (!strcmp(unit, "bytes")) {
+		size_t i = 0;
+
+		while (a >= 1024 && i + 1 < ARRAY_SIZE(bytes)) {
+			a /= 1024;
+			v /= 1024;
+			i++;
+		}
+		if (i == 0)
+			snprintf(buf, size, "%.0fB", v);
+		else
+			snprintf(buf, size, "%.2f%s", v, bytes[i]);
+		return buf;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(times); i++) {
+		if (strcmp(unit, times[i].unit))
+			continue;
+		v *= times[i].ns;
+		a *= times[i].ns;
+		if (a >= 1e9 || a == 0)
+			snprintf(buf, size, a == 0 ? "0" : "%.2fs", v / 1e9);
+		else if (a >= 1e6)
+			snprintf(buf, size, "%.2fms", v / 1e6);
+		else if (a >= 1e3)
+			snprintf(buf, size, "%.2fus", v / 1e3);
+		else
+			snprintf(buf, size, "%.0fns", v);
+		return buf;
+	}
+	if (fabs(v - llround(v)) < 1e-9)
+		snprintf(buf, size, "%lld", (long long)llround(v));
+	else
+		snprintf(buf, size, "%.2f", v);
+	if (*unit && strcmp(unit, "count")) {
+		size_t n = strlen(buf);
+
+		snprintf(buf + n, size > n ? size - n : 0, " %s", unit);
+	}
+	return buf;
+}
+
 uint64_t now_ns(int clock)
 {
 	struct timespec ts;

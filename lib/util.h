@@ -48,6 +48,13 @@ int parse_u64(const char *s, int base, uint64_t min, uint64_t max, uint64_t *ret
 int parse_duration_ns(const char *s, uint64_t *ret_ns);
 
 uint64_t now_ns(int clock);
+
+/*
+ * A value in its pprof unit as people read it, scaled as go tool pprof scales it: bytes as B,
+ * kB, MB, GB, TB (powers of 1024), nanoseconds (and micro-, milliseconds, seconds) as ns, us,
+ * ms, s; counts and other units as numbers (other units named after them). Returns buf.
+ */
+const char *format_value(double v, const char *unit, char *buf, size_t size);
 /* The boot id from PROC_ROOT/sys/kernel/random/boot_id, without the newline. 0 or -errno. */
 int read_boot_id(const char *proc_root, char *buf, size_t size);
 /* The hash lib/hashmap uses (not stable across versions: never stored or sent). */

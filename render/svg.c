@@ -241,6 +241,29 @@ static void fmt_count(double v, char *buf, size_t size)
 		snprintf(buf, size, "%.2f", v);
 }
 
+/* The graph weighs values in a unit (a heap profile's bytes), not sample counts. */
+static bool in_units(const struct svg_opts *o)
+{
+	return o->weigh && !o->weigh->counts;
+}
+
+/* A weight as the graph shows it: "12 samples", "1.50MB" */
+static void fmt_weight(const struct svg_opts *o, double v, char *buf, size_t size)
+{
+	char n[32];
+
+	if (in_units(o)) {
+		format_value(v, o->weigh->unit, buf, size);
+		return;
+	}
+	fmt_count(v, n, sizeof(n));
+	/* counts of something other than samples say what they count ("12 alloc_objects") */
+	if (o->weigh && o->weigh->per_sample == 1 && strcmp(o->weigh->type, "samples"))
+		snprintf(buf, size, "%s %s", n, o->weigh->type);
+	else
+		snprintf(buf, size, "%s samples", n);
+}
+
 /* Diffs: the change of a path's share in points, and whether it is significant. */
 static double change(const struct svg_ctx *c, const struct ftree_node *n, bool *significant)
 {
@@ -249,6 +272,11 @@ static double change(const struct svg_ctx *c, const struct ftree_node *n, bool *
 	double after = root->total > 0 ? n->total / root->total : 0;
 	double p = two_proportion_p(n->base, c->t->base_total, n->total, root->total);
 
+	/* values that are no counts: every change is drawn, none tested */
+	if (in_units(c->o)) {
+		*significant = true;
+		return 100 * (after - before);
+	}
 	*significant = p * (c->ntests ? c->ntests : 1) < (c->o->alpha > 0 ? c->o->alpha : 0.05);
 	return 100 * (after - before);
 }
@@ -277,7 +305,7 @@ static void put_frame(struct svg_ctx *c, const char *name, enum frame_kind kind,
 		      const char *merged_title)
 {
 	const struct ftree_node *root = &c->t->nodes[0];
-	char fill[16], a[32], b[32];
+	char fill[16], a[48], b[48];
 	double y = row_y(c, depth);
 	size_t fit = w > 6 ? (size_t)((w - 6) / CHAR_PX) : 0;
 
@@ -291,19 +319,23 @@ static void put_frame(struct svg_ctx *c, const char *name, enum frame_kind kind,
 		bool sig;
 		double d = change(c, n, &sig);
 
-		fmt_count(n->base, a, sizeof(a));
-		fmt_count(n->total, b, sizeof(b));
+		fmt_weight(c->o, n->base, a, sizeof(a));
+		fmt_weight(c->o, n->total, b, sizeof(b));
 		fprintf(c->f, "before %.2f%% (%s), after %.2f%% (%s): %+.2f points, %s",
 			c->t->base_total > 0 ? 100 * n->base / c->t->base_total : 0, a,
 			root->total > 0 ? 100 * n->total / root->total : 0, b, d,
-			sig ? "significant" : "not significant");
+			in_units(c->o) ? "not tested (values, not counts)"
+			: sig	       ? "significant"
+				       : "not significant");
 		diff_color(c, n, fill, sizeof(fill));
 	} else {
-		fmt_count(n->total, a, sizeof(a));
-		fprintf(c->f, "%s samples, %.2f%%", a,
-			root->total > 0 ? 100 * n->total / root->total : 0);
+		fmt_weight(c->o, n->total, a, sizeof(a));
+		fprintf(c->f, "%s, %.2f%%", a, root->total > 0 ? 100 * n->total / root->total : 0);
 		if (n->self > 0) {
-			fmt_count(n->self, b, sizeof(b));
+			if (in_units(c->o))
+				format_value(n->self, c->o->weigh->unit, b, sizeof(b));
+			else
+				fmt_count(n->self, b, sizeof(b));
 			fprintf(c->f, " (self %s)", b);
 		}
 		kind_color(name, kind, fill, sizeof(fill));
@@ -361,11 +393,11 @@ static int put_frames(struct svg_ctx *c)
 				continue;
 			}
 			if (ntiny && tiny_w >= min_px) {
-				char title[96], name[64], v[32];
+				char title[96], name[64], v[48];
 
-				fmt_count(tiny_v, v, sizeof(v));
+				fmt_weight(c->o, tiny_v, v, sizeof(v));
 				snprintf(name, sizeof(name), "[%zu small frames]", ntiny);
-				snprintf(title, sizeof(title), "%s samples, %.2f%%", v,
+				snprintf(title, sizeof(title), "%s, %.2f%%", v,
 					 t->nodes[0].total > 0 ? 100 * tiny_v / t->nodes[0].total
 							       : 0);
 				put_frame(c, name, FRAME_USER, node, node->depth + 1, tiny_x,
@@ -394,7 +426,7 @@ int svg__write(const struct ftree *t, const struct svg_opts *o, FILE *f)
 	struct svg_ctx c = { .t = t, .o = o, .f = f };
 	unsigned int width = o->width ? o->width : 1200;
 	const struct ftree_node *root = &t->nodes[0];
-	char total[32], base[32];
+	char total[48], base[48];
 
 	c.height = TOP + (t->max_depth + 1) * ROW + BOTTOM;
 	c.scale = root->total > 0 ? (width - 2 * PAD) / root->total : 0;
@@ -408,8 +440,8 @@ int svg__write(const struct ftree *t, const struct svg_opts *o, FILE *f)
 				c.max_change = d;
 		}
 	}
-	fmt_count(root->total, total, sizeof(total));
-	fmt_count(t->base_total, base, sizeof(base));
+	fmt_weight(o, root->total, total, sizeof(total));
+	fmt_weight(o, t->base_total, base, sizeof(base));
 	fprintf(f,
 		"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n"
 		"<svg version=\"1.1\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%u\" "
@@ -431,11 +463,14 @@ int svg__write(const struct ftree *t, const struct svg_opts *o, FILE *f)
 		put_text(f, o->subtitle, 200);
 	else if (o->diff)
 		fprintf(f,
-			"shaped like the new profile (%s samples; base %s): red grew, blue "
-			"shrank, grey not significant",
-			total, base);
+			"shaped like the new profile (%s%s%s; base %s): red grew, blue shrank, %s",
+			total, in_units(o) ? " of " : "", in_units(o) ? o->weigh->type : "", base,
+			in_units(o) ? "changes not tested (values, not counts)"
+				    : "grey not significant");
+	else if (in_units(o))
+		fprintf(f, "%s of %s", total, o->weigh->type);
 	else
-		fprintf(f, "%s samples", total);
+		fprintf(f, "%s", total);
 	fprintf(
 	    f,
 	    "</text>\n<text id=\"unzoom\" x=\"%.1f\" y=\"22\" display=\"none\">Reset Zoom</text>\n"

@@ -23,6 +23,11 @@ struct svg_opts {
 	bool diff; /* the tree carries base counts: a differential graph */
 	double min_px; /* narrower frames are merged with their neighbours; 0 = 0.5 */
 	double alpha; /* diffs: significance level before correction; 0 = 0.05 */
+	/*
+	 * what the tree's weights are: NULL or counting, sample counts; else values in
+	 * weigh->unit (titles and tooltips say so; diffs of them are drawn, not tested)
+	 */
+	const struct weigh *weigh;
 };
 
 int svg__write(const struct ftree *t, const struct svg_opts *o, FILE *f);

@@ -8,6 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * The values of type vi are a number of periods: the period is of that very type (Go's and
+ * scorch's cpu/nanoseconds). A heap profile's period (space/bytes) is its sampling rate, not
+ * what each of its alloc_space or inuse_space values is made of.
+ */
+static bool period_counts(const struct profile *p, uint32_t vi)
+{
+	return p->period > 0 && p->period_type.unit && p->period_type.type &&
+	       p->period_type.unit == p->sample_types[vi].unit &&
+	       p->period_type.type == p->sample_types[vi].type;
+}
+
 double profile__sample_count(const struct profile *p, const struct prof_sample *s)
 {
 	int ci = profile__value_index(p, "samples");
@@ -16,9 +28,62 @@ double profile__sample_count(const struct profile *p, const struct prof_sample *
 	if (ci >= 0)
 		return s->values[ci];
 	vi = profile__default_value(p);
-	if (p->period > 0 && p->period_type.unit && p->period_type.unit == p->sample_types[vi].unit)
+	if (period_counts(p, vi))
 		return (double)s->values[vi] / p->period;
 	return s->values[vi];
+}
+
+int profile__choose_value(const struct profile *p, const char *spec, struct weigh *ret, char *err,
+			  size_t errlen)
+{
+	uint32_t vi = profile__default_value(p);
+	const struct prof_value_type *t;
+	uint64_t n;
+
+	if (!p->nsample_types)
+		return fail_with(err, errlen, -EINVAL, "the profile has no sample types");
+	if (spec && !parse_u64(spec, 10, 0, p->nsample_types - 1, &n)) {
+		vi = (uint32_t)n;
+	} else if (spec) {
+		int i = profile__value_index(p, spec);
+		size_t len;
+
+		if (i < 0) {
+			len = (size_t)snprintf(err, errlen, "no sample type '%s' (it has", spec);
+			for (uint32_t k = 0; k < p->nsample_types && len < errlen; k++)
+				len += (size_t)snprintf(err + len, errlen - len, "%s %u %s/%s",
+							k ? "," : "", k,
+							profile__str(p, p->sample_types[k].type),
+							profile__str(p, p->sample_types[k].unit));
+			if (len < errlen)
+				snprintf(err + len, errlen - len, ")");
+			return -EINVAL;
+		}
+		vi = (uint32_t)i;
+	}
+	t = &p->sample_types[vi];
+	*ret = (struct weigh){ .vi = vi,
+			       .type = profile__str(p, t->type),
+			       .unit = profile__str(p, t->unit) };
+	if (!strcmp(ret->unit, "count")) {
+		ret->countable = true;
+		ret->of_samples = !strcmp(ret->type, "samples");
+		ret->per_sample = 1;
+	} else if (period_counts(p, vi)) {
+		ret->countable = ret->of_samples = true;
+		ret->per_sample = (double)p->period;
+	}
+	return 0;
+}
+
+double weigh__sample(const struct profile *p, const struct weigh *w, const struct prof_sample *s)
+{
+	if (!w)
+		return profile__sample_count(p, s);
+	if (w->vi >= p->nsample_types)
+		return 0;
+	return w->counts && w->per_sample > 0 ? s->values[w->vi] / w->per_sample
+					      : (double)s->values[w->vi];
 }
 
 enum frame_kind profile__frame_kind(const struct profile *p, const struct prof_location *loc,
@@ -183,6 +248,11 @@ void ftree__free(struct ftree *t)
 
 struct ftree *ftree__from_profile(const struct profile *p)
 {
+	return ftree__from_profile_by(p, NULL);
+}
+
+struct ftree *ftree__from_profile_by(const struct profile *p, const struct weigh *w)
+{
 	struct ftree *t = calloc(1, sizeof(*t));
 
 	if (!t)
@@ -196,8 +266,9 @@ struct ftree *ftree__from_profile(const struct profile *p)
 	t->n = 1;
 	for (size_t i = 0; i < p->nsamples; i++) {
 		const struct prof_sample *s = &p->samples[i];
-		struct walk wk = { .t = t, .w = profile__sample_count(p, s) };
+		struct walk wk = { .t = t, .w = weigh__sample(p, w, s) };
 
+		/* a graph draws what is there: a value below 0 (a diff's pprof) has no width */
 		if (wk.w <= 0)
 			continue;
 		t->nodes[0].total += wk.w;
@@ -215,9 +286,14 @@ fail:
 
 int ftree__add_base(struct ftree *t, const struct profile *base)
 {
+	return ftree__add_base_by(t, base, NULL);
+}
+
+int ftree__add_base_by(struct ftree *t, const struct profile *base, const struct weigh *w)
+{
 	for (size_t i = 0; i < base->nsamples; i++) {
 		const struct prof_sample *s = &base->samples[i];
-		struct walk wk = { .t = t, .w = profile__sample_count(base, s), .base = true };
+		struct walk wk = { .t = t, .w = weigh__sample(base, w, s), .base = true };
 		int r;
 
 		if (wk.w <= 0)
@@ -321,17 +397,19 @@ static int add_func(void *ctx, const char *name, enum frame_kind kind, bool leaf
 	return 0;
 }
 
-/* vi < 0: weigh samples by their count, and leave out those that have none */
-static int add_samples(struct func_table *t, const struct profile *p, int which, int64_t vi)
+/* w NULL or counting: weigh samples by their count, and leave out those that have none */
+static int add_samples(struct func_table *t, const struct profile *p, int which,
+		       const struct weigh *w)
 {
 	struct func_walk fw = { .t = t, .which = which };
+	bool counted = !w || w->counts;
 	int r = 0;
 
 	if (!t->index && !(t->index = hmap__new()))
 		return -ENOMEM;
 	for (size_t i = 0; i < p->nsamples && !r; i++) {
-		fw.w = vi < 0 ? profile__sample_count(p, &p->samples[i]) : p->samples[i].values[vi];
-		if (vi < 0 ? fw.w <= 0 : fw.w == 0)
+		fw.w = weigh__sample(p, w, &p->samples[i]);
+		if (counted ? fw.w <= 0 : fw.w == 0)
 			continue;
 		fw.stamp = i + 1;
 		t->total[which] += fw.w;
@@ -343,12 +421,20 @@ static int add_samples(struct func_table *t, const struct profile *p, int which,
 
 int func_table__add(struct func_table *t, const struct profile *p, int which)
 {
-	return add_samples(t, p, which, -1);
+	return add_samples(t, p, which, NULL);
 }
 
 int func_table__add_values(struct func_table *t, const struct profile *p, int which, uint32_t vi)
 {
-	return vi < p->nsample_types ? add_samples(t, p, which, vi) : -EINVAL;
+	struct weigh w = { .vi = vi };
+
+	return vi < p->nsample_types ? add_samples(t, p, which, &w) : -EINVAL;
+}
+
+int func_table__add_by(struct func_table *t, const struct profile *p, int which,
+		       const struct weigh *w)
+{
+	return w && w->vi >= p->nsample_types ? -EINVAL : add_samples(t, p, which, w);
 }
 
 void func_table__free(struct func_table *t)

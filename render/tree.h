@@ -20,6 +20,31 @@ enum frame_kind {
 
 /* The count a sample stands for (see above). */
 double profile__sample_count(const struct profile *p, const struct prof_sample *s);
+
+/*
+ * What samples weigh, as --sample-index chooses it: the value at index vi of each, in its unit.
+ * It is countable when the values are sample counts or convert to them: a count, or a value in
+ * the period's unit (CPU time: each sample stands for one period), one sample being per_sample
+ * of the unit; only counts carry the significance tests of diffs.
+ */
+struct weigh {
+	uint32_t vi;
+	const char *type, *unit; /* the profile's strings */
+	bool countable;
+	bool of_samples; /* counts samples: "samples", or a period's worth each (CPU time) */
+	double per_sample; /* countable: one sample's value; else 0 */
+	bool counts; /* weigh by counts (values / per_sample) instead of values */
+};
+
+/*
+ * The sample type spec names ("alloc_space") or numbers (0 first) into *ret; spec NULL: as go
+ * tool pprof chooses, the profile's default_sample_type, else its last type. 0, or -EINVAL with
+ * a one-line reason listing the types in err.
+ */
+int profile__choose_value(const struct profile *p, const char *spec, struct weigh *ret, char *err,
+			  size_t errlen);
+/* A sample's weight under w. */
+double weigh__sample(const struct profile *p, const struct weigh *w, const struct prof_sample *s);
 /* The kind of line `line` of a location. */
 enum frame_kind profile__frame_kind(const struct profile *p, const struct prof_location *loc,
 				    uint32_t line);
@@ -49,8 +74,11 @@ struct ftree {
 };
 
 struct ftree *ftree__from_profile(const struct profile *p);
+/* The same with samples weighing as w says (NULL: their counts). */
+struct ftree *ftree__from_profile_by(const struct profile *p, const struct weigh *w);
 /* Diffs: add the base profile's counts to the paths the tree has (others only to the root). */
 int ftree__add_base(struct ftree *t, const struct profile *base);
+int ftree__add_base_by(struct ftree *t, const struct profile *base, const struct weigh *w);
 void ftree__free(struct ftree *t);
 /* Children sorted by name, as flame graphs order them (so that two graphs line up). */
 int ftree__sort(struct ftree *t);
@@ -72,6 +100,9 @@ struct func_table {
 int func_table__add(struct func_table *t, const struct profile *p, int which);
 /* The same, each sample weighing its value at index vi (its own unit), negative ones too. */
 int func_table__add_values(struct func_table *t, const struct profile *p, int which, uint32_t vi);
+/* The same, each sample weighing as w says (negative values too, unless counted). */
+int func_table__add_by(struct func_table *t, const struct profile *p, int which,
+		       const struct weigh *w);
 void func_table__free(struct func_table *t);
 
 /*

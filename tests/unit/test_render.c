@@ -234,9 +234,10 @@ static void test_svg(void)
 	CHECK(s != NULL);
 	if (s) {
 		/* hot shrank from 80 % to 30 %, cold grew: both significant with 100 samples */
-		CHECK(strstr(s,
-			     "before 80.00% (80), after 30.00% (30): -50.00 points, significant") !=
-		      NULL);
+		CHECK(
+		    strstr(s,
+			   "before 80.00% (80 samples), after 30.00% (30 samples): -50.00 points, "
+			   "significant") != NULL);
 		CHECK(strstr(s, "+50.00 points, significant") != NULL);
 		CHECK(strstr(s, "fill=\"#2d2dff\"") != NULL); /* the largest change at full blue */
 		CHECK(strstr(s, "fill=\"#ff2d2d\"") != NULL);

@@ -226,8 +226,25 @@ static void test_exhaustive(void)
 	printf("  %ld strings against the reference decoder, %ld mismatches\n", n, bad);
 }
 
+/* JSON strings: escapes, and ill-formed bytes as U+FFFD. */
+static void test_json(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	CHECK_INT(utf8_json_string(f, "a\"b\\c\n\x01\xff\xc3\xa9"), 0);
+	fclose(f);
+	CHECK_STR(buf, "\"a\\\"b\\\\c\\u000a\\u0001\xef\xbf\xbd\xc3\xa9\"");
+	free(buf);
+}
+
 int main(void)
 {
+	test_json();
 	test_valid_forms();
 	test_truncations();
 	test_ill_formed();

@@ -247,8 +247,29 @@ static void test_fnv(void)
 	CHECK_INT(fnv1a64_words(FNV1A64_INIT, w, 2), h);
 }
 
+/* Values in their units, scaled as go tool pprof scales them. */
+static void test_format_value(void)
+{
+	char b[48];
+
+	CHECK_STR(format_value(8388608, "bytes", b, sizeof(b)), "8.00MB");
+	CHECK_STR(format_value(1248, "bytes", b, sizeof(b)), "1.22kB");
+	CHECK_STR(format_value(112, "bytes", b, sizeof(b)), "112B");
+	CHECK_STR(format_value(-3.0 * (1 << 30), "bytes", b, sizeof(b)), "-3.00GB");
+	CHECK_STR(format_value(1980000000, "nanoseconds", b, sizeof(b)), "1.98s");
+	CHECK_STR(format_value(12500000, "nanoseconds", b, sizeof(b)), "12.50ms");
+	CHECK_STR(format_value(1500, "nanoseconds", b, sizeof(b)), "1.50us");
+	CHECK_STR(format_value(20, "milliseconds", b, sizeof(b)), "20.00ms");
+	CHECK_STR(format_value(0, "nanoseconds", b, sizeof(b)), "0");
+	CHECK_STR(format_value(2048, "count", b, sizeof(b)), "2048");
+	CHECK_STR(format_value(2.5, "count", b, sizeof(b)), "2.50");
+	CHECK_STR(format_value(7, "widgets", b, sizeof(b)), "7 widgets");
+	CHECK_STR(format_value(7, NULL, b, sizeof(b)), "7");
+}
+
 int main(void)
 {
+	test_format_value();
 	test_parse_u64();
 	test_fnv();
 	test_parse_duration();
