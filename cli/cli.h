@@ -32,6 +32,7 @@ int getopt_exact(int argc, char **argv, const char *shortopts, const struct opti
 
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_flame(int argc, char **argv);
 int cmd_diff(int argc, char **argv);

@@ -11,8 +11,9 @@ static const struct {
 	const char *name;
 	int (*run)(int argc, char **argv);
 } commands[] = {
-	{ "record", cmd_record }, { "report", cmd_report }, { "agent", cmd_agent },
-	{ "flame", cmd_flame },	  { "diff", cmd_diff },	    { "healthcheck", cmd_healthcheck },
+	{ "record", cmd_record },   { "report", cmd_report }, { "agent", cmd_agent },
+	{ "flame", cmd_flame },	    { "diff", cmd_diff },     { "healthcheck", cmd_healthcheck },
+	{ "convert", cmd_convert },
 };
 
 static void usage(FILE *f)
@@ -26,6 +27,7 @@ static void usage(FILE *f)
 	      "  report       print the hottest functions of a profile\n"
 	      "  flame        draw a flame graph (SVG) of a capture or a profile\n"
 	      "  diff         compare two profiles: what grew, what shrank, what is noise\n"
+	      "  convert      turn a pprof into folded stacks, or folded stacks into a pprof\n"
 	      "  agent        profile the machine continuously, push to a Parca server\n"
 	      "  healthcheck  ask a running agent's /healthz (for exec probes)\n"
 	      "\n"

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The profile model: interning, deduplication and the folded-stacks writer. */
 #include "model.h"
+#include "folded.h"
 #include "hashmap.h"
 #include "utf8.h"
 #include "util.h"
@@ -451,7 +452,70 @@ static void free_line(void *v)
 	free(v);
 }
 
+/*
+ * How a frame is marked in folded stacks: 'k' kernel (an upper-half address, or the kernel's
+ * mapping as folded stacks read back name it), 'j' JIT (the mapping folded stacks give "_[j]"
+ * frames), else 0.
+ */
+static char folded_kind(const struct profile *p, const struct prof_location *loc)
+{
+	const char *file = loc->mapping && loc->mapping <= p->nmappings
+			       ? profile__str(p, p->mappings[loc->mapping - 1].filename)
+			       : "";
+
+	if (profile__is_kernel_address(loc->address) || !strcmp(file, FOLDED_KERNEL_MAPPING))
+		return 'k';
+	return !strcmp(file, FOLDED_JIT_MAPPING) ? 'j' : 0;
+}
+
+/* The string index of s, or 0 when the profile has no such string. */
+static uint32_t find_string(const struct profile *p, const char *s)
+{
+	for (size_t i = 1; i < p->nstrings; i++)
+		if (p->strings[i] && !strcmp(p->strings[i], s))
+			return (uint32_t)i;
+	return 0;
+}
+
+bool profile__has_label(const struct profile *p, const char *key)
+{
+	uint32_t k = find_string(p, key);
+
+	for (size_t i = 0; k && i < p->nsamples; i++)
+		for (uint32_t j = 0; j < p->samples[i].nlabels; j++)
+			if (p->samples[i].labels[j].key == k && p->samples[i].labels[j].str)
+				return true;
+	return false;
+}
+
+/* The sample's process as a root frame: "comm" or "comm-PID"; 0 when it has no comm. */
+static size_t comm_frame(const struct profile *p, const struct prof_sample *s, uint32_t kcomm,
+			 uint32_t kpid, bool per_pid, char *buf, size_t size)
+{
+	const char *comm = NULL;
+	int64_t pid = -1;
+	int n;
+
+	for (uint32_t j = 0; j < s->nlabels; j++) {
+		if (kcomm && s->labels[j].key == kcomm && s->labels[j].str)
+			comm = profile__str(p, s->labels[j].str);
+		else if (kpid && s->labels[j].key == kpid && !s->labels[j].str)
+			pid = s->labels[j].num;
+	}
+	if (!comm || !*comm)
+		return 0;
+	n = per_pid && pid >= 0 ? snprintf(buf, size, "%s-%" PRId64, comm, pid)
+				: snprintf(buf, size, "%s", comm);
+	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
 int profile__write_folded(const struct profile *p, uint32_t vi, FILE *f)
+{
+	return profile__write_folded_opts(p, vi, NULL, f);
+}
+
+int profile__write_folded_opts(const struct profile *p, uint32_t vi, const struct folded_opts *o,
+			       FILE *f)
 {
 	struct hmap *lines = hmap__new();
 	char *stack = NULL, name[512];
@@ -460,9 +524,15 @@ int profile__write_folded(const struct profile *p, uint32_t vi, FILE *f)
 	size_t klen;
 	void *val;
 	int err = 0;
+	uint32_t kcomm = o && o->comm_root ? find_string(p, "comm") : 0;
+	uint32_t kpid = o && o->per_pid ? find_string(p, "pid") : 0;
 
 	if (!lines)
 		return -ENOMEM;
+	if (vi >= p->nsample_types) {
+		hmap__free(lines);
+		return -EINVAL;
+	}
 	/* values summed per folded line; stored as heap int64 per key */
 	for (size_t i = 0; i < p->nsamples && !err; i++) {
 		const struct prof_sample *s = &p->samples[i];
@@ -471,6 +541,17 @@ int profile__write_folded(const struct profile *p, uint32_t vi, FILE *f)
 
 		if (!s->values[vi])
 			continue;
+		if (kcomm &&
+		    (len = comm_frame(p, s, kcomm, kpid, o->per_pid, name, sizeof(name)))) {
+			for (char *c = name; *c; c++)
+				if (*c == ';' || *c == '\n')
+					*c = ':';
+			if (grow_array((void **)&stack, &cap, len + 8, 1)) {
+				err = -ENOMEM;
+				goto out;
+			}
+			memcpy(stack, name, len);
+		}
 		for (uint32_t j = s->nlocs; j-- > 0;) {
 			const struct prof_location *loc;
 			uint32_t n;
@@ -496,9 +577,15 @@ int profile__write_folded(const struct profile *p, uint32_t vi, FILE *f)
 					stack[len++] = ';';
 				memcpy(stack + len, name, nl);
 				len += nl;
-				if (profile__is_kernel_address(loc->address)) {
+				switch (folded_kind(p, loc)) {
+				case 'k':
 					memcpy(stack + len, "_[k]", 4);
 					len += 4;
+					break;
+				case 'j':
+					memcpy(stack + len, "_[j]", 4);
+					len += 4;
+					break;
 				}
 			}
 		}

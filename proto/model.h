@@ -124,4 +124,18 @@ static inline bool profile__is_kernel_address(uint64_t addr)
 /* Write folded stacks (root first, "_[k]" after kernel frames) using the value at index vi. */
 int profile__write_folded(const struct profile *p, uint32_t vi, FILE *f);
 
+struct folded_opts {
+	/*
+	 * Each stack starts with its sample's process name (its "comm" label), as perf's
+	 * stackcollapse and libbpf-tools' profile -f write them; "comm-PID" with per_pid (the
+	 * "pid" label). Samples without the label start with neither.
+	 */
+	bool comm_root;
+	bool per_pid;
+};
+int profile__write_folded_opts(const struct profile *p, uint32_t vi, const struct folded_opts *o,
+			       FILE *f);
+/* Whether any sample carries a string label called key ("comm"). */
+bool profile__has_label(const struct profile *p, const char *key);
+
 #endif

@@ -49,7 +49,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (model_bytes(p) > 4 * lim.max_decoded)
 			abort();
 		if (f) {
+			struct folded_opts fo = { .comm_root = true, .per_pid = true };
+
 			profile__write_folded(p, profile__default_value(p), f);
+			/* what convert writes: the process name as the root, from the labels */
+			profile__write_folded_opts(p, profile__default_value(p), &fo, f);
 			fclose(f);
 		}
 		if (pprof__encode(p, false, &buf, &len) == 0)
