@@ -88,6 +88,9 @@ static struct {
 	const char *http_token_file;
 	const char *cgroup;
 	bool debuginfo_upload;
+	bool skip_verify; /* --remote-store-insecure-skip-verify */
+	const char *client_cert, *client_key; /* mutual TLS */
+	bool all_sample_types; /* series carry cpu/nanoseconds beside samples/count */
 } arg = {
 	.duration_ns = 10000000000ULL,
 	.spool_dir = "/var/lib/scorch/spool",
@@ -119,9 +122,20 @@ static void agent_usage(FILE *f)
 	    "      --remote-store-bearer-token-file FILE\n"
 	    "                                         send 'authorization: Bearer <token>'\n"
 	    "      --remote-store-ca-file FILE        trust this CA besides the system's\n"
+	    "      --remote-store-insecure-skip-verify\n"
+	    "                                         TLS without checking the server's\n"
+	    "                                         certificate (tests only)\n"
+	    "      --remote-store-client-cert-file FILE, --remote-store-client-key-file FILE\n"
+	    "                                         mutual TLS: present this certificate\n"
+	    "                                         (PEM) and its key\n"
 	    "      --node NAME                        the node label (default: the hostname)\n"
 	    "      --profiling-duration TIME          interval (default 10s; 500ms, 1m30s)\n"
-	    "      --label KEY=VALUE                  external label on every series (repeatable)\n"
+	    "      --label KEY=VALUE                  external label on every series (repeatable;\n"
+	    "                                         --metadata-external-labels K=V;K=V too)\n"
+	    "      --all-sample-types                 series carry cpu/nanoseconds beside\n"
+	    "                                         samples/count (default: samples/count\n"
+	    "                                         with the period, one series per process\n"
+	    "                                         as Parca Agent sends)\n"
 	    "      --debuginfo-upload                 upload executables with a build-id that\n"
 	    "                                         appear in profiles to Parca's\n"
 	    "                                         DebuginfoService (each once per run)\n"
@@ -133,17 +147,26 @@ static void agent_usage(FILE *f)
 	    f);
 	capture_args__usage(CAPTURE_SET_AGENT, f);
 	fputs(
+	    "      --profiling-cpu-sampling-frequency HZ\n"
+	    "                                         the same as -F (Parca Agent's name)\n"
 	    "      --cgroup PATH                      only processes in this cgroup (v2) or below\n"
 	    "                                         (/sys/fs/cgroup/... or relative to it)\n"
 	    "      --config FILE                      settings in YAML, the long option names\n"
 	    "                                         as keys (labels: {k: v}); the command\n"
-	    "                                         line overrides them\n"
-	    "      --http-address [ADDR]:PORT         serve /metrics, /healthz and\n"
+	    "                                         line overrides them (--config-path too)\n"
+	    "      --http-address [ADDR]:PORT         serve /metrics, /healthz (/healthy,\n"
+	    "                                         /ready) and\n"
 	    "                                         /debug/pprof/profile?seconds=N; on\n"
-	    "                                         127.0.0.1 unless ADDR says (0.0.0.0: all)\n"
+	    "                                         127.0.0.1 unless ADDR says (0.0.0.0: all;\n"
+	    "                                         IPv6 as [::1]:7071)\n"
 	    "      --http-bearer-token-file FILE      require 'Authorization: Bearer <token>',\n"
 	    "                                         the file's line, on all but /healthz\n"
 	    "  -v, --verbose                          log every interval\n"
+	    "      --log-level LEVEL                  error, warn, info (default) or debug\n"
+	    "                                         (debug: every interval, as -v)\n"
+	    "      --log-format FORMAT                text (default), logfmt or json (one\n"
+	    "                                         object a line: level, ts, caller, msg)\n"
+	    "      --version                          show the version\n"
 	    "  -h, --help                             show this help\n"
 	    "\n"
 	    "Examples:\n"
@@ -161,6 +184,22 @@ static bool valid_label_name(const char *s, size_t len)
 		if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
 			return false;
 	return true;
+}
+
+/* One KEY=VALUE external label, from flag. */
+static int add_label(char *kv, const char *flag)
+{
+	char *eq = strchr(kv, '=');
+
+	if (!eq || !valid_label_name(kv, eq - kv) || arg.nlabels >= MAX_LABELS) {
+		log_error(
+		    "invalid %s '%s': expected KEY=VALUE with KEY like [a-zA-Z_][a-zA-Z0-9_]*",
+		    flag, kv);
+		return -EINVAL;
+	}
+	*eq = 0;
+	arg.labels[arg.nlabels++] = (struct series_label){ kv, eq + 1 };
+	return 0;
 }
 
 static int parse_args(int argc, char **argv)
@@ -182,8 +221,17 @@ static int parse_args(int argc, char **argv)
 		OPT_CONFIG,
 		OPT_CGROUP,
 		OPT_DEBUGINFO_UPLOAD,
+		OPT_EXTERNAL_LABELS,
+		OPT_CPU_FREQ,
+		OPT_SKIP_VERIFY,
+		OPT_CLIENT_CERT,
+		OPT_CLIENT_KEY,
+		OPT_LOG_LEVEL,
+		OPT_LOG_FORMAT,
+		OPT_VERSION,
+		OPT_ALL_SAMPLE_TYPES,
 	};
-	struct option opts[40] = {
+	struct option opts[56] = {
 		{ "remote-store-address", required_argument, NULL, OPT_ADDRESS },
 		{ "remote-store-insecure", no_argument, NULL, OPT_INSECURE },
 		{ "remote-store-bearer-token-file", required_argument, NULL, OPT_TOKEN },
@@ -198,6 +246,16 @@ static int parse_args(int argc, char **argv)
 		{ "http-address", required_argument, NULL, OPT_HTTP },
 		{ "http-bearer-token-file", required_argument, NULL, OPT_HTTP_TOKEN },
 		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "config-path", required_argument, NULL, OPT_CONFIG },
+		{ "metadata-external-labels", required_argument, NULL, OPT_EXTERNAL_LABELS },
+		{ "profiling-cpu-sampling-frequency", required_argument, NULL, OPT_CPU_FREQ },
+		{ "remote-store-insecure-skip-verify", no_argument, NULL, OPT_SKIP_VERIFY },
+		{ "remote-store-client-cert-file", required_argument, NULL, OPT_CLIENT_CERT },
+		{ "remote-store-client-key-file", required_argument, NULL, OPT_CLIENT_KEY },
+		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "all-sample-types", no_argument, NULL, OPT_ALL_SAMPLE_TYPES },
 		{ "cgroup", required_argument, NULL, OPT_CGROUP },
 		{ "debuginfo-upload", no_argument, NULL, OPT_DEBUGINFO_UPLOAD },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -214,7 +272,6 @@ static int parse_args(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_exact(argc, argv, shortopts, opts, "agent")) != -1) {
 		uint64_t v;
-		char *eq;
 
 		r = capture_args__parse(&arg.cap, CAPTURE_SET_AGENT, c, optarg);
 		if (r < 0)
@@ -257,16 +314,45 @@ static int parse_args(int argc, char **argv)
 			}
 			break;
 		case OPT_LABEL:
-			eq = strchr(optarg, '=');
-			if (!eq || !valid_label_name(optarg, eq - optarg) ||
-			    arg.nlabels >= MAX_LABELS) {
-				log_error("invalid --label '%s': expected KEY=VALUE with KEY like "
-					  "[a-zA-Z_][a-zA-Z0-9_]*",
-					  optarg);
+			if (add_label(optarg, "--label"))
 				return -EINVAL;
-			}
-			*eq = 0;
-			arg.labels[arg.nlabels++] = (struct series_label){ optarg, eq + 1 };
+			break;
+		case OPT_EXTERNAL_LABELS:
+			/* Parca Agent's form: KEY=VALUE;KEY=VALUE */
+			for (char *save = NULL, *kv = strtok_r(optarg, ";", &save); kv;
+			     kv = strtok_r(NULL, ";", &save))
+				if (add_label(kv, "--metadata-external-labels"))
+					return -EINVAL;
+			break;
+		case OPT_CPU_FREQ:
+			if (capture_args__parse(&arg.cap, CAPTURE_SET_AGENT, 'F', optarg) < 0)
+				return -EINVAL;
+			break;
+		case OPT_SKIP_VERIFY:
+			arg.skip_verify = true;
+			break;
+		case OPT_CLIENT_CERT:
+			arg.client_cert = optarg;
+			break;
+		case OPT_CLIENT_KEY:
+			arg.client_key = optarg;
+			break;
+		case OPT_LOG_LEVEL:
+			if (log_set(optarg, NULL))
+				return -EINVAL;
+			/* debug: every interval is logged, as -v does */
+			if (!strcmp(optarg, "debug"))
+				arg.verbose = true;
+			break;
+		case OPT_LOG_FORMAT:
+			if (log_set(NULL, optarg))
+				return -EINVAL;
+			break;
+		case OPT_VERSION:
+			printf("scorch %s\n", SCORCH_VERSION);
+			return 1;
+		case OPT_ALL_SAMPLE_TYPES:
+			arg.all_sample_types = true;
 			break;
 		case OPT_SPOOL_DIR:
 			arg.spool_dir = optarg;
@@ -338,10 +424,21 @@ static int parse_all(int argc, char **argv, char ***ret_config_args)
 		"http-address",
 		"http-bearer-token-file",
 		"cgroup",
+		"metadata-external-labels",
+		"profiling-cpu-sampling-frequency",
+		"remote-store-client-cert-file",
+		"remote-store-client-key-file",
+		"log-level",
+		"log-format",
 		NULL,
 	};
-	static const char *const flag_keys[] = { "remote-store-insecure", "verbose", "debug-lines",
-						 "debuginfo-upload", NULL };
+	static const char *const flag_keys[] = { "remote-store-insecure",
+						 "remote-store-insecure-skip-verify",
+						 "verbose",
+						 "debug-lines",
+						 "debuginfo-upload",
+						 "all-sample-types",
+						 NULL };
 	static const char *const map_keys[] = { "labels", NULL };
 	const char *config = NULL;
 	char err[512], **cargs = NULL;
@@ -353,10 +450,14 @@ static int parse_all(int argc, char **argv, char ***ret_config_args)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--"))
 			break;
-		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+		/* --config-path is Parca Agent's name for it */
+		if ((!strcmp(argv[i], "--config") || !strcmp(argv[i], "--config-path")) &&
+		    i + 1 < argc)
 			config = argv[i + 1];
 		else if (!strncmp(argv[i], "--config=", 9))
 			config = argv[i] + 9;
+		else if (!strncmp(argv[i], "--config-path=", 14))
+			config = argv[i] + 14;
 	}
 	*ret_config_args = NULL;
 	if (config) {
@@ -390,6 +491,24 @@ static int parse_all(int argc, char **argv, char ***ret_config_args)
 		log_error("--http-bearer-token-file needs --http-address");
 		return -EINVAL;
 	}
+	if (!arg.client_cert != !arg.client_key) {
+		log_error("mutual TLS needs both --remote-store-client-cert-file and "
+			  "--remote-store-client-key-file");
+		return -EINVAL;
+	}
+	if ((arg.client_cert || arg.skip_verify) && arg.insecure) {
+		log_error("--remote-store-insecure is cleartext: no TLS to verify or to present a "
+			  "certificate in");
+		return -EINVAL;
+	}
+	for (int i = 0; i < 2; i++) {
+		const char *f = i ? arg.client_key : arg.client_cert;
+
+		if (f && access(f, R_OK)) {
+			log_error("cannot read '%s': %s", f, strerror(errno));
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 
@@ -418,6 +537,13 @@ static int build_request(const struct process_profile *procs, size_t nprocs, str
 		void *pprof;
 		size_t plen;
 
+		/*
+		 * one sample type a series, as Parca Agent sends them: Parca stores a series per
+		 * sample type, and cpu/nanoseconds is samples/count times the period
+		 */
+		if (!arg.all_sample_types && profile__value_index(p->profile, "samples") >= 0)
+			profile__keep_value(p->profile,
+					    (uint32_t)profile__value_index(p->profile, "samples"));
 		/* the fastest gzip: these go out every interval, and the spool compresses again */
 		r = pprof__encode_level(p->profile, 1, &pprof, &plen);
 		if (up)
@@ -918,6 +1044,9 @@ int cmd_agent(int argc, char **argv)
 		struct grpc_opts g = { .address = arg.address,
 				       .insecure = arg.insecure,
 				       .ca_file = arg.ca_file,
+				       .insecure_skip_verify = arg.skip_verify,
+				       .client_cert_file = arg.client_cert,
+				       .client_key_file = arg.client_key,
 				       .bearer_token = token,
 				       .timeout_ms = 10000,
 				       .debug =
@@ -1181,12 +1310,12 @@ out:
 			 " + filtered %" PRIu64 " + dropped %" PRIu64 "; profiles sent %" PRIu64
 			 ", failed attempts %" PRIu64 ", rejected %" PRIu64 ", spooled %" PRIu64
 			 " (%" PRIu64 " bytes), dropped from "
-			 "the spool %" PRIu64,
+			 "the spool %" PRIu64 "; intervals without samples %" PRIu64,
 			 stop_signal == SIGINT ? "SIGINT" : "SIGTERM", totals.intervals,
 			 totals.samples, stats[SCORCH_STAT_RUNS], stats[SCORCH_STAT_RECORDED],
 			 stats[SCORCH_STAT_IDLE], stats[SCORCH_STAT_FILTERED],
 			 stats[SCORCH_STAT_LOST_COUNTS_FULL], sst.sent, sst.failed, sst.rejected,
-			 ss.entries, ss.bytes, ss.dropped);
+			 ss.entries, ss.bytes, ss.dropped, totals.empty);
 		if (ss.memory_entries)
 			log_error("%" PRIu64
 				  " undelivered profiles were held in memory (the spool's "

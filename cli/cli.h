@@ -18,6 +18,18 @@
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Which messages are written (--log-level), and how (--log-format). */
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+enum log_format {
+	LOG_TEXT, /* "scorch: warning: ..." lines, the default */
+	LOG_LOGFMT, /* level=warn ts=... caller=scorch msg="..." */
+	LOG_JSON, /* one JSON object a line: level, ts, caller, msg */
+};
+/* Either may be NULL (unchanged). 0, or -EINVAL after an error line. */
+int log_set(const char *level, const char *format);
+bool log_enabled(enum log_level l);
 
 struct option;
 

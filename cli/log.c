@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The program's messages (scorch: ..., on stderr) and its option parsing without abbreviations. */
 #include "cli.h"
+#include "utf8.h"
 #include "util.h"
 
 #include <errno.h>
@@ -8,17 +9,94 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+static enum log_level level = LOG_INFO;
+static enum log_format format = LOG_TEXT;
+
+int log_set(const char *level_name, const char *format_name)
+{
+	static const char *const levels[] = {
+		[LOG_ERROR] = "error", [LOG_WARN] = "warn", [LOG_INFO] = "info", [LOG_DEBUG] = "debug"
+	};
+
+	for (size_t i = 0; level_name && i < ARRAY_SIZE(levels); i++)
+		if (!strcmp(level_name, levels[i])) {
+			level = (enum log_level)i;
+			level_name = NULL;
+		}
+	if (level_name) {
+		log_error("invalid --log-level '%s': error, warn, info or debug", level_name);
+		return -EINVAL;
+	}
+	if (format_name && !strcmp(format_name, "json"))
+		format = LOG_JSON;
+	else if (format_name && !strcmp(format_name, "logfmt"))
+		format = LOG_LOGFMT;
+	else if (format_name && strcmp(format_name, "text")) {
+		log_error("invalid --log-format '%s': text, logfmt or json", format_name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+bool log_enabled(enum log_level l)
+{
+	return l <= level;
+}
+
+/* A structured line: level, time (RFC 3339, UTC, milliseconds), caller, message. */
+static void log_structured(const char *lvl, const char *msg)
+{
+	struct timespec ts;
+	struct tm tm;
+	char when[40];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (format == LOG_JSON) {
+		fprintf(stderr,
+			"{\"level\":\"%s\",\"ts\":\"%s.%03ldZ\",\"caller\":\"scorch\",\"msg\":",
+			lvl, when, ts.tv_nsec / 1000000);
+		utf8_json_string(stderr, msg);
+		fputs("}\n", stderr);
+		return;
+	}
+	fprintf(stderr, "level=%s ts=%s.%03ldZ caller=scorch msg=\"", lvl, when,
+		ts.tv_nsec / 1000000);
+	for (const unsigned char *c = (const unsigned char *)msg; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			fprintf(stderr, "\\%c", *c);
+		else if (*c < 0x20 || *c == 0x7f)
+			fprintf(stderr, "\\x%02x", *c);
+		else
+			fputc(*c, stderr);
+	}
+	fputs("\"\n", stderr);
+}
 
 /*
  * One message, one line: what a process or a server chose (a path, a comm, an error text) can
  * hold control characters, which are written as \xNN, so it can neither start a line that
  * looks like scorch's own nor send escape sequences to a terminal. Longer than 4 KB: cut.
+ * Structured formats escape them their way.
  */
 static void log_line(const char *prefix, const char *fmt, va_list ap)
 {
 	char buf[4096];
 	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
 
+	if (format != LOG_TEXT) {
+		if (n >= (int)sizeof(buf))
+			memcpy(buf + sizeof(buf) - 4, "...", 4);
+		log_structured(!strcmp(prefix, "scorch: ")	      ? "error"
+			       : !strcmp(prefix, "scorch: warning: ") ? "warn"
+			       : !strcmp(prefix, "scorch: debug: ")   ? "debug"
+								      : "info",
+			       buf);
+		return;
+	}
 	fputs(prefix, stderr);
 	for (const unsigned char *c = (const unsigned char *)buf; n > 0 && *c; c++) {
 		if (*c < 0x20 || *c == 0x7f)
@@ -44,6 +122,8 @@ void log_warn(const char *fmt, ...)
 {
 	va_list ap;
 
+	if (!log_enabled(LOG_WARN))
+		return;
 	va_start(ap, fmt);
 	log_line("scorch: warning: ", fmt, ap);
 	va_end(ap);
@@ -53,8 +133,21 @@ void log_info(const char *fmt, ...)
 {
 	va_list ap;
 
+	if (!log_enabled(LOG_INFO))
+		return;
 	va_start(ap, fmt);
 	log_line("scorch: info: ", fmt, ap);
+	va_end(ap);
+}
+
+void log_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_enabled(LOG_DEBUG))
+		return;
+	va_start(ap, fmt);
+	log_line("scorch: debug: ", fmt, ap);
 	va_end(ap);
 }
 

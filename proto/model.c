@@ -396,6 +396,18 @@ out:
 	return r;
 }
 
+int profile__keep_value(struct profile *p, uint32_t vi)
+{
+	if (vi >= p->nsample_types)
+		return -EINVAL;
+	for (size_t i = 0; i < p->nsamples; i++)
+		p->samples[i].values[0] = p->samples[i].values[vi];
+	p->sample_types[0] = p->sample_types[vi];
+	p->nsample_types = 1;
+	p->default_sample_type = p->sample_types[0].type;
+	return 0;
+}
+
 uint32_t profile__default_value(const struct profile *p)
 {
 	if (!p->nsample_types)

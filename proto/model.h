@@ -108,6 +108,12 @@ int profile__add_sample(struct profile *p, const uint64_t *locs, uint32_t nlocs,
 int profile__split(const struct profile *p, const uint32_t *group, uint32_t ngroups,
 		   struct profile **ret);
 
+/*
+ * Keep only the sample type at index vi: the others' values go, it becomes the default type.
+ * -EINVAL when there is no such type.
+ */
+int profile__keep_value(struct profile *p, uint32_t vi);
+
 /* Index of the sample type to show by default: default_sample_type, else the last one. */
 uint32_t profile__default_value(const struct profile *p);
 /* Index of the sample type called name, or -1. */

@@ -37,6 +37,8 @@ struct grpc_opts {
 	const char *address; /* HOST:PORT */
 	bool insecure; /* h2c instead of TLS */
 	const char *ca_file; /* extra CA for TLS, or NULL */
+	bool insecure_skip_verify; /* TLS without checking the server's certificate */
+	const char *client_cert_file, *client_key_file; /* mutual TLS: PEM, or NULL */
 	const char *bearer_token; /* sent as "authorization: Bearer ..." (never logged), or NULL */
 	long timeout_ms; /* whole call, connection included */
 	size_t max_response; /* bound on one response message; 0: GRPC_MAX_RESPONSE */

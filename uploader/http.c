@@ -85,8 +85,8 @@ struct http_server {
 	struct http_handlers h;
 	char *token; /* NULL: no authentication */
 	size_t token_len;
-	struct sockaddr_in sin;
-	char address[32];
+	struct http_addr addr;
+	char address[INET6_ADDRSTRLEN + 10];
 	unsigned int connection_limit;
 
 	pthread_mutex_t lock; /* guards the queue and stopping; never held by MHD's callers */
@@ -334,6 +334,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		r->owned = false;
 		return reply(c, r->status, r->type, r->body, r->len, owned, NULL);
 	}
+	/* Parca Agent's and Kubernetes' usual names for the same probe */
+	if (!strcmp(url, "/healthy") || !strcmp(url, "/ready"))
+		url = "/healthz";
 	if (strcmp(url, "/healthz") && !is_authorized(s, c)) {
 		count(&s->unauthorized);
 		return reply(c, 401, "text/plain; charset=utf-8", (void *)"unauthorized\n", 13,
@@ -367,7 +370,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (!strcmp(url, "/") || !strcmp(url, "/debug/pprof/"))
 		return reply_text(c, 200,
-				  "scorch agent\n/metrics\n/healthz\n"
+				  "scorch agent\n/metrics\n/healthz (/healthy, /ready)\n"
 				  "/debug/pprof/profile?seconds=N\n");
 	return reply_text(c, 404, "not found\n");
 }
@@ -422,28 +425,71 @@ static void on_mhd_message(void *cls, const char *fmt, va_list ap)
 	pthread_mutex_unlock(&s->msg_lock);
 }
 
-int http_parse_address(const char *address, struct sockaddr_in *ret, char *err, size_t errlen)
+int http_parse_address(const char *address, struct http_addr *ret, char *err, size_t errlen)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET,
-				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	const char *colon = strrchr(address, ':');
+	struct http_addr a = { 0 };
 	char host[64];
+	size_t n;
 	uint64_t port;
 
 	if (!colon || parse_u64(colon + 1, 10, 0, 65535, &port) ||
 	    (size_t)(colon - address) >= sizeof(host))
-		return fail_with(err, errlen, -EINVAL,
-				 "invalid --http-address '%s': expected [ADDR]:PORT", address);
-	memcpy(host, address, colon - address);
-	host[colon - address] = 0;
+		return fail_with(
+		    err, errlen, -EINVAL,
+		    "invalid --http-address '%s': expected ADDR:PORT, [IPV6]:PORT or :PORT",
+		    address);
+	n = colon - address;
+	memcpy(host, address, n);
+	host[n] = 0;
+	if (host[0] == '[') {
+		/* IPv6 in brackets, as in URLs: [::1]:7071, [::]:7071 for every address */
+		if (n < 3 || host[n - 1] != ']')
+			return fail_with(err, errlen, -EINVAL,
+					 "invalid --http-address '%s': expected [IPV6]:PORT",
+					 address);
+		host[n - 1] = 0;
+		a.in6.sin6_family = AF_INET6;
+		a.in6.sin6_port = htons(port);
+		if (inet_pton(AF_INET6, host + 1, &a.in6.sin6_addr) != 1)
+			return fail_with(err, errlen, -EINVAL,
+					 "invalid --http-address '%s': '%s' is not an IPv6 address",
+					 address, host + 1);
+		a.len = sizeof(a.in6);
+		*ret = a;
+		return 0;
+	}
 	/* no address: this machine only; every address is asked for as 0.0.0.0 */
-	if (host[0] && inet_pton(AF_INET, host, &sin.sin_addr) != 1)
-		return fail_with(err, errlen, -EINVAL,
-				 "invalid --http-address '%s': an IPv4 address is expected",
-				 address);
-	sin.sin_port = htons(port);
-	*ret = sin;
+	a.in.sin_family = AF_INET;
+	a.in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.in.sin_port = htons(port);
+	if (host[0] && inet_pton(AF_INET, host, &a.in.sin_addr) != 1)
+		return fail_with(
+		    err, errlen, -EINVAL,
+		    "invalid --http-address '%s': an IPv4 address, or IPv6 in brackets "
+		    "([::1]:PORT)",
+		    address);
+	a.len = sizeof(a.in);
+	*ret = a;
 	return 0;
+}
+
+static uint16_t addr_port(const struct http_addr *a)
+{
+	return ntohs(a->sa.sa_family == AF_INET6 ? a->in6.sin6_port : a->in.sin_port);
+}
+
+void http_format_address(const struct http_addr *a, char *buf, size_t size)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (a->sa.sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &a->in6.sin6_addr, ip, sizeof(ip));
+		snprintf(buf, size, "[%s]:%u", ip, addr_port(a));
+	} else {
+		inet_ntop(AF_INET, &a->in.sin_addr, ip, sizeof(ip));
+		snprintf(buf, size, "%s:%u", ip, addr_port(a));
+	}
 }
 
 static unsigned int connection_limit(void)
@@ -484,12 +530,12 @@ struct http_server *http_server__start(const struct http_opts *opts, const struc
 {
 	const union MHD_DaemonInfo *info;
 	struct http_server *s;
-	char ip[INET_ADDRSTRLEN];
-	struct sockaddr_in sin;
+	struct http_addr addr;
+	char where[INET6_ADDRSTRLEN + 10];
 	int start_errno;
 	uint16_t port;
 
-	if (http_parse_address(opts->address, &sin, err, errlen))
+	if (http_parse_address(opts->address, &addr, err, errlen))
 		return NULL;
 	if (load_mhd()) {
 		snprintf(err, errlen, "cannot load libmicrohttpd.so.12 (package libmicrohttpd12)");
@@ -501,7 +547,7 @@ struct http_server *http_server__start(const struct http_opts *opts, const struc
 		return NULL;
 	}
 	s->h = *h;
-	s->sin = sin;
+	s->addr = addr;
 	s->tail = &s->head;
 	s->connection_limit = connection_limit();
 	pthread_mutex_init(&s->lock, NULL);
@@ -529,32 +575,37 @@ struct http_server *http_server__start(const struct http_opts *opts, const struc
 	 * descriptor and a little memory, not a thread), handlers that block on the workers. The
 	 * logger first, or MHD prints what comes before it on stderr itself.
 	 */
-	port = ntohs(s->sin.sin_port);
+	port = addr_port(&s->addr);
 	s->daemon = mhd.start_daemon(
-	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, port,
-	    NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_message, s,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&s->sin, MHD_OPTION_CONNECTION_LIMIT,
-	    s->connection_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->connection_limit / 2,
+	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+		(s->addr.sa.sa_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+	    port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_message, s,
+	    MHD_OPTION_SOCK_ADDR, &s->addr.sa, MHD_OPTION_CONNECTION_LIMIT, s->connection_limit,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->connection_limit / 2,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
 	    on_connection, s, MHD_OPTION_END);
 	start_errno = errno;
-	inet_ntop(AF_INET, &s->sin.sin_addr, ip, sizeof(ip));
+	http_format_address(&s->addr, where, sizeof(where));
 	pthread_mutex_lock(&s->msg_lock);
 	s->started = true;
 	pthread_mutex_unlock(&s->msg_lock);
 	if (!s->daemon) {
-		snprintf(err, errlen, "cannot listen on %s:%u: %s", ip, port,
+		snprintf(err, errlen, "cannot listen on %s: %s", where,
 			 s->start_msg[0] ? s->start_msg : strerror(start_errno));
 		stop_workers(s);
 		server_free(s);
 		return NULL;
 	}
 	info = port ? NULL : mhd.get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	if (info)
-		port = info->port;
-	snprintf(s->address, sizeof(s->address), "%s:%u", ip, port);
+	if (info) {
+		if (s->addr.sa.sa_family == AF_INET6)
+			s->addr.in6.sin6_port = htons(info->port);
+		else
+			s->addr.in.sin_port = htons(info->port);
+	}
+	http_format_address(&s->addr, s->address, sizeof(s->address));
 	return s;
 }
 
@@ -565,7 +616,9 @@ const char *http_server__address(const struct http_server *s)
 
 bool http_server__is_loopback(const struct http_server *s)
 {
-	return (ntohl(s->sin.sin_addr.s_addr) >> 24) == 127;
+	if (s->addr.sa.sa_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&s->addr.in6.sin6_addr);
+	return (ntohl(s->addr.in.sin_addr.s_addr) >> 24) == 127;
 }
 
 void http_server__stop(struct http_server *s)
@@ -610,31 +663,33 @@ int http_probe(const char *address, const char *path, unsigned int timeout_ms,
 	       struct http_probe_result *ret, char *err, size_t errlen)
 {
 	uint64_t deadline = mono_ms() + timeout_ms;
-	struct sockaddr_in sin;
+	struct http_addr a;
 	_cleanup_close_ int fd = -1;
-	char req[256], buf[PROBE_MAX_ANSWER + 1], host[INET_ADDRSTRLEN];
+	char req[256], buf[PROBE_MAX_ANSWER + 1], host[INET6_ADDRSTRLEN + 10];
 	const char *body, *p;
 	size_t len = 0, sent = 0, reqlen;
 	int r, soerr = 0, major, minor, status, n = 0;
 	socklen_t sl = sizeof(soerr);
 
-	r = http_parse_address(address, &sin, err, errlen);
+	r = http_parse_address(address, &a, err, errlen);
 	if (r)
 		return r;
-	/* every address (0.0.0.0) is this machine too */
-	if (sin.sin_addr.s_addr == htonl(INADDR_ANY))
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	inet_ntop(AF_INET, &sin.sin_addr, host, sizeof(host));
+	/* every address (0.0.0.0, ::) is this machine too */
+	if (a.sa.sa_family == AF_INET && a.in.sin_addr.s_addr == htonl(INADDR_ANY))
+		a.in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (a.sa.sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&a.in6.sin6_addr))
+		a.in6.sin6_addr = in6addr_loopback;
+	http_format_address(&a, host, sizeof(host));
 	reqlen = snprintf(req, sizeof(req),
-			  "GET %s HTTP/1.0\r\nHost: %s:%u\r\nUser-Agent: scorch-healthcheck\r\n"
+			  "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: scorch-healthcheck\r\n"
 			  "Connection: close\r\n\r\n",
-			  path, host, ntohs(sin.sin_port));
+			  path, host);
 	if (reqlen >= sizeof(req))
 		return fail_with(err, errlen, -EINVAL, "path too long");
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(a.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return fail_with(err, errlen, -errno, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 && errno != EINPROGRESS)
+	if (connect(fd, &a.sa, a.len) < 0 && errno != EINPROGRESS)
 		return fail_with(err, errlen, -errno, "cannot connect: %s", strerror(errno));
 	r = wait_fd(fd, POLLOUT, deadline);
 	if (!r && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr)

@@ -12,6 +12,7 @@
 #ifndef SCORCH_HTTP_H
 #define SCORCH_HTTP_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,10 +66,23 @@ bool http_server__is_loopback(const struct http_server *s);
  */
 void http_server__stop(struct http_server *s);
 
-struct sockaddr_in;
+/* An address to listen on or to probe: IPv4 or IPv6. */
+struct http_addr {
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	};
+	socklen_t len;
+};
 
-/* An --http-address ("ADDR:PORT", ":PORT" for 127.0.0.1): 0, or -EINVAL with a reason. */
-int http_parse_address(const char *address, struct sockaddr_in *ret, char *err, size_t errlen);
+/*
+ * An --http-address: "ADDR:PORT" (IPv4), "[ADDR]:PORT" (IPv6), ":PORT" for 127.0.0.1. 0, or
+ * -EINVAL with a reason.
+ */
+int http_parse_address(const char *address, struct http_addr *ret, char *err, size_t errlen);
+/* "ADDR:PORT" or "[ADDR]:PORT" into buf. */
+void http_format_address(const struct http_addr *a, char *buf, size_t size);
 
 struct http_probe_result {
 	int status; /* the HTTP status */

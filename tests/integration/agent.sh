@@ -221,7 +221,101 @@ stop_agent
 n=$(wc -l <"$TMP/f.jsonl")
 [ "$n" -ge 4 ] && ok "TLS with --remote-store-ca-file: $n profiles delivered (spooled ones included)" ||
 	fail "TLS with the CA: $n delivered: $(cat "$TMP/f2.log")"
+# one connection for all of them (TLS: kept from one interval to the next); one sample type a
+# series, samples/count with the CPU period, as Parca Agent sends
+py_check "$TMP/f.jsonl" "
+peers = {r['peer'] for r in reqs}
+types = {tuple(s['sample_types']) for r in reqs for s in r['series']}
+periods = {(s['period_type'], s['period']) for r in reqs for s in r['series']}
+assert len(reqs) >= 4 and len(peers) == 1, '%d requests over %d connections: %s' % (len(reqs), len(peers), peers)
+assert types == {('samples/count',)}, types
+assert periods == {('cpu/nanoseconds', 10**9 // 99)}, periods
+print('%d requests over one connection (%s); every series samples/count, period %d ns of cpu' % (len(reqs), peers.pop(), 10**9 // 99))
+" >"$TMP/chk" 2>&1 && ok "$(cat "$TMP/chk")" || fail "connection and sample types: $(tail -2 "$TMP/chk")"
 stop_server
+: >"$TMP/f3.jsonl"
+start_server "$TMP/f3.jsonl" --tls-cert "$TMP/srv.pem" --tls-key "$TMP/srv.key"
+TLS=1 start_agent "$TMP/f3.log" --remote-store-ca-file "$TMP/ca.pem" --all-sample-types
+sleep 2.2
+stop_agent
+py_check "$TMP/f3.jsonl" "
+types = {tuple(s['sample_types']) for r in reqs for s in r['series']}
+assert reqs and types == {('samples/count', 'cpu/nanoseconds')}, types
+print('--all-sample-types: samples/count and cpu/nanoseconds in %d requests' % len(reqs))
+" >"$TMP/chk" 2>&1 && ok "$(cat "$TMP/chk")" || fail "--all-sample-types: $(tail -2 "$TMP/chk")"
+stop_server
+
+# 5b. mutual TLS: the server requires a client certificate signed by the test's CA
+openssl req -newkey rsa:2048 -nodes -subj "/CN=scorch agent" -keyout "$TMP/cli.key" \
+	-out "$TMP/cli.csr" 2>/dev/null
+openssl x509 -req -in "$TMP/cli.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
+	-days 2 -out "$TMP/cli.pem" 2>/dev/null
+rm -rf "$TMP/spool"
+start_server "$TMP/m.jsonl" --tls-cert "$TMP/srv.pem" --tls-key "$TMP/srv.key" --tls-client-ca "$TMP/ca.pem"
+TLS=1 start_agent "$TMP/m1.log" --remote-store-ca-file "$TMP/ca.pem"
+sleep 2.2
+stop_agent
+[ ! -s "$TMP/m.jsonl" ] && grep -q "UNAVAILABLE" "$TMP/m1.log" && ok "mTLS without a client certificate: refused" ||
+	fail "mTLS without a certificate: $(wc -l <"$TMP/m.jsonl" 2>/dev/null) delivered: $(tail -2 "$TMP/m1.log")"
+TLS=1 start_agent "$TMP/m2.log" --remote-store-ca-file "$TMP/ca.pem" \
+	--remote-store-client-cert-file "$TMP/cli.pem" --remote-store-client-key-file "$TMP/cli.key"
+sleep 2.2
+stop_agent
+n=$(wc -l <"$TMP/m.jsonl")
+[ "$n" -ge 2 ] && ok "mTLS with --remote-store-client-cert-file/-key-file: $n profiles delivered" ||
+	fail "mTLS with the certificate: $n delivered: $(tail -3 "$TMP/m2.log")"
+stop_server
+
+# 5c. Parca Agent's flag names, on the command line and from --config-path: external labels
+# (KEY=VALUE;KEY=VALUE), the sampling frequency, JSON logs at debug level
+cat >"$TMP/pa.yaml" <<'YAML'
+metadata-external-labels: "cluster=c1;zone=z2"
+profiling-cpu-sampling-frequency: 49
+YAML
+start_server "$TMP/pa.jsonl"
+start_agent "$TMP/pa.log" --config-path "$TMP/pa.yaml" --log-format json --log-level debug \
+	--metadata-external-labels 'env=test'
+sleep 2.2
+stop_agent
+py_check "$TMP/pa.jsonl" "
+ser = [s for r in reqs for s in r['series']]
+assert ser, 'nothing arrived'
+bad = [s['labels'] for s in ser if (s['labels'].get('cluster'), s['labels'].get('zone'), s['labels'].get('env')) != ('c1', 'z2', 'test')]
+assert not bad, bad[:2]
+periods = {s['period'] for s in ser}
+assert periods == {10**9 // 49}, periods
+print('%d series labelled cluster=c1, zone=z2, env=test; period %d ns (49 Hz)' % (len(ser), 10**9 // 49))
+" >"$TMP/chk" 2>&1 && ok "Parca Agent's flags: $(cat "$TMP/chk")" || fail "Parca Agent's flags: $(tail -2 "$TMP/chk")"
+$PY - "$TMP/pa.log" <<'PYEOF' >"$TMP/chk" 2>&1 && ok "--log-format json: $(cat "$TMP/chk")" || fail "JSON logs: $(cat "$TMP/chk")"
+import json, sys
+lines = [l for l in open(sys.argv[1]).read().splitlines() if l.strip()]
+objs = [json.loads(l) for l in lines]
+assert objs and all(set(o) == {'level', 'ts', 'caller', 'msg'} for o in objs), lines[:2]
+levels = {o['level'] for o in objs}
+assert 'info' in levels, levels
+assert any('interval' in o['msg'] for o in objs), 'no interval logged at debug level'
+print('%d lines, each one JSON object (levels %s)' % (len(objs), ', '.join(sorted(levels))))
+PYEOF
+stop_server
+"$SCORCH" agent --version >"$TMP/v" 2>&1 && grep -qE '^scorch [0-9]+\.[0-9]+' "$TMP/v" && ok "agent --version: $(cat "$TMP/v")" ||
+	fail "agent --version: $(cat "$TMP/v")"
+"$SCORCH" agent --output-dir "$TMP/x" --log-level loud >/dev/null 2>"$TMP/err" && rc=0 || rc=$?
+[ "$rc" -eq 2 ] && grep -q "invalid --log-level 'loud'" "$TMP/err" && ok "a bad --log-level refused" || fail "--log-level loud: rc $rc"
+
+# IPv6: the HTTP endpoint on [::1], /healthy and /ready as /healthz
+if [ -e /proc/net/if_inet6 ]; then
+	HTTP_PORT=$($PY -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0)); print(s.getsockname()[1])')
+	"$SCORCH" agent --http-address "[::1]:$HTTP_PORT" --output-dir "$TMP/out6" --profiling-duration 1s 2>"$TMP/v6.log" &
+	AGENT_PID=$!; PIDS+=("$AGENT_PID")
+	for _ in $(seq 100); do curl -sfg "http://[::1]:$HTTP_PORT/healthz" >/dev/null && break; sleep 0.1; done
+	h=$(curl -sg "http://[::1]:$HTTP_PORT/healthy"); r=$(curl -sg "http://[::1]:$HTTP_PORT/ready")
+	"$SCORCH" healthcheck --http-address "[::1]:$HTTP_PORT" >"$TMP/hc" 2>&1 && hc=0 || hc=$?
+	stop_agent
+	[ "$h" = ok ] && [ "$r" = ok ] && [ "$hc" -eq 0 ] && ok "--http-address [::1]:$HTTP_PORT: /healthy, /ready and healthcheck answer" ||
+		fail "IPv6: /healthy '$h', /ready '$r', healthcheck $hc: $(cat "$TMP/v6.log" "$TMP/hc")"
+else
+	ok "no IPv6 on this machine: the [::1] endpoint is checked by test_http where it exists"
+fi
 
 # 6. without a server: /healthz, /metrics (parsed as Prometheus text), /debug/pprof/profile
 # (read by go tool pprof), and --output-dir rotated to the newest 3 files

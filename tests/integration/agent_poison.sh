@@ -20,7 +20,11 @@ start_agent() {
 	AGENT_PID=$!; PIDS+=("$AGENT_PID")
 }
 stop_agent() { kill -TERM "$AGENT_PID"; wait "$AGENT_PID"; }
-intervals_of() { sed -n 's/.*stopped (SIGTERM): \([0-9]*\) intervals.*/\1/p' "$1"; }
+# the intervals that had samples (an interval closed at once by SIGTERM may have none: not sent)
+intervals_of() {
+	sed -n 's/.*stopped (SIGTERM): \([0-9]*\) intervals.*intervals without samples \([0-9]*\).*/\1 \2/p' "$1" |
+		awk '{ print $1 - $2 }'
+}
 lines_of() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 # wait_lines FILE N SECONDS: until FILE has N lines, false after SECONDS
 wait_lines() {

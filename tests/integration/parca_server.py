@@ -90,6 +90,7 @@ def main():
     ap.add_argument("--token")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
+    ap.add_argument("--tls-client-ca")
     ap.add_argument("--signed-url", action="store_true",
                     help="debuginfo uploads by HTTP PUT to a URL of a second server")
     ap.add_argument("--signed-url-template", action="append", default=[])
@@ -153,6 +154,12 @@ def main():
                 summary.append({
                     "labels": labels,
                     "samples": sum(s.value[0] for s in prof.sample),
+                    "sample_types": ["%s/%s" % (prof.string_table[t.type],
+                                                prof.string_table[t.unit])
+                                     for t in prof.sample_type],
+                    "period": prof.period,
+                    "period_type": "%s/%s" % (prof.string_table[prof.period_type.type],
+                                              prof.string_table[prof.period_type.unit]),
                     "time_nanos": prof.time_nanos,
                     "duration_nanos": prof.duration_nanos,
                     "functions": names,
@@ -169,7 +176,9 @@ def main():
         with lock:
             counter[0] += 1
             with open(args.out, "a") as f:
-                f.write(json.dumps({"n": counter[0], "series": summary}) + "\n")
+                # the client's address and port: one per connection
+                f.write(json.dumps({"n": counter[0], "peer": context.peer(),
+                                    "series": summary}) + "\n")
         return parca_pb2.WriteRawResponse()
 
     def write_raw_response(response):
@@ -322,8 +331,12 @@ def main():
     server.add_generic_rpc_handlers((handler, debuginfo))
     address = f"127.0.0.1:{args.port}"
     if args.tls_cert:
+        # --tls-client-ca: mutual TLS, a client certificate signed by that CA required
         creds = grpc.ssl_server_credentials(
-            [(open(args.tls_key, "rb").read(), open(args.tls_cert, "rb").read())])
+            [(open(args.tls_key, "rb").read(), open(args.tls_cert, "rb").read())],
+            root_certificates=open(args.tls_client_ca, "rb").read()
+            if args.tls_client_ca else None,
+            require_client_auth=bool(args.tls_client_ca))
         server.add_secure_port(address, creds)
     else:
         server.add_insecure_port(address)

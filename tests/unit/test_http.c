@@ -147,8 +147,9 @@ static void test_address(void)
 	struct fake f = { 0 };
 	struct http_server *s = start(&f, ":0", NULL);
 	struct http_handlers h = { .metrics = fake_metrics, .profile = fake_profile, .ctx = &f };
-	static const char *const bad[] = { "7071", "localhost:80", "1.2.3:80", ":65536",
-					   ":-1",  "127.0.0.1:",   "::1:80" };
+	static const char *const bad[] = { "7071",	 "localhost:80", "1.2.3:80",   ":65536",
+					   ":-1",	 "127.0.0.1:",	 "::1:80",     "[::1:80",
+					   "[zz::1]:80", "[]:80",	 "[::1]:99999" };
 	struct response r;
 
 	/* no address: 127.0.0.1, the port the system chose */
@@ -161,6 +162,14 @@ static void test_address(void)
 		CHECK_STR(r.body, "ok\n");
 		get(port_of(s), "/nonexistent", NULL, &r);
 		CHECK_INT(r.status, 404);
+	}
+	http_server__stop(s);
+	/* /healthy and /ready: the same probe under Parca Agent's and Kubernetes' names */
+	s = start(&f, ":0", "tok");
+	for (int i = 0; s && i < 2; i++) {
+		get(port_of(s), i ? "/ready" : "/healthy", NULL, &r);
+		CHECK_INT(r.status, 200);
+		CHECK_STR(r.body, "ok\n");
 	}
 	http_server__stop(s);
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
@@ -456,6 +465,24 @@ static void test_probe(void)
 	CHECK_INT(http_probe(addr, "/healthz", 2000, &res, err, sizeof(err)), -ECONNREFUSED);
 	CHECK(now_s() - t < 1);
 	CHECK_STR(err, "cannot connect: Connection refused");
+
+	/* IPv6: listened on and probed as [::1]:PORT */
+	s = start(&f, "[::1]:0", NULL);
+	CHECK(s && !strncmp(http_server__address(s), "[::1]:", 6));
+	CHECK(s && http_server__is_loopback(s));
+	if (s) {
+		f.sick = false;
+		snprintf(addr, sizeof(addr), "[::1]:%u", port_of(s));
+		CHECK_INT(http_probe(addr, "/healthz", 2000, &res, err, sizeof(err)), 0);
+		CHECK_INT(res.status, 200);
+		CHECK_INT(http_probe(addr, "/ready", 2000, &res, err, sizeof(err)), 0);
+		CHECK_INT(res.status, 200);
+		/* every IPv6 address ([::]) is asked on this machine */
+		snprintf(addr, sizeof(addr), "[::]:%u", port_of(s));
+		CHECK_INT(http_probe(addr, "/healthz", 2000, &res, err, sizeof(err)), 0);
+		CHECK_INT(res.status, 200);
+	}
+	http_server__stop(s);
 
 	/* a listener that never accepts: the kernel completes the connection, nobody answers */
 	CHECK_INT(raw_start(&raw, NULL, 0), 0);
