@@ -51,7 +51,10 @@ CI=true TRICKY=$'a b \'c" $d\nline' UNLISTED=x OUT=$OUT HOSTFILE=$HOSTFILE RUN_I
 val() { awk -v k="$1" '$1 == k { $1 = ""; sub(/^ /, ""); print; exit }' "$TMP/stdout"; }
 
 [ "$rc" -eq 7 ] && ok "exit status comes back" || fail "exit status $rc, not 7: $(tail -3 "$TMP/stderr")"
-[ "$(cat "$TMP/stderr")" = to-stderr ] && ok "stderr comes back apart" ||
+# run-in-guest's own notes (a kernel package downloaded on a machine that had none cached, or a
+# newer one the archive just published) are not the guest's
+guest_err=$(grep -v "^run-in-guest: kernel $KERNEL: " "$TMP/stderr" || true)
+[ "$guest_err" = to-stderr ] && ok "stderr comes back apart" ||
 	fail "stderr: '$(head -3 "$TMP/stderr")'"
 grep -q to-stderr "$TMP/stdout" && fail "stderr mixed into stdout" || ok "stdout holds no stderr"
 [ "$(val uid)" = 0 ] && ok "root" || fail "uid '$(val uid)'"
