@@ -11,8 +11,20 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+static int cmp_cum(const void *a, const void *b)
+{
+	const struct func_row *x = *(struct func_row *const *)a, *y = *(struct func_row *const *)b;
+
+	if (x->cum[0] != y->cum[0])
+		return x->cum[0] > y->cum[0] ? -1 : 1;
+	if (x->self[0] != y->self[0])
+		return x->self[0] > y->self[0] ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
 
 static int cmp_flat(const void *a, const void *b)
 {
@@ -42,8 +54,19 @@ static void print_json(const struct weigh *w, int64_t total, struct func_row **l
 	printf("]}\n");
 }
 
-static int print_top(const struct profile *p, const struct weigh *w, unsigned int top, bool json)
+struct report_args {
+	unsigned int top;
+	bool json, cum;
+	struct sample_filter f;
+	regex_t focus, ignore, hide, tag;
+	char filters[4][192]; /* what was asked, for the header */
+	size_t nfilters;
+};
+
+static int print_top(const struct profile *p, const struct weigh *w, const struct report_args *ra)
 {
+	unsigned int top = ra->top;
+	bool json = ra->json;
 	uint32_t vi = w->vi;
 	struct func_table t = { 0 };
 	_cleanup_free_ struct func_row **list = NULL;
@@ -53,7 +76,7 @@ static int print_top(const struct profile *p, const struct weigh *w, unsigned in
 	int err;
 
 	/* the functions' flat and cumulative values, as flame and diff count them */
-	err = func_table__add_values(&t, p, 0, vi);
+	err = func_table__add_filtered(&t, p, 0, w, &ra->f);
 	list = calloc(t.n + 1, sizeof(*list));
 	if (err || !list) {
 		func_table__free(&t);
@@ -61,9 +84,8 @@ static int print_top(const struct profile *p, const struct weigh *w, unsigned in
 	}
 	for (size_t i = 0; i < t.n; i++)
 		list[i] = &t.rows[i];
-	qsort(list, t.n, sizeof(*list), cmp_flat);
-	for (size_t i = 0; i < p->nsamples; i++)
-		total += p->samples[i].values[vi];
+	qsort(list, t.n, sizeof(*list), ra->cum ? cmp_cum : cmp_flat);
+	total = llround(t.total[0]);
 	if (json) {
 		print_json(w, total, list, t.n, top);
 		func_table__free(&t);
@@ -81,7 +103,16 @@ static int print_top(const struct profile *p, const struct weigh *w, unsigned in
 		printf(" in %" PRId64 " samples", n);
 	}
 	printf("\n");
-	printf("%10s %7s %10s %7s  %s\n", "flat", "flat%", "cum", "cum%", "function");
+	if (ra->nfilters) {
+		printf("Active filters:");
+		for (size_t i = 0; i < ra->nfilters; i++)
+			printf(" %s", ra->filters[i]);
+		printf("\n");
+	}
+	printf("%10s %7s %10s %7s  %s\n", "flat", "flat%", "cum", "cum%",
+	       ra->f.granularity == GRANULARITY_FILES	? "file"
+	       : ra->f.granularity == GRANULARITY_LINES ? "line"
+							: "function");
 	for (size_t i = 0; i < t.n && i < top; i++)
 		printf("%10s %6.2f%% %10s %6.2f%%  %s\n",
 		       format_value(list[i]->self[0], unit, a, sizeof(a)),
@@ -94,13 +125,26 @@ static int print_top(const struct profile *p, const struct weigh *w, unsigned in
 
 static void report_usage(FILE *f)
 {
-	fputs("Usage: scorch report PROFILE [--top N] [--sample-index NAME|N]\n"
+	fputs("Usage: scorch report PROFILE [--top N] [--sample-index NAME|N] [--json] [--cum]\n"
+	      "                     [--focus RE] [--ignore RE] [--hide RE] [--tagfocus K=V]\n"
+	      "                     [--granularity functions|lines|files]\n"
 	      "\n"
 	      "Print the functions with the most self (flat) time, with their cumulative time.\n"
-	      "PROFILE is any pprof file, gzip-compressed or not, or folded stacks.\n"
+	      "PROFILE is any pprof file, gzip-compressed or not, or folded stacks. Shares are of\n"
+	      "the whole profile, filters or not, as go tool pprof's. Regular expressions are\n"
+	      "POSIX extended ones (go tool pprof's RE2 in their common forms).\n"
 	      "\n"
 	      "Options:\n"
-	      "  -n, --top N                 how many functions (default 20)\n"
+	      "  -n, --top N                 how many functions (default 20; --nodecount too)\n"
+	      "      --cum                   order by cumulative value, not flat\n"
+	      "      --focus REGEX           only samples with a frame whose function or file\n"
+	      "                              (or mapping) matches, as go tool pprof -focus\n"
+	      "      --ignore REGEX          not the samples with such a frame\n"
+	      "      --hide REGEX            leave matching frames out of the stacks\n"
+	      "      --tagfocus KEY=VALUE    only samples whose label KEY matches: a regular\n"
+	      "                              expression (comm=nginx), or N or N:M for numbers\n"
+	      "                              (pid=1234)\n"
+	      "      --granularity G         functions (default), lines or files\n"
 	      "      --json                  one JSON object: sample_type, unit, total and the\n"
 	      "                              functions (name, flat, cum) in that unit\n"
 	      "      --sample-index NAME|N   the sample type shown (alloc_space, 0, ...;\n"
@@ -114,23 +158,84 @@ static void report_usage(FILE *f)
 	      f);
 }
 
+/* Compile a --focus/--ignore/--hide/--tagfocus expression: 0, or -EINVAL after a line. */
+static int compile(regex_t *re, const char *pattern, const char *flag)
+{
+	char msg[128];
+	int r = regcomp(re, pattern, REG_EXTENDED | REG_NOSUB);
+
+	if (r) {
+		regerror(r, re, msg, sizeof(msg));
+		log_error("invalid %s '%s': %s", flag, pattern, msg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* --tagfocus KEY=VALUE: a regular expression for string labels, N or N:M for numbers. */
+static int parse_tagfocus(struct report_args *ra, char *arg)
+{
+	char *eq = strchr(arg, '='), *colon;
+	uint64_t lo, hi;
+
+	if (!eq || eq == arg || !eq[1]) {
+		log_error("invalid --tagfocus '%s': expected KEY=VALUE (comm=nginx, pid=1234, "
+			  "pid=100:200)",
+			  arg);
+		return -EINVAL;
+	}
+	*eq = 0;
+	ra->f.tag_key = arg;
+	colon = strchr(eq + 1, ':');
+	if (colon)
+		*colon = 0;
+	if (!parse_u64(eq + 1, 10, 0, INT64_MAX, &lo) &&
+	    (!colon || !parse_u64(colon + 1, 10, lo, INT64_MAX, &hi))) {
+		ra->f.tag_numeric = true;
+		ra->f.tag_lo = (int64_t)lo;
+		ra->f.tag_hi = colon ? (int64_t)hi : (int64_t)lo;
+		return 0;
+	}
+	if (colon)
+		*colon = ':';
+	if (compile(&ra->tag, eq + 1, "--tagfocus"))
+		return -EINVAL;
+	ra->f.tag_value = &ra->tag;
+	return 0;
+}
+
 int cmd_report(int argc, char **argv)
 {
-	enum { OPT_SAMPLE_INDEX = 0x100, OPT_JSON };
+	enum {
+		OPT_SAMPLE_INDEX = 0x100,
+		OPT_JSON,
+		OPT_FOCUS,
+		OPT_IGNORE,
+		OPT_HIDE,
+		OPT_TAGFOCUS,
+		OPT_GRANULARITY,
+		OPT_CUM,
+	};
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "top", required_argument, NULL, 'n' },
+		{ "nodecount", required_argument, NULL, 'n' },
 		{ "sample-index", required_argument, NULL, OPT_SAMPLE_INDEX },
+		{ "focus", required_argument, NULL, OPT_FOCUS },
+		{ "ignore", required_argument, NULL, OPT_IGNORE },
+		{ "hide", required_argument, NULL, OPT_HIDE },
+		{ "tagfocus", required_argument, NULL, OPT_TAGFOCUS },
+		{ "granularity", required_argument, NULL, OPT_GRANULARITY },
+		{ "cum", no_argument, NULL, OPT_CUM },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	unsigned int top = 20;
+	struct report_args ra = { .top = 20 };
 	struct profile *p = NULL;
 	const char *sample_index = NULL;
-	bool json = false;
+	int ret = EXIT_USAGE, c, r;
 	struct weigh w;
 	char err[256];
-	int c, r;
 
 	opterr = 0;
 	optind = 1;
@@ -141,42 +246,109 @@ int cmd_report(int argc, char **argv)
 		case 'n':
 			if (parse_u64(optarg, 10, 1, 1000000, &v)) {
 				log_error("invalid --top '%s': a positive number", optarg);
-				return EXIT_USAGE;
+				goto out;
 			}
-			top = v;
+			ra.top = v;
 			break;
 		case OPT_SAMPLE_INDEX:
 			sample_index = optarg;
 			break;
 		case OPT_JSON:
-			json = true;
+			ra.json = true;
+			break;
+		case OPT_CUM:
+			ra.cum = true;
+			break;
+		case OPT_FOCUS:
+		case OPT_IGNORE:
+		case OPT_HIDE: {
+			regex_t *re = c == OPT_FOCUS	? &ra.focus
+				      : c == OPT_IGNORE ? &ra.ignore
+							: &ra.hide;
+			const regex_t **slot = c == OPT_FOCUS	 ? &ra.f.focus
+					       : c == OPT_IGNORE ? &ra.f.ignore
+								 : &ra.f.hide;
+
+			if (*slot) {
+				log_error("one %s only (join alternatives with |)",
+					  c == OPT_FOCUS    ? "--focus"
+					  : c == OPT_IGNORE ? "--ignore"
+							    : "--hide");
+				goto out;
+			}
+			if (compile(re, optarg,
+				    c == OPT_FOCUS    ? "--focus"
+				    : c == OPT_IGNORE ? "--ignore"
+						      : "--hide"))
+				goto out;
+			*slot = re;
+			snprintf(ra.filters[ra.nfilters++], sizeof(ra.filters[0]), "%s=%s",
+				 c == OPT_FOCUS	   ? "focus"
+				 : c == OPT_IGNORE ? "ignore"
+						   : "hide",
+				 optarg);
+			break;
+		}
+		case OPT_TAGFOCUS:
+			if (ra.f.tag_key) {
+				log_error("one --tagfocus only");
+				goto out;
+			}
+			snprintf(ra.filters[ra.nfilters++], sizeof(ra.filters[0]), "tagfocus=%s",
+				 optarg);
+			if (parse_tagfocus(&ra, optarg))
+				goto out;
+			break;
+		case OPT_GRANULARITY:
+			if (!strcmp(optarg, "functions")) {
+				ra.f.granularity = GRANULARITY_FUNCTIONS;
+			} else if (!strcmp(optarg, "lines")) {
+				ra.f.granularity = GRANULARITY_LINES;
+			} else if (!strcmp(optarg, "files")) {
+				ra.f.granularity = GRANULARITY_FILES;
+			} else {
+				log_error("invalid --granularity '%s': functions, lines or files",
+					  optarg);
+				goto out;
+			}
 			break;
 		case 'h':
 			report_usage(stdout);
-			return EXIT_OK;
+			ret = EXIT_OK;
+			goto out;
 		default: /* said by getopt_exact() */
-			return EXIT_USAGE;
+			goto out;
 		}
 	}
 	if (optind != argc - 1) {
 		log_error("report needs exactly one PROFILE (try 'scorch report --help')");
-		return EXIT_USAGE;
+		goto out;
 	}
+	ret = EXIT_RUNTIME;
 	r = profile__read_any(argv[optind], &p, err, sizeof(err));
 	if (r) {
 		log_error("'%s': %s", argv[optind], err);
-		return EXIT_RUNTIME;
+		goto out;
 	}
 	if (profile__choose_value(p, sample_index, &w, err, sizeof(err))) {
 		log_error("'%s': %s", argv[optind], err);
-		profile__free(p);
-		return EXIT_RUNTIME;
+		goto out;
 	}
-	r = print_top(p, &w, top, json);
-	profile__free(p);
+	r = print_top(p, &w, &ra);
 	if (r) {
 		log_error("out of memory");
-		return EXIT_RUNTIME;
+		goto out;
 	}
-	return EXIT_OK;
+	ret = EXIT_OK;
+out:
+	profile__free(p);
+	if (ra.f.focus)
+		regfree(&ra.focus);
+	if (ra.f.ignore)
+		regfree(&ra.ignore);
+	if (ra.f.hide)
+		regfree(&ra.hide);
+	if (ra.f.tag_value)
+		regfree(&ra.tag);
+	return ret;
 }

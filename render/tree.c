@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -435,6 +436,157 @@ int func_table__add_by(struct func_table *t, const struct profile *p, int which,
 		       const struct weigh *w)
 {
 	return w && w->vi >= p->nsample_types ? -EINVAL : add_samples(t, p, which, w);
+}
+
+/* ---- filtered tables (report) ---- */
+
+static bool matches(const regex_t *re, const char *s)
+{
+	return s && *s && !regexec(re, s, 0, NULL, 0);
+}
+
+static const struct prof_function *line_function(const struct profile *p,
+						 const struct prof_location *loc, uint32_t l)
+{
+	uint64_t id = l < loc->nlines ? loc->lines[l].function : 0;
+
+	return id && id <= p->nfunctions ? &p->functions[id - 1] : NULL;
+}
+
+static const char *mapping_file(const struct profile *p, const struct prof_location *loc)
+{
+	return loc->mapping && loc->mapping <= p->nmappings
+		   ? profile__str(p, p->mappings[loc->mapping - 1].filename)
+		   : NULL;
+}
+
+static bool line_matches(const struct profile *p, const struct prof_location *loc, uint32_t l,
+			 const regex_t *re)
+{
+	const struct prof_function *fn = line_function(p, loc, l);
+
+	return fn && (matches(re, profile__str(p, fn->name)) ||
+		      matches(re, profile__str(p, fn->filename)));
+}
+
+static bool location_matches(const struct profile *p, const struct prof_location *loc,
+			     const regex_t *re)
+{
+	for (uint32_t l = 0; l < loc->nlines; l++)
+		if (line_matches(p, loc, l, re))
+			return true;
+	return matches(re, mapping_file(p, loc));
+}
+
+static bool tag_passes(const struct profile *p, const struct prof_sample *s,
+		       const struct sample_filter *f)
+{
+	for (uint32_t j = 0; j < s->nlabels; j++) {
+		const struct prof_label *lb = &s->labels[j];
+
+		if (strcmp(profile__str(p, lb->key), f->tag_key))
+			continue;
+		if (lb->str ? !f->tag_numeric && matches(f->tag_value, profile__str(p, lb->str))
+			    : f->tag_numeric && lb->num >= f->tag_lo && lb->num <= f->tag_hi)
+			return true;
+	}
+	return false;
+}
+
+/* The frame's name at the filter's granularity. */
+static void granular_name(const struct profile *p, const struct prof_location *loc, uint32_t l,
+			  enum granularity g, char *buf, size_t size)
+{
+	const struct prof_function *fn = line_function(p, loc, l);
+	const char *file = fn ? profile__str(p, fn->filename) : "";
+	size_t n;
+
+	if (g == GRANULARITY_FILES && *file) {
+		snprintf(buf, size, "%s", file);
+		return;
+	}
+	if (g == GRANULARITY_FILES && mapping_file(p, loc) && *mapping_file(p, loc)) {
+		snprintf(buf, size, "%s", mapping_file(p, loc));
+		return;
+	}
+	profile__frame_name(p, loc, l, buf, size);
+	n = strlen(buf);
+	if (g == GRANULARITY_LINES && *file && l < loc->nlines && n + 2 < size)
+		snprintf(buf + n, size - n, " %s:%" PRId64, file, loc->lines[l].line);
+}
+
+int func_table__add_filtered(struct func_table *t, const struct profile *p, int which,
+			     const struct weigh *w, const struct sample_filter *f)
+{
+	struct func_walk fw = { .t = t, .which = which };
+	bool counted = !w || w->counts, by_name;
+	char(*names)[512] = NULL;
+	size_t cap = 0;
+	int r = 0;
+
+	if (!f)
+		return add_samples(t, p, which, w);
+	if (!t->index && !(t->index = hmap__new()))
+		return -ENOMEM;
+	by_name = f->focus || f->ignore || f->hide;
+	for (size_t i = 0; i < p->nsamples && !r; i++) {
+		const struct prof_sample *s = &p->samples[i];
+		bool focused = false, ignored = false;
+		size_t n = 0;
+
+		fw.w = weigh__sample(p, w, s);
+		if (counted ? fw.w <= 0 : fw.w == 0)
+			continue;
+		/* the total is the whole profile's, as go tool pprof's percentages are */
+		t->total[which] += fw.w;
+		if (f->tag_key && !tag_passes(p, s, f))
+			continue;
+		for (uint32_t j = 0; by_name && j < s->nlocs; j++) {
+			const struct prof_location *loc;
+
+			if (!s->locs[j] || s->locs[j] > p->nlocations)
+				continue;
+			loc = &p->locations[s->locs[j] - 1];
+			if (f->ignore && location_matches(p, loc, f->ignore))
+				ignored = true;
+			else if (!f->focus || location_matches(p, loc, f->focus))
+				focused = true;
+		}
+		if (by_name && (ignored || !focused))
+			continue;
+		/* the frames root first, hidden ones left out */
+		for (uint32_t j = s->nlocs; j-- > 0;) {
+			const struct prof_location *loc;
+			uint32_t nl;
+
+			if (!s->locs[j] || s->locs[j] > p->nlocations)
+				continue;
+			loc = &p->locations[s->locs[j] - 1];
+			if (f->hide && matches(f->hide, mapping_file(p, loc)))
+				continue;
+			nl = loc->nlines ? loc->nlines : 1;
+			for (uint32_t l = nl; l-- > 0;) {
+				if (f->hide && line_matches(p, loc, l, f->hide))
+					continue;
+				if (grow_array((void **)&names, &cap, n + 1, sizeof(*names))) {
+					r = -ENOMEM;
+					goto out;
+				}
+				granular_name(p, loc, l, f->granularity, names[n],
+					      sizeof(names[n]));
+				n++;
+			}
+		}
+		if (!n && by_name)
+			continue;
+		fw.stamp = i + 1;
+		for (size_t k = 0; k < n && !r; k++)
+			r = add_func(&fw, names[k], FRAME_USER, k == n - 1);
+	}
+out:
+	free(names);
+	free(fw.seen);
+	return r;
 }
 
 void func_table__free(struct func_table *t)

@@ -11,6 +11,8 @@
 #include "hashmap.h"
 #include "model.h"
 
+#include <regex.h>
+
 enum frame_kind {
 	FRAME_USER, /* native code with a symbol */
 	FRAME_KERNEL,
@@ -104,6 +106,32 @@ int func_table__add_values(struct func_table *t, const struct profile *p, int wh
 int func_table__add_by(struct func_table *t, const struct profile *p, int which,
 		       const struct weigh *w);
 void func_table__free(struct func_table *t);
+
+/* What a report aggregates by (go tool pprof's -functions, -lines, -files). */
+enum granularity { GRANULARITY_FUNCTIONS, GRANULARITY_LINES, GRANULARITY_FILES };
+
+/*
+ * go tool pprof's sample filters. A location matches a regular expression when a line's
+ * function name or file name does, or its mapping's file. focus: samples with a matching
+ * location; ignore: not those; hide: matching lines (a location whose mapping matches: all of
+ * it) are taken out of the stacks, a sample left with none is dropped. tag: samples whose label
+ * tag_key is a string matching tag_value, or a number in [tag_lo, tag_hi].
+ */
+struct sample_filter {
+	const regex_t *focus, *ignore, *hide; /* NULL: none */
+	const char *tag_key; /* NULL: no tag filter */
+	const regex_t *tag_value; /* string labels */
+	bool tag_numeric;
+	int64_t tag_lo, tag_hi;
+	enum granularity granularity;
+};
+
+/*
+ * Add p's samples that pass f (NULL: all) to side which, weighed as w says, by the names f's
+ * granularity makes ("fn", "fn file:line", "file"). 0 or -ENOMEM.
+ */
+int func_table__add_filtered(struct func_table *t, const struct profile *p, int which,
+			     const struct weigh *w, const struct sample_filter *f);
 
 /*
  * Two-sided p-value of the two-proportion z-test: x1 of n1 against x2 of n2 (pooled variance).

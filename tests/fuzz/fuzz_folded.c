@@ -35,6 +35,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	func_table__add(&ft, p, 0);
 	func_table__add(&ft, p, 1);
 	func_table__free(&ft);
+	/* what report does with go tool pprof's filters, at each granularity */
+	{
+		static regex_t focus, hide, tag;
+		static bool compiled;
+		struct weigh w;
+
+		if (!compiled) {
+			regcomp(&focus, "a|_", REG_EXTENDED | REG_NOSUB);
+			regcomp(&hide, "^[b-m]", REG_EXTENDED | REG_NOSUB);
+			regcomp(&tag, ".", REG_EXTENDED | REG_NOSUB);
+			compiled = true;
+		}
+		for (int g = 0; g < 3; g++) {
+			struct sample_filter sf = { .focus = &focus,
+						    .hide = &hide,
+						    .tag_key = g == 1 ? "comm" : NULL,
+						    .tag_value = &tag,
+						    .granularity = (enum granularity)g };
+
+			if (profile__choose_value(p, NULL, &w, err, sizeof(err)) == 0 &&
+			    func_table__add_filtered(&ft, p, 0, &w, &sf) == 0)
+				func_table__add_filtered(&ft, p, 1, NULL, &sf);
+			func_table__free(&ft);
+		}
+	}
 	profile__free(p);
 	return 0;
 }

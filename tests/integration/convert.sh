@@ -19,6 +19,12 @@ hot=$(awk '$0 ~ /^workload;.*;hot_a( |;)/ { s += $NF } END { print s + 0 }' "$TM
 n=$("$SCORCH" report "$TMP/cap.pb.gz" --json --sample-index samples | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["total"])')
 [ "$n" = "$total" ] && ok "folded total $total = the pprof's samples" || fail "folded total $total, pprof $n"
 
+# report --tagfocus on a capture's string label: its samples, or none
+ta=$("$SCORCH" report "$TMP/cap.pb.gz" --json --sample-index samples --tagfocus comm=^workload$ |
+	"$PYTHON" -c 'import json,sys; print(sum(f["flat"] for f in json.load(sys.stdin)["functions"]))')
+tn=$("$SCORCH" report "$TMP/cap.pb.gz" --json --tagfocus comm=nosuch | "$PYTHON" -c 'import json,sys; print(len(json.load(sys.stdin)["functions"]))')
+[ "$ta" = "$own" ] && [ "$tn" = 0 ] && ok "report --tagfocus comm=^workload$: $ta samples, comm=nosuch: none" ||
+	fail "--tagfocus: $ta (want $own), nosuch $tn"
 "$SCORCH" convert "$TMP/cap.pb.gz" -o "$TMP/pid.folded" --per-pid 2>"$TMP/err" || fail "--per-pid: $(cat "$TMP/err")"
 if [ -n "$wpid" ]; then
 	grep -q "^workload-$wpid;" "$TMP/pid.folded" && ok "--per-pid: workload-$wpid" ||
