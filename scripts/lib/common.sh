@@ -2,7 +2,7 @@
 
 # Debian 12 packages the build, the tests and the benchmark need.
 SCORCH_PACKAGES=(
-	gcc g++ libc6-dev libc6-dbg pkg-config meson ninja-build clang libclang-rt-14-dev llvm binutils
+	gcc g++ libc6-dev libc6-dbg scdoc bash-completion pkg-config meson ninja-build clang libclang-rt-14-dev llvm binutils
 	libbpf-dev libelf-dev libdw-dev libdebuginfod-dev debuginfod libcurl4-openssl-dev libzstd-dev libiberty-dev liblzma-dev xz-utils libprotobuf-c-dev protobuf-c-compiler zlib1g-dev bpftool
 	golang-go util-linux procps strace time gawk clang-format python3 python3.11 python3.11-dev python3-grpcio python3-protobuf python3-prometheus-client python3-yaml protobuf-compiler openssl curl
 	libmicrohttpd-dev libyaml-dev libxml2-utils chromium python3-pil nodejs openjdk-17-jdk-headless
