@@ -31,6 +31,7 @@ struct graph_args {
 	unsigned int width;
 	bool inverted;
 	const char *sample_index; /* --sample-index, or NULL: the profile's default */
+	struct folded_opts root; /* the process as the first frame (when samples name it) */
 };
 
 static int parse_width(const char *s, unsigned int *ret)
@@ -84,7 +85,7 @@ static int render_profile(const struct profile *p, const char *what, const struc
 	/* frames as wide as their samples where the values count them (CPU time), else values */
 	w.counts = w.countable;
 	o.weigh = &w;
-	t = ftree__from_profile_by(p, &w);
+	t = ftree__from_profile_by(p, &w, &g->root);
 	if (!t || ftree__sort(t)) {
 		ftree__free(t);
 		log_error("out of memory");
@@ -137,6 +138,9 @@ static void flame_usage(FILE *f)
 	      "      --sample-index NAME|N\n"
 	      "                      the sample type to draw (alloc_space, 0, ...; default: the\n"
 	      "                      profile's default type, else its last, as go tool pprof)\n"
+	      "      --no-comm-root  no process name as the first frame under the root (it is\n"
+	      "                      there when the samples name their process, as captures do)\n"
+	      "      --per-pid       the first frame is comm-PID, one per process\n"
 	      "      --title TEXT    the graph's title\n"
 	      "      --inverted      an icicle graph: roots at the top\n"
 	      "      --width PIXELS  default 1200\n"
@@ -169,9 +173,19 @@ static int flame_capture(const struct capture_args *ca, char **cmd, const struct
 
 int cmd_flame(int argc, char **argv)
 {
-	enum { OPT_TITLE = 0x100, OPT_WIDTH, OPT_INVERTED, OPT_FORMAT, OPT_SAMPLE_INDEX };
+	enum {
+		OPT_TITLE = 0x100,
+		OPT_WIDTH,
+		OPT_INVERTED,
+		OPT_FORMAT,
+		OPT_SAMPLE_INDEX,
+		OPT_NO_COMM_ROOT,
+		OPT_PER_PID
+	};
 	struct option opts[32] = {
 		{ "output", required_argument, NULL, 'o' },
+		{ "no-comm-root", no_argument, NULL, OPT_NO_COMM_ROOT },
+		{ "per-pid", no_argument, NULL, OPT_PER_PID },
 		{ "sample-index", required_argument, NULL, OPT_SAMPLE_INDEX },
 		{ "title", required_argument, NULL, OPT_TITLE },
 		{ "width", required_argument, NULL, OPT_WIDTH },
@@ -180,7 +194,7 @@ int cmd_flame(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct graph_args g = { .output = "flame.svg" };
+	struct graph_args g = { .output = "flame.svg", .root = { .comm_root = true } };
 	struct capture_args ca;
 	char shortopts[64] = ":o:h", **cmd = NULL;
 	const char *input = NULL;
@@ -227,6 +241,12 @@ int cmd_flame(int argc, char **argv)
 			return EXIT_USAGE;
 		case OPT_SAMPLE_INDEX:
 			g.sample_index = optarg;
+			break;
+		case OPT_NO_COMM_ROOT:
+			g.root.comm_root = false;
+			break;
+		case OPT_PER_PID:
+			g.root.per_pid = true;
 			break;
 		case 'h':
 			flame_usage(stdout);
@@ -640,7 +660,7 @@ int cmd_diff(int argc, char **argv)
 				      .diff = true,
 				      .weigh = &w[1] };
 
-		t = ftree__from_profile_by(p[1], &w[1]);
+		t = ftree__from_profile_by(p[1], &w[1], NULL);
 		if (!t || ftree__add_base_by(t, p[0], &w[0]) || ftree__sort(t))
 			goto nomem;
 		r = write_svg(t, &o, a.g.output);

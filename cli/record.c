@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* scorch record: one capture of the machine, some processes or a command, written to a file. */
 #include "capture_args.h"
+#include "model.h"
 #include "cli.h"
 #include "oneshot.h"
 #include "output.h"
@@ -13,6 +14,8 @@
 
 static const char *arg_output;
 static enum output_format arg_format = OUTPUT_PPROF;
+/* folded stacks: the process name first, as perf's stackcollapse writes them */
+static struct folded_opts arg_folded = { .comm_root = true };
 static struct capture_args arg_capture;
 
 static void record_usage(FILE *f)
@@ -27,6 +30,8 @@ static void record_usage(FILE *f)
 	capture_args__usage(CAPTURE_SET_ONE_SHOT, f);
 	fputs("  -o, --output FILE      where to write (default profile.pb.gz, or profile.folded)\n"
 	      "      --format FORMAT    pprof (gzip-compressed, the default) or folded\n"
+	      "      --no-comm-root     folded: stacks without the process name as first frame\n"
+	      "      --per-pid          folded: the first frame is comm-PID\n"
 	      "  -h, --help             show this help\n"
 	      "\n"
 	      "With '-- COMMAND' the command is started and profiled with the processes it\n"
@@ -42,10 +47,12 @@ static void record_usage(FILE *f)
 
 static int parse_args(int argc, char **argv, char ***ret_cmd)
 {
-	enum { OPT_FORMAT = 0x100 };
+	enum { OPT_FORMAT = 0x100, OPT_NO_COMM_ROOT, OPT_PER_PID };
 	struct option opts[32] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "no-comm-root", no_argument, NULL, OPT_NO_COMM_ROOT },
+		{ "per-pid", no_argument, NULL, OPT_PER_PID },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -78,12 +85,22 @@ static int parse_args(int argc, char **argv, char ***ret_cmd)
 				return -EINVAL;
 			}
 			break;
+		case OPT_NO_COMM_ROOT:
+			arg_folded.comm_root = false;
+			break;
+		case OPT_PER_PID:
+			arg_folded.per_pid = true;
+			break;
 		case 'h':
 			record_usage(stdout);
 			return 1;
 		default: /* said by getopt_exact() */
 			return -EINVAL;
 		}
+	}
+	if (arg_folded.per_pid && !arg_folded.comm_root) {
+		log_error("--per-pid and --no-comm-root do not go together");
+		return -EINVAL;
 	}
 	*ret_cmd = NULL;
 	if (optind < argc) {
@@ -125,7 +142,7 @@ int cmd_record(int argc, char **argv)
 	}
 	ret = oneshot__run(&arg_capture, cmd, &o);
 	if (ret == EXIT_OK) {
-		r = output__commit(&out, o.profile, arg_format);
+		r = output__commit(&out, o.profile, arg_format, &arg_folded);
 		if (r) {
 			log_error("cannot write '%s': %s", arg_output, strerror(-r));
 			ret = EXIT_RUNTIME;

@@ -29,7 +29,8 @@ int output__open(struct output *o, const char *path)
 	return atomic_file__open(&o->file, path, 0644);
 }
 
-int output__commit(struct output *o, const struct profile *p, enum output_format fmt)
+int output__commit(struct output *o, const struct profile *p, enum output_format fmt,
+		   const struct folded_opts *fo)
 {
 	int r;
 
@@ -47,11 +48,13 @@ int output__commit(struct output *o, const struct profile *p, enum output_format
 
 		if (!f)
 			return -errno;
-		r = profile__write_folded(p,
-					  profile__value_index(p, "samples") >= 0
-					      ? (uint32_t)profile__value_index(p, "samples")
-					      : profile__default_value(p),
-					  f);
+		struct folded_opts root = { .comm_root = true };
+
+		r = profile__write_folded_opts(p,
+					       profile__value_index(p, "samples") >= 0
+						   ? (uint32_t)profile__value_index(p, "samples")
+						   : profile__default_value(p),
+					       fo ? fo : &root, f);
 		if (fclose(f) && !r)
 			r = -errno;
 	}

@@ -20,8 +20,13 @@ struct output {
 
 /* Create the temporary file now, so an unwritable path fails before any work. 0 or -errno. */
 int output__open(struct output *o, const char *path);
-/* Write the profile, fsync, rename over the target. On failure the temporary file is removed. */
-int output__commit(struct output *o, const struct profile *p, enum output_format fmt);
+/*
+ * Write the profile, fsync, rename over the target. On failure the temporary file is removed.
+ * Folded stacks start with the process name unless fo says otherwise (NULL: they do).
+ */
+struct folded_opts;
+int output__commit(struct output *o, const struct profile *p, enum output_format fmt,
+		   const struct folded_opts *fo);
 /* Remove the temporary file (safe after commit, and on a zeroed struct). */
 void output__abort(struct output *o);
 

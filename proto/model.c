@@ -500,9 +500,14 @@ bool profile__has_label(const struct profile *p, const char *key)
 	return false;
 }
 
-/* The sample's process as a root frame: "comm" or "comm-PID"; 0 when it has no comm. */
-static size_t comm_frame(const struct profile *p, const struct prof_sample *s, uint32_t kcomm,
-			 uint32_t kpid, bool per_pid, char *buf, size_t size)
+void profile__label_keys(const struct profile *p, uint32_t *ret_comm, uint32_t *ret_pid)
+{
+	*ret_comm = find_string(p, "comm");
+	*ret_pid = find_string(p, "pid");
+}
+
+size_t profile__comm_frame(const struct profile *p, const struct prof_sample *s, uint32_t kcomm,
+			   uint32_t kpid, bool per_pid, char *buf, size_t size)
 {
 	const char *comm = NULL;
 	int64_t pid = -1;
@@ -553,8 +558,8 @@ int profile__write_folded_opts(const struct profile *p, uint32_t vi, const struc
 
 		if (!s->values[vi])
 			continue;
-		if (kcomm &&
-		    (len = comm_frame(p, s, kcomm, kpid, o->per_pid, name, sizeof(name)))) {
+		if (kcomm && (len = profile__comm_frame(p, s, kcomm, kpid, o->per_pid, name,
+							sizeof(name)))) {
 			for (char *c = name; *c; c++)
 				if (*c == ';' || *c == '\n')
 					*c = ':';

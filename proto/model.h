@@ -141,6 +141,14 @@ struct folded_opts {
 };
 int profile__write_folded_opts(const struct profile *p, uint32_t vi, const struct folded_opts *o,
 			       FILE *f);
+/* The string indexes of the label keys "comm" and "pid" (0: absent). */
+void profile__label_keys(const struct profile *p, uint32_t *ret_comm, uint32_t *ret_pid);
+/*
+ * A sample's process as a frame, "comm" or (per_pid) "comm-PID", from the labels whose keys
+ * profile__label_keys() gave, into buf. Its length; 0 when the sample has no comm.
+ */
+size_t profile__comm_frame(const struct profile *p, const struct prof_sample *s, uint32_t kcomm,
+			   uint32_t kpid, bool per_pid, char *buf, size_t size);
 /* Whether any sample carries a string label called key ("comm"). */
 bool profile__has_label(const struct profile *p, const char *key);
 

@@ -249,12 +249,18 @@ void ftree__free(struct ftree *t)
 
 struct ftree *ftree__from_profile(const struct profile *p)
 {
-	return ftree__from_profile_by(p, NULL);
+	return ftree__from_profile_by(p, NULL, NULL);
 }
 
-struct ftree *ftree__from_profile_by(const struct profile *p, const struct weigh *w)
+struct ftree *ftree__from_profile_by(const struct profile *p, const struct weigh *w,
+				     const struct folded_opts *root)
 {
 	struct ftree *t = calloc(1, sizeof(*t));
+	uint32_t kcomm = 0, kpid = 0;
+	char comm[256];
+
+	if (root && root->comm_root)
+		profile__label_keys(p, &kcomm, &kpid);
 
 	if (!t)
 		return NULL;
@@ -273,8 +279,13 @@ struct ftree *ftree__from_profile_by(const struct profile *p, const struct weigh
 		if (wk.w <= 0)
 			continue;
 		t->nodes[0].total += wk.w;
-		if (!s->nlocs)
+		if (kcomm &&
+		    profile__comm_frame(p, s, kcomm, kpid, root->per_pid, comm, sizeof(comm))) {
+			if (add_frame(&wk, comm, FRAME_USER, !s->nlocs))
+				goto fail;
+		} else if (!s->nlocs) {
 			t->nodes[0].self += wk.w;
+		}
 		if (profile__walk_sample(p, s, add_frame, &wk))
 			goto fail;
 	}

@@ -76,8 +76,12 @@ struct ftree {
 };
 
 struct ftree *ftree__from_profile(const struct profile *p);
-/* The same with samples weighing as w says (NULL: their counts). */
-struct ftree *ftree__from_profile_by(const struct profile *p, const struct weigh *w);
+/*
+ * The same with samples weighing as w says (NULL: their counts), and with root->comm_root each
+ * sample's process (comm, comm-PID with root->per_pid) as the first frame under "all".
+ */
+struct ftree *ftree__from_profile_by(const struct profile *p, const struct weigh *w,
+				     const struct folded_opts *root);
 /* Diffs: add the base profile's counts to the paths the tree has (others only to the root). */
 int ftree__add_base(struct ftree *t, const struct profile *base);
 int ftree__add_base_by(struct ftree *t, const struct profile *base, const struct weigh *w);

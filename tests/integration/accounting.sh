@@ -20,14 +20,14 @@ check_run() {
 }
 
 # no losses with the normal sizes
-"$SCORCH" record -v -d 2 --format folded -o "$TMP/a.folded" -- "$WORKLOAD" 2 1 >/dev/null 2>"$TMP/err"
+"$SCORCH" record -v -d 2 --format folded --no-comm-root -o "$TMP/a.folded" -- "$WORKLOAD" 2 1 >/dev/null 2>"$TMP/err"
 check_run "normal maps"
 check_program "$TMP/err"
 [ "$DROPPED" -eq 0 ] && ! grep -q "stacks lost" "$TMP/err" && ok "normal maps: nothing lost" || fail "losses with normal maps: $(head -1 "$TMP/err")"
 
 # a stack map of 4 entries: samples kept, stacks replaced by placeholders, each counted (user
 # stacks only go to the stack map when they are unwound with frame pointers)
-SCORCH_MAP_ENTRIES=4096,4 "$SCORCH" record -v --unwind fp -d 2 --format folded -o "$TMP/a.folded" -- "$WORKLOAD" 2 1 >/dev/null 2>"$TMP/err"
+SCORCH_MAP_ENTRIES=4096,4 "$SCORCH" record -v --unwind fp -d 2 --format folded --no-comm-root -o "$TMP/a.folded" -- "$WORKLOAD" 2 1 >/dev/null 2>"$TMP/err"
 check_run "stack map of 4"
 for kind in kernel user; do
 	said=$(grep -o "$kind stack map full [0-9]*" "$TMP/err" | awk '{ print $NF }')
@@ -39,7 +39,7 @@ done
 
 # a sample ring too small for one copied stack: every sample is kept with its kernel stack and
 # a placeholder for the user stack, and counted
-SCORCH_SAMPLE_RING=4096 "$SCORCH" record -v --unwind dwarf -d 2 --format folded -o "$TMP/a.folded" -- "$WORKLOAD" 2 1 >/dev/null 2>"$TMP/err"
+SCORCH_SAMPLE_RING=4096 "$SCORCH" record -v --unwind dwarf -d 2 --format folded --no-comm-root -o "$TMP/a.folded" -- "$WORKLOAD" 2 1 >/dev/null 2>"$TMP/err"
 check_run "sample ring of 4 KB"
 said=$(grep -o "sample ring full [0-9]*" "$TMP/err" | awk '{ print $NF }')
 seen=$(awk 'index($0, "[user stack lost: sample ring full]") { s += $NF } END { print s + 0 }' "$TMP/a.folded")
@@ -49,7 +49,7 @@ seen=$(awk 'index($0, "[user stack lost: sample ring full]") { s += $NF } END { 
 
 # a counts map of 2 entries: samples dropped, and counted (with frame pointers every sample goes
 # through the counts map)
-SCORCH_MAP_ENTRIES=2,4096 "$SCORCH" record -v --unwind fp -d 2 --format folded -o "$TMP/a.folded" -- "$WORKLOAD" 2 1 >/dev/null 2>"$TMP/err"
+SCORCH_MAP_ENTRIES=2,4096 "$SCORCH" record -v --unwind fp -d 2 --format folded --no-comm-root -o "$TMP/a.folded" -- "$WORKLOAD" 2 1 >/dev/null 2>"$TMP/err"
 check_run "counts map of 2"
 [ "$DROPPED" -gt 0 ] && grep -q "lost: counts map full $DROPPED" "$TMP/err" &&
 	ok "counts map of 2: $DROPPED dropped samples reported" || fail "counts map of 2: no drops reported: $(head -1 "$TMP/err")"

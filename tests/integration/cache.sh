@@ -6,7 +6,7 @@ require_bpf
 
 # two threads for 0.9 s of CPU each: ~180 samples, ~18 of them in the read(2) of in_kernel (with
 # ~50 the chance of none in the kernel was 0.5 %, and a repeated run saw it)
-run() { "$SCORCH" record -v -d 3 --format folded -o "$TMP/$1.folded" -- "$WORKLOAD" 2 0.9 >/dev/null 2>"$TMP/$1.err"; }
+run() { "$SCORCH" record -v -d 3 --format folded --no-comm-root -o "$TMP/$1.folded" -- "$WORKLOAD" 2 0.9 >/dev/null 2>"$TMP/$1.err"; }
 
 run cold
 check_program "$TMP/cold.err"

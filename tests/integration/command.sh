@@ -5,7 +5,7 @@
 source "${TESTLIB:?run the integration tests through meson test}"
 require_bpf
 
-out=$("$SCORCH" record --format folded -o "$TMP/w.folded" -- "$WORKLOAD" 2 4 2>"$TMP/err")
+out=$("$SCORCH" record --format folded --no-comm-root -o "$TMP/w.folded" -- "$WORKLOAD" 2 4 2>"$TMP/err")
 cat "$TMP/err"
 cpu=${out#cpu_seconds=}
 total=$(folded_total "$TMP/w.folded")
@@ -61,13 +61,13 @@ grep -qE 'PeriodType: cpu nanoseconds' <<<"$raw" && grep -q 'Period: 10101010' <
 	ok "period cpu/nanoseconds 10101010" || fail "period type or period wrong"
 
 # the command's children are followed: a shell that starts the workload
-"$SCORCH" record -q --format folded -o "$TMP/sh.folded" -- sh -c "'$WORKLOAD' 1 1 >/dev/null; true"
+"$SCORCH" record -q --format folded --no-comm-root -o "$TMP/sh.folded" -- sh -c "'$WORKLOAD' 1 1 >/dev/null; true"
 n=$(folded_count "$TMP/sh.folded" hot_a)
 [ "$n" -gt 30 ] && ok "children of the command profiled ($n hot_a samples)" ||
 	fail "children of the command not profiled: $(head -3 "$TMP/sh.folded")"
 
 # time in the vDSO is named from its own symbols, not left as [vdso]+0x...
-"$SCORCH" record -q --format folded -o "$TMP/vdso.folded" -- "$VDSO_SPIN" 1
+"$SCORCH" record -q --format folded --no-comm-root -o "$TMP/vdso.folded" -- "$VDSO_SPIN" 1
 n=$(folded_total "$TMP/vdso.folded")
 named=$(awk '/__vdso_|(^|;)clock_gettime( |;)/ { s += $NF } END { print s + 0 }' "$TMP/vdso.folded")
 echo "vdso: $named of $n samples in named vDSO frames"
@@ -78,7 +78,7 @@ grep -q '\[vdso\]+0x' "$TMP/vdso.folded" && fail "unnamed vDSO frames: $(grep -m
 
 # JIT'ed code named from the process's perf map, read although the JIT removed it on exit
 # (3 s: the JIT lives through a drain, which re-reads its maps and finds its perf map)
-"$SCORCH" record -q --format folded -o "$TMP/jit.folded" -- "$JIT" 3
+"$SCORCH" record -q --format folded --no-comm-root -o "$TMP/jit.folded" -- "$JIT" 3
 n=$(folded_total "$TMP/jit.folded")
 named=$(folded_count "$TMP/jit.folded" jit_spin)
 echo "jit: $named of $n samples in jit_spin"
@@ -87,7 +87,7 @@ echo "jit: $named of $n samples in jit_spin"
 
 # return addresses are looked up at pc - 1: caller_at_end() ends with a call to a noreturn
 # function, so its return address is the first byte of right_after()
-"$SCORCH" record -q --format folded -o "$TMP/nr.folded" -- "$NORETURN" 1.5
+"$SCORCH" record -q --format folded --no-comm-root -o "$TMP/nr.folded" -- "$NORETURN" 1.5
 n=$(folded_count "$TMP/nr.folded" spin_then_exit)
 good=$(awk '/;main;caller_at_end;spin_then_exit/ { s += $NF } END { print s + 0 }' "$TMP/nr.folded")
 echo "noreturn: $good of $n samples under main;caller_at_end;spin_then_exit"
@@ -99,7 +99,7 @@ grep -q right_after "$TMP/nr.folded" && fail "a return address was named as the 
 # children sampled between fork and exec: their maps, read a moment later, show the program
 # they exec'ed (sleep), not the parent's code their pcs are in; the parent's maps fill in.
 # About 10 of ~200 samples were left as unmapped pcs without them.
-"$SCORCH" record -v --format folded -o "$TMP/fe.folded" -- "$FORKEXEC" 300 6 /bin/sleep 0.02 \
+"$SCORCH" record -v --format folded --no-comm-root -o "$TMP/fe.folded" -- "$FORKEXEC" 300 6 /bin/sleep 0.02 \
 	>/dev/null 2>"$TMP/fe.err"
 check_program "$TMP/fe.err"
 n=$(folded_total "$TMP/fe.folded")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scorch convert: a capture's pprof into folded stacks starts each stack with the process name
-# (comm-PID with --per-pid, nothing with --no-comm-root), as perf's stackcollapse does; folded
+# (comm-PID with --per-pid, nothing with --no-comm-root), as perf's stackcollapse does, and so do
+# record --format folded and the flame graph of a capture; folded
 # back into a pprof and out again gives the same stacks and the same total, kernel (_[k]) and
 # JIT (_[j]) frames kept; flame draws the folded file; go tool pprof reads the pprof made from
 # folded stacks; a Go CPU profile folds into sample counts; a bad name or format is refused.
@@ -36,6 +37,17 @@ fi
 	! grep -q '^workload;' "$TMP/bare.folded" && [ "$(awk '{ s += $NF } END { print s + 0 }' "$TMP/bare.folded")" = "$total" ] &&
 	ok "--no-comm-root: stacks start at their root, same total" || fail "--no-comm-root: $(head -2 "$TMP/bare.folded" | cut -c1-120)"
 
+# record --format folded: the same comm root (and comm-PID with --per-pid) as convert writes
+"$SCORCH" record -q --format folded -o "$TMP/rec.folded" -- "$WORKLOAD" 1 1 >/dev/null 2>"$TMP/err" ||
+	fail "record --format folded: $(cat "$TMP/err")"
+rt=$(awk '{ s += $NF } END { print s + 0 }' "$TMP/rec.folded")
+ro=$(awk '$0 ~ /^workload;/ { s += $NF } END { print s + 0 }' "$TMP/rec.folded")
+[ "$rt" -gt 0 ] && [ "$ro" = "$rt" ] && ok "record --format folded: all $rt samples start with 'workload'" ||
+	fail "record folded: $ro of $rt start with the comm: $(head -2 "$TMP/rec.folded" | cut -c1-120)"
+"$SCORCH" record -q --format folded --per-pid -o "$TMP/recp.folded" -- "$WORKLOAD" 1 1 >/dev/null 2>"$TMP/err" &&
+	grep -qE '^workload-[0-9]+;' "$TMP/recp.folded" && ok "record --per-pid: workload-PID first" ||
+	fail "record --per-pid: $(head -2 "$TMP/recp.folded" | cut -c1-120) $(cat "$TMP/err")"
+
 # folded -> pprof -> folded: the same lines
 "$SCORCH" convert "$TMP/cap.folded" -o "$TMP/back.pb.gz" 2>"$TMP/err" && "$SCORCH" convert "$TMP/back.pb.gz" -o "$TMP/again.folded" 2>>"$TMP/err" ||
 	fail "round trip: $(cat "$TMP/err")"
@@ -52,6 +64,13 @@ cmp -s <(sort "$TMP/j.folded") <(sort "$TMP/j2.folded") && ok "JIT and kernel ma
 "$SCORCH" flame "$TMP/cap.folded" -o "$TMP/f.svg" 2>"$TMP/err" && grep -q "<title>workload$" "$TMP/f.svg" &&
 	grep -q "<title>hot_a$" "$TMP/f.svg" && ok "flame draws the folded file, the comm as the first frame" ||
 	fail "flame of folded: $(cat "$TMP/err")"
+# flame of the capture: the process under the root, or not, or one per pid
+"$SCORCH" flame "$TMP/cap.pb.gz" -o "$TMP/c1.svg" 2>"$TMP/err" && "$SCORCH" flame "$TMP/cap.pb.gz" --no-comm-root -o "$TMP/c2.svg" 2>>"$TMP/err" &&
+	"$SCORCH" flame "$TMP/cap.pb.gz" --per-pid -o "$TMP/c3.svg" 2>>"$TMP/err" || fail "flame: $(cat "$TMP/err")"
+grep -q "<title>workload$" "$TMP/c1.svg" && ! grep -q "<title>workload$" "$TMP/c2.svg" &&
+	grep -qE "<title>workload-[0-9]+$" "$TMP/c3.svg" &&
+	ok "flame of a capture: 'workload' under the root (--no-comm-root: not; --per-pid: workload-PID)" ||
+	fail "flame comm root: $(grep -c '<title>workload' "$TMP/c1.svg" "$TMP/c2.svg" "$TMP/c3.svg")"
 gopprof -top -nodecount=200 "$TMP/back.pb.gz" >"$TMP/top" 2>"$TMP/err" && grep -q " hot_a$" "$TMP/top" &&
 	ok "go tool pprof reads the converted pprof" || fail "pprof: $(cat "$TMP/err" | head -3)"
 

@@ -28,11 +28,11 @@ done
 [ "$served" = 1 ] && ok "server on port $port serves build-id $bid" || { fail "server never served $bid: $(tail -5 "$TMP/server.log")"; finish; }
 
 # without a server: the stripped program has no names
-env -u DEBUGINFOD_URLS "$SCORCH" record -q --format folded -o "$TMP/none.folded" -- "$DEBUGINFOD_SPIN" 1
+env -u DEBUGINFOD_URLS "$SCORCH" record -q --format folded --no-comm-root -o "$TMP/none.folded" -- "$DEBUGINFOD_SPIN" 1
 grep -q 'spin_inner' "$TMP/none.folded" && fail "named without debug info" || ok "stripped program unnamed without a server"
 
 # with the server: named, and said so
-DEBUGINFOD_URLS=http://127.0.0.1:$port "$SCORCH" record -v --format folded -o "$TMP/d.folded" -- "$DEBUGINFOD_SPIN" 1 2>"$TMP/err"
+DEBUGINFOD_URLS=http://127.0.0.1:$port "$SCORCH" record -v --format folded --no-comm-root -o "$TMP/d.folded" -- "$DEBUGINFOD_SPIN" 1 2>"$TMP/err"
 named=$(awk '/;main;spin_outer;spin_inner [0-9]+$/ { s += $NF } END { print s + 0 }' "$TMP/d.folded")
 total=$(folded_total "$TMP/d.folded")
 [ "$named" -ge $((total * 9 / 10)) ] && [ "$total" -gt 50 ] && ok "named from debuginfod: $named of $total samples in main;spin_outer;spin_inner" ||
@@ -43,7 +43,7 @@ grep -q "debuginfod: [1-9][0-9]* debug files fetched" "$TMP/err" && ok "summary:
 # an empty client cache: the file fetched above must not come from there)
 port2=$(free_port)
 start=$(date +%s%N)
-DEBUGINFOD_CACHE_PATH=$TMP/cache2 DEBUGINFOD_URLS=http://127.0.0.1:$port2 "$SCORCH" record --debuginfod-timeout 3s --format folded -o "$TMP/r.folded" -- "$DEBUGINFOD_SPIN" 0.5 2>"$TMP/err"
+DEBUGINFOD_CACHE_PATH=$TMP/cache2 DEBUGINFOD_URLS=http://127.0.0.1:$port2 "$SCORCH" record --debuginfod-timeout 3s --format folded --no-comm-root -o "$TMP/r.folded" -- "$DEBUGINFOD_SPIN" 0.5 2>"$TMP/err"
 rc=$?
 secs=$(( ($(date +%s%N) - start) / 1000000000 ))
 [ "$rc" -eq 0 ] && [ -s "$TMP/r.folded" ] && [ "$secs" -le 5 ] && ok "refused connections: profile written in $secs s" || fail "refused: rc $rc, $secs s"
@@ -66,7 +66,7 @@ while time.time() < end:
 " & PIDS+=($!)
 sleep 0.5
 start=$(date +%s%N)
-DEBUGINFOD_CACHE_PATH=$TMP/cache3 DEBUGINFOD_URLS=http://127.0.0.1:$port3 "$SCORCH" record -q --debuginfod-timeout 2s --format folded -o "$TMP/s.folded" -- "$DEBUGINFOD_SPIN" 0.5
+DEBUGINFOD_CACHE_PATH=$TMP/cache3 DEBUGINFOD_URLS=http://127.0.0.1:$port3 "$SCORCH" record -q --debuginfod-timeout 2s --format folded --no-comm-root -o "$TMP/s.folded" -- "$DEBUGINFOD_SPIN" 0.5
 rc=$?
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 [ "$rc" -eq 0 ] && [ -s "$TMP/s.folded" ] && [ "$ms" -le 5500 ] && ok "silent server: profile written after $ms ms (0.5 s capture + 2 s budget)" || fail "silent server: rc $rc after $ms ms"

@@ -29,7 +29,7 @@ grep -q gopclntab <<<"$(readelf -S -W "$TMP/go-cgo")" && fail "the cgo build has
 
 for b in stripped pie cgo full; do
 	# gocpu writes its own CPU profile too (Go's SIGPROF profiler): its handler shows up
-	"$SCORCH" record -v --format folded -o "$TMP/$b.folded" -- "$TMP/go-$b" "$TMP/$b.pprof" 3 70 \
+	"$SCORCH" record -v --format folded --no-comm-root -o "$TMP/$b.folded" -- "$TMP/go-$b" "$TMP/$b.pprof" 3 70 \
 		>/dev/null 2>"$TMP/$b.err" || fail "$b: record failed: $(cat "$TMP/$b.err")"
 	total=$(folded_total "$TMP/$b.folded")
 	burn=$(awk '/;main\.burn[AB];/ { s += $NF } END { print s + 0 }' "$TMP/$b.folded")

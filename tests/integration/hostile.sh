@@ -61,7 +61,7 @@ record() {
 	local name=$1 r=$2
 	shift 2
 	touch "$r/go"
-	$PY - "$TMP/$name.rss" timeout -k 5 60 "$SCORCH" record -p "$SPIN_PID" -d 2 --format folded \
+	$PY - "$TMP/$name.rss" timeout -k 5 60 "$SCORCH" record -p "$SPIN_PID" -d 2 --format folded --no-comm-root \
 		-o "$TMP/$name.folded" "$@" 2>"$TMP/$name.log" <<-'EOF'
 		import resource, subprocess, sys
 		rc = subprocess.call(sys.argv[2:])
@@ -146,7 +146,7 @@ touch "$TMP/hostdir/go"
 hpid=$!
 PIDS+=("$hpid")
 wait_for "$TMP/hostdir.out" '^pid' 10
-if timeout -k 5 60 "$SCORCH" record -p "$hpid" -d 1 --format folded -o "$TMP/zero-host.folded" \
+if timeout -k 5 60 "$SCORCH" record -p "$hpid" -d 1 --format folded --no-comm-root -o "$TMP/zero-host.folded" \
 	2>"$TMP/zero-host.log" && has zero-host 'hostile-spin'; then
 	ok "a debuglink to /dev/zero beside a host binary does not hang"
 else
@@ -167,7 +167,7 @@ if wait_for "$TMP/fuse.out" '^pid' 10; then
 	PIDS+=("$fpid")
 	start=$(date +%s)
 	rc=0
-	timeout -k 5 20 "$SCORCH" record -p "$fpid" -d 1 --format folded -o "$TMP/fuse.folded" \
+	timeout -k 5 20 "$SCORCH" record -p "$fpid" -d 1 --format folded --no-comm-root -o "$TMP/fuse.folded" \
 		2>"$TMP/fuse.log" || rc=$?
 	took=$(($(date +%s) - start))
 	[ "$rc" -eq 0 ] && [ "$took" -le 10 ] && ok "a silent FUSE mount does not hold the capture (${took}s)" ||
@@ -260,7 +260,7 @@ for mode in 711 755; do
 	PIDS+=($!)
 	wait_for "$TMP/xonly-$mode.out" '^pid' 10
 	xpid=$(sed -n 's/^pid //p' "$TMP/xonly-$mode.out")
-	timeout -k 5 60 "$SCORCH" record -p "$xpid" -d 1 --format folded -o "$TMP/xonly-$mode.folded" \
+	timeout -k 5 60 "$SCORCH" record -p "$xpid" -d 1 --format folded --no-comm-root -o "$TMP/xonly-$mode.folded" \
 		2>"$TMP/xonly-$mode.log"
 	kill "$xpid" 2>/dev/null
 done
@@ -456,7 +456,7 @@ wait_bounded() {
 	return $rc
 }
 start_shrink shrink
-"$SCORCH" record -p "$SHRINK_PID" -d 3 --format folded -o "$TMP/shrink.folded" 2>"$TMP/shrink.log" &
+"$SCORCH" record -p "$SHRINK_PID" -d 3 --format folded --no-comm-root -o "$TMP/shrink.folded" 2>"$TMP/shrink.log" &
 rec=$!
 PIDS+=("$rec")
 cut_when_mapped "$rec" || fail "scorch record never mapped '$LIB'"

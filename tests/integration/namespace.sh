@@ -17,7 +17,7 @@ done
 PIDS=("$pid" "${PIDS[@]}") # ours too: started by this test through unshare
 [ ! -e "$TMP/private/nsworkload" ] && ok "binary invisible outside its namespace" ||
 	fail "binary visible from the host: not a test of namespaces"
-"$SCORCH" record -q -p "$pid" -d 2 --format folded -o "$TMP/ns.folded"
+"$SCORCH" record -q -p "$pid" -d 2 --format folded --no-comm-root -o "$TMP/ns.folded"
 grep -q ';worker;hot_a' "$TMP/ns.folded" && ok "functions named inside another mount namespace" ||
 	fail "not symbolized: $(head -3 "$TMP/ns.folded")"
 finish

@@ -35,7 +35,7 @@ nthreads=$(sed -n '/thread_id: Total/,/^$/p' <<<"$tags" | grep -c '%)' || true)
 [ "$nthreads" -ge 2 ] && ok "$nthreads threads recorded" || fail "only $nthreads thread recorded"
 
 # the known split, recorded with -p
-"$SCORCH" record -q -p "$target" -d 3 --format folded -o "$TMP/p.folded"
+"$SCORCH" record -q -p "$target" -d 3 --format folded --no-comm-root -o "$TMP/p.folded"
 total=$(folded_total "$TMP/p.folded")
 a=$(folded_count "$TMP/p.folded" hot_a)
 b=$(folded_count "$TMP/p.folded" hot_b)

@@ -155,7 +155,7 @@ cap_lines() { grep -E '^scorch: (warning: no CAP_|missing CAP_)' "$1" || true; }
 
 # 1. scorch record, the whole machine, with the unit's set
 rc=0
-as_scorch "${CAPS[@]}" -- "$SCORCH" record -d 2 --format folded -o "$S/all.folded" 2>"$TMP/err" || rc=$?
+as_scorch "${CAPS[@]}" -- "$SCORCH" record -d 2 --format folded --no-comm-root -o "$S/all.folded" 2>"$TMP/err" || rc=$?
 [ "$rc" -eq 0 ] && ok "record with the unit's set" || fail "record with the unit's set: rc=$rc $(cat "$TMP/err")"
 [ -z "$(cap_lines "$TMP/err")" ] && ok "no capability is reported missing" || fail "$(cap_lines "$TMP/err")"
 read -r kn ku < <(kernel_frames "$S/all.folded")
@@ -170,7 +170,7 @@ wu=$(grep -c 'scorch-priv-wl+0x' "$S/all.folded" || true)
 record_pid() {
 	rm -f "$S/p.folded"
 	RC=0
-	as_scorch "$@" -- "$SCORCH" record -p "$WPID" -d 1.5 --format folded -o "$S/p.folded" 2>"$TMP/err" || RC=$?
+	as_scorch "$@" -- "$SCORCH" record -p "$WPID" -d 1.5 --format folded --no-comm-root -o "$S/p.folded" 2>"$TMP/err" || RC=$?
 }
 # 2. the workload alone: everything of it named
 record_pid "${CAPS[@]}"
@@ -232,7 +232,7 @@ fi
 # the runs above, so the name comes from /proc/kallsyms read for the addresses outside it
 "$BPF_SPIN" 60 >"$TMP/bpf.out" 2>&1 & BPID=$!; PIDS+=("$BPID")
 for _ in $(seq 100); do grep -q loaded "$TMP/bpf.out" && break; sleep 0.05; done
-as_scorch "${CAPS[@]}" -- "$SCORCH" record -v -p "$BPID" -d 1.5 --format folded -o "$S/bpf.folded" 2>"$TMP/err" || true
+as_scorch "${CAPS[@]}" -- "$SCORCH" record -v -p "$BPID" -d 1.5 --format folded --no-comm-root -o "$S/bpf.folded" 2>"$TMP/err" || true
 kill "$BPID"
 check_program "$TMP/err"
 named=$(grep -cE '(^|;)bpf_prog_[0-9a-f]{16}_scorch_spin_\[k\]' "$S/bpf.folded" || true)
@@ -308,6 +308,6 @@ if [ -n "$CG_ROOT" ] && CG_DIR=$CG_ROOT/scorch-priv-$$ && mkdir "$CG_DIR"; then
 fi
 
 # 8. root, with every capability: nothing new said
-"$SCORCH" record -p "$WPID" -d 0.5 --format folded -o "$TMP/root.folded" 2>"$TMP/err"
+"$SCORCH" record -p "$WPID" -d 0.5 --format folded --no-comm-root -o "$TMP/root.folded" 2>"$TMP/err"
 [ -z "$(cap_lines "$TMP/err")" ] && ok "root: no capability lines" || fail "root: $(cap_lines "$TMP/err")"
 finish

@@ -85,7 +85,7 @@ def short_spin(end):
     return x
 short_spin(time.monotonic() + 0.2)
 PY
-"$SCORCH" record -F 999 --format folded -o "$TMP/short.folded" -- "$PY311" "$TMP/short.py" \
+"$SCORCH" record -F 999 --format folded --no-comm-root -o "$TMP/short.folded" -- "$PY311" "$TMP/short.py" \
 	2>"$TMP/short.err" || fail "record of a short program exit $?"
 total=$(folded_total "$TMP/short.folded")
 hit=$(folded_count "$TMP/short.folded" short_spin)
@@ -116,7 +116,7 @@ def parent():
         os.waitpid(pid, 0)
 parent()
 PY
-"$SCORCH" record -F 999 --format folded -o "$TMP/fork.folded" -- "$PY311" "$TMP/fork.py" \
+"$SCORCH" record -F 999 --format folded --no-comm-root -o "$TMP/fork.folded" -- "$PY311" "$TMP/fork.py" \
 	2>"$TMP/fork.err" || fail "record of forked workers exit $?"
 total=$(folded_total "$TMP/fork.folded")
 hit=$(grep -c ';<module>;parent;child_work' "$TMP/fork.folded" || true)
@@ -140,7 +140,7 @@ if [ -n "$nspid" ]; then
 	PIDS=("$nspid" "${PIDS[@]}")
 	[ ! -e "$TMP/private/nspython" ] && ok "interpreter invisible outside its namespace" ||
 		fail "interpreter visible from the host: not a test of namespaces"
-	"$SCORCH" record -F 999 -d 2 -p "$nspid" --format folded -o "$TMP/ns.folded" 2>"$TMP/nsrec.err" ||
+	"$SCORCH" record -F 999 -d 2 -p "$nspid" --format folded --no-comm-root -o "$TMP/ns.folded" 2>"$TMP/nsrec.err" ||
 		fail "record -p exit $?"
 	n=$(folded_count "$TMP/ns.folded" "Ranker.key")
 	[ "$n" -gt 0 ] && ok "Python frames inside another mount namespace ($n in Ranker.key)" ||

@@ -10,7 +10,7 @@ require_bpf
 	# short-lived processes: 300 ms of CPU each, all gone before the capture ends
 	for i in 1 2 3; do "$WORKLOAD" 1 0.3 >/dev/null; done
 ) & PIDS+=($!)
-"$SCORCH" record -d 3 --format folded -o "$TMP/s.folded" 2>"$TMP/err"
+"$SCORCH" record -d 3 --format folded --no-comm-root -o "$TMP/s.folded" 2>"$TMP/err"
 cat "$TMP/err"
 grep -q ';hot_a' "$TMP/s.folded" && ok "workload functions named" || fail "no hot_a in a system-wide capture"
 grep -q '_\[k\]' "$TMP/s.folded" && ok "kernel frames present" || fail "no kernel frames"

@@ -17,7 +17,7 @@ record() {
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do wl+=("$1"); shift; done
 	shift
 	opts=("$@")
-	"$SCORCH" record -v ${opts[@]+"${opts[@]}"} --format folded -o "$out" -- "${wl[@]}" >/dev/null 2>"$TMP/err"
+	"$SCORCH" record -v ${opts[@]+"${opts[@]}"} --format folded --no-comm-root -o "$out" -- "${wl[@]}" >/dev/null 2>"$TMP/err"
 }
 
 for v in fp nofp; do

@@ -30,7 +30,7 @@ kernel=$(uname -r)
 echo "kernel $kernel"
 
 # 1. the build of the program: current where the kernel has bpf_loop() and bpf_task_pt_regs()
-"$SCORCH" record -v -d 1 --format folded -o "$TMP/p.folded" >/dev/null 2>"$TMP/p.err" ||
+"$SCORCH" record -v -d 1 --format folded --no-comm-root -o "$TMP/p.folded" >/dev/null 2>"$TMP/p.err" ||
 	{ fail "record on $kernel: $(cat "$TMP/p.err")"; finish; }
 prog=$(sed -n 's/^scorch: BPF program: \([a-z]*\).*/\1/p' "$TMP/p.err")
 IFS=.- read -r major minor _ <<<"$kernel"
@@ -53,7 +53,7 @@ fi
 export SCORCH_SAMPLE_RING=$((64 << 20))
 [ -n "$IN_GUEST" ] && export CHAINS_SPLIT=0
 for v in fp nofp; do
-	"$SCORCH" record -v --format folded -o "$TMP/$v.folded" -- "$UNWIND_DIR/unwind-workload-$v" 4 \
+	"$SCORCH" record -v --format folded --no-comm-root -o "$TMP/$v.folded" -- "$UNWIND_DIR/unwind-workload-$v" 4 \
 		>/dev/null 2>"$TMP/$v.err" || fail "record of the $v workload: $(cat "$TMP/$v.err")"
 	if python3 "$CHECK" "$TMP/$v.folded" "$CHAINS_MIN" >"$TMP/$v.check" 2>&1; then
 		ok "$v build: $(head -1 "$TMP/$v.check")"
@@ -64,7 +64,7 @@ done
 unset SCORCH_SAMPLE_RING CHAINS_SPLIT
 
 # 3. accounting: runs = recorded + idle + filtered + dropped, and the profile holds the recorded
-"$SCORCH" record -v -d 3 --format folded -o "$TMP/a.folded" -- "$WORKLOAD" 2 1 >/dev/null 2>"$TMP/a.err"
+"$SCORCH" record -v -d 3 --format folded --no-comm-root -o "$TMP/a.folded" -- "$WORKLOAD" 2 1 >/dev/null 2>"$TMP/a.err"
 read -r runs rec idle filt drop < <(sed -n 's/.*program runs \([0-9]*\) = recorded \([0-9]*\) + idle \([0-9]*\) + filtered \([0-9]*\) + dropped (counts map full) \([0-9]*\)/\1 \2 \3 \4 \5/p' "$TMP/a.err")
 total=$(folded_total "$TMP/a.folded")
 [ -n "${runs:-}" ] && [ "$runs" -eq $((rec + idle + filt + drop)) ] && [ "$total" -eq "$rec" ] &&
@@ -80,7 +80,7 @@ grep -q "command exited with status 0" "$TMP/a.err" && ok "-- COMMAND: its exit 
 # 4. short-lived processes: five of 0.4 s of CPU each, one after the other, each profiled
 # from its first sample and named after it exited (the fork-exec fixture of command.sh, whose
 # children exec a program that is gone within milliseconds, needs a machine faster than TCG)
-"$SCORCH" record -v --format folded -o "$TMP/s.folded" -- \
+"$SCORCH" record -v --format folded --no-comm-root -o "$TMP/s.folded" -- \
 	sh -c 'for i in 1 2 3 4 5; do "$0" 1 0.4; done' "$WORKLOAD" >/dev/null 2>"$TMP/s.err"
 n=$(folded_total "$TMP/s.folded")
 hot=$(folded_count "$TMP/s.folded" hot_a)
@@ -154,7 +154,7 @@ rc=0
 /usr/bin/python3.11 tests/fixtures/pywork.py 60 "$TMP/truth-priv.json" >"$TMP/pyp.out" & pyp=$!
 PIDS+=("$pyp")
 wait_for "$TMP/pyp.out" '^ready ' 60 || fail "python3.11 did not start: $(cat "$TMP/pyp.out")"
-as_scorch "$SCORCH" record -d 2 --format folded -o "$TMP/priv/x.folded" 2>"$TMP/priv.err" || rc=$?
+as_scorch "$SCORCH" record -d 2 --format folded --no-comm-root -o "$TMP/priv/x.folded" 2>"$TMP/priv.err" || rc=$?
 sysctl -qw kernel.perf_event_paranoid="$paranoid"
 kill "$wl" "$pyp"
 hot=0 key=0
