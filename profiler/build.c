@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The profile builder: a window's samples into the model, and split per process. */
 #include "build.h"
+#include "cgroup_labels.h"
 #include "window.h"
 #include "hashmap.h"
 #include "model.h"
@@ -19,7 +20,54 @@ struct builder {
 	struct symbolizer *sym;
 	struct hmap *mappings; /* const sym_mapping* -> mapping id */
 	struct hmap *locations; /* loc_key -> location id */
+	struct hmap *origins; /* proc_key -> struct proc_labels */
+	uint32_t k_unit, k_pod, k_cid; /* label keys */
 };
+
+/* What a process's cgroup says, as sample labels (string indexes, 0: none). */
+struct proc_key {
+	uint32_t pid, seq;
+};
+struct proc_labels {
+	uint32_t unit, pod, cid;
+};
+
+static void free_origins(struct hmap *h)
+{
+	void *v;
+
+	for (size_t pos = 0; h && hmap__next(h, &pos, NULL, NULL, &v);)
+		free(v);
+	hmap__free(h);
+}
+
+/* The cgroup labels of a process, looked up once a build; NULL: no memory. */
+static const struct proc_labels *proc_labels(struct builder *b, uint32_t pid, uint32_t seq)
+{
+	struct proc_key key = { pid, seq };
+	struct proc_labels *l = hmap__get(b->origins, &key, sizeof(key));
+	const char *exe = NULL, *cgroup = NULL;
+	char cid[65], pod[37], unit[256];
+
+	if (l)
+		return l;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	if (pid)
+		symbolizer__process_info(b->sym, pid, seq, &exe, &cgroup);
+	if (cgroup && cgroup_systemd_unit(cgroup, unit, sizeof(unit)))
+		l->unit = profile__intern(b->p, unit);
+	if (cgroup && cgroup_pod_uid(cgroup, pod))
+		l->pod = profile__intern(b->p, pod);
+	if (cgroup && cgroup_container_id(cgroup, cid))
+		l->cid = profile__intern(b->p, cid);
+	if (hmap__put(b->origins, &key, sizeof(key), l)) {
+		free(l);
+		return NULL;
+	}
+	return l;
+}
 
 struct loc_key {
 	uint32_t pid, seq; /* 0, 0 for kernel addresses and placeholders */
@@ -349,7 +397,8 @@ static struct profile *build(const struct window *w, struct symbolizer *sym,
 	b.p = profile__new();
 	b.mappings = hmap__new();
 	b.locations = hmap__new();
-	if (!b.p || !b.mappings || !b.locations)
+	b.origins = hmap__new();
+	if (!b.p || !b.mappings || !b.locations || !b.origins)
 		goto fail;
 	if (profile__add_sample_type(b.p, "samples", "count") ||
 	    profile__add_sample_type(b.p, "cpu", "nanoseconds"))
@@ -363,9 +412,14 @@ static struct profile *build(const struct window *w, struct symbolizer *sym,
 	k_pid = profile__intern(b.p, "pid");
 	k_tid = profile__intern(b.p, "thread_id");
 	k_comm = profile__intern(b.p, "comm");
+	b.k_unit = profile__intern(b.p, "systemd_unit");
+	b.k_pod = profile__intern(b.p, "pod_uid");
+	b.k_cid = profile__intern(b.p, "container_id");
 
 	while (window__next(w, &pos, &key, &count)) {
-		struct prof_label labels[3];
+		struct prof_label labels[6];
+		const struct proc_labels *pl;
+		uint32_t nl = 3;
 		char comm[SCORCH_COMM_LEN + 1];
 		int64_t values[2];
 		uint32_t n = 0;
@@ -381,9 +435,21 @@ static struct profile *build(const struct window *w, struct symbolizer *sym,
 		labels[0] = (struct prof_label){ .key = k_pid, .num = key->pid };
 		labels[1] = (struct prof_label){ .key = k_tid, .num = key->tid };
 		labels[2] = (struct prof_label){ .key = k_comm, .str = profile__intern(b.p, comm) };
+		/* where the process runs: its systemd unit, Kubernetes pod, container */
+		pl = proc_labels(&b, key->pid, key->proc_seq);
+		if (!pl) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		if (pl->unit)
+			labels[nl++] = (struct prof_label){ .key = b.k_unit, .str = pl->unit };
+		if (pl->pod)
+			labels[nl++] = (struct prof_label){ .key = b.k_pod, .str = pl->pod };
+		if (pl->cid)
+			labels[nl++] = (struct prof_label){ .key = b.k_cid, .str = pl->cid };
 		values[0] = count;
 		values[1] = count * b.p->period;
-		err = profile__add_sample(b.p, locs, n, values, labels, 3);
+		err = profile__add_sample(b.p, locs, n, values, labels, nl);
 		if (err)
 			goto fail;
 		if (ret_origins) {
@@ -399,6 +465,7 @@ static struct profile *build(const struct window *w, struct symbolizer *sym,
 	}
 	hmap__free(b.mappings);
 	hmap__free(b.locations);
+	free_origins(b.origins);
 	if (ret_origins)
 		*ret_origins = origins;
 	return b.p;
@@ -406,6 +473,7 @@ fail:
 	profile__free(b.p);
 	hmap__free(b.mappings);
 	hmap__free(b.locations);
+	free_origins(b.origins);
 	free(origins);
 	errno = -err;
 	return NULL;

@@ -4,7 +4,7 @@
  * always, ours before the operator's --label ones) and its pprof, then packed in one buffer.
  */
 #include "request.h"
-#include "labels.h"
+#include "cgroup_labels.h"
 #include "parca.pb-c.h"
 #include "utf8.h"
 #include "util.h"
@@ -16,7 +16,7 @@
 #include <string.h>
 
 /* The labels the agent gives every series itself, at most. */
-#define OWN_LABELS 7
+#define OWN_LABELS 9
 
 struct request {
 	struct request_opts opts;
@@ -64,7 +64,7 @@ int request__add_series(struct request *r, uint32_t pid, const char *comm, const
 	Parca__Profilestore__V1alpha1__RawSample **samples;
 	struct series_label *all;
 	size_t max = OWN_LABELS + r->opts.nextra, n = 0;
-	char pid_text[16], cid[65];
+	char pid_text[16], cid[65], pod[37], unit[256];
 
 	/* the pprof first: it is the request's whatever happens next */
 	if (!own(r, pprof))
@@ -88,6 +88,10 @@ int request__add_series(struct request *r, uint32_t pid, const char *comm, const
 		all[n++] = (struct series_label){ "cgroup", own_copy(r, cgroup) };
 	if (cgroup && cgroup_container_id(cgroup, cid))
 		all[n++] = (struct series_label){ "container_id", own_copy(r, cid) };
+	if (cgroup && cgroup_pod_uid(cgroup, pod))
+		all[n++] = (struct series_label){ "pod_uid", own_copy(r, pod) };
+	if (cgroup && cgroup_systemd_unit(cgroup, unit, sizeof(unit)))
+		all[n++] = (struct series_label){ "systemd_unit", own_copy(r, unit) };
 	for (size_t i = 0; i < r->opts.nextra; i++) {
 		bool dup = false;
 
