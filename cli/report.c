@@ -143,7 +143,8 @@ static void report_usage(FILE *f)
 	      "      --hide REGEX            leave matching frames out of the stacks\n"
 	      "      --tagfocus KEY=VALUE    only samples whose label KEY matches: a regular\n"
 	      "                              expression (comm=nginx), or N or N:M for numbers\n"
-	      "                              (pid=1234)\n"
+	      "                              (pid=1234); keys: pid, comm, thread, systemd_unit,\n"
+	      "                              pod_uid, container_id, any label the profile has\n"
 	      "      --granularity G         functions (default), lines or files\n"
 	      "      --json                  one JSON object: sample_type, unit, total and the\n"
 	      "                              functions (name, flat, cum) in that unit\n"
@@ -185,7 +186,8 @@ static int parse_tagfocus(struct report_args *ra, char *arg)
 		return -EINVAL;
 	}
 	*eq = 0;
-	ra->f.tag_key = arg;
+	/* "thread" for the thread_id label, as people write it */
+	ra->f.tag_key = !strcmp(arg, "thread") ? "thread_id" : arg;
 	colon = strchr(eq + 1, ':');
 	if (colon)
 		*colon = 0;

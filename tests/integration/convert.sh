@@ -24,8 +24,10 @@ n=$("$SCORCH" report "$TMP/cap.pb.gz" --json --sample-index samples | "$PYTHON" 
 ta=$("$SCORCH" report "$TMP/cap.pb.gz" --json --sample-index samples --tagfocus comm=^workload$ |
 	"$PYTHON" -c 'import json,sys; print(sum(f["flat"] for f in json.load(sys.stdin)["functions"]))')
 tn=$("$SCORCH" report "$TMP/cap.pb.gz" --json --tagfocus comm=nosuch | "$PYTHON" -c 'import json,sys; print(len(json.load(sys.stdin)["functions"]))')
-[ "$ta" = "$own" ] && [ "$tn" = 0 ] && ok "report --tagfocus comm=^workload$: $ta samples, comm=nosuch: none" ||
-	fail "--tagfocus: $ta (want $own), nosuch $tn"
+tt=$("$SCORCH" report "$TMP/cap.pb.gz" --json --sample-index samples --tagfocus thread=1:4194304 |
+	"$PYTHON" -c 'import json,sys; print(sum(f["flat"] for f in json.load(sys.stdin)["functions"]))')
+[ "$ta" = "$own" ] && [ "$tn" = 0 ] && [ "$tt" = "$total" ] && ok "report --tagfocus comm=^workload$: $ta samples, comm=nosuch: none, thread=1:4194304: all $tt" ||
+	fail "--tagfocus: $ta (want $own), nosuch $tn, thread range $tt (want $total)"
 "$SCORCH" convert "$TMP/cap.pb.gz" -o "$TMP/pid.folded" --per-pid 2>"$TMP/err" || fail "--per-pid: $(cat "$TMP/err")"
 if [ -n "$wpid" ]; then
 	grep -q "^workload-$wpid;" "$TMP/pid.folded" && ok "--per-pid: workload-$wpid" ||
