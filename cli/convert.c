@@ -72,29 +72,25 @@ static void convert_usage(FILE *f)
 	    f);
 }
 
+struct folded_write {
+	const struct profile *p;
+	uint32_t vi;
+	const struct folded_opts *fo;
+};
+
+static int folded_to(void *ctx, FILE *f)
+{
+	const struct folded_write *w = ctx;
+
+	return profile__write_folded_opts(w->p, w->vi, w->fo, f);
+}
+
 static int write_folded(const struct profile *p, uint32_t vi, const struct folded_opts *fo,
 			const char *path)
 {
-	struct atomic_file a;
-	FILE *f;
-	int r;
+	struct folded_write w = { p, vi, fo };
 
-	if (!strcmp(path, "-")) {
-		r = profile__write_folded_opts(p, vi, fo, stdout);
-		return r ? r : fflush(stdout) ? -EIO : 0;
-	}
-	r = atomic_file__open(&a, path, 0644);
-	if (r)
-		return r;
-	f = fdopen(dup(a.fd), "w");
-	r = f ? profile__write_folded_opts(p, vi, fo, f) : -errno;
-	if (f && fclose(f) && !r)
-		r = -EIO;
-	if (r) {
-		atomic_file__abort(&a);
-		return r;
-	}
-	return atomic_file__commit(&a);
+	return write_stream_atomic(path, 0644, folded_to, &w);
 }
 
 static int write_pprof(const struct profile *p, const char *path)

@@ -46,27 +46,24 @@ static int parse_width(const char *s, unsigned int *ret)
 	return 0;
 }
 
+struct svg_write {
+	const struct ftree *t;
+	const struct svg_opts *o;
+};
+
+static int svg_to(void *ctx, FILE *f)
+{
+	const struct svg_write *w = ctx;
+
+	return svg__write(w->t, w->o, f);
+}
+
 /* Write the SVG atomically: a reader never sees half a graph. */
 static int write_svg(const struct ftree *t, const struct svg_opts *o, const char *path)
 {
-	struct atomic_file a;
-	FILE *f;
-	int r;
+	struct svg_write w = { t, o };
 
-	if (!strcmp(path, "-"))
-		return svg__write(t, o, stdout);
-	r = atomic_file__open(&a, path, 0644);
-	if (r)
-		return r;
-	f = fdopen(dup(a.fd), "w");
-	r = f ? svg__write(t, o, f) : -errno;
-	if (f && fclose(f) && !r)
-		r = -EIO;
-	if (r) {
-		atomic_file__abort(&a);
-		return r;
-	}
-	return atomic_file__commit(&a);
+	return write_stream_atomic(path, 0644, svg_to, &w);
 }
 
 /* The graph of p (named what for messages) into g's output. */

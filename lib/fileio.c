@@ -202,3 +202,27 @@ int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
 	*ret_len = len;
 	return 0;
 }
+
+int write_stream_atomic(const char *path, mode_t mode, int (*write)(void *ctx, FILE *f), void *ctx)
+{
+	struct atomic_file a;
+	FILE *f;
+	int r;
+
+	if (!strcmp(path, "-")) {
+		r = write(ctx, stdout);
+		return r ? r : fflush(stdout) ? -EIO : 0;
+	}
+	r = atomic_file__open(&a, path, mode);
+	if (r)
+		return r;
+	f = fdopen(dup(a.fd), "w");
+	r = f ? write(ctx, f) : -errno;
+	if (f && fclose(f) && !r)
+		r = -EIO;
+	if (r) {
+		atomic_file__abort(&a);
+		return r;
+	}
+	return atomic_file__commit(&a);
+}

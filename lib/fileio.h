@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /*
@@ -30,6 +31,11 @@ int atomic_file__commit(struct atomic_file *a);
 void atomic_file__abort(struct atomic_file *a);
 /* A whole buffer into path through an atomic_file: 0 or -errno, nothing left on failure. */
 int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode);
+/*
+ * What write(ctx, f) writes into path through an atomic_file, or to standard output when path
+ * is "-": 0, write's error, or -errno; nothing left at path on failure.
+ */
+int write_stream_atomic(const char *path, mode_t mode, int (*write)(void *ctx, FILE *f), void *ctx);
 
 /* Read a whole file of at most max bytes (NUL-terminated copy in *ret). 0, -errno, -EFBIG. */
 int read_file(const char *path, size_t max, char **ret, size_t *ret_len);

@@ -18,6 +18,26 @@ static bool is_container_id(const char *p, size_t len)
 }
 
 /*
+ * The next component of a cgroup path from *c (slashes skipped), outermost first: its start,
+ * with its length in *len; NULL at the end. *c moves past it.
+ */
+static const char *next_component(const char **c, size_t *len)
+{
+	const char *start;
+
+	if (!*c)
+		return NULL;
+	while (**c == '/')
+		(*c)++;
+	if (!**c)
+		return NULL;
+	start = *c;
+	*len = strcspn(start, "/");
+	*c = start + *len;
+	return start;
+}
+
+/*
  * The container id in a cgroup path: the outermost component that a runtime names after a
  * container, "ID" under "docker" or a kubepods "pod..." directory (cgroupfs driver), or
  * "PREFIX-ID.scope" (systemd driver). Outermost: a container may create cgroups below its own
@@ -27,17 +47,12 @@ bool cgroup_container_id(const char *cgroup, char ret[65])
 {
 	static const char *const prefixes[] = { "docker-", "cri-containerd-", "crio-", "libpod-",
 						"containerd-" };
-	const char *parent = "", *c = cgroup;
-	size_t plen = 0;
+	const char *parent = "", *rest = cgroup, *c;
+	size_t plen = 0, len;
 
-	while (c && *c) {
-		const char *end;
-		size_t len;
+	while ((c = next_component(&rest, &len))) {
+		const char *end = c + len;
 
-		while (*c == '/')
-			c++;
-		end = c + strcspn(c, "/");
-		len = end - c;
 		for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++) {
 			size_t n = strlen(prefixes[i]);
 
@@ -59,23 +74,18 @@ bool cgroup_container_id(const char *cgroup, char ret[65])
 		}
 		parent = c;
 		plen = len;
-		c = end;
 	}
 	return false;
 }
 
 bool cgroup_systemd_unit(const char *cgroup, char *ret, size_t size)
 {
-	const char *c = cgroup;
+	const char *rest = cgroup, *c;
+	size_t len;
 
-	while (c && *c) {
-		const char *end;
-		size_t len;
+	while ((c = next_component(&rest, &len))) {
+		const char *end = c + len;
 
-		while (*c == '/')
-			c++;
-		end = c + strcspn(c, "/");
-		len = end - c;
 		if ((len > 8 && !strncmp(end - 8, ".service", 8)) ||
 		    (len > 6 && !strncmp(end - 6, ".scope", 6))) {
 			if (!size)
@@ -85,7 +95,6 @@ bool cgroup_systemd_unit(const char *cgroup, char *ret, size_t size)
 			ret[len] = 0;
 			return true;
 		}
-		c = end;
 	}
 	return false;
 }
@@ -107,17 +116,13 @@ static bool is_pod_uid(const char *p, size_t len, char sep)
 
 bool cgroup_pod_uid(const char *cgroup, char ret[37])
 {
-	const char *c = cgroup;
+	const char *rest = cgroup, *c;
 	bool in_kubepods = false;
+	size_t len;
 
-	while (c && *c) {
-		const char *end, *pod;
-		size_t len;
+	while ((c = next_component(&rest, &len))) {
+		const char *end = c + len, *pod;
 
-		while (*c == '/')
-			c++;
-		end = c + strcspn(c, "/");
-		len = end - c;
 		if ((len == 8 && !strncmp(c, "kubepods", 8)) || !strncmp(c, "kubepods-", 9) ||
 		    !strncmp(c, "kubepods.", 9))
 			in_kubepods = true;
@@ -138,7 +143,6 @@ bool cgroup_pod_uid(const char *cgroup, char ret[37])
 			ret[36] = 0;
 			return true;
 		}
-		c = end;
 	}
 	return false;
 }
