@@ -75,6 +75,7 @@ struct grpc_client {
 	char *token; /* the bearer token, to scrub from what is logged; NULL without one */
 	struct grpc_opts opts; /* opts.bearer_token is not kept: NULL */
 	atomic_bool cancelled; /* set by grpc_client__cancel() from another thread */
+	bool h2c_open; /* h2c: the last call left an HTTP/2 connection standing */
 };
 
 /* What one transfer received, each part bounded. */
@@ -602,6 +603,7 @@ static int perform(struct grpc_client *c, const char *path, const struct body *b
 	/* the response is one message: its 5-byte frame header, then at most max_response bytes */
 	struct response r = { .grpc_status = -1, .max = c->opts.max_response, .slack = 5 };
 	_cleanup_free_ char *url = NULL;
+	bool reuse;
 	CURLcode cr;
 
 	memset(res, 0, sizeof(*res));
@@ -619,9 +621,6 @@ static int perform(struct grpc_client *c, const char *path, const struct body *b
 	}
 	curl.easy_setopt(c->curl, CURLOPT_URL, url);
 	curl.easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl.easy_setopt(c->curl, CURLOPT_HTTP_VERSION,
-			 c->opts.insecure ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
-					  : CURL_HTTP_VERSION_2TLS);
 	curl.easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers);
 	curl.easy_setopt(c->curl, CURLOPT_POST, 1L);
 	if (b->read) {
@@ -638,13 +637,33 @@ static int perform(struct grpc_client *c, const char *path, const struct body *b
 	curl.easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl.easy_setopt(c->curl, CURLOPT_HEADERDATA, &r);
 	/*
-	 * Over TLS the connection is kept for the next call (no handshake every interval). In
-	 * cleartext (h2c, prior knowledge) Debian 12's libcurl (7.88) fails the second request on
-	 * a reused connection ("Error in the HTTP2 framing layer", tried again 2026-12-02), and a
-	 * new one costs only a TCP connect on the networks that run without TLS.
+	 * The connection is kept for the next call: no TLS handshake every interval. In cleartext
+	 * the first call speaks h2c with prior knowledge; libcurl 7.88 (Debian 12) fails a later
+	 * prior-knowledge request on the kept connection ("Error in the HTTP2 framing layer",
+	 * curl issue 10634, fixed in 8.0), so once a connection stands the calls ask for plain
+	 * HTTP/2, which reuses it. Should it be gone, that makes a new connection that tries an
+	 * HTTP/1.1 upgrade, which a gRPC server refuses before reading the call: then the call
+	 * is made again at once, with prior knowledge, on a new connection.
 	 */
-	curl.easy_setopt(c->curl, CURLOPT_FORBID_REUSE, c->opts.insecure ? 1L : 0L);
-	cr = curl.easy_perform(c->curl);
+	curl.easy_setopt(c->curl, CURLOPT_FORBID_REUSE, 0L);
+	reuse = c->opts.insecure && c->h2c_open;
+	for (int attempt = 0;; attempt++) {
+		long fresh = 0;
+
+		curl.easy_setopt(c->curl, CURLOPT_HTTP_VERSION,
+				 !c->opts.insecure ? CURL_HTTP_VERSION_2TLS
+				 : reuse	   ? CURL_HTTP_VERSION_2_0
+						   : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+		cr = curl.easy_perform(c->curl);
+		curl.easy_getinfo(c->curl, CURLINFO_NUM_CONNECTS, &fresh);
+		if (!reuse || attempt || fresh <= 0 || b->read ||
+		    (cr == CURLE_OK && r.grpc_status >= 0))
+			break;
+		free(r.body);
+		r = (struct response){ .grpc_status = -1, .max = c->opts.max_response, .slack = 5 };
+		reuse = false;
+	}
+	c->h2c_open = c->opts.insecure && cr == CURLE_OK && r.grpc_status >= 0;
 	curl.easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &r.http_status);
 	if (cr != CURLE_OK) {
 		transfer_error(c, &r, cr, res);

@@ -43,6 +43,9 @@ intervals=$(sed -n 's/.*stopped (SIGTERM): \([0-9]*\) intervals.*/\1/p' "$TMP/a.
 read -r runs rec idle filt drop < <(sed -n 's/.*program runs \([0-9]*\) = recorded \([0-9]*\) + idle \([0-9]*\) + filtered \([0-9]*\) + dropped \([0-9]*\);.*/\1 \2 \3 \4 \5/p' "$TMP/a.log")
 n=$(wc -l <"$TMP/a.jsonl")
 [ -n "$intervals" ] && [ "$n" -eq "$intervals" ] && [ "$n" -ge 4 ] && ok "$n intervals, $n requests" || fail "intervals ${intervals:-?}, requests $n: $(cat "$TMP/a.log")"
+# h2c too: one connection for the run's calls (kept, not opened per interval)
+peers=$(py_check "$TMP/a.jsonl" 'print(len({r["peer"] for r in reqs}))')
+[ "$peers" = 1 ] && ok "h2c: the $n requests over one connection" || fail "h2c: $n requests over $peers connections"
 got=$(py_check "$TMP/a.jsonl" 'print(sum(s["samples"] for r in reqs for s in r["series"]))')
 [ -n "${rec:-}" ] && [ "$got" -eq "$rec" ] && [ "$runs" -eq $((rec + idle + filt + drop)) ] &&
 	ok "profiles hold all $rec recorded samples; $runs program runs = $rec + $idle + $filt + $drop" ||
