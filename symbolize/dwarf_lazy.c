@@ -18,7 +18,7 @@
 /* Checkpoints at least this far apart, and at most ZCHECK_MAX of them for a section. */
 #define ZSPAN_MIN (256u << 10)
 #define ZCHECK_MAX 32u
-/* A section shared by all units is inflated whole; past this the file is not read lazily. */
+/* The sections all units share are inflated whole; past this in all, the file is refused. */
 #define SHARED_MAX (256ull << 20)
 /* One unit, or one abbreviation table, larger than this is refused as corrupt. */
 #define UNIT_MAX (64u << 20)
@@ -31,6 +31,14 @@
 #define SLICED_MAX (1ull << 30)
 /* Address ranges read from .debug_aranges, at most */
 #define ARANGES_MAX (4u << 20)
+/*
+ * Going back over inflated bytes to reach a read costs at most a span and a deflate block;
+ * zlib's blocks produce at most ~17 MB (64 Ki symbols of 258 bytes). A stream needing more
+ * has no usable block boundaries (one block for everything) and is not read in pieces.
+ */
+#define REWORK_SLACK (32u << 20)
+/* libdw keeps a row of a line program in ~64 bytes */
+#define LINE_ROW_BYTES 64u
 
 /* A point where inflating can resume: output offset, input offset, pending bits, window. */
 struct zcheck {
@@ -50,6 +58,8 @@ struct zsec {
 	size_t nck;
 	uint64_t span;
 	uint64_t inflated; /* bytes produced, all reads together */
+	uint64_t high; /* the furthest output offset ever reached */
+	bool refused; /* its blocks are too large to go back into: no more reads */
 	/* the cursor: the stream where the last read stopped, its last ZWIN bytes in ring */
 	bool live;
 	z_stream s;
@@ -231,8 +241,18 @@ static int zsec__read(struct zsec *z, uint64_t off, void *buf, size_t len)
 		memcpy(buf, z->in + off, len);
 		return 0;
 	}
+	if (z->refused)
+		return -EFBIG;
 	c = &z->ck[upper_bound(z->ck, z->nck, sizeof(*z->ck), off, zcheck_out) - 1];
 	if (!z->live || z->pos > off || c->out > z->pos) {
+		/* what is inflated a second time to get there, bounded */
+		uint64_t again = (end < z->high ? end : z->high) - c->out;
+
+		if (z->high > c->out && again > z->span + REWORK_SLACK) {
+			z->refused = true;
+			z->live = false;
+			return -EFBIG;
+		}
 		r = zsec__resume(z, c);
 		if (r)
 			return r;
@@ -258,6 +278,8 @@ static int zsec__read(struct zsec *z, uint64_t off, void *buf, size_t len)
 		z->pos += got;
 		z->head += got;
 		z->inflated += got;
+		if (z->pos > z->high)
+			z->high = z->pos;
 		if (z->pos > z->size || zr == Z_NEED_DICT || zr == Z_DATA_ERROR ||
 		    zr == Z_MEM_ERROR || zr == Z_STREAM_ERROR ||
 		    (zr == Z_STREAM_END && z->pos < end) || (zr == Z_BUF_ERROR && !got)) {
@@ -354,25 +376,34 @@ static int parse_aranges(struct dwarf_lazy *dl, const unsigned char *p, size_t s
 	return 0;
 }
 
+/* The size of a section once inflated: 0, or -ENOENT for a compression not read here. */
+static int section_size(Elf_Scn *scn, uint64_t *ret)
+{
+	GElf_Shdr sh;
+	GElf_Chdr ch;
+
+	*ret = 0;
+	if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
+		return 0;
+	*ret = sh.sh_size;
+	if (sh.sh_flags & SHF_COMPRESSED) {
+		if (!gelf_getchdr(scn, &ch) || ch.ch_type != ELFCOMPRESS_ZLIB)
+			return -ENOENT;
+		*ret = ch.ch_size;
+	}
+	return 0;
+}
+
 /* A section all units share, inflated once (by libelf, as libdw itself would). */
 static int load_shared(Elf_Scn *scn, Elf_Data **ret)
 {
 	GElf_Shdr sh;
-	GElf_Chdr ch;
 	Elf_Data *d;
 
 	if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
 		return 0;
-	if (sh.sh_flags & SHF_COMPRESSED) {
-		if (!gelf_getchdr(scn, &ch) || ch.ch_type != ELFCOMPRESS_ZLIB)
-			return -ENOENT;
-		if (ch.ch_size > SHARED_MAX)
-			return -ENOENT;
-		if (elf_compress(scn, 0, 0) < 0)
-			return -EBADMSG;
-	} else if (sh.sh_size > SHARED_MAX) {
-		return -ENOENT;
-	}
+	if ((sh.sh_flags & SHF_COMPRESSED) && elf_compress(scn, 0, 0) < 0)
+		return -EBADMSG;
 	d = elf_getdata(scn, NULL);
 	if (d && d->d_buf && d->d_size)
 		*ret = d;
@@ -390,7 +421,9 @@ struct dwarf_lazy *dwarf_lazy__open(Elf *elf, int *ret_err)
 {
 	struct dwarf_lazy *dl = calloc(1, sizeof(*dl));
 	Elf_Scn *scn = NULL, *info = NULL, *abbrev = NULL, *aranges = NULL;
+	Elf_Scn *shared[SH_MAX + 1] = { NULL };
 	Elf_Data *ar = NULL;
+	uint64_t total = 0;
 	size_t shstrndx;
 	GElf_Ehdr eh;
 	int r = -ENOENT;
@@ -426,21 +459,40 @@ struct dwarf_lazy *dwarf_lazy__open(Elf *elf, int *ret_err)
 		for (int i = 0; i < SH_MAX; i++) {
 			if (strcmp(name, shared_names[i]))
 				continue;
-			if (dl->shared[i]) {
+			if (shared[i]) {
 				r = -EBADMSG;
 				goto fail;
 			}
-			r = load_shared(scn, &dl->shared[i]);
-			if (r)
-				goto fail;
-			r = -ENOENT;
+			shared[i] = scn;
 		}
 	}
 	if (!info || !abbrev || !aranges)
 		goto fail;
-	r = load_shared(aranges, &ar);
-	if (r || !ar)
+	/* all that is inflated whole, within one budget: more is refused, not read by libdw */
+	shared[SH_MAX] = aranges;
+	for (int i = 0; i <= SH_MAX; i++) {
+		uint64_t size;
+
+		if (!shared[i])
+			continue;
+		r = section_size(shared[i], &size);
+		if (r)
+			goto fail;
+		if (size > SHARED_MAX - total) {
+			r = -EFBIG;
+			goto fail;
+		}
+		total += size;
+	}
+	for (int i = 0; i < SH_MAX && !r; i++)
+		if (shared[i])
+			r = load_shared(shared[i], &dl->shared[i]);
+	if (!r)
+		r = load_shared(aranges, &ar);
+	if (r || !ar) {
+		r = r ? r : -ENOENT;
 		goto fail;
+	}
 	r = parse_aranges(dl, ar->d_buf, ar->d_size, swapped(dl->ident_data));
 	if (r)
 		goto fail;
@@ -531,6 +583,11 @@ static int read_abbrev(struct zsec *z, uint64_t off, unsigned char **ret, size_t
 		while (ok && pos < n) {
 			if (!read_uleb(buf, n, &pos, &ok)) {
 				if (ok) {
+					/* held at its length, not the last piece's */
+					unsigned char *fit = realloc(buf, pos ? pos : 1);
+
+					if (fit)
+						*ret = fit;
 					*ret_len = pos;
 					return 0;
 				}
@@ -684,8 +741,12 @@ static int unit__open(struct dwarf_lazy *dl, struct unit *u, uint64_t off)
 {
 	bool swap = swapped(dl->ident_data);
 	unsigned char hdr[24];
-	size_t hlen = 4, info_len, abbrev_len = 0, aranges_len = 0, abbrev_at;
+	size_t hlen = 4, info_len, abbrev_len = 0, aranges_len = 0, abbrev_at, cu_hsize;
 	uint64_t len, abbrev_off;
+	Dwarf_Lines *lines;
+	size_t nlines = 0;
+	Dwarf_Off next;
+	Dwarf_Die cu;
 	unsigned int off_size = 4, version;
 	int r;
 
@@ -736,7 +797,24 @@ static int unit__open(struct dwarf_lazy *dl, struct unit *u, uint64_t off)
 		return -ENOMEM;
 	u->bytes = info_len + abbrev_len + aranges_len;
 	dl->bytes += u->bytes;
-	return unit__elf(dl, u, info_len, abbrev_len, aranges_len);
+	r = unit__elf(dl, u, info_len, abbrev_len, aranges_len);
+	if (r)
+		return r;
+	/*
+	 * Its lines: every unit's libdw parses the program its unit names, even one that other
+	 * units name too. One too large is refused before that; the rows parsed are counted.
+	 */
+	if (dwarf_nextcu(u->dw, 0, &next, &cu_hsize, NULL, NULL, NULL) ||
+	    !dwarf_offdie(u->dw, cu_hsize, &cu))
+		return -EBADMSG;
+	r = dwarf_line_program_check(u->dw, &cu, &len);
+	if (r)
+		return r;
+	if (len && dwarf_getsrclines(&cu, &lines, &nlines))
+		nlines = 0; /* no lines: the callers' lookups find none either */
+	u->bytes += nlines * LINE_ROW_BYTES;
+	dl->bytes += nlines * LINE_ROW_BYTES;
+	return 0;
 }
 
 int dwarf_lazy__at(struct dwarf_lazy *dl, uint64_t vaddr, Dwarf **ret)
@@ -758,11 +836,6 @@ int dwarf_lazy__at(struct dwarf_lazy *dl, uint64_t vaddr, Dwarf **ret)
 		*ret = dl->units[k].dw;
 		return 0;
 	}
-	if (dl->bytes - dl->shared_bytes > UNITS_BYTES_MAX) {
-		for (size_t k = 0; k < dl->nunits; k++)
-			unit__close(dl, &dl->units[k]);
-		dl->nunits = dl->next_evict = 0;
-	}
 	if (dl->nunits < UNITS_KEPT) {
 		u = &dl->units[dl->nunits++];
 	} else {
@@ -778,8 +851,71 @@ int dwarf_lazy__at(struct dwarf_lazy *dl, uint64_t vaddr, Dwarf **ret)
 		u->bad = true;
 		return r;
 	}
+	/* past the budget, the others go (this one may be large: its lines count at their most) */
+	if (dl->bytes - dl->shared_bytes > UNITS_BYTES_MAX) {
+		struct unit keep = *u;
+
+		*u = (struct unit){ 0 };
+		for (size_t k = 0; k < dl->nunits; k++)
+			unit__close(dl, &dl->units[k]);
+		dl->units[0] = keep;
+		dl->nunits = 1;
+		dl->next_evict = 0;
+		u = &dl->units[0];
+	}
 	*ret = u->dw;
 	return 0;
+}
+
+/* The size of the line program at off in .debug_line, its header included; 0: none there. */
+static uint64_t line_program_len(const Elf_Data *line, uint64_t off, bool swap)
+{
+	const unsigned char *p;
+	uint64_t len, hlen = 4, room;
+
+	if (!line || !line->d_buf || off >= line->d_size || line->d_size - off < 4)
+		return 0;
+	p = (const unsigned char *)line->d_buf + off;
+	room = line->d_size - off;
+	len = read_uint(p, 4, swap);
+	if (len == 0xffffffff) {
+		if (room < 12)
+			return 0;
+		len = read_uint(p + 4, 8, swap);
+		hlen = 12;
+	}
+	/* libdw reads no further than the section */
+	return len > room - hlen ? room : hlen + len;
+}
+
+int dwarf_line_program_check(Dwarf *dw, Dwarf_Die *cu, uint64_t *ret_len)
+{
+	Elf *elf = dwarf_getelf(dw);
+	Elf_Scn *scn = NULL;
+	Dwarf_Attribute a;
+	Dwarf_Word off;
+	size_t shstrndx;
+	GElf_Ehdr eh;
+
+	*ret_len = 0;
+	/* none, or an offset libdw refuses (outside .debug_line): libdw reads no lines there */
+	if (!dwarf_attr(cu, DW_AT_stmt_list, &a) || dwarf_formudata(&a, &off))
+		return 0;
+	if (!elf || !gelf_getehdr(elf, &eh) || elf_getshdrstrndx(elf, &shstrndx))
+		return -EBADMSG;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(elf, shstrndx, sh.sh_name)) ||
+		    strcmp(name, ".debug_line"))
+			continue;
+		/* libdw has inflated it in place already */
+		*ret_len = line_program_len(elf_getdata(scn, NULL), off,
+					    swapped(eh.e_ident[EI_DATA]));
+		break;
+	}
+	return *ret_len > DWARF_LINE_PROGRAM_MAX ? -EFBIG : 0;
 }
 
 void dwarf_lazy__stats(const struct dwarf_lazy *dl, struct dwarf_lazy_stats *ret)

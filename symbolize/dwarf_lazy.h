@@ -15,8 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <libelf.h>
+#include <elfutils/libdw.h>
 
-typedef struct Dwarf Dwarf;
 struct dwarf_lazy;
 
 /*
@@ -42,5 +42,18 @@ struct dwarf_lazy_stats {
 	uint64_t opened; /* units read and opened (again after being dropped) */
 };
 void dwarf_lazy__stats(const struct dwarf_lazy *dl, struct dwarf_lazy_stats *ret);
+
+/*
+ * libdw parses a unit's whole line program the first time a line of it is asked for, and
+ * holds ~100 bytes a row while it does; a row can take a single byte of the program. Real
+ * programs are far smaller (libc's largest: 53 KB; Go's runtime package: 150 KB).
+ */
+#define DWARF_LINE_PROGRAM_MAX (512u << 10)
+
+/*
+ * The size in *ret_len of the line program that cu's lines come from (0: it has none):
+ * 0, or -EFBIG when it is larger than DWARF_LINE_PROGRAM_MAX, -EBADMSG.
+ */
+int dwarf_line_program_check(Dwarf *dw, Dwarf_Die *cu, uint64_t *ret_len);
 
 #endif

@@ -69,7 +69,7 @@ struct elf_file {
 	char debuglink[256];
 	uint32_t debuglink_crc;
 	Dwarf *dwarf; /* opened on first use */
-	bool dwarf_tried;
+	bool dwarf_tried, dwarf_too_large; /* its debug sections inflate past DWARF_WHOLE_MAX */
 	struct dwarf_lazy *lazy; /* the DWARF a unit at a time, opened on first use; or NULL */
 	bool lazy_tried;
 	int lazy_err; /* why not: -ENOENT (libdw reads it whole), -EBADMSG, -ENOMEM */
@@ -1192,6 +1192,49 @@ bool elf_file__has_dwarf(const struct elf_file *f)
 	return f->elf && !shrank_under(f, f->elf);
 }
 
+/* libdw opening a file whole inflates all its debug sections: at most this much of them */
+#define DWARF_WHOLE_MAX (1ull << 30)
+
+/* The size of the debug sections once inflated, as their headers say. */
+static uint64_t debug_sections_size(Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+	uint64_t total = 0;
+	size_t shstrndx;
+
+	if (elf_getshdrstrndx(elf, &shstrndx))
+		return 0;
+	while ((scn = elf_nextscn(elf, scn))) {
+		const char *name;
+		uint64_t size;
+		GElf_Shdr sh;
+		GElf_Chdr ch;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS ||
+		    !(name = elf_strptr(elf, shstrndx, sh.sh_name)))
+			continue;
+		size = sh.sh_size;
+		if (!strncmp(name, ".debug_", 7) && (sh.sh_flags & SHF_COMPRESSED)) {
+			size = gelf_getchdr(scn, &ch) ? ch.ch_size : UINT64_MAX;
+		} else if (!strncmp(name, ".zdebug_", 8)) {
+			/* GNU's form: "ZLIB" and the size, 8 bytes big-endian */
+			Elf_Data *d = elf_rawdata(scn, NULL);
+			const unsigned char *p = d ? d->d_buf : NULL;
+
+			size = UINT64_MAX;
+			if (p && d->d_size >= 12 && !memcmp(p, "ZLIB", 4)) {
+				size = 0;
+				for (int i = 4; i < 12; i++)
+					size = size << 8 | p[i];
+			}
+		} else if (strncmp(name, ".debug_", 7)) {
+			continue;
+		}
+		total = size > UINT64_MAX - total ? UINT64_MAX : total + size;
+	}
+	return total;
+}
+
 struct Dwarf *elf_file__dwarf(struct elf_file *f)
 {
 	Dwarf_Off off = 0, next;
@@ -1203,6 +1246,9 @@ struct Dwarf *elf_file__dwarf(struct elf_file *f)
 		return NULL;
 	if (!f->dwarf_tried && f->elf) {
 		f->dwarf_tried = true;
+		f->dwarf_too_large = debug_sections_size(f->elf) > DWARF_WHOLE_MAX;
+		if (f->dwarf_too_large)
+			return NULL;
 		f->dwarf = dwarf_begin_elf(f->elf, DWARF_C_READ, NULL);
 		/*
 		 * Walk the unit headers once: garbage in .debug_info shows here (a version that does
@@ -1240,8 +1286,15 @@ int elf_file__dwarf_at(struct elf_file *f, uint64_t vaddr, struct Dwarf **ret)
 	} else if (f->lazy_err != -ENOENT) {
 		r = f->lazy_err;
 	} else {
+		Dwarf_Die cu;
+		uint64_t len;
+
 		*ret = elf_file__dwarf(f);
-		r = *ret ? 0 : -EBADMSG;
+		r = *ret ? 0 : f->dwarf_too_large ? -EFBIG : -EBADMSG;
+		/* a line program too large for the memory budget: this unit without DWARF */
+		if (*ret && dwarf_addrdie(*ret, vaddr, &cu) &&
+		    (r = dwarf_line_program_check(*ret, &cu, &len)))
+			*ret = NULL;
 	}
 	/* what was read from a file that shrank meanwhile is zeros: no answer, not a corrupt one */
 	if (shrank_under(f, f->elf)) {

@@ -83,7 +83,10 @@ struct Dwarf *elf_file__dwarf(struct elf_file *f);
  * A libdw handle holding the DWARF that covers vaddr, valid until the next call for the file:
  * with .debug_aranges only the unit at vaddr is read (dwarf_lazy.h), else the file whole as
  * elf_file__dwarf(). 0 and *ret (NULL: no DWARF there, or the file shrank under it), -EBADMSG
- * when the DWARF is corrupt, -ENOMEM.
+ * when the DWARF is corrupt, -EFBIG when what it needs would not fit in the memory budget
+ * (debug sections inflating past 1 GB opened whole, 256 MB of shared sections read by unit,
+ * a line program past DWARF_LINE_PROGRAM_MAX, deflate blocks too large to go back into),
+ * -ENOMEM.
  */
 int elf_file__dwarf_at(struct elf_file *f, uint64_t vaddr, struct Dwarf **ret);
 /* What the unit-at-a-time reader did and holds for the file; false when it has none. */

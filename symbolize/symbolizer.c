@@ -1183,14 +1183,16 @@ static int resolve_in_file(struct symbolizer *s, const struct sym_mapping *m, ui
 	struct go_func fn;
 	struct Dwarf *dw;
 	int32_t line;
-	int n;
+	int n, r;
 
 	elf_file__symbol(m->elf, vaddr, &symbol, NULL);
 	symbol = keep_name(s, symbol);
 	/* DWARF names inlined functions and lines; the symbol table only the function */
-	if (elf_file__dwarf_at(m->elf, vaddr, &dw) == -EBADMSG &&
-	    elf_file__warn_once(m->elf, ELF_WARN_DWARF))
-		sym_warn(s, "'%s': corrupt DWARF, using the symbol table", m->path);
+	r = elf_file__dwarf_at(m->elf, vaddr, &dw);
+	if ((r == -EBADMSG || r == -EFBIG) && elf_file__warn_once(m->elf, ELF_WARN_DWARF))
+		sym_warn(s, "'%s': %s, using the symbol table", m->path,
+			 r == -EFBIG ? "DWARF too large to read within scorch's memory budget"
+				     : "corrupt DWARF");
 	n = dwarf__frames(dw, vaddr, df, SYM_MAX_LINES);
 	for (int i = 0; i < n; i++) {
 		const char *raw = keep_name(s, df[i].linkage ? df[i].linkage : df[i].name);

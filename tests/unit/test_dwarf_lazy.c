@@ -5,22 +5,30 @@
  * files and lines. On libc's separate debug file (zlib-compressed, 5.8 MB of .debug_info) the
  * checkpoints keep each unit's read short and the memory held far below the inflated
  * sections; more units than are kept at once are dropped and read again correctly. A corrupt
- * unit is refused, never crashes.
+ * unit is refused, never crashes. Hostile files built here are refused within bounds: units
+ * that all name one large line program, a .debug_info deflated as one block, shared sections
+ * that would inflate past the budget.
  * Usage: test_dwarf_lazy FILE... (files with DWARF); libc's debug file is found by build-id
  * (required with CI=true: scripts install libc6-dbg).
  */
 #include "check.h"
 #include "dwarf_frames.h"
 #include "dwarf_lazy.h"
+#include "elf_file.h"
 
 #include <elfutils/libdw.h>
+#include <dwarf.h>
 #include <elfutils/libdwelf.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <malloc.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
+#include <errno.h>
 
 struct mapped {
 	void *base;
@@ -230,10 +238,10 @@ static void test_libc(const char *path)
 			/* from the start each time, that would be ~info_size / 2 per unit */
 			CHECK(st.opened > 100);
 			CHECK(st.inflated < info_size + st.opened * (info_size / 16));
-			/* held: shared sections and checkpoints, far less than libdw inflates */
+			/* held, lines parsed included: less than libdw inflates, before any line */
 			printf("libc: the debug sections inflated would be %llu bytes\n",
 			       (unsigned long long)all_size);
-			CHECK(st.bytes < all_size / 2);
+			CHECK(st.bytes < all_size);
 		}
 		if (whole)
 			dwarf_end(whole);
@@ -315,6 +323,479 @@ static void test_corrupt(const char *path)
 	CHECK(opened > 0 && refused > 0);
 }
 
+/* ---- hostile files, built here ---- */
+
+struct buf {
+	unsigned char *p;
+	size_t n, cap;
+};
+
+static void put(struct buf *b, const void *d, size_t n)
+{
+	if (!n)
+		return;
+	if (b->n + n > b->cap) {
+		b->cap = (b->n + n) * 2 + 4096;
+		b->p = realloc(b->p, b->cap);
+		if (!b->p)
+			abort();
+	}
+	if (d)
+		memcpy(b->p + b->n, d, n);
+	else
+		memset(b->p + b->n, 0, n);
+	b->n += n;
+}
+
+static void put8(struct buf *b, unsigned int v)
+{
+	unsigned char c = (unsigned char)v;
+
+	put(b, &c, 1);
+}
+
+static void put16(struct buf *b, uint16_t v)
+{
+	put(b, &v, 2);
+}
+
+static void put32(struct buf *b, uint32_t v)
+{
+	put(b, &v, 4);
+}
+
+static void put64(struct buf *b, uint64_t v)
+{
+	put(b, &v, 8);
+}
+
+struct sec {
+	const char *name;
+	struct buf data;
+	bool compressed; /* data starts with its Elf64_Chdr */
+};
+
+/* An ELF64 relocatable file of those sections, in a memory file; its path in path. */
+static int write_elf(struct sec *secs, size_t n, char *path, size_t size)
+{
+	int fd = memfd_create("hostile.debug", MFD_CLOEXEC);
+	struct buf names = { 0 };
+	size_t *name_off = calloc(n + 1, sizeof(*name_off));
+	Elf64_Ehdr *eh;
+	Elf *e;
+
+	if (fd < 0 || !name_off)
+		return -1;
+	put8(&names, 0);
+	for (size_t i = 0; i <= n; i++) {
+		const char *name = i < n ? secs[i].name : ".shstrtab";
+
+		name_off[i] = names.n;
+		put(&names, name, strlen(name) + 1);
+	}
+	e = elf_begin(fd, ELF_C_WRITE, NULL);
+	eh = e ? elf64_newehdr(e) : NULL;
+	if (!eh)
+		return -1;
+	eh->e_ident[EI_DATA] = ELFDATA2LSB;
+	eh->e_type = ET_REL;
+	eh->e_machine = EM_X86_64;
+	eh->e_version = EV_CURRENT;
+	for (size_t i = 0; i <= n; i++) {
+		Elf_Scn *scn = elf_newscn(e);
+		Elf_Data *d = elf_newdata(scn);
+		Elf64_Shdr *sh = elf64_getshdr(scn);
+
+		d->d_buf = i < n ? secs[i].data.p : names.p;
+		d->d_size = i < n ? secs[i].data.n : names.n;
+		d->d_type = i < n && secs[i].compressed ? ELF_T_CHDR : ELF_T_BYTE;
+		d->d_align = i < n && secs[i].compressed ? 8 : 1;
+		sh->sh_name = name_off[i];
+		sh->sh_type = i < n ? SHT_PROGBITS : SHT_STRTAB;
+		sh->sh_flags = i < n && secs[i].compressed ? SHF_COMPRESSED : 0;
+		sh->sh_addralign = d->d_align;
+		if (i == n)
+			eh->e_shstrndx = (Elf64_Half)elf_ndxscn(scn);
+	}
+	if (elf_update(e, ELF_C_WRITE) < 0) {
+		fprintf(stderr, "write_elf: %s\n", elf_errmsg(-1));
+		return -1;
+	}
+	elf_end(e);
+	free(names.p);
+	free(name_off);
+	snprintf(path, size, "/proc/self/fd/%d", fd);
+	return fd;
+}
+
+static void chdr(struct buf *b, uint64_t size)
+{
+	Elf64_Chdr ch = { .ch_type = ELFCOMPRESS_ZLIB, .ch_size = size, .ch_addralign = 1 };
+
+	put(b, &ch, sizeof(ch));
+}
+
+/* .debug_abbrev: code 1, a compile unit: name, stmt_list, low_pc, high_pc (a length) */
+static void hostile_abbrev(struct buf *b)
+{
+	static const unsigned char a[] = { 1,	 DW_TAG_compile_unit, DW_CHILDREN_no,
+					   DW_AT_name,	    DW_FORM_string,	  DW_AT_stmt_list,
+					   DW_FORM_sec_offset, DW_AT_low_pc,	  DW_FORM_addr,
+					   DW_AT_high_pc,  DW_FORM_data8,	  0,
+					   0,		    0 };
+
+	put(b, a, sizeof(a));
+}
+
+/* one DWARF 4 unit covering [lo, lo + len), its lines at stmt in .debug_line */
+static void hostile_unit(struct buf *b, uint64_t lo, uint64_t len, uint32_t stmt)
+{
+	put32(b, 2 + 4 + 1 + 1 + 4 + 4 + 8 + 8);
+	put16(b, 4);
+	put32(b, 0);
+	put8(b, 8);
+	put8(b, 1);
+	put(b, "u.c", 4);
+	put32(b, stmt);
+	put64(b, lo);
+	put64(b, len);
+}
+
+/* one .debug_aranges set: the unit at unit_off covers [lo, lo + len) */
+static void hostile_arange(struct buf *b, uint32_t unit_off, uint64_t lo, uint64_t len)
+{
+	put32(b, 2 + 4 + 1 + 1 + 4 + 16 + 16);
+	put16(b, 2);
+	put32(b, unit_off);
+	put8(b, 8);
+	put8(b, 0);
+	put32(b, 0); /* the tuples start at 16 */
+	put64(b, lo);
+	put64(b, len);
+	put64(b, 0);
+	put64(b, 0);
+}
+
+/* a DWARF 4 line program of rows rows at one address (a row per byte) */
+static void hostile_lines(struct buf *b, uint64_t addr, size_t rows)
+{
+	static const unsigned char head[] = { 1, 1, 1, (unsigned char)-5, 14, 13,
+					      0, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 1,
+					      0, 'u', '.', 'c', 0, 0, 0, 0, 0 };
+	size_t at = b->n;
+
+	put32(b, 0);
+	put16(b, 4);
+	put32(b, sizeof(head) - 6 + 6);
+	put(b, head, sizeof(head));
+	put8(b, 0), put8(b, 9), put8(b, DW_LNE_set_address), put64(b, addr);
+	for (size_t i = 0; i < rows; i++)
+		put8(b, DW_LNS_copy);
+	put8(b, 0), put8(b, 1), put8(b, DW_LNE_end_sequence);
+	{
+		uint32_t len = (uint32_t)(b->n - at - 4);
+
+		memcpy(b->p + at, &len, 4);
+	}
+}
+
+static void zlib_section(struct buf *b, const struct buf *plain)
+{
+	uLongf n = compressBound(plain->n);
+	size_t at;
+
+	chdr(b, plain->n);
+	at = b->n;
+	put(b, NULL, n);
+	CHECK(compress2(b->p + at, &n, plain->p, plain->n, 9) == Z_OK);
+	b->n = at + n;
+}
+
+static struct dwarf_lazy *open_hostile(struct sec *secs, size_t n, struct mapped *m, int *err)
+{
+	char path[64];
+	int fd = write_elf(secs, n, path, sizeof(path));
+	struct dwarf_lazy *dl = NULL;
+
+	CHECK(fd >= 0);
+	for (size_t i = 0; i < n; i++)
+		free(secs[i].data.p);
+	*err = -1;
+	if (fd >= 0 && map_file(path, m))
+		dl = dwarf_lazy__open(m->elf, err);
+	if (fd >= 0)
+		close(fd);
+	return dl;
+}
+
+/*
+ * Many units naming one line program: each unit's libdw parses it. What is held stays in the
+ * budget, counted by malloc itself, not by dwarf_lazy's own count; a program larger than
+ * DWARF_LINE_PROGRAM_MAX is refused.
+ */
+static void test_shared_lines(void)
+{
+	enum { UNITS = 160, ROWS = 300000 };
+	struct sec secs[4] = { { ".debug_info" }, { ".debug_abbrev" }, { ".debug_aranges" },
+			       { ".debug_line", .compressed = true } };
+	struct buf lines = { 0 };
+	struct dwarf_lazy_stats st;
+	struct dwarf_lazy *dl;
+	struct mapped m;
+	size_t before, peak = 0, answered = 0;
+	int err, r;
+
+	size_t second;
+
+	hostile_lines(&lines, 0x1000, ROWS);
+	second = lines.n;
+	/* the last unit names a second program, past the limit */
+	hostile_lines(&lines, 0x1000, DWARF_LINE_PROGRAM_MAX);
+	hostile_abbrev(&secs[1].data);
+	for (int i = 0; i < UNITS; i++) {
+		hostile_arange(&secs[2].data, (uint32_t)secs[0].data.n, 0x1000 + i * 0x100, 0x100);
+		hostile_unit(&secs[0].data, 0x1000 + i * 0x100, 0x100,
+			     i == UNITS - 1 ? (uint32_t)second : 0);
+	}
+	zlib_section(&secs[3].data, &lines);
+	free(lines.p);
+	dl = open_hostile(secs, 4, &m, &err);
+	CHECK_INT(err, 0);
+	before = mallinfo2().uordblks;
+	for (int i = 0; dl && i < UNITS; i++) {
+		struct dwarf_frame f[4];
+		Dwarf *dw = NULL;
+		size_t used;
+
+		r = dwarf_lazy__at(dl, 0x1000 + i * 0x100, &dw);
+		if (i == UNITS - 1) {
+			CHECK_INT(r, -EFBIG);
+			continue;
+		}
+		CHECK_INT(r, 0);
+		dwarf__frames(dw, 0x1000 + i * 0x100, f, 4);
+		answered += dw != NULL;
+		used = mallinfo2().uordblks - before;
+		if (used > peak)
+			peak = used;
+	}
+	if (dl) {
+		dwarf_lazy__stats(dl, &st);
+		printf("one line program of %d rows named by %d units: %zu answered, malloc'd at "
+		       "most %zu KB (%zu KB counted)\n",
+		       ROWS, UNITS, answered, peak >> 10, st.bytes >> 10);
+	}
+	CHECK_INT(answered, UNITS - 1);
+	/* each unit's parse holds ~20 MB; all of them would be ~3 GB */
+	CHECK(peak < (96u << 20));
+	dwarf_lazy__free(dl);
+	unmap_file(&m);
+}
+
+/* a deflate stream of one fixed-Huffman block: zeros bytes of zeros, then plain */
+static void one_block(struct buf *b, uint64_t zeros, const struct buf *plain)
+{
+	uint64_t acc = 0, k = zeros / 258;
+	int nbits = 0;
+
+#define BITS(v, n)                                                                         \
+	do {                                                                               \
+		acc |= (uint64_t)(v) << nbits;                                             \
+		nbits += (n);                                                              \
+		while (nbits >= 8) {                                                       \
+			put8(b, acc & 0xff);                                               \
+			acc >>= 8;                                                         \
+			nbits -= 8;                                                        \
+		}                                                                          \
+	} while (0)
+	/* Huffman codes go most significant bit first */
+#define CODE(c, n)                                                                         \
+	do {                                                                               \
+		uint32_t r_ = 0;                                                           \
+		for (int i_ = 0; i_ < (n); i_++)                                           \
+			r_ = r_ << 1 | (((c) >> i_) & 1);                                  \
+		BITS(r_, n);                                                               \
+	} while (0)
+	put8(b, 0x78);
+	put8(b, 0x01);
+	BITS(1, 1); /* the last block */
+	BITS(1, 2); /* fixed codes */
+	CODE(0x30, 8); /* a literal 0, then copies of 258 at distance 1 */
+	for (uint64_t i = 0; i < k; i++) {
+		CODE(0xc0 + 285 - 280, 8);
+		BITS(0, 5);
+	}
+	for (size_t i = 0; i < plain->n; i++) {
+		if (plain->p[i] < 144)
+			CODE(0x30 + plain->p[i], 8);
+		else
+			CODE(0x190 + plain->p[i] - 144, 9);
+	}
+	CODE(0, 7); /* end of block */
+	if (nbits)
+		BITS(0, 8 - nbits);
+#undef CODE
+#undef BITS
+}
+
+/*
+ * .debug_info deflated as one block: no checkpoint can be made, so a unit before the last
+ * read would be inflated from the start again each time. That is refused once, not repeated.
+ */
+static void test_one_block(void)
+{
+	enum { UNITS = 150 };
+	const uint64_t zeros = 1 + 258ull * ((64u << 20) / 258 - 1);
+	struct sec secs[3] = { { ".debug_info", .compressed = true }, { ".debug_abbrev" },
+			       { ".debug_aranges" } };
+	struct buf units = { 0 };
+	struct dwarf_lazy_stats st;
+	struct dwarf_lazy *dl;
+	struct mapped m;
+	size_t answered = 0, refused = 0;
+	int err;
+
+	hostile_abbrev(&secs[1].data);
+	for (int i = 0; i < UNITS; i++) {
+		hostile_arange(&secs[2].data, (uint32_t)(zeros + units.n), 0x1000 + i * 0x100,
+			       0x100);
+		hostile_unit(&units, 0x1000 + i * 0x100, 0x100, 0);
+	}
+	chdr(&secs[0].data, zeros + units.n);
+	one_block(&secs[0].data, zeros, &units);
+	free(units.p);
+	dl = open_hostile(secs, 3, &m, &err);
+	CHECK_INT(err, 0);
+	/* the last unit first, then back towards the start */
+	for (int i = UNITS - 1; dl && i >= 0; i--) {
+		Dwarf *dw;
+		int r = dwarf_lazy__at(dl, 0x1000 + i * 0x100, &dw);
+
+		if (r == 0 && dw)
+			answered++;
+		else if (r == -EFBIG)
+			refused++;
+		else
+			fprintf(stderr, "one block: unit %d: %d\n", i, r);
+	}
+	if (dl) {
+		dwarf_lazy__stats(dl, &st);
+		printf("one deflate block of %llu MB: %zu units answered, %zu refused, %llu MB "
+		       "inflated\n",
+		       (unsigned long long)(zeros >> 20), answered, refused,
+		       (unsigned long long)(st.inflated >> 20));
+		CHECK(st.inflated < 2 * zeros);
+	}
+	CHECK(answered >= 1);
+	CHECK_INT(answered + refused, UNITS);
+	dwarf_lazy__free(dl);
+	unmap_file(&m);
+}
+
+/* Shared sections that would inflate past the budget all together: refused, not read whole. */
+static void test_shared_budget(void)
+{
+	struct sec secs[6] = { { ".debug_info" },
+			       { ".debug_abbrev" },
+			       { ".debug_aranges" },
+			       { ".debug_str", .compressed = true },
+			       { ".debug_line_str", .compressed = true },
+			       { ".debug_ranges", .compressed = true } };
+	struct buf tiny = { 0 };
+	struct dwarf_lazy *dl;
+	struct mapped m;
+	int err;
+
+	hostile_abbrev(&secs[1].data);
+	hostile_arange(&secs[2].data, 0, 0x1000, 0x100);
+	hostile_unit(&secs[0].data, 0x1000, 0x100, 0);
+	put(&tiny, NULL, 4096);
+	for (int i = 3; i < 6; i++) {
+		zlib_section(&secs[i].data, &tiny);
+		/* each says 100 MB: less than the budget each, more all together */
+		{
+			uint64_t claim = 100u << 20;
+
+			memcpy(secs[i].data.p + offsetof(Elf64_Chdr, ch_size), &claim, 8);
+		}
+	}
+	free(tiny.p);
+	dl = open_hostile(secs, 6, &m, &err);
+	CHECK(dl == NULL);
+	CHECK_INT(err, -EFBIG);
+	dwarf_lazy__free(dl);
+	unmap_file(&m);
+}
+
+/*
+ * Without .debug_aranges libdw reads the file whole: a unit whose line program is too large
+ * gets no DWARF (the other unit does), and sections that would inflate past 1 GB none at all.
+ */
+static void test_whole(void)
+{
+	/* type units: read whole (the lazy reader leaves them to libdw) */
+	struct sec secs[5] = { { ".debug_info" },
+			       { ".debug_abbrev" },
+			       { ".debug_line" },
+			       { ".debug_aranges" },
+			       { ".debug_types" } };
+	struct sec bomb[6] = { { ".debug_info" },	   { ".debug_abbrev" },
+			       { ".debug_line" },	   { ".debug_aranges" },
+			       { ".debug_types" },	   { ".debug_str", .compressed = true } };
+	struct buf tiny = { 0 };
+	struct elf_file *f;
+	char path[64];
+	size_t second;
+	Dwarf *dw;
+	int fd;
+
+	hostile_lines(&secs[2].data, 0x1000, 1000);
+	second = secs[2].data.n;
+	hostile_lines(&secs[2].data, 0x2000, DWARF_LINE_PROGRAM_MAX);
+	hostile_abbrev(&secs[1].data);
+	hostile_arange(&secs[3].data, 0, 0x1000, 0x100);
+	hostile_unit(&secs[0].data, 0x1000, 0x100, 0);
+	hostile_arange(&secs[3].data, (uint32_t)secs[0].data.n, 0x2000, 0x100);
+	hostile_unit(&secs[0].data, 0x2000, 0x100, (uint32_t)second);
+	put(&secs[4].data, NULL, 0);
+	for (int i = 0; i < 5; i++) {
+		put(&bomb[i].data, secs[i].data.p, secs[i].data.n);
+		free(secs[i].data.p);
+	}
+	fd = write_elf(bomb, 5, path, sizeof(path));
+	f = fd >= 0 ? elf_file__read(fd) : NULL;
+	CHECK(f != NULL);
+	if (f) {
+		CHECK_INT(elf_file__dwarf_at(f, 0x1000, &dw), 0);
+		CHECK(dw != NULL);
+		CHECK_INT(elf_file__dwarf_at(f, 0x2000, &dw), -EFBIG);
+		CHECK(dw == NULL);
+		elf_file__free(f);
+	}
+	if (fd >= 0)
+		close(fd);
+	/* the same, and a string section whose header says 2 GB */
+	put(&tiny, NULL, 4096);
+	zlib_section(&bomb[5].data, &tiny);
+	{
+		uint64_t claim = 2ull << 30;
+
+		memcpy(bomb[5].data.p + offsetof(Elf64_Chdr, ch_size), &claim, 8);
+	}
+	free(tiny.p);
+	fd = write_elf(bomb, 6, path, sizeof(path));
+	for (int i = 0; i < 6; i++)
+		free(bomb[i].data.p);
+	f = fd >= 0 ? elf_file__read(fd) : NULL;
+	CHECK(f != NULL);
+	if (f) {
+		CHECK_INT(elf_file__dwarf_at(f, 0x1000, &dw), -EFBIG);
+		elf_file__free(f);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	char libc[256];
@@ -330,5 +811,9 @@ int main(int argc, char **argv)
 		printf("libc6-dbg not installed: the large-file checks did not run\n");
 	if (argc > 1)
 		test_corrupt(argv[1]);
+	test_shared_lines();
+	test_one_block();
+	test_shared_budget();
+	test_whole();
 	return check_done("dwarf_lazy");
 }
