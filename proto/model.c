@@ -438,7 +438,12 @@ void profile__frame_name(const struct profile *p, const struct prof_location *lo
 		const struct prof_function *f = &p->functions[loc->lines[line].function - 1];
 		const char *name = profile__str(p, f->name);
 
-		n = snprintf(buf, size, "%s", *name ? name : profile__str(p, f->system_name));
+		const char *shown = *name ? name : profile__str(p, f->system_name);
+
+		/* no further into a long name than the buffer holds */
+		n = snprintf(buf, size, "%.*s", size ? (int)(size - 1) : 0, shown);
+		if (strnlen(shown, size) >= size)
+			n = (int)size;
 		if (*buf)
 			goto out;
 	}
@@ -451,8 +456,11 @@ void profile__frame_name(const struct profile *p, const struct prof_location *lo
 	file = profile__str(p, m->filename);
 	base = strrchr(file, '/');
 	base = base ? base + 1 : file;
-	n = snprintf(buf, size, "%s+0x%" PRIx64, *base ? base : "[unknown]",
+	base = *base ? base : "[unknown]";
+	n = snprintf(buf, size, "%.*s+0x%" PRIx64, size ? (int)(size - 1) : 0, base,
 		     loc->address - m->start + m->offset);
+	if (strnlen(base, size) >= size)
+		n = (int)size;
 out:
 	/* a name cut to the buffer stays valid UTF-8: never half a character at the end */
 	if (size && n >= 0 && (size_t)n >= size)
@@ -521,9 +529,16 @@ size_t profile__comm_frame(const struct profile *p, const struct prof_sample *s,
 	}
 	if (!comm || !*comm)
 		return 0;
-	n = per_pid && pid >= 0 ? snprintf(buf, size, "%s-%" PRId64, comm, pid)
-				: snprintf(buf, size, "%s", comm);
-	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+	n = per_pid && pid >= 0 ? snprintf(buf, size, "%.*s-%" PRId64, (int)size, comm, pid)
+				: snprintf(buf, size, "%.*s", (int)size, comm);
+	if (n < 0)
+		return 0;
+	if ((size_t)n < size)
+		return (size_t)n;
+	/* cut: never half a character at the end */
+	n = (int)utf8_trim_partial(buf, size - 1);
+	buf[n] = 0;
+	return (size_t)n;
 }
 
 int profile__write_folded(const struct profile *p, uint32_t vi, FILE *f)

@@ -45,6 +45,16 @@
  */
 #define PPROF_FRAMES_PER_BYTE 192
 #define PPROF_FRAMES_BASE (128ULL << 10)
+/*
+ * Bytes of names those frames show (struct pprof_limits.max_text: each frame's name as cut to
+ * 511 bytes, each sample's label strings), per byte of the file plus a constant: a 6 KB file
+ * of frames with 512-byte names made a 655 MB folded file. tests/bench/decode_cost measured
+ * 244 bytes per byte for a 480-deep recursion at 4999 Hz (26 frames a byte, short names) and
+ * 1.5 for a whole machine; C++ names of ~190 bytes at the 42.6 frames a byte seen above would
+ * make 8 KB, the bound, and 32 MB for small files (a 6 KB file: at most 80 MB of names).
+ */
+#define PPROF_TEXT_PER_BYTE 8192
+#define PPROF_TEXT_BASE (32ULL << 20)
 
 typedef Perftools__Profiles__Profile PbProfile;
 typedef Perftools__Profiles__ValueType PbValueType;
@@ -284,6 +294,7 @@ struct pprof_limits pprof__limits(size_t file_len)
 		.max_plain = plain < PPROF_MAX_BYTES ? plain : PPROF_MAX_BYTES,
 		.max_decoded = decoded < PPROF_MAX_DECODED ? decoded : PPROF_MAX_DECODED,
 		.max_frames = PPROF_FRAMES_BASE + n * PPROF_FRAMES_PER_BYTE,
+		.max_text = PPROF_TEXT_BASE + n * PPROF_TEXT_PER_BYTE,
 	};
 }
 
@@ -329,6 +340,51 @@ int pprof__refuse_frames(const struct pprof_limits *lim, char *err, size_t errle
 	return fail_with(
 	    err, errlen, -EFBIG, "profile expands into more than %s frames (file of %s); refusing",
 	    format_count(lim->max_frames, a, sizeof(a)), format_size(lim->file_len, b, sizeof(b)));
+}
+
+int pprof__refuse_text(const struct pprof_limits *lim, char *err, size_t errlen)
+{
+	char a[32], b[32];
+
+	return fail_with(err, errlen, -EFBIG,
+			 "profile's frames carry more than %s of names (file of %s); refusing",
+			 format_size(lim->max_text, a, sizeof(a)),
+			 format_size(lim->file_len, b, sizeof(b)));
+}
+
+/* A string's length as frames show it: names are cut to a frame's 511 bytes. */
+static size_t shown_len(const struct profile *p, uint64_t i, const size_t *lens)
+{
+	size_t n = i < p->nstrings && p->strings[i] ? lens ? lens[i] : strlen(p->strings[i]) : 0;
+
+	return n < 511 ? n : 511;
+}
+
+static uint64_t location_text(const struct profile *p, const struct prof_location *l,
+			      const size_t *lens)
+{
+	uint64_t n = 0;
+	bool named = false;
+
+	for (uint32_t k = 0; k < l->nlines; k++) {
+		const struct prof_function *f;
+		size_t len;
+
+		if (!l->lines[k].function || l->lines[k].function > p->nfunctions)
+			continue;
+		f = &p->functions[l->lines[k].function - 1];
+		len = shown_len(p, f->name, lens);
+		n += (len ? len : shown_len(p, f->system_name, lens)) + 1;
+		named = true;
+	}
+	if (!named && l->mapping && l->mapping <= p->nmappings)
+		n += shown_len(p, p->mappings[l->mapping - 1].filename, lens);
+	return n + 1;
+}
+
+uint64_t pprof__location_text(const struct profile *p, const struct prof_location *l)
+{
+	return location_text(p, l, NULL);
 }
 
 int pprof__refuse_sample(size_t i, char *err, size_t errlen)
@@ -410,8 +466,8 @@ static int decode_pb(const PbProfile *pb, struct profile *p, const struct pprof_
 		     char *err, size_t errlen)
 {
 	struct hmap *mids = hmap__new(), *fids = hmap__new(), *lids = hmap__new();
-	uint64_t *locs = NULL, frames = 0;
-	size_t nlocs_cap = 0;
+	uint64_t *locs = NULL, frames = 0, text = 0, *loc_text = NULL;
+	size_t nlocs_cap = 0, *lens = NULL;
 	int r = -ENOMEM;
 
 #define STR_OK(i) ((i) >= 0 && (uint64_t)(i) < pb->n_string_table)
@@ -579,6 +635,15 @@ static int decode_pb(const PbProfile *pb, struct profile *p, const struct pprof_
 			pl->lines[j].column = l->line[j]->column;
 		}
 	}
+	/* the names each location's frames carry, from each string's length taken once */
+	lens = calloc(p->nstrings + 1, sizeof(*lens));
+	loc_text = calloc(p->nlocations + 1, sizeof(*loc_text));
+	if (!lens || !loc_text)
+		goto nomem;
+	for (size_t i = 0; i < p->nstrings; i++)
+		lens[i] = p->strings[i] ? strlen(p->strings[i]) : 0;
+	for (size_t i = 0; i < p->nlocations; i++)
+		loc_text[i] = location_text(p, &p->locations[i], lens);
 	for (size_t i = 0; i < pb->n_sample; i++) {
 		const PbSample *s = pb->sample[i];
 		struct prof_label *labels;
@@ -615,6 +680,7 @@ static int decode_pb(const PbProfile *pb, struct profile *p, const struct pprof_
 				r = pprof__refuse_frames(lim, err, errlen);
 				goto out;
 			}
+			text += loc_text[locs[j] - 1];
 		}
 		labels = calloc(s->n_label + 1, sizeof(*labels));
 		if (!labels)
@@ -629,6 +695,12 @@ static int decode_pb(const PbProfile *pb, struct profile *p, const struct pprof_
 				goto out;
 			}
 			labels[j] = (struct prof_label){ l->key, l->str, l->num_unit, l->num };
+			text += shown_len(p, (uint64_t)l->str, lens) + 1;
+		}
+		if (text > lim->max_text) {
+			free(labels);
+			r = pprof__refuse_text(lim, err, errlen);
+			goto out;
 		}
 		r = profile__add_sample(p, locs, s->n_location_id, values, labels, s->n_label);
 		free(labels);
@@ -646,6 +718,8 @@ nomem:
 	r = fail_with(err, errlen, -ENOMEM, "out of memory");
 out:
 #undef STR_OK
+	free(lens);
+	free(loc_text);
 	free(locs);
 	hmap__free(mids);
 	hmap__free(fids);

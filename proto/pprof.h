@@ -36,6 +36,11 @@ struct pprof_limits {
 	 * samples makes large out of few bytes
 	 */
 	uint64_t max_frames;
+	/*
+	 * bytes of names those frames show (each cut to 511 bytes, as frames are named) and the
+	 * samples' label strings: what folded output writes
+	 */
+	uint64_t max_text;
 };
 
 struct pprof_limits pprof__limits(size_t file_len);
@@ -43,6 +48,10 @@ struct pprof_limits pprof__limits(size_t file_len);
 int pprof__refuse(const struct pprof_limits *lim, char *err, size_t errlen);
 /* The refusal for passing lim->max_frames: -EFBIG and "profile expands into more than ...". */
 int pprof__refuse_frames(const struct pprof_limits *lim, char *err, size_t errlen);
+/* The refusal for passing lim->max_text: -EFBIG and "profile's frames carry more than ...". */
+int pprof__refuse_text(const struct pprof_limits *lim, char *err, size_t errlen);
+/* The bytes of names the frames of location l show, as counted against max_text. */
+uint64_t pprof__location_text(const struct profile *p, const struct prof_location *l);
 /* The refusal of sample i (0-based) for PPROF_MAX_SAMPLE_FRAMES: -E2BIG. */
 int pprof__refuse_sample(size_t i, char *err, size_t errlen);
 

@@ -471,35 +471,94 @@ static const char *mapping_file(const struct profile *p, const struct prof_locat
 		   : NULL;
 }
 
-static bool line_matches(const struct profile *p, const struct prof_location *loc, uint32_t l,
-			 const regex_t *re)
-{
-	const struct prof_function *fn = line_function(p, loc, l);
+/*
+ * What one expression answered for each function (its name or file), mapping (its file) and
+ * string (a label's value), asked once each: a long name is matched once however many frames
+ * show it. 0 not asked yet, 1 no, 2 yes.
+ */
+struct match_cache {
+	const regex_t *re;
+	unsigned char *fn, *map, *str;
+};
 
-	return fn && (matches(re, profile__str(p, fn->name)) ||
-		      matches(re, profile__str(p, fn->filename)));
+static int match_cache__init(struct match_cache *c, const regex_t *re, const struct profile *p)
+{
+	*c = (struct match_cache){ .re = re };
+	if (!re)
+		return 0;
+	c->fn = calloc(p->nfunctions + 1, 1);
+	c->map = calloc(p->nmappings + 1, 1);
+	c->str = calloc(p->nstrings + 1, 1);
+	return c->fn && c->map && c->str ? 0 : -ENOMEM;
+}
+
+static void match_cache__free(struct match_cache *c)
+{
+	free(c->fn);
+	free(c->map);
+	free(c->str);
+}
+
+static bool fn_matches(const struct profile *p, struct match_cache *c, uint64_t id)
+{
+	const struct prof_function *fn;
+
+	if (!id || id > p->nfunctions)
+		return false;
+	if (!c->fn[id - 1]) {
+		fn = &p->functions[id - 1];
+		c->fn[id - 1] = matches(c->re, profile__str(p, fn->name)) ||
+					matches(c->re, profile__str(p, fn->filename))
+				    ? 2
+				    : 1;
+	}
+	return c->fn[id - 1] == 2;
+}
+
+static bool mapping_matches(const struct profile *p, struct match_cache *c,
+			    const struct prof_location *loc)
+{
+	uint64_t id = loc->mapping;
+
+	if (!id || id > p->nmappings)
+		return false;
+	if (!c->map[id - 1])
+		c->map[id - 1] = matches(c->re, mapping_file(p, loc)) ? 2 : 1;
+	return c->map[id - 1] == 2;
+}
+
+static bool line_matches(const struct profile *p, const struct prof_location *loc, uint32_t l,
+			 struct match_cache *c)
+{
+	return l < loc->nlines && fn_matches(p, c, loc->lines[l].function);
 }
 
 static bool location_matches(const struct profile *p, const struct prof_location *loc,
-			     const regex_t *re)
+			     struct match_cache *c)
 {
 	for (uint32_t l = 0; l < loc->nlines; l++)
-		if (line_matches(p, loc, l, re))
+		if (line_matches(p, loc, l, c))
 			return true;
-	return matches(re, mapping_file(p, loc));
+	return mapping_matches(p, c, loc);
 }
 
 static bool tag_passes(const struct profile *p, const struct prof_sample *s,
-		       const struct sample_filter *f)
+		       const struct sample_filter *f, struct match_cache *c)
 {
 	for (uint32_t j = 0; j < s->nlabels; j++) {
 		const struct prof_label *lb = &s->labels[j];
 
 		if (strcmp(profile__str(p, lb->key), f->tag_key))
 			continue;
-		if (lb->str ? !f->tag_numeric && matches(f->tag_value, profile__str(p, lb->str))
-			    : f->tag_numeric && lb->num >= f->tag_lo && lb->num <= f->tag_hi)
+		if (lb->str && !f->tag_numeric && lb->str < p->nstrings) {
+			if (!c->str[lb->str])
+				c->str[lb->str] = matches(c->re, profile__str(p, lb->str)) ? 2 : 1;
+			if (c->str[lb->str] == 2)
+				return true;
+		} else if (!lb->str && f->tag_numeric && lb->num >= f->tag_lo &&
+			   lb->num <= f->tag_hi) {
 			return true;
+		}
 	}
 	return false;
 }
@@ -513,17 +572,18 @@ static void granular_name(const struct profile *p, const struct prof_location *l
 	size_t n;
 
 	if (g == GRANULARITY_FILES && *file) {
-		snprintf(buf, size, "%s", file);
+		snprintf(buf, size, "%.*s", (int)(size - 1), file);
 		return;
 	}
 	if (g == GRANULARITY_FILES && mapping_file(p, loc) && *mapping_file(p, loc)) {
-		snprintf(buf, size, "%s", mapping_file(p, loc));
+		snprintf(buf, size, "%.*s", (int)(size - 1), mapping_file(p, loc));
 		return;
 	}
 	profile__frame_name(p, loc, l, buf, size);
 	n = strlen(buf);
 	if (g == GRANULARITY_LINES && *file && l < loc->nlines && n + 2 < size)
-		snprintf(buf + n, size - n, " %s:%" PRId64, file, loc->lines[l].line);
+		snprintf(buf + n, size - n, " %.*s:%" PRId64, (int)(size - n), file,
+			 loc->lines[l].line);
 }
 
 int func_table__add_filtered(struct func_table *t, const struct profile *p, int which,
@@ -531,6 +591,7 @@ int func_table__add_filtered(struct func_table *t, const struct profile *p, int 
 {
 	struct func_walk fw = { .t = t, .which = which };
 	bool counted = !w || w->counts, by_name;
+	struct match_cache focus = { 0 }, ignore = { 0 }, hide = { 0 }, tag = { 0 };
 	char(*names)[512] = NULL;
 	size_t cap = 0;
 	int r = 0;
@@ -539,6 +600,12 @@ int func_table__add_filtered(struct func_table *t, const struct profile *p, int 
 		return add_samples(t, p, which, w);
 	if (!t->index && !(t->index = hmap__new()))
 		return -ENOMEM;
+	r = match_cache__init(&focus, f->focus, p);
+	r = r ? r : match_cache__init(&ignore, f->ignore, p);
+	r = r ? r : match_cache__init(&hide, f->hide, p);
+	r = r ? r : match_cache__init(&tag, f->tag_key ? f->tag_value : NULL, p);
+	if (r)
+		goto out;
 	by_name = f->focus || f->ignore || f->hide;
 	for (size_t i = 0; i < p->nsamples && !r; i++) {
 		const struct prof_sample *s = &p->samples[i];
@@ -550,7 +617,7 @@ int func_table__add_filtered(struct func_table *t, const struct profile *p, int 
 			continue;
 		/* the total is the whole profile's, as go tool pprof's percentages are */
 		t->total[which] += fw.w;
-		if (f->tag_key && !tag_passes(p, s, f))
+		if (f->tag_key && !tag_passes(p, s, f, &tag))
 			continue;
 		for (uint32_t j = 0; by_name && j < s->nlocs; j++) {
 			const struct prof_location *loc;
@@ -558,9 +625,9 @@ int func_table__add_filtered(struct func_table *t, const struct profile *p, int 
 			if (!s->locs[j] || s->locs[j] > p->nlocations)
 				continue;
 			loc = &p->locations[s->locs[j] - 1];
-			if (f->ignore && location_matches(p, loc, f->ignore))
+			if (f->ignore && location_matches(p, loc, &ignore))
 				ignored = true;
-			else if (!f->focus || location_matches(p, loc, f->focus))
+			else if (!f->focus || location_matches(p, loc, &focus))
 				focused = true;
 		}
 		if (by_name && (ignored || !focused))
@@ -573,11 +640,11 @@ int func_table__add_filtered(struct func_table *t, const struct profile *p, int 
 			if (!s->locs[j] || s->locs[j] > p->nlocations)
 				continue;
 			loc = &p->locations[s->locs[j] - 1];
-			if (f->hide && matches(f->hide, mapping_file(p, loc)))
+			if (f->hide && mapping_matches(p, &hide, loc))
 				continue;
 			nl = loc->nlines ? loc->nlines : 1;
 			for (uint32_t l = nl; l-- > 0;) {
-				if (f->hide && line_matches(p, loc, l, f->hide))
+				if (f->hide && line_matches(p, loc, l, &hide))
 					continue;
 				if (grow_array((void **)&names, &cap, n + 1, sizeof(*names))) {
 					r = -ENOMEM;
@@ -595,6 +662,10 @@ int func_table__add_filtered(struct func_table *t, const struct profile *p, int 
 			r = add_func(&fw, names[k], FRAME_USER, k == n - 1);
 	}
 out:
+	match_cache__free(&focus);
+	match_cache__free(&ignore);
+	match_cache__free(&hide);
+	match_cache__free(&tag);
 	free(names);
 	free(fw.seen);
 	return r;

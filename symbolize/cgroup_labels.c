@@ -37,20 +37,29 @@ static const char *next_component(const char **c, size_t *len)
 	return start;
 }
 
+/* kubelet's top cgroup: "kubepods" (cgroupfs driver) or "kubepods.slice" (systemd) */
+static bool is_kubepods(const char *c, size_t len)
+{
+	return (len == 8 && !strncmp(c, "kubepods", 8)) ||
+	       (len == 14 && !strncmp(c, "kubepods.slice", 14));
+}
+
 /*
  * The container id in a cgroup path: the outermost component that a runtime names after a
- * container, "ID" under "docker" or a kubepods "pod..." directory (cgroupfs driver), or
- * "PREFIX-ID.scope" (systemd driver). Outermost: a container may create cgroups below its own
- * and name them as it likes, never above.
+ * container, "ID" under a top "docker" or a "pod..." directory of a top kubepods (cgroupfs
+ * driver), or "PREFIX-ID.scope" (systemd driver). Outermost: a container may create cgroups
+ * below its own and name them as it likes, never above; and kubelet's and docker's own
+ * directories are at the top, so the same names deeper (a delegated subtree) are not theirs.
  */
 bool cgroup_container_id(const char *cgroup, char ret[65])
 {
 	static const char *const prefixes[] = { "docker-", "cri-containerd-", "crio-", "libpod-",
 						"containerd-" };
 	const char *parent = "", *rest = cgroup, *c;
-	size_t plen = 0, len;
+	size_t plen = 0, len, depth = 0;
+	bool kubepods = false;
 
-	while ((c = next_component(&rest, &len))) {
+	for (; (c = next_component(&rest, &len)); depth++) {
 		const char *end = c + len;
 
 		for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++) {
@@ -66,8 +75,12 @@ bool cgroup_container_id(const char *cgroup, char ret[65])
 				return true;
 			}
 		}
+		if (!depth)
+			kubepods = is_kubepods(c, len);
+		/* a bare id: docker's "/docker/ID", kubelet's "/kubepods/[qos/]podUID/ID" */
 		if (is_container_id(c, len) &&
-		    ((plen == 6 && !strncmp(parent, "docker", 6)) || !strncmp(parent, "pod", 3))) {
+		    ((depth == 1 && plen == 6 && !strncmp(parent, "docker", 6)) ||
+		     (kubepods && !strncmp(parent, "pod", 3)))) {
 			memcpy(ret, c, 64);
 			ret[64] = 0;
 			return true;
@@ -118,14 +131,18 @@ bool cgroup_pod_uid(const char *cgroup, char ret[37])
 {
 	const char *rest = cgroup, *c;
 	bool in_kubepods = false;
-	size_t len;
+	size_t len, depth = 0;
 
-	while ((c = next_component(&rest, &len))) {
+	for (; (c = next_component(&rest, &len)); depth++) {
 		const char *end = c + len, *pod;
 
-		if ((len == 8 && !strncmp(c, "kubepods", 8)) || !strncmp(c, "kubepods-", 9) ||
-		    !strncmp(c, "kubepods.", 9))
-			in_kubepods = true;
+		/* only below kubelet's own top directory: deeper, anyone delegated can make one */
+		if (!depth) {
+			in_kubepods = is_kubepods(c, len);
+			continue;
+		}
+		if (!in_kubepods)
+			return false;
 		/* cgroupfs: "pod<uid>" below kubepods; systemd: "kubepods[-qos]-pod<uid_>.slice" */
 		if (in_kubepods && len == 39 && !strncmp(c, "pod", 3) &&
 		    is_pod_uid(c + 3, 36, '-')) {

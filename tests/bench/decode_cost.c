@@ -30,7 +30,8 @@ static int measure(const char *path)
 {
 	struct pprof_limits lim = { .max_plain = PPROF_MAX_BYTES,
 				    .max_decoded = SIZE_MAX,
-				    .max_frames = UINT64_MAX };
+				    .max_frames = UINT64_MAX,
+				    .max_text = UINT64_MAX };
 	size_t before, after;
 	Perftools__Profiles__Profile *pb = NULL;
 	struct profile *p = NULL;
@@ -38,8 +39,8 @@ static int measure(const char *path)
 	char *buf = NULL, err[256];
 	void *plain = NULL;
 	size_t len, plain_len;
-	uint64_t frames = 0, deepest = 0;
-	bool text;
+	uint64_t frames = 0, deepest = 0, text = 0;
+	bool is_text;
 	int r;
 
 	r = read_file(path, PPROF_MAX_BYTES, &buf, &len);
@@ -56,8 +57,8 @@ static int measure(const char *path)
 		free(buf);
 		return 1;
 	}
-	text = folded__looks_like_text(plain, plain_len);
-	if (!text) {
+	is_text = folded__looks_like_text(plain, plain_len);
+	if (!is_text) {
 		pb = perftools__profiles__profile__unpack(pb_budget__init(&b, SIZE_MAX), plain_len,
 							  plain);
 		if (!pb) {
@@ -68,7 +69,7 @@ static int measure(const char *path)
 		perftools__profiles__profile__free_unpacked(pb, &b.allocator);
 	}
 	before = heap_bytes();
-	r = text ? folded__parse(plain, plain_len, &p, err, sizeof(err))
+	r = is_text ? folded__parse(plain, plain_len, &p, err, sizeof(err))
 		 : pprof__decode_limited(plain, plain_len, &lim, &p, err, sizeof(err));
 	after = heap_bytes();
 	if (r) {
@@ -77,13 +78,13 @@ static int measure(const char *path)
 		goto out;
 	}
 	printf("%s: %zu bytes, %zu decompressed (x%.1f), %s%zu samples\n", path, len, plain_len,
-	       (double)plain_len / len, text ? "folded text, " : "", p->nsamples);
-	if (!text)
+	       (double)plain_len / len, is_text ? "folded text, " : "", p->nsamples);
+	if (!is_text)
 		printf("  unpacked peak %zu bytes: x%.1f the file, x%.1f the protobuf\n", b.peak,
 		       (double)b.peak / len, (double)b.peak / plain_len);
 	printf("  model heap %zu bytes: x%.1f the file", after - before,
 	       (double)(after - before) / len);
-	if (!text)
+	if (!is_text)
 		printf(", x%.2f the unpacked peak", (double)(after - before) / b.peak);
 	printf("\n");
 	/* what every consumer walks: each location of a sample once per line (at least once) */
@@ -94,6 +95,7 @@ static int measure(const char *path)
 			const struct prof_location *l = &p->locations[p->samples[i].locs[j] - 1];
 
 			n += l->nlines ? l->nlines : 1;
+			text += pprof__location_text(p, l);
 		}
 		frames += n;
 		if (n > deepest)
@@ -101,6 +103,8 @@ static int measure(const char *path)
 	}
 	printf("  expanded frames %llu: x%.2f the file; deepest sample %llu frames\n",
 	       (unsigned long long)frames, (double)frames / len, (unsigned long long)deepest);
+	printf("  their names and files %llu bytes: x%.1f the file\n", (unsigned long long)text,
+	       (double)text / len);
 	profile__free(p);
 	r = 0;
 out:

@@ -35,6 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.file_len = size,
 		.max_plain = 4096 + 128 * size,
 		.max_decoded = 4096 + 512 * size,
+		.max_frames = 4096 + 192 * (uint64_t)size,
+		.max_text = 65536 + 4096 * (uint64_t)size,
 	};
 	struct profile *p = NULL;
 	char err[256];

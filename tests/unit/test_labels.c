@@ -57,6 +57,14 @@ static void test_pods_and_units(void)
 	    pod_of("/kubepods/pod" UID "/" ID "/kubepods/pod11111111-2222-3333-4444-555555555555"),
 	    UID);
 	CHECK_STR(pod_of(""), "");
+	/* kubelet's and docker's directories are at the top: deeper, a delegated subtree's own */
+	CHECK_STR(pod_of("/user.slice/user-1000.slice/user@1000.service/kubepods/pod" UID "/" ID),
+		  "");
+	CHECK_STR(pod_of("/system.slice/x.service/kubepods.slice/kubepods-pod" UID_ ".slice"), "");
+	CHECK_STR(id_of("/user.slice/user-1000.slice/user@1000.service/kubepods/pod" UID "/" ID),
+		  "");
+	CHECK_STR(id_of("/system.slice/x.service/docker/" ID), "");
+	CHECK_STR(id_of("/docker/" ID), ID);
 
 	CHECK_STR(unit_of("/system.slice/nginx.service"), "nginx.service");
 	CHECK_STR(unit_of("/user.slice/user-1000.slice/session-3.scope"), "session-3.scope");

@@ -11,9 +11,12 @@
 #include "pb_budget.h"
 #include "pprof.h"
 #include "profile.pb-c.h"
+#include "tree.h"
 #include "utf8.h"
 
 #include <errno.h>
+#include <regex.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <zlib.h>
@@ -404,6 +407,9 @@ static void test_gunzip_bound(void)
  * frame), and nsamples samples that each name it k times: what readers expand into
  * nsamples * k * max(1, nlines) frames. Packed with protobuf-c, gzip'ed when gz.
  */
+/* the name of frame_bomb()'s function */
+static char *bomb_name = "deep";
+
 static void *frame_bomb(uint32_t nlines, size_t k, size_t nsamples, bool gz, size_t *ret_len)
 {
 	PbProfile pb = PERFTOOLS__PROFILES__PROFILE__INIT;
@@ -415,7 +421,7 @@ static void *frame_bomb(uint32_t nlines, size_t k, size_t nsamples, bool gz, siz
 	PbSample sample = PERFTOOLS__PROFILES__SAMPLE__INIT;
 	PbSample **samplep = calloc(nsamples + 1, sizeof(*samplep));
 	uint64_t *ids = calloc(k + 1, sizeof(*ids));
-	char *strings[] = { "", "samples", "count", "deep" };
+	char *strings[] = { "", "samples", "count", bomb_name };
 	int64_t value = 1;
 	uint8_t *raw;
 	size_t len;
@@ -540,8 +546,9 @@ static void test_frame_bombs(void)
 	CHECK(lim.max_frames < 200 * 65536ULL);
 	expect_frames(buf, len, NULL, -EFBIG, "profile expands into more than",
 		      "200 samples of 65536 frames");
-	/* exact: the total at the bound reads, one frame fewer allowed does not */
+	/* exact: the total at the bound reads, one frame fewer allowed does not (names aside) */
 	lim.max_frames = 200 * 65536ULL;
+	lim.max_text = UINT64_MAX;
 	expect_frames(buf, len, &lim, 0, NULL, NULL);
 	lim.max_frames--;
 	expect_frames(buf, len, &lim, -EFBIG, "profile expands into more than 13 million frames",
@@ -794,6 +801,77 @@ static void test_utf8_everywhere(void)
 	profile__free(q);
 }
 
+/*
+ * Frames of long names: the bytes of names all frames show are bounded by the file's size as
+ * frames are (a 6 KB file of 512-byte names made a 655 MB folded file), and what readers do
+ * per frame costs no more for a name of 1 MB than of 511 bytes (a 165 KB file kept report's
+ * --focus busy 18 s).
+ */
+static void test_name_bombs(void)
+{
+	char *name = malloc(1 << 20);
+	struct pprof_limits lim;
+	struct func_table t = { 0 };
+	struct sample_filter f = { 0 };
+	struct profile *q = NULL;
+	struct timespec t0;
+	regex_t re;
+	char err[256];
+	size_t len;
+	void *buf;
+	FILE *null;
+
+	CHECK(name != NULL);
+	if (!name)
+		return;
+	memset(name, 'x', 512);
+	name[512] = 0;
+	bomb_name = name;
+	/* 500 thousand frames, a line each: 511 bytes shown and a separator, and one a location */
+	buf = frame_bomb(1, 50000, 10, true, &len);
+	CHECK(len < 8192);
+	lim = pprof__limits(len);
+	lim.max_frames = UINT64_MAX;
+	expect_frames(buf, len, &lim, -EFBIG, "profile's frames carry more than",
+		      "500 thousand frames of 512-byte names");
+	CHECK_INT(profile__decode_any(buf, len, &q, err, sizeof(err)), -EFBIG);
+	/* exact */
+	lim.max_text = 500000ULL * 513;
+	expect_frames(buf, len, &lim, 0, NULL, NULL);
+	lim.max_text--;
+	expect_frames(buf, len, &lim, -EFBIG, "profile's frames carry more than",
+		      "the same, a bound one byte short");
+	free(buf);
+
+	/* one name of 1 MB in 60 thousand frames: within the bounds, and cheap to walk */
+	memset(name, 'x', (1 << 20) - 1);
+	name[(1 << 20) - 1] = 0;
+	buf = frame_bomb(1, 60000, 1, true, &len);
+	CHECK_INT(pprof__decode(buf, len, &q, err, sizeof(err)), 0);
+	free(buf);
+	CHECK(regcomp(&re, "y$", REG_EXTENDED | REG_NOSUB) == 0);
+	f.focus = &re;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (q) {
+		CHECK_INT(func_table__add_filtered(&t, q, 0, NULL, &f), 0);
+		/* nothing matched: the total is the whole profile's, no function counted */
+		CHECK_INT(t.n, 0);
+		null = fopen("/dev/null", "w");
+		CHECK(null && profile__write_folded(q, 0, null) == 0);
+		if (null)
+			fclose(null);
+	}
+	/* a regexec and a strlen of 1 MB per frame: minutes */
+	CHECK(seconds_since(&t0) < 10);
+	fprintf(stderr, "  60 thousand frames of a 1 MB name: filtered and folded in %.3f s\n",
+		seconds_since(&t0));
+	func_table__free(&t);
+	regfree(&re);
+	profile__free(q);
+	bomb_name = "deep";
+	free(name);
+}
+
 int main(int argc, char **argv)
 {
 	test_round_trip();
@@ -803,6 +881,7 @@ int main(int argc, char **argv)
 	test_bomb_refused();
 	test_gunzip_bound();
 	test_frame_bombs();
+	test_name_bombs();
 	test_large_profile_reads();
 	test_utf8_everywhere();
 	if (argc > 1) {
