@@ -13,6 +13,7 @@
 #include "pprof.h"
 #include "svg.h"
 #include "tree.h"
+#include "utf8.h"
 #include "util.h"
 
 #include <errno.h>
@@ -645,10 +646,13 @@ int cmd_diff(int argc, char **argv)
 		const struct change_row *c = &rows[i];
 		const struct func_row *fr = c->r;
 
-		printf("%7.2f%% %7.2f%% %+8.2f%c   %7.2f%% %7.2f%% %+8.2f%c   %s\n",
+		printf("%7.2f%% %7.2f%% %+8.2f%c   %7.2f%% %7.2f%% %+8.2f%c   ",
 		       100 * fr->self[0] / ft.total[0], 100 * fr->self[1] / ft.total[1], c->dself,
 		       c->sself ? '*' : ' ', 100 * fr->cum[0] / ft.total[0],
-		       100 * fr->cum[1] / ft.total[1], c->dcum, c->scum ? '*' : ' ', fr->name);
+		       100 * fr->cum[1] / ft.total[1], c->dcum, c->scum ? '*' : ' ');
+		/* names come from profiled processes and profile files: no escapes to the terminal */
+		utf8_print_text(stdout, fr->name, NULL);
+		putchar('\n');
 	}
 	if (a.g.output) {
 		struct svg_opts o = { .title = a.g.title,

@@ -65,21 +65,15 @@ static void log_structured(const char *lvl, const char *msg)
 	}
 	fprintf(stderr, "level=%s ts=%s.%03ldZ caller=scorch msg=\"", lvl, when,
 		ts.tv_nsec / 1000000);
-	for (const unsigned char *c = (const unsigned char *)msg; *c; c++) {
-		if (*c == '"' || *c == '\\')
-			fprintf(stderr, "\\%c", *c);
-		else if (*c < 0x20 || *c == 0x7f)
-			fprintf(stderr, "\\x%02x", *c);
-		else
-			fputc(*c, stderr);
-	}
+	utf8_print_text(stderr, msg, "\"\\");
 	fputs("\"\n", stderr);
 }
 
 /*
  * One message, one line: what a process or a server chose (a path, a comm, an error text) can
- * hold control characters, which are written as \xNN, so it can neither start a line that
- * looks like scorch's own nor send escape sequences to a terminal. Longer than 4 KB: cut.
+ * hold control characters, which are written as \xNN (C1 ones as \uNNNN, ill-formed UTF-8
+ * as \xNN too), so it can neither start a line that looks like scorch's own nor send escape
+ * sequences to a terminal. Longer than 4 KB: cut.
  * Structured formats escape them their way.
  */
 static void log_line(const char *prefix, const char *fmt, va_list ap)
@@ -98,12 +92,10 @@ static void log_line(const char *prefix, const char *fmt, va_list ap)
 		return;
 	}
 	fputs(prefix, stderr);
-	for (const unsigned char *c = (const unsigned char *)buf; n > 0 && *c; c++) {
-		if (*c < 0x20 || *c == 0x7f)
-			fprintf(stderr, "\\x%02x", *c);
-		else
-			fputc(*c, stderr);
-	}
+	if (n >= (int)sizeof(buf))
+		buf[utf8_trim_partial(buf, sizeof(buf) - 1)] = 0;
+	if (n > 0)
+		utf8_print_text(stderr, buf, NULL);
 	if (n >= (int)sizeof(buf))
 		fputs("...", stderr);
 	fputc('\n', stderr);

@@ -92,8 +92,9 @@ static int print_top(const struct profile *p, const struct weigh *w, const struc
 		return 0;
 	}
 	unit = profile__str(p, p->sample_types[vi].unit);
-	printf("Type: %s, total %s", profile__str(p, p->sample_types[vi].type),
-	       format_value(total, unit, a, sizeof(a)));
+	printf("Type: ");
+	utf8_print_text(stdout, profile__str(p, p->sample_types[vi].type), NULL);
+	printf(", total %s", format_value(total, unit, a, sizeof(a)));
 	if (profile__value_index(p, "samples") >= 0 &&
 	    (int)vi != profile__value_index(p, "samples")) {
 		int64_t n = 0;
@@ -113,12 +114,16 @@ static int print_top(const struct profile *p, const struct weigh *w, const struc
 	       ra->f.granularity == GRANULARITY_FILES	? "file"
 	       : ra->f.granularity == GRANULARITY_LINES ? "line"
 							: "function");
-	for (size_t i = 0; i < t.n && i < top; i++)
-		printf("%10s %6.2f%% %10s %6.2f%%  %s\n",
+	for (size_t i = 0; i < t.n && i < top; i++) {
+		printf("%10s %6.2f%% %10s %6.2f%%  ",
 		       format_value(list[i]->self[0], unit, a, sizeof(a)),
 		       total ? 100.0 * list[i]->self[0] / total : 0,
 		       format_value(list[i]->cum[0], unit, b, sizeof(b)),
-		       total ? 100.0 * list[i]->cum[0] / total : 0, list[i]->name);
+		       total ? 100.0 * list[i]->cum[0] / total : 0);
+		/* names come from profiled processes and profile files: no escapes to the terminal */
+		utf8_print_text(stdout, list[i]->name, NULL);
+		putchar('\n');
+	}
 	func_table__free(&t);
 	return 0;
 }

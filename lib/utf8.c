@@ -136,3 +136,28 @@ int utf8_json_string(FILE *f, const char *s)
 	free(clean);
 	return 0;
 }
+
+void utf8_print_text(FILE *f, const char *str, const char *quote)
+{
+	const unsigned char *s = (const unsigned char *)(str ? str : "");
+
+	while (*s) {
+		size_t skip = 1, n = sequence(s, &skip);
+
+		if (n == 1 && *s >= 0x20 && *s != 0x7f) {
+			if (quote && strchr(quote, *s))
+				fputc('\\', f);
+			fputc(*s, f);
+		} else if (n == 2 && s[0] == 0xc2 && s[1] < 0xa0) {
+			/* C1 controls: U+0080-U+009F (CSI among them) */
+			fprintf(f, "\\u%04x", s[1]);
+		} else if (n > 1) {
+			fwrite(s, 1, n, f);
+		} else {
+			/* a C0 control, DEL, or the bytes of an ill-formed subpart */
+			for (size_t i = 0; i < (n ? n : skip); i++)
+				fprintf(f, "\\x%02x", s[i]);
+		}
+		s += n ? n : skip;
+	}
+}

@@ -38,4 +38,12 @@ size_t utf8_trim_partial(const char *s, size_t len);
  */
 int utf8_json_string(FILE *f, const char *s);
 
+/*
+ * s as text for a terminal or a log line, to f: C0 controls, DEL and ill-formed bytes as
+ * \xNN, C1 controls (U+0080-U+009F) as \uNNNN, characters in quote (NULL: none) after a
+ * backslash; all else as it is. Nothing in s can move the cursor, change colours or start a
+ * line of its own.
+ */
+void utf8_print_text(FILE *f, const char *s, const char *quote);
+
 #endif

@@ -648,7 +648,7 @@ static int perform(struct grpc_client *c, const char *path, const struct body *b
 	curl.easy_setopt(c->curl, CURLOPT_FORBID_REUSE, 0L);
 	reuse = c->opts.insecure && c->h2c_open;
 	for (int attempt = 0;; attempt++) {
-		long fresh = 0;
+		long fresh = 0, version = 0;
 
 		curl.easy_setopt(c->curl, CURLOPT_HTTP_VERSION,
 				 !c->opts.insecure ? CURL_HTTP_VERSION_2TLS
@@ -656,8 +656,13 @@ static int perform(struct grpc_client *c, const char *path, const struct body *b
 						   : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
 		cr = curl.easy_perform(c->curl);
 		curl.easy_getinfo(c->curl, CURLINFO_NUM_CONNECTS, &fresh);
-		if (!reuse || attempt || fresh <= 0 || b->read ||
-		    (cr == CURLE_OK && r.grpc_status >= 0))
+		curl.easy_getinfo(c->curl, CURLINFO_HTTP_VERSION, &version);
+		/*
+		 * Again only when the answer was not HTTP/2: a gRPC server never takes a call over
+		 * HTTP/1.1. Whatever answered in HTTP/2 (a proxy that took the upgrade) may have
+		 * taken the call, and it is not sent twice.
+		 */
+		if (!reuse || attempt || fresh <= 0 || b->read || version == CURL_HTTP_VERSION_2_0)
 			break;
 		free(r.body);
 		r = (struct response){ .grpc_status = -1, .max = c->opts.max_response, .slack = 5 };

@@ -28,6 +28,15 @@ py_check() { $PY -c "import json, sys
 reqs = [json.loads(l) for l in open('$1')]
 $2"; }
 
+# until_true SECONDS CMD...: CMD succeeds within SECONDS (polled every 0.2 s), else false
+until_true() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.2
+	done
+}
 # lives until the test ends it: the checks below take 40 s, 80 s and more on a busy machine, and
 # the debuginfo ones profile it by pid
 "$WORKLOAD" 1 900 >/dev/null & wl=$!; PIDS+=("$wl")
@@ -70,6 +79,22 @@ assert times == sorted(times) and len(set(times)) == len(times), times
 " 2>"$TMP/err" && ok "labels, functions and time of every workload series" || fail "series: $(cat "$TMP/err")"
 stop_server
 
+# 1b. h2c, the server restarted between two calls: the kept connection is gone, the next call
+# is made on a new one at once (curl 7.88's upgrade refused, then prior knowledge), none lost
+start_server "$TMP/r1.jsonl"
+start_agent "$TMP/r.log" --profiling-duration 4s
+sent_more() { [ "$(wc -l <"$1" 2>/dev/null || echo 0)" -ge "$2" ]; }
+until_true 60 sent_more "$TMP/r1.jsonl" 1 || true
+stop_server
+start_server "$TMP/r2.jsonl"
+until_true 60 sent_more "$TMP/r2.jsonl" 2 || true
+stop_agent
+failed=$(sed -n 's/.*failed attempts \([0-9]*\),.*/\1/p' "$TMP/r.log")
+[ "$(wc -l <"$TMP/r2.jsonl")" -ge 2 ] && [ "$failed" = 0 ] &&
+	ok "h2c: the server restarted between calls, the next call went through at once (0 failed attempts)" ||
+	fail "h2c after a server restart: $(wc -l <"$TMP/r2.jsonl") requests, ${failed:-?} failed attempts: $(tail -5 "$TMP/r.log")"
+stop_server
+
 # 2. the server away for three intervals: everything arrives after, oldest first, once
 rm -rf "$TMP/spool"
 start_server "$TMP/b.jsonl"
@@ -104,15 +129,6 @@ unshare -m sh -c 'mount -t tmpfs -o size=64k tmpfs "$1" && mkdir "$1/spool" &&
 	--profiling-duration 1s --spool-dir "$TMP/small/spool" --node test-node \
 	--http-address "127.0.0.1:$FULL_PORT" 2>"$TMP/full.log" &
 AGENT_PID=$!; PIDS+=("$AGENT_PID")
-# until_true SECONDS CMD...: CMD succeeds within SECONDS (polled every 0.2 s), else false
-until_true() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -lt "$end" ] || return 1
-		sleep 0.2
-	done
-}
 full_metrics() {
 	metrics=$(curl -s "http://127.0.0.1:$FULL_PORT/metrics")
 	in_mem=$(awk '$1 == "scorch_profiles_spooled_in_memory" { print $2 }' <<<"$metrics")
