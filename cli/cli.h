@@ -42,6 +42,15 @@ struct option;
 int getopt_exact(int argc, char **argv, const char *shortopts, const struct option *longopts,
 		 const char *cmd);
 
+struct sample_filter;
+typedef struct re_pattern_buffer regex_t;
+/*
+ * --tagfocus KEY=VALUE into f: a regular expression (compiled into re) for string labels, N or
+ * N:M for numbers; "thread" names the thread_id label. arg is modified and must live as long
+ * as f. 0, or -EINVAL after an error line.
+ */
+int parse_tagfocus(char *arg, struct sample_filter *f, regex_t *re);
+
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_convert(int argc, char **argv);

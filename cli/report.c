@@ -178,8 +178,7 @@ static int compile(regex_t *re, const char *pattern, const char *flag)
 	return 0;
 }
 
-/* --tagfocus KEY=VALUE: a regular expression for string labels, N or N:M for numbers. */
-static int parse_tagfocus(struct report_args *ra, char *arg)
+int parse_tagfocus(char *arg, struct sample_filter *f, regex_t *re)
 {
 	char *eq = strchr(arg, '='), *colon;
 	uint64_t lo, hi;
@@ -192,22 +191,22 @@ static int parse_tagfocus(struct report_args *ra, char *arg)
 	}
 	*eq = 0;
 	/* "thread" for the thread_id label, as people write it */
-	ra->f.tag_key = !strcmp(arg, "thread") ? "thread_id" : arg;
+	f->tag_key = !strcmp(arg, "thread") ? "thread_id" : arg;
 	colon = strchr(eq + 1, ':');
 	if (colon)
 		*colon = 0;
 	if (!parse_u64(eq + 1, 10, 0, INT64_MAX, &lo) &&
 	    (!colon || !parse_u64(colon + 1, 10, lo, INT64_MAX, &hi))) {
-		ra->f.tag_numeric = true;
-		ra->f.tag_lo = (int64_t)lo;
-		ra->f.tag_hi = colon ? (int64_t)hi : (int64_t)lo;
+		f->tag_numeric = true;
+		f->tag_lo = (int64_t)lo;
+		f->tag_hi = colon ? (int64_t)hi : (int64_t)lo;
 		return 0;
 	}
 	if (colon)
 		*colon = ':';
-	if (compile(&ra->tag, eq + 1, "--tagfocus"))
+	if (compile(re, eq + 1, "--tagfocus"))
 		return -EINVAL;
-	ra->f.tag_value = &ra->tag;
+	f->tag_value = re;
 	return 0;
 }
 
@@ -303,7 +302,7 @@ int cmd_report(int argc, char **argv)
 			}
 			snprintf(ra.filters[ra.nfilters++], sizeof(ra.filters[0]), "tagfocus=%s",
 				 optarg);
-			if (parse_tagfocus(&ra, optarg))
+			if (parse_tagfocus(optarg, &ra.f, &ra.tag))
 				goto out;
 			break;
 		case OPT_GRANULARITY:

@@ -95,6 +95,12 @@ static double variance(const struct moments *m)
 
 int welch_test(const struct moments *a, const struct moments *b, double conf, struct welch *ret)
 {
+	return welch_test_floor(a, b, 0, 0, conf, ret);
+}
+
+int welch_test_floor(const struct moments *a, const struct moments *b, double floor_a,
+		     double floor_b, double conf, struct welch *ret)
+{
 	double va, vb, se2, crit;
 
 	*ret = (struct welch){ .p = 1 };
@@ -103,8 +109,8 @@ int welch_test(const struct moments *a, const struct moments *b, double conf, st
 	ret->mean_a = a->sum / a->n;
 	ret->mean_b = b->sum / b->n;
 	ret->diff = ret->mean_b - ret->mean_a;
-	va = variance(a) / a->n;
-	vb = variance(b) / b->n;
+	va = fmax(variance(a), floor_a) / a->n;
+	vb = fmax(variance(b), floor_b) / b->n;
 	se2 = va + vb;
 	if (!(se2 > 0)) {
 		/* no spread on either side: the same value throughout each */

@@ -43,6 +43,13 @@ struct welch {
  * -EINVAL otherwise. Both variances 0: p is 0 when the means differ, else 1.
  */
 int welch_test(const struct moments *a, const struct moments *b, double conf, struct welch *ret);
+/*
+ * The same with each side's variance at least floor_a, floor_b: what the observations cannot
+ * vary less than (a share measured from N samples varies at least as a binomial p(1-p)/N), so
+ * a few identical small counts are not taken for certainty.
+ */
+int welch_test_floor(const struct moments *a, const struct moments *b, double floor_a,
+		     double floor_b, double conf, struct welch *ret);
 
 /*
  * Benjamini–Hochberg adjusted p-values (q-values) of p[0, n) into q (may be p): the false

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -244,5 +245,80 @@ int read_boot_id(const char *proc_root, char *buf, size_t size)
 	}
 	fclose(f);
 	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+/* n decimal digits at *s into *ret: true, and *s past them */
+static bool digits(const char **s, int n, int *ret)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)(*s)[i]))
+			return false;
+		v = v * 10 + ((*s)[i] - '0');
+	}
+	*s += n;
+	*ret = v;
+	return true;
+}
+
+int parse_time_ns(const char *s, int64_t *ret_ns)
+{
+	int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
+	int64_t frac = 0, scale = 1000000000;
+	struct tm tm = { 0 };
+	time_t t;
+
+	if (*s == '@') {
+		char *end;
+		double v;
+
+		errno = 0;
+		v = strtod(s + 1, &end);
+		if (errno || end == s + 1 || *end || !(v >= 0 && v < 9e9))
+			return -EINVAL;
+		*ret_ns = (int64_t)(v * 1e9);
+		return 0;
+	}
+	if (!digits(&s, 4, &y) || *s++ != '-' || !digits(&s, 2, &mo) || *s++ != '-' ||
+	    !digits(&s, 2, &d) || (*s != 'T' && *s != 't' && *s != ' ') || !++s ||
+	    !digits(&s, 2, &h) || *s++ != ':' || !digits(&s, 2, &mi) || *s++ != ':' ||
+	    !digits(&s, 2, &sec))
+		return -EINVAL;
+	if (*s == '.') {
+		s++;
+		if (!isdigit((unsigned char)*s))
+			return -EINVAL;
+		for (; isdigit((unsigned char)*s); s++)
+			if (scale > 1) {
+				scale /= 10;
+				frac += (*s - '0') * scale;
+			}
+	}
+	if (*s == 'Z' || *s == 'z') {
+		s++;
+	} else if (*s == '+' || *s == '-') {
+		sign = *s++ == '+' ? 1 : -1;
+		if (!digits(&s, 2, &oh) || *s++ != ':' || !digits(&s, 2, &om) || oh > 23 ||
+		    om > 59)
+			return -EINVAL;
+	} else {
+		return -EINVAL; /* a moment without its zone is ambiguous */
+	}
+	if (*s || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 ||
+	    y < 1970)
+		return -EINVAL;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	if (t == (time_t)-1)
+		return -EINVAL;
+	t -= sign * (oh * 3600 + om * 60);
+	*ret_ns = (int64_t)t * 1000000000 + frac;
 	return 0;
 }

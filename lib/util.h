@@ -46,6 +46,12 @@ int parse_u64(const char *s, int base, uint64_t min, uint64_t max, uint64_t *ret
  * 0, -EINVAL, or -ERANGE past 10^18 ns.
  */
 int parse_duration_ns(const char *s, uint64_t *ret_ns);
+/*
+ * Parse a moment: RFC 3339 ("2026-12-01T14:05:00Z", fractions of a second, "+01:00" offsets,
+ * a space for the T) or "@SECONDS" since the epoch, into nanoseconds since the epoch (UTC).
+ * 0 or -EINVAL.
+ */
+int parse_time_ns(const char *s, int64_t *ret_ns);
 
 uint64_t now_ns(int clock);
 

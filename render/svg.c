@@ -278,6 +278,12 @@ static double change(const struct svg_ctx *c, const struct ftree_node *n, bool *
 		return 100 * (after - before);
 	}
 	*significant = p * (c->ntests ? c->ntests : 1) < (c->o->alpha > 0 ? c->o->alpha : 0.05);
+	if (c->o->verdict) {
+		int v = c->o->verdict(c->o->verdict_ctx, c->t->names[n->name]);
+
+		if (v >= 0)
+			*significant = v;
+	}
 	return 100 * (after - before);
 }
 

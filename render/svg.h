@@ -28,6 +28,12 @@ struct svg_opts {
 	 * weigh->unit (titles and tooltips say so; diffs of them are drawn, not tested)
 	 */
 	const struct weigh *weigh;
+	/*
+	 * diffs: whether a function's change is significant by a test of the caller's (1 yes, 0
+	 * no, -1 not known: then a frame's own z-test decides); NULL: the z-test always
+	 */
+	int (*verdict)(void *ctx, const char *function);
+	void *verdict_ctx;
 };
 
 int svg__write(const struct ftree *t, const struct svg_opts *o, FILE *f);

@@ -563,6 +563,23 @@ static bool tag_passes(const struct profile *p, const struct prof_sample *s,
 	return false;
 }
 
+bool sample_filter__tag_passes(const struct profile *p, const struct prof_sample *s,
+			       const struct sample_filter *f)
+{
+	if (!f->tag_key)
+		return true;
+	for (uint32_t j = 0; j < s->nlabels; j++) {
+		const struct prof_label *lb = &s->labels[j];
+
+		if (strcmp(profile__str(p, lb->key), f->tag_key))
+			continue;
+		if (lb->str ? !f->tag_numeric && matches(f->tag_value, profile__str(p, lb->str))
+			    : f->tag_numeric && lb->num >= f->tag_lo && lb->num <= f->tag_hi)
+			return true;
+	}
+	return false;
+}
+
 /* The frame's name at the filter's granularity. */
 static void granular_name(const struct profile *p, const struct prof_location *loc, uint32_t l,
 			  enum granularity g, char *buf, size_t size)
@@ -616,9 +633,12 @@ int func_table__add_filtered(struct func_table *t, const struct profile *p, int 
 		if (counted ? fw.w <= 0 : fw.w == 0)
 			continue;
 		/* the total is the whole profile's, as go tool pprof's percentages are */
-		t->total[which] += fw.w;
+		if (!f->total_selected)
+			t->total[which] += fw.w;
 		if (f->tag_key && !tag_passes(p, s, f, &tag))
 			continue;
+		if (f->total_selected)
+			t->total[which] += fw.w;
 		for (uint32_t j = 0; by_name && j < s->nlocs; j++) {
 			const struct prof_location *loc;
 

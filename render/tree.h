@@ -128,7 +128,13 @@ struct sample_filter {
 	bool tag_numeric;
 	int64_t tag_lo, tag_hi;
 	enum granularity granularity;
+	/* the total counts only the samples that pass the tag filter (shares within a process) */
+	bool total_selected;
 };
+
+/* Whether sample s of p passes f's tag filter (true without one). */
+bool sample_filter__tag_passes(const struct profile *p, const struct prof_sample *s,
+			       const struct sample_filter *f);
 
 /*
  * Add p's samples that pass f (NULL: all) to side which, weighed as w says, by the names f's

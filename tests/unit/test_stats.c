@@ -76,6 +76,28 @@ static void test_welch(void)
 	CHECK(w.p == 1 && w.diff == 0);
 	CHECK_INT(welch_test(&c1, &c2, 0.95, &w), 0);
 	CHECK(w.p == 0 && near(w.diff, 0.25, 1e-12));
+	/*
+	 * one sample in 100 in each of three intervals, none in three others: no certainty once
+	 * the variance is at least the binomial one (0.005 * 0.995 / 100 per interval)
+	 */
+	{
+		struct moments ones = { 0 }, zeros = { 0 };
+
+		for (int i = 0; i < 3; i++) {
+			moments__add(&ones, 0.01);
+			moments__add(&zeros, 0);
+		}
+		CHECK_INT(welch_test(&ones, &zeros, 0.95, &w), 0);
+		CHECK(w.p < 1e-6);
+		CHECK_INT(welch_test_floor(&ones, &zeros, 0.005 * 0.995 / 100,
+					   0.005 * 0.995 / 100, 0.95, &w),
+			  0);
+		/* se = sqrt(2 * 4.975e-5 / 3) = 0.00576, t = 1.74, df = 4 */
+		CHECK(near(w.t, -1.7364, 1e-3) && near(w.df, 4, 1e-9) && w.p > 0.1 && w.p < 0.2);
+		/* a floor below the spread changes nothing */
+		CHECK_INT(welch_test_floor(&ma, &mb, 1e-9, 1e-9, 0.95, &w), 0);
+		CHECK(near(w.t, 2.455356398, 1e-8));
+	}
 }
 
 static void test_bh(void)

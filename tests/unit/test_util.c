@@ -267,8 +267,33 @@ static void test_format_value(void)
 	CHECK_STR(format_value(7, NULL, b, sizeof(b)), "7");
 }
 
+/* Moments: RFC 3339 with zones and fractions, epoch seconds; no zone, no moment. */
+static void test_parse_time(void)
+{
+	int64_t ns;
+
+	CHECK_INT(parse_time_ns("2026-12-01T14:05:00Z", &ns), 0);
+	CHECK(ns == 1796133900LL * 1000000000);
+	CHECK_INT(parse_time_ns("2026-12-01 15:05:00.25+01:00", &ns), 0);
+	CHECK(ns == 1796133900LL * 1000000000 + 250000000);
+	CHECK_INT(parse_time_ns("2026-12-01T09:35:00-04:30", &ns), 0);
+	CHECK(ns == 1796133900LL * 1000000000);
+	CHECK_INT(parse_time_ns("1970-01-01T00:00:01.000000001Z", &ns), 0);
+	CHECK(ns == 1000000001);
+	CHECK_INT(parse_time_ns("@1796133900.5", &ns), 0);
+	CHECK(ns == 1796133900500000000LL);
+	CHECK_INT(parse_time_ns("2026-12-01T14:05:00", &ns), -EINVAL);
+	CHECK_INT(parse_time_ns("2026-13-01T14:05:00Z", &ns), -EINVAL);
+	CHECK_INT(parse_time_ns("2026-12-01T14:05Z", &ns), -EINVAL);
+	CHECK_INT(parse_time_ns("2026-12-01T14:05:00Zx", &ns), -EINVAL);
+	CHECK_INT(parse_time_ns("14:05", &ns), -EINVAL);
+	CHECK_INT(parse_time_ns("@", &ns), -EINVAL);
+	CHECK_INT(parse_time_ns("", &ns), -EINVAL);
+}
+
 int main(void)
 {
+	test_parse_time();
 	test_format_value();
 	test_parse_u64();
 	test_fnv();

@@ -1,0 +1,1126 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * scorch diff: what changed between two sets of profiles of a program, in shares of their
+ * samples, with the changes noise cannot explain marked; a table (or JSON), a differential
+ * flame graph, a pprof of the difference and an exit code for deploy gates.
+ *
+ * One profile against one: the pooled two-proportion z-test on sample counts. Several on each
+ * side (the agent's intervals): each profile is a replicate, a function's share of it one
+ * observation, and Welch's t-test compares the sides' mean shares with Benjamini-Hochberg
+ * over all tests; samples within an interval are not independent, intervals are.
+ */
+#include "cli.h"
+#include "fileio.h"
+#include "folded.h"
+#include "graph.h"
+#include "hashmap.h"
+#include "pprof.h"
+#include "stats.h"
+#include "svg.h"
+#include "tree.h"
+#include "utf8.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <glob.h>
+#include <limits.h>
+#include <math.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Profiles a side may hold, from globs and directories */
+#define DIFF_MAX_PROFILES 100000
+/* The false discovery rate, and the confidence of the intervals shown */
+#define DIFF_ALPHA 0.05
+
+struct paths {
+	char **v;
+	size_t n, cap;
+};
+
+struct diff_args {
+	struct graph_args g; /* g.sample_index: the type compared, chosen in each profile */
+	const char *pprof;
+	unsigned int top;
+	double fail_pct;
+	bool fail_on, json;
+	struct paths side[2]; /* BASE, NEW */
+	bool split;
+	int64_t split_ns;
+	uint64_t window_ns; /* 0: everything before and after */
+	char *tagfocus;
+	enum { TEST_AUTO, TEST_WELCH, TEST_Z } test;
+	struct sample_filter f;
+	regex_t tag;
+	bool has_tag;
+};
+
+/* ---- the profiles of a side: files, directories, globs ---- */
+
+static int paths__add(struct paths *p, const char *path)
+{
+	if (p->n >= DIFF_MAX_PROFILES)
+		return -E2BIG;
+	if (grow_array((void **)&p->v, &p->cap, p->n + 1, sizeof(*p->v)))
+		return -ENOMEM;
+	p->v[p->n] = strdup(path);
+	if (!p->v[p->n])
+		return -ENOMEM;
+	p->n++;
+	return 0;
+}
+
+static void paths__free(struct paths *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->v[i]);
+	free(p->v);
+	*p = (struct paths){ 0 };
+}
+
+static bool profile_name(const char *name)
+{
+	static const char *const ends[] = { ".pb.gz", ".pb", ".pprof", ".prof", ".folded" };
+	size_t len = strlen(name);
+
+	if (name[0] == '.')
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(ends); i++) {
+		size_t n = strlen(ends[i]);
+
+		if (len > n && !strcmp(name + len - n, ends[i]))
+			return true;
+	}
+	return false;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A directory's profiles (*.pb.gz, *.pb, *.pprof, *.prof, *.folded), in name order. */
+static int add_dir(struct paths *p, const char *dir)
+{
+	struct paths found = { 0 };
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int r = 0;
+
+	if (!d)
+		return -errno;
+	while (!r && (de = readdir(d))) {
+		char path[PATH_MAX];
+		struct stat st;
+
+		if (!profile_name(de->d_name))
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
+			continue;
+		if (stat(path, &st) || !S_ISREG(st.st_mode))
+			continue;
+		r = paths__add(&found, path);
+	}
+	closedir(d);
+	if (found.n > 1)
+		qsort(found.v, found.n, sizeof(*found.v), cmp_str);
+	for (size_t i = 0; i < found.n && !r; i++)
+		r = paths__add(p, found.v[i]);
+	paths__free(&found);
+	return r;
+}
+
+/* One argument: a file, a directory of profiles, or a glob (quoted, so the shell left it). */
+static int expand(struct paths *p, const char *arg)
+{
+	struct stat st;
+	glob_t g;
+	int r = 0;
+
+	if (!stat(arg, &st)) {
+		r = S_ISDIR(st.st_mode) ? add_dir(p, arg) : paths__add(p, arg);
+		if (r)
+			log_error("'%s': %s", arg, r == -E2BIG ? "more than 100000 profiles" :
+								 strerror(-r));
+		return r;
+	}
+	if (!strpbrk(arg, "*?[")) {
+		log_error("'%s': %s", arg, strerror(errno));
+		return -errno;
+	}
+	switch (glob(arg, GLOB_ERR, NULL, &g)) {
+	case 0:
+		break;
+	case GLOB_NOMATCH:
+		log_error("'%s': no profile matches", arg);
+		return -ENOENT;
+	default:
+		log_error("'%s': cannot read the directories it names", arg);
+		return -EIO;
+	}
+	for (size_t i = 0; i < g.gl_pathc && !r; i++)
+		r = paths__add(p, g.gl_pathv[i]);
+	globfree(&g);
+	if (r)
+		log_error("'%s': %s", arg, r == -E2BIG ? "more than 100000 profiles" : strerror(-r));
+	return r;
+}
+
+/* ---- what each side's profiles say, function by function ---- */
+
+struct fn_stats {
+	char *name;
+	/* per profile: the function's self and cumulative shares, summed (n: the side's) */
+	struct moments self[2], cum[2];
+	/* merged: its sample counts (or values) */
+	double self_n[2], cum_n[2];
+};
+
+struct sides {
+	struct hmap *index; /* name -> index + 1 */
+	struct fn_stats *fns;
+	size_t n, cap;
+	double replicates[2]; /* profiles with samples (of the selection) */
+	double total[2]; /* merged */
+	size_t skipped[2]; /* profiles without samples of the selection */
+};
+
+static struct fn_stats *sides__fn(struct sides *s, const char *name)
+{
+	uintptr_t i = (uintptr_t)hmap__get(s->index, name, strlen(name));
+
+	if (i)
+		return &s->fns[i - 1];
+	if (grow_array((void **)&s->fns, &s->cap, s->n + 1, sizeof(*s->fns)))
+		return NULL;
+	s->fns[s->n] = (struct fn_stats){ .name = strdup(name) };
+	if (!s->fns[s->n].name ||
+	    hmap__put(s->index, s->fns[s->n].name, strlen(name), (void *)(uintptr_t)(s->n + 1))) {
+		free(s->fns[s->n].name);
+		return NULL;
+	}
+	return &s->fns[s->n++];
+}
+
+static void sides__free(struct sides *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->fns[i].name);
+	free(s->fns);
+	hmap__free(s->index);
+}
+
+/* One profile of side `side`: its shares of each function, and its counts into the merge. */
+static int sides__add(struct sides *s, int side, const struct profile *p, const struct weigh *w,
+		      const struct sample_filter *f)
+{
+	struct func_table t = { 0 };
+	int r = f ? func_table__add_filtered(&t, p, 0, w, f) : func_table__add_by(&t, p, 0, w);
+
+	if (r)
+		goto out;
+	if (t.total[0] <= 0) {
+		s->skipped[side]++;
+		goto out;
+	}
+	s->replicates[side]++;
+	s->total[side] += t.total[0];
+	for (size_t i = 0; i < t.n; i++) {
+		struct fn_stats *fn = sides__fn(s, t.rows[i].name);
+
+		if (!fn) {
+			r = -ENOMEM;
+			goto out;
+		}
+		moments__add(&fn->self[side], t.rows[i].self[0] / t.total[0]);
+		moments__add(&fn->cum[side], t.rows[i].cum[0] / t.total[0]);
+		fn->self_n[side] += t.rows[i].self[0];
+		fn->cum_n[side] += t.rows[i].cum[0];
+	}
+out:
+	func_table__free(&t);
+	return r;
+}
+
+/* ---- a side merged, by frame names: for the flame graph and the difference pprof ---- */
+
+struct named {
+	struct profile *p;
+	uint64_t mappings[3]; /* by frame kind */
+};
+
+/* Frames of a sample, collected root first. */
+struct named_stack {
+	char **names;
+	uint8_t *kinds;
+	size_t n, cap, cap_kinds;
+};
+
+static int collect_frame(void *ctx, const char *name, enum frame_kind kind, bool leaf)
+{
+	struct named_stack *ns = ctx;
+
+	(void)leaf;
+	if (grow_array((void **)&ns->names, &ns->cap, ns->n + 1, sizeof(*ns->names)) ||
+	    grow_array((void **)&ns->kinds, &ns->cap_kinds, ns->n + 1, sizeof(*ns->kinds)))
+		return -ENOMEM;
+	ns->names[ns->n] = strdup(name);
+	if (!ns->names[ns->n])
+		return -ENOMEM;
+	/* the difference pprof has no mapping of Python's: its frames are named code there */
+	ns->kinds[ns->n++] = kind == FRAME_PYTHON ? FRAME_USER : kind;
+	return 0;
+}
+
+static void clear_stack(struct named_stack *ns)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		free(ns->names[i]);
+	ns->n = 0;
+}
+
+/* An empty profile of one sample type, with a mapping for each kind of frame. */
+static int named__init(struct named *nm, const char *type, const char *unit, const char *file)
+{
+	struct prof_mapping um = { .has_functions = true }, km = { .has_functions = true },
+			    jm = { .has_functions = true };
+
+	*nm = (struct named){ .p = profile__new() };
+	if (!nm->p || profile__add_sample_type(nm->p, type, unit))
+		return -ENOMEM;
+	/* the first mapping is what go tool pprof calls the file */
+	um.filename = profile__intern(nm->p, file);
+	km.filename = profile__intern(nm->p, FOLDED_KERNEL_MAPPING);
+	jm.filename = profile__intern(nm->p, FOLDED_JIT_MAPPING);
+	nm->mappings[FRAME_USER] = profile__add_mapping(nm->p, &um);
+	nm->mappings[FRAME_KERNEL] = profile__add_mapping(nm->p, &km);
+	nm->mappings[FRAME_JIT] = profile__add_mapping(nm->p, &jm);
+	return nm->mappings[FRAME_USER] && nm->mappings[FRAME_KERNEL] && nm->mappings[FRAME_JIT]
+		   ? 0
+		   : -ENOMEM;
+}
+
+/* Add src's samples that pass f to nm by frame name, each weight times scale. */
+static int named__add(struct named *nm, const struct profile *src, const struct weigh *w,
+		      const struct sample_filter *f, double scale, bool base)
+{
+	struct named_stack ns = { 0 };
+	uint64_t *locs = NULL;
+	size_t cap = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < src->nsamples && !r; i++) {
+		struct prof_label label = { 0 };
+		int64_t value = llround(weigh__sample(src, w, &src->samples[i]) * scale);
+
+		if (!value || (f && !sample_filter__tag_passes(src, &src->samples[i], f)))
+			continue;
+		clear_stack(&ns);
+		r = profile__walk_sample(src, &src->samples[i], collect_frame, &ns);
+		if (r || grow_array((void **)&locs, &cap, ns.n + 1, sizeof(*locs))) {
+			r = r ? r : -ENOMEM;
+			break;
+		}
+		for (size_t j = 0; j < ns.n; j++) {
+			struct prof_line line = { 0 };
+
+			line.function = profile__function(nm->p, ns.names[j], ns.names[j], "", 0);
+			/* leaf first in the model */
+			locs[ns.n - 1 - j] =
+			    line.function
+				? profile__location(nm->p, nm->mappings[ns.kinds[j]], 0, &line, 1)
+				: 0;
+			if (!locs[ns.n - 1 - j])
+				r = -ENOMEM;
+		}
+		if (r)
+			break;
+		if (base) {
+			/* how go tool pprof -diff_base marks the subtracted samples */
+			label.key = profile__intern(nm->p, "pprof::base");
+			label.str = profile__intern(nm->p, "true");
+		}
+		r = profile__add_sample(nm->p, locs, ns.n, &value, &label, base ? 1 : 0);
+	}
+	clear_stack(&ns);
+	free(ns.names);
+	free(ns.kinds);
+	free(locs);
+	return r;
+}
+
+/* NEW's samples minus BASE's scaled to NEW's total, as go tool pprof -diff_base reads it. */
+static int write_diff_pprof(const struct profile *base, const struct profile *new,
+			    const struct weigh w[2], const struct sample_filter *f, double base_total,
+			    double new_total, const char *path)
+{
+	struct named out;
+	void *buf = NULL;
+	size_t len;
+	int r;
+
+	/* counts stay counts; other values keep their type and unit */
+	r = named__init(&out, w[1].counts ? "samples" : w[1].type, w[1].counts ? "count" : w[1].unit,
+			new->nmappings ? profile__str(new, new->mappings[0].filename)
+				       : "scorch diff");
+	if (!r && grow_array((void **)&out.p->comments, &out.p->ncomments, 1,
+			     sizeof(*out.p->comments)))
+		r = -ENOMEM;
+	if (!r) {
+		out.p->comments[0] = profile__intern(
+		    out.p,
+		    "scorch diff: NEW's samples minus BASE's scaled to NEW's total (pprof::base)");
+		out.p->ncomments = 1;
+		r = named__add(&out, new, &w[1], f, 1, false);
+	}
+	if (!r)
+		r = named__add(&out, base, &w[0], f,
+			       base_total > 0 ? -new_total / base_total : 0, true);
+	if (!r)
+		r = pprof__encode(out.p, true, &buf, &len);
+	if (!r)
+		r = write_file_atomic(path, buf, len, 0644);
+	free(buf);
+	profile__free(out.p);
+	return r;
+}
+
+/* ---- the comparison ---- */
+
+struct change_row {
+	const struct fn_stats *fn;
+	double was_self, now_self, was_cum, now_cum; /* shares, 0 to 1 */
+	double dself, dcum; /* points */
+	double self_lo, self_hi, cum_lo, cum_hi; /* points: the 95 % intervals (replicates) */
+	double pself, pcum, qself, qcum;
+	bool sself, scum; /* significant */
+};
+
+static int cmp_change(const void *a, const void *b)
+{
+	const struct change_row *x = a, *y = b;
+	double mx = fmax(fabs(x->dself), fabs(x->dcum)), my = fmax(fabs(y->dself), fabs(y->dcum));
+
+	if (mx != my)
+		return mx > my ? -1 : 1;
+	return strcmp(x->fn->name, y->fn->name);
+}
+
+/* The significance verdicts by function, for the flame graph's colours. */
+struct verdicts {
+	struct hmap *index; /* name -> 1 not significant, 2 significant */
+};
+
+static int verdict_of(void *ctx, const char *name)
+{
+	const struct verdicts *v = ctx;
+	uintptr_t x = (uintptr_t)hmap__get(v->index, name, strlen(name));
+
+	return x ? (int)x - 1 : -1;
+}
+
+static void diff_usage(FILE *f)
+{
+	fputs("Usage: scorch diff BASE NEW [OPTIONS]\n"
+	      "       scorch diff --base PATH... --new PATH... [OPTIONS]\n"
+	      "       scorch diff --split-at TIME [--window DURATION] PATH... [OPTIONS]\n"
+	      "\n"
+	      "Compare two sets of profiles of the same program (pprof or folded stacks). A PATH\n"
+	      "is a file, a directory of profiles (as the agent's --output-dir writes them) or a\n"
+	      "quoted glob; a side of several profiles is merged. Totals differ, so shares are\n"
+	      "compared: the functions whose self or cumulative share changed, largest change\n"
+	      "first, in percentage points. '*' marks a change noise does not explain:\n"
+	      "  one profile a side: a two-proportion z-test on the sample counts, Bonferroni-\n"
+	      "    corrected for the number of tests, at 5 %;\n"
+	      "  several a side: each profile (interval) is one observation of a function's\n"
+	      "    share, Welch's t-test on the sides' mean shares (samples within an interval\n"
+	      "    are not independent; intervals are), Benjamini-Hochberg over all tests at a\n"
+	      "    5 % false discovery rate, with the change's 95 % confidence interval.\n"
+	      "Values that are not sample counts (a heap profile's bytes) are compared by share\n"
+	      "without a test.\n"
+	      "\n"
+	      "Options:\n"
+	      "      --base PATH, --new PATH    the profiles of a side (each may repeat)\n"
+	      "      --split-at TIME            BASE: the PATHs' profiles before TIME (each\n"
+	      "                                 profile's time), NEW: from TIME on; TIME as RFC\n"
+	      "                                 3339 (2026-12-01T14:05:00Z) or @UNIX-SECONDS\n"
+	      "      --window DURATION          with --split-at: only DURATION before and after\n"
+	      "      --tagfocus KEY=VALUE       only samples whose label KEY matches (comm,\n"
+	      "                                 pid, systemd_unit, pod_uid, container_id...):\n"
+	      "                                 shares within what it selects\n"
+	      "      --test auto|welch|z        the test: auto (Welch's with two profiles a side\n"
+	      "                                 or more, else the z-test), or either (the\n"
+	      "                                 z-test over merged sides, for comparison)\n"
+	      "  -n, --top N                    how many functions (default 20)\n"
+	      "      --json                     the comparison as one JSON object\n"
+	      "  -o, --output FILE              a differential flame graph shaped like NEW: red\n"
+	      "                                 grew, blue shrank, grey not significant\n"
+	      "      --pprof FILE               a pprof of the difference (NEW minus BASE scaled\n"
+	      "                                 to NEW's total), for go tool pprof\n"
+	      "      --fail-on-regression PTS   exit 3 when a function's self share grew by more\n"
+	      "                                 than PTS points and significantly\n"
+	      "      --sample-index NAME|N      the sample type compared (default: each\n"
+	      "                                 profile's default type, else its last); all\n"
+	      "                                 profiles must have it\n"
+	      "      --title TEXT, --width PIXELS, --inverted   as for scorch flame\n"
+	      "  -h, --help                     show this help\n"
+	      "\n"
+	      "Examples:\n"
+	      "  scorch diff before.pb.gz after.pb.gz\n"
+	      "  scorch diff before.pb.gz after.pb.gz -o diff.svg --fail-on-regression 2\n"
+	      "  scorch diff --split-at 2026-12-01T14:05:00Z --window 30m /var/tmp/profiles \\\n"
+	      "      --tagfocus comm=api --fail-on-regression 1\n",
+	      f);
+}
+
+static int parse_diff_args(int argc, char **argv, struct diff_args *a)
+{
+	enum {
+		OPT_PPROF = 0x100,
+		OPT_FAIL,
+		OPT_TITLE,
+		OPT_WIDTH,
+		OPT_INVERTED,
+		OPT_SAMPLE_INDEX,
+		OPT_BASE,
+		OPT_NEW,
+		OPT_SPLIT,
+		OPT_WINDOW,
+		OPT_TAGFOCUS,
+		OPT_JSON,
+		OPT_TEST,
+	};
+	static const struct option opts[] = {
+		{ "top", required_argument, NULL, 'n' },
+		{ "sample-index", required_argument, NULL, OPT_SAMPLE_INDEX },
+		{ "output", required_argument, NULL, 'o' },
+		{ "pprof", required_argument, NULL, OPT_PPROF },
+		{ "fail-on-regression", required_argument, NULL, OPT_FAIL },
+		{ "title", required_argument, NULL, OPT_TITLE },
+		{ "width", required_argument, NULL, OPT_WIDTH },
+		{ "inverted", no_argument, NULL, OPT_INVERTED },
+		{ "base", required_argument, NULL, OPT_BASE },
+		{ "new", required_argument, NULL, OPT_NEW },
+		{ "split-at", required_argument, NULL, OPT_SPLIT },
+		{ "window", required_argument, NULL, OPT_WINDOW },
+		{ "tagfocus", required_argument, NULL, OPT_TAGFOCUS },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "test", required_argument, NULL, OPT_TEST },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	bool named_sides = false;
+	int c;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_exact(argc, argv, ":n:o:h", opts, "diff")) != -1) {
+		uint64_t v;
+		char *end;
+
+		switch (c) {
+		case 'n':
+			if (parse_u64(optarg, 10, 1, 1000000, &v)) {
+				log_error("invalid --top '%s': a positive number", optarg);
+				return EXIT_USAGE;
+			}
+			a->top = v;
+			break;
+		case 'o':
+			a->g.output = optarg;
+			break;
+		case OPT_PPROF:
+			a->pprof = optarg;
+			break;
+		case OPT_FAIL:
+			errno = 0;
+			a->fail_pct = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(a->fail_pct >= 0) ||
+			    a->fail_pct > 100) {
+				log_error("invalid --fail-on-regression '%s': percentage points, 0 "
+					  "to 100",
+					  optarg);
+				return EXIT_USAGE;
+			}
+			a->fail_on = true;
+			break;
+		case OPT_TITLE:
+			a->g.title = optarg;
+			break;
+		case OPT_WIDTH:
+			if (parse_width(optarg, &a->g.width))
+				return EXIT_USAGE;
+			break;
+		case OPT_INVERTED:
+			a->g.inverted = true;
+			break;
+		case OPT_SAMPLE_INDEX:
+			a->g.sample_index = optarg;
+			break;
+		case OPT_BASE:
+		case OPT_NEW:
+			if (expand(&a->side[c == OPT_NEW], optarg))
+				return EXIT_USAGE;
+			named_sides = true;
+			break;
+		case OPT_SPLIT:
+			if (parse_time_ns(optarg, &a->split_ns)) {
+				log_error("invalid --split-at '%s': a moment as RFC 3339 "
+					  "(2026-12-01T14:05:00Z) or @UNIX-SECONDS",
+					  optarg);
+				return EXIT_USAGE;
+			}
+			a->split = true;
+			break;
+		case OPT_WINDOW:
+			if (parse_duration_ns(optarg, &a->window_ns) || !a->window_ns) {
+				log_error("invalid --window '%s': a duration (30m, 1h, 90s)", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_TAGFOCUS:
+			if (a->has_tag) {
+				log_error("one --tagfocus only");
+				return EXIT_USAGE;
+			}
+			a->tagfocus = strdup(optarg);
+			if (!a->tagfocus || parse_tagfocus(a->tagfocus, &a->f, &a->tag))
+				return EXIT_USAGE;
+			a->f.total_selected = true;
+			a->has_tag = true;
+			break;
+		case OPT_JSON:
+			a->json = true;
+			break;
+		case OPT_TEST:
+			if (!strcmp(optarg, "auto"))
+				a->test = TEST_AUTO;
+			else if (!strcmp(optarg, "welch"))
+				a->test = TEST_WELCH;
+			else if (!strcmp(optarg, "z"))
+				a->test = TEST_Z;
+			else {
+				log_error("invalid --test '%s': auto, welch or z", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			diff_usage(stdout);
+			return -1;
+		default: /* said by getopt_exact() */
+			return EXIT_USAGE;
+		}
+	}
+	if (a->window_ns && !a->split) {
+		log_error("--window goes with --split-at");
+		return EXIT_USAGE;
+	}
+	if (a->split) {
+		if (named_sides) {
+			log_error("--split-at makes the sides of one set of profiles: give PATHs, "
+				  "not --base and --new");
+			return EXIT_USAGE;
+		}
+		if (optind == argc) {
+			log_error("--split-at needs the profiles to split (try 'scorch diff --help')");
+			return EXIT_USAGE;
+		}
+		for (; optind < argc; optind++)
+			if (expand(&a->side[0], argv[optind]))
+				return EXIT_USAGE;
+		return 0;
+	}
+	if (named_sides) {
+		if (optind != argc || !a->side[0].n || !a->side[1].n) {
+			log_error("with --base and --new, give both and no other PATH");
+			return EXIT_USAGE;
+		}
+		return 0;
+	}
+	if (argc - optind != 2) {
+		log_error("diff needs BASE and NEW (try 'scorch diff --help')");
+		return EXIT_USAGE;
+	}
+	for (int i = 0; i < 2; i++)
+		if (expand(&a->side[i], argv[optind + i]))
+			return EXIT_USAGE;
+	return 0;
+}
+
+/* What the first profile read was: the others must be alike to be merged or compared. */
+struct kind {
+	char *type, *unit;
+	bool of_samples, countable;
+	int64_t period;
+	char *path;
+};
+
+static void kind__free(struct kind *k)
+{
+	free(k->type);
+	free(k->unit);
+	free(k->path);
+}
+
+/* Read one profile; its weigh in *w (pointing into it). 0, or EXIT_RUNTIME after a line. */
+static int read_profile(const char *path, const struct diff_args *a, bool merging,
+			struct kind *k, struct profile **ret, struct weigh *w)
+{
+	char err[256];
+
+	if (profile__read_any(path, ret, err, sizeof(err)) ||
+	    profile__choose_value(*ret, a->g.sample_index, w, err, sizeof(err))) {
+		log_error("'%s': %s", path, err);
+		return EXIT_RUNTIME;
+	}
+	if (!k->type) {
+		k->type = strdup(w->type);
+		k->unit = strdup(w->unit);
+		k->path = strdup(path);
+		k->of_samples = w->of_samples;
+		k->countable = w->countable;
+		k->period = (*ret)->period;
+		if (!k->type || !k->unit || !k->path) {
+			log_error("out of memory");
+			return EXIT_RUNTIME;
+		}
+		return 0;
+	}
+	/*
+	 * shares of different things do not compare (CPU time against bytes); samples do, counted
+	 * or as CPU time (a folded file against a pprof)
+	 */
+	if (!(k->of_samples && w->of_samples) && (strcmp(k->type, w->type) ||
+						  strcmp(k->unit, w->unit))) {
+		if (!merging)
+			log_error("BASE's sample type is %s/%s, NEW's %s/%s: choose one both have "
+				  "with --sample-index",
+				  k->type, k->unit, w->type, w->unit);
+		else
+			log_error("'%s' is %s/%s, '%s' %s/%s: profiles of different sample types "
+				  "do not compare (choose one all have with --sample-index)",
+				  k->path, k->type, k->unit, path, w->type, w->unit);
+		return EXIT_RUNTIME;
+	}
+	if (merging && k->period && (*ret)->period && k->period != (*ret)->period) {
+		log_error("'%s' has a period of %lld, '%s' of %lld: profiles of different "
+			  "periods are not merged",
+			  k->path, (long long)k->period, path, (long long)(*ret)->period);
+		return EXIT_RUNTIME;
+	}
+	k->countable = k->countable && w->countable;
+	return 0;
+}
+
+/* Which side a profile of time t goes to: 0 BASE, 1 NEW, -1 neither (outside the window). */
+static int side_of(const struct diff_args *a, int64_t t)
+{
+	if (t < a->split_ns)
+		return a->window_ns && (uint64_t)(a->split_ns - t) > a->window_ns ? -1 : 0;
+	return a->window_ns && (uint64_t)(t - a->split_ns) >= a->window_ns ? -1 : 1;
+}
+
+/* The JSON number of a share or points; NaN (no interval) as null. */
+static void json_num(double v)
+{
+	if (isnan(v))
+		fputs("null", stdout);
+	else
+		printf("%.6g", v);
+}
+
+static void print_json(const struct diff_args *a, const struct sides *s, const char *test,
+		       const struct change_row *rows, size_t nrows, bool regression)
+{
+	const char *side_names[2] = { "base", "new" };
+
+	printf("{\"test\":\"%s\"", test);
+	for (int i = 0; i < 2; i++)
+		printf(",\"%s\":{\"profiles\":%.0f,\"skipped\":%zu,\"total\":%.0f}", side_names[i],
+		       s->replicates[i], s->skipped[i], s->total[i]);
+	printf(",\"regression\":%s,\"functions\":[", regression ? "true" : "false");
+	for (size_t i = 0; i < nrows && i < a->top; i++) {
+		const struct change_row *c = &rows[i];
+
+		printf("%s{\"name\":", i ? "," : "");
+		utf8_json_string(stdout, c->fn->name);
+		printf(",\"self\":{\"was\":");
+		json_num(100 * c->was_self);
+		printf(",\"now\":");
+		json_num(100 * c->now_self);
+		printf(",\"change\":");
+		json_num(c->dself);
+		printf(",\"ci\":[");
+		json_num(c->self_lo);
+		putchar(',');
+		json_num(c->self_hi);
+		printf("],\"p\":");
+		json_num(c->pself);
+		printf(",\"q\":");
+		json_num(c->qself);
+		printf(",\"significant\":%s},\"cum\":{\"was\":", c->sself ? "true" : "false");
+		json_num(100 * c->was_cum);
+		printf(",\"now\":");
+		json_num(100 * c->now_cum);
+		printf(",\"change\":");
+		json_num(c->dcum);
+		printf(",\"ci\":[");
+		json_num(c->cum_lo);
+		putchar(',');
+		json_num(c->cum_hi);
+		printf("],\"p\":");
+		json_num(c->pcum);
+		printf(",\"q\":");
+		json_num(c->qcum);
+		printf(",\"significant\":%s}}", c->scum ? "true" : "false");
+	}
+	printf("]}\n");
+}
+
+/* A side for messages: its only file, or how many profiles. */
+static const char *side_label(const struct paths *p, double replicates, char *buf, size_t size)
+{
+	if (p->n == 1)
+		return p->v[0];
+	snprintf(buf, size, "%.0f profiles", replicates);
+	return buf;
+}
+
+int cmd_diff(int argc, char **argv)
+{
+	struct diff_args a = { .top = 20 };
+	struct sides s = { .index = hmap__new() };
+	struct named merged[2] = { { 0 }, { 0 } };
+	struct profile *first[2] = { NULL, NULL };
+	struct change_row *rows = NULL;
+	struct verdicts verdicts = { 0 };
+	struct kind k = { 0 };
+	struct ftree *t = NULL;
+	size_t nrows = 0, ntests, nprofiles;
+	int ret = EXIT_RUNTIME, r;
+	bool regression = false, counts, replicated, graphs;
+	double *pv = NULL;
+	struct weigh w[2], wm;
+	const struct paths *shown[2];
+	struct paths split_sides[2] = { { 0 }, { 0 } };
+	char tb[2][48], lb[2][48];
+
+	if (!s.index) {
+		log_error("out of memory");
+		return EXIT_RUNTIME;
+	}
+	r = parse_diff_args(argc, argv, &a);
+	if (r) {
+		ret = r < 0 ? EXIT_OK : r;
+		goto out;
+	}
+	nprofiles = a.side[0].n + a.side[1].n;
+	graphs = a.g.output || a.pprof;
+	/* each profile in turn: nothing holds more than one of them, and what is merged */
+	for (int side = 0; side < 2; side++) {
+		for (size_t i = 0; i < a.side[side].n; i++) {
+			const char *path = a.side[side].v[i];
+			struct profile *p = NULL;
+			struct weigh pw;
+			int to = side;
+
+			r = read_profile(path, &a, nprofiles > 2, &k, &p, &pw);
+			if (r) {
+				profile__free(p);
+				goto out;
+			}
+			if (a.split) {
+				if (!p->time_nanos) {
+					log_error("'%s' has no time: --split-at needs each "
+						  "profile's",
+						  path);
+					profile__free(p);
+					goto out;
+				}
+				to = side_of(&a, p->time_nanos);
+				if (to < 0) {
+					profile__free(p);
+					continue;
+				}
+				if (paths__add(&split_sides[to], path)) {
+					profile__free(p);
+					goto nomem;
+				}
+			}
+			pw.counts = pw.countable;
+			r = sides__add(&s, to, p, &pw, a.has_tag ? &a.f : NULL);
+			if (!r && graphs && !merged[to].p)
+				r = named__init(&merged[to], k.countable ? "samples" : k.type,
+						k.countable ? "count" : k.unit,
+						p->nmappings
+						    ? profile__str(p, p->mappings[0].filename)
+						    : "scorch diff");
+			if (!r && graphs)
+				r = named__add(&merged[to], p, &pw, a.has_tag ? &a.f : NULL, 1,
+					       false);
+			if (r) {
+				profile__free(p);
+				goto nomem;
+			}
+			/* one profile a side: its weigh (types, units) for the output */
+			if (!first[to]) {
+				first[to] = p;
+				w[to] = pw;
+			} else {
+				profile__free(p);
+			}
+		}
+	}
+	shown[0] = a.split ? &split_sides[0] : &a.side[0];
+	shown[1] = a.split ? &split_sides[1] : &a.side[1];
+	for (int i = 0; i < 2; i++) {
+		if (s.total[i] > 0)
+			continue;
+		if (a.split && !shown[i]->n)
+			log_error("no profile %s the split%s: nothing to compare",
+				  i ? "from" : "before", a.window_ns ? " within the window" : "");
+		else if (shown[i]->n == 1)
+			log_error("'%s' has no samples%s: nothing to compare", shown[i]->v[0],
+				  a.has_tag ? " of the selection" : "");
+		else
+			log_error("%s: %zu profiles and no samples%s: nothing to compare",
+				  i ? "NEW" : "BASE", shown[i]->n,
+				  a.has_tag ? " of the selection" : "");
+		goto out;
+	}
+	counts = k.countable;
+	if (a.fail_on && !counts) {
+		log_error("--fail-on-regression needs sample counts to test; %s is in %s", k.type,
+			  k.unit);
+		goto out;
+	}
+	/* intervals are replicates when each side has two at least */
+	replicated = counts && s.replicates[0] >= 2 && s.replicates[1] >= 2 && a.test != TEST_Z;
+	if (a.test == TEST_WELCH && !replicated) {
+		log_error("--test welch needs two profiles with samples on each side at least "
+			  "(BASE %.0f, NEW %.0f)%s",
+			  s.replicates[0], s.replicates[1], counts ? "" : ", and sample counts");
+		goto out;
+	}
+	rows = calloc(s.n + 1, sizeof(*rows));
+	pv = calloc(2 * s.n + 1, sizeof(*pv));
+	if (!rows || !pv)
+		goto nomem;
+	/* two tests (self and cumulative) per function */
+	ntests = 2 * s.n;
+	for (size_t i = 0; i < s.n; i++) {
+		const struct fn_stats *fn = &s.fns[i];
+		struct change_row *c = &rows[i];
+
+		*c = (struct change_row){ .fn = fn, .pself = 1, .pcum = 1, .self_lo = NAN,
+					  .self_hi = NAN, .cum_lo = NAN, .cum_hi = NAN };
+		if (replicated) {
+			struct moments m[4] = { fn->self[0], fn->self[1], fn->cum[0], fn->cum[1] };
+			double fl[4];
+			struct welch ws, wc;
+
+			/* a profile without the function is an observation of 0 */
+			for (int j = 0; j < 4; j++)
+				m[j].n = s.replicates[j & 1];
+			/*
+			 * no side varies less than sampling makes it: the binomial variance of the
+			 * share both sides have together (as if unchanged), from a side's samples
+			 * per profile
+			 */
+			for (int j = 0; j < 4; j++) {
+				const struct moments *x = &m[j & 2], *y = &m[(j & 2) + 1];
+				double pooled = (x->sum + y->sum) / (x->n + y->n);
+
+				fl[j] = pooled * (1 - pooled) /
+					(s.total[j & 1] / s.replicates[j & 1]);
+			}
+			welch_test_floor(&m[0], &m[1], fl[0], fl[1], 1 - DIFF_ALPHA, &ws);
+			welch_test_floor(&m[2], &m[3], fl[2], fl[3], 1 - DIFF_ALPHA, &wc);
+			c->was_self = ws.mean_a;
+			c->now_self = ws.mean_b;
+			c->was_cum = wc.mean_a;
+			c->now_cum = wc.mean_b;
+			c->pself = ws.p;
+			c->pcum = wc.p;
+			c->self_lo = 100 * ws.lo;
+			c->self_hi = 100 * ws.hi;
+			c->cum_lo = 100 * wc.lo;
+			c->cum_hi = 100 * wc.hi;
+		} else {
+			c->was_self = fn->self_n[0] / s.total[0];
+			c->now_self = fn->self_n[1] / s.total[1];
+			c->was_cum = fn->cum_n[0] / s.total[0];
+			c->now_cum = fn->cum_n[1] / s.total[1];
+			if (counts) {
+				c->pself = two_proportion_p(fn->self_n[0], s.total[0],
+							    fn->self_n[1], s.total[1]);
+				c->pcum = two_proportion_p(fn->cum_n[0], s.total[0], fn->cum_n[1],
+							   s.total[1]);
+			}
+		}
+		c->dself = 100 * (c->now_self - c->was_self);
+		c->dcum = 100 * (c->now_cum - c->was_cum);
+		pv[2 * i] = c->pself;
+		pv[2 * i + 1] = c->pcum;
+	}
+	if (replicated && benjamini_hochberg(pv, ntests, pv))
+		goto nomem;
+	if (replicated && a.g.output && !(verdicts.index = hmap__new()))
+		goto nomem;
+	for (size_t i = 0; i < s.n; i++) {
+		struct change_row *c = &rows[i];
+
+		if (replicated) {
+			c->qself = pv[2 * i];
+			c->qcum = pv[2 * i + 1];
+			c->sself = c->qself < DIFF_ALPHA;
+			c->scum = c->qcum < DIFF_ALPHA;
+			/* a frame's width is its function's cumulative share there */
+			if (verdicts.index &&
+			    hmap__put(verdicts.index, c->fn->name, strlen(c->fn->name),
+				      (void *)(uintptr_t)(1 + c->scum)))
+				goto nomem;
+		} else {
+			/* Bonferroni: the adjusted p-value */
+			c->qself = fmin(1, c->pself * ntests);
+			c->qcum = fmin(1, c->pcum * ntests);
+			c->sself = counts && c->pself * ntests < DIFF_ALPHA;
+			c->scum = counts && c->pcum * ntests < DIFF_ALPHA;
+		}
+		if (a.fail_on && c->dself > a.fail_pct && c->sself) {
+			if (!regression && !a.json)
+				fprintf(stderr, "\n");
+			log_error("regression: '%s' self share %.2f%% -> %.2f%% (%+.2f points, "
+				  "significant; the limit is %.2f)",
+				  c->fn->name, 100 * c->was_self, 100 * c->now_self, c->dself,
+				  a.fail_pct);
+			regression = true;
+		}
+		if (fabs(c->dself) >= 0.005 || fabs(c->dcum) >= 0.005)
+			rows[nrows++] = *c;
+	}
+	qsort(rows, nrows, sizeof(*rows), cmp_change);
+	if (a.json) {
+		print_json(&a, &s, replicated ? "welch" : counts ? "z" : "none", rows, nrows,
+			   regression);
+	} else {
+		const char *bl = side_label(shown[0], s.replicates[0], lb[0], sizeof(lb[0]));
+		const char *nl = side_label(shown[1], s.replicates[1], lb[1], sizeof(lb[1]));
+
+		if (replicated) {
+			printf("BASE %s: %.0f samples; NEW %s: %.0f samples", bl, s.total[0], nl,
+			       s.total[1]);
+			if (s.skipped[0] + s.skipped[1])
+				printf(" (%zu profiles without samples%s left out)",
+				       s.skipped[0] + s.skipped[1],
+				       a.has_tag ? " of the selection" : "");
+			printf("\nMean shares of each profile, in percent; changes in points with "
+			       "95 %% confidence intervals. * significant (Welch's t-test over the "
+			       "profiles, Benjamini-Hochberg over %zu tests, 5 %% false discovery "
+			       "rate)\n",
+			       ntests);
+		} else if (counts) {
+			printf("BASE %s: %.0f samples; NEW %s: %.0f samples\n", bl, s.total[0], nl,
+			       s.total[1]);
+			printf("Shares of all samples, in percent; changes in points. * significant "
+			       "(two-proportion z-test, Bonferroni over %zu tests, 5 %%)\n",
+			       ntests);
+		} else {
+			printf("BASE %s: %s of %s; NEW %s: %s\n", bl,
+			       format_value(s.total[0], k.unit, tb[0], sizeof(tb[0])), k.type, nl,
+			       format_value(s.total[1], k.unit, tb[1], sizeof(tb[1])));
+			printf("Shares of all %s, in percent; changes in points (values, not sample "
+			       "counts: no significance test)\n",
+			       k.type);
+		}
+		if (!nrows)
+			printf("No function's share changed.\n");
+		else if (replicated)
+			printf("%8s %8s %9s %17s   %8s %8s %9s   %s\n", "self:was", "now", "change",
+			       "95% CI", "cum:was", "now", "change", "function");
+		else
+			printf("%8s %8s %9s   %8s %8s %9s   %s\n", "self:was", "now", "change",
+			       "cum:was", "now", "change", "function");
+		for (size_t i = 0; i < nrows && i < a.top; i++) {
+			const struct change_row *c = &rows[i];
+			char ci[40] = "";
+
+			if (replicated)
+				snprintf(ci, sizeof(ci), " [%+6.2f, %+6.2f]", c->self_lo,
+					 c->self_hi);
+			printf("%7.2f%% %7.2f%% %+8.2f%c%s   %7.2f%% %7.2f%% %+8.2f%c   ",
+			       100 * c->was_self, 100 * c->now_self, c->dself, c->sself ? '*' : ' ',
+			       ci, 100 * c->was_cum, 100 * c->now_cum, c->dcum,
+			       c->scum ? '*' : ' ');
+			/* names come from profiled processes and profile files: no escapes */
+			utf8_print_text(stdout, c->fn->name, NULL);
+			putchar('\n');
+		}
+	}
+	if (a.g.output) {
+		struct svg_opts o = { .title = a.g.title,
+				      .width = a.g.width,
+				      .inverted = a.g.inverted,
+				      .diff = true };
+		char err[256];
+
+		if (profile__choose_value(merged[1].p, NULL, &wm, err, sizeof(err)))
+			goto nomem;
+		wm.counts = counts;
+		o.weigh = counts ? NULL : &w[1];
+		if (verdicts.index) {
+			/* the frames coloured by their function's test over the profiles */
+			o.verdict = verdict_of;
+			o.verdict_ctx = &verdicts;
+		}
+		t = ftree__from_profile_by(merged[1].p, &wm, NULL);
+		if (!t || ftree__add_base_by(t, merged[0].p, &wm) || ftree__sort(t))
+			goto nomem;
+		r = write_svg(t, &o, a.g.output);
+		if (r) {
+			log_error("cannot write '%s': %s", a.g.output, strerror(-r));
+			goto out;
+		}
+	}
+	if (a.pprof) {
+		struct weigh pw[2];
+		char err[256];
+
+		if (profile__choose_value(merged[0].p, NULL, &pw[0], err, sizeof(err)) ||
+		    profile__choose_value(merged[1].p, NULL, &pw[1], err, sizeof(err)))
+			goto nomem;
+		pw[0].counts = pw[1].counts = counts;
+		r = write_diff_pprof(merged[0].p, merged[1].p, pw, NULL, s.total[0], s.total[1],
+				     a.pprof);
+		if (r) {
+			log_error("cannot write '%s': %s", a.pprof, strerror(-r));
+			goto out;
+		}
+	}
+	ret = regression ? EXIT_CHECK : EXIT_OK;
+	goto out;
+nomem:
+	log_error("out of memory");
+out:
+	ftree__free(t);
+	hmap__free(verdicts.index);
+	free(rows);
+	free(pv);
+	sides__free(&s);
+	for (int i = 0; i < 2; i++) {
+		profile__free(merged[i].p);
+		profile__free(first[i]);
+		paths__free(&a.side[i]);
+		paths__free(&split_sides[i]);
+	}
+	kind__free(&k);
+	if (a.has_tag)
+		regfree(&a.tag);
+	free(a.tagfocus);
+	return ret;
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Before/after a deploy from the agent's intervals: splitwork changes its CPU split at a known
+# moment (shifting() 25 -> 45 %, fading() 25 -> 5 %, steady() 50 % throughout) with noise
+# between intervals larger than sampling's. The agent writes 1 s intervals of the whole
+# machine into --output-dir; `diff --split-at` at the change, selecting the workload with
+# --tagfocus, flags exactly shifting() and fading() and gates (exit 3); split at moments
+# without a change (within each phase, 3 s on each side), Welch's test over the intervals
+# flags nothing in most splits (its false-positive rate is printed, with the pooled z-test's
+# on the same splits for comparison). Also: the refusals of --split-at, --window, mixed types.
+source "${TESTLIB:?run the integration tests through meson test}"
+require_bpf
+PY=/usr/bin/python3
+OUT=$TMP/out
+BEFORE=20 AFTER=20
+
+"$SPLITWORK" "$BEFORE" "$AFTER" 0.3 7 >"$TMP/work.log" & wl=$!; PIDS+=("$wl")
+"$SCORCH" agent --output-dir "$OUT" --output-max-files 1000 --profiling-duration 1s \
+	-p "$wl" 2>"$TMP/agent.log" & AGENT_PID=$!; PIDS+=("$AGENT_PID")
+wait "$wl"
+# the last interval written, then the agent stopped
+n_before=$(ls "$OUT" 2>/dev/null | wc -l)
+for _ in $(seq 50); do
+	[ "$(ls "$OUT" 2>/dev/null | wc -l)" -gt "$n_before" ] && break
+	sleep 0.1
+done
+kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || true
+switch=$(sed -n 's/^switch at //p' "$TMP/work.log")
+n=$(ls "$OUT" | wc -l)
+[ -n "$switch" ] && [ "$n" -ge $((BEFORE + AFTER - 4)) ] && ok "$n intervals on disk, the switch at $switch" ||
+	{ fail "intervals $n, switch '${switch:-?}': $(tail -3 "$TMP/agent.log")"; finish; }
+
+# flagged FILE: the functions whose self or cumulative share changed significantly
+flagged() { $PY -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(" ".join(sorted(f["name"] for f in d["functions"]
+                      if f["self"]["significant"] or f["cum"]["significant"])))' "$1"; }
+
+# 1. at the change: exactly the two functions that changed, and the gate
+rc=0
+"$SCORCH" diff --split-at "@$switch" "$OUT" --tagfocus "pid=$wl" --json --top 1000 \
+	--fail-on-regression 5 >"$TMP/at.json" 2>"$TMP/at.err" || rc=$?
+got=$(flagged "$TMP/at.json")
+test_name=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["test"])' "$TMP/at.json")
+[ "$rc" -eq 3 ] && [ "$got" = "fading shifting" ] && [ "$test_name" = welch ] &&
+	grep -q "regression: 'shifting' self share" "$TMP/at.err" &&
+	ok "split at the change: flagged '$got' ($test_name), gate exit 3" ||
+	fail "split at the change: exit $rc, test $test_name, flagged '$got': $(cat "$TMP/at.err")"
+$PY - "$TMP/at.json" <<'EOF' && ok "changes and 95 % intervals: $(cat "$TMP/ci.txt")" || fail "changes: $(cat "$TMP/ci.txt")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+f = {x["name"]: x["self"] for x in d["functions"]}
+with open(sys.argv[1].replace("at.json", "ci.txt"), "w") as o:
+    o.write(", ".join("%s %+.1f [%+.1f, %+.1f]" % (n, f[n]["change"], *f[n]["ci"])
+                      for n in ("shifting", "fading", "steady") if n in f))
+# the workload's own change: about +20 and -19 points (fading's 5 % wanders above, not
+# below 1 %), each interval around its estimate and clear of 0
+for n, lo, hi in (("shifting", 10, 30), ("fading", -30, -10)):
+    c, (a, b) = f[n]["change"], f[n]["ci"]
+    assert lo < c < hi and a < c < b and (a > 0 or b < 0), (n, f[n])
+assert not f.get("steady", {"significant": False})["significant"], f.get("steady")
+EOF
+# the table says which test, and marks the same
+"$SCORCH" diff --split-at "@$switch" "$OUT" --tagfocus "pid=$wl" >"$TMP/at.txt" 2>&1 || true
+grep -q "Welch's t-test over the profiles, Benjamini-Hochberg" "$TMP/at.txt" &&
+	grep -qE '\*.*shifting$' "$TMP/at.txt" && ok "the table: Welch's test named, shifting marked" ||
+	fail "the table: $(cat "$TMP/at.txt")"
+
+# 2. moments without a change: within each phase, 3 s on each side of the split
+first=$($PY -c 'import sys; print(int(float(sys.argv[1])) - '"$BEFORE"')' "$switch")
+splits=0 fp_welch=0 fp_z=0
+for phase in 0 1; do
+	for k in $(seq 4 $((BEFORE - 4))); do
+		t=$((first + phase * BEFORE + k))
+		for test in welch z; do
+			"$SCORCH" diff --split-at "@$t" --window 3s "$OUT" --tagfocus "pid=$wl" --json \
+				--top 1000 --test "$test" >"$TMP/n.json" 2>"$TMP/n.err" || true
+			[ -s "$TMP/n.json" ] || { fail "split at @$t ($test): $(cat "$TMP/n.err")"; continue; }
+			if [ -n "$(flagged "$TMP/n.json")" ]; then
+				[ "$test" = welch ] && fp_welch=$((fp_welch + 1)) || fp_z=$((fp_z + 1))
+			fi
+		done
+		splits=$((splits + 1))
+	done
+done
+echo "unchanged data: $splits splits, Welch flagged something in $fp_welch, the pooled z-test in $fp_z"
+# the nominal level is 5 %: at most 2 of 30 splits allows for chance, not for a wrong test
+[ "$splits" -ge 20 ] && [ "$fp_welch" -le 2 ] &&
+	ok "no change: Welch's test flags $fp_welch of $splits splits; the pooled z-test $fp_z" ||
+	fail "no change: Welch's test flagged $fp_welch of $splits splits (z-test $fp_z)"
+
+# 3. refusals, one line each
+"$SCORCH" diff --window 3s "$OUT" "$OUT" >/dev/null 2>"$TMP/e1" && fail "--window alone accepted" ||
+	{ [ "$(wc -l <"$TMP/e1")" -eq 1 ] && grep -q "window goes with --split-at" "$TMP/e1" && ok "--window without --split-at: $(cat "$TMP/e1")" || fail "--window alone: $(cat "$TMP/e1")"; }
+"$SCORCH" diff --split-at 14:05 "$OUT" >/dev/null 2>"$TMP/e2" && fail "a moment without a date accepted" ||
+	{ grep -q "invalid --split-at '14:05'" "$TMP/e2" && ok "a moment without a date or zone refused" || fail "bad --split-at: $(cat "$TMP/e2")"; }
+"$SCORCH" diff --split-at "@$((first - 1000))" "$OUT" >/dev/null 2>"$TMP/e3" && fail "nothing before the split accepted" ||
+	{ grep -q "no profile before the split" "$TMP/e3" && ok "nothing before the split: $(cat "$TMP/e3")" || fail "empty BASE: $(cat "$TMP/e3")"; }
+"$SCORCH" record -q -d 1 -F 49 -o "$TMP/other.pb.gz" -- "$WORKLOAD" 1 1 >/dev/null 2>&1
+a=$(ls "$OUT" | head -1)
+"$SCORCH" diff --base "$OUT/$a" --base "$TMP/other.pb.gz" --new "$OUT" >/dev/null 2>"$TMP/e4" && fail "different periods merged" ||
+	{ [ "$(wc -l <"$TMP/e4")" -eq 1 ] && grep -q "profiles of different periods are not merged" "$TMP/e4" && ok "different periods refused: $(cat "$TMP/e4")" || fail "periods: $(cat "$TMP/e4")"; }
+finish
