@@ -905,7 +905,7 @@ static void on_grpc_debug(void *ctx, const char *line)
 	log_info("grpc: %s", line);
 }
 
-static char *read_token(const char *path)
+char *read_bearer_token(const char *path)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -1029,9 +1029,9 @@ int cmd_agent(int argc, char **argv)
 		hostname[sizeof(hostname) - 1] = 0;
 		arg.node = hostname;
 	}
-	if (arg.token_file && !(token = read_token(arg.token_file)))
+	if (arg.token_file && !(token = read_bearer_token(arg.token_file)))
 		return EXIT_RUNTIME;
-	if (arg.http_token_file && !(http_token = read_token(arg.http_token_file)))
+	if (arg.http_token_file && !(http_token = read_bearer_token(arg.http_token_file)))
 		goto out;
 	/* whole-machine profiles: a directory only we can write, files only we can read */
 	if (arg.output_dir && (r = ensure_private_dir(arg.output_dir))) {

@@ -51,6 +51,9 @@ typedef struct re_pattern_buffer regex_t;
  */
 int parse_tagfocus(char *arg, struct sample_filter *f, regex_t *re);
 
+/* A bearer token file's one line (malloc'ed), or NULL after an error line. */
+char *read_bearer_token(const char *path);
+
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_convert(int argc, char **argv);

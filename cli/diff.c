@@ -13,7 +13,9 @@
 #include "fileio.h"
 #include "folded.h"
 #include "graph.h"
+#include "grpc.h"
 #include "hashmap.h"
+#include "parca_query.pb-c.h"
 #include "pprof.h"
 #include "stats.h"
 #include "svg.h"
@@ -32,11 +34,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Profiles a side may hold, from globs and directories */
 #define DIFF_MAX_PROFILES 100000
 /* The false discovery rate, and the confidence of the intervals shown */
 #define DIFF_ALPHA 0.05
+/* Queries a side may make of a Parca server (its window over its step), one's answer, all */
+#define DIFF_MAX_SLICES 10000
+#define DIFF_MAX_RESPONSE (64u << 20)
+#define DIFF_MAX_ANSWERS (2ull << 30)
 
 struct paths {
 	char **v;
@@ -58,6 +65,11 @@ struct diff_args {
 	struct sample_filter f;
 	regex_t tag;
 	bool has_tag;
+	/* the profiles from a Parca server: --query over the window, a Query per step */
+	struct grpc_opts remote;
+	const char *query, *token_file;
+	uint64_t step_ns;
+	char *slice_dir; /* where the answers are kept while compared */
 };
 
 /* ---- the profiles of a side: files, directories, globs ---- */
@@ -450,6 +462,16 @@ static void diff_usage(FILE *f)
 	      "                                 profile's time), NEW: from TIME on; TIME as RFC\n"
 	      "                                 3339 (2026-12-01T14:05:00Z) or @UNIX-SECONDS\n"
 	      "      --window DURATION          with --split-at: only DURATION before and after\n"
+	      "      --remote-store-address HOST:PORT   the profiles from a Parca server: with\n"
+	      "                                 --query, --split-at and --window, one Query\n"
+	      "                                 (MERGE, as pprof) per --step (default 10s) of\n"
+	      "                                 each side, each answer one interval\n"
+	      "      --query SELECTOR           e.g. 'parca_agent:samples:count:cpu:nanoseconds:"
+	      "delta{comm=\"api\"}'\n"
+	      "      --remote-store-insecure, --remote-store-ca-file FILE,\n"
+	      "      --remote-store-insecure-skip-verify, --remote-store-bearer-token-file FILE,\n"
+	      "      --remote-store-client-cert-file FILE, --remote-store-client-key-file FILE\n"
+	      "                                 as for scorch agent\n"
 	      "      --tagfocus KEY=VALUE       only samples whose label KEY matches (comm,\n"
 	      "                                 pid, systemd_unit, pod_uid, container_id...):\n"
 	      "                                 shares within what it selects\n"
@@ -474,7 +496,9 @@ static void diff_usage(FILE *f)
 	      "  scorch diff before.pb.gz after.pb.gz\n"
 	      "  scorch diff before.pb.gz after.pb.gz -o diff.svg --fail-on-regression 2\n"
 	      "  scorch diff --split-at 2026-12-01T14:05:00Z --window 30m /var/tmp/profiles \\\n"
-	      "      --tagfocus comm=api --fail-on-regression 1\n",
+	      "      --tagfocus comm=api --fail-on-regression 1\n"
+	      "  scorch diff --remote-store-address parca:7070 --split-at 2026-12-01T14:05:00Z \\\n"
+	      "      --window 30m --query 'parca_agent:samples:count:cpu:nanoseconds:delta{comm=\"api\"}'\n",
 	      f);
 }
 
@@ -494,6 +518,15 @@ static int parse_diff_args(int argc, char **argv, struct diff_args *a)
 		OPT_TAGFOCUS,
 		OPT_JSON,
 		OPT_TEST,
+		OPT_ADDRESS,
+		OPT_INSECURE,
+		OPT_CA,
+		OPT_SKIP_VERIFY,
+		OPT_TOKEN,
+		OPT_CERT,
+		OPT_KEY,
+		OPT_QUERY,
+		OPT_STEP,
 	};
 	static const struct option opts[] = {
 		{ "top", required_argument, NULL, 'n' },
@@ -511,6 +544,15 @@ static int parse_diff_args(int argc, char **argv, struct diff_args *a)
 		{ "tagfocus", required_argument, NULL, OPT_TAGFOCUS },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "test", required_argument, NULL, OPT_TEST },
+		{ "remote-store-address", required_argument, NULL, OPT_ADDRESS },
+		{ "remote-store-insecure", no_argument, NULL, OPT_INSECURE },
+		{ "remote-store-ca-file", required_argument, NULL, OPT_CA },
+		{ "remote-store-insecure-skip-verify", no_argument, NULL, OPT_SKIP_VERIFY },
+		{ "remote-store-bearer-token-file", required_argument, NULL, OPT_TOKEN },
+		{ "remote-store-client-cert-file", required_argument, NULL, OPT_CERT },
+		{ "remote-store-client-key-file", required_argument, NULL, OPT_KEY },
+		{ "query", required_argument, NULL, OPT_QUERY },
+		{ "step", required_argument, NULL, OPT_STEP },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -609,6 +651,37 @@ static int parse_diff_args(int argc, char **argv, struct diff_args *a)
 				return EXIT_USAGE;
 			}
 			break;
+		case OPT_ADDRESS:
+			a->remote.address = optarg;
+			break;
+		case OPT_INSECURE:
+			a->remote.insecure = true;
+			break;
+		case OPT_CA:
+			a->remote.ca_file = optarg;
+			break;
+		case OPT_SKIP_VERIFY:
+			a->remote.insecure_skip_verify = true;
+			break;
+		case OPT_TOKEN:
+			a->token_file = optarg;
+			break;
+		case OPT_CERT:
+			a->remote.client_cert_file = optarg;
+			break;
+		case OPT_KEY:
+			a->remote.client_key_file = optarg;
+			break;
+		case OPT_QUERY:
+			a->query = optarg;
+			break;
+		case OPT_STEP:
+			if (parse_duration_ns(optarg, &a->step_ns) || a->step_ns < 1000000) {
+				log_error("invalid --step '%s': a duration of 1ms or more (10s, 1m)",
+					  optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'h':
 			diff_usage(stdout);
 			return -1;
@@ -618,6 +691,29 @@ static int parse_diff_args(int argc, char **argv, struct diff_args *a)
 	}
 	if (a->window_ns && !a->split) {
 		log_error("--window goes with --split-at");
+		return EXIT_USAGE;
+	}
+	if (a->remote.address || a->query) {
+		if (!a->remote.address || !a->query || !a->split || !a->window_ns) {
+			log_error("from a Parca server: --remote-store-address, --query, --split-at "
+				  "and --window together");
+			return EXIT_USAGE;
+		}
+		if (optind != argc || a->side[0].n || a->side[1].n) {
+			log_error("from a Parca server: no PATH, --base or --new");
+			return EXIT_USAGE;
+		}
+		if (!a->step_ns)
+			a->step_ns = 10000000000ULL; /* the agent's default interval */
+		if (a->window_ns / a->step_ns > DIFF_MAX_SLICES) {
+			log_error("--window over --step makes more than %d queries a side",
+				  DIFF_MAX_SLICES);
+			return EXIT_USAGE;
+		}
+		return 0;
+	}
+	if (a->step_ns) {
+		log_error("--step goes with --remote-store-address");
 		return EXIT_USAGE;
 	}
 	if (a->split) {
@@ -791,6 +887,160 @@ static const char *side_label(const struct paths *p, double replicates, char *bu
 	return buf;
 }
 
+static void put_time(Parca__Query__V1alpha1__Timestamp *t, int64_t ns)
+{
+	t->seconds = ns / 1000000000;
+	t->nanos = (int32_t)(ns % 1000000000);
+}
+
+/*
+ * The sides from a Parca server: for each step of each side's window, one Query (MERGE of
+ * --query over [t, t + step), report type PPROF), each answer a profile of its own (an
+ * interval: a replicate). A step without profiles (NOT_FOUND, or an empty answer) is left
+ * out. The answers are kept in a private directory while compared. EXIT_OK or an exit code.
+ */
+static int fetch_remote(struct diff_args *a)
+{
+	const char *method = "/parca.query.v1alpha1.QueryService/Query";
+	char tmpl[] = "/tmp/scorch-diff.XXXXXX", *token = NULL;
+	struct grpc_client *c = NULL;
+	size_t empty = 0, calls = 0;
+	uint64_t kept = 0;
+	int ret = EXIT_RUNTIME;
+
+	if (a->token_file && !(token = read_bearer_token(a->token_file)))
+		return EXIT_RUNTIME;
+	a->remote.bearer_token = token;
+	a->remote.timeout_ms = 60000;
+	a->remote.max_response = DIFF_MAX_RESPONSE;
+	c = grpc_client__new(&a->remote);
+	if (!c) {
+		log_error("cannot set up the connection to '%s'%s", a->remote.address,
+			  a->remote.ca_file ? " (is the CA file readable?)" : "");
+		goto out;
+	}
+	if (!mkdtemp(tmpl)) {
+		log_error("cannot make a directory for the answers: %s", strerror(errno));
+		goto out;
+	}
+	a->slice_dir = strdup(tmpl);
+	if (!a->slice_dir) {
+		rmdir(tmpl);
+		log_error("out of memory");
+		goto out;
+	}
+	for (int side = 0; side < 2; side++) {
+		int64_t from = side ? a->split_ns : a->split_ns - (int64_t)a->window_ns;
+		int64_t to = side ? a->split_ns + (int64_t)a->window_ns : a->split_ns;
+
+		for (int64_t t = from; t < to; t += (int64_t)a->step_ns) {
+			Parca__Query__V1alpha1__QueryRequest req =
+			    PARCA__QUERY__V1ALPHA1__QUERY_REQUEST__INIT;
+			Parca__Query__V1alpha1__MergeProfile merge =
+			    PARCA__QUERY__V1ALPHA1__MERGE_PROFILE__INIT;
+			Parca__Query__V1alpha1__Timestamp start =
+			    PARCA__QUERY__V1ALPHA1__TIMESTAMP__INIT;
+			Parca__Query__V1alpha1__Timestamp end = PARCA__QUERY__V1ALPHA1__TIMESTAMP__INIT;
+			Parca__Query__V1alpha1__QueryResponse *resp;
+			struct grpc_result res = { 0 };
+			char path[PATH_MAX];
+			uint8_t *buf;
+			size_t len;
+			int r;
+
+			put_time(&start, t);
+			put_time(&end, t + (int64_t)a->step_ns < to ? t + (int64_t)a->step_ns : to);
+			merge.query = (char *)a->query;
+			merge.start = &start;
+			merge.end = &end;
+			req.mode = PARCA__QUERY__V1ALPHA1__QUERY_REQUEST__MODE__MODE_MERGE;
+			req.options_case = PARCA__QUERY__V1ALPHA1__QUERY_REQUEST__OPTIONS_MERGE;
+			req.merge = &merge;
+			req.report_type =
+			    PARCA__QUERY__V1ALPHA1__QUERY_REQUEST__REPORT_TYPE__REPORT_TYPE_PPROF;
+			len = parca__query__v1alpha1__query_request__get_packed_size(&req);
+			buf = malloc(len ? len : 1);
+			if (!buf) {
+				log_error("out of memory");
+				goto out;
+			}
+			parca__query__v1alpha1__query_request__pack(&req, buf);
+			calls++;
+			r = grpc_client__call(c, method, buf, len, &res);
+			free(buf);
+			if (r == 5 /* NOT_FOUND */) {
+				free(res.response);
+				empty++;
+				continue;
+			}
+			if (r != GRPC_OK) {
+				log_error("'%s': Query failed (%s: %s)", a->remote.address,
+					  grpc_code_name(r), res.message);
+				free(res.response);
+				goto out;
+			}
+			/* bounded by the response bound; the pprof inside by the decoder's */
+			resp = parca__query__v1alpha1__query_response__unpack(
+			    NULL, res.response_len, res.response ? res.response : (uint8_t *)"");
+			free(res.response);
+			if (!resp || resp->report_case !=
+					 PARCA__QUERY__V1ALPHA1__QUERY_RESPONSE__REPORT_PPROF) {
+				log_error("'%s': Query answered without a pprof%s", a->remote.address,
+					  resp ? "" : " (not a QueryResponse)");
+				if (resp)
+					parca__query__v1alpha1__query_response__free_unpacked(resp, NULL);
+				goto out;
+			}
+			if (!resp->pprof.len) {
+				parca__query__v1alpha1__query_response__free_unpacked(resp, NULL);
+				empty++;
+				continue;
+			}
+			kept += resp->pprof.len;
+			if (kept > DIFF_MAX_ANSWERS) {
+				log_error("'%s': the answers pass 2 GB; refusing (a shorter --window "
+					  "or a longer --step)",
+					  a->remote.address);
+				parca__query__v1alpha1__query_response__free_unpacked(resp, NULL);
+				goto out;
+			}
+			snprintf(path, sizeof(path), "%s/%d-%06zu.pb.gz", a->slice_dir, side,
+				 calls);
+			r = write_file_atomic(path, resp->pprof.data, resp->pprof.len, 0600);
+			parca__query__v1alpha1__query_response__free_unpacked(resp, NULL);
+			if (!r)
+				r = paths__add(&a->side[side], path);
+			if (r) {
+				log_error("cannot keep the answer in '%s': %s", path, strerror(-r));
+				goto out;
+			}
+		}
+	}
+	log_debug("'%s': %zu queries, %zu without profiles", a->remote.address, calls, empty);
+	/* the sides are made: each answer is the side it was asked for */
+	a->split = false;
+	ret = EXIT_OK;
+out:
+	grpc_client__free(c);
+	if (token) {
+		explicit_bzero(token, strlen(token));
+		free(token);
+	}
+	return ret;
+}
+
+/* The answers kept while comparing, removed. */
+static void remove_slices(struct diff_args *a)
+{
+	for (int side = 0; side < 2 && a->slice_dir; side++)
+		for (size_t i = 0; i < a->side[side].n; i++)
+			unlink(a->side[side].v[i]);
+	if (a->slice_dir)
+		rmdir(a->slice_dir);
+	free(a->slice_dir);
+	a->slice_dir = NULL;
+}
+
 int cmd_diff(int argc, char **argv)
 {
 	struct diff_args a = { .top = 20 };
@@ -803,7 +1053,7 @@ int cmd_diff(int argc, char **argv)
 	struct ftree *t = NULL;
 	size_t nrows = 0, ntests, nprofiles;
 	int ret = EXIT_RUNTIME, r;
-	bool regression = false, counts, replicated, graphs;
+	bool regression = false, counts, replicated, graphs, remote = false;
 	double *pv = NULL;
 	struct weigh w[2], wm;
 	const struct paths *shown[2];
@@ -818,6 +1068,14 @@ int cmd_diff(int argc, char **argv)
 	if (r) {
 		ret = r < 0 ? EXIT_OK : r;
 		goto out;
+	}
+	if (a.remote.address) {
+		r = fetch_remote(&a);
+		if (r) {
+			ret = r;
+			goto out;
+		}
+		remote = true;
 	}
 	nprofiles = a.side[0].n + a.side[1].n;
 	graphs = a.g.output || a.pprof;
@@ -1118,6 +1376,8 @@ out:
 		paths__free(&a.side[i]);
 		paths__free(&split_sides[i]);
 	}
+	(void)remote;
+	remove_slices(&a);
 	kind__free(&k);
 	if (a.has_tag)
 		regfree(&a.tag);

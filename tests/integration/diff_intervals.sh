@@ -6,15 +6,20 @@
 # --tagfocus, flags exactly shifting() and fading() and gates (exit 3); split at moments
 # without a change (within each phase, 3 s on each side), Welch's test over the intervals
 # flags nothing in most splits (its false-positive rate is printed, with the pooled z-test's
-# on the same splits for comparison). Also: the refusals of --split-at, --window, mixed types.
+# on the same splits for comparison). The agent also sends the intervals to the test gRPC
+# server, whose QueryService/Query merges them by selector and time: the Parca path of diff
+# (a Query per step) gives the same verdicts as the directory on the same window. Also: the
+# refusals of --split-at, --window, mixed periods.
 source "${TESTLIB:?run the integration tests through meson test}"
 require_bpf
-PY=/usr/bin/python3
+source "$(dirname "${BASH_SOURCE[0]}")/parca_lib.sh"
 OUT=$TMP/out
 BEFORE=20 AFTER=20
 
+start_server "$TMP/server.jsonl"
 "$SPLITWORK" "$BEFORE" "$AFTER" 0.3 7 >"$TMP/work.log" & wl=$!; PIDS+=("$wl")
 "$SCORCH" agent --output-dir "$OUT" --output-max-files 1000 --profiling-duration 1s \
+	--remote-store-address "$ADDR" --remote-store-insecure --spool-dir "$TMP/spool" \
 	-p "$wl" 2>"$TMP/agent.log" & AGENT_PID=$!; PIDS+=("$AGENT_PID")
 wait "$wl"
 # the last interval written, then the agent stopped
@@ -88,7 +93,30 @@ echo "unchanged data: $splits splits, Welch flagged something in $fp_welch, the 
 	ok "no change: Welch's test flags $fp_welch of $splits splits; the pooled z-test $fp_z" ||
 	fail "no change: Welch's test flagged $fp_welch of $splits splits (z-test $fp_z)"
 
-# 3. refusals, one line each
+# 3. the same intervals from the server: a Query a second over 15 s on each side
+rc=0
+"$SCORCH" diff --remote-store-address "$ADDR" --remote-store-insecure \
+	--query "parca_agent:samples:count:cpu:nanoseconds:delta{pid=\"$wl\"}" \
+	--split-at "@$switch" --window 15s --step 1s --json --top 1000 --fail-on-regression 5 \
+	>"$TMP/parca.json" 2>"$TMP/parca.err" || rc=$?
+"$SCORCH" diff --split-at "@$switch" --window 15s "$OUT" --tagfocus "pid=$wl" --json --top 1000 \
+	>"$TMP/dir.json" 2>/dev/null || true
+from_parca=$(flagged "$TMP/parca.json" 2>/dev/null || true)
+from_dir=$(flagged "$TMP/dir.json")
+queries=$(wc -l <"$TMP/server.jsonl.queries" 2>/dev/null || echo 0)
+profiles=$($PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["base"]["profiles"], d["new"]["profiles"])' "$TMP/parca.json" 2>/dev/null || true)
+[ "$rc" -eq 3 ] && [ "$from_parca" = "fading shifting" ] && [ "$from_parca" = "$from_dir" ] &&
+	[ "$queries" -eq 30 ] &&
+	ok "from the server: $queries queries, profiles $profiles, flagged '$from_parca' as from the directory, gate exit 3" ||
+	fail "from the server: exit $rc, $queries queries, profiles ${profiles:-?}, flagged '$from_parca' (directory: '$from_dir'): $(cat "$TMP/parca.err")"
+"$SCORCH" diff --remote-store-address "$ADDR" --remote-store-insecure --query 'x{' \
+	--split-at "@$switch" --window 2s --step 1s >/dev/null 2>"$TMP/e0" && fail "a bad query accepted" ||
+	{ [ "$(wc -l <"$TMP/e0")" -eq 1 ] && grep -q "Query failed (INVALID_ARGUMENT" "$TMP/e0" && ok "the server's refusal in one line: $(cat "$TMP/e0")" || fail "bad query: $(cat "$TMP/e0")"; }
+"$SCORCH" diff --remote-store-address "$ADDR" --query x --split-at "@$switch" >/dev/null 2>"$TMP/e5" && fail "--remote-store-address without --window accepted" ||
+	{ grep -q "from a Parca server: --remote-store-address, --query, --split-at and --window together" "$TMP/e5" && ok "the Parca path's options checked" || fail "remote options: $(cat "$TMP/e5")"; }
+stop_server
+
+# 4. refusals, one line each
 "$SCORCH" diff --window 3s "$OUT" "$OUT" >/dev/null 2>"$TMP/e1" && fail "--window alone accepted" ||
 	{ [ "$(wc -l <"$TMP/e1")" -eq 1 ] && grep -q "window goes with --split-at" "$TMP/e1" && ok "--window without --split-at: $(cat "$TMP/e1")" || fail "--window alone: $(cat "$TMP/e1")"; }
 "$SCORCH" diff --split-at 14:05 "$OUT" >/dev/null 2>"$TMP/e2" && fail "a moment without a date accepted" ||

@@ -10,6 +10,11 @@ values, time) and appends one JSON line per accepted request to OUT:
 The DebuginfoService stores uploads in WORK/debuginfo/BUILD_ID and logs every call to
 OUT.debuginfo as JSON lines.
 
+parca.query.v1alpha1.QueryService/Query answers MERGE + PPROF over what WriteRaw accepted:
+the series whose __name__ is the selector's name (before its first ':') and whose labels pass
+its =, != and =~ matchers, the profiles with time_nanos in [start, end), merged into one gzip'ed
+pprof; NOT_FOUND when none. Each query is logged to OUT.queries.
+
 Usage: parca_server.py --port PORT --out FILE --proto-dir DIR --work DIR [--token TOKEN]
                        [--tls-cert CERT --tls-key KEY] [--signed-url] [MISBEHAVIOUR...]
 
@@ -50,11 +55,95 @@ def generate_stubs(proto_dir, work):
     subprocess.run(["protoc", "--proto_path=" + proto_dir, "--python_out=" + work,
                     os.path.join(proto_dir, "profile.proto"),
                     os.path.join(proto_dir, "parca.proto"),
-                    os.path.join(proto_dir, "parca_debuginfo.proto")], check=True)
+                    os.path.join(proto_dir, "parca_debuginfo.proto"),
+                    os.path.join(proto_dir, "parca_query.proto")], check=True)
     sys.path.insert(0, work)
 
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
+
+
+def parse_query(query):
+    """Parca's selector: NAME:TYPE...{label="v", label=~"re", label!="v"}. The name before
+    the first ':' is the series' __name__; equality, inequality and regular-expression
+    matchers on the labels (what the tests use)."""
+    name, brace, rest = query.partition("{")
+    matchers = []
+    if brace:
+        if not rest.endswith("}"):
+            raise ValueError("unclosed {")
+        rest = rest[:-1]
+        pos = 0
+        while pos < len(rest):
+            m = MATCHER.match(rest, pos)
+            if not m:
+                raise ValueError("bad matcher at %r" % rest[pos:])
+            matchers.append((m.group(1), m.group(2), m.group(3).replace('\\"', '"')))
+            pos = m.end()
+    return name.split(":")[0].strip(), matchers
+
+
+def series_matches(labels, name, matchers):
+    if labels.get("__name__") != name:
+        return False
+    for key, op, value in matchers:
+        have = labels.get(key, "")
+        if op == "=" and have != value or op == "!=" and have == value:
+            return False
+        if op == "=~" and not re.fullmatch(value, have):
+            return False
+    return True
+
+
+def merge_profiles(profile_pb2, profiles):
+    """One pprof of several: strings, mappings, functions and locations renumbered, samples
+    appended (their values summed by the reader), the earliest time, the durations summed."""
+    out = profile_pb2.Profile()
+    out.string_table.append("")
+    strings = {"": 0}
+
+    def s(p, i):
+        text = p.string_table[i]
+        if text not in strings:
+            strings[text] = len(out.string_table)
+            out.string_table.append(text)
+        return strings[text]
+
+    first = profiles[0]
+    for t in first.sample_type:
+        out.sample_type.add(type=s(first, t.type), unit=s(first, t.unit))
+    out.period_type.type = s(first, first.period_type.type)
+    out.period_type.unit = s(first, first.period_type.unit)
+    out.period = first.period
+    out.time_nanos = min(p.time_nanos for p in profiles)
+    out.duration_nanos = sum(p.duration_nanos for p in profiles)
+    for p in profiles:
+        mids, fids, lids = {}, {}, {}
+        for m in p.mapping:
+            n = out.mapping.add()
+            n.CopyFrom(m)
+            n.id = len(out.mapping)
+            n.filename = s(p, m.filename)
+            n.build_id = s(p, m.build_id)
+            mids[m.id] = n.id
+        for f in p.function:
+            n = out.function.add(id=len(out.function) + 1, name=s(p, f.name),
+                                 system_name=s(p, f.system_name), filename=s(p, f.filename),
+                                 start_line=f.start_line)
+            fids[f.id] = n.id
+        for loc in p.location:
+            n = out.location.add(id=len(out.location) + 1, mapping_id=mids.get(loc.mapping_id, 0),
+                                 address=loc.address, is_folded=loc.is_folded)
+            for line in loc.line:
+                n.line.add(function_id=fids.get(line.function_id, 0), line=line.line)
+            lids[loc.id] = n.id
+        for smp in p.sample:
+            n = out.sample.add(location_id=[lids[i] for i in smp.location_id], value=smp.value)
+            for lb in smp.label:
+                n.label.add(key=s(p, lb.key), str=s(p, lb.str) if lb.str else 0, num=lb.num,
+                            num_unit=s(p, lb.num_unit) if lb.num_unit else 0)
+    return out
 
 
 def check_pprof(prof):
@@ -109,12 +198,14 @@ def main():
     generate_stubs(args.proto_dir, args.work)
     import parca_debuginfo_pb2 as dbg
     import parca_pb2
+    import parca_query_pb2
     import profile_pb2
 
     lock = threading.Lock()
     counter = [0]
     saved = [0]
     distinct = {}  # sha256 of a request -> its rank among the distinct ones
+    stored = []  # (labels, profile) of every accepted series sample, for QueryService
     attempts_file = args.out + ".attempts"
 
     def write_raw(request, context):
@@ -126,6 +217,7 @@ def main():
             if md.get("authorization") != "Bearer " + args.token:
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad bearer token")
         summary = []
+        accepted = []
         for series in request.series:
             labels = {}
             for label in series.labels.labels:
@@ -150,6 +242,7 @@ def main():
                 why = check_pprof(prof)
                 if why:
                     context.abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid profile: " + why)
+                accepted.append((labels, prof))
                 names = sorted({prof.string_table[f.name] for f in prof.function})
                 summary.append({
                     "labels": labels,
@@ -174,6 +267,7 @@ def main():
                                         if summary else 0}) + "\n")
             context.abort(grpc.StatusCode.INTERNAL, "refused on purpose")
         with lock:
+            stored.extend(accepted)
             counter[0] += 1
             with open(args.out, "a") as f:
                 # the client's address and port: one per connection
@@ -201,6 +295,40 @@ def main():
             write_raw,
             request_deserializer=parca_pb2.WriteRawRequest.FromString,
             response_serializer=write_raw_response)})
+    def query(request, context):
+        """MERGE of the series the selector matches, over [start, end) by each profile's
+        time_nanos, as one pprof (gzip); NOT_FOUND when nothing matches, as Parca does."""
+        if args.token is not None:
+            md = dict(context.invocation_metadata())
+            if md.get("authorization") != "Bearer " + args.token:
+                context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad bearer token")
+        if (request.mode != parca_query_pb2.QueryRequest.MODE_MERGE or
+                request.report_type != parca_query_pb2.QueryRequest.REPORT_TYPE_PPROF):
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "only MERGE and PPROF here")
+        try:
+            name, matchers = parse_query(request.merge.query)
+        except (ValueError, re.error) as e:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "bad query: %s" % e)
+        start = request.merge.start.seconds * 10**9 + request.merge.start.nanos
+        end = request.merge.end.seconds * 10**9 + request.merge.end.nanos
+        with lock:
+            chosen = [p for labels, p in stored
+                      if series_matches(labels, name, matchers) and start <= p.time_nanos < end]
+            with open(args.out + ".queries", "a") as f:
+                f.write(json.dumps({"query": request.merge.query, "start": start, "end": end,
+                                    "profiles": len(chosen)}) + "\n")
+        if not chosen:
+            context.abort(grpc.StatusCode.NOT_FOUND, "no profiles in the range")
+        merged = merge_profiles(profile_pb2, chosen)
+        return parca_query_pb2.QueryResponse(
+            pprof=gzip.compress(merged.SerializeToString()),
+            total=sum(smp.value[0] for smp in merged.sample))
+
+    queries = grpc.method_handlers_generic_handler(
+        "parca.query.v1alpha1.QueryService",
+        {"Query": grpc.unary_unary_rpc_method_handler(
+            query, request_deserializer=parca_query_pb2.QueryRequest.FromString,
+            response_serializer=parca_query_pb2.QueryResponse.SerializeToString)})
     store = os.path.join(args.work, "debuginfo")
     os.makedirs(store, exist_ok=True)
     uploads = {}  # upload id -> build id
@@ -328,7 +456,7 @@ def main():
         })
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
                          options=[("grpc.max_receive_message_length", 64 << 20)])
-    server.add_generic_rpc_handlers((handler, debuginfo))
+    server.add_generic_rpc_handlers((handler, debuginfo, queries))
     address = f"127.0.0.1:{args.port}"
     if args.tls_cert:
         # --tls-client-ca: mutual TLS, a client certificate signed by that CA required
