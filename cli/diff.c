@@ -830,6 +830,24 @@ static void json_num(double v)
 		printf("%.6g", v);
 }
 
+/* ,"NAME":{"was":..,"now":..,"change":..,"ci":[lo,hi],"p":..,"q":..,"significant":..} */
+static void json_measure(const char *name, double was, double now, double change, double lo,
+			 double hi, double p, double q, bool significant)
+{
+	const double v[] = { was, now, change, lo, hi, p, q };
+	static const char *const keys[] = { "was", "now", "change", "ci", "", "p", "q" };
+
+	printf(",\"%s\":{", name);
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
+		/* the interval is one array of two */
+		printf(i == 3 ? ",\"ci\":[" : i == 4 ? "," : "%s\"%s\":", i ? "," : "", keys[i]);
+		json_num(v[i]);
+		if (i == 4)
+			putchar(']');
+	}
+	printf(",\"significant\":%s}", significant ? "true" : "false");
+}
+
 static void print_json(const struct diff_args *a, const struct sides *s, const char *test,
 		       const struct change_row *rows, size_t nrows, bool regression)
 {
@@ -845,35 +863,11 @@ static void print_json(const struct diff_args *a, const struct sides *s, const c
 
 		printf("%s{\"name\":", i ? "," : "");
 		utf8_json_string(stdout, c->fn->name);
-		printf(",\"self\":{\"was\":");
-		json_num(100 * c->was_self);
-		printf(",\"now\":");
-		json_num(100 * c->now_self);
-		printf(",\"change\":");
-		json_num(c->dself);
-		printf(",\"ci\":[");
-		json_num(c->self_lo);
-		putchar(',');
-		json_num(c->self_hi);
-		printf("],\"p\":");
-		json_num(c->pself);
-		printf(",\"q\":");
-		json_num(c->qself);
-		printf(",\"significant\":%s},\"cum\":{\"was\":", c->sself ? "true" : "false");
-		json_num(100 * c->was_cum);
-		printf(",\"now\":");
-		json_num(100 * c->now_cum);
-		printf(",\"change\":");
-		json_num(c->dcum);
-		printf(",\"ci\":[");
-		json_num(c->cum_lo);
-		putchar(',');
-		json_num(c->cum_hi);
-		printf("],\"p\":");
-		json_num(c->pcum);
-		printf(",\"q\":");
-		json_num(c->qcum);
-		printf(",\"significant\":%s}}", c->scum ? "true" : "false");
+		json_measure("self", 100 * c->was_self, 100 * c->now_self, c->dself, c->self_lo,
+			     c->self_hi, c->pself, c->qself, c->sself);
+		json_measure("cum", 100 * c->was_cum, 100 * c->now_cum, c->dcum, c->cum_lo,
+			     c->cum_hi, c->pcum, c->qcum, c->scum);
+		putchar('}');
 	}
 	printf("]}\n");
 }

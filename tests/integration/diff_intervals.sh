@@ -70,6 +70,15 @@ grep -q "Welch's t-test over the profiles, Benjamini-Hochberg" "$TMP/at.txt" &&
 	grep -qE '\*.*shifting$' "$TMP/at.txt" && ok "the table: Welch's test named, shifting marked" ||
 	fail "the table: $(cat "$TMP/at.txt")"
 
+# the graph and the difference pprof of the merged sides
+"$SCORCH" diff --split-at "@$switch" "$OUT" --tagfocus "pid=$wl" -o "$TMP/d.svg" \
+	--pprof "$TMP/d.pb.gz" >/dev/null 2>"$TMP/g.err" || true
+top=$(gopprof -top -nodecount=5 "$TMP/d.pb.gz" 2>&1 || true)
+grep -q "shifting" "$TMP/d.svg" 2>/dev/null && grep -q "significant" "$TMP/d.svg" &&
+	grep -qE "shifting" <<<"$top" && grep -qE "fading" <<<"$top" &&
+	ok "differential graph and difference pprof of the merged intervals (go tool pprof reads it)" ||
+	fail "graph or pprof: $(cat "$TMP/g.err") $top"
+
 # 2. moments without a change: within each phase, 3 s on each side of the split
 first=$($PY -c 'import sys; print(int(float(sys.argv[1])) - '"$BEFORE"')' "$switch")
 splits=0 fp_welch=0 fp_z=0

@@ -226,8 +226,9 @@ static void test_exhaustive(void)
 	printf("  %ld strings against the reference decoder, %ld mismatches\n", n, bad);
 }
 
-/* JSON strings: escapes, and ill-formed bytes as U+FFFD. */
-static void test_json(void)
+/* What f-writing fn makes of s, compared with want. */
+static void check_written(void (*fn)(FILE *, const char *, const char *), const char *s,
+			  const char *quote, const char *want)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -236,26 +237,29 @@ static void test_json(void)
 	CHECK(f != NULL);
 	if (!f)
 		return;
-	CHECK_INT(utf8_json_string(f, "a\"b\\c\n\x01\xff\xc3\xa9"), 0);
+	fn(f, s, quote);
 	fclose(f);
-	CHECK_STR(buf, "\"a\\\"b\\\\c\\u000a\\u0001\xef\xbf\xbd\xc3\xa9\"");
+	CHECK_STR(buf, want);
 	free(buf);
+}
+
+static void json_string(FILE *f, const char *s, const char *quote)
+{
+	(void)quote;
+	CHECK_INT(utf8_json_string(f, s), 0);
+}
+
+/* JSON strings: escapes, and ill-formed bytes as U+FFFD. */
+static void test_json(void)
+{
+	check_written(json_string, "a\"b\\c\n\x01\xff\xc3\xa9", NULL,
+		      "\"a\\\"b\\\\c\\u000a\\u0001\xef\xbf\xbd\xc3\xa9\"");
 }
 
 /* Text for a terminal: controls, C1 controls and ill-formed bytes escaped, the rest as is. */
 static void print_text(const char *s, const char *quote, const char *want)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	CHECK(f != NULL);
-	if (!f)
-		return;
-	utf8_print_text(f, s, quote);
-	fclose(f);
-	CHECK_STR(buf, want);
-	free(buf);
+	check_written(utf8_print_text, s, quote, want);
 }
 
 static void test_print_text(void)
