@@ -157,8 +157,8 @@ static int expand(struct paths *p, const char *arg)
 	if (!stat(arg, &st)) {
 		r = S_ISDIR(st.st_mode) ? add_dir(p, arg) : paths__add(p, arg);
 		if (r)
-			log_error("'%s': %s", arg, r == -E2BIG ? "more than 100000 profiles" :
-								 strerror(-r));
+			log_error("'%s': %s", arg,
+				  r == -E2BIG ? "more than 100000 profiles" : strerror(-r));
 		return r;
 	}
 	if (!strpbrk(arg, "*?[")) {
@@ -179,7 +179,8 @@ static int expand(struct paths *p, const char *arg)
 		r = paths__add(p, g.gl_pathv[i]);
 	globfree(&g);
 	if (r)
-		log_error("'%s': %s", arg, r == -E2BIG ? "more than 100000 profiles" : strerror(-r));
+		log_error("'%s': %s", arg,
+			  r == -E2BIG ? "more than 100000 profiles" : strerror(-r));
 	return r;
 }
 
@@ -368,8 +369,8 @@ static int named__add(struct named *nm, const struct profile *src, const struct 
 
 /* NEW's samples minus BASE's scaled to NEW's total, as go tool pprof -diff_base reads it. */
 static int write_diff_pprof(const struct profile *base, const struct profile *new,
-			    const struct weigh w[2], const struct sample_filter *f, double base_total,
-			    double new_total, const char *path)
+			    const struct weigh w[2], const struct sample_filter *f,
+			    double base_total, double new_total, const char *path)
 {
 	struct named out;
 	void *buf = NULL;
@@ -377,11 +378,11 @@ static int write_diff_pprof(const struct profile *base, const struct profile *ne
 	int r;
 
 	/* counts stay counts; other values keep their type and unit */
-	r = named__init(&out, w[1].counts ? "samples" : w[1].type, w[1].counts ? "count" : w[1].unit,
-			new->nmappings ? profile__str(new, new->mappings[0].filename)
-				       : "scorch diff");
-	if (!r && grow_array((void **)&out.p->comments, &out.p->ncomments, 1,
-			     sizeof(*out.p->comments)))
+	r = named__init(
+	    &out, w[1].counts ? "samples" : w[1].type, w[1].counts ? "count" : w[1].unit,
+	    new->nmappings ? profile__str(new, new->mappings[0].filename) : "scorch diff");
+	if (!r &&
+	    grow_array((void **)&out.p->comments, &out.p->ncomments, 1, sizeof(*out.p->comments)))
 		r = -ENOMEM;
 	if (!r) {
 		out.p->comments[0] = profile__intern(
@@ -391,8 +392,8 @@ static int write_diff_pprof(const struct profile *base, const struct profile *ne
 		r = named__add(&out, new, &w[1], f, 1, false);
 	}
 	if (!r)
-		r = named__add(&out, base, &w[0], f,
-			       base_total > 0 ? -new_total / base_total : 0, true);
+		r = named__add(&out, base, &w[0], f, base_total > 0 ? -new_total / base_total : 0,
+			       true);
 	if (!r)
 		r = pprof__encode(out.p, true, &buf, &len);
 	if (!r)
@@ -438,68 +439,69 @@ static int verdict_of(void *ctx, const char *name)
 
 static void diff_usage(FILE *f)
 {
-	fputs("Usage: scorch diff BASE NEW [OPTIONS]\n"
-	      "       scorch diff --base PATH... --new PATH... [OPTIONS]\n"
-	      "       scorch diff --split-at TIME [--window DURATION] PATH... [OPTIONS]\n"
-	      "\n"
-	      "Compare two sets of profiles of the same program (pprof or folded stacks). A PATH\n"
-	      "is a file, a directory of profiles (as the agent's --output-dir writes them) or a\n"
-	      "quoted glob; a side of several profiles is merged. Totals differ, so shares are\n"
-	      "compared: the functions whose self or cumulative share changed, largest change\n"
-	      "first, in percentage points. '*' marks a change noise does not explain:\n"
-	      "  one profile a side: a two-proportion z-test on the sample counts, Bonferroni-\n"
-	      "    corrected for the number of tests, at 5 %;\n"
-	      "  several a side: each profile (interval) is one observation of a function's\n"
-	      "    share, Welch's t-test on the sides' mean shares (samples within an interval\n"
-	      "    are not independent; intervals are), Benjamini-Hochberg over all tests at a\n"
-	      "    5 % false discovery rate, with the change's 95 % confidence interval.\n"
-	      "Values that are not sample counts (a heap profile's bytes) are compared by share\n"
-	      "without a test.\n"
-	      "\n"
-	      "Options:\n"
-	      "      --base PATH, --new PATH    the profiles of a side (each may repeat)\n"
-	      "      --split-at TIME            BASE: the PATHs' profiles before TIME (each\n"
-	      "                                 profile's time), NEW: from TIME on; TIME as RFC\n"
-	      "                                 3339 (2026-12-01T14:05:00Z) or @UNIX-SECONDS\n"
-	      "      --window DURATION          with --split-at: only DURATION before and after\n"
-	      "      --remote-store-address HOST:PORT   the profiles from a Parca server: with\n"
-	      "                                 --query, --split-at and --window, one Query\n"
-	      "                                 (MERGE, as pprof) per --step (default 10s) of\n"
-	      "                                 each side, each answer one interval\n"
-	      "      --query SELECTOR           e.g. 'parca_agent:samples:count:cpu:nanoseconds:"
-	      "delta{comm=\"api\"}'\n"
-	      "      --remote-store-insecure, --remote-store-ca-file FILE,\n"
-	      "      --remote-store-insecure-skip-verify, --remote-store-bearer-token-file FILE,\n"
-	      "      --remote-store-client-cert-file FILE, --remote-store-client-key-file FILE\n"
-	      "                                 as for scorch agent\n"
-	      "      --tagfocus KEY=VALUE       only samples whose label KEY matches (comm,\n"
-	      "                                 pid, systemd_unit, pod_uid, container_id...):\n"
-	      "                                 shares within what it selects\n"
-	      "      --test auto|welch|z        the test: auto (Welch's with two profiles a side\n"
-	      "                                 or more, else the z-test), or either (the\n"
-	      "                                 z-test over merged sides, for comparison)\n"
-	      "  -n, --top N                    how many functions (default 20)\n"
-	      "      --json                     the comparison as one JSON object\n"
-	      "  -o, --output FILE              a differential flame graph shaped like NEW: red\n"
-	      "                                 grew, blue shrank, grey not significant\n"
-	      "      --pprof FILE               a pprof of the difference (NEW minus BASE scaled\n"
-	      "                                 to NEW's total), for go tool pprof\n"
-	      "      --fail-on-regression PTS   exit 3 when a function's self share grew by more\n"
-	      "                                 than PTS points and significantly\n"
-	      "      --sample-index NAME|N      the sample type compared (default: each\n"
-	      "                                 profile's default type, else its last); all\n"
-	      "                                 profiles must have it\n"
-	      "      --title TEXT, --width PIXELS, --inverted   as for scorch flame\n"
-	      "  -h, --help                     show this help\n"
-	      "\n"
-	      "Examples:\n"
-	      "  scorch diff before.pb.gz after.pb.gz\n"
-	      "  scorch diff before.pb.gz after.pb.gz -o diff.svg --fail-on-regression 2\n"
-	      "  scorch diff --split-at 2026-12-01T14:05:00Z --window 30m /var/tmp/profiles \\\n"
-	      "      --tagfocus comm=api --fail-on-regression 1\n"
-	      "  scorch diff --remote-store-address parca:7070 --split-at 2026-12-01T14:05:00Z \\\n"
-	      "      --window 30m --query 'parca_agent:samples:count:cpu:nanoseconds:delta{comm=\"api\"}'\n",
-	      f);
+	fputs(
+	    "Usage: scorch diff BASE NEW [OPTIONS]\n"
+	    "       scorch diff --base PATH... --new PATH... [OPTIONS]\n"
+	    "       scorch diff --split-at TIME [--window DURATION] PATH... [OPTIONS]\n"
+	    "\n"
+	    "Compare two sets of profiles of the same program (pprof or folded stacks). A PATH\n"
+	    "is a file, a directory of profiles (as the agent's --output-dir writes them) or a\n"
+	    "quoted glob; a side of several profiles is merged. Totals differ, so shares are\n"
+	    "compared: the functions whose self or cumulative share changed, largest change\n"
+	    "first, in percentage points. '*' marks a change noise does not explain:\n"
+	    "  one profile a side: a two-proportion z-test on the sample counts, Bonferroni-\n"
+	    "    corrected for the number of tests, at 5 %;\n"
+	    "  several a side: each profile (interval) is one observation of a function's\n"
+	    "    share, Welch's t-test on the sides' mean shares (samples within an interval\n"
+	    "    are not independent; intervals are), Benjamini-Hochberg over all tests at a\n"
+	    "    5 % false discovery rate, with the change's 95 % confidence interval.\n"
+	    "Values that are not sample counts (a heap profile's bytes) are compared by share\n"
+	    "without a test.\n"
+	    "\n"
+	    "Options:\n"
+	    "      --base PATH, --new PATH    the profiles of a side (each may repeat)\n"
+	    "      --split-at TIME            BASE: the PATHs' profiles before TIME (each\n"
+	    "                                 profile's time), NEW: from TIME on; TIME as RFC\n"
+	    "                                 3339 (2026-12-01T14:05:00Z) or @UNIX-SECONDS\n"
+	    "      --window DURATION          with --split-at: only DURATION before and after\n"
+	    "      --remote-store-address HOST:PORT   the profiles from a Parca server: with\n"
+	    "                                 --query, --split-at and --window, one Query\n"
+	    "                                 (MERGE, as pprof) per --step (default 10s) of\n"
+	    "                                 each side, each answer one interval\n"
+	    "      --query SELECTOR           e.g. 'parca_agent:samples:count:cpu:nanoseconds:"
+	    "delta{comm=\"api\"}'\n"
+	    "      --remote-store-insecure, --remote-store-ca-file FILE,\n"
+	    "      --remote-store-insecure-skip-verify, --remote-store-bearer-token-file FILE,\n"
+	    "      --remote-store-client-cert-file FILE, --remote-store-client-key-file FILE\n"
+	    "                                 as for scorch agent\n"
+	    "      --tagfocus KEY=VALUE       only samples whose label KEY matches (comm,\n"
+	    "                                 pid, systemd_unit, pod_uid, container_id...):\n"
+	    "                                 shares within what it selects\n"
+	    "      --test auto|welch|z        the test: auto (Welch's with two profiles a side\n"
+	    "                                 or more, else the z-test), or either (the\n"
+	    "                                 z-test over merged sides, for comparison)\n"
+	    "  -n, --top N                    how many functions (default 20)\n"
+	    "      --json                     the comparison as one JSON object\n"
+	    "  -o, --output FILE              a differential flame graph shaped like NEW: red\n"
+	    "                                 grew, blue shrank, grey not significant\n"
+	    "      --pprof FILE               a pprof of the difference (NEW minus BASE scaled\n"
+	    "                                 to NEW's total), for go tool pprof\n"
+	    "      --fail-on-regression PTS   exit 3 when a function's self share grew by more\n"
+	    "                                 than PTS points and significantly\n"
+	    "      --sample-index NAME|N      the sample type compared (default: each\n"
+	    "                                 profile's default type, else its last); all\n"
+	    "                                 profiles must have it\n"
+	    "      --title TEXT, --width PIXELS, --inverted   as for scorch flame\n"
+	    "  -h, --help                     show this help\n"
+	    "\n"
+	    "Examples:\n"
+	    "  scorch diff before.pb.gz after.pb.gz\n"
+	    "  scorch diff before.pb.gz after.pb.gz -o diff.svg --fail-on-regression 2\n"
+	    "  scorch diff --split-at 2026-12-01T14:05:00Z --window 30m /var/tmp/profiles \\\n"
+	    "      --tagfocus comm=api --fail-on-regression 1\n"
+	    "  scorch diff --remote-store-address parca:7070 --split-at 2026-12-01T14:05:00Z \\\n"
+	    "      --window 30m --query 'parca_agent:samples:count:cpu:nanoseconds:delta{comm=\"api\"}'\n",
+	    f);
 }
 
 static int parse_diff_args(int argc, char **argv, struct diff_args *a)
@@ -621,7 +623,8 @@ static int parse_diff_args(int argc, char **argv, struct diff_args *a)
 			break;
 		case OPT_WINDOW:
 			if (parse_duration_ns(optarg, &a->window_ns) || !a->window_ns) {
-				log_error("invalid --window '%s': a duration (30m, 1h, 90s)", optarg);
+				log_error("invalid --window '%s': a duration (30m, 1h, 90s)",
+					  optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -677,8 +680,9 @@ static int parse_diff_args(int argc, char **argv, struct diff_args *a)
 			break;
 		case OPT_STEP:
 			if (parse_duration_ns(optarg, &a->step_ns) || a->step_ns < 1000000) {
-				log_error("invalid --step '%s': a duration of 1ms or more (10s, 1m)",
-					  optarg);
+				log_error(
+				    "invalid --step '%s': a duration of 1ms or more (10s, 1m)",
+				    optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -695,8 +699,9 @@ static int parse_diff_args(int argc, char **argv, struct diff_args *a)
 	}
 	if (a->remote.address || a->query) {
 		if (!a->remote.address || !a->query || !a->split || !a->window_ns) {
-			log_error("from a Parca server: --remote-store-address, --query, --split-at "
-				  "and --window together");
+			log_error(
+			    "from a Parca server: --remote-store-address, --query, --split-at "
+			    "and --window together");
 			return EXIT_USAGE;
 		}
 		if (optind != argc || a->side[0].n || a->side[1].n) {
@@ -723,7 +728,8 @@ static int parse_diff_args(int argc, char **argv, struct diff_args *a)
 			return EXIT_USAGE;
 		}
 		if (optind == argc) {
-			log_error("--split-at needs the profiles to split (try 'scorch diff --help')");
+			log_error(
+			    "--split-at needs the profiles to split (try 'scorch diff --help')");
 			return EXIT_USAGE;
 		}
 		for (; optind < argc; optind++)
@@ -764,8 +770,8 @@ static void kind__free(struct kind *k)
 }
 
 /* Read one profile; its weigh in *w (pointing into it). 0, or EXIT_RUNTIME after a line. */
-static int read_profile(const char *path, const struct diff_args *a, bool merging,
-			struct kind *k, struct profile **ret, struct weigh *w)
+static int read_profile(const char *path, const struct diff_args *a, bool merging, struct kind *k,
+			struct profile **ret, struct weigh *w)
 {
 	char err[256];
 
@@ -791,8 +797,8 @@ static int read_profile(const char *path, const struct diff_args *a, bool mergin
 	 * shares of different things do not compare (CPU time against bytes); samples do, counted
 	 * or as CPU time (a folded file against a pprof)
 	 */
-	if (!(k->of_samples && w->of_samples) && (strcmp(k->type, w->type) ||
-						  strcmp(k->unit, w->unit))) {
+	if (!(k->of_samples && w->of_samples) &&
+	    (strcmp(k->type, w->type) || strcmp(k->unit, w->unit))) {
 		if (!merging)
 			log_error("BASE's sample type is %s/%s, NEW's %s/%s: choose one both have "
 				  "with --sample-index",
@@ -934,7 +940,8 @@ static int fetch_remote(struct diff_args *a)
 			    PARCA__QUERY__V1ALPHA1__MERGE_PROFILE__INIT;
 			Parca__Query__V1alpha1__Timestamp start =
 			    PARCA__QUERY__V1ALPHA1__TIMESTAMP__INIT;
-			Parca__Query__V1alpha1__Timestamp end = PARCA__QUERY__V1ALPHA1__TIMESTAMP__INIT;
+			Parca__Query__V1alpha1__Timestamp end =
+			    PARCA__QUERY__V1ALPHA1__TIMESTAMP__INIT;
 			Parca__Query__V1alpha1__QueryResponse *resp;
 			struct grpc_result res = { 0 };
 			char path[PATH_MAX];
@@ -979,10 +986,11 @@ static int fetch_remote(struct diff_args *a)
 			free(res.response);
 			if (!resp || resp->report_case !=
 					 PARCA__QUERY__V1ALPHA1__QUERY_RESPONSE__REPORT_PPROF) {
-				log_error("'%s': Query answered without a pprof%s", a->remote.address,
-					  resp ? "" : " (not a QueryResponse)");
+				log_error("'%s': Query answered without a pprof%s",
+					  a->remote.address, resp ? "" : " (not a QueryResponse)");
 				if (resp)
-					parca__query__v1alpha1__query_response__free_unpacked(resp, NULL);
+					parca__query__v1alpha1__query_response__free_unpacked(resp,
+											      NULL);
 				goto out;
 			}
 			if (!resp->pprof.len) {
@@ -992,9 +1000,10 @@ static int fetch_remote(struct diff_args *a)
 			}
 			kept += resp->pprof.len;
 			if (kept > DIFF_MAX_ANSWERS) {
-				log_error("'%s': the answers pass 2 GB; refusing (a shorter --window "
-					  "or a longer --step)",
-					  a->remote.address);
+				log_error(
+				    "'%s': the answers pass 2 GB; refusing (a shorter --window "
+				    "or a longer --step)",
+				    a->remote.address);
 				parca__query__v1alpha1__query_response__free_unpacked(resp, NULL);
 				goto out;
 			}
@@ -1169,8 +1178,13 @@ int cmd_diff(int argc, char **argv)
 		const struct fn_stats *fn = &s.fns[i];
 		struct change_row *c = &rows[i];
 
-		*c = (struct change_row){ .fn = fn, .pself = 1, .pcum = 1, .self_lo = NAN,
-					  .self_hi = NAN, .cum_lo = NAN, .cum_hi = NAN };
+		*c = (struct change_row){ .fn = fn,
+					  .pself = 1,
+					  .pcum = 1,
+					  .self_lo = NAN,
+					  .self_hi = NAN,
+					  .cum_lo = NAN,
+					  .cum_hi = NAN };
 		if (replicated) {
 			struct moments m[4] = { fn->self[0], fn->self[1], fn->cum[0], fn->cum[1] };
 			double fl[4];
@@ -1188,8 +1202,8 @@ int cmd_diff(int argc, char **argv)
 				const struct moments *x = &m[j & 2], *y = &m[(j & 2) + 1];
 				double pooled = (x->sum + y->sum) / (x->n + y->n);
 
-				fl[j] = pooled * (1 - pooled) /
-					(s.total[j & 1] / s.replicates[j & 1]);
+				fl[j] =
+				    pooled * (1 - pooled) / (s.total[j & 1] / s.replicates[j & 1]);
 			}
 			welch_test_floor(&m[0], &m[1], fl[0], fl[1], 1 - DIFF_ALPHA, &ws);
 			welch_test_floor(&m[2], &m[3], fl[2], fl[3], 1 - DIFF_ALPHA, &wc);
@@ -1258,8 +1272,11 @@ int cmd_diff(int argc, char **argv)
 	}
 	qsort(rows, nrows, sizeof(*rows), cmp_change);
 	if (a.json) {
-		print_json(&a, &s, replicated ? "welch" : counts ? "z" : "none", rows, nrows,
-			   regression);
+		print_json(&a, &s,
+			   replicated ? "welch"
+			   : counts   ? "z"
+				      : "none",
+			   rows, nrows, regression);
 	} else {
 		const char *bl = side_label(shown[0], s.replicates[0], lb[0], sizeof(lb[0]));
 		const char *nl = side_label(shown[1], s.replicates[1], lb[1], sizeof(lb[1]));
@@ -1279,16 +1296,18 @@ int cmd_diff(int argc, char **argv)
 		} else if (counts) {
 			printf("BASE %s: %.0f samples; NEW %s: %.0f samples\n", bl, s.total[0], nl,
 			       s.total[1]);
-			printf("Shares of all samples, in percent; changes in points. * significant "
-			       "(two-proportion z-test, Bonferroni over %zu tests, 5 %%)\n",
-			       ntests);
+			printf(
+			    "Shares of all samples, in percent; changes in points. * significant "
+			    "(two-proportion z-test, Bonferroni over %zu tests, 5 %%)\n",
+			    ntests);
 		} else {
 			printf("BASE %s: %s of %s; NEW %s: %s\n", bl,
 			       format_value(s.total[0], k.unit, tb[0], sizeof(tb[0])), k.type, nl,
 			       format_value(s.total[1], k.unit, tb[1], sizeof(tb[1])));
-			printf("Shares of all %s, in percent; changes in points (values, not sample "
-			       "counts: no significance test)\n",
-			       k.type);
+			printf(
+			    "Shares of all %s, in percent; changes in points (values, not sample "
+			    "counts: no significance test)\n",
+			    k.type);
 		}
 		if (!nrows)
 			printf("No function's share changed.\n");

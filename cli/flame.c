@@ -265,4 +265,3 @@ int cmd_flame(int argc, char **argv)
 }
 
 /* ---- diff ---- */
-

@@ -300,14 +300,12 @@ int parse_time_ns(const char *s, int64_t *ret_ns)
 		s++;
 	} else if (*s == '+' || *s == '-') {
 		sign = *s++ == '+' ? 1 : -1;
-		if (!digits(&s, 2, &oh) || *s++ != ':' || !digits(&s, 2, &om) || oh > 23 ||
-		    om > 59)
+		if (!digits(&s, 2, &oh) || *s++ != ':' || !digits(&s, 2, &om) || oh > 23 || om > 59)
 			return -EINVAL;
 	} else {
 		return -EINVAL; /* a moment without its zone is ambiguous */
 	}
-	if (*s || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 ||
-	    y < 1970)
+	if (*s || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || y < 1970)
 		return -EINVAL;
 	tm.tm_year = y - 1900;
 	tm.tm_mon = mo - 1;

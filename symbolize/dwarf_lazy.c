@@ -911,8 +911,8 @@ int dwarf_line_program_check(Dwarf *dw, Dwarf_Die *cu, uint64_t *ret_len)
 		    strcmp(name, ".debug_line"))
 			continue;
 		/* libdw has inflated it in place already */
-		*ret_len = line_program_len(elf_getdata(scn, NULL), off,
-					    swapped(eh.e_ident[EI_DATA]));
+		*ret_len =
+		    line_program_len(elf_getdata(scn, NULL), off, swapped(eh.e_ident[EI_DATA]));
 		break;
 	}
 	return *ret_len > DWARF_LINE_PROGRAM_MAX ? -EFBIG : 0;

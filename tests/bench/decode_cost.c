@@ -70,7 +70,7 @@ static int measure(const char *path)
 	}
 	before = heap_bytes();
 	r = is_text ? folded__parse(plain, plain_len, &p, err, sizeof(err))
-		 : pprof__decode_limited(plain, plain_len, &lim, &p, err, sizeof(err));
+		    : pprof__decode_limited(plain, plain_len, &lim, &p, err, sizeof(err));
 	after = heap_bytes();
 	if (r) {
 		fprintf(stderr, "'%s': %s\n", path, err);

@@ -438,11 +438,20 @@ static void chdr(struct buf *b, uint64_t size)
 /* .debug_abbrev: code 1, a compile unit: name, stmt_list, low_pc, high_pc (a length) */
 static void hostile_abbrev(struct buf *b)
 {
-	static const unsigned char a[] = { 1,	 DW_TAG_compile_unit, DW_CHILDREN_no,
-					   DW_AT_name,	    DW_FORM_string,	  DW_AT_stmt_list,
-					   DW_FORM_sec_offset, DW_AT_low_pc,	  DW_FORM_addr,
-					   DW_AT_high_pc,  DW_FORM_data8,	  0,
-					   0,		    0 };
+	static const unsigned char a[] = { 1,
+					   DW_TAG_compile_unit,
+					   DW_CHILDREN_no,
+					   DW_AT_name,
+					   DW_FORM_string,
+					   DW_AT_stmt_list,
+					   DW_FORM_sec_offset,
+					   DW_AT_low_pc,
+					   DW_FORM_addr,
+					   DW_AT_high_pc,
+					   DW_FORM_data8,
+					   0,
+					   0,
+					   0 };
 
 	put(b, a, sizeof(a));
 }
@@ -479,9 +488,13 @@ static void hostile_arange(struct buf *b, uint32_t unit_off, uint64_t lo, uint64
 /* a DWARF 4 line program of rows rows at one address (a row per byte) */
 static void hostile_lines(struct buf *b, uint64_t addr, size_t rows)
 {
-	static const unsigned char head[] = { 1, 1, 1, (unsigned char)-5, 14, 13,
-					      0, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 1,
-					      0, 'u', '.', 'c', 0, 0, 0, 0, 0 };
+	static const unsigned char head[] = { 1,   1,	1, (unsigned char)-5,
+					      14,  13,	0, 1,
+					      1,   1,	1, 0,
+					      0,   0,	1, 0,
+					      0,   1,	0, 'u',
+					      '.', 'c', 0, 0,
+					      0,   0,	0 };
 	size_t at = b->n;
 
 	put32(b, 0);
@@ -536,7 +549,9 @@ static struct dwarf_lazy *open_hostile(struct sec *secs, size_t n, struct mapped
 static void test_shared_lines(void)
 {
 	enum { UNITS = 160, ROWS = 300000 };
-	struct sec secs[4] = { { ".debug_info" }, { ".debug_abbrev" }, { ".debug_aranges" },
+	struct sec secs[4] = { { ".debug_info" },
+			       { ".debug_abbrev" },
+			       { ".debug_aranges" },
 			       { ".debug_line", .compressed = true } };
 	struct buf lines = { 0 };
 	struct dwarf_lazy_stats st;
@@ -598,23 +613,23 @@ static void one_block(struct buf *b, uint64_t zeros, const struct buf *plain)
 	uint64_t acc = 0, k = zeros / 258;
 	int nbits = 0;
 
-#define BITS(v, n)                                                                         \
-	do {                                                                               \
-		acc |= (uint64_t)(v) << nbits;                                             \
-		nbits += (n);                                                              \
-		while (nbits >= 8) {                                                       \
-			put8(b, acc & 0xff);                                               \
-			acc >>= 8;                                                         \
-			nbits -= 8;                                                        \
-		}                                                                          \
+#define BITS(v, n)                                                                                 \
+	do {                                                                                       \
+		acc |= (uint64_t)(v) << nbits;                                                     \
+		nbits += (n);                                                                      \
+		while (nbits >= 8) {                                                               \
+			put8(b, acc & 0xff);                                                       \
+			acc >>= 8;                                                                 \
+			nbits -= 8;                                                                \
+		}                                                                                  \
 	} while (0)
 	/* Huffman codes go most significant bit first */
-#define CODE(c, n)                                                                         \
-	do {                                                                               \
-		uint32_t r_ = 0;                                                           \
-		for (int i_ = 0; i_ < (n); i_++)                                           \
-			r_ = r_ << 1 | (((c) >> i_) & 1);                                  \
-		BITS(r_, n);                                                               \
+#define CODE(c, n)                                                                                 \
+	do {                                                                                       \
+		uint32_t r_ = 0;                                                                   \
+		for (int i_ = 0; i_ < (n); i_++)                                                   \
+			r_ = r_ << 1 | (((c) >> i_) & 1);                                          \
+		BITS(r_, n);                                                                       \
 	} while (0)
 	put8(b, 0x78);
 	put8(b, 0x01);
@@ -646,7 +661,8 @@ static void test_one_block(void)
 {
 	enum { UNITS = 150 };
 	const uint64_t zeros = 1 + 258ull * ((64u << 20) / 258 - 1);
-	struct sec secs[3] = { { ".debug_info", .compressed = true }, { ".debug_abbrev" },
+	struct sec secs[3] = { { ".debug_info", .compressed = true },
+			       { ".debug_abbrev" },
 			       { ".debug_aranges" } };
 	struct buf units = { 0 };
 	struct dwarf_lazy_stats st;
@@ -739,9 +755,9 @@ static void test_whole(void)
 			       { ".debug_line" },
 			       { ".debug_aranges" },
 			       { ".debug_types" } };
-	struct sec bomb[6] = { { ".debug_info" },	   { ".debug_abbrev" },
-			       { ".debug_line" },	   { ".debug_aranges" },
-			       { ".debug_types" },	   { ".debug_str", .compressed = true } };
+	struct sec bomb[6] = { { ".debug_info" },  { ".debug_abbrev" },
+			       { ".debug_line" },  { ".debug_aranges" },
+			       { ".debug_types" }, { ".debug_str", .compressed = true } };
 	struct buf tiny = { 0 };
 	struct elf_file *f;
 	char path[64];

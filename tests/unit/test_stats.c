@@ -89,8 +89,8 @@ static void test_welch(void)
 		}
 		CHECK_INT(welch_test(&ones, &zeros, 0.95, &w), 0);
 		CHECK(w.p < 1e-6);
-		CHECK_INT(welch_test_floor(&ones, &zeros, 0.005 * 0.995 / 100,
-					   0.005 * 0.995 / 100, 0.95, &w),
+		CHECK_INT(welch_test_floor(&ones, &zeros, 0.005 * 0.995 / 100, 0.005 * 0.995 / 100,
+					   0.95, &w),
 			  0);
 		/* se = sqrt(2 * 4.975e-5 / 3) = 0.00576, t = 1.74, df = 4 */
 		CHECK(near(w.t, -1.7364, 1e-3) && near(w.df, 4, 1e-9) && w.p > 0.1 && w.p < 0.2);

@@ -267,7 +267,9 @@ static void test_print_text(void)
 	/* an escape sequence (ESC [ 2 J: clear the screen), a newline, a DEL */
 	print_text("f\x1b[2J\nx\x7f", NULL, "f\\x1b[2J\\x0ax\\x7f");
 	/* CSI as a C1 control (U+009B), and U+00A0 (not a control) kept */
-	print_text("a\xc2\x9b" "2J\xc2\xa0", NULL, "a\\u009b2J\xc2\xa0");
+	print_text("a\xc2\x9b"
+		   "2J\xc2\xa0",
+		   NULL, "a\\u009b2J\xc2\xa0");
 	/* ill-formed: a stray continuation byte, a truncated sequence; é and 😀 kept */
 	print_text("\x80\xe2\x82\xc3\xa9\xf0\x9f\x98\x80", NULL,
 		   "\\x80\\xe2\\x82\xc3\xa9\xf0\x9f\x98\x80");
