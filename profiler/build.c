@@ -21,15 +21,15 @@ struct builder {
 	struct hmap *mappings; /* const sym_mapping* -> mapping id */
 	struct hmap *locations; /* loc_key -> location id */
 	struct hmap *origins; /* proc_key -> struct proc_labels */
-	uint32_t k_unit, k_pod, k_cid; /* label keys */
+	uint32_t k_unit, k_pod, k_cid, k_exe; /* label keys */
 };
 
-/* What a process's cgroup says, as sample labels (string indexes, 0: none). */
+/* Its executable and what its cgroup says, as sample labels (string indexes, 0: none). */
 struct proc_key {
 	uint32_t pid, seq;
 };
 struct proc_labels {
-	uint32_t unit, pod, cid;
+	uint32_t unit, pod, cid, exe;
 };
 
 static void free_origins(struct hmap *h)
@@ -56,6 +56,8 @@ static const struct proc_labels *proc_labels(struct builder *b, uint32_t pid, ui
 		return NULL;
 	if (pid)
 		symbolizer__process_info(b->sym, pid, seq, &exe, &cgroup);
+	if (exe && *exe)
+		l->exe = profile__intern(b->p, exe);
 	if (cgroup && cgroup_systemd_unit(cgroup, unit, sizeof(unit)))
 		l->unit = profile__intern(b->p, unit);
 	if (cgroup && cgroup_pod_uid(cgroup, pod))
@@ -413,11 +415,12 @@ static struct profile *build(const struct window *w, struct symbolizer *sym,
 	k_tid = profile__intern(b.p, "thread_id");
 	k_comm = profile__intern(b.p, "comm");
 	b.k_unit = profile__intern(b.p, "systemd_unit");
+	b.k_exe = profile__intern(b.p, "executable");
 	b.k_pod = profile__intern(b.p, "pod_uid");
 	b.k_cid = profile__intern(b.p, "container_id");
 
 	while (window__next(w, &pos, &key, &count)) {
-		struct prof_label labels[6];
+		struct prof_label labels[7];
 		const struct proc_labels *pl;
 		uint32_t nl = 3;
 		char comm[SCORCH_COMM_LEN + 1];
@@ -447,6 +450,8 @@ static struct profile *build(const struct window *w, struct symbolizer *sym,
 			labels[nl++] = (struct prof_label){ .key = b.k_pod, .str = pl->pod };
 		if (pl->cid)
 			labels[nl++] = (struct prof_label){ .key = b.k_cid, .str = pl->cid };
+		if (pl->exe)
+			labels[nl++] = (struct prof_label){ .key = b.k_exe, .str = pl->exe };
 		values[0] = count;
 		values[1] = count * b.p->period;
 		err = profile__add_sample(b.p, locs, n, values, labels, nl);

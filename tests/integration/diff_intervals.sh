@@ -64,8 +64,8 @@ for n, lo, hi in (("shifting", 10, 30), ("fading", -30, -10)):
     assert lo < c < hi and a < c < b and (a > 0 or b < 0), (n, f[n])
 assert not f.get("steady", {"significant": False})["significant"], f.get("steady")
 EOF
-# the table says which test, and marks the same
-"$SCORCH" diff --split-at "@$switch" "$OUT" --tagfocus "pid=$wl" >"$TMP/at.txt" 2>&1 || true
+# the table says which test, and marks the same; the process chosen by its executable
+"$SCORCH" diff --split-at "@$switch" "$OUT" --tagfocus 'executable=/splitwork$' >"$TMP/at.txt" 2>&1 || true
 grep -q "Welch's t-test over the profiles, Benjamini-Hochberg" "$TMP/at.txt" &&
 	grep -qE '\*.*shifting$' "$TMP/at.txt" && ok "the table: Welch's test named, shifting marked" ||
 	fail "the table: $(cat "$TMP/at.txt")"

@@ -29,9 +29,12 @@ cid=$(total --tagfocus "container_id=^$CID\$")
 unit=$(total --tagfocus "systemd_unit=^scorch-test-$$.service\$")
 p1=$(total --tagfocus "pid=$w1")
 p2=$(total --tagfocus "pid=$w2")
+exe=$(total --tagfocus "executable=^$(readlink -f "$WORKLOAD")\$")
 [ "$all" -gt 50 ] && [ "$pod" = "$p1" ] && [ "$cid" = "$p1" ] && [ "$unit" = "$p2" ] && [ "$p1" -gt 0 ] && [ "$p2" -gt 0 ] &&
 	ok "sample labels: pod_uid and container_id on the pod's workload ($p1 samples), systemd_unit on the unit's ($p2)" ||
 	fail "sample labels: all $all, pod $pod, container $cid (pid $p1); unit $unit (pid $p2)"
+[ "$exe" = $((p1 + p2)) ] && ok "sample label executable: both workloads' $exe samples" ||
+	fail "executable label: $exe samples, the workloads $p1 + $p2"
 
 # the agent's series: the same labels
 source "$(dirname "${BASH_SOURCE[0]}")/parca_lib.sh"
