@@ -34,16 +34,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Profiles a side may hold, from globs and directories */
 #define DIFF_MAX_PROFILES 100000
+/* Frames the distinct stacks of a merged side (for -o and --pprof) may hold */
+#define DIFF_MAX_MERGED (32u << 20)
 /* The false discovery rate, and the confidence of the intervals shown */
 #define DIFF_ALPHA 0.05
 /* Queries a side may make of a Parca server (its window over its step), one's answer, all */
 #define DIFF_MAX_SLICES 10000
 #define DIFF_MAX_RESPONSE (64u << 20)
 #define DIFF_MAX_ANSWERS (2ull << 30)
+/* All the queries of a diff, at most */
+#define DIFF_REMOTE_DEADLINE_NS (15 * 60 * 1000000000ULL)
 
 struct paths {
 	char **v;
@@ -134,7 +139,8 @@ static int add_dir(struct paths *p, const char *dir)
 			continue;
 		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
 			continue;
-		if (stat(path, &st) || !S_ISREG(st.st_mode))
+		/* regular files only, not through links (the reader refuses the rest too) */
+		if (lstat(path, &st) || !S_ISREG(st.st_mode))
 			continue;
 		r = paths__add(&found, path);
 	}
@@ -175,8 +181,12 @@ static int expand(struct paths *p, const char *arg)
 		log_error("'%s': cannot read the directories it names", arg);
 		return -EIO;
 	}
-	for (size_t i = 0; i < g.gl_pathc && !r; i++)
+	for (size_t i = 0; i < g.gl_pathc && !r; i++) {
+		/* what a pattern matches: regular files only, not through links */
+		if (lstat(g.gl_pathv[i], &st) || !S_ISREG(st.st_mode))
+			continue;
 		r = paths__add(p, g.gl_pathv[i]);
+	}
 	globfree(&g);
 	if (r)
 		log_error("'%s': %s", arg,
@@ -265,6 +275,8 @@ out:
 struct named {
 	struct profile *p;
 	uint64_t mappings[3]; /* by frame kind */
+	struct hmap *stacks; /* its samples' location ids and base flag -> sample index + 1 */
+	size_t frames; /* in its samples */
 };
 
 /* Frames of a sample, collected root first. */
@@ -318,24 +330,32 @@ static int named__init(struct named *nm, const char *type, const char *unit, con
 		   : -ENOMEM;
 }
 
-/* Add src's samples that pass f to nm by frame name, each weight times scale. */
+/*
+ * Add src's samples that pass f to nm by frame name, each weight times scale; a stack nm has
+ * already adds to its sample. -E2BIG past DIFF_MAX_MERGED frames in nm's samples.
+ */
 static int named__add(struct named *nm, const struct profile *src, const struct weigh *w,
 		      const struct sample_filter *f, double scale, bool base)
 {
 	struct named_stack ns = { 0 };
 	uint64_t *locs = NULL;
+	bool *pass = f ? sample_filter__tag_mask(src, f) : NULL;
 	size_t cap = 0;
-	int r = 0;
+	int r = f && !pass ? -ENOMEM : 0;
 
+	if (!r && !nm->stacks && !(nm->stacks = hmap__new()))
+		r = -ENOMEM;
 	for (size_t i = 0; i < src->nsamples && !r; i++) {
 		struct prof_label label = { 0 };
 		int64_t value = llround(weigh__sample(src, w, &src->samples[i]) * scale);
+		uintptr_t known;
 
-		if (!value || (f && !sample_filter__tag_passes(src, &src->samples[i], f)))
+		if (!value || (pass && !pass[i]))
 			continue;
 		clear_stack(&ns);
 		r = profile__walk_sample(src, &src->samples[i], collect_frame, &ns);
-		if (r || grow_array((void **)&locs, &cap, ns.n + 1, sizeof(*locs))) {
+		/* one more: the base flag, in the stack's key */
+		if (r || grow_array((void **)&locs, &cap, ns.n + 2, sizeof(*locs))) {
 			r = r ? r : -ENOMEM;
 			break;
 		}
@@ -353,17 +373,33 @@ static int named__add(struct named *nm, const struct profile *src, const struct 
 		}
 		if (r)
 			break;
+		/* the same stack again (another interval's): one sample, the values summed */
+		locs[ns.n] = base;
+		known = (uintptr_t)hmap__get(nm->stacks, locs, (ns.n + 1) * sizeof(*locs));
+		if (known) {
+			nm->p->samples[known - 1].values[0] += value;
+			continue;
+		}
+		if (nm->frames + ns.n > DIFF_MAX_MERGED) {
+			r = -E2BIG;
+			break;
+		}
+		nm->frames += ns.n;
 		if (base) {
 			/* how go tool pprof -diff_base marks the subtracted samples */
 			label.key = profile__intern(nm->p, "pprof::base");
 			label.str = profile__intern(nm->p, "true");
 		}
 		r = profile__add_sample(nm->p, locs, ns.n, &value, &label, base ? 1 : 0);
+		if (!r && hmap__put(nm->stacks, locs, (ns.n + 1) * sizeof(*locs),
+				    (void *)(uintptr_t)nm->p->nsamples))
+			r = -ENOMEM;
 	}
 	clear_stack(&ns);
 	free(ns.names);
 	free(ns.kinds);
 	free(locs);
+	free(pass);
 	return r;
 }
 
@@ -400,6 +436,7 @@ static int write_diff_pprof(const struct profile *base, const struct profile *ne
 		r = write_file_atomic(path, buf, len, 0644);
 	free(buf);
 	profile__free(out.p);
+	hmap__free(out.stacks);
 	return r;
 }
 
@@ -710,6 +747,12 @@ static int parse_diff_args(int argc, char **argv, struct diff_args *a)
 		}
 		if (!a->step_ns)
 			a->step_ns = 10000000000ULL; /* the agent's default interval */
+		/* the window on both sides of the moment, in nanoseconds since 1970 */
+		if (a->window_ns > (uint64_t)a->split_ns ||
+		    a->window_ns > (uint64_t)(INT64_MAX - a->split_ns)) {
+			log_error("--window reaches before 1970 or past 2262 from --split-at");
+			return EXIT_USAGE;
+		}
 		if (a->window_ns / a->step_ns > DIFF_MAX_SLICES) {
 			log_error("--window over --step makes more than %d queries a side",
 				  DIFF_MAX_SLICES);
@@ -878,11 +921,24 @@ static void print_json(const struct diff_args *a, const struct sides *s, const c
 	printf("]}\n");
 }
 
+/* s as utf8_print_text() writes it (no control characters), into buf. */
+static const char *printable(const char *s, char *buf, size_t size)
+{
+	FILE *f = fmemopen(buf, size, "w");
+
+	if (!f)
+		return "?";
+	utf8_print_text(f, s, NULL);
+	fclose(f);
+	buf[size - 1] = 0;
+	return buf;
+}
+
 /* A side for messages: its only file, or how many profiles. */
 static const char *side_label(const struct paths *p, double replicates, char *buf, size_t size)
 {
 	if (p->n == 1)
-		return p->v[0];
+		return printable(p->v[0], buf, size);
 	snprintf(buf, size, "%.0f profiles", replicates);
 	return buf;
 }
@@ -905,7 +961,7 @@ static int fetch_remote(struct diff_args *a)
 	char tmpl[] = "/tmp/scorch-diff.XXXXXX", *token = NULL;
 	struct grpc_client *c = NULL;
 	size_t empty = 0, calls = 0;
-	uint64_t kept = 0;
+	uint64_t kept = 0, began = now_ns(CLOCK_MONOTONIC);
 	int ret = EXIT_RUNTIME;
 
 	if (a->token_file && !(token = read_bearer_token(a->token_file)))
@@ -933,7 +989,8 @@ static int fetch_remote(struct diff_args *a)
 		int64_t from = side ? a->split_ns : a->split_ns - (int64_t)a->window_ns;
 		int64_t to = side ? a->split_ns + (int64_t)a->window_ns : a->split_ns;
 
-		for (int64_t t = from; t < to; t += (int64_t)a->step_ns) {
+		for (uint64_t k = 0; k * a->step_ns < (uint64_t)(to - from); k++) {
+			int64_t t = from + (int64_t)(k * a->step_ns);
 			Parca__Query__V1alpha1__QueryRequest req =
 			    PARCA__QUERY__V1ALPHA1__QUERY_REQUEST__INIT;
 			Parca__Query__V1alpha1__MergeProfile merge =
@@ -966,6 +1023,14 @@ static int fetch_remote(struct diff_args *a)
 				goto out;
 			}
 			parca__query__v1alpha1__query_request__pack(&req, buf);
+			if (now_ns(CLOCK_MONOTONIC) - began > DIFF_REMOTE_DEADLINE_NS) {
+				free(buf);
+				log_error(
+				    "'%s': %zu queries in 15 minutes and more to make; refusing "
+				    "(a shorter --window or a longer --step)",
+				    a->remote.address, calls);
+				goto out;
+			}
 			calls++;
 			r = grpc_client__call(c, method, buf, len, &res);
 			free(buf);
@@ -997,6 +1062,22 @@ static int fetch_remote(struct diff_args *a)
 				parca__query__v1alpha1__query_response__free_unpacked(resp, NULL);
 				empty++;
 				continue;
+			}
+			/* each answer a profile, or refused now (not after 2 GB of others) */
+			{
+				struct profile *check = NULL;
+				char err[256];
+
+				if (profile__decode_any(resp->pprof.data, resp->pprof.len, &check,
+							err, sizeof(err))) {
+					log_error("'%s': Query's answer for %lld: %s",
+						  a->remote.address, (long long)(t / 1000000000),
+						  err);
+					parca__query__v1alpha1__query_response__free_unpacked(resp,
+											      NULL);
+					goto out;
+				}
+				profile__free(check);
 			}
 			kept += resp->pprof.len;
 			if (kept > DIFF_MAX_ANSWERS) {
@@ -1061,7 +1142,7 @@ int cmd_diff(int argc, char **argv)
 	struct weigh w[2], wm;
 	const struct paths *shown[2];
 	struct paths split_sides[2] = { { 0 }, { 0 } };
-	char tb[2][48], lb[2][48];
+	char tb[2][48], lb[2][PATH_MAX], ty[3][160];
 
 	if (!s.index) {
 		log_error("out of memory");
@@ -1124,6 +1205,13 @@ int cmd_diff(int argc, char **argv)
 			if (!r && graphs)
 				r = named__add(&merged[to], p, &pw, a.has_tag ? &a.f : NULL, 1,
 					       false);
+			if (r == -E2BIG) {
+				log_error("the merged profiles expand into more than %u million "
+					  "frames; refusing (fewer profiles, or no -o and --pprof)",
+					  DIFF_MAX_MERGED >> 20);
+				profile__free(p);
+				goto out;
+			}
 			if (r) {
 				profile__free(p);
 				goto nomem;
@@ -1301,13 +1389,17 @@ int cmd_diff(int argc, char **argv)
 			    "(two-proportion z-test, Bonferroni over %zu tests, 5 %%)\n",
 			    ntests);
 		} else {
-			printf("BASE %s: %s of %s; NEW %s: %s\n", bl,
-			       format_value(s.total[0], k.unit, tb[0], sizeof(tb[0])), k.type, nl,
-			       format_value(s.total[1], k.unit, tb[1], sizeof(tb[1])));
+			/* the type and unit are the profile's: no control characters to stdout */
+			printable(format_value(s.total[0], k.unit, tb[0], sizeof(tb[0])), ty[0],
+				  sizeof(ty[0]));
+			printable(format_value(s.total[1], k.unit, tb[1], sizeof(tb[1])), ty[1],
+				  sizeof(ty[1]));
+			printable(k.type, ty[2], sizeof(ty[2]));
+			printf("BASE %s: %s of %s; NEW %s: %s\n", bl, ty[0], ty[2], nl, ty[1]);
 			printf(
 			    "Shares of all %s, in percent; changes in points (values, not sample "
 			    "counts: no significance test)\n",
-			    k.type);
+			    ty[2]);
 		}
 		if (!nrows)
 			printf("No function's share changed.\n");
@@ -1369,7 +1461,8 @@ int cmd_diff(int argc, char **argv)
 		r = write_diff_pprof(merged[0].p, merged[1].p, pw, NULL, s.total[0], s.total[1],
 				     a.pprof);
 		if (r) {
-			log_error("cannot write '%s': %s", a.pprof, strerror(-r));
+			log_error("cannot write '%s': %s", a.pprof,
+				  r == -E2BIG ? "more than 32 million frames" : strerror(-r));
 			goto out;
 		}
 	}
@@ -1383,14 +1476,16 @@ out:
 	free(rows);
 	free(pv);
 	sides__free(&s);
+	/* the server's answers go before the lists that name them */
+	remove_slices(&a);
 	for (int i = 0; i < 2; i++) {
 		profile__free(merged[i].p);
+		hmap__free(merged[i].stacks);
 		profile__free(first[i]);
 		paths__free(&a.side[i]);
 		paths__free(&split_sides[i]);
 	}
 	(void)remote;
-	remove_slices(&a);
 	kind__free(&k);
 	if (a.has_tag)
 		regfree(&a.tag);

@@ -94,7 +94,9 @@ static int print_top(const struct profile *p, const struct weigh *w, const struc
 	unit = profile__str(p, p->sample_types[vi].unit);
 	printf("Type: ");
 	utf8_print_text(stdout, profile__str(p, p->sample_types[vi].type), NULL);
-	printf(", total %s", format_value(total, unit, a, sizeof(a)));
+	printf(", total ");
+	/* the unit is the profile's: no control characters to the terminal */
+	utf8_print_text(stdout, format_value(total, unit, a, sizeof(a)), NULL);
 	if (profile__value_index(p, "samples") >= 0 &&
 	    (int)vi != profile__value_index(p, "samples")) {
 		int64_t n = 0;

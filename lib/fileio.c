@@ -154,16 +154,41 @@ int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode
 	return r;
 }
 
+static int read_fd(int fd, size_t max, char **ret, size_t *ret_len);
+
 int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	return read_fd(fd, max, ret, ret_len);
+}
+
+int read_regular_file(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+	/* never waits on a FIFO or a device: opened without blocking, then checked */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)) {
+		close(fd);
+		return -EINVAL;
+	}
+	return read_fd(fd, max, ret, ret_len);
+}
+
+/* Read fd to its end (at most max bytes) and close it. */
+static int read_fd(int fd, size_t max, char **ret, size_t *ret_len)
+{
 	size_t len = 0, cap = 4096;
 	char *buf = NULL;
 	ssize_t n;
 	int r = 0;
 
-	if (fd < 0)
-		return -errno;
 	for (;;) {
 		if (len + 1 >= cap || !buf) {
 			char *grown;

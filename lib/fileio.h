@@ -39,6 +39,8 @@ int write_stream_atomic(const char *path, mode_t mode, int (*write)(void *ctx, F
 
 /* Read a whole file of at most max bytes (NUL-terminated copy in *ret). 0, -errno, -EFBIG. */
 int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
+/* The same for a regular file only: -EINVAL for a FIFO, a device, a directory (never waits). */
+int read_regular_file(const char *path, size_t max, char **ret, size_t *ret_len);
 
 /*
  * Make sure dir exists (created 0700) and is a directory of ours that nobody else can write,

@@ -58,11 +58,17 @@ double incomplete_beta(double x, double a, double b)
 
 double student_t_p(double t, double df)
 {
+	double p;
+
 	if (!(df > 0) || isnan(t))
 		return 1;
 	if (isinf(t))
 		return 0;
-	return incomplete_beta(df / (df + t * t), df / 2, 0.5);
+	/* past 1e7 degrees of freedom t is normal to 7 digits, and the fraction loses them */
+	if (df > 1e7)
+		return erfc(fabs(t) / M_SQRT2);
+	p = incomplete_beta(df / (df + t * t), df / 2, 0.5);
+	return p < 0 ? 0 : p > 1 ? 1 : p;
 }
 
 double student_t_critical(double p, double df)
@@ -150,7 +156,7 @@ int benjamini_hochberg(const double *p, size_t n, double *q)
 	if (!r)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
-		r[i] = (struct ranked){ isnan(p[i]) ? 1 : p[i], i };
+		r[i] = (struct ranked){ isnan(p[i]) || p[i] > 1 ? 1 : p[i] < 0 ? 0 : p[i], i };
 	qsort(r, n, sizeof(*r), cmp_ranked);
 	/* q of rank k (1-based): min over ranks j >= k of p_j n / j, at most 1 */
 	for (size_t k = n; k-- > 0;) {

@@ -250,10 +250,12 @@ int profile__read_any(const char *path, struct profile **ret, char *err, size_t 
 {
 	char *buf = NULL;
 	size_t len = 0;
-	int r = read_file(path, PPROF_MAX_BYTES, &buf, &len);
+	int r = read_regular_file(path, PPROF_MAX_BYTES, &buf, &len);
 
 	if (r == -EFBIG || r == -E2BIG)
 		return fail_with(err, errlen, r, "file larger than %llu bytes", PPROF_MAX_BYTES);
+	if (r == -EINVAL)
+		return fail_with(err, errlen, r, "not a regular file");
 	if (r)
 		return fail_with(err, errlen, r, "cannot read: %s", strerror(-r));
 	r = profile__decode_any(buf, len, ret, err, errlen);

@@ -360,25 +360,35 @@ static size_t shown_len(const struct profile *p, uint64_t i, const size_t *lens)
 	return n < 511 ? n : 511;
 }
 
+/* What a frame without a function name shows: "FILE+0xADDR" of its mapping, or "[unknown] 0x...". */
+static uint64_t address_text(const struct profile *p, const struct prof_location *l,
+			     const size_t *lens)
+{
+	if (!l->mapping || l->mapping > p->nmappings)
+		return 28;
+	/* its base name, at most the whole file name: counted as that */
+	return shown_len(p, p->mappings[l->mapping - 1].filename, lens) + 19;
+}
+
 static uint64_t location_text(const struct profile *p, const struct prof_location *l,
 			      const size_t *lens)
 {
 	uint64_t n = 0;
-	bool named = false;
 
+	/* each line as profile__frame_name() names it */
 	for (uint32_t k = 0; k < l->nlines; k++) {
-		const struct prof_function *f;
-		size_t len;
+		const struct prof_function *f =
+		    l->lines[k].function && l->lines[k].function <= p->nfunctions
+			? &p->functions[l->lines[k].function - 1]
+			: NULL;
+		size_t len = f ? shown_len(p, f->name, lens) : 0;
 
-		if (!l->lines[k].function || l->lines[k].function > p->nfunctions)
-			continue;
-		f = &p->functions[l->lines[k].function - 1];
-		len = shown_len(p, f->name, lens);
-		n += (len ? len : shown_len(p, f->system_name, lens)) + 1;
-		named = true;
+		if (f && !len)
+			len = shown_len(p, f->system_name, lens);
+		n += (len ? len : address_text(p, l, lens)) + 1;
 	}
-	if (!named && l->mapping && l->mapping <= p->nmappings)
-		n += shown_len(p, p->mappings[l->mapping - 1].filename, lens);
+	if (!l->nlines)
+		n += address_text(p, l, lens);
 	return n + 1;
 }
 

@@ -563,21 +563,20 @@ static bool tag_passes(const struct profile *p, const struct prof_sample *s,
 	return false;
 }
 
-bool sample_filter__tag_passes(const struct profile *p, const struct prof_sample *s,
-			       const struct sample_filter *f)
+bool *sample_filter__tag_mask(const struct profile *p, const struct sample_filter *f)
 {
-	if (!f->tag_key)
-		return true;
-	for (uint32_t j = 0; j < s->nlabels; j++) {
-		const struct prof_label *lb = &s->labels[j];
+	struct match_cache c = { 0 };
+	bool *mask = calloc(p->nsamples + 1, sizeof(*mask));
 
-		if (strcmp(profile__str(p, lb->key), f->tag_key))
-			continue;
-		if (lb->str ? !f->tag_numeric && matches(f->tag_value, profile__str(p, lb->str))
-			    : f->tag_numeric && lb->num >= f->tag_lo && lb->num <= f->tag_hi)
-			return true;
+	if (!mask || match_cache__init(&c, f->tag_key ? f->tag_value : NULL, p)) {
+		free(mask);
+		match_cache__free(&c);
+		return NULL;
 	}
-	return false;
+	for (size_t i = 0; i < p->nsamples; i++)
+		mask[i] = !f->tag_key || tag_passes(p, &p->samples[i], f, &c);
+	match_cache__free(&c);
+	return mask;
 }
 
 /* The frame's name at the filter's granularity. */

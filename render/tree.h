@@ -132,9 +132,11 @@ struct sample_filter {
 	bool total_selected;
 };
 
-/* Whether sample s of p passes f's tag filter (true without one). */
-bool sample_filter__tag_passes(const struct profile *p, const struct prof_sample *s,
-			       const struct sample_filter *f);
+/*
+ * Whether each sample of p passes f's tag filter (all, without one): a malloc'ed array of
+ * p->nsamples, each label string matched once; NULL on allocation failure.
+ */
+bool *sample_filter__tag_mask(const struct profile *p, const struct sample_filter *f);
 
 /*
  * Add p's samples that pass f (NULL: all) to side which, weighed as w says, by the names f's

@@ -3,6 +3,7 @@
 #include "elf_file.h"
 #include "dwarf_lazy.h"
 #include "gopclntab.h"
+#include "hashmap.h"
 #include "mapguard.h"
 #include "util.h"
 
@@ -70,6 +71,8 @@ struct elf_file {
 	uint32_t debuglink_crc;
 	Dwarf *dwarf; /* opened on first use */
 	bool dwarf_tried, dwarf_too_large; /* its debug sections inflate past DWARF_WHOLE_MAX */
+	struct hmap *whole_units; /* libdw whole: the units whose lines it parsed */
+	size_t whole_rows; /* and their rows, all together */
 	struct dwarf_lazy *lazy; /* the DWARF a unit at a time, opened on first use; or NULL */
 	bool lazy_tried;
 	int lazy_err; /* why not: -ENOENT (libdw reads it whole), -EBADMSG, -ENOMEM */
@@ -383,6 +386,7 @@ void elf_file__free(struct elf_file *f)
 	if (f->dwarf)
 		dwarf_end(f->dwarf);
 	dwarf_lazy__free(f->lazy);
+	hmap__free(f->whole_units);
 	gopclntab__free(f->gopclntab);
 	file_map__close(&f->debug);
 	file_map__close(&f->own);
@@ -1270,6 +1274,28 @@ struct Dwarf *elf_file__dwarf(struct elf_file *f)
 	return f->dwarf;
 }
 
+/* Rows of line programs one file opened whole may hold (~64 bytes each in libdw) */
+#define DWARF_WHOLE_ROWS_MAX (1u << 20)
+
+/* The first look at unit cu of the whole DWARF: its lines parsed, within the file's budget. */
+static int whole_unit_lines(struct elf_file *f, Dwarf *dw, Dwarf_Die *cu, Dwarf_Off off)
+{
+	Dwarf_Lines *lines;
+	size_t n = 0;
+	uint64_t len;
+	int r = dwarf_line_program_check(dw, cu, &len);
+
+	if (r)
+		return r;
+	/* the program is a row per byte at most: refused before libdw parses it */
+	if (f->whole_rows + len > DWARF_WHOLE_ROWS_MAX)
+		return -EFBIG;
+	if (len && dwarf_getsrclines(cu, &lines, &n))
+		n = 0;
+	f->whole_rows += n;
+	return hmap__put(f->whole_units, &off, sizeof(off), (void *)1) ? -ENOMEM : 0;
+}
+
 int elf_file__dwarf_at(struct elf_file *f, uint64_t vaddr, struct Dwarf **ret)
 {
 	int r;
@@ -1287,14 +1313,23 @@ int elf_file__dwarf_at(struct elf_file *f, uint64_t vaddr, struct Dwarf **ret)
 		r = f->lazy_err;
 	} else {
 		Dwarf_Die cu;
-		uint64_t len;
 
 		*ret = elf_file__dwarf(f);
 		r = *ret ? 0 : f->dwarf_too_large ? -EFBIG : -EBADMSG;
-		/* a line program too large for the memory budget: this unit without DWARF */
-		if (*ret && dwarf_addrdie(*ret, vaddr, &cu) &&
-		    (r = dwarf_line_program_check(*ret, &cu, &len)))
-			*ret = NULL;
+		/*
+		 * The lines libdw keeps: a line program too large for the memory budget, or more
+		 * rows than the file may hold in all, and this unit is read without DWARF.
+		 */
+		if (*ret && dwarf_addrdie(*ret, vaddr, &cu)) {
+			Dwarf_Off off = dwarf_dieoffset(&cu);
+
+			if (!f->whole_units && !(f->whole_units = hmap__new()))
+				r = -ENOMEM;
+			else if (!hmap__get(f->whole_units, &off, sizeof(off)))
+				r = whole_unit_lines(f, *ret, &cu, off);
+			if (r)
+				*ret = NULL;
+		}
 	}
 	/* what was read from a file that shrank meanwhile is zeros: no answer, not a corrupt one */
 	if (shrank_under(f, f->elf)) {

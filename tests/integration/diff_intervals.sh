@@ -67,7 +67,7 @@ EOF
 # the table says which test, and marks the same; the process chosen by its executable
 "$SCORCH" diff --split-at "@$switch" "$OUT" --tagfocus 'executable=/splitwork$' >"$TMP/at.txt" 2>&1 || true
 grep -q "Welch's t-test over the profiles, Benjamini-Hochberg" "$TMP/at.txt" &&
-	grep -qE '\*.*shifting$' "$TMP/at.txt" && ok "the table: Welch's test named, shifting marked" ||
+	grep -qE '\*.*shifting$' "$TMP/at.txt" && ok "the table (--tagfocus executable=...): Welch's test named, shifting marked" ||
 	fail "the table: $(cat "$TMP/at.txt")"
 
 # the graph and the difference pprof of the merged sides
@@ -103,6 +103,7 @@ echo "unchanged data: $splits splits, Welch flagged something in $fp_welch, the 
 	fail "no change: Welch's test flagged $fp_welch of $splits splits (z-test $fp_z)"
 
 # 3. the same intervals from the server: a Query a second over 15 s on each side
+slices_before=$(ls -d /tmp/scorch-diff.* 2>/dev/null | wc -l)
 rc=0
 "$SCORCH" diff --remote-store-address "$ADDR" --remote-store-insecure \
 	--query "parca_agent:samples:count:cpu:nanoseconds:delta{pid=\"$wl\"}" \
@@ -123,7 +124,22 @@ profiles=$($PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["bas
 	{ [ "$(wc -l <"$TMP/e0")" -eq 1 ] && grep -q "Query failed (INVALID_ARGUMENT" "$TMP/e0" && ok "the server's refusal in one line: $(cat "$TMP/e0")" || fail "bad query: $(cat "$TMP/e0")"; }
 "$SCORCH" diff --remote-store-address "$ADDR" --query x --split-at "@$switch" >/dev/null 2>"$TMP/e5" && fail "--remote-store-address without --window accepted" ||
 	{ grep -q "from a Parca server: --remote-store-address, --query, --split-at and --window together" "$TMP/e5" && ok "the Parca path's options checked" || fail "remote options: $(cat "$TMP/e5")"; }
+slices_after=$(ls -d /tmp/scorch-diff.* 2>/dev/null | wc -l)
+[ "$slices_after" -eq "$slices_before" ] && ok "the server's answers removed after the diff" ||
+	fail "answers left behind: $(ls -d /tmp/scorch-diff.* 2>/dev/null | tr '\n' ' ')"
 stop_server
+
+# a FIFO and a link among a directory's profiles, or matched by a glob: left out, no wait
+mkdir "$TMP/odd"
+for f in $(ls "$OUT" | head -4); do cp "$OUT/$f" "$TMP/odd/"; done
+mkfifo "$TMP/odd/zz.pb.gz"
+ln -s /etc/passwd "$TMP/odd/zy.folded"
+rc=0
+timeout 60 "$SCORCH" diff --base "$TMP/odd/[s]*" --new "$TMP/odd" --top 1 >/dev/null 2>"$TMP/odd.err" || rc=$?
+[ "$rc" -eq 0 ] && ok "a FIFO and a symlink among the profiles: left out, no wait" ||
+	fail "FIFO/symlink among profiles: exit $rc: $(cat "$TMP/odd.err")"
+timeout 20 "$SCORCH" diff "$TMP/odd/zz.pb.gz" "$OUT" >/dev/null 2>"$TMP/fifo.err" && fail "a FIFO read as a profile" ||
+	{ grep -q "not a regular file" "$TMP/fifo.err" && ok "a FIFO named as a profile: $(cat "$TMP/fifo.err")" || fail "a FIFO named: $(cat "$TMP/fifo.err")"; }
 
 # 4. refusals, one line each
 "$SCORCH" diff --window 3s "$OUT" "$OUT" >/dev/null 2>"$TMP/e1" && fail "--window alone accepted" ||

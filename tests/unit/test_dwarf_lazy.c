@@ -790,6 +790,42 @@ static void test_whole(void)
 	}
 	if (fd >= 0)
 		close(fd);
+	/* units of 400 thousand rows each: the file's budget (1 Mi rows) holds two of them */
+	{
+		struct sec many[5] = { { ".debug_info" },
+				       { ".debug_abbrev" },
+				       { ".debug_line" },
+				       { ".debug_aranges" },
+				       { ".debug_types" } };
+		uint32_t at[4];
+
+		for (int i = 0; i < 4; i++) {
+			at[i] = (uint32_t)many[2].data.n;
+			hostile_lines(&many[2].data, 0x1000 + i * 0x1000, 400000);
+		}
+		hostile_abbrev(&many[1].data);
+		for (int i = 0; i < 4; i++) {
+			hostile_arange(&many[3].data, (uint32_t)many[0].data.n, 0x1000 + i * 0x1000,
+				       0x100);
+			hostile_unit(&many[0].data, 0x1000 + i * 0x1000, 0x100, at[i]);
+		}
+		fd = write_elf(many, 5, path, sizeof(path));
+		for (int i = 0; i < 5; i++)
+			free(many[i].data.p);
+		f = fd >= 0 ? elf_file__read(fd) : NULL;
+		CHECK(f != NULL);
+		for (int i = 0; f && i < 4; i++) {
+			int r = elf_file__dwarf_at(f, 0x1000 + i * 0x1000, &dw);
+
+			CHECK_INT(r, i < 2 ? 0 : -EFBIG);
+			/* asked again: the same answer, nothing parsed twice */
+			CHECK_INT(elf_file__dwarf_at(f, 0x1000 + i * 0x1000, &dw), r);
+		}
+		if (f)
+			elf_file__free(f);
+		if (fd >= 0)
+			close(fd);
+	}
 	/* the same, and a string section whose header says 2 GB */
 	put(&tiny, NULL, 4096);
 	zlib_section(&bomb[5].data, &tiny);

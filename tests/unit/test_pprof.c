@@ -843,6 +843,19 @@ static void test_name_bombs(void)
 		      "the same, a bound one byte short");
 	free(buf);
 
+	/* a function without a name: its frames show "[unknown] 0x1000"-like text, counted so */
+	bomb_name = "";
+	buf = frame_bomb(1, 50000, 10, true, &len);
+	lim = pprof__limits(len);
+	lim.max_frames = UINT64_MAX;
+	lim.max_text = 500000ULL * (28 + 1 + 1);
+	expect_frames(buf, len, &lim, 0, NULL, NULL);
+	lim.max_text--;
+	expect_frames(buf, len, &lim, -EFBIG, "profile's frames carry more than",
+		      "500 thousand frames without names, a bound one byte short");
+	free(buf);
+	bomb_name = name;
+
 	/* one name of 1 MB in 60 thousand frames: within the bounds, and cheap to walk */
 	memset(name, 'x', (1 << 20) - 1);
 	name[(1 << 20) - 1] = 0;

@@ -34,6 +34,8 @@ static void test_t(void)
 	CHECK(near(student_t_p(4.032142984, 5), 0.01, 1e-8));
 	CHECK(near(student_t_p(-2.228138852, 10), 0.05, 1e-8));
 	CHECK(near(student_t_p(1.959963985, 1e9), 0.05, 1e-6));
+	CHECK(near(student_t_p(1, 1e15), 0.3173105, 1e-6) &&
+	      near(student_t_p(2, INFINITY), 0.0455003, 1e-6));
 	CHECK(near(student_t_p(0, 7), 1, 1e-12));
 	CHECK(near(student_t_critical(0.05, 10), 2.228138852, 1e-6));
 	CHECK(near(student_t_critical(0.01, 5), 4.032142984, 1e-6));
