@@ -7,8 +7,9 @@
 # without a change (within each phase, 3 s on each side), Welch's test over the intervals
 # flags nothing in most splits (its false-positive rate is printed, with the pooled z-test's
 # on the same splits for comparison). The agent also sends the intervals to the test gRPC
-# server, whose QueryService/Query merges them by selector and time: the Parca path of diff
-# (a Query per step) gives the same verdicts as the directory on the same window. Also: the
+# server (TLS, a bearer token), whose QueryService/Query merges them by selector and time: the
+# Parca path of diff (a Query per step, the same TLS and token options) gives the same
+# verdicts as the directory on the same window. Also: the
 # refusals of --split-at, --window, mixed periods.
 source "${TESTLIB:?run the integration tests through meson test}"
 require_bpf
@@ -16,14 +17,25 @@ source "$(dirname "${BASH_SOURCE[0]}")/parca_lib.sh"
 OUT=$TMP/out
 BEFORE=20 AFTER=20
 
-start_server "$TMP/server.jsonl"
+# the server over TLS with a bearer token: the agent's options, and diff's, the same
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=scorch test CA" \
+	-keyout "$TMP/ca.key" -out "$TMP/ca.pem" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$TMP/srv.key" \
+	-out "$TMP/srv.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' >"$TMP/san.ext"
+openssl x509 -req -in "$TMP/srv.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
+	-days 2 -extfile "$TMP/san.ext" -out "$TMP/srv.pem" 2>/dev/null
+echo "query-token-$$" >"$TMP/token"
+TLS_ARGS=(--remote-store-ca-file "$TMP/ca.pem" --remote-store-bearer-token-file "$TMP/token")
+start_server "$TMP/server.jsonl" --tls-cert "$TMP/srv.pem" --tls-key "$TMP/srv.key" \
+	--token "query-token-$$"
 "$SPLITWORK" "$BEFORE" "$AFTER" 0.3 7 >"$TMP/work.log" & wl=$!; PIDS+=("$wl")
 "$SCORCH" agent --output-dir "$OUT" --output-max-files 1000 --profiling-duration 1s \
-	--remote-store-address "$ADDR" --remote-store-insecure --spool-dir "$TMP/spool" \
+	--remote-store-address "$ADDR" "${TLS_ARGS[@]}" --spool-dir "$TMP/spool" \
 	-p "$wl" 2>"$TMP/agent.log" & AGENT_PID=$!; PIDS+=("$AGENT_PID")
 wait "$wl"
 # the last interval written, then the agent stopped
-n_before=$(ls "$OUT" 2>/dev/null | wc -l)
+n_before=$(ls "$OUT" 2>/dev/null | wc -l || true)
 for _ in $(seq 50); do
 	[ "$(ls "$OUT" 2>/dev/null | wc -l)" -gt "$n_before" ] && break
 	sleep 0.1
@@ -103,9 +115,9 @@ echo "unchanged data: $splits splits, Welch flagged something in $fp_welch, the 
 	fail "no change: Welch's test flagged $fp_welch of $splits splits (z-test $fp_z)"
 
 # 3. the same intervals from the server: a Query a second over 15 s on each side
-slices_before=$(ls -d /tmp/scorch-diff.* 2>/dev/null | wc -l)
+slices_before=$(find /tmp -maxdepth 1 -name "scorch-diff.*" | wc -l)
 rc=0
-"$SCORCH" diff --remote-store-address "$ADDR" --remote-store-insecure \
+"$SCORCH" diff --remote-store-address "$ADDR" "${TLS_ARGS[@]}" \
 	--query "parca_agent:samples:count:cpu:nanoseconds:delta{pid=\"$wl\"}" \
 	--split-at "@$switch" --window 15s --step 1s --json --top 1000 --fail-on-regression 5 \
 	>"$TMP/parca.json" 2>"$TMP/parca.err" || rc=$?
@@ -117,14 +129,19 @@ queries=$(wc -l <"$TMP/server.jsonl.queries" 2>/dev/null || echo 0)
 profiles=$($PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["base"]["profiles"], d["new"]["profiles"])' "$TMP/parca.json" 2>/dev/null || true)
 [ "$rc" -eq 3 ] && [ "$from_parca" = "fading shifting" ] && [ "$from_parca" = "$from_dir" ] &&
 	[ "$queries" -eq 30 ] &&
-	ok "from the server: $queries queries, profiles $profiles, flagged '$from_parca' as from the directory, gate exit 3" ||
+	ok "from the server (TLS, bearer token): $queries queries, profiles $profiles, flagged '$from_parca' as from the directory, gate exit 3" ||
 	fail "from the server: exit $rc, $queries queries, profiles ${profiles:-?}, flagged '$from_parca' (directory: '$from_dir'): $(cat "$TMP/parca.err")"
-"$SCORCH" diff --remote-store-address "$ADDR" --remote-store-insecure --query 'x{' \
+"$SCORCH" diff --remote-store-address "$ADDR" "${TLS_ARGS[@]}" --query 'x{' \
 	--split-at "@$switch" --window 2s --step 1s >/dev/null 2>"$TMP/e0" && fail "a bad query accepted" ||
 	{ [ "$(wc -l <"$TMP/e0")" -eq 1 ] && grep -q "Query failed (INVALID_ARGUMENT" "$TMP/e0" && ok "the server's refusal in one line: $(cat "$TMP/e0")" || fail "bad query: $(cat "$TMP/e0")"; }
 "$SCORCH" diff --remote-store-address "$ADDR" --query x --split-at "@$switch" >/dev/null 2>"$TMP/e5" && fail "--remote-store-address without --window accepted" ||
 	{ grep -q "from a Parca server: --remote-store-address, --query, --split-at and --window together" "$TMP/e5" && ok "the Parca path's options checked" || fail "remote options: $(cat "$TMP/e5")"; }
-slices_after=$(ls -d /tmp/scorch-diff.* 2>/dev/null | wc -l)
+# without the token: the server's refusal, one line
+"$SCORCH" diff --remote-store-address "$ADDR" --remote-store-ca-file "$TMP/ca.pem" \
+	--query "parca_agent:samples:count:cpu:nanoseconds:delta{pid=\"$wl\"}" \
+	--split-at "@$switch" --window 2s --step 1s >/dev/null 2>"$TMP/e6" && fail "no token accepted" ||
+	{ [ "$(wc -l <"$TMP/e6")" -eq 1 ] && grep -q "UNAUTHENTICATED" "$TMP/e6" && ok "TLS without the token: $(cat "$TMP/e6")" || fail "no token: $(cat "$TMP/e6")"; }
+slices_after=$(find /tmp -maxdepth 1 -name "scorch-diff.*" | wc -l)
 [ "$slices_after" -eq "$slices_before" ] && ok "the server's answers removed after the diff" ||
 	fail "answers left behind: $(ls -d /tmp/scorch-diff.* 2>/dev/null | tr '\n' ' ')"
 stop_server

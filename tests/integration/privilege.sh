@@ -275,7 +275,7 @@ for block in sys.stdin.read().split("-----------+")[1:]:
     pids.add(m.group(1))
     if m.group(1) != pid:
         continue
-    lines = [l for l in block.splitlines()[1:] if l.strip() and not re.match(r"^ +\w+: ", l)]
+    lines = [l for l in block.splitlines()[1:] if l.strip() and not re.match(r"^ *\w+: ", l)]
     c = re.match(r"^ *(\d+) +(.*)$", lines[0])
     frames = [c.group(2).strip()] + [l.strip() for l in lines[1:]]
     count = int(c.group(1))

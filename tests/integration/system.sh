@@ -38,7 +38,7 @@ named = total = 0
 for block in sys.stdin.read().split("-----------+")[1:]:
     if not re.search(r"^ +comm: +workload$", block, re.M):
         continue
-    lines = [l for l in block.splitlines()[1:] if l.strip() and not re.match(r"^ +\w+: ", l)]
+    lines = [l for l in block.splitlines()[1:] if l.strip() and not re.match(r"^ *\w+: ", l)]
     m = re.match(r"^ *(\d+) +(.*)$", lines[0])
     count, frames = int(m.group(1)), [m.group(2).strip()] + [l.strip() for l in lines[1:]]
     total += count
