@@ -1137,7 +1137,7 @@ int cmd_diff(int argc, char **argv)
 	struct ftree *t = NULL;
 	size_t nrows = 0, ntests, nprofiles;
 	int ret = EXIT_RUNTIME, r;
-	bool regression = false, counts, replicated, graphs, remote = false;
+	bool regression = false, counts, replicated, graphs;
 	double *pv = NULL;
 	struct weigh w[2], wm;
 	const struct paths *shown[2];
@@ -1159,7 +1159,6 @@ int cmd_diff(int argc, char **argv)
 			ret = r;
 			goto out;
 		}
-		remote = true;
 	}
 	nprofiles = a.side[0].n + a.side[1].n;
 	graphs = a.g.output || a.pprof;
@@ -1485,7 +1484,6 @@ out:
 		paths__free(&a.side[i]);
 		paths__free(&split_sides[i]);
 	}
-	(void)remote;
 	kind__free(&k);
 	if (a.has_tag)
 		regfree(&a.tag);

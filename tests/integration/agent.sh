@@ -220,13 +220,7 @@ stop_server
 
 # 5. TLS with a CA the test makes: verified with --remote-store-ca-file, refused without it
 rm -rf "$TMP/spool"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=scorch test CA" \
-	-keyout "$TMP/ca.key" -out "$TMP/ca.pem" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$TMP/srv.key" \
-	-out "$TMP/srv.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\n' >"$TMP/san.ext"
-openssl x509 -req -in "$TMP/srv.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
-	-days 2 -extfile "$TMP/san.ext" -out "$TMP/srv.pem" 2>/dev/null
+make_test_certs
 start_server "$TMP/f.jsonl" --tls-cert "$TMP/srv.pem" --tls-key "$TMP/srv.key"
 TLS=1 start_agent "$TMP/f1.log"
 sleep 2.2

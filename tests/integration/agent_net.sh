@@ -115,13 +115,7 @@ stop_server
 
 # 2. over TLS, a signed URL to http:// is refused: the PUT server sees nothing
 SPOOL=$TMP/spool2
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=scorch test CA" \
-	-keyout "$TMP/ca.key" -out "$TMP/ca.pem" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$TMP/srv.key" \
-	-out "$TMP/srv.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\n' >"$TMP/san.ext"
-openssl x509 -req -in "$TMP/srv.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
-	-days 2 -extfile "$TMP/san.ext" -out "$TMP/srv.pem" 2>/dev/null
+make_test_certs
 start_server "$TMP/b.jsonl" --tls-cert "$TMP/srv.pem" --tls-key "$TMP/srv.key" --signed-url
 TLS=1 start_agent "$TMP/b.log" --remote-store-ca-file "$TMP/ca.pem" --debuginfo-upload
 wait_for "$TMP/b.log" "refused the URL 'http://127.0.0.1:[0-9]*'" 30 || true

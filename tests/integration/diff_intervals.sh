@@ -18,13 +18,7 @@ OUT=$TMP/out
 BEFORE=20 AFTER=20
 
 # the server over TLS with a bearer token: the agent's options, and diff's, the same
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=scorch test CA" \
-	-keyout "$TMP/ca.key" -out "$TMP/ca.pem" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$TMP/srv.key" \
-	-out "$TMP/srv.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\n' >"$TMP/san.ext"
-openssl x509 -req -in "$TMP/srv.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
-	-days 2 -extfile "$TMP/san.ext" -out "$TMP/srv.pem" 2>/dev/null
+make_test_certs
 echo "query-token-$$" >"$TMP/token"
 TLS_ARGS=(--remote-store-ca-file "$TMP/ca.pem" --remote-store-bearer-token-file "$TMP/token")
 start_server "$TMP/server.jsonl" --tls-cert "$TMP/srv.pem" --tls-key "$TMP/srv.key" \

@@ -31,4 +31,15 @@ start_server() {
 	SERVER_PID=$!; PIDS+=("$SERVER_PID")
 	wait_for "$TMP/server.log" listening 20 || { fail "server did not start: $(cat "$TMP/server.log")"; finish; }
 }
+# make_test_certs: a CA of the test's own ($TMP/ca.pem, ca.key) and a server certificate for
+# 127.0.0.1 it signed ($TMP/srv.pem, srv.key)
+make_test_certs() {
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=scorch test CA" \
+		-keyout "$TMP/ca.key" -out "$TMP/ca.pem" 2>/dev/null
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$TMP/srv.key" \
+		-out "$TMP/srv.csr" 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1\n' >"$TMP/san.ext"
+	openssl x509 -req -in "$TMP/srv.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
+		-days 2 -extfile "$TMP/san.ext" -out "$TMP/srv.pem" 2>/dev/null
+}
 stop_server() { kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null || true; }
