@@ -20,6 +20,7 @@ trap 'cleanup_cgroups; cleanup' EXIT
 
 "$WORKLOAD" 1 30 >/dev/null & w1=$!; PIDS+=("$w1")
 "$WORKLOAD" 1 30 >/dev/null & w2=$!; PIDS+=("$w2")
+wait_exec "$w1" "$WORKLOAD" && wait_exec "$w2" "$WORKLOAD" || finish
 echo "$w1" >"$POD/cgroup.procs" && echo "$w2" >"$UNIT/cgroup.procs" || fail "cannot move the workloads"
 "$SCORCH" record -q -d 2 -p "$w1,$w2" -o "$TMP/l.pb.gz" 2>"$TMP/err" || fail "record: $(cat "$TMP/err")"
 total() { "$SCORCH" report "$TMP/l.pb.gz" --json --sample-index samples "$@" | $PY -c 'import json,sys; print(sum(f["flat"] for f in json.load(sys.stdin)["functions"]))'; }

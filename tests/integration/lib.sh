@@ -56,5 +56,17 @@ check_program() {
 		fail "not the $want BPF program: $(grep "BPF program" "$1" || echo none named)"
 	fi
 }
+# wait_exec PID PATH: wait (up to 30 s) until PID runs PATH; a process started with & is a
+# fork of the shell until its exec, and a capture that starts before it sees the shell too
+wait_exec() {
+	local want i
+	want=$(readlink -f "$2")
+	for i in $(seq 600); do
+		[ "$(readlink "/proc/$1/exe" 2>/dev/null)" = "$want" ] && return 0
+		sleep 0.05
+	done
+	fail "pid $1 did not exec $want in 30 s"
+	return 1
+}
 # within VALUE EXPECTED TOLERANCE -> true when |value - expected| <= tolerance
 within() { awk -v v="$1" -v e="$2" -v t="$3" 'BEGIN { d = v - e; if (d < 0) d = -d; exit !(d <= t) }'; }
