@@ -453,9 +453,9 @@ void oneshot__summary(const struct oneshot *o, const struct capture_args *a, con
 	if (a->verbose && ss.dwarf_files)
 		fprintf(stderr,
 			"scorch: DWARF by compilation unit: %zu files, %zu units read (%.1f MB "
-			"inflated for them), %.1f MB held\n",
+			"inflated for them; %llu from the cache of earlier runs), %.1f MB held\n",
 			ss.dwarf_files, ss.dwarf_units, ss.dwarf_inflated / 1e6,
-			ss.dwarf_bytes / 1e6);
+			(unsigned long long)ss.dwarf_cached_units, ss.dwarf_bytes / 1e6);
 	if (a->verbose && (ss.debuginfod_fetched || ss.debuginfod_failed))
 		fprintf(stderr, "scorch: debuginfod: %zu debug files fetched, %zu queries failed\n",
 			ss.debuginfod_fetched, ss.debuginfod_failed);

@@ -10,7 +10,9 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 
+#include "dwarf_cache.h"
 #include "dwarf_lazy.h"
+#include "fileio.h"
 #include "util.h"
 
 /* deflate's window: a stream resumes at a block boundary given the 32 KB before it */
@@ -60,6 +62,13 @@ struct zsec {
 	uint64_t inflated; /* bytes produced, all reads together */
 	uint64_t high; /* the furthest output offset ever reached */
 	bool refused; /* its blocks are too large to go back into: no more reads */
+	/* inflated in an earlier run (dwarf_cache.h): [0, pre_len), its stream resumes there */
+	const unsigned char *pre;
+	uint64_t pre_len, from_cache;
+	const struct dwarf_cache *cache;
+	/* what this run inflated past pre_len, in one piece: [pre_len, tee_end) in tee_fd */
+	int tee_fd;
+	uint64_t tee_end;
 	/* the cursor: the stream where the last read stopped, its last ZWIN bytes in ring */
 	bool live;
 	z_stream s;
@@ -102,16 +111,39 @@ static const char *const shared_names[SH_MAX] = {
 	[SH_RNGLISTS] = ".debug_rnglists",
 };
 
+/* A section inflated whole: by libelf, or from the cache */
+struct whole_sec {
+	void *buf;
+	size_t size;
+	bool cached;
+};
+
+/* Where each section sits in a cache entry */
+enum cache_slot {
+	C_INFO,
+	C_ABBREV,
+	C_SHARED, /* then the SH_MAX shared sections */
+	C_ARANGES = C_SHARED + SH_MAX,
+	C_MAX,
+};
+_Static_assert(C_MAX == DWARF_CACHE_SECS, "the cache's sections");
+
 struct dwarf_lazy {
 	Elf *elf;
 	unsigned char ident_class, ident_data;
 	GElf_Half machine;
 	struct zsec info, abbrev;
-	Elf_Data *shared[SH_MAX];
+	struct whole_sec shared[SH_MAX], aranges;
+	/* the entry read from the cache, and what is needed to write a new one */
+	struct dwarf_cache cache;
+	char *cache_dir;
+	struct dwarf_cache_key key;
+	uint64_t zlen[C_MAX]; /* each compressed section's bytes in the file */
 	struct arange *ar;
 	size_t nar;
 	struct unit units[UNITS_KEPT];
 	size_t nunits, next_evict;
+	uint64_t cached_units; /* units read (again) whose bytes came from the cache */
 	size_t bytes, shared_bytes; /* all held; of that, the shared sections and address map */
 	uint64_t opened;
 };
@@ -120,6 +152,8 @@ struct dwarf_lazy {
 
 static void zsec__free(struct zsec *z)
 {
+	if (z->tee_fd >= 0)
+		close(z->tee_fd);
 	if (z->ring) {
 		inflateEnd(&z->s);
 		free(z->ring);
@@ -127,7 +161,37 @@ static void zsec__free(struct zsec *z)
 	for (size_t i = 0; i < z->nck; i++)
 		free(z->ck[i].window);
 	free(z->ck);
-	*z = (struct zsec){ 0 };
+	*z = (struct zsec){ .tee_fd = -1 };
+}
+
+/*
+ * Start from what an earlier run inflated, when the cache entry's section cs is this one's
+ * (same compressed length and size) and ends where the stream can resume (past a window, or at
+ * the section's end). Then keep what this run inflates past it in an unnamed file of tee_dir.
+ */
+static void zsec__use_cache(struct zsec *z, const struct dwarf_cache *c, int slot, uint64_t zlen,
+			    const char *tee_dir)
+{
+	const struct dwarf_cache_sec *cs = &c->sec[slot];
+	const unsigned char *pre = dwarf_cache__bytes(c, slot);
+
+	if (pre && cs->zlen == zlen && cs->size == z->size && cs->in <= z->in_len &&
+	    (cs->have == z->size || (cs->have >= ZWIN && cs->in && cs->have < z->size))) {
+		unsigned char *w = cs->have < z->size ? malloc(ZWIN) : NULL;
+
+		if (w || cs->have == z->size) {
+			if (w)
+				memcpy(w, pre + cs->have - ZWIN, ZWIN);
+			z->ck[0] = (struct zcheck){
+				.out = cs->have, .in = cs->in, .bits = (int)cs->bits, .window = w
+			};
+			z->pre = pre;
+			z->pre_len = z->high = z->tee_end = cs->have;
+			z->cache = c;
+		}
+	}
+	if (tee_dir && z->pre_len < z->size)
+		z->tee_fd = open(tee_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 }
 
 /*
@@ -142,7 +206,7 @@ static int zsec__init(struct zsec *z, Elf_Scn *scn, unsigned char elf_class)
 	GElf_Shdr sh;
 	GElf_Chdr ch;
 
-	*z = (struct zsec){ 0 };
+	*z = (struct zsec){ .tee_fd = -1 };
 	if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS || !raw || !raw->d_buf)
 		return -ENOENT;
 	if (!(sh.sh_flags & SHF_COMPRESSED)) {
@@ -241,6 +305,19 @@ static int zsec__read(struct zsec *z, uint64_t off, void *buf, size_t len)
 		memcpy(buf, z->in + off, len);
 		return 0;
 	}
+	if (off < z->pre_len) {
+		size_t n = z->pre_len - off < len ? (size_t)(z->pre_len - off) : len;
+
+		memcpy(buf, z->pre + off, n);
+		if (dwarf_cache__tripped(z->cache))
+			return -EIO;
+		z->from_cache += n;
+		if (n == len)
+			return 0;
+		buf = (unsigned char *)buf + n;
+		off += n;
+		len -= n;
+	}
 	if (z->refused)
 		return -EFBIG;
 	c = &z->ck[upper_bound(z->ck, z->nck, sizeof(*z->ck), off, zcheck_out) - 1];
@@ -275,6 +352,20 @@ static int zsec__read(struct zsec *z, uint64_t off, void *buf, size_t len)
 		if (lo < hi)
 			memcpy((unsigned char *)buf + (lo - off), z->ring + z->head + (lo - z->pos),
 			       hi - lo);
+		/* new bytes right after those kept for the cache: kept too */
+		if (z->tee_fd >= 0 && z->pos <= z->tee_end && z->pos + got > z->tee_end) {
+			uint64_t skip = z->tee_end - z->pos;
+
+			if (pwrite(z->tee_fd, z->ring + z->head + skip, got - skip,
+				   (off_t)(z->tee_end - z->pre_len)) == (ssize_t)(got - skip)) {
+				z->tee_end += got - skip;
+			} else {
+				/* nothing of this run is kept, the cache's bytes still are */
+				close(z->tee_fd);
+				z->tee_fd = -1;
+				z->tee_end = z->pre_len;
+			}
+		}
 		z->pos += got;
 		z->head += got;
 		z->inflated += got;
@@ -394,19 +485,53 @@ static int section_size(Elf_Scn *scn, uint64_t *ret)
 	return 0;
 }
 
-/* A section all units share, inflated once (by libelf, as libdw itself would). */
-static int load_shared(Elf_Scn *scn, Elf_Data **ret)
+/* The bytes of a compressed section in the file (its header included); 0: not compressed. */
+static uint64_t compressed_len(Elf_Scn *scn)
 {
 	GElf_Shdr sh;
+
+	return gelf_getshdr(scn, &sh) && sh.sh_type != SHT_NOBITS && (sh.sh_flags & SHF_COMPRESSED)
+		   ? sh.sh_size
+		   : 0;
+}
+
+/*
+ * A section all units share, inflated once: taken from the cache entry when it holds all of
+ * it, else by libelf, as libdw itself would.
+ */
+static int load_shared(struct dwarf_lazy *dl, Elf_Scn *scn, int slot, struct whole_sec *ret)
+{
+	const struct dwarf_cache_sec *cs = &dl->cache.sec[slot];
+	const unsigned char *cached = dwarf_cache__bytes(&dl->cache, slot);
+	GElf_Shdr sh;
+	GElf_Chdr ch;
 	Elf_Data *d;
 
 	if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
 		return 0;
+	dl->zlen[slot] = compressed_len(scn);
+	if (dl->zlen[slot] && cached && cs->zlen == dl->zlen[slot] && gelf_getchdr(scn, &ch) &&
+	    cs->size == ch.ch_size && cs->have == cs->size && cs->size) {
+		*ret = (struct whole_sec){ (void *)cached, cs->size, true };
+		return 0;
+	}
 	if ((sh.sh_flags & SHF_COMPRESSED) && elf_compress(scn, 0, 0) < 0)
 		return -EBADMSG;
 	d = elf_getdata(scn, NULL);
 	if (d && d->d_buf && d->d_size)
-		*ret = d;
+		*ret = (struct whole_sec){ d->d_buf, d->d_size, false };
+	return 0;
+}
+
+/* dir and dir/dwarf, ours alone (the second's path in sub): 0 or -errno. */
+static int ensure_cache_dirs(const char *dir, char *sub, size_t size)
+{
+	int n = snprintf(sub, size, "%s/dwarf", dir);
+
+	if (n < 0 || (size_t)n >= size)
+		return -ENAMETOOLONG;
+	if (ensure_private_dir(dir) || ensure_private_dir(sub))
+		return -EPERM;
 	return 0;
 }
 
@@ -417,12 +542,12 @@ static bool swapped(unsigned char data)
 	return (data == ELFDATA2LSB) != (*(const unsigned char *)&one == 1);
 }
 
-struct dwarf_lazy *dwarf_lazy__open(Elf *elf, int *ret_err)
+struct dwarf_lazy *dwarf_lazy__open(Elf *elf, const struct dwarf_lazy_cache *cache, int *ret_err)
 {
 	struct dwarf_lazy *dl = calloc(1, sizeof(*dl));
 	Elf_Scn *scn = NULL, *info = NULL, *abbrev = NULL, *aranges = NULL;
 	Elf_Scn *shared[SH_MAX + 1] = { NULL };
-	Elf_Data *ar = NULL;
+	char tee_dir[4096];
 	uint64_t total = 0;
 	size_t shstrndx;
 	GElf_Ehdr eh;
@@ -433,6 +558,8 @@ struct dwarf_lazy *dwarf_lazy__open(Elf *elf, int *ret_err)
 		return NULL;
 	}
 	dl->elf = elf;
+	dl->info.tee_fd = dl->abbrev.tee_fd = -1;
+	dl->cache = (struct dwarf_cache){ .guard = -1 };
 	if (!gelf_getehdr(elf, &eh) || elf_getshdrstrndx(elf, &shstrndx))
 		goto fail;
 	dl->ident_class = eh.e_ident[EI_CLASS];
@@ -484,16 +611,30 @@ struct dwarf_lazy *dwarf_lazy__open(Elf *elf, int *ret_err)
 		}
 		total += size;
 	}
+	/* what earlier runs inflated, for files with compressed sections */
+	tee_dir[0] = 0;
+	if (cache && cache->dir && (compressed_len(info) || compressed_len(abbrev))) {
+		dl->cache_dir = strdup(cache->dir);
+		dl->key = cache->key;
+		if (dl->cache_dir)
+			dwarf_cache__load(dl->cache_dir, &dl->key, &dl->cache);
+		if (dl->cache_dir && ensure_cache_dirs(dl->cache_dir, tee_dir, sizeof(tee_dir))) {
+			free(dl->cache_dir);
+			dl->cache_dir = NULL;
+		}
+	}
 	for (int i = 0; i < SH_MAX && !r; i++)
 		if (shared[i])
-			r = load_shared(shared[i], &dl->shared[i]);
+			r = load_shared(dl, shared[i], C_SHARED + i, &dl->shared[i]);
 	if (!r)
-		r = load_shared(aranges, &ar);
-	if (r || !ar) {
+		r = load_shared(dl, aranges, C_ARANGES, &dl->aranges);
+	if (r || !dl->aranges.buf) {
 		r = r ? r : -ENOENT;
 		goto fail;
 	}
-	r = parse_aranges(dl, ar->d_buf, ar->d_size, swapped(dl->ident_data));
+	r = parse_aranges(dl, dl->aranges.buf, dl->aranges.size, swapped(dl->ident_data));
+	if (!r && dwarf_cache__tripped(&dl->cache))
+		r = -EIO;
 	if (r)
 		goto fail;
 	r = zsec__init(&dl->info, info, dl->ident_class);
@@ -501,9 +642,16 @@ struct dwarf_lazy *dwarf_lazy__open(Elf *elf, int *ret_err)
 		r = zsec__init(&dl->abbrev, abbrev, dl->ident_class);
 	if (r)
 		goto fail;
+	dl->zlen[C_INFO] = compressed_len(info);
+	dl->zlen[C_ABBREV] = compressed_len(abbrev);
+	if (dl->info.deflated)
+		zsec__use_cache(&dl->info, &dl->cache, C_INFO, dl->zlen[C_INFO],
+				dl->cache_dir ? tee_dir : NULL);
+	if (dl->abbrev.deflated)
+		zsec__use_cache(&dl->abbrev, &dl->cache, C_ABBREV, dl->zlen[C_ABBREV],
+				dl->cache_dir ? tee_dir : NULL);
 	for (int i = 0; i < SH_MAX; i++)
-		if (dl->shared[i])
-			dl->bytes += dl->shared[i]->d_size;
+		dl->bytes += dl->shared[i].size;
 	dl->shared_bytes = dl->bytes;
 	*ret_err = 0;
 	return dl;
@@ -528,14 +676,133 @@ static void unit__close(struct dwarf_lazy *dl, struct unit *u)
 	*u = (struct unit){ 0 };
 }
 
+/* ---- the cache of what was inflated ---- */
+
+/*
+ * How far a sliced section can be kept: to its last checkpoint within the bytes kept so far
+ * (the cache's and this run's), where the stream resumes. Fills in s; true when that is past
+ * what the cache held by a span (worth writing again).
+ */
+static bool zsec__cacheable(const struct zsec *z, uint64_t zlen, struct dwarf_cache_sec *s)
+{
+	*s = (struct dwarf_cache_sec){ .zlen = zlen, .size = z->size, .have = z->pre_len };
+	if (!zlen || !z->deflated)
+		return *s = (struct dwarf_cache_sec){ 0 }, false;
+	s->in = z->ck[0].in;
+	s->bits = (uint32_t)z->ck[0].bits;
+	for (size_t i = z->nck; i-- > 0;) {
+		const struct zcheck *c = &z->ck[i];
+
+		if (c->out > z->pre_len && c->out <= z->tee_end && c->window) {
+			s->have = c->out;
+			s->in = c->in;
+			s->bits = (uint32_t)c->bits;
+			break;
+		}
+	}
+	/* the stream's end: all of it inflated and kept */
+	if (z->tee_end == z->size && z->size > z->pre_len) {
+		s->have = z->size;
+		s->in = z->in_len;
+		s->bits = 0;
+	}
+	return s->have >= z->pre_len + ZSPAN_MIN || (s->have == z->size && s->have > z->pre_len);
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+struct save_ctx {
+	struct dwarf_lazy *dl;
+	const struct dwarf_cache_sec *sec;
+};
+
+/* Section i of a new cache entry: the old entry's bytes, then this run's, or the whole one. */
+static int emit_section(void *ctx, int i, int fd)
+{
+	struct save_ctx *sc = ctx;
+	struct dwarf_lazy *dl = sc->dl;
+	const struct zsec *z = i == C_INFO ? &dl->info : i == C_ABBREV ? &dl->abbrev : NULL;
+	uint64_t have = sc->sec[i].have, pos;
+	unsigned char buf[65536];
+	int r;
+
+	if (!z) {
+		const struct whole_sec *w =
+		    i == C_ARANGES ? &dl->aranges : &dl->shared[i - C_SHARED];
+
+		r = write_all(fd, w->buf, have);
+		return !r && dwarf_cache__tripped(&dl->cache) ? -EIO : r;
+	}
+	pos = have < z->pre_len ? have : z->pre_len;
+	r = pos ? write_all(fd, z->pre, pos) : 0;
+	if (!r && dwarf_cache__tripped(&dl->cache))
+		r = -EIO;
+	while (!r && pos < have) {
+		size_t n = have - pos < sizeof(buf) ? (size_t)(have - pos) : sizeof(buf);
+		ssize_t got = pread(z->tee_fd, buf, n, (off_t)(pos - z->pre_len));
+
+		if (got != (ssize_t)n)
+			return got < 0 ? -errno : -EIO;
+		r = write_all(fd, buf, n);
+		pos += n;
+	}
+	return r;
+}
+
+/*
+ * Write a new entry when this run inflated a span or more past what the cache held, or when
+ * the shared sections came from libelf. Failing to is not an error: the next run inflates.
+ */
+static void save_cache(struct dwarf_lazy *dl)
+{
+	struct dwarf_cache_sec sec[C_MAX] = { 0 };
+	struct save_ctx sc = { dl, sec };
+	bool worth = false;
+
+	if (!dl->cache_dir || dwarf_cache__tripped(&dl->cache))
+		return;
+	worth |= zsec__cacheable(&dl->info, dl->zlen[C_INFO], &sec[C_INFO]);
+	worth |= zsec__cacheable(&dl->abbrev, dl->zlen[C_ABBREV], &sec[C_ABBREV]);
+	for (int i = 0; i < SH_MAX + 1; i++) {
+		const struct whole_sec *w = i == SH_MAX ? &dl->aranges : &dl->shared[i];
+
+		if (!dl->zlen[C_SHARED + i] || !w->buf)
+			continue;
+		sec[C_SHARED + i] = (struct dwarf_cache_sec){ .zlen = dl->zlen[C_SHARED + i],
+							      .size = w->size,
+							      .have = w->size };
+		worth |= !w->cached;
+	}
+	if (worth)
+		dwarf_cache__save(dl->cache_dir, &dl->key, sec, emit_section, &sc);
+}
+
 void dwarf_lazy__free(struct dwarf_lazy *dl)
 {
 	if (!dl)
 		return;
+	save_cache(dl);
 	for (size_t i = 0; i < dl->nunits; i++)
 		unit__close(dl, &dl->units[i]);
 	zsec__free(&dl->info);
 	zsec__free(&dl->abbrev);
+	dwarf_cache__close(&dl->cache);
+	free(dl->cache_dir);
 	free(dl->ar);
 	free(dl);
 }
@@ -712,9 +979,9 @@ static int unit__elf(struct dwarf_lazy *dl, struct unit *u, size_t info_len, siz
 	for (int i = 0; i < 3 && !r; i++)
 		r = add_section(u->elf, name_off[i], bufs[i], lens[i], SHT_PROGBITS);
 	for (int i = 0; i < SH_MAX && !r; i++)
-		if (dl->shared[i])
-			r = add_section(u->elf, name_off[3 + i], dl->shared[i]->d_buf,
-					dl->shared[i]->d_size, SHT_PROGBITS);
+		if (dl->shared[i].buf)
+			r = add_section(u->elf, name_off[3 + i], dl->shared[i].buf,
+					dl->shared[i].size, SHT_PROGBITS);
 	if (!r)
 		r = add_section(u->elf, name_off[3 + SH_MAX], (void *)unit_names,
 				sizeof(unit_names), SHT_STRTAB);
@@ -739,6 +1006,7 @@ out:
 /* Read the unit at off out of the file and open it. */
 static int unit__open(struct dwarf_lazy *dl, struct unit *u, uint64_t off)
 {
+	uint64_t cached;
 	bool swap = swapped(dl->ident_data);
 	unsigned char hdr[24];
 	size_t hlen = 4, info_len, abbrev_len = 0, aranges_len = 0, abbrev_at, cu_hsize;
@@ -772,9 +1040,11 @@ static int unit__open(struct dwarf_lazy *dl, struct unit *u, uint64_t off)
 	if (!u->info)
 		return -ENOMEM;
 	memcpy(u->info, hdr, hlen);
+	cached = dl->info.from_cache;
 	r = zsec__read(&dl->info, off + hlen, u->info + hlen, info_len - hlen);
 	if (r)
 		return r;
+	dl->cached_units += dl->info.from_cache > cached;
 	version = (unsigned int)read_uint(u->info + hlen, 2, swap);
 	if (version < 2 || version > 5)
 		return -EBADMSG;
@@ -925,6 +1195,8 @@ void dwarf_lazy__stats(const struct dwarf_lazy *dl, struct dwarf_lazy_stats *ret
 			 (dl->info.nck + dl->abbrev.nck) * (ZWIN + sizeof(struct zcheck)) +
 			 ((dl->info.ring != NULL) + (dl->abbrev.ring != NULL)) * ZCURSOR_BYTES,
 		.inflated = dl->info.inflated + dl->abbrev.inflated,
+		.from_cache = dl->info.from_cache + dl->abbrev.from_cache,
+		.cached_units = dl->cached_units,
 		.opened = dl->opened,
 	};
 }

@@ -17,6 +17,8 @@
 #include <libelf.h>
 #include <elfutils/libdw.h>
 
+#include "dwarf_cache.h"
+
 struct dwarf_lazy;
 
 /*
@@ -25,7 +27,15 @@ struct dwarf_lazy;
  * other than zlib, an unusable section): the caller opens it whole with libdw instead;
  * -EBADMSG when its sections are corrupt; -ENOMEM.
  */
-struct dwarf_lazy *dwarf_lazy__open(Elf *elf, int *ret_err);
+struct dwarf_lazy_cache {
+	const char *dir; /* scorch's cache directory; entries go in dir/dwarf */
+	struct dwarf_cache_key key; /* the file's identity */
+};
+/*
+ * With cache (or NULL), what an earlier run inflated of the file's compressed sections is read
+ * from there, and dwarf_lazy__free() keeps what this one inflated further (dwarf_cache.h).
+ */
+struct dwarf_lazy *dwarf_lazy__open(Elf *elf, const struct dwarf_lazy_cache *cache, int *ret_err);
 void dwarf_lazy__free(struct dwarf_lazy *dl);
 
 /*
@@ -39,6 +49,8 @@ int dwarf_lazy__at(struct dwarf_lazy *dl, uint64_t vaddr, Dwarf **ret);
 struct dwarf_lazy_stats {
 	size_t bytes; /* held: inflated shared sections, checkpoints, units kept */
 	uint64_t inflated; /* bytes inflated out of .debug_info and .debug_abbrev since opened */
+	uint64_t from_cache; /* bytes of them read from the cache instead */
+	uint64_t cached_units; /* units opened from the cache's bytes */
 	uint64_t opened; /* units read and opened (again after being dropped) */
 };
 void dwarf_lazy__stats(const struct dwarf_lazy *dl, struct dwarf_lazy_stats *ret);

@@ -46,6 +46,7 @@ struct file_map {
 	size_t len; /* of the mapping */
 	size_t copy_lo, copy_hi; /* the pages [copy_lo, copy_hi) are a copy (none: both 0) */
 	int guard[2]; /* mapguard slots of [0, copy_lo) and [copy_hi, len), or -1 */
+	struct dwarf_cache_key key; /* the file's identity when it was opened */
 };
 
 /* Section header tables larger than this are refused (libelf keeps ~200 bytes a section). */
@@ -74,6 +75,7 @@ struct elf_file {
 	struct hmap *whole_units; /* libdw whole: the units whose lines it parsed */
 	size_t whole_rows; /* and their rows, all together */
 	struct dwarf_lazy *lazy; /* the DWARF a unit at a time, opened on first use; or NULL */
+	const char *cache_dir; /* where what its DWARF inflated is kept between runs; or NULL */
 	bool lazy_tried;
 	int lazy_err; /* why not: -ENOENT (libdw reads it whole), -EBADMSG, -ENOMEM */
 	bool has_cfi; /* .eh_frame or .debug_frame with contents */
@@ -189,6 +191,7 @@ static int file_map__open(struct file_map *m, int fd)
 	    (uint64_t)st.st_size > SIZE_MAX - 2 * page)
 		return -EBADMSG;
 	size = st.st_size;
+	dwarf_cache_key__from_stat(&m->key, &st);
 	r = section_headers(fd, size, &sh_off, &sh_len);
 	if (r)
 		return r;
@@ -348,6 +351,11 @@ static void shrink_symbols(struct elf_file *f)
 		f->names = p;
 		f->names_cap = f->names_len;
 	}
+}
+
+void elf_file__set_cache_dir(struct elf_file *f, const char *dir)
+{
+	f->cache_dir = dir;
 }
 
 void elf_file__set_budget(struct elf_file *f, struct elf_symbol_budget *budget)
@@ -1305,7 +1313,10 @@ int elf_file__dwarf_at(struct elf_file *f, uint64_t vaddr, struct Dwarf **ret)
 		return 0;
 	if (!f->lazy_tried) {
 		f->lazy_tried = true;
-		f->lazy = dwarf_lazy__open(f->elf, &f->lazy_err);
+		const struct file_map *m = f->elf == f->debug.elf ? &f->debug : &f->own;
+		struct dwarf_lazy_cache c = { f->cache_dir, m->key };
+
+		f->lazy = dwarf_lazy__open(f->elf, f->cache_dir ? &c : NULL, &f->lazy_err);
 	}
 	if (f->lazy) {
 		r = dwarf_lazy__at(f->lazy, vaddr, ret);

@@ -42,6 +42,11 @@ struct elf_file *elf_file__read(int fd);
  */
 void elf_file__set_budget(struct elf_file *f, struct elf_symbol_budget *budget);
 /*
+ * Keep what reading its compressed DWARF inflates in dir (scorch's cache directory, which
+ * outlives f), for the next run to start from (dwarf_cache.h); NULL: not kept.
+ */
+void elf_file__set_cache_dir(struct elf_file *f, const char *dir);
+/*
  * Bytes the file's symbols hold: at most what its symbol and string tables do (names are
  * copied once each, however many symbols share them).
  */

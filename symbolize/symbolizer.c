@@ -1296,6 +1296,7 @@ void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *ret)
 	ret->live_processes = hmap__count(s->procs);
 	ret->files_live = hmap__count(s->files);
 	ret->dwarf_files = ret->dwarf_units = ret->dwarf_inflated = ret->dwarf_bytes = 0;
+	ret->dwarf_cached_units = 0;
 	for (size_t pos = 0; hmap__next(s->files, &pos, NULL, NULL, &v);) {
 		struct dwarf_lazy_stats ds;
 
@@ -1304,6 +1305,7 @@ void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *ret)
 		ret->dwarf_files++;
 		ret->dwarf_units += ds.opened;
 		ret->dwarf_inflated += ds.inflated;
+		ret->dwarf_cached_units += ds.cached_units;
 		ret->dwarf_bytes += ds.bytes;
 	}
 }

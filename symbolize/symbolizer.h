@@ -97,6 +97,7 @@ struct symbolizer_stats {
 	/* DWARF read a compilation unit at a time (dwarf_lazy.h), over the files kept now */
 	size_t dwarf_files, dwarf_units; /* files read so, units opened in them */
 	uint64_t dwarf_inflated; /* bytes inflated out of their .debug_info and .debug_abbrev */
+	uint64_t dwarf_cached_units; /* units of those read from the cache of earlier runs */
 	size_t dwarf_bytes; /* held for them */
 	bool kernel_from_cache; /* kernel symbols came from the cache */
 	bool kernel_from_proc; /* kernel symbols were read from /proc/kallsyms */

@@ -46,6 +46,32 @@ run corrupt
 grep -q "kernel symbols from /proc/kallsyms (saved to the cache)" "$TMP/corrupt.err" && ok "corrupt cache replaced" ||
 	fail "corrupt cache: $(grep 'kernel symbols' "$TMP/corrupt.err")"
 
+# libc's compressed debug sections (libc6-dbg): what the first capture inflated, the next reads
+# from the cache, with the same lines
+dwarf_run() {
+	SCORCH_CACHE_DIR=$TMP/dcache "$SCORCH" record -v -d 3 -o "$TMP/$1.pb.gz" -- "$WORKLOAD" 2 0.9 >/dev/null 2>"$TMP/$1.err"
+	"$SCORCH" report "$TMP/$1.pb.gz" --granularity lines --json | python3 -c '
+import json, sys
+for f in json.load(sys.stdin)["functions"]:
+    if f["name"].split(" ")[0] in ("start_thread", "__clone3"): print(f["name"])' | sort >"$TMP/$1.lines"
+}
+if [ -d /usr/lib/debug/.build-id ] && dpkg -s libc6-dbg >/dev/null 2>&1; then
+	dwarf_run dcold
+	dwarf_run dwarm
+	from_cache() { sed -n 's/.*; \([0-9]*\) from the cache of earlier runs.*/\1/p' "$TMP/$1.err"; }
+	entries=$(find "$TMP/dcache/dwarf" -name '*.zc' -perm 600 2>/dev/null | wc -l)
+	[ "$(from_cache dcold)" = 0 ] && [ "${entries:-0}" -ge 1 ] && [ "$(stat -c %a "$TMP/dcache/dwarf")" = 700 ] &&
+		ok "first capture keeps what it inflated ($entries entry, private)" ||
+		fail "dwarf cache after the first capture: $(grep DWARF "$TMP/dcold.err"), $entries entries"
+	[ "$(from_cache dwarm)" -ge 1 ] && ok "next capture reads units from it ($(from_cache dwarm))" ||
+		fail "dwarf cache unused: $(grep DWARF "$TMP/dwarm.err")"
+	[ -s "$TMP/dcold.lines" ] && cmp -s "$TMP/dcold.lines" "$TMP/dwarm.lines" &&
+		ok "same libc lines from the cache: $(tr '\n' ' ' <"$TMP/dwarm.lines")" ||
+		fail "libc lines differ: $(cat "$TMP/dcold.lines") / $(cat "$TMP/dwarm.lines")"
+elif [ "${CI:-}" = true ]; then
+	fail "libc6-dbg is not installed"
+fi
+
 # SCORCH_CACHE_DIR= turns the cache off
 SCORCH_CACHE_DIR= run off
 grep -q "kernel symbols from /proc/kallsyms$" "$TMP/off.err" && ok "cache can be turned off" ||

@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <zlib.h>
 #include <errno.h>
+#include <dirent.h>
 
 struct mapped {
 	void *base;
@@ -70,8 +71,12 @@ static bool same(const char *a, const char *b)
 	return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
-/* Compare the two readers at up to max addresses spread over every arange; frames compared. */
-static size_t compare(const char *path, size_t max, bool scramble)
+/*
+ * Compare the two readers at up to max addresses spread over every arange; frames compared.
+ * With cache, the lazy reader starts from and keeps to that cache; its stats in *ret_st.
+ */
+static size_t compare_cached(const char *path, size_t max, bool scramble,
+			     const struct dwarf_lazy_cache *cache, struct dwarf_lazy_stats *ret_st)
 {
 	struct mapped whole_m, lazy_m;
 	struct dwarf_lazy *dl = NULL;
@@ -86,7 +91,7 @@ static size_t compare(const char *path, size_t max, bool scramble)
 		whole = dwarf_begin_elf(whole_m.elf, DWARF_C_READ, NULL);
 	CHECK(whole != NULL);
 	if (lazy_m.elf)
-		dl = dwarf_lazy__open(lazy_m.elf, &err);
+		dl = dwarf_lazy__open(lazy_m.elf, cache, &err);
 	CHECK_INT(err, 0);
 	CHECK(dl != NULL);
 	if (!whole || !dl || dwarf_getaranges(whole, &ar, &nar) || !nar)
@@ -141,9 +146,12 @@ static size_t compare(const char *path, size_t max, bool scramble)
 		struct dwarf_lazy_stats st;
 
 		dwarf_lazy__stats(dl, &st);
-		printf("%s: %zu frames agree; %llu units opened, %llu bytes inflated, %zu held\n",
+		printf("%s: %zu frames agree; %llu units opened, %llu bytes inflated, %llu from "
+		       "the cache, %zu held\n",
 		       path, frames, (unsigned long long)st.opened, (unsigned long long)st.inflated,
-		       st.bytes);
+		       (unsigned long long)st.from_cache, st.bytes);
+		if (ret_st)
+			*ret_st = st;
 	}
 out:
 	dwarf_lazy__free(dl);
@@ -152,6 +160,11 @@ out:
 	unmap_file(&whole_m);
 	unmap_file(&lazy_m);
 	return frames;
+}
+
+static size_t compare(const char *path, size_t max, bool scramble)
+{
+	return compare_cached(path, max, scramble, NULL, NULL);
 }
 
 /* libc's separate debug file, by the build-id of the libc this test runs with */
@@ -217,7 +230,7 @@ static void test_libc(const char *path)
 
 		CHECK(map_file(path, &w));
 		whole = w.elf ? dwarf_begin_elf(w.elf, DWARF_C_READ, NULL) : NULL;
-		dl = dwarf_lazy__open(m.elf, &err);
+		dl = dwarf_lazy__open(m.elf, NULL, &err);
 		CHECK(whole && dl);
 		if (whole && dl && !dwarf_getaranges(whole, &ar, &nar)) {
 			for (size_t k = 0; k < nar && looked < 400; k += 1 + nar / 400) {
@@ -249,6 +262,122 @@ static void test_libc(const char *path)
 	}
 	dwarf_lazy__free(dl);
 	unmap_file(&m);
+}
+
+/* The one entry of a cache directory (its path in buf): its size, or -1. */
+static off_t cache_entry(const char *dir, char *buf, size_t size)
+{
+	char sub[256];
+	struct dirent *de;
+	struct stat st;
+	off_t len = -1;
+	DIR *d;
+
+	snprintf(sub, sizeof(sub), "%s/dwarf", dir);
+	d = opendir(sub);
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.') {
+			snprintf(buf, size, "%s/%.64s", sub, de->d_name);
+			if (stat(buf, &st) == 0)
+				len = st.st_size;
+		}
+	if (d)
+		closedir(d);
+	return len;
+}
+
+static void flip_byte(const char *path, off_t at)
+{
+	int fd = open(path, O_RDWR);
+	unsigned char b = 0;
+
+	CHECK(fd >= 0 && pread(fd, &b, 1, at) == 1);
+	b ^= 0x5a;
+	CHECK(pwrite(fd, &b, 1, at) == 1);
+	close(fd);
+}
+
+/*
+ * What one run inflated is kept for the next: the same answers with far less inflated, an
+ * entry that no longer matches (the file changed, the entry damaged or not private) is a miss
+ * that still answers right, and a directory others may write is neither read nor written.
+ */
+static void test_cache(const char *path)
+{
+	char dir[] = "/tmp/test-dwarf-cache.XXXXXX", entry[600], cmd[700];
+	struct dwarf_lazy_stats cold, warm, st;
+	struct dwarf_lazy_cache c = { dir };
+	struct stat fst;
+	off_t len;
+
+	CHECK(mkdtemp(dir) != NULL && stat(path, &fst) == 0);
+	dwarf_cache_key__from_stat(&c.key, &fst);
+	CHECK(compare_cached(path, 3000, true, &c, &cold) > 1000);
+	len = cache_entry(dir, entry, sizeof(entry));
+	CHECK(len > 1 << 20);
+	CHECK_INT(cold.from_cache, 0);
+	CHECK(compare_cached(path, 3000, true, &c, &warm) > 1000);
+	printf("cache: %llu bytes inflated cold, %llu warm (%llu from the cache); entry %lld "
+	       "bytes\n",
+	       (unsigned long long)cold.inflated, (unsigned long long)warm.inflated,
+	       (unsigned long long)warm.from_cache, (long long)len);
+	CHECK(warm.from_cache > (uint64_t)len / 2);
+	CHECK(warm.inflated * 4 < cold.inflated);
+	/* another identity (the file written to since): not this entry */
+	c.key.ctime_nsec ^= 1;
+	CHECK(compare_cached(path, 300, false, &c, &st) > 100);
+	CHECK_INT(st.from_cache, 0);
+	c.key.ctime_nsec ^= 1;
+	/* damaged header (the magic, then the length), a truncated entry: misses */
+	flip_byte(entry, 0);
+	CHECK(compare_cached(path, 300, false, &c, &st) > 100);
+	CHECK_INT(st.from_cache, 0);
+	/* that run wrote a good entry again */
+	CHECK(compare_cached(path, 300, false, &c, &st) > 100);
+	CHECK(st.from_cache > 0);
+	CHECK(truncate(entry, len / 2) == 0);
+	CHECK(compare_cached(path, 300, false, &c, &st) > 100);
+	CHECK_INT(st.from_cache, 0);
+	/* writable by others: not read, and not replaced */
+	CHECK(compare_cached(path, 300, false, &c, &st) > 100);
+	CHECK(chmod(entry, 0666) == 0);
+	CHECK(compare_cached(path, 300, false, &c, &st) > 100);
+	CHECK_INT(st.from_cache, 0);
+	CHECK(chmod(entry, 0600) == 0);
+	CHECK(compare_cached(path, 300, false, &c, &st) > 100);
+	CHECK(st.from_cache > 0);
+	CHECK(chmod(dir, 0777) == 0);
+	CHECK(compare_cached(path, 300, false, &c, &st) > 100);
+	CHECK_INT(st.from_cache, 0);
+	CHECK(chmod(dir, 0700) == 0);
+	/* room made for a new entry: the oldest files go until all fit in the budget */
+	{
+		const char *names[3] = { "a.zc", "b.zc", "c.zc" };
+		char p[700];
+
+		CHECK(unlink(entry) == 0);
+		for (int i = 0; i < 3; i++) {
+			struct timespec t[2] = { { 1000 * (i + 1), 0 }, { 1000 * (i + 1), 0 } };
+			int fd;
+
+			snprintf(p, sizeof(p), "%s/dwarf/%s", dir, names[i]);
+			fd = open(p, O_WRONLY | O_CREAT, 0600);
+			/* sparse: 100 MB counted, nothing written */
+			CHECK(fd >= 0 && ftruncate(fd, 100 << 20) == 0 && futimens(fd, t) == 0);
+			close(fd);
+		}
+		CHECK(compare_cached(path, 300, false, &c, &st) > 100);
+		CHECK(cache_entry(dir, p, sizeof(p)) > 0);
+		snprintf(p, sizeof(p), "%s/dwarf/a.zc", dir);
+		CHECK(access(p, F_OK) != 0);
+		snprintf(p, sizeof(p), "%s/dwarf/b.zc", dir);
+		CHECK(access(p, F_OK) == 0);
+		snprintf(p, sizeof(p), "%s/dwarf/%016llx-%016llx.zc", dir,
+			 (unsigned long long)c.key.dev, (unsigned long long)c.key.ino);
+		CHECK(access(p, F_OK) == 0);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
 }
 
 /* A unit whose bytes are damaged is refused, and the file's other units still answer. */
@@ -295,7 +424,7 @@ static void test_corrupt(const char *path)
 			save = img[off + i];
 			img[off + i] = save ^ 0xff;
 			e = elf_memory((char *)img, st.st_size);
-			dl = e ? dwarf_lazy__open(e, &err) : NULL;
+			dl = e ? dwarf_lazy__open(e, NULL, &err) : NULL;
 			/*
 			 * the unit is read, its ELF built, libdw opened on it; what libdw then reads
 			 * of a damaged unit is libdw's (fuzz_elf goes on into dwarf__frames(): libdw
@@ -535,7 +664,7 @@ static struct dwarf_lazy *open_hostile(struct sec *secs, size_t n, struct mapped
 		free(secs[i].data.p);
 	*err = -1;
 	if (fd >= 0 && map_file(path, m))
-		dl = dwarf_lazy__open(m->elf, err);
+		dl = dwarf_lazy__open(m->elf, NULL, err);
 	if (fd >= 0)
 		close(fd);
 	return dl;
@@ -855,9 +984,10 @@ int main(int argc, char **argv)
 	elf_version(EV_CURRENT);
 	for (int i = 1; i < argc; i++)
 		CHECK(compare(argv[i], 100000, false) > 10);
-	if (libc_debug(libc, sizeof(libc)))
+	if (libc_debug(libc, sizeof(libc))) {
 		test_libc(libc);
-	else if (getenv("CI"))
+		test_cache(libc);
+	} else if (getenv("CI"))
 		CHECK(!"libc6-dbg's debug file for this libc is missing");
 	else
 		printf("libc6-dbg not installed: the large-file checks did not run\n");
