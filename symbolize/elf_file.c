@@ -496,43 +496,77 @@ static int read_symbols(struct elf_file *f, Elf *elf, Elf_Scn *scn, const GElf_S
 	return 0;
 }
 
-static int cmp_name(const void *a, const void *b)
+/* A table of 32-bit keys put in order, with their indexes, by radix: linear in the count. */
+static int sort_by_key(const uint32_t *key, uint32_t *idx, size_t n)
 {
-	const struct elf_sym *x = a, *y = b;
+	uint32_t *tmp = malloc(n * sizeof(*tmp));
 
-	return x->name < y->name ? -1 : x->name > y->name;
+	if (!tmp)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		idx[i] = (uint32_t)i;
+	for (unsigned int shift = 0; shift < 32; shift += 8) {
+		size_t count[257] = { 0 };
+
+		for (size_t i = 0; i < n; i++)
+			count[((key[idx[i]] >> shift) & 0xff) + 1]++;
+		for (int b = 0; b < 256; b++)
+			count[b + 1] += count[b];
+		for (size_t i = 0; i < n; i++)
+			tmp[count[(key[idx[i]] >> shift) & 0xff]++] = idx[i];
+		memcpy(idx, tmp, n * sizeof(*idx));
+	}
+	free(tmp);
+	return 0;
 }
 
 /*
  * Name the symbols from the string table their name fields are offsets into, copying each
  * string once: a name that ends another one (many symbols naming the same bytes, or a suffix
  * the linker merged) shares that one's copy, so the names take at most what the table holds
- * (and stay whole when the file's pages are dropped, or the file changes). A symbol whose name
- * does not end inside the table is dropped. Leaves the symbols in no particular order.
+ * (and stay whole when the file's pages are dropped, or the file changes). The strings are
+ * visited in the table's order (a radix sort of the offsets), the symbols keep theirs. A
+ * symbol whose name does not end inside the table is dropped.
  */
 static int name_symbols(struct elf_file *f, const struct strtab *strs)
 {
 	size_t out = 0, from = 0, to = 0; /* the table's [from, to) was copied last... */
 	size_t at = 0; /* ...to names + at */
+	uint32_t *key, *idx;
+	int err = 0;
 
-	if (f->nsyms > 1)
-		qsort(f->syms, f->nsyms, sizeof(*f->syms), cmp_name);
 	f->names_len = 0;
-	for (size_t i = 0; i < f->nsyms; i++) {
-		struct elf_sym s = f->syms[i];
-		size_t off = s.name, len;
-		int err;
+	if (!f->nsyms)
+		return 0;
+	if (f->nsyms > UINT32_MAX)
+		return -E2BIG;
+	key = malloc(f->nsyms * sizeof(*key));
+	idx = key ? malloc(f->nsyms * sizeof(*idx)) : NULL;
+	if (!idx) {
+		free(key);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < f->nsyms; i++)
+		key[i] = f->syms[i].name;
+	err = sort_by_key(key, idx, f->nsyms);
+	for (size_t k = 0; k < f->nsyms && !err; k++) {
+		struct elf_sym *s = &f->syms[idx[k]];
+		size_t off = key[idx[k]], len;
 
+		/* dropped unless named below */
+		s->name = UINT32_MAX;
 		if (off >= to) {
 			len = strnlen(strs->base + off, strs->size - off);
 			if (!len || len == strs->size - off)
 				continue;
-			if (f->names_len + len + 1 > UINT32_MAX)
-				return -E2BIG;
+			if (f->names_len + len + 1 > UINT32_MAX - 1) {
+				err = -E2BIG;
+				break;
+			}
 			err = grow_charged(f, (void **)&f->names, &f->names_cap,
 					   f->names_len + len + 1, 1);
 			if (err)
-				return err;
+				break;
 			memcpy(f->names + f->names_len, strs->base + off, len);
 			f->names[f->names_len + len] = 0;
 			from = off;
@@ -540,11 +574,17 @@ static int name_symbols(struct elf_file *f, const struct strtab *strs)
 			at = f->names_len;
 			f->names_len += len + 1;
 		}
-		s.name = at + (off - from);
 		/* the copy is what counts: the file may have changed since it was looked at */
-		if (f->names[s.name])
-			f->syms[out++] = s;
+		if (f->names[at + (off - from)])
+			s->name = (uint32_t)(at + (off - from));
 	}
+	free(key);
+	free(idx);
+	if (err)
+		return err;
+	for (size_t i = 0; i < f->nsyms; i++)
+		if (f->syms[i].name != UINT32_MAX)
+			f->syms[out++] = f->syms[i];
 	f->nsyms = out;
 	return 0;
 }
@@ -690,8 +730,6 @@ static int finish_symbols(struct elf_file *f, const struct strtab *strs)
 	f->nsyms = out;
 	/* named once one per address: the names of the symbols left out are not copied */
 	err = name_symbols(f, strs);
-	if (f->nsyms > 1)
-		qsort(f->syms, f->nsyms, sizeof(*f->syms), cmp_sym);
 	shrink_symbols(f);
 	return err;
 }
