@@ -35,17 +35,22 @@ volatile __u32 active = 0;
 /* Source of process generation numbers. */
 __u32 next_proc_seq = 0;
 
-/* Sizes are set by user space from the expected samples per drain interval. */
+/*
+ * Sizes are set by user space from the expected samples per drain interval. The sizes here
+ * are those of the inner-map templates libbpf creates for the arrays of maps below and frees
+ * once they are created: a template is preallocated like any hash map (8192 stacks were 9 MB
+ * zeroed at each start), and the kernel does not compare a hash inner map's size.
+ */
 struct counts_map {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, 1);
 	__type(key, struct scorch_sample_key);
 	__type(value, __u64);
 } counts0 SEC(".maps"), counts1 SEC(".maps");
 
 struct stacks_map {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
+	__uint(max_entries, 1);
 	__type(key, __u64);
 	__type(value, struct scorch_stack);
 } stacks0 SEC(".maps"), stacks1 SEC(".maps");
