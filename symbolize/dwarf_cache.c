@@ -63,7 +63,7 @@ static bool sec_ok(const struct dwarf_cache_sec *s, uint64_t len)
 {
 	if (!s->zlen)
 		return true;
-	return s->have <= s->size && s->bits <= 7 && s->in <= s->zlen &&
+	return s->have <= s->size && s->resume <= s->have && s->bits <= 7 && s->in <= s->zlen &&
 	       s->off >= sizeof(struct header) && s->off <= len && s->have <= len - s->off;
 }
 

@@ -4,8 +4,9 @@
  * Debian's debug files are zlib-compressed, and zlib streams are read from their start: a
  * capture that needs libc's last units inflates all its 5.8 MB of .debug_info, ~35 ms here,
  * each run. The cache keeps, per file, the bytes inflated so far of each section from its
- * start, and where the stream resumes after them (input offset, pending bits): a later run
- * reads those bytes from the page cache and inflates only what lies beyond.
+ * start, and a point near their end where the stream resumes (a block boundary: output and
+ * input offsets, pending bits; the window is the bytes before it): a later run reads those
+ * bytes from the page cache and inflates only what lies beyond.
  *
  * An entry is named after the file's device and inode and holds its identity (size, times of
  * modification and change): a file replaced or written to no longer matches, so an entry never
@@ -42,8 +43,13 @@ struct dwarf_cache_sec {
 	uint64_t zlen; /* bytes of the section in the file (0: not in the entry) */
 	uint64_t size; /* once inflated */
 	uint64_t have; /* inflated bytes in the entry, from the section's start */
-	uint64_t in; /* where inflating resumes at have: offset in the deflate data */
-	uint32_t bits; /* and the bits of the byte before it still to read (0-7) */
+	/*
+	 * Where inflating can resume to go past them: at the output offset resume (at most have;
+	 * 0 for the stream's start), the input offset in of the deflate data, and the bits of the
+	 * byte before in still to read (0-7).
+	 */
+	uint64_t resume, in;
+	uint32_t bits;
 	uint32_t pad;
 	uint64_t off; /* of the bytes in the entry (filled in by dwarf_cache__save) */
 };

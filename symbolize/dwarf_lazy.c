@@ -166,8 +166,9 @@ static void zsec__free(struct zsec *z)
 
 /*
  * Start from what an earlier run inflated, when the cache entry's section cs is this one's
- * (same compressed length and size) and ends where the stream can resume (past a window, or at
- * the section's end). Then keep what this run inflates past it in an unnamed file of tee_dir.
+ * (same compressed length and size) with a point to resume at: the stream's start, or a block
+ * boundary past a window. Then keep what this run inflates past it in an unnamed file of
+ * tee_dir.
  */
 static void zsec__use_cache(struct zsec *z, const struct dwarf_cache *c, int slot, uint64_t zlen,
 			    const char *tee_dir)
@@ -175,15 +176,16 @@ static void zsec__use_cache(struct zsec *z, const struct dwarf_cache *c, int slo
 	const struct dwarf_cache_sec *cs = &c->sec[slot];
 	const unsigned char *pre = dwarf_cache__bytes(c, slot);
 
-	if (pre && cs->zlen == zlen && cs->size == z->size && cs->in <= z->in_len &&
-	    (cs->have == z->size || (cs->have >= ZWIN && cs->in && cs->have < z->size))) {
-		unsigned char *w = cs->have < z->size ? malloc(ZWIN) : NULL;
+	if (pre && cs->zlen == zlen && cs->size == z->size && cs->in <= z->in_len && cs->have &&
+	    cs->resume <= cs->have &&
+	    ((!cs->resume && !cs->in && !cs->bits) || (cs->resume >= ZWIN && cs->in))) {
+		unsigned char *w = cs->resume ? malloc(ZWIN) : NULL;
 
-		if (w || cs->have == z->size) {
+		if (w || !cs->resume) {
 			if (w)
-				memcpy(w, pre + cs->have - ZWIN, ZWIN);
+				memcpy(w, pre + cs->resume - ZWIN, ZWIN);
 			z->ck[0] = (struct zcheck){
-				.out = cs->have, .in = cs->in, .bits = (int)cs->bits, .window = w
+				.out = cs->resume, .in = cs->in, .bits = (int)cs->bits, .window = w
 			};
 			z->pre = pre;
 			z->pre_len = z->high = z->tee_end = cs->have;
@@ -678,35 +680,33 @@ static void unit__close(struct dwarf_lazy *dl, struct unit *u)
 
 /* ---- the cache of what was inflated ---- */
 
+/* Bytes past what the cache held before a new entry is worth writing */
+#define CACHE_GROWTH_MIN (64u << 10)
+
 /*
- * How far a sliced section can be kept: to its last checkpoint within the bytes kept so far
- * (the cache's and this run's), where the stream resumes. Fills in s; true when that is past
- * what the cache held by a span (worth writing again).
+ * What a sliced section's entry can hold: every byte kept so far (the cache's and this run's),
+ * and the last checkpoint among them to resume at. Fills in s; true when that is more than the
+ * cache held by CACHE_GROWTH_MIN, or the whole section (worth writing again).
  */
 static bool zsec__cacheable(const struct zsec *z, uint64_t zlen, struct dwarf_cache_sec *s)
 {
-	*s = (struct dwarf_cache_sec){ .zlen = zlen, .size = z->size, .have = z->pre_len };
-	if (!zlen || !z->deflated)
-		return *s = (struct dwarf_cache_sec){ 0 }, false;
-	s->in = z->ck[0].in;
-	s->bits = (uint32_t)z->ck[0].bits;
+	if (!zlen || !z->deflated) {
+		*s = (struct dwarf_cache_sec){ 0 };
+		return false;
+	}
+	*s = (struct dwarf_cache_sec){ .zlen = zlen, .size = z->size, .have = z->tee_end };
 	for (size_t i = z->nck; i-- > 0;) {
 		const struct zcheck *c = &z->ck[i];
 
-		if (c->out > z->pre_len && c->out <= z->tee_end && c->window) {
-			s->have = c->out;
+		if (c->out <= z->tee_end && (c->window || !c->out)) {
+			s->resume = c->out;
 			s->in = c->in;
 			s->bits = (uint32_t)c->bits;
 			break;
 		}
 	}
-	/* the stream's end: all of it inflated and kept */
-	if (z->tee_end == z->size && z->size > z->pre_len) {
-		s->have = z->size;
-		s->in = z->in_len;
-		s->bits = 0;
-	}
-	return s->have >= z->pre_len + ZSPAN_MIN || (s->have == z->size && s->have > z->pre_len);
+	return s->have > z->pre_len &&
+	       (s->have >= z->pre_len + CACHE_GROWTH_MIN || s->have == z->size);
 }
 
 static int write_all(int fd, const void *buf, size_t len)
