@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Kernel symbols: parsing /proc/kallsyms, looking addresses up, the saved cache format. */
 #include "kallsyms.h"
+#include "hashmap.h"
 #include "util.h"
 
 #include <errno.h>
@@ -8,11 +9,18 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct ksym_entry {
 	uint64_t addr;
 	uint32_t name; /* offset into the arena */
 	uint32_t module; /* offset into the arena; 0 is "" */
+};
+
+/* The addresses of one module's symbols (module: its name's offset in the arena) */
+struct kmod_range {
+	uint32_t module;
+	uint64_t lo, hi;
 };
 
 struct kallsyms {
@@ -22,6 +30,10 @@ struct kallsyms {
 	size_t arena_len, arena_cap;
 	void *map; /* the saved file, when syms and arena point into it */
 	size_t map_len;
+	/* each module's range, from one pass over the symbols (NULL: not made, or no memory) */
+	struct kmod_range *mods;
+	size_t nmods;
+	uint64_t core_start, core_end; /* [_stext, _etext) as saved; 0, 0: look it up */
 };
 
 static int arena_add(struct kallsyms *k, const char *s, size_t len, uint32_t *ret)
@@ -56,6 +68,7 @@ void kallsyms__free(struct kallsyms *k)
 		free(k->syms);
 		free(k->arena);
 	}
+	free(k->mods);
 	free(k);
 }
 
@@ -185,11 +198,92 @@ int kallsyms__lookup(const struct kallsyms *k, uint64_t addr, struct ksym *ret)
 	return 0;
 }
 
+/* A module's range, to be grown by e->addr: the last one touched or looked up in index. */
+static struct kmod_range *kmod_of(struct kallsyms *k, struct hmap *index,
+				  const struct ksym_entry *e, size_t *cap)
+{
+	struct kmod_range *m = k->nmods ? &k->mods[k->nmods - 1] : NULL;
+	uintptr_t at;
+
+	/* modules come in runs */
+	if (m && m->module == e->module)
+		return m;
+	at = (uintptr_t)hmap__get(index, &e->module, sizeof(e->module));
+	if (at)
+		return &k->mods[at - 1];
+	if (grow_array((void **)&k->mods, cap, k->nmods + 1, sizeof(*k->mods)) ||
+	    hmap__put(index, &e->module, sizeof(e->module), (void *)(uintptr_t)(k->nmods + 1)))
+		return NULL;
+	k->mods[k->nmods] = (struct kmod_range){ e->module, e->addr, e->addr };
+	return &k->mods[k->nmods++];
+}
+
+/*
+ * Check the saved table (every name within the arena, the order) and index the modules' ranges
+ * in one pass, giving the pages read back as it goes: the table is ~3 MB. 0, or -EBADMSG.
+ */
+static int check_and_index(struct kallsyms *k)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), cap = 0, dropped = 0;
+	struct hmap *index = hmap__new();
+	int err = 0;
+
+	for (size_t i = 0; i < k->nsyms && !err; i++) {
+		const struct ksym_entry *e = &k->syms[i];
+		struct kmod_range *m;
+
+		if (e->name >= k->arena_len || e->module >= k->arena_len ||
+		    (i && cmp_sym(&k->syms[i - 1], e) > 0)) {
+			err = -EBADMSG; /* saved tables are sorted */
+			break;
+		}
+		m = index ? kmod_of(k, index, e, &cap) : NULL;
+		if (!m) {
+			/* no index: module ranges are looked up by a scan */
+			free(k->mods);
+			k->mods = NULL;
+			k->nmods = 0;
+			hmap__free(index);
+			index = NULL;
+		} else {
+			if (e->addr < m->lo)
+				m->lo = e->addr;
+			if (e->addr > m->hi)
+				m->hi = e->addr;
+		}
+		/* behind the pass: whole pages of the mapping already read go back */
+		if (k->map && i % 8192 == 8191) {
+			size_t upto = ((const char *)(e + 1) - (const char *)k->map) / page * page;
+
+			if (upto > dropped) {
+				madvise((char *)k->map + dropped, upto - dropped, MADV_DONTNEED);
+				dropped = upto;
+			}
+		}
+	}
+	hmap__free(index);
+	if (err) {
+		free(k->mods);
+		k->mods = NULL;
+		k->nmods = 0;
+	}
+	return err;
+}
+
 int kallsyms__module_range(const struct kallsyms *k, const char *module, uint64_t *ret_start,
 			   uint64_t *ret_end)
 {
 	uint64_t lo = UINT64_MAX, hi = 0;
 
+	if (k->mods) {
+		for (size_t i = 0; i < k->nmods; i++)
+			if (!strcmp(k->arena + k->mods[i].module, module)) {
+				*ret_start = k->mods[i].lo;
+				*ret_end = k->mods[i].hi + 1;
+				return 0;
+			}
+		return -ENOENT;
+	}
 	for (size_t i = 0; i < k->nsyms; i++) {
 		if (strcmp(k->arena + k->syms[i].module, module))
 			continue;
@@ -210,9 +304,12 @@ size_t kallsyms__count(const struct kallsyms *k)
 	return k->nsyms;
 }
 
-/* Saved form: header, nsyms ksym_entry records, then the arena. Native byte order. */
+/*
+ * Saved form: header, nsyms ksym_entry records, then the arena. Native byte order. Version 2
+ * adds the core kernel's text range, which otherwise takes a look at every name.
+ */
 #define KALLSYMS_MAGIC 0x53594b4843524f53ULL /* "SORCHKYS" */
-#define KALLSYMS_VERSION 1
+#define KALLSYMS_VERSION 2
 #define KALLSYMS_KEY_LEN 128
 
 struct saved_header {
@@ -220,6 +317,7 @@ struct saved_header {
 	uint32_t version, key_len;
 	char key[KALLSYMS_KEY_LEN];
 	uint64_t nsyms, arena_len;
+	uint64_t core_start, core_end; /* 0, 0: none found */
 };
 
 int kallsyms__save(const struct kallsyms *k, const char *key, FILE *f)
@@ -231,6 +329,8 @@ int kallsyms__save(const struct kallsyms *k, const char *key, FILE *f)
 		.arena_len = k->arena_len,
 	};
 
+	if (kallsyms__core_text(k, &h.core_start, &h.core_end))
+		h.core_start = h.core_end = 0;
 	if (strlen(key) >= KALLSYMS_KEY_LEN)
 		return -E2BIG;
 	h.key_len = strlen(key);
@@ -286,14 +386,12 @@ static struct kallsyms *load_saved(const void *buf, size_t len, const char *key,
 	k->arena_len = k->arena_cap = h.arena_len;
 	/* every name must start inside the arena and end with its NUL there */
 	err = -EBADMSG;
-	if (k->arena[k->arena_len - 1] != 0)
+	if (k->arena[k->arena_len - 1] != 0 || h.core_end < h.core_start)
 		goto fail;
-	for (size_t i = 0; i < k->nsyms; i++) {
-		if (k->syms[i].name >= k->arena_len || k->syms[i].module >= k->arena_len)
-			goto fail;
-		if (i && cmp_sym(&k->syms[i - 1], &k->syms[i]) > 0)
-			goto fail; /* saved tables are sorted */
-	}
+	k->core_start = h.core_start;
+	k->core_end = h.core_end;
+	if (check_and_index(k))
+		goto fail;
 	return k;
 fail:
 	if (k && k->map) {
@@ -343,8 +441,13 @@ void kallsyms__release_pages(struct kallsyms *k)
 
 int kallsyms__core_text(const struct kallsyms *k, uint64_t *ret_start, uint64_t *ret_end)
 {
-	uint64_t start = 0, end = 0;
+	uint64_t start = k->core_start, end = k->core_end;
 
+	if (k->core_end) {
+		*ret_start = start;
+		*ret_end = end;
+		return 0;
+	}
 	for (size_t i = 0; i < k->nsyms && (!start || !end); i++) {
 		const char *name = k->arena + k->syms[i].name;
 
