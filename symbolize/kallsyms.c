@@ -34,7 +34,16 @@ struct kallsyms {
 	struct kmod_range *mods;
 	size_t nmods;
 	uint64_t core_start, core_end; /* [_stext, _etext) as saved; 0, 0: look it up */
+	/*
+	 * The first address of every KSYM_RUN entries (a page of the saved table): a lookup in a
+	 * mapped table searches these, then one page, instead of faulting in ~18 of them (each
+	 * fault maps its neighbours too: 1 MB resident a lookup). NULL: search the whole table.
+	 */
+	uint64_t *runs;
+	size_t nruns;
 };
+
+#define KSYM_RUN (4096 / sizeof(struct ksym_entry))
 
 static int arena_add(struct kallsyms *k, const char *s, size_t len, uint32_t *ret)
 {
@@ -69,6 +78,7 @@ void kallsyms__free(struct kallsyms *k)
 		free(k->arena);
 	}
 	free(k->mods);
+	free(k->runs);
 	free(k);
 }
 
@@ -181,11 +191,29 @@ static uint64_t ksym_addr(const void *e)
 	return ((const struct ksym_entry *)e)->addr;
 }
 
+static uint64_t run_addr(const void *e)
+{
+	return *(const uint64_t *)e;
+}
+
 int kallsyms__lookup(const struct kallsyms *k, uint64_t addr, struct ksym *ret)
 {
-	size_t lo = upper_bound(k->syms, k->nsyms, sizeof(*k->syms), addr, ksym_addr);
 	const struct ksym_entry *e;
+	size_t lo;
 
+	if (k->runs) {
+		/* the run whose first symbol is the last at or below addr, then within it */
+		size_t r = upper_bound(k->runs, k->nruns, sizeof(*k->runs), addr, run_addr), n;
+
+		if (!r)
+			return -ENOENT;
+		r--;
+		n = k->nsyms - r * KSYM_RUN < KSYM_RUN ? k->nsyms - r * KSYM_RUN : KSYM_RUN;
+		lo = r * KSYM_RUN +
+		     upper_bound(k->syms + r * KSYM_RUN, n, sizeof(*k->syms), addr, ksym_addr);
+	} else {
+		lo = upper_bound(k->syms, k->nsyms, sizeof(*k->syms), addr, ksym_addr);
+	}
 	if (!lo)
 		return -ENOENT;
 	e = &k->syms[lo - 1];
@@ -228,6 +256,8 @@ static int check_and_index(struct kallsyms *k)
 	struct hmap *index = hmap__new();
 	int err = 0;
 
+	k->nruns = (k->nsyms + KSYM_RUN - 1) / KSYM_RUN;
+	k->runs = k->nruns ? malloc(k->nruns * sizeof(*k->runs)) : NULL;
 	for (size_t i = 0; i < k->nsyms && !err; i++) {
 		const struct ksym_entry *e = &k->syms[i];
 		struct kmod_range *m;
@@ -237,6 +267,8 @@ static int check_and_index(struct kallsyms *k)
 			err = -EBADMSG; /* saved tables are sorted */
 			break;
 		}
+		if (k->runs && i % KSYM_RUN == 0)
+			k->runs[i / KSYM_RUN] = e->addr;
 		m = index ? kmod_of(k, index, e, &cap) : NULL;
 		if (!m) {
 			/* no index: module ranges are looked up by a scan */
@@ -266,6 +298,8 @@ static int check_and_index(struct kallsyms *k)
 		free(k->mods);
 		k->mods = NULL;
 		k->nmods = 0;
+		free(k->runs);
+		k->runs = NULL;
 	}
 	return err;
 }

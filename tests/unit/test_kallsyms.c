@@ -122,6 +122,48 @@ static void test_saved(void)
 	kallsyms__free(live);
 }
 
+/* A saved table of several pages: every lookup by the page index agrees with the parsed one. */
+static void test_saved_runs(void)
+{
+	char path[] = "/tmp/test-kallsyms-runs.XXXXXX", *text = NULL;
+	struct kallsyms *live, *k;
+	size_t len = 0, bad = 0, looked = 0;
+	FILE *f = open_memstream(&text, &len), *out;
+	int fd;
+
+	for (int i = 0; i < 2000; i++)
+		fprintf(f, "%016llx T sym_%d%s\n", 0xffffffff81000000ULL + 0x40ULL * i + (i % 7), i,
+			i >= 1500 ? "\t[mod_b]" : "");
+	fclose(f);
+	f = fmemopen(text, len, "r");
+	live = kallsyms__parse(f);
+	fclose(f);
+	fd = mkstemp(path);
+	out = fdopen(fd, "w+");
+	CHECK(live && out && kallsyms__save(live, "key", out) == 0);
+	fflush(out);
+	k = kallsyms__map_saved(fd, "key");
+	CHECK(k != NULL);
+	for (uint64_t a = 0xffffffff80fffff0ULL; k && a < 0xffffffff81000000ULL + 0x40 * 2000 + 64;
+	     a += 3) {
+		struct ksym x, y;
+		int rx = kallsyms__lookup(live, a, &x), ry = kallsyms__lookup(k, a, &y);
+
+		looked++;
+		if (rx != ry || (!rx && (x.addr != y.addr || strcmp(x.name, y.name) ||
+					 strcmp(x.module, y.module))))
+			bad++;
+	}
+	printf("saved table of 2000 symbols: %zu lookups, %zu differ\n", looked, bad);
+	CHECK(looked > 40000);
+	CHECK_INT(bad, 0);
+	kallsyms__free(k);
+	kallsyms__free(live);
+	fclose(out);
+	unlink(path);
+	free(text);
+}
+
 int main(void)
 {
 	FILE *f = fmemopen((void *)text, sizeof(text) - 1, "r");
@@ -173,5 +215,6 @@ int main(void)
 	CHECK_INT(errno, EPERM);
 	fclose(f);
 	test_saved();
+	test_saved_runs();
 	return check_done("test_kallsyms");
 }
