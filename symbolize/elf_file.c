@@ -262,6 +262,35 @@ static void file_map__drop_pages(const struct file_map *m)
 	madvise((char *)m->base + m->copy_hi, m->len - m->copy_hi, MADV_DONTNEED);
 }
 
+/*
+ * Give back the pages of m's mapping wholly inside [done, upto), as a table read front to back
+ * is done with them (node's symbol tables are ~10 MB; the peak would hold all of them); never
+ * the copied section headers. The new done, to pass the next time. m NULL: not a mapping.
+ */
+static const char *file_map__drop_behind(const struct file_map *m, const char *done,
+					 const char *upto)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	const char *base = m ? m->base : NULL;
+	size_t lo, hi;
+
+	if (!base || done < base || upto > base + m->len || upto <= done)
+		return done;
+	lo = ((size_t)(done - base) + page - 1) / page * page;
+	hi = (size_t)(upto - base) / page * page;
+	/* in steps of at least 256 KB: fewer calls */
+	if (hi < lo + (256u << 10))
+		return done;
+	if (lo < m->copy_lo)
+		madvise((char *)base + lo, (hi < m->copy_lo ? hi : m->copy_lo) - lo, MADV_DONTNEED);
+	if (hi > m->copy_hi) {
+		size_t from = lo > m->copy_hi ? lo : m->copy_hi;
+
+		madvise((char *)base + from, hi - from, MADV_DONTNEED);
+	}
+	return base + hi;
+}
+
 /* Would bytes more fit in the file's budget? */
 static bool budget_allows(const struct elf_file *f, size_t bytes)
 {
@@ -454,6 +483,7 @@ static int add_symbol(struct elf_file *f, const GElf_Sym *sym)
 struct strtab {
 	const char *base;
 	size_t size;
+	const struct file_map *map; /* the mapping the tables are read from, or NULL */
 };
 
 /*
@@ -466,8 +496,9 @@ static int read_symbols(struct elf_file *f, Elf *elf, Elf_Scn *scn, const GElf_S
 	Elf_Data *data = elf_getdata(scn, NULL);
 	Elf_Scn *str_scn = elf_getscn(elf, sh->sh_link);
 	Elf_Data *str_data = NULL;
+	const char *done, *str_done;
+	size_t n, str_high = 0;
 	GElf_Shdr str_sh;
-	size_t n;
 
 	if (str_scn && gelf_getshdr(str_scn, &str_sh) && str_sh.sh_type == SHT_STRTAB &&
 	    !(str_sh.sh_flags & SHF_COMPRESSED))
@@ -477,6 +508,8 @@ static int read_symbols(struct elf_file *f, Elf *elf, Elf_Scn *scn, const GElf_S
 	strs->base = str_data->d_buf;
 	strs->size = str_data->d_size;
 	n = sh->sh_size / sh->sh_entsize;
+	done = data->d_buf;
+	str_done = strs->base;
 	for (size_t i = 0; i < n; i++) {
 		GElf_Sym sym;
 		int type;
@@ -484,6 +517,20 @@ static int read_symbols(struct elf_file *f, Elf *elf, Elf_Scn *scn, const GElf_S
 
 		if (!gelf_getsym(data, i, &sym))
 			return -EBADMSG;
+		/*
+		 * Both tables are read front to back, the names roughly so (a linker writes them
+		 * in the symbols' order): what lies well behind goes back; a page read again is
+		 * read from the page cache
+		 */
+		if (i % 4096 == 4095 && data->d_buf && i * sh->sh_entsize < data->d_size) {
+			done = file_map__drop_behind(
+			    strs->map, done, (const char *)data->d_buf + i * sh->sh_entsize);
+			if (str_high > (1u << 20))
+				str_done = file_map__drop_behind(
+				    strs->map, str_done, strs->base + str_high - (1u << 20));
+		}
+		if (sym.st_name < strs->size && sym.st_name > str_high)
+			str_high = sym.st_name;
 		type = GELF_ST_TYPE(sym.st_info);
 		if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF ||
 		    !sym.st_value || !sym.st_name || sym.st_name >= strs->size ||
@@ -532,6 +579,7 @@ static int name_symbols(struct elf_file *f, const struct strtab *strs)
 {
 	size_t out = 0, from = 0, to = 0; /* the table's [from, to) was copied last... */
 	size_t at = 0; /* ...to names + at */
+	const char *done = strs->base;
 	uint32_t *key, *idx;
 	int err = 0;
 
@@ -569,6 +617,8 @@ static int name_symbols(struct elf_file *f, const struct strtab *strs)
 				break;
 			memcpy(f->names + f->names_len, strs->base + off, len);
 			f->names[f->names_len + len] = 0;
+			/* the strings are read in the table's order */
+			done = file_map__drop_behind(strs->map, done, strs->base + off);
 			from = off;
 			to = off + len + 1;
 			at = f->names_len;
@@ -607,7 +657,8 @@ static void read_debuglink(struct elf_file *f, Elf_Scn *scn)
 	memcpy(&f->debuglink_crc, (const char *)d->d_buf + crc_off, 4);
 }
 
-static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf, bool with_symbols);
+static int read_sections(struct elf_file *f, Elf *elf, const struct file_map *m, bool *ret_dwarf,
+			 bool with_symbols);
 static void load_symbols(const struct elf_file *cf);
 
 /*
@@ -704,7 +755,7 @@ static int read_minidebuginfo(struct elf_file *f, Elf_Scn *scn)
 		goto out;
 	}
 	mini->in_minidebug = true;
-	r = read_sections(mini, elf, &dwarf, true);
+	r = read_sections(mini, elf, NULL, &dwarf, true);
 	if (!r && mini->has_symtab)
 		take_symbols(f, mini);
 out:
@@ -739,11 +790,12 @@ static int finish_symbols(struct elf_file *f, const struct strtab *strs)
  * sorted, one per address. 0, -ENOMEM, -EDQUOT (the symbols do not fit in the budget: the file
  * has none), or another error kept in f->error.
  */
-static int read_sections(struct elf_file *f, Elf *elf, bool *ret_dwarf, bool with_symbols)
+static int read_sections(struct elf_file *f, Elf *elf, const struct file_map *m, bool *ret_dwarf,
+			 bool with_symbols)
 {
 	Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL, *minidebug = NULL;
 	GElf_Shdr symtab_sh, dynsym_sh;
-	struct strtab strs = { 0 };
+	struct strtab strs = { .map = m };
 	size_t shstrndx = 0;
 	int err;
 
@@ -932,17 +984,88 @@ static void check_frame_pointers(struct elf_file *f, Elf *elf)
 	}
 }
 
+/* Is symbol i of the dynamic table a defined data symbol named name (in *ret)? */
+static bool dynsym_is(Elf_Data *syms, Elf_Data *strs, size_t i, const char *name, GElf_Sym *ret)
+{
+	const char *s;
+
+	if (!gelf_getsym(syms, (int)i, ret) || GELF_ST_TYPE(ret->st_info) != STT_OBJECT ||
+	    ret->st_shndx == SHN_UNDEF || !ret->st_value || ret->st_name >= strs->d_size)
+		return false;
+	s = (const char *)strs->d_buf + ret->st_name;
+	return strnlen(s, strs->d_size - ret->st_name) < strs->d_size - ret->st_name &&
+	       !strcmp(s, name);
+}
+
+/*
+ * Look name up through the GNU hash table (.gnu.hash, what the dynamic loader uses) of the
+ * dynamic symbols syms (n of them): a few words read instead of the whole table (node exports
+ * 75,000 symbols: 7 MB of table and names). 1 found (*ret), 0 not there, -1 no usable table.
+ */
+static int gnu_hash_lookup(Elf_Data *hash, unsigned char elf_class, Elf_Data *syms, size_t n,
+			   Elf_Data *strs, const char *name, GElf_Sym *ret)
+{
+	const unsigned char *p = hash->d_buf;
+	size_t len = hash->d_size, word = elf_class == ELFCLASS64 ? 8 : 4;
+	uint32_t nbuckets, symoffset, bloom_size, shift, h = 5381, bucket;
+	uint64_t bloom, bits;
+	size_t buckets_at, chain_at;
+
+	if (!p || len < 16)
+		return -1;
+	memcpy(&nbuckets, p, 4);
+	memcpy(&symoffset, p + 4, 4);
+	memcpy(&bloom_size, p + 8, 4);
+	memcpy(&shift, p + 12, 4);
+	if (!nbuckets || !bloom_size || symoffset > n || bloom_size > (len - 16) / word ||
+	    nbuckets > (len - 16 - bloom_size * word) / 4)
+		return -1;
+	buckets_at = 16 + (size_t)bloom_size * word;
+	chain_at = buckets_at + (size_t)nbuckets * 4;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+		h = h * 33 + *c;
+	/* the bloom filter: two bits of the hash must be set in one word */
+	bloom = 0;
+	memcpy(&bloom, p + 16 + (size_t)((h / (word * 8)) & (bloom_size - 1)) * word, word);
+	bits = (1ull << (h % (word * 8))) | (1ull << ((h >> (shift & 31)) % (word * 8)));
+	if ((bloom & bits) != bits)
+		return 0;
+	memcpy(&bucket, p + buckets_at + (size_t)(h % nbuckets) * 4, 4);
+	if (bucket < symoffset)
+		return 0;
+	/* the chain: hashes of the symbols in the bucket, the last one's low bit set */
+	for (size_t i = bucket; i < n; i++) {
+		size_t at = chain_at + (i - symoffset) * 4;
+		uint32_t h2;
+
+		if (at > len - 4)
+			return -1;
+		memcpy(&h2, p + at, 4);
+		if ((h2 | 1) == (h | 1) && dynsym_is(syms, strs, i, name, ret))
+			return 1;
+		if (h2 & 1)
+			return 0;
+	}
+	return -1;
+}
+
 /*
  * CPython's exported data: _PyRuntime (every version scorch knows) and Py_Version (3.11+), from
- * the dynamic symbol table, where an interpreter or libpython exports them. Searched once.
+ * the dynamic symbol table, where an interpreter or libpython exports them. Searched once:
+ * through the GNU hash table when the file has one, else by reading the whole table.
  */
 static void find_python(struct elf_file *f)
 {
 	Elf *elf = f->own.elf;
-	Elf_Scn *scn = NULL;
+	Elf_Scn *scn = NULL, *gnu_hash = NULL;
+	GElf_Ehdr eh;
 	GElf_Shdr sh;
 
 	f->py_checked = true;
+	while (elf && (scn = elf_nextscn(elf, scn)))
+		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_GNU_HASH && !gnu_hash)
+			gnu_hash = scn;
+	scn = NULL;
 	while (elf && (scn = elf_nextscn(elf, scn))) {
 		Elf_Data *data, *strs;
 		Elf_Scn *str_scn;
@@ -960,6 +1083,24 @@ static void find_python(struct elf_file *f)
 		if (!strs || !strs->d_buf)
 			return;
 		n = sh.sh_size / sh.sh_entsize;
+		if (gnu_hash && gelf_getshdr(gnu_hash, &str_sh) &&
+		    str_sh.sh_link == elf_ndxscn(scn) && gelf_getehdr(elf, &eh)) {
+			Elf_Data *hd = elf_getdata(gnu_hash, NULL);
+			GElf_Sym sym;
+			int r = hd ? gnu_hash_lookup(hd, eh.e_ident[EI_CLASS], data, n, strs,
+						     "_PyRuntime", &sym)
+				   : -1;
+
+			if (r == 1)
+				f->py_runtime = sym.st_value;
+			if (r == 1 &&
+			    gnu_hash_lookup(hd, eh.e_ident[EI_CLASS], data, n, strs, "Py_Version",
+					    &sym) == 1 &&
+			    sym.st_size >= 4)
+				f->py_version = sym.st_value;
+			if (r >= 0)
+				return;
+		}
 		for (size_t i = 0; i < n && i < ELF_MAX_SYMBOLS; i++) {
 			const char *name;
 			GElf_Sym sym;
@@ -1051,7 +1192,7 @@ static void load_symbols(const struct elf_file *cf)
 	if (f->syms_loaded || !f->own.elf)
 		return;
 	f->syms_loaded = true;
-	if (read_sections(f, f->own.elf, &dwarf, true) == -ENOMEM)
+	if (read_sections(f, f->own.elf, &f->own, &dwarf, true) == -ENOMEM)
 		f->error = "out of memory reading symbols";
 	check_frame_pointers(f, f->own.elf);
 	/*
@@ -1148,7 +1289,7 @@ struct elf_file *elf_file__read(int fd)
 	}
 	read_build_id(f, elf);
 	check_extent(f, elf);
-	err = read_sections(f, elf, &has_debug_info, false);
+	err = read_sections(f, elf, NULL, &has_debug_info, false);
 	if (err == -ENOMEM) {
 		elf_file__free(f);
 		return NULL;
@@ -1199,7 +1340,7 @@ int elf_file__add_debug_file(struct elf_file *f, int fd, bool with_dwarf)
 	/* a debug file for another build would name everything wrong */
 	if (f->build_id[0] && d->build_id[0] && strcmp(f->build_id, d->build_id))
 		goto out;
-	err = read_sections(d, m.elf, &dwarf, true);
+	err = read_sections(d, m.elf, &m, &dwarf, true);
 	if (err == -ENOMEM) {
 		r = -ENOMEM;
 		goto out;
