@@ -41,6 +41,7 @@ struct kallsyms {
 	 */
 	uint64_t *runs;
 	size_t nruns;
+	unsigned int lookups; /* in the mapping since its pages were last given back */
 };
 
 #define KSYM_RUN (4096 / sizeof(struct ksym_entry))
@@ -223,6 +224,13 @@ int kallsyms__lookup(const struct kallsyms *k, uint64_t addr, struct ksym *ret)
 	ret->addr = e->addr;
 	ret->name = k->arena + e->name;
 	ret->module = k->arena + e->module;
+	/*
+	 * Every fault in the mapping maps its neighbours too (64 KB): give the pages back every
+	 * few lookups, so that an interval's lookups do not make the table resident. The names
+	 * handed out stay valid: a page given back is read again from the page cache.
+	 */
+	if (k->map && ++((struct kallsyms *)k)->lookups >= 4)
+		kallsyms__release_pages((struct kallsyms *)k);
 	return 0;
 }
 
@@ -471,6 +479,8 @@ void kallsyms__release_pages(struct kallsyms *k)
 	/* clean file pages: lookups fault back in the few they read, from the page cache */
 	if (k && k->map)
 		madvise(k->map, k->map_len, MADV_DONTNEED);
+	if (k)
+		k->lookups = 0;
 }
 
 int kallsyms__core_text(const struct kallsyms *k, uint64_t *ret_start, uint64_t *ret_end)
