@@ -31,6 +31,16 @@
 /* Entries looked at when making room, at most */
 #define DWARF_CACHE_ENTRIES_MAX 4096
 
+/*
+ * Bytes inflated past the cache's and kept on disk for a new entry until the files' readers
+ * are freed, all readers of one symbolizer together: a profiled process's debug files, many of
+ * them each inflating up to the entry's limit, could otherwise fill the disk.
+ */
+#define DWARF_CACHE_PENDING_MAX (256ull << 20)
+struct dwarf_cache_budget {
+	uint64_t used;
+};
+
 struct dwarf_cache_key {
 	uint64_t dev, ino, size;
 	int64_t mtime_sec, mtime_nsec, ctime_sec, ctime_nsec;

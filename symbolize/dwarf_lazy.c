@@ -69,6 +69,7 @@ struct zsec {
 	/* what this run inflated past pre_len, in one piece: [pre_len, tee_end) in tee_fd */
 	int tee_fd;
 	uint64_t tee_end;
+	struct dwarf_cache_budget *pending; /* charged for [pre_len, tee_end) */
 	/* the cursor: the stream where the last read stopped, its last ZWIN bytes in ring */
 	bool live;
 	z_stream s;
@@ -154,6 +155,8 @@ static void zsec__free(struct zsec *z)
 {
 	if (z->tee_fd >= 0)
 		close(z->tee_fd);
+	if (z->pending)
+		z->pending->used -= z->tee_end - z->pre_len;
 	if (z->ring) {
 		inflateEnd(&z->s);
 		free(z->ring);
@@ -171,7 +174,7 @@ static void zsec__free(struct zsec *z)
  * tee_dir.
  */
 static void zsec__use_cache(struct zsec *z, const struct dwarf_cache *c, int slot, uint64_t zlen,
-			    const char *tee_dir)
+			    const char *tee_dir, struct dwarf_cache_budget *pending)
 {
 	const struct dwarf_cache_sec *cs = &c->sec[slot];
 	const unsigned char *pre = dwarf_cache__bytes(c, slot);
@@ -192,8 +195,10 @@ static void zsec__use_cache(struct zsec *z, const struct dwarf_cache *c, int slo
 			z->cache = c;
 		}
 	}
-	if (tee_dir && z->pre_len < z->size)
+	if (tee_dir && pending && z->pre_len < z->size) {
 		z->tee_fd = open(tee_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		z->pending = z->tee_fd >= 0 ? pending : NULL;
+	}
 }
 
 /*
@@ -354,17 +359,25 @@ static int zsec__read(struct zsec *z, uint64_t off, void *buf, size_t len)
 		if (lo < hi)
 			memcpy((unsigned char *)buf + (lo - off), z->ring + z->head + (lo - z->pos),
 			       hi - lo);
-		/* new bytes right after those kept for the cache: kept too */
-		if (z->tee_fd >= 0 && z->pos <= z->tee_end && z->pos + got > z->tee_end) {
+		/*
+		 * new bytes right after those kept for the cache: kept too, as long as an entry
+		 * could hold them and the readers' budget allows
+		 */
+		if (z->tee_fd >= 0 && z->pos <= z->tee_end && z->pos + got > z->tee_end &&
+		    z->tee_end + (got - (z->tee_end - z->pos)) <= DWARF_CACHE_ENTRY_MAX &&
+		    z->pending->used + got <= DWARF_CACHE_PENDING_MAX) {
 			uint64_t skip = z->tee_end - z->pos;
 
 			if (pwrite(z->tee_fd, z->ring + z->head + skip, got - skip,
 				   (off_t)(z->tee_end - z->pre_len)) == (ssize_t)(got - skip)) {
 				z->tee_end += got - skip;
+				z->pending->used += got - skip;
 			} else {
 				/* nothing of this run is kept, the cache's bytes still are */
 				close(z->tee_fd);
 				z->tee_fd = -1;
+				z->pending->used -= z->tee_end - z->pre_len;
+				z->pending = NULL;
 				z->tee_end = z->pre_len;
 			}
 		}
@@ -648,10 +661,10 @@ struct dwarf_lazy *dwarf_lazy__open(Elf *elf, const struct dwarf_lazy_cache *cac
 	dl->zlen[C_ABBREV] = compressed_len(abbrev);
 	if (dl->info.deflated)
 		zsec__use_cache(&dl->info, &dl->cache, C_INFO, dl->zlen[C_INFO],
-				dl->cache_dir ? tee_dir : NULL);
+				dl->cache_dir ? tee_dir : NULL, cache ? cache->pending : NULL);
 	if (dl->abbrev.deflated)
 		zsec__use_cache(&dl->abbrev, &dl->cache, C_ABBREV, dl->zlen[C_ABBREV],
-				dl->cache_dir ? tee_dir : NULL);
+				dl->cache_dir ? tee_dir : NULL, cache ? cache->pending : NULL);
 	for (int i = 0; i < SH_MAX; i++)
 		dl->bytes += dl->shared[i].size;
 	dl->shared_bytes = dl->bytes;

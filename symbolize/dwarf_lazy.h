@@ -30,6 +30,7 @@ struct dwarf_lazy;
 struct dwarf_lazy_cache {
 	const char *dir; /* scorch's cache directory; entries go in dir/dwarf */
 	struct dwarf_cache_key key; /* the file's identity */
+	struct dwarf_cache_budget *pending; /* shared by the readers; outlives them */
 };
 /*
  * With cache (or NULL), what an earlier run inflated of the file's compressed sections is read

@@ -76,6 +76,7 @@ struct elf_file {
 	size_t whole_rows; /* and their rows, all together */
 	struct dwarf_lazy *lazy; /* the DWARF a unit at a time, opened on first use; or NULL */
 	const char *cache_dir; /* where what its DWARF inflated is kept between runs; or NULL */
+	struct dwarf_cache_budget *cache_pending; /* what all files' readers hold for it */
 	bool lazy_tried;
 	int lazy_err; /* why not: -ENOENT (libdw reads it whole), -EBADMSG, -ENOMEM */
 	bool has_cfi; /* .eh_frame or .debug_frame with contents */
@@ -382,9 +383,11 @@ static void shrink_symbols(struct elf_file *f)
 	}
 }
 
-void elf_file__set_cache_dir(struct elf_file *f, const char *dir)
+void elf_file__set_cache_dir(struct elf_file *f, const char *dir,
+			     struct dwarf_cache_budget *pending)
 {
 	f->cache_dir = dir;
+	f->cache_pending = pending;
 }
 
 void elf_file__set_budget(struct elf_file *f, struct elf_symbol_budget *budget)
@@ -1493,7 +1496,7 @@ int elf_file__dwarf_at(struct elf_file *f, uint64_t vaddr, struct Dwarf **ret)
 	if (!f->lazy_tried) {
 		f->lazy_tried = true;
 		const struct file_map *m = f->elf == f->debug.elf ? &f->debug : &f->own;
-		struct dwarf_lazy_cache c = { f->cache_dir, m->key };
+		struct dwarf_lazy_cache c = { f->cache_dir, m->key, f->cache_pending };
 
 		f->lazy = dwarf_lazy__open(f->elf, f->cache_dir ? &c : NULL, &f->lazy_err);
 	}

@@ -43,9 +43,11 @@ struct elf_file *elf_file__read(int fd);
 void elf_file__set_budget(struct elf_file *f, struct elf_symbol_budget *budget);
 /*
  * Keep what reading its compressed DWARF inflates in dir (scorch's cache directory, which
- * outlives f), for the next run to start from (dwarf_cache.h); NULL: not kept.
+ * outlives f), for the next run to start from (dwarf_cache.h); NULL: not kept. pending (shared
+ * by the files of one symbolizer, outliving them) bounds what they hold on disk meanwhile.
  */
-void elf_file__set_cache_dir(struct elf_file *f, const char *dir);
+void elf_file__set_cache_dir(struct elf_file *f, const char *dir,
+			     struct dwarf_cache_budget *pending);
 /*
  * Bytes the file's symbols hold: at most what its symbol and string tables do (names are
  * copied once each, however many symbols share them).

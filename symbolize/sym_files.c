@@ -145,7 +145,7 @@ struct elf_file *sym_get_elf(struct symbolizer *s, int fd, const char *name, int
 		return NULL;
 	}
 	elf_file__set_budget(cf->elf, &s->symbols);
-	elf_file__set_cache_dir(cf->elf, s->opts.cache_dir);
+	elf_file__set_cache_dir(cf->elf, s->opts.cache_dir, &s->dwarf_pending);
 	/*
 	 * The same build under another path or inode (another container's copy of a library): the
 	 * file already read serves, unless this copy has the symbols that one lacks. One whose

@@ -129,6 +129,7 @@ struct symbolizer {
 	unsigned int perfmap_fds; /* perf maps held open */
 	bool perfmap_fds_warned;
 	struct elf_symbol_budget symbols; /* for the symbol tables of every file read */
+	struct dwarf_cache_budget dwarf_pending; /* inflated bytes kept on disk for the cache */
 	bool symbols_warned; /* that the budget was hit, said once */
 	struct py_code_cache *pycode; /* code objects of Python processes, made on first use */
 	struct symbolizer_stats stats;

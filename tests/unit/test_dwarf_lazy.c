@@ -306,7 +306,8 @@ static void test_cache(const char *path)
 {
 	char dir[] = "/tmp/test-dwarf-cache.XXXXXX", entry[600], cmd[700];
 	struct dwarf_lazy_stats cold, warm, st;
-	struct dwarf_lazy_cache c = { dir };
+	struct dwarf_cache_budget pending = { 0 };
+	struct dwarf_lazy_cache c = { dir, .pending = &pending };
 	struct stat fst;
 	off_t len;
 
@@ -323,6 +324,8 @@ static void test_cache(const char *path)
 	       (unsigned long long)warm.from_cache, (long long)len);
 	CHECK(warm.from_cache > (uint64_t)len / 2);
 	CHECK(warm.inflated * 4 < cold.inflated);
+	/* what the readers held on disk went back with them */
+	CHECK_INT(pending.used, 0);
 	/* another identity (the file written to since): not this entry */
 	c.key.ctime_nsec ^= 1;
 	CHECK(compare_cached(path, 300, false, &c, &st) > 100);
@@ -350,6 +353,24 @@ static void test_cache(const char *path)
 	CHECK(compare_cached(path, 300, false, &c, &st) > 100);
 	CHECK_INT(st.from_cache, 0);
 	CHECK(chmod(dir, 0700) == 0);
+	/* the readers' budget for bytes kept on disk used up: what a run inflates is not kept */
+	{
+		char again[600];
+		off_t small;
+
+		CHECK(unlink(entry) == 0);
+		pending.used = DWARF_CACHE_PENDING_MAX;
+		CHECK(compare_cached(path, 300, false, &c, &st) > 100);
+		small = cache_entry(dir, again, sizeof(again));
+		printf("cache: entry of %lld bytes without the budget, %lld with it\n",
+		       (long long)small, (long long)len);
+		CHECK(small > 0 && small < len / 2);
+		CHECK_INT(pending.used, DWARF_CACHE_PENDING_MAX);
+		pending.used = 0;
+		CHECK(unlink(again) == 0);
+		CHECK(compare_cached(path, 300, false, &c, &st) > 100);
+		CHECK(cache_entry(dir, entry, sizeof(entry)) > 0);
+	}
 	/* room made for a new entry: the oldest files go until all fit in the budget */
 	{
 		const char *names[3] = { "a.zc", "b.zc", "c.zc" };
