@@ -37,8 +37,11 @@
  * them each inflating up to the entry's limit, could otherwise fill the disk.
  */
 #define DWARF_CACHE_PENDING_MAX (256ull << 20)
+/* and the unnamed files they are kept in, open at once (descriptors are a shared resource) */
+#define DWARF_CACHE_PENDING_FILES 32u
 struct dwarf_cache_budget {
 	uint64_t used;
+	unsigned int files;
 };
 
 struct dwarf_cache_key {

@@ -151,12 +151,23 @@ struct dwarf_lazy {
 
 /* ---- sections read in pieces ---- */
 
-static void zsec__free(struct zsec *z)
+/* Close the file of what this run inflated past the cache's bytes: none of them are kept. */
+static void zsec__drop_tee(struct zsec *z)
 {
 	if (z->tee_fd >= 0)
 		close(z->tee_fd);
-	if (z->pending)
+	if (z->pending) {
 		z->pending->used -= z->tee_end - z->pre_len;
+		z->pending->files--;
+	}
+	z->tee_fd = -1;
+	z->pending = NULL;
+	z->tee_end = z->pre_len;
+}
+
+static void zsec__free(struct zsec *z)
+{
+	zsec__drop_tee(z);
 	if (z->ring) {
 		inflateEnd(&z->s);
 		free(z->ring);
@@ -195,9 +206,12 @@ static void zsec__use_cache(struct zsec *z, const struct dwarf_cache *c, int slo
 			z->cache = c;
 		}
 	}
-	if (tee_dir && pending && z->pre_len < z->size) {
+	if (tee_dir && pending && z->pre_len < z->size &&
+	    pending->files < DWARF_CACHE_PENDING_FILES) {
 		z->tee_fd = open(tee_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 		z->pending = z->tee_fd >= 0 ? pending : NULL;
+		if (z->pending)
+			pending->files++;
 	}
 }
 
@@ -374,11 +388,7 @@ static int zsec__read(struct zsec *z, uint64_t off, void *buf, size_t len)
 				z->pending->used += got - skip;
 			} else {
 				/* nothing of this run is kept, the cache's bytes still are */
-				close(z->tee_fd);
-				z->tee_fd = -1;
-				z->pending->used -= z->tee_end - z->pre_len;
-				z->pending = NULL;
-				z->tee_end = z->pre_len;
+				zsec__drop_tee(z);
 			}
 		}
 		z->pos += got;

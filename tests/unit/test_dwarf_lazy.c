@@ -326,6 +326,7 @@ static void test_cache(const char *path)
 	CHECK(warm.inflated * 4 < cold.inflated);
 	/* what the readers held on disk went back with them */
 	CHECK_INT(pending.used, 0);
+	CHECK_INT(pending.files, 0);
 	/* another identity (the file written to since): not this entry */
 	c.key.ctime_nsec ^= 1;
 	CHECK(compare_cached(path, 300, false, &c, &st) > 100);
@@ -367,6 +368,13 @@ static void test_cache(const char *path)
 		CHECK(small > 0 && small < len / 2);
 		CHECK_INT(pending.used, DWARF_CACHE_PENDING_MAX);
 		pending.used = 0;
+		CHECK(unlink(again) == 0);
+		/* as many unnamed files open as allowed: the same */
+		pending.files = DWARF_CACHE_PENDING_FILES;
+		CHECK(compare_cached(path, 300, false, &c, &st) > 100);
+		CHECK(cache_entry(dir, again, sizeof(again)) == small);
+		CHECK_INT(pending.files, DWARF_CACHE_PENDING_FILES);
+		pending.files = 0;
 		CHECK(unlink(again) == 0);
 		CHECK(compare_cached(path, 300, false, &c, &st) > 100);
 		CHECK(cache_entry(dir, entry, sizeof(entry)) > 0);
