@@ -150,8 +150,9 @@ static int cmp_old(const void *a, const void *b)
 }
 
 /*
- * Remove the oldest files of sub until need more bytes fit in the budget (the entry being
- * replaced, skip, not counted). Files with names too long to be ours are left alone.
+ * Remove the oldest files of sub until need more bytes fit in the budget and one more entry in
+ * DWARF_CACHE_ENTRIES_KEPT (the entry being replaced, skip, not counted), each file counted by
+ * its blocks. Files with names too long to be ours are left alone.
  */
 static void make_room(const char *sub, const char *skip, uint64_t need)
 {
@@ -179,13 +180,18 @@ static void make_room(const char *sub, const char *skip, uint64_t need)
 			continue;
 		if (grow_array((void **)&e, &cap, n + 1, sizeof(*e)))
 			break;
-		e[n] = (struct old_entry){ .mtime = st.st_mtim.tv_sec, .size = st.st_size };
+		/* what it takes on the disk: its blocks, a block at least */
+		e[n] = (struct old_entry){ .mtime = st.st_mtim.tv_sec,
+					   .size = (uint64_t)st.st_blocks * 512 > 4096
+						       ? (uint64_t)st.st_blocks * 512
+						       : 4096 };
 		strcpy(e[n].name, de->d_name);
 		total += e[n++].size;
 	}
 	if (n)
 		qsort(e, n, sizeof(*e), cmp_old);
-	for (size_t i = 0; i < n && total + need > DWARF_CACHE_BUDGET; i++)
+	for (size_t i = 0;
+	     i < n && (total + need > DWARF_CACHE_BUDGET || n - i >= DWARF_CACHE_ENTRIES_KEPT); i++)
 		if (unlinkat(dfd, e[i].name, 0) == 0)
 			total -= e[i].size;
 	free(e);

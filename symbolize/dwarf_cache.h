@@ -28,8 +28,9 @@
 /* All entries of a directory together, and one entry */
 #define DWARF_CACHE_BUDGET (256ull << 20)
 #define DWARF_CACHE_ENTRY_MAX (64ull << 20)
-/* Entries looked at when making room, at most */
+/* Entries looked at when making room, at most; and entries kept */
 #define DWARF_CACHE_ENTRIES_MAX 4096
+#define DWARF_CACHE_ENTRIES_KEPT 1024
 
 /*
  * Bytes inflated past the cache's and kept on disk for a new entry until the files' readers

@@ -145,6 +145,7 @@ struct dwarf_lazy {
 	struct unit units[UNITS_KEPT];
 	size_t nunits, next_evict;
 	uint64_t cached_units; /* units read (again) whose bytes came from the cache */
+	bool complete; /* opened: a reader that failed to open writes no entry */
 	size_t bytes, shared_bytes; /* all held; of that, the shared sections and address map */
 	uint64_t opened;
 };
@@ -677,6 +678,7 @@ struct dwarf_lazy *dwarf_lazy__open(Elf *elf, const struct dwarf_lazy_cache *cac
 				dl->cache_dir ? tee_dir : NULL, cache ? cache->pending : NULL);
 	for (int i = 0; i < SH_MAX; i++)
 		dl->bytes += dl->shared[i].size;
+	dl->complete = true;
 	dl->shared_bytes = dl->bytes;
 	*ret_err = 0;
 	return dl;
@@ -709,7 +711,7 @@ static void unit__close(struct dwarf_lazy *dl, struct unit *u)
 /*
  * What a sliced section's entry can hold: every byte kept so far (the cache's and this run's),
  * and the last checkpoint among them to resume at. Fills in s; true when that is more than the
- * cache held by CACHE_GROWTH_MIN, or the whole section (worth writing again).
+ * cache held.
  */
 static bool zsec__cacheable(const struct zsec *z, uint64_t zlen, struct dwarf_cache_sec *s)
 {
@@ -728,8 +730,7 @@ static bool zsec__cacheable(const struct zsec *z, uint64_t zlen, struct dwarf_ca
 			break;
 		}
 	}
-	return s->have > z->pre_len &&
-	       (s->have >= z->pre_len + CACHE_GROWTH_MIN || s->have == z->size);
+	return s->have > z->pre_len;
 }
 
 static int write_all(int fd, const void *buf, size_t len)
@@ -795,12 +796,14 @@ static void save_cache(struct dwarf_lazy *dl)
 {
 	struct dwarf_cache_sec sec[C_MAX] = { 0 };
 	struct save_ctx sc = { dl, sec };
-	bool worth = false;
+	uint64_t grown = 0;
 
 	if (!dl->cache_dir || dwarf_cache__tripped(&dl->cache))
 		return;
-	worth |= zsec__cacheable(&dl->info, dl->zlen[C_INFO], &sec[C_INFO]);
-	worth |= zsec__cacheable(&dl->abbrev, dl->zlen[C_ABBREV], &sec[C_ABBREV]);
+	if (zsec__cacheable(&dl->info, dl->zlen[C_INFO], &sec[C_INFO]))
+		grown += sec[C_INFO].have - dl->info.pre_len;
+	if (zsec__cacheable(&dl->abbrev, dl->zlen[C_ABBREV], &sec[C_ABBREV]))
+		grown += sec[C_ABBREV].have - dl->abbrev.pre_len;
 	for (int i = 0; i < SH_MAX + 1; i++) {
 		const struct whole_sec *w = i == SH_MAX ? &dl->aranges : &dl->shared[i];
 
@@ -809,17 +812,26 @@ static void save_cache(struct dwarf_lazy *dl)
 		sec[C_SHARED + i] = (struct dwarf_cache_sec){ .zlen = dl->zlen[C_SHARED + i],
 							      .size = w->size,
 							      .have = w->size };
-		worth |= !w->cached;
+		if (!w->cached)
+			grown += w->size;
 	}
-	if (worth)
+	/* a new entry for 64 KB or more of new bytes: small files are not worth an entry */
+	if (grown >= CACHE_GROWTH_MIN)
 		dwarf_cache__save(dl->cache_dir, &dl->key, sec, emit_section, &sc);
+}
+
+void dwarf_lazy__forget_cache(struct dwarf_lazy *dl)
+{
+	free(dl->cache_dir);
+	dl->cache_dir = NULL;
 }
 
 void dwarf_lazy__free(struct dwarf_lazy *dl)
 {
 	if (!dl)
 		return;
-	save_cache(dl);
+	if (dl->complete)
+		save_cache(dl);
 	for (size_t i = 0; i < dl->nunits; i++)
 		unit__close(dl, &dl->units[i]);
 	zsec__free(&dl->info);

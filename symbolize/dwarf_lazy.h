@@ -38,6 +38,8 @@ struct dwarf_lazy_cache {
  */
 struct dwarf_lazy *dwarf_lazy__open(Elf *elf, const struct dwarf_lazy_cache *cache, int *ret_err);
 void dwarf_lazy__free(struct dwarf_lazy *dl);
+/* Write nothing to the cache when freed (what was read may not be what the file holds). */
+void dwarf_lazy__forget_cache(struct dwarf_lazy *dl);
 
 /*
  * A libdw handle holding the unit that covers vaddr (dwarf_addrdie() finds it there), valid

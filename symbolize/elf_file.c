@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 /* Bounds against hostile files: symbols and segments read from one file. */
@@ -425,6 +426,9 @@ void elf_file__free(struct elf_file *f)
 		dwarf_cfi_end(f->cfi);
 	if (f->dwarf)
 		dwarf_end(f->dwarf);
+	/* zeros read from a file that shrank meanwhile are not kept for the next run */
+	if (f->lazy && (file_map__tripped(&f->own) || file_map__tripped(&f->debug)))
+		dwarf_lazy__forget_cache(f->lazy);
 	dwarf_lazy__free(f->lazy);
 	hmap__free(f->whole_units);
 	gopclntab__free(f->gopclntab);
@@ -633,8 +637,11 @@ static int name_symbols(struct elf_file *f, const struct strtab *strs)
 	}
 	free(key);
 	free(idx);
-	if (err)
+	if (err) {
+		/* some named, some not: none are kept */
+		f->nsyms = 0;
 		return err;
+	}
 	for (size_t i = 0; i < f->nsyms; i++)
 		if (f->syms[i].name != UINT32_MAX)
 			f->syms[out++] = f->syms[i];
@@ -1028,8 +1035,14 @@ static int gnu_hash_lookup(Elf_Data *hash, unsigned char elf_class, Elf_Data *sy
 	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
 		h = h * 33 + *c;
 	/* the bloom filter: two bits of the hash must be set in one word */
-	bloom = 0;
-	memcpy(&bloom, p + 16 + (size_t)((h / (word * 8)) & (bloom_size - 1)) * word, word);
+	if (word == 8) {
+		memcpy(&bloom, p + 16 + (size_t)((h / 64) & (bloom_size - 1)) * 8, 8);
+	} else {
+		uint32_t w32;
+
+		memcpy(&w32, p + 16 + (size_t)((h / 32) & (bloom_size - 1)) * 4, 4);
+		bloom = w32;
+	}
 	bits = (1ull << (h % (word * 8))) | (1ull << ((h >> (shift & 31)) % (word * 8)));
 	if ((bloom & bits) != bits)
 		return 0;
@@ -1498,7 +1511,14 @@ int elf_file__dwarf_at(struct elf_file *f, uint64_t vaddr, struct Dwarf **ret)
 		const struct file_map *m = f->elf == f->debug.elf ? &f->debug : &f->own;
 		struct dwarf_lazy_cache c = { f->cache_dir, m->key, f->cache_pending };
 
-		f->lazy = dwarf_lazy__open(f->elf, f->cache_dir ? &c : NULL, &f->lazy_err);
+		/*
+		 * kept between runs only for files on a block device: an anonymous device number
+		 * (FUSE, overlayfs, tmpfs) goes to the next mount once freed, and a FUSE daemon
+		 * chooses its inodes and times, so its entry could come to name another file
+		 */
+		bool keep = f->cache_dir && major(m->key.dev) != 0;
+
+		f->lazy = dwarf_lazy__open(f->elf, keep ? &c : NULL, &f->lazy_err);
 	}
 	if (f->lazy) {
 		r = dwarf_lazy__at(f->lazy, vaddr, ret);

@@ -318,13 +318,19 @@ int kallsyms__module_range(const struct kallsyms *k, const char *module, uint64_
 	uint64_t lo = UINT64_MAX, hi = 0;
 
 	if (k->mods) {
+		/* one name can have several entries (a module's freed init code is listed apart) */
 		for (size_t i = 0; i < k->nmods; i++)
 			if (!strcmp(k->arena + k->mods[i].module, module)) {
-				*ret_start = k->mods[i].lo;
-				*ret_end = k->mods[i].hi + 1;
-				return 0;
+				if (k->mods[i].lo < lo)
+					lo = k->mods[i].lo;
+				if (k->mods[i].hi > hi)
+					hi = k->mods[i].hi;
 			}
-		return -ENOENT;
+		if (lo > hi)
+			return -ENOENT;
+		*ret_start = lo;
+		*ret_end = hi + 1;
+		return 0;
 	}
 	for (size_t i = 0; i < k->nsyms; i++) {
 		if (strcmp(k->arena + k->syms[i].module, module))

@@ -391,8 +391,9 @@ static void test_cache(const char *path)
 
 			snprintf(p, sizeof(p), "%s/dwarf/%s", dir, names[i]);
 			fd = open(p, O_WRONLY | O_CREAT, 0600);
-			/* sparse: 100 MB counted, nothing written */
-			CHECK(fd >= 0 && ftruncate(fd, 100 << 20) == 0 && futimens(fd, t) == 0);
+			/* 100 MB of blocks, allocated without writing them: counted as such */
+			CHECK(fd >= 0 && fallocate(fd, 0, 0, 100 << 20) == 0 &&
+			      futimens(fd, t) == 0);
 			close(fd);
 		}
 		CHECK(compare_cached(path, 300, false, &c, &st) > 100);
@@ -403,6 +404,45 @@ static void test_cache(const char *path)
 		CHECK(access(p, F_OK) == 0);
 		snprintf(p, sizeof(p), "%s/dwarf/%016llx-%016llx.zc", dir,
 			 (unsigned long long)c.key.dev, (unsigned long long)c.key.ino);
+		CHECK(access(p, F_OK) == 0);
+		/* and entries beyond the count kept: the oldest go, the new one stays */
+		for (int i = 0; i < 3; i++) {
+			snprintf(p, sizeof(p), "%s/dwarf/%s", dir, names[i]);
+			unlink(p);
+		}
+		for (int i = 0; i < DWARF_CACHE_ENTRIES_KEPT + 10; i++) {
+			struct timespec t[2] = { { 1000 + i, 0 }, { 1000 + i, 0 } };
+			int fd;
+
+			snprintf(p, sizeof(p), "%s/dwarf/old-%04d.zc", dir, i);
+			fd = open(p, O_WRONLY | O_CREAT, 0600);
+			CHECK(fd >= 0 && futimens(fd, t) == 0);
+			close(fd);
+		}
+		snprintf(p, sizeof(p), "%s/dwarf/%016llx-%016llx.zc", dir,
+			 (unsigned long long)c.key.dev, (unsigned long long)c.key.ino);
+		CHECK(unlink(p) == 0);
+		CHECK(compare_cached(path, 300, false, &c, &st) > 100);
+		CHECK(access(p, F_OK) == 0);
+		{
+			size_t left = 0;
+			char sub[600];
+			DIR *d;
+			struct dirent *de;
+
+			snprintf(sub, sizeof(sub), "%s/dwarf", dir);
+			d = opendir(sub);
+			while (d && (de = readdir(d)))
+				left += de->d_name[0] != '.';
+			if (d)
+				closedir(d);
+			printf("cache: %zu entries left of %d\n", left,
+			       DWARF_CACHE_ENTRIES_KEPT + 11);
+			CHECK(left <= DWARF_CACHE_ENTRIES_KEPT);
+		}
+		snprintf(p, sizeof(p), "%s/dwarf/old-0000.zc", dir);
+		CHECK(access(p, F_OK) != 0);
+		snprintf(p, sizeof(p), "%s/dwarf/old-%04d.zc", dir, DWARF_CACHE_ENTRIES_KEPT + 9);
 		CHECK(access(p, F_OK) == 0);
 	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

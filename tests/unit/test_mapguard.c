@@ -386,7 +386,7 @@ static void test_symbolizer(uint64_t outer, bool resolve_first)
 	symbolizer__free(s);
 }
 
-static bool stop_churn;
+static bool stop_churn, churn_started;
 
 /* Another thread adding and removing ranges all along. */
 static void *churn(void *arg)
@@ -398,6 +398,8 @@ static void *churn(void *arg)
 	     p != MAP_FAILED && *n < 1000000 && !__atomic_load_n(&stop_churn, __ATOMIC_RELAXED);
 	     ++*n) {
 		int slot = mapguard__add(p, page);
+
+		__atomic_store_n(&churn_started, true, __ATOMIC_RELAXED);
 
 		if (slot < 0)
 			break;
@@ -420,6 +422,9 @@ static void test_registry_under_churn(void)
 	CHECK_INT(mapguard__add((char *)&answered + 1, page), -EINVAL);
 	snprintf(path, sizeof(path), "%s/churn", tmp);
 	CHECK_INT(pthread_create(&t, NULL, churn, &churned), 0);
+	/* the faults below must meet the churn: wait (at most 10 s) until it runs */
+	for (int i = 0; i < 10000 && !__atomic_load_n(&churn_started, __ATOMIC_RELAXED); i++)
+		usleep(1000);
 	for (int i = 0; i < 200; i++) {
 		int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 		char *m;
