@@ -449,6 +449,81 @@ static void test_cache(const char *path)
 	CHECK(system(cmd) == 0);
 }
 
+/*
+ * Through elf_file, which decides what is kept: a copy of libc's debug file on a block device
+ * gets an entry, the same on tmpfs (an anonymous device number, as FUSE's and overlayfs's,
+ * which the next mount may get) none.
+ */
+static size_t entries_after_lookups(const char *copy, const char *dir, uint64_t *addrs, size_t n)
+{
+	struct dwarf_cache_budget pending = { 0 };
+	char sub[300];
+	struct dirent *de;
+	size_t entries = 0;
+	int fd = open(copy, O_RDONLY);
+	struct elf_file *f = fd >= 0 ? elf_file__read(fd) : NULL;
+	DIR *d;
+
+	CHECK(f != NULL);
+	if (fd >= 0)
+		close(fd);
+	if (f) {
+		elf_file__set_cache_dir(f, dir, &pending);
+		for (size_t i = 0; i < n; i++) {
+			Dwarf *dw;
+
+			elf_file__dwarf_at(f, addrs[i], &dw);
+		}
+		elf_file__free(f);
+	}
+	snprintf(sub, sizeof(sub), "%s/dwarf", dir);
+	d = opendir(sub);
+	while (d && (de = readdir(d)))
+		entries += de->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return entries;
+}
+
+static void test_cache_devices(const char *path)
+{
+	char dir[] = "/tmp/test-dwarf-dev.XXXXXX", cmd[1400], disk[300], shm[300];
+	uint64_t addrs[64];
+	size_t n = 0, on_disk, on_shm;
+	struct mapped m;
+	Dwarf *whole;
+	Dwarf_Aranges *ar;
+	size_t nar;
+
+	CHECK(mkdtemp(dir) != NULL && map_file(path, &m));
+	whole = m.elf ? dwarf_begin_elf(m.elf, DWARF_C_READ, NULL) : NULL;
+	if (whole && !dwarf_getaranges(whole, &ar, &nar))
+		for (size_t i = nar / 2; i < nar && n < 64; i += 1 + nar / 128) {
+			Dwarf_Addr a;
+
+			dwarf_getarangeinfo(dwarf_onearange(ar, i), &a, NULL, NULL);
+			addrs[n++] = a;
+		}
+	if (whole)
+		dwarf_end(whole);
+	unmap_file(&m);
+	snprintf(disk, sizeof(disk), "%s/libc.debug", dir);
+	snprintf(shm, sizeof(shm), "/dev/shm/test-dwarf-dev-%d.debug", getpid());
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && cp '%s' '%s'", path, disk, path, shm);
+	CHECK(n > 10 && system(cmd) == 0);
+	snprintf(cmd, sizeof(cmd), "%s/c1", dir);
+	on_disk = entries_after_lookups(disk, cmd, addrs, n);
+	snprintf(cmd, sizeof(cmd), "%s/c2", dir);
+	on_shm = entries_after_lookups(shm, cmd, addrs, n);
+	printf("cache: %zu entries for the copy on disk, %zu for the one on tmpfs\n", on_disk,
+	       on_shm);
+	CHECK_INT(on_disk, 1);
+	CHECK_INT(on_shm, 0);
+	unlink(shm);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
+}
+
 /* A unit whose bytes are damaged is refused, and the file's other units still answer. */
 static void test_corrupt(const char *path)
 {
@@ -1056,6 +1131,7 @@ int main(int argc, char **argv)
 	if (libc_debug(libc, sizeof(libc))) {
 		test_libc(libc);
 		test_cache(libc);
+		test_cache_devices(libc);
 	} else if (getenv("CI"))
 		CHECK(!"libc6-dbg's debug file for this libc is missing");
 	else
