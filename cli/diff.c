@@ -309,6 +309,24 @@ static void clear_stack(struct named_stack *ns)
 	ns->n = 0;
 }
 
+/*
+ * What a merged side's code mapping is called: the profile's first file that is code of a
+ * program (the executable, as go tool pprof shows it). Not merely its first mapping: that may
+ * be the kernel's or JIT code's, by which the merged frames would all be read as such (a
+ * capture whose first sample had kernel frames matched none of the other side's user frames).
+ */
+static const char *code_file(const struct profile *p)
+{
+	for (size_t i = 0; i < p->nmappings; i++) {
+		const char *f = profile__str(p, p->mappings[i].filename);
+
+		if (*f && *f != '[' && strncmp(f, "/tmp/perf-", 10) && strncmp(f, "//anon", 6) &&
+		    strncmp(f, "/memfd:", 7))
+			return f;
+	}
+	return "scorch diff";
+}
+
 /* An empty profile of one sample type, with a mapping for each kind of frame. */
 static int named__init(struct named *nm, const char *type, const char *unit, const char *file)
 {
@@ -414,9 +432,8 @@ static int write_diff_pprof(const struct profile *base, const struct profile *ne
 	int r;
 
 	/* counts stay counts; other values keep their type and unit */
-	r = named__init(
-	    &out, w[1].counts ? "samples" : w[1].type, w[1].counts ? "count" : w[1].unit,
-	    new->nmappings ? profile__str(new, new->mappings[0].filename) : "scorch diff");
+	r = named__init(&out, w[1].counts ? "samples" : w[1].type,
+			w[1].counts ? "count" : w[1].unit, code_file(new));
 	if (!r &&
 	    grow_array((void **)&out.p->comments, &out.p->ncomments, 1, sizeof(*out.p->comments)))
 		r = -ENOMEM;
@@ -1197,10 +1214,7 @@ int cmd_diff(int argc, char **argv)
 			r = sides__add(&s, to, p, &pw, a.has_tag ? &a.f : NULL);
 			if (!r && graphs && !merged[to].p)
 				r = named__init(&merged[to], k.countable ? "samples" : k.type,
-						k.countable ? "count" : k.unit,
-						p->nmappings
-						    ? profile__str(p, p->mappings[0].filename)
-						    : "scorch diff");
+						k.countable ? "count" : k.unit, code_file(p));
 			if (!r && graphs)
 				r = named__add(&merged[to], p, &pw, a.has_tag ? &a.f : NULL, 1,
 					       false);
