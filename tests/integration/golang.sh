@@ -60,10 +60,13 @@ done
 # locations (return addresses, looked up at the call: address - 1)
 "$SCORCH" record -q -o "$TMP/s.pb.gz" -- "$TMP/go-stripped" "$TMP/s.pprof" 1 70 >/dev/null
 raw=$(gopprof -raw "$TMP/s.pb.gz")
-locs=$(awk '/^Locations/ { on = 1; next } /^Mappings/ { on = 0 } on && $4 ~ /^(main\.burnA|main\.main|runtime\.main)$/ { print $2, $4, $5 }' <<<"$raw" | sort -u)
+# (a sample's leaf is the sampled pc itself, looked up there: the first location of a sample)
+locs=$(awk '/^Samples/ { s = 1; next } /^Locations/ { s = 0; on = 1; next } /^Mappings/ { on = 0 }
+	s && /: / { sub(/.*: /, ""); leaf[$1] = 1 }
+	on && $4 ~ /^(main\.burnA|main\.main|runtime\.main)$/ { id = $1; sub(/:$/, "", id); print $2, $4, $5, (id in leaf) ? 0 : 1 }' <<<"$raw" | sort -u)
 n=0 bad=0
-while read -r addr fn fl; do
-	want=$(printf '0x%x\n' $((addr - 1)) | go tool addr2line "$TMP/go-stripped" | paste -sd' ')
+while read -r addr fn fl back; do
+	want=$(printf '0x%x\n' $((addr - back)) | go tool addr2line "$TMP/go-stripped" | paste -sd' ')
 	n=$((n + 1))
 	[ "$want" = "$fn $fl" ] || { bad=$((bad + 1)); echo "at $addr: scorch '$fn $fl', go tool addr2line '$want'"; }
 done <<<"$locs"
