@@ -166,14 +166,23 @@ static uint64_t location(struct builder *b, bool kernel, uint32_t pid, uint32_t 
 		if (!mid)
 			return 0;
 	}
-	/* one line per function at the address, inlined ones first, as pprof wants them */
+	/*
+	 * One line per function at the address, inlined ones first, as pprof wants them. pprof
+	 * has no file per line: a line number is read in its function's file. So where the line
+	 * lies in another file than the function's declaration (code inlined from elsewhere that
+	 * the table does not name as a function of its own, as Go's table without its inline
+	 * tree, or a C body that includes a file), the function is given the line's file, as go
+	 * tool addr2line and runtime/pprof report it, and no first line.
+	 */
 	for (int i = 0; i < f.nlines; i++) {
 		const struct sym_line *l = &f.lines[i];
+		bool elsewhere = l->file && l->decl_file && strcmp(l->file, l->decl_file);
 
 		lines[i] = (struct prof_line){ .line = l->line };
 		lines[i].function =
 		    profile__function(b->p, l->function, l->system_name,
-				      l->decl_file ? l->decl_file : l->file, l->decl_line);
+				      elsewhere || !l->decl_file ? l->file : l->decl_file,
+				      elsewhere ? 0 : l->decl_line);
 		if (!lines[i].function)
 			return 0;
 	}
