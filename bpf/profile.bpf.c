@@ -190,6 +190,20 @@ struct {
 } py_threads SEC(".maps");
 
 /*
+ * Per thread: its stack's mapping, filled by user space from the process's maps when a sample
+ * of a thread without one arrives. A thread's stack is a mapping of its own, often right below
+ * another readable one, and a copy of stack_copy bytes read on into it (29.7 KB copied of a
+ * thread whose mapping ended 13.4 KB above sp). Looked up here rather than with bpf_find_vma():
+ * that helper costs ~7 us in the sampling interrupt and its callback doubled the verifier's work.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct scorch_stack_range);
+} stack_ranges SEC(".maps");
+
+/*
  * Per CPU: the Python stack being walked, the head of the thread state, and a window of the
  * memory frames lie in: from the start of a frame's page to its end. 3.11 and later push
  * their frames one after the other in the thread's data stack, so one read brings a frame and
@@ -776,7 +790,7 @@ py_walk(__u32 pid, __u32 tid, __u32 seq, const struct scorch_raw_sample *raw, co
 
 struct copy_state {
 	struct scorch_raw_sample *raw;
-	__u64 sp;
+	__u64 sp, end; /* end: where the stack's mapping ends (stack_ranges), 0 when not known */
 	__u32 want, got;
 };
 
@@ -790,10 +804,14 @@ static long copy_step(__u32 i, void *data)
 	__u64 addr = c->sp + c->got;
 	__u32 chunk = SCORCH_PAGE_SIZE - (addr & (SCORCH_PAGE_SIZE - 1)), off;
 
-	if (c->got >= c->want)
+	if (c->got >= c->want || (c->end && addr >= c->end))
 		return 1;
 	if (chunk > c->want - c->got)
 		chunk = c->want - c->got;
+	if (c->end && chunk > c->end - addr)
+		chunk = c->end - addr;
+	/* clang knows chunk is at most a page here and drops the test; 6.1's verifier does not */
+	barrier_var(chunk);
 	if (chunk == 0 || chunk > SCORCH_PAGE_SIZE)
 		return 1;
 	off = c->got & (SCORCH_MAX_STACK_COPY - 1);
@@ -876,6 +894,14 @@ copy_user(struct bpf_perf_event_data *ctx, const struct scorch_sample_key *key, 
 		c.raw = raw;
 		c.sp = r->sp - SCORCH_RED_ZONE;
 		c.want = stack_copy;
+		if (!compat) {
+			const struct scorch_stack_range *sr =
+			    bpf_map_lookup_elem(&stack_ranges, &key->tid);
+
+			if (sr && sr->pid == key->pid && sr->seq == key->proc_seq &&
+			    c.sp >= sr->lo && c.sp < sr->hi)
+				c.end = sr->hi;
+		}
 		if (compat) {
 			for (__u32 i = 0; i < SCORCH_MAX_STACK_COPY / SCORCH_PAGE_SIZE + 2; i++)
 				if (copy_step(i, &c))

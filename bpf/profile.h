@@ -122,6 +122,16 @@ enum scorch_py_frames {
 #define SCORCH_PY_NO_FIELD 0xffff
 
 /* Value of the py_procs map: where a Python process keeps its threads and frames. */
+/*
+ * The mapping a thread's stack pointer lies in, from user space (stack_ranges, keyed by tid):
+ * the current build's copy of the user stack stops at hi, not stack_copy bytes on, for a
+ * sample of that (pid, seq) whose sp - SCORCH_RED_ZONE lies in [lo, hi).
+ */
+struct scorch_stack_range {
+	__u32 pid, seq;
+	__u64 lo, hi;
+};
+
 struct scorch_py_proc {
 	__u32 seq; /* the process generation these are for */
 	__u8 frames; /* enum scorch_py_frames */

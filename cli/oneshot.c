@@ -414,6 +414,12 @@ void oneshot__summary(const struct oneshot *o, const struct capture_args *a, con
 			" with frame pointers in the kernel\n",
 			st[SCORCH_STAT_COPIED], ends[UNWIND_END_COMPLETE], cs.fp_fallback,
 			st[SCORCH_STAT_RECORDED] - st[SCORCH_STAT_COPIED]);
+		if (cs.stack_ranges)
+			fprintf(stderr,
+				"scorch: stack copies: %" PRIu64 " ended at their thread's stack "
+				"mapping (%" PRIu64 " threads' mappings looked up, %" PRIu64
+				" threads whose stack went on past it)\n",
+				cs.stack_bounded, cs.stack_ranges, cs.stack_unbounded);
 		print_unwound_files(sym);
 	}
 	if (a->verbose && ss.python_processes) {

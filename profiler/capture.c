@@ -53,6 +53,13 @@ static int use_python(void *ctx, uint32_t pid, const struct scorch_py_proc *py)
 	return session__set_python(c->sess, pid, py);
 }
 
+static int use_stack_range(void *ctx, uint32_t tid, const struct scorch_stack_range *r)
+{
+	struct capture *c = ctx;
+
+	return session__set_stack_range(c->sess, tid, r);
+}
+
 struct capture *capture__new(const struct capture_opts *opts, char *err, size_t errlen)
 {
 	struct symbolizer_opts sopts = { .warn = opts->warn,
@@ -108,6 +115,14 @@ struct capture *capture__new(const struct capture_opts *opts, char *err, size_t 
 		collector__set_fp_hook(c->col, use_frame_pointers, c);
 	if (!opts->no_python)
 		collector__set_py_hook(c->col, use_python, c);
+	/* copied stacks stop at the end of their thread's stack mapping (the current program) */
+	if (opts->unwind != SCORCH_UNWIND_FP &&
+	    !strcmp(session__program(c->sess, NULL), "current") &&
+	    collector__set_stack_hook(c->col, use_stack_range, c)) {
+		fail_with(err, errlen, -ENOMEM, "out of memory");
+		e = ENOMEM;
+		goto fail;
+	}
 	c->last_drain = now_ns(CLOCK_MONOTONIC);
 	return c;
 fail:

@@ -26,6 +26,11 @@ struct collector {
 	void *fp_ctx;
 	collector_py_fn py_hook;
 	void *py_ctx;
+	collector_stack_fn stack_hook;
+	void *stack_ctx;
+	struct thread_stack *threads; /* STACK_THREADS, by tid; NULL without a stack hook */
+	uint64_t round; /* drain rounds so far */
+	uint32_t stack_lookups; /* threads' stack mappings looked up this round */
 	struct hmap *py_read; /* (pid, code address) read or checked this round; reads per pid */
 	struct collector_stats stats;
 	uint64_t pcs[UNWIND_MAX_FRAMES];
@@ -33,6 +38,21 @@ struct collector {
 	/* (pid, seq) of processes that exited: this interval's, and the previous one's */
 	uint32_t (*exits[2])[2];
 	size_t nexits[2], cap_exits[2];
+};
+
+/*
+ * What the program was told of a thread's stack mapping: a table indexed by tid, a thread
+ * that collides with another replaces it (and is looked up again: at most once a round).
+ */
+#define STACK_THREADS 4096
+/* Lookups a round (each an open and a query of /proc/PID/maps): more threads wait a round. */
+#define STACK_LOOKUPS_PER_ROUND 256
+
+struct thread_stack {
+	uint32_t tid, pid, seq;
+	bool unbounded; /* its stack went on past its mapping: its copies are not bounded */
+	uint64_t lo, hi; /* lo == hi: not found */
+	uint64_t round; /* of the last lookup, + 1 (0: never) */
 };
 
 /* FNV-1a over the frames, as the BPF program hashes its stacks; never a placeholder id. */
@@ -280,6 +300,55 @@ static int code_at(void *ctx, uint64_t pc, struct elf_file **ret_elf, uint64_t *
 	return 0;
 }
 
+/*
+ * Tell the program the mapping of the sampled thread's stack, so that its next copies stop at
+ * that mapping's end: looked up when the thread has none or its sp left it, told again when a
+ * copy went past it (the program's table forgot it). A thread is looked up at most once a
+ * drain round, 256 threads a round. When an unwind wanted more than a copy that ended at the
+ * mapping's end, the stack goes on in the next mapping (one split by an mprotect() or a
+ * madvise(), or replaced by a larger one): that thread's copies are not bounded any more.
+ */
+static void stack_range(struct collector *c, const struct scorch_raw_sample *raw,
+			enum unwind_end end)
+{
+	const struct scorch_sample_key *k = &raw->key;
+	struct thread_stack *t = &c->threads[k->tid % STACK_THREADS];
+	uint64_t base = raw->regs[UNWIND_REG_SP] - SCORCH_RED_ZONE, lo, hi;
+	bool known = t->round && t->tid == k->tid && t->pid == k->pid && t->seq == k->proc_seq;
+	struct scorch_stack_range r;
+
+	if (known && t->unbounded)
+		return;
+	if (known && t->lo < t->hi && base >= t->lo && base < t->hi) {
+		uint64_t copied = base + raw->stack_len;
+
+		if (copied == t->hi && end == UNWIND_END_COPY) {
+			t->unbounded = true;
+			c->stats.stack_unbounded++;
+			c->stack_hook(c->stack_ctx, k->tid, NULL);
+			return;
+		}
+		c->stats.stack_bounded += copied == t->hi;
+		if (copied <= t->hi)
+			return; /* bounded by it, or ended by a fault below it */
+	}
+	if ((known && t->round == c->round + 1) || c->stack_lookups >= STACK_LOOKUPS_PER_ROUND)
+		return;
+	c->stack_lookups++;
+	*t = (struct thread_stack){
+		.tid = k->tid, .pid = k->pid, .seq = k->proc_seq, .round = c->round + 1
+	};
+	if (symbolizer__mapping_at(c->sym, k->pid, base, &lo, &hi) || base < lo || base >= hi) {
+		c->stack_hook(c->stack_ctx, k->tid, NULL);
+		return;
+	}
+	t->lo = lo;
+	t->hi = hi;
+	r = (struct scorch_stack_range){ .pid = k->pid, .seq = k->proc_seq, .lo = lo, .hi = hi };
+	if (!c->stack_hook(c->stack_ctx, k->tid, &r))
+		c->stats.stack_ranges++;
+}
+
 void collector__raw_sample(struct collector *c, const struct scorch_raw_sample *raw)
 {
 	struct scorch_sample_key key = raw->key;
@@ -309,6 +378,8 @@ void collector__raw_sample(struct collector *c, const struct scorch_raw_sample *
 	}
 	/* stacks that went through code without CFI by its frame pointers */
 	c->stats.fp_fallback += d.fp > 0;
+	if (c->stack_hook && end != UNWIND_END_NO_REGS)
+		stack_range(c, raw, end);
 	if ((end == UNWIND_END_NO_CFI || end == UNWIND_END_BAD_CFI) && nr > 0)
 		symbolizer__unwind_stopped(c->sym, key.pid, key.proc_seq, c->pcs[nr - 1],
 					   unwind_end_name(end));
@@ -366,6 +437,18 @@ void collector__set_fp_hook(struct collector *c, collector_fp_fn fn, void *ctx)
 	c->fp_ctx = ctx;
 }
 
+int collector__set_stack_hook(struct collector *c, collector_stack_fn fn, void *ctx)
+{
+	if (!c->threads) {
+		c->threads = calloc(STACK_THREADS, sizeof(*c->threads));
+		if (!c->threads)
+			return -ENOMEM;
+	}
+	c->stack_hook = fn;
+	c->stack_ctx = ctx;
+	return 0;
+}
+
 void collector__set_py_hook(struct collector *c, collector_py_fn fn, void *ctx)
 {
 	c->py_hook = fn;
@@ -404,6 +487,7 @@ void collector__free(struct collector *c)
 	hmap__free(c->reread);
 	hmap__free(c->stale);
 	hmap__free(c->py_read);
+	free(c->threads);
 	unwind_cache__free(c->unwind_cache);
 	free(c->exits[0]);
 	free(c->exits[1]);
@@ -458,6 +542,8 @@ void collector__next_round(struct collector *c)
 	size_t pos = 0;
 	const void *k;
 
+	c->round++;
+	c->stack_lookups = 0;
 	/* without memory for new tables, the old ones stay: fewer re-reads, nothing worse */
 	if (!fresh)
 		return;

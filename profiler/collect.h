@@ -30,12 +30,21 @@ typedef void (*collector_fp_fn)(void *ctx, uint32_t pid, uint32_t seq, bool keep
  */
 typedef int (*collector_py_fn)(void *ctx, uint32_t pid, const struct scorch_py_proc *py);
 
+/*
+ * The mapping thread tid's stack lies in, for the program to bound the copies of its stack
+ * (NULL: none known any more). 0 or -errno.
+ */
+typedef int (*collector_stack_fn)(void *ctx, uint32_t tid, const struct scorch_stack_range *r);
+
 /* What the collector refused, for -v and the agent's metrics. */
 struct collector_stats {
 	uint64_t python_refused; /* interpreters whose offsets the BPF program cannot read */
 	uint64_t python_map_full; /* Python processes not walked: the program's map was full */
 	uint64_t python_read_budget; /* code objects not read in a round: past a process's budget */
 	uint64_t fp_fallback; /* user stacks unwound in part without CFI (frame pointers, JIT) */
+	uint64_t stack_ranges; /* threads' stack mappings looked up for the program */
+	uint64_t stack_bounded; /* copies that ended at their thread's stack mapping's end */
+	uint64_t stack_unbounded; /* threads whose stack went on past that mapping: not bounded */
 };
 
 struct collector *collector__new(struct symbolizer *sym);
@@ -50,6 +59,8 @@ void collector__detach(struct collector *c, struct window *w);
 const struct drain_ops *collector__drain_ops(struct collector *c);
 void collector__set_fp_hook(struct collector *c, collector_fp_fn fn, void *ctx);
 void collector__set_py_hook(struct collector *c, collector_py_fn fn, void *ctx);
+/* 0, or -ENOMEM: the table of threads' stacks is allocated here */
+int collector__set_stack_hook(struct collector *c, collector_stack_fn fn, void *ctx);
 void collector__stats(const struct collector *c, struct collector_stats *ret);
 /* Unwind a sample whose user stack was copied, and count it in every window. */
 void collector__raw_sample(struct collector *c, const struct scorch_raw_sample *raw);

@@ -650,6 +650,18 @@ int session__set_python(struct session *s, uint32_t pid, const struct scorch_py_
 	return 0;
 }
 
+int session__set_stack_range(struct session *s, uint32_t tid,
+			     const struct scorch_stack_range *range)
+{
+	int fd = bpf_map__fd(s->skel->maps.stack_ranges);
+
+	if (s->compat)
+		return 0; /* its copies go on to a fault */
+	if (!range)
+		return bpf_map_delete_elem(fd, &tid) && errno != ENOENT ? -errno : 0;
+	return bpf_map_update_elem(fd, &tid, range, BPF_ANY) ? -errno : 0;
+}
+
 int session__poll(struct session *s, int timeout_ms)
 {
 	struct epoll_event ev[2];

@@ -59,6 +59,12 @@ int session__use_frame_pointers(struct session *s, uint32_t pid, uint32_t seq, b
  */
 int session__set_python(struct session *s, uint32_t pid, const struct scorch_py_proc *py);
 /* Wait up to timeout_ms for process events, then dispatch them and every queued sample. */
+/*
+ * The mapping thread tid's stack lies in, which bounds the copies of its stack (NULL: not
+ * known). 0 or -errno; a no-op for the compat program.
+ */
+int session__set_stack_range(struct session *s, uint32_t tid,
+			     const struct scorch_stack_range *range);
 int session__poll(struct session *s, int timeout_ms);
 /* Stop sampling: close the perf events and wait until no program is still running. */
 void session__stop(struct session *s);

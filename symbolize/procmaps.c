@@ -8,7 +8,9 @@
 #include <linux/types.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 /* Bound on the mappings kept per process: a hostile or huge process cannot exhaust memory. */
 #define PROCMAPS_MAX 1000000
@@ -136,6 +138,47 @@ struct scorch_procmap_query {
 #define PMQ_COVERING_OR_NEXT 0x10
 
 _Static_assert(sizeof(struct scorch_procmap_query) == 104, "the kernel's struct procmap_query");
+
+int procmaps__find(int fd, uint64_t addr, uint64_t *ret_start, uint64_t *ret_end)
+{
+	struct scorch_procmap_query q = { .size = sizeof(q), .query_addr = addr };
+	struct procmap *maps = NULL;
+	size_t n = 0;
+	int err, dupfd;
+	FILE *f;
+
+	if (ioctl(fd, SCORCH_PROCMAP_QUERY, &q) == 0) {
+		if (q.vma_end <= q.vma_start || addr < q.vma_start || addr >= q.vma_end)
+			return -EINVAL;
+		*ret_start = q.vma_start;
+		*ret_end = q.vma_end;
+		return 0;
+	}
+	if (errno != ENOTTY)
+		return -errno;
+	/* before 6.11: the text, every line (a stack is not an executable mapping) */
+	dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (dupfd < 0)
+		return -errno;
+	f = fdopen(dupfd, "re");
+	if (!f) {
+		close(dupfd);
+		return -ENOMEM;
+	}
+	err = procmaps__parse(f, &maps, &n, NULL);
+	fclose(f);
+	if (err)
+		return err;
+	err = -ENOENT;
+	for (size_t i = 0; i < n && err; i++)
+		if (addr >= maps[i].start && addr < maps[i].end) {
+			*ret_start = maps[i].start;
+			*ret_end = maps[i].end;
+			err = 0;
+		}
+	procmaps__free(maps, n);
+	return err;
+}
 
 /*
  * The executable mappings, one ioctl each: the kernel neither formats nor we parse the lines

@@ -25,6 +25,11 @@ int procmaps__parse_exec(FILE *f, struct procmap **ret, size_t *ret_n, size_t *r
  * -ENOTTY on a kernel without it (before 6.11), another -errno when the query failed.
  */
 int procmaps__query_exec(int fd, struct procmap **ret, size_t *ret_n);
+/*
+ * The mapping that holds addr, from fd, an open /proc/PID/maps: PROCMAP_QUERY where the kernel
+ * has it, else its text (read from the start of fd). -ENOENT when no mapping holds addr.
+ */
+int procmaps__find(int fd, uint64_t addr, uint64_t *ret_start, uint64_t *ret_end);
 void procmaps__free(struct procmap *maps, size_t n);
 
 static inline bool procmap__is_exec(const struct procmap *m)

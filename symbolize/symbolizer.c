@@ -657,6 +657,21 @@ int sym_read_exec_maps(struct symbolizer *s, uint32_t pid, struct procmap **ret,
 	return err;
 }
 
+int symbolizer__mapping_at(struct symbolizer *s, uint32_t pid, uint64_t addr, uint64_t *ret_lo,
+			   uint64_t *ret_hi)
+{
+	char path[300];
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/%u/maps", s->proc_root, pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	err = procmaps__find(fd, addr, ret_lo, ret_hi);
+	close(fd);
+	return err;
+}
+
 /*
  * Whether the process still maps m's file where its snapshot saw it: not after an exec, which
  * leaves none of the old mappings. False when its maps cannot be read.

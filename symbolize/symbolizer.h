@@ -168,6 +168,13 @@ int sym_code_mapping__vaddr(const struct sym_code_mapping *m, uint64_t addr, uin
 /* Does every executable mapping of (pid, seq) have an ELF file that keeps frame pointers? */
 bool symbolizer__keeps_frame_pointers(const struct symbolizer *s, uint32_t pid, uint32_t seq);
 /*
+ * The mapping of live process pid that holds addr (a thread's stack, for the bound of its
+ * stack copies): 0, -ESRCH when the process is gone, -ENOENT when nothing is mapped there.
+ */
+int symbolizer__mapping_at(struct symbolizer *s, uint32_t pid, uint64_t addr, uint64_t *ret_lo,
+			   uint64_t *ret_hi);
+
+/*
  * The unwinder stopped at pc of (pid, seq) for want of usable call frame information: warns
  * once per file, naming it.
  */

@@ -68,6 +68,22 @@ for v in fp nofp; do
 		fail "$v build: $(cat "$TMP/$v.check") $(cat "$TMP/$v.err")"
 	fi
 done
+# the copies of the FP-less workload's stacks (its second thread's reads on into the mapping
+# above its stack) stopped at their stack's mapping: the current program, with those chains.
+# Before 6.7 a thread's stack (MAP_STACK, which did not set VM_NOHUGEPAGE yet) can be merged
+# with an anonymous mapping above it into one, as the layout falls: there none may stop early
+bounded=$(sed -n 's/^scorch: stack copies: \([0-9]*\) ended at.*/\1/p' "$TMP/nofp.err")
+copied=$(sed -n 's/^scorch: user stacks: \([0-9]*\) unwound with CFI.*/\1/p' "$TMP/nofp.err")
+least=1
+[ "$major" -lt 6 ] || { [ "$major" -eq 6 ] && [ "$minor" -lt 7 ]; } && least=0
+if [ "$prog" = current ]; then
+	[ "${bounded:-0}" -ge "$least" ] && [ "${bounded:-0}" -le "${copied:-0}" ] &&
+		ok "stack copies: $bounded of $copied ended at their thread's stack mapping" ||
+		fail "stack copies: '${bounded:-}' of '${copied:-}' ended at their stack mapping: $(grep 'stack copies' "$TMP/nofp.err")"
+else
+	[ -z "$bounded" ] && ok "stack copies: not bounded by the compat program (reads on to a fault)" ||
+		fail "the compat program's copies reported bounded: $bounded"
+fi
 unset SCORCH_SAMPLE_RING CHAINS_SPLIT
 
 # 3. accounting: runs = recorded + idle + filtered + dropped, and the profile holds the recorded

@@ -141,6 +141,93 @@ static void check_reread(uint32_t me)
 	symbolizer__free(sym);
 }
 
+struct range_calls {
+	size_t set, cleared;
+	struct scorch_stack_range last;
+};
+
+static int note_range(void *ctx, uint32_t tid, const struct scorch_stack_range *r)
+{
+	struct range_calls *rc = ctx;
+
+	(void)tid;
+	if (r) {
+		rc->set++;
+		rc->last = *r;
+	} else {
+		rc->cleared++;
+	}
+	return 0;
+}
+
+/*
+ * The stack ranges the program is told: a thread's mapping (here one between two guard pages)
+ * looked up on its first sample, not again while its copies stay below its end, told again
+ * (once a round) when a copy went past it, and a thread whose unwind wanted more than a copy
+ * that ended at its end is not bounded any more.
+ */
+static void check_stack_ranges(uint32_t me)
+{
+	struct symbolizer *sym = symbolizer__new(&(struct symbolizer_opts){ 0 });
+	struct collector *col = collector__new(sym);
+	struct scorch_raw_sample *raw = calloc(1, sizeof(*raw));
+	char *area = mmap(NULL, 18 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct range_calls rc = { 0 };
+	struct collector_stats cs;
+	uint64_t lo, hi;
+
+	CHECK(sym && col && raw && area != MAP_FAILED);
+	if (!sym || !col || !raw || area == MAP_FAILED)
+		return;
+	CHECK_INT(mprotect(area + 4096, 16 * 4096, PROT_READ | PROT_WRITE), 0);
+	lo = (uint64_t)(uintptr_t)area + 4096;
+	hi = lo + 16 * 4096;
+	CHECK_INT(collector__set_stack_hook(col, note_range, &rc), 0);
+	/* first sample of the thread: looked up */
+	raw_at(raw, me, (uint64_t)(uintptr_t)leaf_fn + 1);
+	raw->regs[UNWIND_REG_SP] = lo + 8 * 4096 + SCORCH_RED_ZONE;
+	collector__raw_sample(col, raw);
+	CHECK_INT(rc.set, 1);
+	CHECK_INT(rc.last.lo, lo);
+	CHECK_INT(rc.last.hi, hi);
+	CHECK_INT(rc.last.pid, me);
+	CHECK_INT(rc.last.seq, 1);
+	/* a copy below its end: nothing to say */
+	collector__raw_sample(col, raw);
+	CHECK_INT(rc.set, 1);
+	/* a copy past its end (the program forgot the range): told again, once a round */
+	raw->regs[UNWIND_REG_SP] = hi - 100 + SCORCH_RED_ZONE;
+	collector__raw_sample(col, raw);
+	CHECK_INT(rc.set, 1);
+	collector__next_round(col);
+	collector__raw_sample(col, raw);
+	CHECK_INT(rc.set, 2);
+	collector__raw_sample(col, raw);
+	CHECK_INT(rc.set, 2);
+	/* a copy that ended at its end and an unwind that wanted more: not bounded any more */
+	raw->stack_len = 100;
+	collector__raw_sample(col, raw);
+	CHECK_INT(rc.cleared, 1);
+	collector__next_round(col);
+	raw->stack_len = 256;
+	collector__raw_sample(col, raw);
+	CHECK_INT(rc.set, 2);
+	CHECK_INT(rc.cleared, 1);
+	collector__stats(col, &cs);
+	CHECK_INT(cs.stack_ranges, 2);
+	CHECK_INT(cs.stack_unbounded, 1);
+	/* nothing mapped at sp (another thread): the program is told there is no range */
+	CHECK_INT(munmap(area, 4096), 0);
+	raw->key.tid = me + 1;
+	raw->regs[UNWIND_REG_SP] = (uint64_t)(uintptr_t)area + 100 + SCORCH_RED_ZONE;
+	collector__raw_sample(col, raw);
+	CHECK_INT(rc.cleared, 2);
+	munmap(area + 4096, 17 * 4096);
+	free(raw);
+	collector__free(col);
+	symbolizer__free(sym);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/scorch-build.XXXXXX", ksyms[64], names[512];
@@ -310,5 +397,6 @@ int main(void)
 	unlink(ksyms);
 	rmdir(dir);
 	check_reread(me);
+	check_stack_ranges(me);
 	return check_done("test_build");
 }

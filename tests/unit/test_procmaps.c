@@ -86,12 +86,61 @@ static void query_matches_text(void)
 		munmap(code, 4096);
 }
 
+/*
+ * The mapping that holds an address: this thread's stack (the kernel's query, or the text
+ * before 6.11) as the text of /proc/self/maps says it, and the same answers from the text of a
+ * file (a regular file refuses the ioctl: the text path is taken); nothing at address 0.
+ */
+static void find_address(void)
+{
+	char tmpl[] = "/tmp/test_procmaps.XXXXXX";
+	uint64_t lo = 0, hi = 0, tlo = 0, thi = 0, here = (uint64_t)(uintptr_t)&lo;
+	struct procmap *t = NULL;
+	size_t nt = 0;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC), tfd;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	CHECK(fd >= 0 && f);
+	if (fd < 0 || !f)
+		return;
+	CHECK(procmaps__parse(f, &t, &nt, NULL) == 0);
+	fclose(f);
+	for (size_t i = 0; i < nt; i++)
+		if (here >= t[i].start && here < t[i].end) {
+			tlo = t[i].start;
+			thi = t[i].end;
+		}
+	procmaps__free(t, nt);
+	CHECK(tlo < thi);
+	CHECK_INT(procmaps__find(fd, here, &lo, &hi), 0);
+	CHECK_INT(lo, tlo);
+	CHECK_INT(hi, thi);
+	CHECK_INT(procmaps__find(fd, 0, &lo, &hi), -ENOENT);
+	close(fd);
+
+	tfd = mkstemp(tmpl);
+	CHECK(tfd >= 0);
+	if (tfd < 0)
+		return;
+	unlink(tmpl);
+	CHECK(write(tfd, maps_text, sizeof(maps_text) - 1) == (ssize_t)sizeof(maps_text) - 1);
+	CHECK(lseek(tfd, 0, SEEK_SET) == 0);
+	CHECK_INT(procmaps__find(tfd, 0x7f3a1c000800ULL, &lo, &hi), 0);
+	CHECK_INT(lo, 0x7f3a1c000000ULL);
+	CHECK_INT(hi, 0x7f3a1c021000ULL);
+	CHECK(lseek(tfd, 0, SEEK_SET) == 0);
+	/* the end is not in it, and the malformed lines hold nothing */
+	CHECK_INT(procmaps__find(tfd, 0x7f3a1c021000ULL, &lo, &hi), -ENOENT);
+	close(tfd);
+}
+
 int main(void)
 {
 	FILE *f = fmemopen((void *)maps_text, sizeof(maps_text) - 1, "r");
 	struct procmap *m = NULL;
 	size_t n = 0, bad = 0;
 
+	find_address();
 	CHECK_INT(procmaps__parse(f, &m, &n, &bad), 0);
 	fclose(f);
 	CHECK_INT(n, 7);
