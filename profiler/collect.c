@@ -31,6 +31,7 @@ struct collector {
 	struct thread_stack *threads; /* STACK_THREADS, by tid; NULL without a stack hook */
 	uint64_t round; /* drain rounds so far */
 	uint32_t stack_lookups; /* threads' stack mappings looked up this round */
+	uint64_t stack_lookup_ns; /* and the time they took */
 	struct hmap *py_read; /* (pid, code address) read or checked this round; reads per pid */
 	struct collector_stats stats;
 	uint64_t pcs[UNWIND_MAX_FRAMES];
@@ -45,8 +46,12 @@ struct collector {
  * that collides with another replaces it (and is looked up again: at most once a round).
  */
 #define STACK_THREADS 4096
-/* Lookups a round (each an open and a query of /proc/PID/maps): more threads wait a round. */
+/*
+ * Lookups a round (each an open and a query of /proc/PID/maps, or before 6.11 a read of its
+ * text up to the line): at most 256 and 5 ms of them (0.5 % of a core); more threads wait.
+ */
 #define STACK_LOOKUPS_PER_ROUND 256
+#define STACK_LOOKUP_NS_PER_ROUND 5000000ULL
 
 struct thread_stack {
 	uint32_t tid, pid, seq;
@@ -304,7 +309,7 @@ static int code_at(void *ctx, uint64_t pc, struct elf_file **ret_elf, uint64_t *
  * Tell the program the mapping of the sampled thread's stack, so that its next copies stop at
  * that mapping's end: looked up when the thread has none or its sp left it, told again when a
  * copy went past it (the program's table forgot it). A thread is looked up at most once a
- * drain round, 256 threads a round. When an unwind wanted more than a copy that ended at the
+ * drain round, 256 threads and 5 ms a round. When an unwind wanted more than a copy that ended at the
  * mapping's end, the stack goes on in the next mapping (one split by an mprotect() or a
  * madvise(), or replaced by a larger one): that thread's copies are not bounded any more.
  */
@@ -313,9 +318,10 @@ static void stack_range(struct collector *c, const struct scorch_raw_sample *raw
 {
 	const struct scorch_sample_key *k = &raw->key;
 	struct thread_stack *t = &c->threads[k->tid % STACK_THREADS];
-	uint64_t base = raw->regs[UNWIND_REG_SP] - SCORCH_RED_ZONE, lo, hi;
+	uint64_t base = raw->regs[UNWIND_REG_SP] - SCORCH_RED_ZONE, lo, hi, t0;
 	bool known = t->round && t->tid == k->tid && t->pid == k->pid && t->seq == k->proc_seq;
 	struct scorch_stack_range r;
+	int err;
 
 	if (known && t->unbounded)
 		return;
@@ -332,13 +338,17 @@ static void stack_range(struct collector *c, const struct scorch_raw_sample *raw
 		if (copied <= t->hi)
 			return; /* bounded by it, or ended by a fault below it */
 	}
-	if ((known && t->round == c->round + 1) || c->stack_lookups >= STACK_LOOKUPS_PER_ROUND)
+	if ((known && t->round == c->round + 1) || c->stack_lookups >= STACK_LOOKUPS_PER_ROUND ||
+	    c->stack_lookup_ns >= STACK_LOOKUP_NS_PER_ROUND)
 		return;
 	c->stack_lookups++;
 	*t = (struct thread_stack){
 		.tid = k->tid, .pid = k->pid, .seq = k->proc_seq, .round = c->round + 1
 	};
-	if (symbolizer__mapping_at(c->sym, k->pid, base, &lo, &hi) || base < lo || base >= hi) {
+	t0 = now_ns(CLOCK_MONOTONIC);
+	err = symbolizer__mapping_at(c->sym, k->pid, base, &lo, &hi);
+	c->stack_lookup_ns += now_ns(CLOCK_MONOTONIC) - t0;
+	if (err || base < lo || base >= hi) {
 		c->stack_hook(c->stack_ctx, k->tid, NULL);
 		return;
 	}
@@ -544,6 +554,7 @@ void collector__next_round(struct collector *c)
 
 	c->round++;
 	c->stack_lookups = 0;
+	c->stack_lookup_ns = 0;
 	/* without memory for new tables, the old ones stay: fewer re-reads, nothing worse */
 	if (!fresh)
 		return;

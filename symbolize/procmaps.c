@@ -142,8 +142,8 @@ _Static_assert(sizeof(struct scorch_procmap_query) == 104, "the kernel's struct 
 int procmaps__find(int fd, uint64_t addr, uint64_t *ret_start, uint64_t *ret_end)
 {
 	struct scorch_procmap_query q = { .size = sizeof(q), .query_addr = addr };
-	struct procmap *maps = NULL;
-	size_t n = 0;
+	char *line = NULL;
+	size_t cap = 0;
 	int err, dupfd;
 	FILE *f;
 
@@ -156,7 +156,7 @@ int procmaps__find(int fd, uint64_t addr, uint64_t *ret_start, uint64_t *ret_end
 	}
 	if (errno != ENOTTY)
 		return -errno;
-	/* before 6.11: the text, every line (a stack is not an executable mapping) */
+	/* before 6.11: the text, line by line up to the one that holds addr, none kept */
 	dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (dupfd < 0)
 		return -errno;
@@ -165,18 +165,21 @@ int procmaps__find(int fd, uint64_t addr, uint64_t *ret_start, uint64_t *ret_end
 		close(dupfd);
 		return -ENOMEM;
 	}
-	err = procmaps__parse(f, &maps, &n, NULL);
-	fclose(f);
-	if (err)
-		return err;
 	err = -ENOENT;
-	for (size_t i = 0; i < n && err; i++)
-		if (addr >= maps[i].start && addr < maps[i].end) {
-			*ret_start = maps[i].start;
-			*ret_end = maps[i].end;
+	while (err == -ENOENT && getline(&line, &cap, f) > 0) {
+		struct procmap m;
+
+		if (parse_line(line, &m))
+			continue;
+		if (addr >= m.start && addr < m.end) {
+			*ret_start = m.start;
+			*ret_end = m.end;
 			err = 0;
 		}
-	procmaps__free(maps, n);
+		free(m.path);
+	}
+	free(line);
+	fclose(f);
 	return err;
 }
 
