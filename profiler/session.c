@@ -35,7 +35,9 @@ struct session {
 	int epfd; /* both: the events' epoll descriptor and the sample ring */
 	int *perf_fds;
 	struct bpf_link **links;
-	uint64_t *clock; /* per CPU: the event's count at the last refresh (session__refresh_cpus) */
+	uint64_t *clock; /* per CPU: the event's count at the last look, CLOCK_UNKNOWN if none */
+	uint64_t *runs, *runs_now; /* per CPU: the program's runs at the last refresh, and now */
+	uint64_t *ran_ns; /* per CPU: when its runs were last seen to change, or its event opened */
 	struct barrier_thread *barrier; /* waits for grace periods (wait_for_programs_reading) */
 	unsigned int ncpus, nposs;
 	bool stopped;
@@ -439,14 +441,36 @@ static int attach_cpu(struct session *s, unsigned int c, char *err, size_t errle
 		return seterr(err, errlen, code, "cannot attach to the perf event on CPU %u: %s", c,
 			      strerror(code));
 	}
+	s->ran_ns[c] = now_ns(CLOCK_MONOTONIC); /* as if it had just run there */
+	s->clock[c] = 0;
 	return 0;
 }
+
+/* No count of the CPU's event was read since the program was last seen running there. */
+#define CLOCK_UNKNOWN UINT64_MAX
+
+/* Take the event of CPU c off (its link closes it). */
+static void detach_cpu(struct session *s, unsigned int c)
+{
+	bpf_link__destroy(s->links[c]);
+	s->links[c] = NULL;
+	s->perf_fds[c] = -1;
+}
+
+/*
+ * Sample periods without a run of the program on an online CPU after which its event is taken
+ * for detached: a cpu-clock event fires on an idle CPU too, so an attached one misses that many
+ * only when the whole machine stood still (a replaced event then costs a few milliseconds).
+ */
+#define DETACHED_PERIODS 20
 
 int session__refresh_cpus(struct session *s)
 {
 	_cleanup_free_ bool *online = calloc(s->nposs, sizeof(*online));
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	__u32 key = SCORCH_STAT_RUNS;
 	unsigned int n = 0;
-	uint64_t count = 0;
+	bool have_runs;
 	char err[256];
 	int added = 0;
 
@@ -454,31 +478,52 @@ int session__refresh_cpus(struct session *s)
 		return -ENOMEM;
 	if (s->stopped || online_cpus(online, s->nposs, &n))
 		return 0;
+	/* the program's runs per CPU, all in one call (the stats map is per CPU) */
+	have_runs = !bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.stats), &key, s->runs_now);
 	for (unsigned int c = 0; c < s->nposs; c++) {
-		count = 0;
-		if (!online[c])
+		uint64_t count = 0;
+
+		if (have_runs && s->runs_now[c] != s->runs[c]) {
+			s->runs[c] = s->runs_now[c];
+			s->ran_ns[c] = now;
+			if (s->perf_fds[c] >= 0 && online[c]) {
+				/*
+				 * The program ran there since the last look: its event is attached.
+				 * Only the other events' counts are read, as reading one asks its
+				 * CPU (an interrupt each, ~12 us in this VM): on a large machine
+				 * that would be most of a refresh.
+				 */
+				s->clock[c] = CLOCK_UNKNOWN;
+				continue;
+			}
+		}
+		if (!online[c]) {
+			/* going offline detached its event for good (perf_event_exit_cpu()) */
+			if (s->perf_fds[c] >= 0)
+				detach_cpu(s, c);
 			continue;
-		if (s->perf_fds[c] < 0) {
-			/* online since the last look (or refused then): a failure is tried again */
-			if (attach_cpu(s, c, err, sizeof(err)) == 0)
-				added++;
-		} else if (read(s->perf_fds[c], &count, sizeof(count)) == sizeof(count) &&
-			   count == s->clock[c]) {
+		}
+		if (s->perf_fds[c] >= 0 && have_runs && now > s->ran_ns[c] &&
+		    (now - s->ran_ns[c]) / 1000 * s->opts.freq >= DETACHED_PERIODS * 1000000ULL) {
+			/* offline and back since the last look: no run for DETACHED_PERIODS */
+			detach_cpu(s, c);
+		} else if (s->perf_fds[c] >= 0) {
+			if (read(s->perf_fds[c], &count, sizeof(count)) != sizeof(count) ||
+			    count != s->clock[c]) {
+				s->clock[c] = count;
+				continue;
+			}
 			/*
 			 * A cpu-clock event counts the nanoseconds it runs, idle or not: one that
 			 * stood still since the last look was taken off its CPU, which going
-			 * offline does for good (perf_event_exit_cpu() detaches it from the CPU's
-			 * context). A new one replaces it. (The read asks that CPU for its count:
-			 * one interrupt a second per CPU.)
+			 * offline (and back between two looks) does for good. A new one replaces
+			 * it.
 			 */
-			bpf_link__destroy(s->links[c]); /* closes the event too */
-			s->links[c] = NULL;
-			s->perf_fds[c] = -1;
-			if (attach_cpu(s, c, err, sizeof(err)) == 0)
-				added++;
-			count = 0;
+			detach_cpu(s, c);
 		}
-		s->clock[c] = count;
+		/* online since the last look, refused then, or replaced: a failure is tried again */
+		if (attach_cpu(s, c, err, sizeof(err)) == 0)
+			added++;
 	}
 	s->ncpus = n;
 	return added;
@@ -585,8 +630,11 @@ struct session *session__open(const struct session_opts *opts, char *err, size_t
 	s->perf_fds = calloc(s->nposs, sizeof(int));
 	s->links = calloc(s->nposs, sizeof(*s->links));
 	s->clock = calloc(s->nposs, sizeof(*s->clock));
+	s->runs = calloc(s->nposs, sizeof(*s->runs));
+	s->runs_now = calloc(s->nposs, sizeof(*s->runs_now));
+	s->ran_ns = calloc(s->nposs, sizeof(*s->ran_ns));
 	if (!s->keys || !s->counts || !s->stack_ids || !s->stacks || !s->perf_fds || !s->links ||
-	    !s->clock) {
+	    !s->clock || !s->runs || !s->runs_now || !s->ran_ns) {
 		seterr(err, errlen, ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -900,6 +948,9 @@ void session__free(struct session *s)
 	free(s->perf_fds);
 	free(s->links);
 	free(s->clock);
+	free(s->runs);
+	free(s->runs_now);
+	free(s->ran_ns);
 	free(s->keys);
 	free(s->counts);
 	free(s->stack_ids);
