@@ -651,8 +651,9 @@ static __always_inline __u8 win_u8(const struct py_scratch *s, __u32 off, __u16 
 }
 
 /* One frame into the stack: 1 stops (no frame left, the stack full, or a read failed). */
-static __always_inline long frame_one(struct frame_walk *w)
+static long frame_step(__u32 i, void *data)
 {
+	struct frame_walk *w = data;
 	const struct scorch_py_proc *pp = w->pp;
 	struct py_scratch *s = w->s;
 	struct walk_out *o = &s->out;
@@ -728,26 +729,6 @@ static __always_inline long frame_one(struct frame_walk *w)
 }
 
 /*
- * Frames a step walks. Each step is a call and a return (a bpf_loop() callback; in the compat
- * build a function of its own), and with the kernel's return thunk (AMD's "Safe RET" here) a
- * return costs about what a frame's own work does: two frames a step take 0.2-0.9 us off a
- * walk of 100 frames (tests/bench/py-walk-cost.sh). Four a step took 40 ms more to verify on
- * 6.18; two or three no more than one.
- */
-#define PY_FRAMES_PER_STEP 2
-#define PY_STEPS ((PY_MAX_FRAMES + PY_FRAMES_PER_STEP - 1) / PY_FRAMES_PER_STEP)
-
-static long frame_step(__u32 i, void *data)
-{
-	struct frame_walk *w = data;
-
-	for (int k = 0; k < PY_FRAMES_PER_STEP; k++)
-		if (frame_one(w))
-			return 1;
-	return 0;
-}
-
-/*
  * Walk the sampled thread's Python frames into the per-CPU scratch stack: NULL when the process
  * is not a known Python process, or the thread runs no Python code now.
  */
@@ -778,11 +759,11 @@ py_walk(__u32 pid, __u32 tid, __u32 seq, const struct scorch_raw_sample *raw, co
 	o->win_lo = o->win_hi = 0;
 	o->n = o->unreadable = 0;
 	if (compat) {
-		for (__u32 i = 0; i < PY_STEPS; i++)
+		for (__u32 i = 0; i < PY_MAX_FRAMES; i++)
 			if (frame_step(i, &w))
 				break;
 	} else {
-		bpf_loop(PY_STEPS, frame_step, &w, 0);
+		bpf_loop(PY_MAX_FRAMES, frame_step, &w, 0);
 	}
 	n = o->n;
 	if (n > PY_MAX_FRAMES)
