@@ -57,25 +57,23 @@ struct stacks_map {
 
 /*
  * The two halves, selected by 'active' with one lookup: the program body exists (and is
- * verified) once instead of once per half.
+ * verified) once instead of once per half. User space puts the halves in (session.c,
+ * fill_halves()): each update of an array of maps waits for an RCU grace period, and libbpf
+ * filling them from here made four waits in a row, ~10 ms each.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 2);
 	__type(key, __u32);
 	__array(values, struct counts_map);
-} counts SEC(".maps") = {
-	.values = { &counts0, &counts1 },
-};
+} counts SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 2);
 	__type(key, __u32);
 	__array(values, struct stacks_map);
-} stacks SEC(".maps") = {
-	.values = { &stacks0, &stacks1 },
-};
+} stacks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
