@@ -356,7 +356,6 @@ static const char *perf_denied_hint(int code)
 	return " (needs CAP_PERFMON)";
 }
 
-/* Open the skeleton with BTF for CO-RE from btf_path (NULL: the kernel's), size, load. */
 /* One slot of an array of maps to fill. */
 struct slot_fill {
 	int outer, inner;
@@ -411,6 +410,7 @@ static int fill_halves(struct session *s)
 	return 0;
 }
 
+/* Open the skeleton with BTF for CO-RE from btf_path (NULL: the kernel's), size, load. */
 static int open_and_load(struct session *s, const struct session_opts *opts, const char *btf_path)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oopts, .btf_custom_path = btf_path);
